@@ -1,0 +1,242 @@
+//! One error enum per operation. `Display` texts never contain keys, plaintext or
+//! addresses, so they are safe to log; the structured fields are for code.
+
+use crate::keys::IdentityKey;
+
+/// A key or signature had the wrong encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The bytes had the wrong length.
+    #[error("key has the wrong length: expected {expected} bytes, found {found}")]
+    WrongLength {
+        /// Required length.
+        expected: usize,
+        /// Length given.
+        found: usize,
+    },
+    /// The type byte was not `0x05` (Curve25519).
+    #[error("unknown key type byte {found:#04x}")]
+    UnknownKeyType {
+        /// The type byte found.
+        found: u8,
+    },
+}
+
+/// Wire bytes that are not a valid v3 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Fewer bytes than the smallest valid message.
+    #[error("message too short ({len} bytes)")]
+    TooShort {
+        /// Length given.
+        len: usize,
+    },
+    /// The version byte is not `0x33`.
+    #[error("unsupported message version byte {found:#04x}")]
+    UnsupportedVersion {
+        /// The version byte found.
+        found: u8,
+    },
+    /// The protobuf body does not decode.
+    #[error("malformed message body")]
+    Malformed,
+    /// A required field is absent.
+    #[error("message lacks field {field}")]
+    MissingField {
+        /// The field's name in `wire.proto`.
+        field: &'static str,
+    },
+    /// A key field does not hold a valid public key.
+    #[error("message field {field} is not a valid key: {source}")]
+    InvalidKey {
+        /// The field's name in `wire.proto`.
+        field: &'static str,
+        /// Why the key was refused.
+        source: KeyError,
+    },
+    /// The message type number is not one this operation takes.
+    #[error("unexpected message type {found}")]
+    UnexpectedType {
+        /// The type number given.
+        found: u8,
+    },
+}
+
+/// A stored record that cannot be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The protobuf does not decode.
+    #[error("record is malformed")]
+    Malformed,
+    /// Written by a format this version does not know.
+    #[error("record format version {found} is not supported")]
+    UnsupportedVersion {
+        /// The format version found.
+        found: u32,
+    },
+    /// A required field is absent.
+    #[error("record lacks field {field}")]
+    MissingField {
+        /// The field's name in `storage.proto`.
+        field: &'static str,
+    },
+    /// A key field is invalid.
+    #[error("record holds an invalid key: {0}")]
+    Key(KeyError),
+    /// Two fields contradict each other (for example a public key that does not match
+    /// its private key).
+    #[error("record field {field} is inconsistent")]
+    Inconsistent {
+        /// The field's name in `storage.proto`.
+        field: &'static str,
+    },
+}
+
+/// A store backend failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A stored value could not be loaded.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(#[from] RecordError),
+    /// The store has no local identity yet.
+    #[error("the store has no local identity")]
+    NoLocalIdentity,
+    /// The backend itself failed (I/O, database, lock poisoning).
+    #[error("store backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Processing a prekey bundle failed; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The signed prekey's signature does not verify under the bundle's identity key.
+    #[error("signed prekey signature is invalid")]
+    InvalidSignature,
+    /// The bundle's identity differs from the one already known for this address.
+    /// Accept the new key explicitly (after telling the user) to proceed.
+    #[error("identity key differs from the known one")]
+    UntrustedIdentity {
+        /// The key on record.
+        known: IdentityKey,
+        /// The key in the bundle.
+        received: IdentityKey,
+    },
+    /// A bundle key is of low order, so agreement with it would not be secret.
+    #[error("bundle contains a weak key")]
+    WeakKey,
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Encrypting failed; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// There is no session with this address.
+    #[error("no session with this address")]
+    NoSession,
+    /// The session's remote identity is no longer the trusted one for this address.
+    #[error("identity key differs from the known one")]
+    UntrustedIdentity {
+        /// The key on record.
+        known: IdentityKey,
+        /// The key the session was made with.
+        received: IdentityKey,
+    },
+    /// The sending chain has used all 2^32 counters; start a new session.
+    #[error("sending chain exhausted")]
+    ChainExhausted,
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Decrypting failed. Every variant leaves all stored state exactly as it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The bytes are not a valid message.
+    #[error("invalid message: {0}")]
+    Wire(#[from] WireError),
+    /// There is no session with this address, and the message cannot start one.
+    #[error("no session with this address")]
+    NoSession,
+    /// The message was already decrypted (a replay or a redelivery).
+    #[error("duplicate message (counter {counter})")]
+    DuplicateMessage {
+        /// The message counter.
+        counter: u32,
+    },
+    /// The message is older than the skipped keys kept for its chain (see
+    /// [`crate::session::limits`]); it may also be a duplicate, which cannot be told apart.
+    #[error("message key no longer kept (counter {counter})")]
+    MessageKeyEvicted {
+        /// The message counter.
+        counter: u32,
+    },
+    /// The message is further ahead than [`crate::session::limits::MAX_FORWARD_JUMP`].
+    #[error("message is too far ahead (counter {counter}, expected about {expected})")]
+    TooFarAhead {
+        /// The message counter.
+        counter: u32,
+        /// The next counter the chain expected.
+        expected: u32,
+    },
+    /// Authentication or decryption failed in every session state tried. Deliberately
+    /// one variant: which check failed, and in which state, is not revealed.
+    #[error("message failed authentication")]
+    InvalidMessage,
+    /// The sender's identity differs from the one known for this address.
+    #[error("identity key differs from the known one")]
+    UntrustedIdentity {
+        /// The key on record.
+        known: IdentityKey,
+        /// The key in the message or session.
+        received: IdentityKey,
+    },
+    /// A prekey message names a one-time prekey this device does not have (used or
+    /// never issued).
+    #[error("unknown one-time prekey {id}")]
+    UnknownPreKey {
+        /// The prekey id named.
+        id: u32,
+    },
+    /// A prekey message names a signed prekey this device does not have.
+    #[error("unknown signed prekey {id}")]
+    UnknownSignedPreKey {
+        /// The signed prekey id named.
+        id: u32,
+    },
+    /// A key in the message is of low order.
+    #[error("message contains a weak key")]
+    WeakKey,
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl DecryptError {
+    /// The variant's name, stable across versions (used as the peer protocol's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Wire(WireError::UnsupportedVersion { .. }) => "InvalidVersion",
+            Self::Wire(_) => "InvalidMessage",
+            Self::NoSession => "NoSession",
+            Self::DuplicateMessage { .. } => "DuplicateMessage",
+            Self::MessageKeyEvicted { .. } => "MessageKeyEvicted",
+            Self::TooFarAhead { .. } => "TooFarAhead",
+            Self::InvalidMessage => "InvalidMessage",
+            Self::UntrustedIdentity { .. } => "UntrustedIdentity",
+            Self::UnknownPreKey { .. } => "InvalidPreKeyId",
+            Self::UnknownSignedPreKey { .. } => "InvalidSignedPreKeyId",
+            Self::WeakKey => "WeakKey",
+            Self::Store(_) => "Store",
+        }
+    }
+}

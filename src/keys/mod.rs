@@ -1,0 +1,254 @@
+//! Curve25519 keys in the Signal encoding, identity keys, prekeys and bundles.
+
+mod bundle;
+mod identity;
+mod prekey;
+pub(crate) mod xeddsa;
+
+pub use bundle::{PreKeyBundle, PreKeyPublic, SignedPreKeyPublic};
+pub use identity::{IdentityKey, IdentityKeyPair};
+pub use prekey::{PreKeyRecord, SignedPreKeyRecord};
+pub use xeddsa::SIGNATURE_LEN;
+
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+
+/// The type byte that prefixes every serialized Curve25519 public key.
+pub const DJB_TYPE: u8 = 0x05;
+
+/// Length of a serialized public key: the type byte and 32 key bytes.
+pub const PUBLIC_KEY_LEN: usize = 33;
+
+/// A Curve25519 (X25519) public key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// Wraps raw X25519 bytes.
+    pub fn from_x25519(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw 32 X25519 bytes.
+    pub fn x25519_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The Signal encoding: `0x05` ‖ 32 bytes.
+    pub fn serialize(&self) -> [u8; PUBLIC_KEY_LEN] {
+        let mut out = [0u8; PUBLIC_KEY_LEN];
+        out[0] = DJB_TYPE;
+        out[1..].copy_from_slice(&self.0);
+        out
+    }
+
+    /// Checks an XEdDSA signature made by the private half of this key.
+    pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
+        match <&[u8; SIGNATURE_LEN]>::try_from(signature) {
+            Ok(sig) => xeddsa::verify(&self.0, message, sig),
+            Err(_) => false,
+        }
+    }
+}
+
+impl TryFrom<&[u8]> for PublicKey {
+    type Error = KeyError;
+
+    /// Parses the 33-byte Signal encoding; the bare 32-byte form is refused so a
+    /// truncated or relabelled key never slips through.
+    fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
+        if bytes.len() != PUBLIC_KEY_LEN {
+            return Err(KeyError::WrongLength {
+                expected: PUBLIC_KEY_LEN,
+                found: bytes.len(),
+            });
+        }
+        if bytes[0] != DJB_TYPE {
+            return Err(KeyError::UnknownKeyType { found: bytes[0] });
+        }
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&bytes[1..]);
+        Ok(Self(k))
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey(")?;
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A Curve25519 private key. Zeroized on drop; `Debug` never shows it.
+#[derive(Clone)]
+pub struct PrivateKey(StaticSecret);
+
+impl PrivateKey {
+    /// A fresh random key.
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut());
+        Self::from_bytes(*bytes)
+    }
+
+    /// Imports 32 bytes, clamped as X25519 requires (XEdDSA needs the clamped form).
+    pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
+        bytes[0] &= 248;
+        bytes[31] &= 127;
+        bytes[31] |= 64;
+        let key = Self(StaticSecret::from(bytes));
+        zeroize::Zeroize::zeroize(&mut bytes);
+        key
+    }
+
+    /// The clamped private key bytes, for persistence.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(*x25519_dalek::PublicKey::from(&self.0).as_bytes())
+    }
+
+    /// X25519 agreement; `None` when the peer's key is of low order, so the result
+    /// would not depend on our secret.
+    pub(crate) fn agree(&self, theirs: &PublicKey) -> Option<Zeroizing<[u8; 32]>> {
+        let shared = self
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(theirs.0));
+        if !shared.was_contributory() {
+            return None;
+        }
+        Some(Zeroizing::new(*shared.as_bytes()))
+    }
+
+    /// An XEdDSA signature over `message`.
+    pub fn sign<R: RngCore + CryptoRng>(&self, rng: &mut R, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let mut random = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(random.as_mut());
+        let k = self.to_bytes();
+        xeddsa::sign(&k, message, &random)
+    }
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKey(***)")
+    }
+}
+
+/// A private key with its public key.
+#[derive(Clone, Debug)]
+pub struct KeyPair {
+    /// The public half.
+    pub public: PublicKey,
+    /// The private half.
+    pub private: PrivateKey,
+}
+
+impl KeyPair {
+    /// A fresh random key pair.
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        Self::from_private(PrivateKey::generate(rng))
+    }
+
+    /// Completes a private key with its public key.
+    pub fn from_private(private: PrivateKey) -> Self {
+        Self {
+            public: private.public_key(),
+            private,
+        }
+    }
+}
+
+/// A random registration id in 1..=16380, as Signal clients choose them (14 bits).
+pub fn generate_registration_id<R: RngCore + CryptoRng>(rng: &mut R) -> u32 {
+    rng.next_u32() % 16380 + 1
+}
+
+/// Parses a 64-byte signature.
+pub(crate) fn signature_from_slice(bytes: &[u8]) -> Result<[u8; SIGNATURE_LEN], KeyError> {
+    <[u8; SIGNATURE_LEN]>::try_from(bytes).map_err(|_| KeyError::WrongLength {
+        expected: SIGNATURE_LEN,
+        found: bytes.len(),
+    })
+}
+
+/// Parses a 32-byte private key.
+pub(crate) fn private_from_slice(bytes: &[u8]) -> Result<PrivateKey, KeyError> {
+    let arr = <[u8; 32]>::try_from(bytes).map_err(|_| KeyError::WrongLength {
+        expected: 32,
+        found: bytes.len(),
+    })?;
+    Ok(PrivateKey::from_bytes(arr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn public_key_encoding_is_strict() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let kp = KeyPair::generate(&mut rng);
+        let ser = kp.public.serialize();
+        assert_eq!(ser[0], 0x05);
+        assert_eq!(PublicKey::try_from(&ser[..]).unwrap(), kp.public);
+        assert!(matches!(
+            PublicKey::try_from(&ser[1..]),
+            Err(KeyError::WrongLength { expected: 33, found: 32 })
+        ));
+        let mut relabelled = ser;
+        relabelled[0] = 0x06;
+        assert!(matches!(
+            PublicKey::try_from(&relabelled[..]),
+            Err(KeyError::UnknownKeyType { found: 6 })
+        ));
+    }
+
+    #[test]
+    fn xeddsa_sign_verify_and_tamper() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        for _ in 0..32 {
+            let kp = KeyPair::generate(&mut rng);
+            let sig = kp.private.sign(&mut rng, b"hello");
+            assert!(kp.public.verify_signature(b"hello", &sig));
+            assert!(!kp.public.verify_signature(b"hellp", &sig));
+            for bit in [0usize, 100, 255, 300, 511] {
+                let mut bad = sig;
+                bad[bit / 8] ^= 1 << (bit % 8);
+                assert!(!kp.public.verify_signature(b"hello", &bad), "bit {bit}");
+            }
+            assert!(!kp.public.verify_signature(b"hello", &sig[..63]));
+        }
+    }
+
+    #[test]
+    fn agreement_is_symmetric_and_refuses_low_order() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let a = KeyPair::generate(&mut rng);
+        let b = KeyPair::generate(&mut rng);
+        assert_eq!(
+            *a.private.agree(&b.public).unwrap(),
+            *b.private.agree(&a.public).unwrap()
+        );
+        assert!(a.private.agree(&PublicKey::from_x25519([0u8; 32])).is_none());
+    }
+
+    #[test]
+    fn private_key_debug_is_redacted() {
+        let k = PrivateKey::from_bytes([0x42; 32]);
+        assert_eq!(format!("{k:?}"), "PrivateKey(***)");
+        let kp = KeyPair::from_private(k);
+        assert!(!format!("{kp:?}").contains("4242"));
+    }
+}

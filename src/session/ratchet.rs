@@ -1,0 +1,258 @@
+//! One Double Ratchet session state: sending chain, receiving chains, root key.
+
+use std::collections::VecDeque;
+
+use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::chain_key::ChainKey;
+use super::limits::{MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+use super::message_keys::MessageKeys;
+use super::root_key::RootKey;
+use crate::Timestamp;
+use crate::crypto;
+use crate::error::{DecryptError, EncryptError};
+use crate::keys::{IdentityKey, KeyPair, PublicKey};
+use crate::wire::{CiphertextMessage, PreKeyHeader, PreKeySignalMessage, SignalMessage};
+
+/// The Signal Protocol message version this state speaks.
+pub(crate) const SESSION_VERSION: u8 = 3;
+
+#[derive(Clone, Debug)]
+pub(crate) struct SenderChain {
+    pub(crate) ratchet: KeyPair,
+    pub(crate) chain_key: ChainKey,
+}
+
+/// A key kept for a message that was skipped over, so it can still arrive later.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct SkippedKey {
+    pub(crate) counter: u32,
+    pub(crate) seed: [u8; 32],
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiverChain {
+    pub(crate) ratchet_key: PublicKey,
+    pub(crate) chain_key: ChainKey,
+    /// Oldest first.
+    pub(crate) skipped: VecDeque<SkippedKey>,
+    pub(crate) evicted_up_to: Option<u32>,
+}
+
+impl std::fmt::Debug for SkippedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SkippedKey({}, ***)", self.counter)
+    }
+}
+
+impl ReceiverChain {
+    pub(crate) fn new(ratchet_key: PublicKey, chain_key: ChainKey) -> Self {
+        Self {
+            ratchet_key,
+            chain_key,
+            skipped: VecDeque::new(),
+            evicted_up_to: None,
+        }
+    }
+
+    /// The keys for `counter`, advancing the chain or taking a kept key.
+    fn message_keys(&mut self, counter: u32) -> Result<MessageKeys, DecryptError> {
+        let next = self.chain_key.index();
+        if counter < next {
+            let pos = self.skipped.iter().position(|k| k.counter == counter);
+            if let Some(kept) = pos.and_then(|p| self.skipped.remove(p)) {
+                return Ok(MessageKeys::derive(&kept.seed));
+            }
+            return Err(match self.evicted_up_to {
+                Some(e) if counter <= e => DecryptError::MessageKeyEvicted { counter },
+                _ => DecryptError::DuplicateMessage { counter },
+            });
+        }
+        if counter - next > MAX_FORWARD_JUMP {
+            return Err(DecryptError::TooFarAhead {
+                counter,
+                expected: next,
+            });
+        }
+        while self.chain_key.index() < counter {
+            self.skipped.push_back(SkippedKey {
+                counter: self.chain_key.index(),
+                seed: self.chain_key.message_key_seed(),
+            });
+            if self.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
+                if let Some(old) = self.skipped.pop_front() {
+                    self.evicted_up_to = Some(old.counter);
+                }
+            }
+            self.chain_key = self.advance()?;
+        }
+        let keys = self.chain_key.message_keys();
+        self.chain_key = self.advance()?;
+        Ok(keys)
+    }
+
+    fn advance(&self) -> Result<ChainKey, DecryptError> {
+        // A chain at u32::MAX cannot produce further messages: treat anything claiming
+        // one as too far ahead rather than wrapping.
+        self.chain_key.next().ok_or(DecryptError::TooFarAhead {
+            counter: u32::MAX,
+            expected: self.chain_key.index(),
+        })
+    }
+}
+
+/// What the initiator sends in every message until the responder first answers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingPreKey {
+    pub(crate) pre_key_id: Option<u32>,
+    pub(crate) signed_pre_key_id: u32,
+    pub(crate) base_key: PublicKey,
+    pub(crate) created_at: Timestamp,
+}
+
+/// One Double Ratchet session with one remote device.
+///
+/// A [`super::SessionRecord`] keeps the current session and bounded previous ones; use
+/// it rather than this type unless you manage re-initiation yourself.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub(crate) local_identity: IdentityKey,
+    pub(crate) remote_identity: IdentityKey,
+    pub(crate) root_key: RootKey,
+    pub(crate) previous_counter: u32,
+    pub(crate) sender: SenderChain,
+    /// Most recent first.
+    pub(crate) receivers: VecDeque<ReceiverChain>,
+    pub(crate) pending_pre_key: Option<PendingPreKey>,
+    pub(crate) local_registration_id: u32,
+    pub(crate) remote_registration_id: u32,
+    pub(crate) alice_base_key: PublicKey,
+}
+
+impl Session {
+    /// Our identity key.
+    pub fn local_identity(&self) -> &IdentityKey {
+        &self.local_identity
+    }
+
+    /// The remote device's identity key.
+    pub fn remote_identity(&self) -> &IdentityKey {
+        &self.remote_identity
+    }
+
+    /// The remote device's registration id.
+    pub fn remote_registration_id(&self) -> u32 {
+        self.remote_registration_id
+    }
+
+    /// Our registration id, as sent in prekey messages.
+    pub fn local_registration_id(&self) -> u32 {
+        self.local_registration_id
+    }
+
+    /// The initiator's X3DH base key, which names this session.
+    pub fn alice_base_key(&self) -> &PublicKey {
+        &self.alice_base_key
+    }
+
+    /// Whether we started this session and have not yet heard back (our messages are
+    /// still prekey messages).
+    pub fn is_unacknowledged(&self) -> bool {
+        self.pending_pre_key.is_some()
+    }
+
+    /// The message version (3).
+    pub fn version(&self) -> u8 {
+        SESSION_VERSION
+    }
+
+    /// Encrypts one message and advances the sending chain.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+        let chain_key = &self.sender.chain_key;
+        let next = chain_key.next().ok_or(EncryptError::ChainExhausted)?;
+        let keys = chain_key.message_keys();
+        let ciphertext = crypto::aes256_cbc_encrypt(keys.cipher_key(), keys.iv(), plaintext);
+        let message = SignalMessage::new(
+            keys.mac_key(),
+            self.sender.ratchet.public,
+            chain_key.index(),
+            self.previous_counter,
+            ciphertext,
+            (&self.local_identity, &self.remote_identity),
+        );
+        self.sender.chain_key = next;
+        Ok(match &self.pending_pre_key {
+            Some(p) => CiphertextMessage::PreKey(PreKeySignalMessage::new(
+                PreKeyHeader {
+                    registration_id: self.local_registration_id,
+                    pre_key_id: p.pre_key_id,
+                    signed_pre_key_id: p.signed_pre_key_id,
+                    base_key: p.base_key,
+                    identity_key: self.local_identity,
+                },
+                message,
+            )),
+            None => CiphertextMessage::Signal(message),
+        })
+    }
+
+    /// Decrypts one message. On any error `self` is unchanged.
+    pub fn decrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let mut copy = self.clone();
+        let plaintext = copy.decrypt_in_place(message, rng)?;
+        *self = copy;
+        Ok(plaintext)
+    }
+
+    /// Decrypts, mutating `self` even on failure: callers pass a copy.
+    pub(crate) fn decrypt_in_place<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let chain = self.receiver_chain(message.ratchet_key(), rng)?;
+        let keys = self.receivers[chain].message_keys(message.counter())?;
+        if !message.verify_mac(keys.mac_key(), &self.remote_identity, &self.local_identity) {
+            return Err(DecryptError::InvalidMessage);
+        }
+        let plaintext = crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
+            .ok_or(DecryptError::InvalidMessage)?;
+        // The responder has answered (or this is the responder): stop sending prekey messages.
+        self.pending_pre_key = None;
+        Ok(plaintext)
+    }
+
+    /// The index of the receiving chain for `theirs`, running a DH ratchet step when the
+    /// sender has moved to a new ratchet key.
+    fn receiver_chain<R: RngCore + CryptoRng>(
+        &mut self,
+        theirs: &PublicKey,
+        rng: &mut R,
+    ) -> Result<usize, DecryptError> {
+        if let Some(i) = self.receivers.iter().position(|c| &c.ratchet_key == theirs) {
+            return Ok(i);
+        }
+        let (root, receiving) = self
+            .root_key
+            .create_chain(theirs, &self.sender.ratchet.private)
+            .ok_or(DecryptError::WeakKey)?;
+        let ratchet = KeyPair::generate(rng);
+        let (root, sending) = root
+            .create_chain(theirs, &ratchet.private)
+            .ok_or(DecryptError::WeakKey)?;
+        self.root_key = root;
+        self.receivers.push_front(ReceiverChain::new(*theirs, receiving));
+        self.receivers.truncate(MAX_RECEIVER_CHAINS);
+        self.previous_counter = self.sender.chain_key.index().max(1) - 1;
+        self.sender = SenderChain {
+            ratchet,
+            chain_key: sending,
+        };
+        Ok(0)
+    }
+}

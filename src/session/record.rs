@@ -1,0 +1,424 @@
+//! All session states kept for one remote device, and their persisted form.
+
+use std::collections::VecDeque;
+
+use prost::Message;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::chain_key::ChainKey;
+use super::limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+use super::ratchet::{PendingPreKey, ReceiverChain, SESSION_VERSION, SenderChain, Session, SkippedKey};
+use super::root_key::RootKey;
+use super::x3dh::{self, ResponderKeys};
+use crate::Timestamp;
+use crate::error::{BundleError, DecryptError, EncryptError, RecordError};
+use crate::keys::{
+    IdentityKey, IdentityKeyPair, KeyPair, PreKeyBundle, PreKeyRecord, PublicKey,
+    SignedPreKeyRecord,
+};
+use crate::proto::storage as pb;
+use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+
+/// The storage format version written by this release.
+pub(crate) const RECORD_FORMAT_VERSION: u32 = 1;
+
+/// Our keys that an incoming prekey message may need: look up the ids the message
+/// names ([`PreKeySignalMessage::signed_pre_key_id`], [`PreKeySignalMessage::pre_key_id`])
+/// and pass what you have.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalKeys<'a> {
+    /// Our identity.
+    pub identity: &'a IdentityKeyPair,
+    /// Our registration id.
+    pub registration_id: u32,
+    /// The signed prekey the message names, if we still have it.
+    pub signed_pre_key: Option<&'a SignedPreKeyRecord>,
+    /// The one-time prekey the message names, if we still have it.
+    pub pre_key: Option<&'a PreKeyRecord>,
+}
+
+/// The result of decrypting a prekey message.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PreKeyDecrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The one-time prekey this message consumed: delete it now.
+    pub used_pre_key: Option<u32>,
+    /// Whether the message started a new session (rather than continuing one a
+    /// retransmitted prekey message already started).
+    pub new_session: bool,
+}
+
+/// The current session with one remote device plus up to
+/// [`super::limits::MAX_PREVIOUS_STATES`] previous ones.
+///
+/// Every method that can fail leaves the record exactly as it was when it fails: work
+/// is done on a copy and committed only on success.
+#[derive(Clone, Debug, Default)]
+pub struct SessionRecord {
+    current: Option<Session>,
+    previous: VecDeque<Session>,
+}
+
+impl SessionRecord {
+    /// A record with no session.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current session, if any.
+    pub fn current(&self) -> Option<&Session> {
+        self.current.as_ref()
+    }
+
+    /// How many previous states are kept.
+    pub fn previous_count(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// Whether there is a current session to encrypt with.
+    pub fn has_current_session(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Starts a new session from `bundle` (checking its signature), keeping the
+    /// current one as a previous state. Trust in `bundle.identity_key` is the caller's
+    /// decision: compare it with what you knew first.
+    pub fn process_bundle<R: RngCore + CryptoRng>(
+        &mut self,
+        ours: (&IdentityKeyPair, u32),
+        bundle: &PreKeyBundle,
+        rng: &mut R,
+        now: Timestamp,
+    ) -> Result<(), BundleError> {
+        let session = x3dh::initiate(ours, bundle, rng, now)?;
+        self.install(session);
+        Ok(())
+    }
+
+    /// Encrypts with the current session.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+        self.current
+            .as_mut()
+            .ok_or(EncryptError::NoSession)?
+            .encrypt(plaintext)
+    }
+
+    /// Decrypts a message in an existing session, trying the current state and then the
+    /// previous ones; a previous state that succeeds becomes current again.
+    pub fn decrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, DecryptError> {
+        if self.current.is_none() && self.previous.is_empty() {
+            return Err(DecryptError::NoSession);
+        }
+        // A specific verdict (duplicate, evicted, too far ahead) from a state whose chain
+        // matched is worth reporting; MAC and padding failures stay one opaque error.
+        let mut specific = None;
+        if let Some(current) = &self.current {
+            let mut copy = current.clone();
+            match copy.decrypt_in_place(message, rng) {
+                Ok(plaintext) => {
+                    self.current = Some(copy);
+                    return Ok(plaintext);
+                }
+                Err(e) => note_specific(&mut specific, e),
+            }
+        }
+        for i in 0..self.previous.len() {
+            let mut copy = self.previous[i].clone();
+            match copy.decrypt_in_place(message, rng) {
+                Ok(plaintext) => {
+                    self.previous.remove(i);
+                    self.install(copy);
+                    return Ok(plaintext);
+                }
+                Err(e) => note_specific(&mut specific, e),
+            }
+        }
+        Err(specific.unwrap_or(DecryptError::InvalidMessage))
+    }
+
+    /// Decrypts a prekey message: continues the session it belongs to if we have it
+    /// (a retransmission, or a later message sent before our reply), otherwise runs
+    /// X3DH as responder and makes the new session current.
+    pub fn decrypt_prekey<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &PreKeySignalMessage,
+        keys: &LocalKeys<'_>,
+        rng: &mut R,
+    ) -> Result<PreKeyDecrypted, DecryptError> {
+        if self.has_base_key(message.base_key()) {
+            let plaintext = self.decrypt(message.message(), rng)?;
+            return Ok(PreKeyDecrypted {
+                plaintext,
+                used_pre_key: None,
+                new_session: false,
+            });
+        }
+        let spk_id = message.signed_pre_key_id();
+        let signed = keys
+            .signed_pre_key
+            .filter(|k| k.id() == spk_id)
+            .ok_or(DecryptError::UnknownSignedPreKey { id: spk_id })?;
+        let one_time = match message.pre_key_id() {
+            Some(id) => Some(
+                keys.pre_key
+                    .filter(|k| k.id() == id)
+                    .ok_or(DecryptError::UnknownPreKey { id })?,
+            ),
+            None => None,
+        };
+        let responder = ResponderKeys {
+            identity: keys.identity,
+            registration_id: keys.registration_id,
+            signed_pre_key: signed.key_pair(),
+            one_time_pre_key: one_time.map(PreKeyRecord::key_pair),
+        };
+        let mut session = x3dh::respond(&responder, &message.header())?;
+        let plaintext = session.decrypt_in_place(message.message(), rng)?;
+        self.install(session);
+        Ok(PreKeyDecrypted {
+            plaintext,
+            used_pre_key: message.pre_key_id(),
+            new_session: true,
+        })
+    }
+
+    /// Whether any kept state was started with this X3DH base key.
+    pub fn has_base_key(&self, base_key: &PublicKey) -> bool {
+        self.current
+            .iter()
+            .chain(self.previous.iter())
+            .any(|s| s.alice_base_key() == base_key)
+    }
+
+    /// Makes `session` current, keeping the old current one as the newest previous state.
+    fn install(&mut self, session: Session) {
+        if let Some(old) = self.current.replace(session) {
+            self.previous.push_front(old);
+            self.previous.truncate(MAX_PREVIOUS_STATES);
+        }
+    }
+
+    /// Drops the current session (keeping it as a previous state), so the next message
+    /// must start a new one.
+    pub fn archive_current(&mut self) {
+        if let Some(old) = self.current.take() {
+            self.previous.push_front(old);
+            self.previous.truncate(MAX_PREVIOUS_STATES);
+        }
+    }
+
+    /// The persisted form (`storage.proto` `SessionRecord`). It contains secret keys:
+    /// store it encrypted.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut msg = pb::SessionRecord {
+            format_version: RECORD_FORMAT_VERSION,
+            current: self.current.as_ref().map(state_to_proto),
+            previous: self.previous.iter().map(state_to_proto).collect(),
+        };
+        let out = Zeroizing::new(msg.encode_to_vec());
+        wipe_record(&mut msg);
+        out
+    }
+
+    /// Loads the persisted form, validating every field.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let mut msg = pb::SessionRecord::decode(bytes).map_err(|_| RecordError::Malformed)?;
+        let result = record_from_proto(&msg);
+        wipe_record(&mut msg);
+        result
+    }
+}
+
+fn note_specific(slot: &mut Option<DecryptError>, e: DecryptError) {
+    let specific = matches!(
+        e,
+        DecryptError::DuplicateMessage { .. }
+            | DecryptError::MessageKeyEvicted { .. }
+            | DecryptError::TooFarAhead { .. }
+    );
+    if specific && slot.is_none() {
+        *slot = Some(e);
+    }
+}
+
+fn wipe_record(msg: &mut pb::SessionRecord) {
+    for s in msg.current.iter_mut().chain(msg.previous.iter_mut()) {
+        s.root_key.zeroize();
+        if let Some(c) = &mut s.sender_chain {
+            c.ratchet_private.zeroize();
+            if let Some(k) = &mut c.chain_key {
+                k.key.zeroize();
+            }
+        }
+        for r in &mut s.receiver_chains {
+            if let Some(k) = &mut r.chain_key {
+                k.key.zeroize();
+            }
+            for k in &mut r.skipped {
+                k.seed.zeroize();
+            }
+        }
+    }
+}
+
+fn chain_to_proto(c: &ChainKey) -> pb::ChainKey {
+    pb::ChainKey {
+        index: c.index(),
+        key: c.key().to_vec(),
+    }
+}
+
+fn state_to_proto(s: &Session) -> pb::SessionState {
+    pb::SessionState {
+        session_version: u32::from(SESSION_VERSION),
+        local_identity: s.local_identity.serialize().to_vec(),
+        remote_identity: s.remote_identity.serialize().to_vec(),
+        root_key: s.root_key.as_bytes().to_vec(),
+        previous_counter: s.previous_counter,
+        sender_chain: Some(pb::SenderChain {
+            ratchet_public: s.sender.ratchet.public.serialize().to_vec(),
+            ratchet_private: s.sender.ratchet.private.to_bytes().to_vec(),
+            chain_key: Some(chain_to_proto(&s.sender.chain_key)),
+        }),
+        receiver_chains: s
+            .receivers
+            .iter()
+            .map(|r| pb::ReceiverChain {
+                ratchet_public: r.ratchet_key.serialize().to_vec(),
+                chain_key: Some(chain_to_proto(&r.chain_key)),
+                skipped: r
+                    .skipped
+                    .iter()
+                    .map(|k| pb::SkippedKey {
+                        counter: k.counter,
+                        seed: k.seed.to_vec(),
+                    })
+                    .collect(),
+                evicted_up_to: r.evicted_up_to,
+            })
+            .collect(),
+        pending_pre_key: s.pending_pre_key.map(|p| pb::PendingPreKey {
+            pre_key_id: p.pre_key_id,
+            signed_pre_key_id: p.signed_pre_key_id,
+            base_key: p.base_key.serialize().to_vec(),
+            created_at: p.created_at.as_millis(),
+        }),
+        remote_registration_id: s.remote_registration_id,
+        local_registration_id: s.local_registration_id,
+        alice_base_key: s.alice_base_key.serialize().to_vec(),
+    }
+}
+
+fn record_from_proto(msg: &pb::SessionRecord) -> Result<SessionRecord, RecordError> {
+    if msg.format_version != RECORD_FORMAT_VERSION {
+        return Err(RecordError::UnsupportedVersion {
+            found: msg.format_version,
+        });
+    }
+    if msg.previous.len() > MAX_PREVIOUS_STATES {
+        return Err(RecordError::Inconsistent { field: "previous" });
+    }
+    Ok(SessionRecord {
+        current: msg.current.as_ref().map(state_from_proto).transpose()?,
+        previous: msg
+            .previous
+            .iter()
+            .map(state_from_proto)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn key32(bytes: &[u8], field: &'static str) -> Result<[u8; 32], RecordError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| RecordError::Inconsistent { field })
+}
+
+fn public(bytes: &[u8]) -> Result<PublicKey, RecordError> {
+    PublicKey::try_from(bytes).map_err(RecordError::Key)
+}
+
+fn chain_from_proto(c: Option<&pb::ChainKey>) -> Result<ChainKey, RecordError> {
+    let c = c.ok_or(RecordError::MissingField { field: "chain_key" })?;
+    Ok(ChainKey::new(key32(&c.key, "chain_key.key")?, c.index))
+}
+
+fn state_from_proto(s: &pb::SessionState) -> Result<Session, RecordError> {
+    if s.session_version != u32::from(SESSION_VERSION) {
+        return Err(RecordError::UnsupportedVersion {
+            found: s.session_version,
+        });
+    }
+    let sender = s.sender_chain.as_ref().ok_or(RecordError::MissingField {
+        field: "sender_chain",
+    })?;
+    let mut private = key32(&sender.ratchet_private, "sender_chain.ratchet_private")?;
+    let ratchet = KeyPair::from_private(crate::keys::PrivateKey::from_bytes(private));
+    private.zeroize();
+    if public(&sender.ratchet_public)? != ratchet.public {
+        return Err(RecordError::Inconsistent {
+            field: "sender_chain.ratchet_public",
+        });
+    }
+    if s.receiver_chains.len() > MAX_RECEIVER_CHAINS {
+        return Err(RecordError::Inconsistent {
+            field: "receiver_chains",
+        });
+    }
+    let receivers = s
+        .receiver_chains
+        .iter()
+        .map(|r| {
+            if r.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
+                return Err(RecordError::Inconsistent { field: "skipped" });
+            }
+            Ok(ReceiverChain {
+                ratchet_key: public(&r.ratchet_public)?,
+                chain_key: chain_from_proto(r.chain_key.as_ref())?,
+                skipped: r
+                    .skipped
+                    .iter()
+                    .map(|k| {
+                        Ok(SkippedKey {
+                            counter: k.counter,
+                            seed: key32(&k.seed, "skipped.seed")?,
+                        })
+                    })
+                    .collect::<Result<_, RecordError>>()?,
+                evicted_up_to: r.evicted_up_to,
+            })
+        })
+        .collect::<Result<_, RecordError>>()?;
+    let pending_pre_key = s
+        .pending_pre_key
+        .as_ref()
+        .map(|p| {
+            Ok::<_, RecordError>(PendingPreKey {
+                pre_key_id: p.pre_key_id,
+                signed_pre_key_id: p.signed_pre_key_id,
+                base_key: public(&p.base_key)?,
+                created_at: Timestamp::from_millis(p.created_at),
+            })
+        })
+        .transpose()?;
+    Ok(Session {
+        local_identity: IdentityKey::new(public(&s.local_identity)?),
+        remote_identity: IdentityKey::new(public(&s.remote_identity)?),
+        root_key: RootKey::new(key32(&s.root_key, "root_key")?),
+        previous_counter: s.previous_counter,
+        sender: SenderChain {
+            ratchet,
+            chain_key: chain_from_proto(sender.chain_key.as_ref())?,
+        },
+        receivers,
+        pending_pre_key,
+        local_registration_id: s.local_registration_id,
+        remote_registration_id: s.remote_registration_id,
+        alice_base_key: public(&s.alice_base_key)?,
+    })
+}

@@ -1,0 +1,295 @@
+//! Pairwise sessions, confide to confide: the behaviour real users hit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Device, NOW, rng};
+use confide::cipher;
+use confide::session::limits;
+use confide::{BundleError, CiphertextMessage, DecryptError, IdentityKeyPair};
+
+#[test]
+fn basic_conversation_both_bundle_kinds() {
+    for one_time in [true, false] {
+        let mut r = rng(1);
+        let alice = Device::new("alice", &mut r);
+        let mut bob = Device::new("bob", &mut r);
+        alice.start(&mut bob, &mut r, one_time);
+        let m1 = alice.send(&bob, b"hello bob");
+        assert_eq!(m1.message_type(), 3);
+        assert_eq!(m1.serialized()[0], 0x33);
+        assert_eq!(bob.recv(&alice, &m1, &mut r).unwrap(), b"hello bob");
+        let m2 = bob.send(&alice, b"hi alice");
+        assert_eq!(m2.message_type(), 2);
+        assert_eq!(alice.recv(&bob, &m2, &mut r).unwrap(), b"hi alice");
+        // Alice heard back: no more prekey messages.
+        let m3 = alice.send(&bob, b"");
+        assert_eq!(m3.message_type(), 2);
+        assert_eq!(bob.recv(&alice, &m3, &mut r).unwrap(), b"");
+        for i in 0..20u32 {
+            let (from, to) = if i % 3 == 0 { (&alice, &bob) } else { (&bob, &alice) };
+            let text = vec![i as u8; i as usize * 37];
+            let m = from.send(to, &text);
+            assert_eq!(to.recv(from, &m, &mut r).unwrap(), text);
+        }
+    }
+}
+
+#[test]
+fn out_of_order_and_replay() {
+    let mut r = rng(2);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let msgs: Vec<_> = (0..50u8).map(|i| alice.send(&bob, &[i])).collect();
+    let mut order: Vec<usize> = (0..50).collect();
+    order.reverse();
+    order.swap(3, 17);
+    for &i in &order {
+        assert_eq!(bob.recv(&alice, &msgs[i], &mut r).unwrap(), vec![i as u8]);
+    }
+    for m in &msgs {
+        let before = bob.snapshot(&alice);
+        match bob.recv(&alice, m, &mut r) {
+            Err(DecryptError::DuplicateMessage { .. }) => {}
+            other => panic!("replay gave {other:?}"),
+        }
+        assert_eq!(before, bob.snapshot(&alice));
+    }
+}
+
+#[test]
+fn held_back_across_ratchet_steps() {
+    let mut r = rng(3);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let first = alice.send(&bob, b"first");
+    bob.recv(&alice, &first, &mut r).unwrap();
+    let mut held = Vec::new();
+    for round in 0..4u8 {
+        held.push((alice.send(&bob, &[round, 1]), vec![round, 1]));
+        let a = alice.send(&bob, &[round, 2]);
+        assert_eq!(bob.recv(&alice, &a, &mut r).unwrap(), [round, 2]);
+        let b = bob.send(&alice, &[round, 3]);
+        assert_eq!(alice.recv(&bob, &b, &mut r).unwrap(), [round, 3]);
+    }
+    for (m, text) in held.iter().rev() {
+        assert_eq!(&bob.recv(&alice, m, &mut r).unwrap(), text);
+    }
+}
+
+#[test]
+fn forward_jump_limit_is_typed() {
+    let mut r = rng(4);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, false);
+    let first = alice.send(&bob, b"x");
+    bob.recv(&alice, &first, &mut r).unwrap();
+    for _ in 0..limits::MAX_FORWARD_JUMP + 1 {
+        alice.send(&bob, b"skip");
+    }
+    let far = alice.send(&bob, b"far");
+    let before = bob.snapshot(&alice);
+    assert!(matches!(
+        bob.recv(&alice, &far, &mut r),
+        Err(DecryptError::TooFarAhead { .. })
+    ));
+    assert_eq!(before, bob.snapshot(&alice));
+}
+
+#[test]
+fn skipped_keys_are_bounded_and_evicted_keys_are_typed() {
+    let mut r = rng(5);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, false);
+    let n = limits::MAX_SKIPPED_KEYS_PER_CHAIN + 10;
+    let msgs: Vec<_> = (0..=n).map(|i| alice.send(&bob, &i.to_be_bytes())).collect();
+    assert_eq!(bob.recv(&alice, &msgs[n], &mut r).unwrap(), n.to_be_bytes());
+    // The oldest 10 keys were dropped, the rest are kept.
+    for (i, m) in msgs.iter().enumerate().take(n) {
+        let res = bob.recv(&alice, m, &mut r);
+        if i < 10 {
+            assert!(matches!(res, Err(DecryptError::MessageKeyEvicted { .. })), "{i}: {res:?}");
+        } else {
+            assert_eq!(res.unwrap(), i.to_be_bytes());
+        }
+    }
+}
+
+#[test]
+fn simultaneous_initiation_converges() {
+    let mut r = rng(6);
+    let mut alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    bob.start(&mut alice, &mut r, true);
+    let a1 = alice.send(&bob, b"from alice");
+    let b1 = bob.send(&alice, b"from bob");
+    assert_eq!(bob.recv(&alice, &a1, &mut r).unwrap(), b"from alice");
+    assert_eq!(alice.recv(&bob, &b1, &mut r).unwrap(), b"from bob");
+    for i in 0..6u8 {
+        let a = alice.send(&bob, &[i]);
+        assert_eq!(bob.recv(&alice, &a, &mut r).unwrap(), [i]);
+        let b = bob.send(&alice, &[i + 100]);
+        assert_eq!(alice.recv(&bob, &b, &mut r).unwrap(), [i + 100]);
+    }
+    // Converged: both now send plain (type 2) messages in one session.
+    assert_eq!(alice.send(&bob, b"z").message_type(), 2);
+    assert_eq!(bob.send(&alice, b"z").message_type(), 2);
+}
+
+#[test]
+fn reinitiation_keeps_old_messages_decryptable() {
+    let mut r = rng(7);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let m0 = alice.send(&bob, b"0");
+    bob.recv(&alice, &m0, &mut r).unwrap();
+    let late = alice.send(&bob, b"late");
+    // Alice reinstalls the session (same identity), e.g. after losing state.
+    alice.start(&mut bob, &mut r, true);
+    let fresh = alice.send(&bob, b"fresh");
+    assert_eq!(bob.recv(&alice, &fresh, &mut r).unwrap(), b"fresh");
+    assert_eq!(bob.recv(&alice, &late, &mut r).unwrap(), b"late");
+    let reply = bob.send(&alice, b"reply");
+    assert_eq!(alice.recv(&bob, &reply, &mut r).unwrap(), b"reply");
+}
+
+#[test]
+fn identity_change_is_typed_and_can_be_accepted() {
+    let mut r = rng(8);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let old_key = *confide::store::IdentityStore::local_identity(&bob.store)
+        .unwrap()
+        .identity_key();
+    // Bob reinstalls: new identity, same address.
+    let mut bob2 = Device::new("bob", &mut r);
+    let bundle = bob2.bundle(&mut r, true);
+    match cipher::process_bundle(&alice.store, &bob2.address, &bundle, &mut r, NOW) {
+        Err(BundleError::UntrustedIdentity { known, received }) => {
+            assert_eq!(known, old_key);
+            assert_eq!(received, bundle.identity_key);
+        }
+        other => panic!("expected UntrustedIdentity, got {other:?}"),
+    }
+    cipher::accept_identity(&alice.store, &bob2.address, &bundle.identity_key).unwrap();
+    cipher::process_bundle(&alice.store, &bob2.address, &bundle, &mut r, NOW).unwrap();
+    let m = alice.send(&bob2, b"new phone?");
+    assert_eq!(bob2.recv(&alice, &m, &mut r).unwrap(), b"new phone?");
+
+    // The other direction: a prekey message from a changed identity.
+    let carol_old = Device::new("carol", &mut r);
+    carol_old.start(&mut bob2, &mut r, true);
+    let m = carol_old.send(&bob2, b"hi");
+    bob2.recv(&carol_old, &m, &mut r).unwrap();
+    let carol_new = Device::new("carol", &mut r);
+    carol_new.start(&mut bob2, &mut r, true);
+    let m = carol_new.send(&bob2, b"hi again");
+    let before = bob2.snapshot(&carol_new);
+    assert!(matches!(
+        bob2.recv(&carol_new, &m, &mut r),
+        Err(DecryptError::UntrustedIdentity { .. })
+    ));
+    assert_eq!(before, bob2.snapshot(&carol_new));
+}
+
+#[test]
+fn every_failure_class_leaves_state_unchanged() {
+    let mut r = rng(9);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let pre = alice.send(&bob, b"prekey");
+    let pre_bytes = pre.serialized().to_vec();
+
+    // Failures against a prekey message before any session exists on Bob's side.
+    let mut cases: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut flip = pre_bytes.clone();
+    let last = flip.len() - 1;
+    flip[last] ^= 1; // MAC
+    cases.push((3, flip));
+    let mut body = pre_bytes.clone();
+    body[pre_bytes.len() - 20] ^= 0x40; // ciphertext
+    cases.push((3, body));
+    cases.push((3, pre_bytes[..pre_bytes.len() / 2].to_vec())); // truncation
+    cases.push((2, pre_bytes.clone())); // wrong type
+    let mut relabel = pre_bytes.clone();
+    relabel[0] = 0x23;
+    cases.push((3, relabel));
+    cases.push((3, vec![]));
+    cases.push((3, vec![0x33, 0xff, 0xff, 0xff]));
+    for (ty, bytes) in &cases {
+        let before = bob.snapshot(&alice);
+        let res = CiphertextMessage::from_parts(*ty, bytes)
+            .map_err(DecryptError::from)
+            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
+        assert!(res.is_err(), "accepted {bytes:02x?}");
+        assert_eq!(before, bob.snapshot(&alice), "state changed by {bytes:02x?}");
+    }
+    // Unknown prekey: Bob loses the one-time prekey.
+    {
+        use confide::store::PreKeyStore;
+        let CiphertextMessage::PreKey(p) = &pre else { panic!() };
+        let id = p.pre_key_id().unwrap();
+        let saved = bob.store.pre_key(id).unwrap().unwrap();
+        bob.store.remove_pre_key(id).unwrap();
+        let before = bob.snapshot(&alice);
+        assert!(matches!(
+            bob.recv(&alice, &pre, &mut r),
+            Err(DecryptError::UnknownPreKey { .. })
+        ));
+        assert_eq!(before, bob.snapshot(&alice));
+        bob.store.save_pre_key(&saved).unwrap();
+    }
+    assert_eq!(bob.recv(&alice, &pre, &mut r).unwrap(), b"prekey");
+
+    // Failures against an established session.
+    let reply = bob.send(&alice, b"reply");
+    alice.recv(&bob, &reply, &mut r).unwrap();
+    let good = alice.send(&bob, b"good");
+    let bytes = good.serialized().to_vec();
+    let mut cases: Vec<(u8, Vec<u8>)> = Vec::new();
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        cases.push((2, b));
+    }
+    for cut in [0, 1, 9, bytes.len() - 1] {
+        cases.push((2, bytes[..cut].to_vec()));
+    }
+    cases.push((3, bytes.clone()));
+    for (ty, b) in &cases {
+        let before = bob.snapshot(&alice);
+        let res = CiphertextMessage::from_parts(*ty, b)
+            .map_err(DecryptError::from)
+            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
+        assert!(res.is_err(), "accepted {b:02x?}");
+        assert_eq!(before, bob.snapshot(&alice));
+    }
+    assert_eq!(bob.recv(&alice, &good, &mut r).unwrap(), b"good");
+}
+
+#[test]
+fn records_round_trip_through_storage() {
+    let mut r = rng(10);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let m = alice.send(&bob, b"1");
+    let _skipped = alice.send(&bob, b"2");
+    let m3 = alice.send(&bob, b"3");
+    bob.recv(&alice, &m, &mut r).unwrap();
+    bob.recv(&alice, &m3, &mut r).unwrap();
+    let bytes = bob.snapshot(&alice);
+    let record = confide::SessionRecord::from_bytes(&bytes).unwrap();
+    assert_eq!(record.to_bytes().to_vec(), bytes);
+    let id = IdentityKeyPair::generate(&mut r);
+    let back = IdentityKeyPair::from_bytes(&id.to_bytes()).unwrap();
+    assert_eq!(back.identity_key(), id.identity_key());
+}
