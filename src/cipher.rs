@@ -179,7 +179,10 @@ pub fn accept_identity<S: ProtocolStore + ?Sized>(
 }
 
 /// Whether there is a current session with `address`.
-pub fn has_session<S: ProtocolStore + ?Sized>(store: &S, address: &Address) -> Result<bool, StoreError> {
+pub fn has_session<S: ProtocolStore + ?Sized>(
+    store: &S,
+    address: &Address,
+) -> Result<bool, StoreError> {
     Ok(store
         .session(address)?
         .is_some_and(|r: SessionRecord| r.has_current_session()))

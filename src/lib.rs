@@ -48,7 +48,9 @@ mod proto {
     }
 }
 
-pub use error::{BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError};
+pub use error::{
+    BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError,
+};
 pub use keys::{IdentityKey, IdentityKeyPair, PreKeyBundle};
 pub use session::SessionRecord;
 pub use wire::CiphertextMessage;

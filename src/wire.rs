@@ -140,7 +140,9 @@ impl TryFrom<&[u8]> for SignalMessage {
         let body = &bytes[1..bytes.len() - MAC_LEN];
         let msg = pb::SignalMessage::decode(body).map_err(|_| WireError::Malformed)?;
         let ratchet_key = key_field("ratchet_key", msg.ratchet_key.as_ref())?;
-        let counter = msg.counter.ok_or(WireError::MissingField { field: "counter" })?;
+        let counter = msg
+            .counter
+            .ok_or(WireError::MissingField { field: "counter" })?;
         let ciphertext = msg.ciphertext.ok_or(WireError::MissingField {
             field: "ciphertext",
         })?;

@@ -205,7 +205,10 @@ mod tests {
         assert_eq!(PublicKey::try_from(&ser[..]).unwrap(), kp.public);
         assert!(matches!(
             PublicKey::try_from(&ser[1..]),
-            Err(KeyError::WrongLength { expected: 33, found: 32 })
+            Err(KeyError::WrongLength {
+                expected: 33,
+                found: 32
+            })
         ));
         let mut relabelled = ser;
         relabelled[0] = 0x06;
@@ -241,7 +244,11 @@ mod tests {
             *a.private.agree(&b.public).unwrap(),
             *b.private.agree(&a.public).unwrap()
         );
-        assert!(a.private.agree(&PublicKey::from_x25519([0u8; 32])).is_none());
+        assert!(
+            a.private
+                .agree(&PublicKey::from_x25519([0u8; 32]))
+                .is_none()
+        );
     }
 
     #[test]

@@ -220,8 +220,9 @@ impl Session {
         if !message.verify_mac(keys.mac_key(), &self.remote_identity, &self.local_identity) {
             return Err(DecryptError::InvalidMessage);
         }
-        let plaintext = crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
-            .ok_or(DecryptError::InvalidMessage)?;
+        let plaintext =
+            crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
+                .ok_or(DecryptError::InvalidMessage)?;
         // The responder has answered (or this is the responder): stop sending prekey messages.
         self.pending_pre_key = None;
         Ok(plaintext)
@@ -246,7 +247,8 @@ impl Session {
             .create_chain(theirs, &ratchet.private)
             .ok_or(DecryptError::WeakKey)?;
         self.root_key = root;
-        self.receivers.push_front(ReceiverChain::new(*theirs, receiving));
+        self.receivers
+            .push_front(ReceiverChain::new(*theirs, receiving));
         self.receivers.truncate(MAX_RECEIVER_CHAINS);
         self.previous_counter = self.sender.chain_key.index().max(1) - 1;
         self.sender = SenderChain {

@@ -8,7 +8,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::chain_key::ChainKey;
 use super::limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
-use super::ratchet::{PendingPreKey, ReceiverChain, SESSION_VERSION, SenderChain, Session, SkippedKey};
+use super::ratchet::{
+    PendingPreKey, ReceiverChain, SESSION_VERSION, SenderChain, Session, SkippedKey,
+};
 use super::root_key::RootKey;
 use super::x3dh::{self, ResponderKeys};
 use crate::Timestamp;

@@ -8,11 +8,11 @@ use zeroize::{Zeroize, Zeroizing};
 use super::chain_key::ChainKey;
 use super::ratchet::{PendingPreKey, ReceiverChain, SenderChain, Session};
 use super::root_key::{RootKey, split_64};
+use crate::Timestamp;
 use crate::crypto;
 use crate::error::{BundleError, DecryptError};
 use crate::keys::{IdentityKeyPair, KeyPair, PreKeyBundle, PrivateKey, PublicKey};
 use crate::wire::PreKeyHeader;
-use crate::Timestamp;
 
 const X3DH_INFO: &[u8] = b"WhisperText";
 const DISCONTINUITY: [u8; 32] = [0xFF; 32];
@@ -93,7 +93,10 @@ pub(crate) struct ResponderKeys<'a> {
 }
 
 /// Our side of a session someone else started with a prekey message.
-pub(crate) fn respond(ours: &ResponderKeys<'_>, header: &PreKeyHeader) -> Result<Session, DecryptError> {
+pub(crate) fn respond(
+    ours: &ResponderKeys<'_>,
+    header: &PreKeyHeader,
+) -> Result<Session, DecryptError> {
     let their_identity = header.identity_key.public_key();
     let mut pairs = vec![
         (&ours.signed_pre_key.private, their_identity),

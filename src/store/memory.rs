@@ -8,7 +8,9 @@ use rand_core::{CryptoRng, RngCore};
 use super::{IdentityStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use crate::Address;
 use crate::error::StoreError;
-use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord, generate_registration_id};
+use crate::keys::{
+    IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord, generate_registration_id,
+};
 use crate::session::SessionRecord;
 
 #[derive(Default)]
@@ -99,7 +101,9 @@ impl SignedPreKeyStore for InMemoryStore {
     }
 
     fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        self.lock()?.signed_pre_keys.insert(record.id(), record.clone());
+        self.lock()?
+            .signed_pre_keys
+            .insert(record.id(), record.clone());
         Ok(())
     }
 }
@@ -110,7 +114,9 @@ impl SessionStore for InMemoryStore {
     }
 
     fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        self.lock()?.sessions.insert(address.clone(), record.clone());
+        self.lock()?
+            .sessions
+            .insert(address.clone(), record.clone());
         Ok(())
     }
 }

@@ -9,10 +9,10 @@ mod memory;
 
 pub use memory::InMemoryStore;
 
+use crate::Address;
 use crate::error::StoreError;
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::SessionRecord;
-use crate::Address;
 
 /// Our identity and what we know of others'.
 pub trait IdentityStore: Send + Sync {
