@@ -27,7 +27,11 @@ fn basic_conversation_both_bundle_kinds() {
         assert_eq!(m3.message_type(), 2);
         assert_eq!(bob.recv(&alice, &m3, &mut r).unwrap(), b"");
         for i in 0..20u32 {
-            let (from, to) = if i % 3 == 0 { (&alice, &bob) } else { (&bob, &alice) };
+            let (from, to) = if i % 3 == 0 {
+                (&alice, &bob)
+            } else {
+                (&bob, &alice)
+            };
             let text = vec![i as u8; i as usize * 37];
             let m = from.send(to, &text);
             assert_eq!(to.recv(from, &m, &mut r).unwrap(), text);
@@ -106,13 +110,18 @@ fn skipped_keys_are_bounded_and_evicted_keys_are_typed() {
     let mut bob = Device::new("bob", &mut r);
     alice.start(&mut bob, &mut r, false);
     let n = limits::MAX_SKIPPED_KEYS_PER_CHAIN + 10;
-    let msgs: Vec<_> = (0..=n).map(|i| alice.send(&bob, &i.to_be_bytes())).collect();
+    let msgs: Vec<_> = (0..=n)
+        .map(|i| alice.send(&bob, &i.to_be_bytes()))
+        .collect();
     assert_eq!(bob.recv(&alice, &msgs[n], &mut r).unwrap(), n.to_be_bytes());
     // The oldest 10 keys were dropped, the rest are kept.
     for (i, m) in msgs.iter().enumerate().take(n) {
         let res = bob.recv(&alice, m, &mut r);
         if i < 10 {
-            assert!(matches!(res, Err(DecryptError::MessageKeyEvicted { .. })), "{i}: {res:?}");
+            assert!(
+                matches!(res, Err(DecryptError::MessageKeyEvicted { .. })),
+                "{i}: {res:?}"
+            );
         } else {
             assert_eq!(res.unwrap(), i.to_be_bytes());
         }
@@ -230,12 +239,18 @@ fn every_failure_class_leaves_state_unchanged() {
             .map_err(DecryptError::from)
             .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
         assert!(res.is_err(), "accepted {bytes:02x?}");
-        assert_eq!(before, bob.snapshot(&alice), "state changed by {bytes:02x?}");
+        assert_eq!(
+            before,
+            bob.snapshot(&alice),
+            "state changed by {bytes:02x?}"
+        );
     }
     // Unknown prekey: Bob loses the one-time prekey.
     {
         use confide::store::PreKeyStore;
-        let CiphertextMessage::PreKey(p) = &pre else { panic!() };
+        let CiphertextMessage::PreKey(p) = &pre else {
+            panic!()
+        };
         let id = p.pre_key_id().unwrap();
         let saved = bob.store.pre_key(id).unwrap().unwrap();
         bob.store.remove_pre_key(id).unwrap();

@@ -61,7 +61,9 @@ fn format_1_fixtures_still_load_and_decrypt() {
     assert_eq!(session.version(), 3);
 
     let message = CiphertextMessage::from_parts(2, &read("message.bin")).unwrap();
-    let CiphertextMessage::Signal(message) = message else { panic!("type 2 expected") };
+    let CiphertextMessage::Signal(message) = message else {
+        panic!("type 2 expected")
+    };
     let mut r = rng(1);
     assert_eq!(record.decrypt(&message, &mut r).unwrap(), PLAINTEXT);
 
@@ -69,15 +71,20 @@ fn format_1_fixtures_still_load_and_decrypt() {
     assert_eq!(pre_key.id(), 7);
     let signed = SignedPreKeyRecord::from_bytes(&read("signed_pre_key.bin")).unwrap();
     assert_eq!(signed.id(), 3);
-    assert!(identity
-        .identity_key()
-        .verify_signature(&signed.key_pair().public.serialize(), signed.signature()));
+    assert!(
+        identity
+            .identity_key()
+            .verify_signature(&signed.key_pair().public.serialize(), signed.signature())
+    );
 }
 
 #[test]
 fn unknown_format_versions_are_refused() {
     let bytes = std::fs::read(dir().join("session_record.bin")).unwrap();
-    let mut record = SessionRecord::from_bytes(&bytes).unwrap().to_bytes().to_vec();
+    let mut record = SessionRecord::from_bytes(&bytes)
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     // Field 1 (format_version) is the first byte pair: 0x08 0x01.
     assert_eq!(&record[..2], &[0x08, 0x01]);
     record[1] = 0x02;
