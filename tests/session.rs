@@ -308,3 +308,75 @@ fn records_round_trip_through_storage() {
     let back = IdentityKeyPair::from_bytes(&id.to_bytes()).unwrap();
     assert_eq!(back.identity_key(), id.identity_key());
 }
+
+#[test]
+fn owned_records_without_a_store() {
+    use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
+    use confide::session::LocalKeys;
+    let mut r = rng(11);
+    let alice_id = IdentityKeyPair::generate(&mut r);
+    let bob_id = IdentityKeyPair::generate(&mut r);
+    let signed = SignedPreKeyRecord::generate(&mut r, &bob_id, 5, NOW);
+    let one_time = PreKeyRecord::generate(&mut r, 9);
+    let bundle = confide::PreKeyBundle {
+        registration_id: 22,
+        device_id: 1,
+        identity_key: *bob_id.identity_key(),
+        signed_pre_key: signed.public(),
+        pre_key: Some(one_time.public()),
+    };
+    let mut alice = confide::SessionRecord::new();
+    alice
+        .process_bundle((&alice_id, 11), &bundle, &mut r, NOW)
+        .unwrap();
+    let CiphertextMessage::PreKey(first) = alice.encrypt(b"owned").unwrap() else {
+        panic!("prekey message expected")
+    };
+    assert_eq!(first.pre_key_id(), Some(9));
+    assert_eq!(first.registration_id(), 11);
+    let mut bob = confide::SessionRecord::new();
+    let keys = LocalKeys {
+        identity: &bob_id,
+        registration_id: 22,
+        signed_pre_key: Some(&signed),
+        pre_key: Some(&one_time),
+    };
+    let out = bob.decrypt_prekey(&first, &keys, &mut r).unwrap();
+    assert_eq!(out.plaintext, b"owned");
+    assert_eq!(out.used_pre_key, Some(9));
+    assert!(out.new_session);
+    let CiphertextMessage::Signal(reply) = bob.encrypt(b"back").unwrap() else {
+        panic!("signal message expected")
+    };
+    assert_eq!(alice.decrypt(&reply, &mut r).unwrap(), b"back");
+    assert_eq!(
+        bob.current().unwrap().remote_identity(),
+        alice_id.identity_key()
+    );
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let mut r = rng(12);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let m = alice.send(&bob, b"x");
+    bob.recv(&alice, &m, &mut r).unwrap();
+    let identity = confide::store::IdentityStore::local_identity(&bob.store).unwrap();
+    let private_hex: String = identity
+        .private_key()
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let record = confide::store::SessionStore::session(&bob.store, &alice.address)
+        .unwrap()
+        .unwrap();
+    let dbg = format!("{record:?} {identity:?} {:?}", bob.store);
+    assert!(!dbg.contains(&private_hex));
+    assert!(dbg.contains("PrivateKey(***)"));
+    assert!(dbg.contains("RootKey(***)"));
+    assert!(dbg.contains("key: \"***\""));
+    assert_eq!(format!("{:?}", identity.private_key()), "PrivateKey(***)");
+}
