@@ -13,9 +13,17 @@ impl hkdf::KeyType for Len {
     }
 }
 
+/// The RFC 5869 default salt (32 zero bytes), keyed once: most derivations use it.
+static EMPTY_SALT: std::sync::LazyLock<hkdf::Salt> =
+    std::sync::LazyLock::new(|| hkdf::Salt::new(hkdf::HKDF_SHA256, &[]));
+
 /// HKDF-SHA256 into `out`. An empty salt is the RFC 5869 default (32 zero bytes).
 pub(crate) fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
+    let prk = if salt.is_empty() {
+        EMPTY_SALT.extract(ikm)
+    } else {
+        hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm)
+    };
     let info = [info];
     // Lengths here are compile-time constants far below 255 * 32, so expansion cannot
     // fail; the zeroed output would make any misuse visible in every test.
@@ -39,6 +47,16 @@ pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(tag.as_ref());
     out
+}
+
+/// HMAC-SHA256 of two one-part messages under the same key, keying once.
+pub(crate) fn hmac_sha256_two(key: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let mut out_a = [0u8; 32];
+    let mut out_b = [0u8; 32];
+    out_a.copy_from_slice(hmac::sign(&key, a).as_ref());
+    out_b.copy_from_slice(hmac::sign(&key, b).as_ref());
+    (out_a, out_b)
 }
 
 /// Constant-time equality of two byte strings (lengths are public).

@@ -28,26 +28,25 @@ impl ChainKey {
         self.index
     }
 
-    /// HMAC(chain key, 0x01): the seed the message keys are expanded from.
-    pub(crate) fn message_key_seed(&self) -> [u8; 32] {
-        crypto::hmac_sha256(&self.key, &[&MESSAGE_KEY_SEED])
-    }
-
-    /// The message keys for `self.index()`.
-    pub(crate) fn message_keys(&self) -> MessageKeys {
-        let mut seed = self.message_key_seed();
+    /// The message keys for `self.index()` and the next chain key, keying HMAC once.
+    /// The next key is `None` once the u32 counter is used up.
+    pub(crate) fn step(&self) -> (MessageKeys, Option<ChainKey>) {
+        let (mut seed, next) = self.seed_and_next();
         let keys = MessageKeys::derive(&seed);
         seed.zeroize();
-        keys
+        (keys, next)
     }
 
-    /// HMAC(chain key, 0x02), one index on; `None` once the u32 counter is used up,
-    /// so a counter can never wrap and repeat a key.
-    pub(crate) fn next(&self) -> Option<ChainKey> {
-        Some(ChainKey {
-            key: crypto::hmac_sha256(&self.key, &[&CHAIN_KEY_SEED]),
-            index: self.index.checked_add(1)?,
-        })
+    /// The message-key seed for `self.index()` and the next chain key, keying HMAC once.
+    pub(crate) fn seed_and_next(&self) -> ([u8; 32], Option<ChainKey>) {
+        let (seed, mut next_key) =
+            crypto::hmac_sha256_two(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
+        let next = self.index.checked_add(1).map(|index| ChainKey {
+            key: next_key,
+            index,
+        });
+        next_key.zeroize();
+        (seed, next)
     }
 }
 

@@ -75,30 +75,28 @@ impl ReceiverChain {
                 expected: next,
             });
         }
+        // A chain at u32::MAX cannot produce further messages: anything claiming one
+        // is too far ahead rather than a reason to wrap.
+        let exhausted = || DecryptError::TooFarAhead {
+            counter,
+            expected: next,
+        };
         while self.chain_key.index() < counter {
+            let (seed, following) = self.chain_key.seed_and_next();
             self.skipped.push_back(SkippedKey {
                 counter: self.chain_key.index(),
-                seed: self.chain_key.message_key_seed(),
+                seed,
             });
             if self.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
                 if let Some(old) = self.skipped.pop_front() {
                     self.evicted_up_to = Some(old.counter);
                 }
             }
-            self.chain_key = self.advance()?;
+            self.chain_key = following.ok_or_else(exhausted)?;
         }
-        let keys = self.chain_key.message_keys();
-        self.chain_key = self.advance()?;
+        let (keys, following) = self.chain_key.step();
+        self.chain_key = following.ok_or_else(exhausted)?;
         Ok(keys)
-    }
-
-    fn advance(&self) -> Result<ChainKey, DecryptError> {
-        // A chain at u32::MAX cannot produce further messages: treat anything claiming
-        // one as too far ahead rather than wrapping.
-        self.chain_key.next().ok_or(DecryptError::TooFarAhead {
-            counter: u32::MAX,
-            expected: self.chain_key.index(),
-        })
     }
 }
 
@@ -170,8 +168,8 @@ impl Session {
     /// Encrypts one message and advances the sending chain.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
         let chain_key = &self.sender.chain_key;
-        let next = chain_key.next().ok_or(EncryptError::ChainExhausted)?;
-        let keys = chain_key.message_keys();
+        let (keys, next) = chain_key.step();
+        let next = next.ok_or(EncryptError::ChainExhausted)?;
         let ciphertext = crypto::aes256_cbc_encrypt(keys.cipher_key(), keys.iv(), plaintext);
         let message = SignalMessage::new(
             keys.mac_key(),
