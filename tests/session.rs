@@ -380,3 +380,37 @@ fn debug_output_never_shows_secrets() {
     assert!(dbg.contains("key: \"***\""));
     assert_eq!(format!("{:?}", identity.private_key()), "PrivateKey(***)");
 }
+
+#[test]
+fn prekey_id_zero_means_none_unless_held() {
+    // The TypeScript port writes pre_key_id = 0 when the bundle had no one-time prekey.
+    let mut r = rng(13);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, false);
+    let m = alice.send(&bob, b"zero");
+    let bytes = m.serialized();
+    let mut with_zero = vec![0x33, 0x08, 0x00];
+    with_zero.extend_from_slice(&bytes[1..]);
+    let parsed = CiphertextMessage::from_parts(3, &with_zero).unwrap();
+    let CiphertextMessage::PreKey(p) = &parsed else {
+        panic!()
+    };
+    assert_eq!(p.pre_key_id(), Some(0));
+    assert_eq!(
+        cipher::decrypt(&bob.store, &alice.address, &parsed, &mut r).unwrap(),
+        b"zero"
+    );
+    // Any other unknown id is still refused.
+    let mut r = rng(14);
+    let carol = Device::new("carol", &mut r);
+    carol.start(&mut bob, &mut r, false);
+    let m = carol.send(&bob, b"seven");
+    let mut with_seven = vec![0x33, 0x08, 0x07];
+    with_seven.extend_from_slice(&m.serialized()[1..]);
+    let parsed = CiphertextMessage::from_parts(3, &with_seven).unwrap();
+    assert!(matches!(
+        cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r),
+        Err(DecryptError::UnknownPreKey { id: 7 })
+    ));
+}

@@ -167,12 +167,15 @@ impl SessionRecord {
             .signed_pre_key
             .filter(|k| k.id() == spk_id)
             .ok_or(DecryptError::UnknownSignedPreKey { id: spk_id })?;
+        // Some v3 senders (the TypeScript port) always write pre_key_id, as 0 when no
+        // one-time prekey was used: read 0 as "none" unless we really hold prekey 0.
+        // Either way the X3DH result must match the MAC, so this accepts nothing false.
         let one_time = match message.pre_key_id() {
-            Some(id) => Some(
-                keys.pre_key
-                    .filter(|k| k.id() == id)
-                    .ok_or(DecryptError::UnknownPreKey { id })?,
-            ),
+            Some(id) => match keys.pre_key.filter(|k| k.id() == id) {
+                Some(k) => Some(k),
+                None if id == 0 => None,
+                None => return Err(DecryptError::UnknownPreKey { id }),
+            },
             None => None,
         };
         let responder = ResponderKeys {
@@ -186,7 +189,7 @@ impl SessionRecord {
         self.install(session);
         Ok(PreKeyDecrypted {
             plaintext,
-            used_pre_key: message.pre_key_id(),
+            used_pre_key: one_time.map(PreKeyRecord::id),
             new_session: true,
         })
     }
