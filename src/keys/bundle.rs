@@ -69,3 +69,60 @@ impl PreKeyRecord {
         }
     }
 }
+
+impl PreKeyBundle {
+    /// A portable encoding (`storage.proto` `PreKeyBundle`), e.g. for an upload or the C ABI.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use prost::Message;
+        crate::proto::storage::PreKeyBundle {
+            format_version: 1,
+            registration_id: self.registration_id,
+            device_id: self.device_id,
+            identity_key: self.identity_key.serialize().to_vec(),
+            signed_pre_key_id: self.signed_pre_key.id,
+            signed_pre_key: self.signed_pre_key.key.serialize().to_vec(),
+            signed_pre_key_signature: self.signed_pre_key.signature.to_vec(),
+            pre_key_id: self.pre_key.map(|p| p.id),
+            pre_key: self
+                .pre_key
+                .map(|p| p.key.serialize().to_vec())
+                .unwrap_or_default(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Parses [`PreKeyBundle::to_bytes`]. The signature is checked when the bundle is
+    /// processed, not here.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::RecordError> {
+        use crate::RecordError;
+        use prost::Message;
+        let msg = crate::proto::storage::PreKeyBundle::decode(bytes)
+            .map_err(|_| RecordError::Malformed)?;
+        if msg.format_version != 1 {
+            return Err(RecordError::UnsupportedVersion {
+                found: msg.format_version,
+            });
+        }
+        let key = |b: &[u8]| PublicKey::try_from(b).map_err(RecordError::Key);
+        let pre_key = match msg.pre_key_id {
+            Some(id) => Some(PreKeyPublic {
+                id,
+                key: key(&msg.pre_key)?,
+            }),
+            None if msg.pre_key.is_empty() => None,
+            None => return Err(RecordError::Inconsistent { field: "pre_key" }),
+        };
+        Ok(Self {
+            registration_id: msg.registration_id,
+            device_id: msg.device_id,
+            identity_key: IdentityKey::new(key(&msg.identity_key)?),
+            signed_pre_key: SignedPreKeyPublic {
+                id: msg.signed_pre_key_id,
+                key: key(&msg.signed_pre_key)?,
+                signature: super::signature_from_slice(&msg.signed_pre_key_signature)
+                    .map_err(RecordError::Key)?,
+            },
+            pre_key,
+        })
+    }
+}
