@@ -21,6 +21,10 @@ pub enum KeyError {
         /// The type byte found.
         found: u8,
     },
+    /// Not the canonical encoding of a Curve25519 key (bit 255 set, or not below
+    /// 2^255 - 19): another spelling of some key, which no honest peer sends.
+    #[error("key is not canonically encoded")]
+    NonCanonical,
 }
 
 /// Wire bytes that are not a valid v3 message.

@@ -71,8 +71,23 @@ impl TryFrom<&[u8]> for PublicKey {
         }
         let mut k = [0u8; 32];
         k.copy_from_slice(&bytes[1..]);
+        // X25519 ignores bit 255 and reduces mod p, so several encodings name one key.
+        // Keys are compared by their bytes (a prekey message's base key names its
+        // session), so only the canonical encoding, which every real key has, is taken.
+        if !is_canonical(&k) {
+            return Err(KeyError::NonCanonical);
+        }
         Ok(Self(k))
     }
+}
+
+/// Whether `u` is below p = 2^255 - 19 (which also means bit 255 is clear).
+fn is_canonical(u: &[u8; 32]) -> bool {
+    if u[31] & 0x80 != 0 {
+        return false;
+    }
+    // u >= p only for 0x7f ff … ff followed by a low byte of at least 0xed.
+    !(u[31] == 0x7f && u[1..31].iter().all(|&b| b == 0xff) && u[0] >= 0xed)
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -216,6 +231,17 @@ mod tests {
             PublicKey::try_from(&relabelled[..]),
             Err(KeyError::UnknownKeyType { found: 6 })
         ));
+        // The same key with bit 255 set, and u >= p, are other encodings of real keys.
+        let mut high = ser;
+        high[32] |= 0x80;
+        assert_eq!(PublicKey::try_from(&high[..]), Err(KeyError::NonCanonical));
+        let mut p = [0xffu8; 33];
+        p[0] = 0x05;
+        p[32] = 0x7f;
+        p[1] = 0xed;
+        assert_eq!(PublicKey::try_from(&p[..]), Err(KeyError::NonCanonical));
+        p[1] = 0xec;
+        assert!(PublicKey::try_from(&p[..]).is_ok());
     }
 
     #[test]
