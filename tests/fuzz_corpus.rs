@@ -1,0 +1,142 @@
+//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) through the code the
+//! fuzz targets run (`fuzz/src/targets.rs`), as ordinary tests: no panic, and no state
+//! change on any error.
+//!
+//! To regenerate the seed files after a change to the fixture or the wire format:
+//! `cargo test --test fuzz_corpus -- --ignored regenerate_seed_corpus`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../fuzz/src/actions.rs"]
+mod actions;
+#[path = "../fuzz/src/targets.rs"]
+mod targets;
+
+use std::path::PathBuf;
+
+fn corpus_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join("corpus")
+        .join(target)
+}
+
+/// The files of one target's corpus, sorted by name.
+fn files(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = corpus_dir(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn replay(target: &str) {
+    let files = files(target);
+    assert!(!files.is_empty(), "no corpus for {target}");
+    for (name, bytes) in &files {
+        let result = std::panic::catch_unwind(|| targets::run(target, bytes));
+        match result {
+            Ok(known) => assert!(known, "unknown target {target}"),
+            Err(_) => panic!("fuzz/corpus/{target}/{name} failed (see the panic above)"),
+        }
+    }
+}
+
+#[test]
+fn corpus_parse_signal_message() {
+    replay("parse_signal_message");
+}
+
+#[test]
+fn corpus_parse_prekey_message() {
+    replay("parse_prekey_message");
+}
+
+#[test]
+fn corpus_parse_records() {
+    replay("parse_records");
+}
+
+#[test]
+fn corpus_decrypt_signal() {
+    replay("decrypt_signal");
+}
+
+#[test]
+fn corpus_decrypt_prekey() {
+    replay("decrypt_prekey");
+}
+
+#[test]
+fn corpus_actions() {
+    replay("actions");
+}
+
+#[test]
+fn every_target_has_a_corpus_directory_and_a_binary() {
+    for target in targets::TARGETS {
+        assert!(corpus_dir(target).is_dir(), "missing fuzz/corpus/{target}");
+        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/fuzz_targets")
+            .join(format!("{target}.rs"));
+        assert!(bin.is_file(), "missing {}", bin.display());
+    }
+}
+
+/// The committed seed files are what [`targets::corpus`] makes today. If the fixture
+/// session changes (a change in key derivation or in how randomness is drawn), the
+/// genuine messages in the decrypt corpora would silently stop decrypting and the
+/// fuzzer would lose its best seeds: regenerate them (see the module docs).
+#[test]
+fn seed_corpus_is_current() {
+    let mut stale = Vec::new();
+    for (target, name, bytes) in targets::corpus() {
+        let path = corpus_dir(target).join(&name);
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            stale.push(format!("{target}/{name}"));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "seed corpus out of date ({} files, e.g. {:?}); run \
+         `cargo test --test fuzz_corpus -- --ignored regenerate_seed_corpus`",
+        stale.len(),
+        &stale[..stale.len().min(5)]
+    );
+}
+
+/// The genuine pending messages in the decrypt corpora really decrypt (so the fuzzer
+/// starts from inputs that reach the end of the decrypt path), and the delivered ones
+/// are refused as duplicates.
+#[test]
+fn genuine_seeds_decrypt() {
+    let fixture = targets::Fixture::get();
+    for m in &fixture.sent {
+        let store = fixture.bob_store();
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(4);
+        let got = actions::receive(&store, &fixture.alice, m.message_type, &m.bytes, &mut rng);
+        match (m.delivered, got) {
+            (false, Ok(plaintext)) => assert_eq!(plaintext, m.plaintext, "{}", m.name),
+            (true, Err(confide::DecryptError::DuplicateMessage { .. })) => {}
+            (_, other) => panic!("{}: {other:?}", m.name),
+        }
+    }
+}
+
+/// Writes the seed corpus (`fuzz/corpus/<target>/<name>`); files the fuzzer added are
+/// left alone.
+#[test]
+#[ignore = "writes fuzz/corpus; run explicitly to regenerate"]
+fn regenerate_seed_corpus() {
+    for (target, name, bytes) in targets::corpus() {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
