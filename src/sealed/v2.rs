@@ -1,0 +1,353 @@
+//! Sealed sender v2 (`r = HKDF(M, "Sealed Sender v2: r (2023-08)", 32)` is the ephemeral
+//! private key): one AES-256-GCM-SIV encryption of the content per message, and per
+//! recipient a 32-byte key share `C_i` (one X25519 with the derived ephemeral key) and
+//! a 16-byte tag `AT_i` (one X25519 between the two identity keys).
+//!
+//! Sent (`0x23`, to the server): `ver ‖ count(varint) ‖ {service_id[17] ‖ {device_id u8 ‖
+//! registration_id u16 (top bit: another device follows)}+ ‖ C[32] ‖ AT[16]}* ‖ E[32] ‖ ct`.
+//! Received (`0x22`, per recipient): `ver ‖ C[32] ‖ AT[16] ‖ E[32] ‖ ct`.
+
+use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::ServiceId;
+use super::content::UnidentifiedSenderMessageContent;
+use super::error::{OpenError, SealError, SealedWireError};
+use super::symmetric::{gcm_siv_decrypt, gcm_siv_encrypt};
+use crate::crypto;
+use crate::keys::{IdentityKey, IdentityKeyPair, PrivateKey, PublicKey};
+
+/// The version byte of a per-recipient (received) v2 message.
+pub const V2_VERSION_BYTE: u8 = 0x22;
+/// The version byte of a multi-recipient (sent) v2 message: v2, ServiceId-aware.
+pub const V2_MULTI_VERSION_BYTE: u8 = 0x23;
+
+const LABEL_R: &[u8] = b"Sealed Sender v2: r (2023-08)";
+const LABEL_K: &[u8] = b"Sealed Sender v2: K";
+const LABEL_DH: &[u8] = b"Sealed Sender v2: DH";
+const LABEL_DH_S: &[u8] = b"Sealed Sender v2: DH-sender";
+
+const C_LEN: usize = 32;
+const AT_LEN: usize = 16;
+const E_LEN: usize = 32;
+const GCM_TAG_LEN: usize = 16;
+
+/// The ephemeral key pair and content key derived from the message secret `M`.
+struct Derived {
+    e: PrivateKey,
+    e_pub: PublicKey,
+    k: Zeroizing<[u8; 32]>,
+}
+
+fn derive(m: &[u8; 32]) -> Derived {
+    // Current libsignal (label "r (2023-08)"): r is 32 bytes used directly as the X25519
+    // private key; releases before it expanded 64 bytes under "r" and reduced them.
+    let mut r = Zeroizing::new([0u8; 32]);
+    crypto::hkdf_sha256(&[], m, LABEL_R, r.as_mut());
+    let mut k = Zeroizing::new([0u8; 32]);
+    crypto::hkdf_sha256(&[], m, LABEL_K, k.as_mut());
+    let e = PrivateKey::from_bytes(*r);
+    let e_pub = e.public_key();
+    Derived { e, e_pub, k }
+}
+
+/// `C = HKDF(DH ‖ E ‖ R, "DH") XOR M` (its own inverse).
+fn xor_share(shared: &[u8; 32], e_pub: &PublicKey, r_pub: &PublicKey, m: &[u8; 32]) -> [u8; 32] {
+    let ikm = Zeroizing::new([&shared[..], &e_pub.serialize(), &r_pub.serialize()].concat());
+    let mut out = [0u8; 32];
+    crypto::hkdf_sha256(&[], &ikm, LABEL_DH, &mut out);
+    for (o, x) in out.iter_mut().zip(m) {
+        *o ^= x;
+    }
+    out
+}
+
+fn auth_tag(
+    shared: &[u8; 32],
+    e_pub: &PublicKey,
+    c: &[u8; 32],
+    s_pub: &PublicKey,
+    r_pub: &PublicKey,
+) -> [u8; 16] {
+    let ikm = Zeroizing::new(
+        [
+            &shared[..],
+            &e_pub.serialize(),
+            c,
+            &s_pub.serialize(),
+            &r_pub.serialize(),
+        ]
+        .concat(),
+    );
+    let mut out = [0u8; 16];
+    crypto::hkdf_sha256(&[], &ikm, LABEL_DH_S, &mut out);
+    out
+}
+
+/// One destination device of a multi-recipient message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    /// The recipient's service id.
+    pub service_id: ServiceId,
+    /// The device id, 1..=127.
+    pub device_id: u32,
+    /// The device's registration id (14 bits).
+    pub registration_id: u32,
+    /// The recipient's identity key (the same for all its devices).
+    pub identity_key: IdentityKey,
+}
+
+/// One service id with its identity key and `(device, registration id)` pairs.
+type DeviceGroup<'a> = (&'a ServiceId, &'a IdentityKey, Vec<(u8, u16)>);
+
+/// Seals `content` once for many recipients: the `0x23` blob the server splits. The
+/// devices of one service id share one key share (grouped in first-seen order).
+pub fn seal_v2<R: RngCore + CryptoRng>(
+    content: &UnidentifiedSenderMessageContent,
+    sender: &IdentityKeyPair,
+    recipients: &[Recipient],
+    rng: &mut R,
+) -> Result<Vec<u8>, SealError> {
+    if recipients.is_empty() {
+        return Err(SealError::NoRecipients);
+    }
+    let mut groups: Vec<DeviceGroup<'_>> = Vec::new();
+    for r in recipients {
+        let device = u8::try_from(r.device_id)
+            .ok()
+            .filter(|d| (1..=127).contains(d))
+            .ok_or(SealError::InvalidDeviceId {
+                device_id: r.device_id,
+            })?;
+        let reg = u16::try_from(r.registration_id)
+            .ok()
+            .filter(|r| *r <= 0x3fff)
+            .ok_or(SealError::InvalidRegistrationId {
+                registration_id: r.registration_id,
+            })?;
+        match groups.iter_mut().find(|g| *g.0 == r.service_id) {
+            Some(g) => g.2.push((device, reg)),
+            None => groups.push((&r.service_id, &r.identity_key, vec![(device, reg)])),
+        }
+    }
+    let mut m = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(m.as_mut());
+    let d = derive(&m);
+    let ct = gcm_siv_encrypt(&d.k, content.serialized());
+    let s_pub = sender.identity_key().public_key();
+
+    let mut out = Vec::with_capacity(8 + groups.len() * 72 + E_LEN + ct.len());
+    out.push(V2_MULTI_VERSION_BYTE);
+    put_varint(&mut out, groups.len() as u64);
+    for (service_id, identity, devices) in &groups {
+        let r_pub = identity.public_key();
+        out.extend_from_slice(&service_id.fixed_width_binary());
+        for (i, (device, reg)) in devices.iter().enumerate() {
+            out.push(*device);
+            let more = if i + 1 < devices.len() { 0x8000 } else { 0 };
+            out.extend_from_slice(&(reg | more).to_be_bytes());
+        }
+        let shared = d.e.agree(r_pub).ok_or(SealError::WeakKey)?;
+        let c = xor_share(&shared, &d.e_pub, r_pub, &m);
+        let shared = sender
+            .private_key()
+            .agree(r_pub)
+            .ok_or(SealError::WeakKey)?;
+        let at = auth_tag(&shared, &d.e_pub, &c, s_pub, r_pub);
+        out.extend_from_slice(&c);
+        out.extend_from_slice(&at);
+    }
+    out.extend_from_slice(d.e_pub.x25519_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take<'a>(
+    buf: &mut &'a [u8],
+    n: usize,
+    field: &'static str,
+) -> Result<&'a [u8], SealedWireError> {
+    if buf.len() < n {
+        return Err(SealedWireError::Malformed { field });
+    }
+    let (a, b) = buf.split_at(n);
+    *buf = b;
+    Ok(a)
+}
+
+fn get_varint(buf: &mut &[u8]) -> Result<u64, SealedWireError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = take(buf, 1, "count")?[0];
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(SealedWireError::Malformed { field: "count" })
+}
+
+/// One recipient entry of a multi-recipient message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultiRecipientEntry {
+    /// The recipient.
+    pub service_id: ServiceId,
+    /// `(device id, registration id)` of each device; empty for an excluded recipient.
+    pub devices: Vec<(u8, u16)>,
+    key_share: Option<[u8; C_LEN + AT_LEN]>,
+}
+
+/// A parsed multi-recipient (`0x23`) message, as the server sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultiRecipientMessage {
+    recipients: Vec<MultiRecipientEntry>,
+    shared_offset: usize,
+    serialized: Vec<u8>,
+}
+
+impl MultiRecipientMessage {
+    /// The recipient entries, in order.
+    pub fn recipients(&self) -> &[MultiRecipientEntry] {
+        &self.recipients
+    }
+
+    /// The per-recipient (`0x22`) message for `service_id`, as the server delivers it;
+    /// `None` when the message has no key share for it.
+    pub fn for_recipient(&self, service_id: &ServiceId) -> Option<Vec<u8>> {
+        let entry = self
+            .recipients
+            .iter()
+            .find(|r| r.service_id == *service_id)?;
+        let share = entry.key_share.as_ref()?;
+        let shared = self.serialized.get(self.shared_offset..)?;
+        let mut out = Vec::with_capacity(1 + share.len() + shared.len());
+        out.push(V2_VERSION_BYTE);
+        out.extend_from_slice(share);
+        out.extend_from_slice(shared);
+        Some(out)
+    }
+
+    /// The bytes as sent.
+    pub fn serialized(&self) -> &[u8] {
+        &self.serialized
+    }
+}
+
+impl TryFrom<&[u8]> for MultiRecipientMessage {
+    type Error = SealedWireError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, SealedWireError> {
+        let Some(&version) = bytes.first() else {
+            return Err(SealedWireError::TooShort { len: 0 });
+        };
+        if version != V2_MULTI_VERSION_BYTE {
+            return Err(SealedWireError::UnsupportedVersion { found: version });
+        }
+        let mut buf = &bytes[1..];
+        let count = get_varint(&mut buf)?;
+        // Each entry takes at least 18 bytes, which bounds the allocation.
+        if count > (buf.len() / 18) as u64 {
+            return Err(SealedWireError::Malformed { field: "count" });
+        }
+        let mut recipients = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let sid = take(&mut buf, 17, "service_id")?;
+            let service_id =
+                ServiceId::from_fixed_width_binary(sid).ok_or(SealedWireError::Malformed {
+                    field: "service_id",
+                })?;
+            let mut devices = Vec::new();
+            let mut excluded = false;
+            loop {
+                let device = take(&mut buf, 1, "device_id")?[0];
+                if device == 0 {
+                    if !devices.is_empty() {
+                        return Err(SealedWireError::Malformed { field: "device_id" });
+                    }
+                    excluded = true;
+                    break;
+                }
+                if device > 127 {
+                    return Err(SealedWireError::Malformed { field: "device_id" });
+                }
+                let reg = take(&mut buf, 2, "registration_id")?;
+                let reg = u16::from_be_bytes([reg[0], reg[1]]);
+                devices.push((device, reg & 0x3fff));
+                if reg & 0x8000 == 0 {
+                    break;
+                }
+            }
+            let key_share = if excluded {
+                None
+            } else {
+                let s = take(&mut buf, C_LEN + AT_LEN, "key_share")?;
+                let mut a = [0u8; C_LEN + AT_LEN];
+                a.copy_from_slice(s);
+                Some(a)
+            };
+            recipients.push(MultiRecipientEntry {
+                service_id,
+                devices,
+                key_share,
+            });
+        }
+        if buf.len() < E_LEN + GCM_TAG_LEN {
+            return Err(SealedWireError::TooShort { len: bytes.len() });
+        }
+        Ok(Self {
+            recipients,
+            shared_offset: bytes.len() - buf.len(),
+            serialized: bytes.to_vec(),
+        })
+    }
+}
+
+/// Opens a received v2 message (version byte already checked), unvalidated.
+pub(super) fn open_v2(
+    bytes: &[u8],
+    recipient: &IdentityKeyPair,
+) -> Result<UnidentifiedSenderMessageContent, OpenError> {
+    let min = 1 + C_LEN + AT_LEN + E_LEN + GCM_TAG_LEN;
+    if bytes.len() < min {
+        return Err(SealedWireError::TooShort { len: bytes.len() }.into());
+    }
+    let mut c = [0u8; C_LEN];
+    c.copy_from_slice(&bytes[1..1 + C_LEN]);
+    let at = &bytes[1 + C_LEN..1 + C_LEN + AT_LEN];
+    let mut e = [0u8; E_LEN];
+    e.copy_from_slice(&bytes[1 + C_LEN + AT_LEN..min - GCM_TAG_LEN]);
+    let e_pub = PublicKey::from_x25519(e);
+    let ct = &bytes[min - GCM_TAG_LEN..];
+    let r_pub = recipient.identity_key().public_key();
+
+    let shared = recipient
+        .private_key()
+        .agree(&e_pub)
+        .ok_or(OpenError::InvalidMessage)?;
+    let mut m = Zeroizing::new(xor_share(&shared, &e_pub, r_pub, &c));
+    let d = derive(&m);
+    m.zeroize();
+    if !crypto::ct_eq(d.e_pub.x25519_bytes(), e_pub.x25519_bytes()) {
+        return Err(OpenError::InvalidMessage);
+    }
+    let plain = gcm_siv_decrypt(&d.k, ct).ok_or(OpenError::InvalidMessage)?;
+    let content = UnidentifiedSenderMessageContent::try_from(plain.as_slice())?;
+    let s_pub = content.sender().sender().identity_key.public_key();
+    let shared = recipient
+        .private_key()
+        .agree(s_pub)
+        .ok_or(OpenError::InvalidMessage)?;
+    let expected = auth_tag(&shared, &e_pub, &c, s_pub, r_pub);
+    if !crypto::ct_eq(&expected, at) {
+        return Err(OpenError::InvalidMessage);
+    }
+    Ok(content)
+}

@@ -1,0 +1,166 @@
+//! Process plumbing, after tests/interop/harness.rs: check Node, run `npm ci` once per
+//! package-lock change (cross-process lock + stamp), and a `Node` wrapper that speaks
+//! JSON lines to driver.js with a reply timeout, killed on drop.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+const STAMP: &str = "node_modules/.confide-npm-ci-stamp";
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("official_interop")
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn current(d: &Path) -> bool {
+    matches!((mtime(&d.join(STAMP)), mtime(&d.join("package-lock.json"))), (Some(s), Some(l)) if s >= l)
+}
+
+fn install() -> Result<(), String> {
+    let help = "these interop tests need Node.js 20+ with npm on PATH (e.g. `apt-get install nodejs npm` \
+                or `nvm install 20`); the npm packages install themselves on first run";
+    let out = Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run node: {e}; {help}"))?;
+    let v = String::from_utf8_lossy(&out.stdout);
+    let major: u32 = v
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 20 {
+        return Err(format!("found Node {v:?}; {help}"));
+    }
+    let d = dir();
+    if current(&d) {
+        return Ok(());
+    }
+    let lock = d.join(".npm-install.lock");
+    let start = Instant::now();
+    while fs::create_dir(&lock).is_err() {
+        if start.elapsed() > Duration::from_secs(900) {
+            return Err("timed out waiting for the npm install lock".into());
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let result = if current(&d) {
+        Ok(())
+    } else {
+        eprintln!("official_interop: running `npm ci` in {}", d.display());
+        match Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&d)
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(o) if o.status.success() => {
+                fs::write(d.join(STAMP), b"ok\n").map_err(|e| e.to_string())
+            }
+            Ok(o) => Err(format!(
+                "npm ci failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot run npm: {e}; {help}")),
+        }
+    };
+    let _ = fs::remove_dir(&lock);
+    result
+}
+
+pub(crate) fn ensure_node() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(e) = DONE.get_or_init(install) {
+        panic!("official interop setup failed: {e}");
+    }
+}
+
+pub(crate) struct Node {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    next_id: u64,
+}
+
+impl Node {
+    pub(crate) fn spawn() -> Node {
+        ensure_node();
+        let mut child = Command::new("node")
+            .arg("driver.js")
+            .current_dir(dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node driver");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Node {
+            child,
+            stdin,
+            lines: rx,
+            next_id: 1,
+        }
+    }
+
+    /// Sends one request; returns the reply (ok or not).
+    pub(crate) fn call(&mut self, op: &str, fields: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut req = json!({ "id": id, "op": op });
+        if let Value::Object(extra) = fields {
+            req.as_object_mut().unwrap().extend(extra);
+        }
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{req}")
+            .and_then(|_| stdin.flush())
+            .expect("write to node");
+        let line = self
+            .lines
+            .recv_timeout(REPLY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("node driver gave no reply to {op}: {e}"));
+        let v: Value = serde_json::from_str(&line).expect("reply is JSON");
+        assert_eq!(v["id"], json!(id), "reply id");
+        v
+    }
+
+    /// Like `call`, but the op must succeed.
+    pub(crate) fn ok(&mut self, op: &str, fields: Value) -> Value {
+        let v = self.call(op, fields);
+        assert_eq!(v["ok"], json!(true), "node op {op} failed: {v}");
+        v
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
