@@ -4,6 +4,13 @@
 //!
 //! `cargo run --release --example peer`. Supports the pairwise ops; group, sealed-sender,
 //! fingerprint and media ops answer `ok:false` until confide implements them.
+//!
+//! Persistent mode: `peer --db PATH --db-key HEX` keeps everything in a `SqliteStore` at
+//! PATH sealed with the 32-byte key; started again it resumes (`hello` reports the stored
+//! `name`, `device_id` and `identity_key`), and a message decrypted before a crash comes
+//! back from the store with `"redelivered": true`.
+
+mod groups;
 
 use std::io::{BufRead, Write};
 
@@ -12,7 +19,7 @@ use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
     SignedPreKeyPublic, SignedPreKeyRecord,
 };
-use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SignedPreKeyStore};
+use confide::store::{IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
 use confide::{
     Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey, PreKeyBundle,
     SystemRng, Timestamp,
@@ -40,17 +47,87 @@ impl Failure {
 
 type Reply = Result<Value, Failure>;
 
+/// Where a device keeps its state.
+enum Store {
+    Memory(Box<InMemoryStore>),
+    Sqlite(Box<SqliteStore>),
+}
+
+impl Store {
+    fn get(&self) -> &dyn ProtocolStore {
+        match self {
+            Store::Memory(s) => &**s,
+            Store::Sqlite(s) => &**s,
+        }
+    }
+}
+
 struct Device {
-    store: InMemoryStore,
+    store: Store,
+    name: String,
     device_id: u32,
     trust_all: bool,
     next_signed_id: u32,
     next_pre_key_id: u32,
+    /// Sender keys, kept in memory (also in persistent mode).
+    groups: confide::group::GroupSessions,
+}
+
+/// State-store key of the peer's own settings in persistent mode.
+const PROFILE_KIND: &str = "peer";
+const PROFILE_KEY: &str = "profile";
+
+impl Device {
+    /// Persists name, device id, trust mode and the next key ids (persistent mode only).
+    fn save_profile(&self) -> Result<(), Failure> {
+        let Store::Sqlite(s) = &self.store else {
+            return Ok(());
+        };
+        let profile = json!({
+            "name": self.name,
+            "device_id": self.device_id,
+            "trust_all": self.trust_all,
+            "next_signed_id": self.next_signed_id,
+            "next_pre_key_id": self.next_pre_key_id,
+        });
+        let st = s
+            .state_store()
+            .ok_or_else(|| Failure::new("Store", "store keeps no state"))?;
+        st.save_state(PROFILE_KIND, PROFILE_KEY, profile.to_string().as_bytes())
+            .map_err(store_error)
+    }
+
+    /// Resumes the device kept in `store`, if it has an identity and a profile.
+    fn resume(store: SqliteStore) -> Result<Result<Self, SqliteStore>, Failure> {
+        if !store.has_local_identity().map_err(store_error)? {
+            return Ok(Err(store));
+        }
+        let Some(st) = store.state_store() else {
+            return Ok(Err(store));
+        };
+        let Some(bytes) = st.state(PROFILE_KIND, PROFILE_KEY).map_err(store_error)? else {
+            return Ok(Err(store));
+        };
+        let p: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| Failure::new("Store", "stored profile is corrupt"))?;
+        Ok(Ok(Self {
+            name: as_str(field(&p, "name")?, "name")?.to_string(),
+            device_id: u32_field(&p, "device_id")?,
+            trust_all: p.get("trust_all").and_then(Value::as_bool).unwrap_or(false),
+            next_signed_id: u32_field(&p, "next_signed_id")?,
+            next_pre_key_id: u32_field(&p, "next_pre_key_id")?,
+            groups: confide::group::GroupSessions::new(),
+            store: Store::Sqlite(Box::new(store)),
+        }))
+    }
 }
 
 struct Peer {
     rng: SystemRng,
     device: Option<Device>,
+    /// Persistent mode: the opened store, until `generate_identity` moves it into a device.
+    db: Option<SqliteStore>,
+    persistent: bool,
 }
 
 fn now() -> Timestamp {
@@ -151,13 +228,26 @@ impl Peer {
 
     fn handle(&mut self, op: &str, req: &Value) -> Reply {
         match op {
-            "hello" => Ok(json!({
-                "impl": "confide",
-                "version": env!("CARGO_PKG_VERSION"),
-                "message_version": 3,
-                "sender_keys": false,
-                "sealed_sender": false,
-            })),
+            "hello" => {
+                let mut reply = json!({
+                    "impl": "confide",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "message_version": 3,
+                    "sender_keys": true,
+                    "sealed_sender": true,
+                    "persistent": self.persistent,
+                });
+                if let (Some(d), Value::Object(map)) = (&self.device, &mut reply) {
+                    let identity = d.store.get().local_identity().map_err(store_error)?;
+                    map.insert("name".into(), json!(d.name));
+                    map.insert("device_id".into(), json!(d.device_id));
+                    map.insert(
+                        "identity_key".into(),
+                        json!(hex::encode(identity.identity_key().serialize())),
+                    );
+                }
+                Ok(reply)
+            }
             "generate_identity" => self.generate_identity(req),
             "bundle" => self.bundle(req),
             "process_bundle" => self.process_bundle(req),
@@ -166,14 +256,14 @@ impl Peer {
             "has_session" => {
                 let addr = address(req, "address")?;
                 let d = self.device()?;
-                let has = cipher::has_session(&d.store, &addr).map_err(store_error)?;
+                let has = cipher::has_session(d.store.get(), &addr).map_err(store_error)?;
                 Ok(json!({ "has_session": has }))
             }
             "sign" => {
                 let message = hex_field(req, "message")?;
                 let mut rng = SystemRng::new();
                 let d = self.device()?;
-                let identity = d.store.local_identity().map_err(store_error)?;
+                let identity = d.store.get().local_identity().map_err(store_error)?;
                 Ok(json!({ "signature": hex::encode(identity.sign(&mut rng, &message)) }))
             }
             "verify" => {
@@ -182,9 +272,14 @@ impl Peer {
                 let signature = hex_field(req, "signature")?;
                 Ok(json!({ "valid": key.verify_signature(&message, &signature) }))
             }
-            "group_create" | "group_process" | "group_encrypt" | "group_decrypt"
-            | "sender_cert" | "sealed_encrypt" | "sealed_decrypt" | "fingerprint"
-            | "media_encrypt" | "media_decrypt" => Err(Failure::new(
+            "group_create" => self.group_create(req),
+            "group_process" => self.group_process(req),
+            "group_encrypt" => self.group_encrypt(req),
+            "group_decrypt" => self.group_decrypt(req),
+            "sender_cert" => self.sender_cert(req),
+            "sealed_encrypt" => self.sealed_encrypt(req),
+            "sealed_decrypt" => self.sealed_decrypt(req),
+            "fingerprint" | "media_encrypt" | "media_decrypt" => Err(Failure::new(
                 "Unsupported",
                 format!("op {op} is not supported by this confide version"),
             )),
@@ -219,13 +314,35 @@ impl Peer {
             "identity_key": hex::encode(identity.identity_key().serialize()),
             "identity_private": hex::encode(identity.private_key().to_bytes().as_ref()),
         });
-        self.device = Some(Device {
-            store: InMemoryStore::new(identity, registration_id),
+        let store = if self.persistent {
+            let db = match self.device.take() {
+                Some(Device {
+                    store: Store::Sqlite(s),
+                    ..
+                }) => s,
+                _ => Box::new(
+                    self.db
+                        .take()
+                        .ok_or_else(|| Failure::new("Store", "persistent store unavailable"))?,
+                ),
+            };
+            db.set_local_identity(&identity, registration_id)
+                .map_err(store_error)?;
+            Store::Sqlite(db)
+        } else {
+            Store::Memory(Box::new(InMemoryStore::new(identity, registration_id)))
+        };
+        let device = Device {
+            store,
+            name,
             device_id,
             trust_all,
             next_signed_id: 1,
             next_pre_key_id: 1,
-        });
+            groups: confide::group::GroupSessions::new(),
+        };
+        device.save_profile()?;
+        self.device = Some(device);
         Ok(reply)
     }
 
@@ -252,7 +369,7 @@ impl Peer {
             .transpose()?;
         let mut rng = SystemRng::new();
         let d = self.device()?;
-        let identity = d.store.local_identity().map_err(store_error)?;
+        let identity = d.store.get().local_identity().map_err(store_error)?;
         let signed_id = signed_id.unwrap_or(d.next_signed_id);
         d.next_signed_id = d.next_signed_id.max(signed_id.saturating_add(1));
         let signed_pair = match signed_private {
@@ -261,7 +378,10 @@ impl Peer {
         };
         let signature = identity.sign(&mut rng, &signed_pair.public.serialize());
         let signed = SignedPreKeyRecord::new(signed_id, now(), signed_pair, signature);
-        d.store.save_signed_pre_key(&signed).map_err(store_error)?;
+        d.store
+            .get()
+            .save_signed_pre_key(&signed)
+            .map_err(store_error)?;
         let pre_key = if one_time {
             let id = pre_key_id.unwrap_or(d.next_pre_key_id);
             d.next_pre_key_id = d.next_pre_key_id.max(id.saturating_add(1));
@@ -270,14 +390,15 @@ impl Peer {
                 None => KeyPair::generate(&mut rng),
             };
             let record = PreKeyRecord::new(id, pair);
-            d.store.save_pre_key(&record).map_err(store_error)?;
+            d.store.get().save_pre_key(&record).map_err(store_error)?;
             Some(record.public())
         } else {
             None
         };
         let spk = signed.public();
+        d.save_profile()?;
         Ok(json!({ "bundle": {
-            "registration_id": d.store.local_registration_id().map_err(store_error)?,
+            "registration_id": d.store.get().local_registration_id().map_err(store_error)?,
             "device_id": d.device_id,
             "identity_key": hex::encode(identity.identity_key().serialize()),
             "signed_prekey_id": spk.id,
@@ -321,9 +442,11 @@ impl Peer {
         let mut rng = SystemRng::new();
         let d = self.device()?;
         if d.trust_all {
-            cipher::accept_identity(&d.store, &addr, &bundle.identity_key).map_err(store_error)?;
+            cipher::accept_identity(d.store.get(), &addr, &bundle.identity_key)
+                .map_err(store_error)?;
         }
-        cipher::process_bundle(&d.store, &addr, &bundle, &mut rng, now()).map_err(bundle_error)?;
+        cipher::process_bundle(d.store.get(), &addr, &bundle, &mut rng, now())
+            .map_err(bundle_error)?;
         Ok(json!({}))
     }
 
@@ -331,7 +454,7 @@ impl Peer {
         let addr = address(req, "address")?;
         let plaintext = payload(req)?;
         let d = self.device()?;
-        let msg = cipher::encrypt(&d.store, &addr, &plaintext).map_err(encrypt_error)?;
+        let msg = cipher::encrypt(d.store.get(), &addr, &plaintext).map_err(encrypt_error)?;
         Ok(json!({ "type": msg.message_type(), "ciphertext": hex::encode(msg.serialized()) }))
     }
 
@@ -346,27 +469,70 @@ impl Peer {
         let d = self.device()?;
         if d.trust_all {
             if let CiphertextMessage::PreKey(p) = &msg {
-                cipher::accept_identity(&d.store, &addr, p.identity_key()).map_err(store_error)?;
+                cipher::accept_identity(d.store.get(), &addr, p.identity_key())
+                    .map_err(store_error)?;
             }
         }
-        let plaintext = cipher::decrypt(&d.store, &addr, &msg, &mut rng).map_err(decrypt_error)?;
+        let got = cipher::decrypt_message(d.store.get(), &addr, &msg, &mut rng, now())
+            .map_err(decrypt_error)?;
         Ok(json!({
-            "plaintext": hex::encode(&plaintext),
-            "text": String::from_utf8_lossy(&plaintext),
+            "plaintext": hex::encode(got.plaintext.as_slice()),
+            "text": String::from_utf8_lossy(&got.plaintext),
+            "redelivered": got.redelivered,
         }))
     }
 }
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--db" || a == "--db-key") {
-        eprintln!("peer: persistent mode (--db) needs the SQLite store, which this version lacks");
-        return std::process::ExitCode::from(2);
-    }
+    let arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let mut peer = Peer {
         rng: SystemRng::new(),
         device: None,
+        db: None,
+        persistent: false,
     };
+    match (arg("--db"), arg("--db-key")) {
+        (None, None) => {}
+        (Some(path), Some(key_hex)) => {
+            let key = match hex::decode(&key_hex)
+                .ok()
+                .map(zeroize::Zeroizing::new)
+                .and_then(|b| StoreKey::try_from(b.as_slice()).ok())
+            {
+                Some(k) => k,
+                None => {
+                    eprintln!("peer: --db-key must be 32 bytes of hex");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            let store = match SqliteStore::open(&path, &key, &mut peer.rng) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("peer: cannot open the store: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            peer.persistent = true;
+            match Device::resume(store) {
+                Ok(Ok(device)) => peer.device = Some(device),
+                Ok(Err(store)) => peer.db = Some(store),
+                Err(f) => {
+                    eprintln!("peer: cannot resume: {}", f.error);
+                    return std::process::ExitCode::from(2);
+                }
+            }
+        }
+        _ => {
+            eprintln!("peer: --db and --db-key go together");
+            return std::process::ExitCode::from(2);
+        }
+    }
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {

@@ -6,13 +6,22 @@
 //! [`crate::cipher`] load, change a copy, and save only on success.
 
 mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use memory::InMemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{
+    OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, StoreKey, StoreSummary, Synchronous,
+    TamperedRow,
+};
 
-use crate::Address;
+use zeroize::Zeroizing;
+
 use crate::error::StoreError;
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::SessionRecord;
+use crate::{Address, Timestamp};
 
 /// Our identity and what we know of others'.
 pub trait IdentityStore: Send + Sync {
@@ -24,6 +33,13 @@ pub trait IdentityStore: Send + Sync {
     fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError>;
     /// Records `key` as the trusted identity for `address`, replacing any other.
     fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError>;
+
+    /// Where this store keeps the privacy-model state (consent ledger, attestation
+    /// verifier, disclosure trackers, activity), if it keeps it. The default, `None`,
+    /// means that state lives only as long as the values an app holds.
+    fn state_store(&self) -> Option<&dyn StateStore> {
+        None
+    }
 }
 
 /// One-time prekeys.
@@ -50,9 +66,249 @@ pub trait SessionStore: Send + Sync {
     fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError>;
     /// Replaces the record for `address`.
     fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError>;
+
+    /// This store's atomic interface, if it has one. [`crate::cipher`] then commits each
+    /// operation's changes (session, consumed prekey, trusted identity, the decrypted
+    /// message) in one transaction, with a compare-and-swap on the session so concurrent
+    /// operations on one address never both use the same state. The default, `None`,
+    /// keeps the plain load/change/save sequence.
+    fn transactional(&self) -> Option<&dyn TransactionalStore> {
+        None
+    }
 }
 
 /// Everything [`crate::cipher`] needs.
 pub trait ProtocolStore: IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore {}
 
 impl<T: IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore> ProtocolStore for T {}
+
+/// Identifies one received ciphertext: SHA-256 over its type byte and serialized bytes.
+/// Only a byte-identical redelivery has the same id, so a forged message that reuses a
+/// counter never matches a stored plaintext.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageId([u8; 32]);
+
+impl MessageId {
+    /// The id of `message`.
+    pub fn of(message: &crate::CiphertextMessage) -> Self {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&[message.message_type()]);
+        ctx.update(message.serialized());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Self(out)
+    }
+
+    /// From the 32 bytes [`MessageId::as_bytes`] returned.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The id's bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A digest of a ciphertext the server saw: printable, but keep logs short.
+        write!(
+            f,
+            "MessageId({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// The version of a session row a [`TransactionalStore`] handed out, checked again at
+/// commit time (compare-and-swap). Opaque; `SessionVersion::ABSENT` means "no row".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionVersion(Option<[u8; 12]>);
+
+impl SessionVersion {
+    /// There was no session row.
+    pub const ABSENT: Self = Self(None);
+
+    /// A version token made by a store (for example the nonce of the sealed row, which
+    /// is unique per write).
+    pub const fn new(token: [u8; 12]) -> Self {
+        Self(Some(token))
+    }
+
+    /// The token, or `None` for [`SessionVersion::ABSENT`].
+    pub const fn token(&self) -> Option<&[u8; 12]> {
+        self.0.as_ref()
+    }
+}
+
+/// A decrypted message to keep in the same transaction as the session change that
+/// decrypted it, so a redelivery finds it instead of stepping the ratchet again.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct NewMessage<'a> {
+    /// The ciphertext's id.
+    pub id: MessageId,
+    /// The plaintext.
+    pub plaintext: &'a [u8],
+    /// When it was decrypted (the caller's clock).
+    pub received_at: Timestamp,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A message record.
+    pub fn new(id: MessageId, plaintext: &'a [u8], received_at: Timestamp) -> Self {
+        Self {
+            id,
+            plaintext,
+            received_at,
+        }
+    }
+}
+
+impl std::fmt::Debug for NewMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("id", &self.id)
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
+/// Everything one operation changes, applied all or nothing by
+/// [`TransactionalStore::commit`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Commit<'a> {
+    /// The remote device.
+    pub address: &'a Address,
+    /// The session version the operation started from; the commit fails with
+    /// [`CommitOutcome::Conflict`] if the row changed since.
+    pub expected: SessionVersion,
+    /// The new session record.
+    pub session: &'a SessionRecord,
+    /// An identity to trust for `address` from now on.
+    pub identity: Option<&'a IdentityKey>,
+    /// A one-time prekey the operation consumed.
+    pub remove_pre_key: Option<u32>,
+    /// The decrypted message; the commit conflicts if its id is already stored.
+    pub message: Option<NewMessage<'a>>,
+}
+
+impl<'a> Commit<'a> {
+    /// A commit that only replaces the session (as `encrypt` does).
+    pub fn session(
+        address: &'a Address,
+        expected: SessionVersion,
+        session: &'a SessionRecord,
+    ) -> Self {
+        Self {
+            address,
+            expected,
+            session,
+            identity: None,
+            remove_pre_key: None,
+            message: None,
+        }
+    }
+
+    /// Also trusts `identity` for the address.
+    pub fn with_identity(mut self, identity: &'a IdentityKey) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Also deletes the one-time prekey `id`.
+    pub fn with_removed_pre_key(mut self, id: Option<u32>) -> Self {
+        self.remove_pre_key = id;
+        self
+    }
+
+    /// Also stores the decrypted message.
+    pub fn with_message(mut self, message: NewMessage<'a>) -> Self {
+        self.message = Some(message);
+        self
+    }
+}
+
+/// What [`TransactionalStore::commit`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommitOutcome {
+    /// Everything was written and is durable (as durable as the store is configured).
+    Committed,
+    /// Nothing was written: the session changed since it was loaded, or the message was
+    /// already stored. Load again and redo the operation.
+    Conflict,
+}
+
+/// A message the store kept from an earlier decrypt.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct DeliveredMessage {
+    /// The plaintext, or `None` once the app acknowledged it (only the dedupe record is
+    /// left, so a redelivery is refused as a duplicate).
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// When it was first decrypted.
+    pub received_at: Timestamp,
+}
+
+impl DeliveredMessage {
+    /// A stored message.
+    pub fn new(plaintext: Option<Zeroizing<Vec<u8>>>, received_at: Timestamp) -> Self {
+        Self {
+            plaintext,
+            received_at,
+        }
+    }
+}
+
+impl std::fmt::Debug for DeliveredMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveredMessage")
+            .field(
+                "plaintext",
+                &self
+                    .plaintext
+                    .as_ref()
+                    .map(|p| format!("<{} bytes>", p.len())),
+            )
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
+/// The atomic interface a persistent store offers [`crate::cipher`] (see
+/// [`SessionStore::transactional`]).
+pub trait TransactionalStore: Send + Sync {
+    /// The session for `address` with its current version.
+    fn load_session(
+        &self,
+        address: &Address,
+    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError>;
+
+    /// The message with this id from `address`, if an earlier decrypt stored it.
+    fn delivered(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError>;
+
+    /// Applies `commit` in one transaction, or nothing of it.
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Sealed key-value storage for the privacy-model state (see
+/// [`IdentityStore::state_store`]). Values are the types' own versioned `to_bytes`.
+pub trait StateStore: Send + Sync {
+    /// The value stored under (`kind`, `key`).
+    fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
+    /// Stores `value` under (`kind`, `key`), replacing any other.
+    fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Deletes the value under (`kind`, `key`).
+    fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError>;
+}

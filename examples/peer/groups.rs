@@ -1,0 +1,258 @@
+//! The peer protocol's group (sender keys) and sealed-sender ops.
+
+use confide::cipher;
+use confide::group::{DistributionId, SenderKeyDistributionMessage, SenderKeyMessage};
+use confide::keys::{KeyPair, PrivateKey};
+use confide::sealed::{
+    self, ContentHint, ContentType, Recipient, SenderCertificate, SenderInfo, ServerCertificate,
+    ServiceId, UnidentifiedSenderMessageContent,
+};
+use confide::{Address, CiphertextMessage, DecryptError, SystemRng, Timestamp};
+use serde_json::{Value, json};
+
+use super::{
+    Failure, Peer, Reply, address, as_hex, as_str, as_u32, decrypt_error, encrypt_error, field,
+    hex_field, key32, now, opt, payload, public_key, store_error,
+};
+
+fn distribution(req: &Value) -> Result<DistributionId, Failure> {
+    as_str(field(req, "distribution_id")?, "distribution_id")?
+        .parse()
+        .map_err(|_| Failure::bad_request("field distribution_id must be a UUID"))
+}
+
+fn opt_u32(req: &Value, name: &str) -> Result<Option<u32>, Failure> {
+    opt(req, name).map(|v| as_u32(v, name)).transpose()
+}
+
+fn opt_u64(req: &Value, name: &str) -> Result<Option<u64>, Failure> {
+    opt(req, name)
+        .map(|v| {
+            v.as_u64()
+                .ok_or_else(|| Failure::bad_request(format!("field {name} must be a u64")))
+        })
+        .transpose()
+}
+
+fn opt_key(req: &Value, name: &str, rng: &mut SystemRng) -> Result<KeyPair, Failure> {
+    Ok(match opt(req, name) {
+        Some(v) => KeyPair::from_private(PrivateKey::from_bytes(key32(&as_hex(v, name)?, name)?)),
+        None => KeyPair::generate(rng),
+    })
+}
+
+impl Peer {
+    fn own_address(&mut self) -> Result<Address, Failure> {
+        let d = self.device()?;
+        Ok(Address::new(d.name.clone(), d.device_id))
+    }
+
+    pub(super) fn group_create(&mut self, req: &Value) -> Reply {
+        let mut rng = SystemRng::new();
+        let id = match opt(req, "distribution_id") {
+            Some(_) => distribution(req)?,
+            None => DistributionId::random(&mut rng),
+        };
+        let rotate = match opt(req, "rotate") {
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| Failure::bad_request("field rotate must be a bool"))?,
+            None => false,
+        };
+        let me = self.own_address()?;
+        let d = self.device()?;
+        let skdm = if rotate {
+            d.groups.rotate(&me, id, &mut rng)
+        } else {
+            d.groups.create_distribution(&me, id, &mut rng)
+        };
+        Ok(json!({ "distribution_id": id.to_string(), "skdm": hex::encode(skdm.serialized()) }))
+    }
+
+    pub(super) fn group_process(&mut self, req: &Value) -> Reply {
+        let sender = address(req, "sender")?;
+        let skdm = SenderKeyDistributionMessage::try_from(&hex_field(req, "skdm")?[..])
+            .map_err(|e| Failure::new("InvalidMessage", e))?;
+        let d = self.device()?;
+        d.groups
+            .process(&sender, &skdm)
+            .map_err(|e| Failure::new("InvalidMessage", e))?;
+        Ok(json!({}))
+    }
+
+    pub(super) fn group_encrypt(&mut self, req: &Value) -> Reply {
+        let id = distribution(req)?;
+        let plaintext = payload(req)?;
+        let me = self.own_address()?;
+        let mut rng = SystemRng::new();
+        let d = self.device()?;
+        let m = d
+            .groups
+            .encrypt(&me, id, &plaintext, &mut rng)
+            .map_err(|e| Failure::new("NoSenderKeyState", e))?;
+        Ok(json!({ "ciphertext": hex::encode(m.serialized()) }))
+    }
+
+    pub(super) fn group_decrypt(&mut self, req: &Value) -> Reply {
+        let sender = address(req, "sender")?;
+        let m = SenderKeyMessage::try_from(&hex_field(req, "ciphertext")?[..])
+            .map_err(|e| Failure::new("InvalidMessage", e))?;
+        let d = self.device()?;
+        let pt = d
+            .groups
+            .decrypt(&sender, &m)
+            .map_err(|e| Failure::new(e.code(), e))?;
+        Ok(json!({ "plaintext": hex::encode(&pt), "text": String::from_utf8_lossy(&pt) }))
+    }
+
+    pub(super) fn sender_cert(&mut self, req: &Value) -> Reply {
+        let mut rng = SystemRng::new();
+        let root = opt_key(req, "trust_root_private", &mut rng)?;
+        let server = opt_key(req, "server_key_private", &mut rng)?;
+        let key_id = opt_u32(req, "server_key_id")?.unwrap_or(1);
+        let e164 = opt(req, "e164")
+            .map(|v| as_str(v, "e164").map(str::to_string))
+            .transpose()?;
+        let expiration = opt_u64(req, "expiration")?
+            .unwrap_or_else(|| now().as_millis().saturating_add(86_400_000));
+        let me = self.own_address()?;
+        let d = self.device()?;
+        let identity = d.store.get().local_identity().map_err(store_error)?;
+        let server_cert = ServerCertificate::new(key_id, server.public, &root.private, &mut rng);
+        let info = SenderInfo {
+            uuid: me.name().to_string(),
+            e164,
+            device_id: me.device_id(),
+            identity_key: *identity.identity_key(),
+            expiration: Timestamp::from_millis(expiration),
+        };
+        let cert = SenderCertificate::new(info, server_cert.clone(), &server.private, &mut rng);
+        Ok(json!({
+            "trust_root": hex::encode(root.public.serialize()),
+            "trust_root_private": hex::encode(root.private.to_bytes().as_ref()),
+            "server_certificate": hex::encode(server_cert.serialized()),
+            "sender_cert": hex::encode(cert.serialized()),
+        }))
+    }
+
+    pub(super) fn sealed_encrypt(&mut self, req: &Value) -> Reply {
+        let addr = address(req, "address")?;
+        let cert = SenderCertificate::try_from(&hex_field(req, "sender_cert")?[..])
+            .map_err(|e| Failure::new("InvalidCertificate", e))?;
+        let plaintext = payload(req)?;
+        let version = opt_u32(req, "version")?.unwrap_or(1);
+        if version != 1 && version != 2 {
+            return Err(Failure::bad_request("field version must be 1 or 2"));
+        }
+        let hint = ContentHint::from_u32(opt_u32(req, "content_hint")?.unwrap_or(0));
+        let group_id = opt(req, "group_id")
+            .map(|v| as_hex(v, "group_id"))
+            .transpose()?;
+        let dist = opt(req, "distribution_id")
+            .map(|_| distribution(req))
+            .transpose()?;
+        let registration_id = opt_u32(req, "registration_id")?.unwrap_or(1);
+        let me = self.own_address()?;
+        let mut rng = SystemRng::new();
+        let d = self.device()?;
+        let store = d.store.get();
+        let (kind, inner) = match dist {
+            Some(id) => {
+                let m = d
+                    .groups
+                    .encrypt(&me, id, &plaintext, &mut rng)
+                    .map_err(|e| Failure::new("NoSenderKeyState", e))?;
+                (ContentType::SenderKey, m.serialized().to_vec())
+            }
+            None => {
+                let m = cipher::encrypt(store, &addr, &plaintext).map_err(encrypt_error)?;
+                let kind = ContentType::from_message_type(m.message_type())
+                    .ok_or_else(|| Failure::new("InvalidMessage", "unknown inner type"))?;
+                (kind, m.serialized().to_vec())
+            }
+        };
+        let identity = store.local_identity().map_err(store_error)?;
+        let theirs = store
+            .identity(&addr)
+            .map_err(store_error)?
+            .ok_or_else(|| Failure::new("NoSession", "no identity known for address"))?;
+        let content = UnidentifiedSenderMessageContent::new(kind, cert, inner, hint, group_id);
+        if version == 2 {
+            let service_id: ServiceId = addr
+                .name()
+                .parse()
+                .map_err(|_| Failure::bad_request("sealed v2 needs a UUID address name"))?;
+            let recipient = Recipient {
+                service_id,
+                device_id: addr.device_id(),
+                registration_id,
+                identity_key: theirs,
+            };
+            let multi = sealed::seal_v2(
+                &content,
+                &identity,
+                std::slice::from_ref(&recipient),
+                &mut rng,
+            )
+            .map_err(|e| Failure::new("InvalidArgument", e))?;
+            let one = sealed::MultiRecipientMessage::try_from(&multi[..])
+                .ok()
+                .and_then(|m| m.for_recipient(&service_id))
+                .ok_or_else(|| Failure::new("InvalidMessage", "cannot split own message"))?;
+            return Ok(json!({
+                "inner_type": kind.message_type(),
+                "ciphertext": hex::encode(one),
+                "multi": hex::encode(multi),
+            }));
+        }
+        let bytes = sealed::seal_v1(&content, &identity, &theirs, &mut rng)
+            .map_err(|e| Failure::new("InvalidKey", e))?;
+        Ok(json!({ "inner_type": kind.message_type(), "ciphertext": hex::encode(bytes) }))
+    }
+
+    pub(super) fn sealed_decrypt(&mut self, req: &Value) -> Reply {
+        let bytes = hex_field(req, "ciphertext")?;
+        let root = public_key(&hex_field(req, "trust_root")?, "trust_root")?;
+        let at = opt_u64(req, "timestamp")?
+            .map(Timestamp::from_millis)
+            .unwrap_or_else(now);
+        let mut rng = SystemRng::new();
+        let d = self.device()?;
+        let store = d.store.get();
+        let identity = store.local_identity().map_err(store_error)?;
+        let content =
+            sealed::open(&bytes, &identity, &root, at).map_err(|e| Failure::new(e.code(), e))?;
+        let s = content.sender().sender();
+        let sender = Address::new(s.uuid.clone(), s.device_id);
+        let pt = match content.content_type() {
+            ContentType::SenderKey => {
+                let m = SenderKeyMessage::try_from(content.contents())
+                    .map_err(|e| Failure::new("InvalidMessage", e))?;
+                d.groups
+                    .decrypt(&sender, &m)
+                    .map_err(|e| Failure::new(e.code(), e))?
+            }
+            ContentType::Plaintext => content.contents().to_vec(),
+            kind => {
+                let msg = CiphertextMessage::from_parts(kind.message_type(), content.contents())
+                    .map_err(|e| decrypt_error(DecryptError::from(e)))?;
+                if d.trust_all {
+                    if let CiphertextMessage::PreKey(p) = &msg {
+                        cipher::accept_identity(store, &sender, p.identity_key())
+                            .map_err(store_error)?;
+                    }
+                }
+                cipher::decrypt(store, &sender, &msg, &mut rng).map_err(decrypt_error)?
+            }
+        };
+        Ok(json!({
+            "sender": { "name": sender.name(), "device_id": sender.device_id() },
+            "sender_e164": s.e164,
+            "inner_type": content.content_type().message_type(),
+            "content_hint": content.content_hint().to_u32(),
+            "group_id": content.group_id().map(hex::encode),
+            "plaintext": hex::encode(&pt),
+            "text": String::from_utf8_lossy(&pt),
+        }))
+    }
+}

@@ -1,0 +1,892 @@
+//! [`SqliteStore`]: a persistent, sealed, transactional store on an embedded SQLite
+//! database (WAL mode).
+//!
+//! # What is sealed and what stays visible
+//! Every value (identity keys, prekeys, signed prekeys, session records, trusted
+//! identities, decrypted messages, privacy-model state, our registration id) is sealed
+//! with AES-256-GCM under a key derived (HKDF-SHA-256) from the app's 32-byte
+//! [`StoreKey`]. The associated data is the table name and the row key, so a row moved
+//! to another row or table fails to open ([`TamperedRow`]). Someone holding the file but
+//! not the key still sees:
+//!
+//! - **row keys**: the remote addresses (name and device id) we have sessions with and
+//!   trust identities for, the ids of our prekeys and signed prekeys, the `kind`/`key` of
+//!   privacy-model state (for example a business id the app names a disclosure tracker
+//!   after);
+//! - per received message: the sender's address, the time it was decrypted, its expiry
+//!   time if the app set one, and whether the app has acknowledged it (the plaintext
+//!   column is then empty); the message's row id is an HMAC under a derived key, so it
+//!   cannot be matched against the ciphertexts a server saw;
+//! - **sizes**: each sealed value is its plaintext size plus 28 bytes (12-byte nonce,
+//!   16-byte tag), so message lengths and session-record sizes (which grow with skipped
+//!   keys and kept states) show;
+//! - **timing and counts**: how many rows each table has, the file's and WAL's
+//!   modification times, and, to someone who watches the file over time, which rows
+//!   change when (a session row is rewritten at every encrypt and decrypt);
+//! - the schema version (`PRAGMA user_version`) and an open counter (`meta.generation`,
+//!   part of the nonce).
+//!
+//! Not protected: rolling the whole file (or a single row) back to an older copy. A
+//! rolled-back session would reuse message keys, so keep the file where an attacker
+//! cannot write, and never restore a store from a backup (make new sessions instead).
+//!
+//! # Atomicity
+//! [`SqliteStore`] implements [`TransactionalStore`]: [`crate::cipher`] commits each
+//! operation in one `BEGIN IMMEDIATE` transaction with a compare-and-swap on the session
+//! row (its nonce is its version). With [`Synchronous::Full`] a commit is on disk when
+//! `commit` returns; with [`Synchronous::Normal`] WAL may lose the last commits on power
+//! loss (never on a process crash) but never corrupts.
+//!
+//! # Schema
+//! Versioned by `PRAGMA user_version` ([`SCHEMA_VERSION`]); [`SqliteStore::open`] runs
+//! the migrations from the file's version up, each in its own transaction, and refuses
+//! a file from a newer version ([`OpenError::NewerSchema`]). `tests/fixtures/sqlite/`
+//! keeps a database written by each released schema, which must keep opening.
+
+mod seal;
+
+pub use seal::StoreKey;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand_core::{CryptoRng, RngCore};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use zeroize::Zeroizing;
+
+use self::seal::Sealer;
+use super::{
+    Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SessionStore,
+    SessionVersion, SignedPreKeyStore, StateStore, TransactionalStore,
+};
+use crate::error::StoreError;
+use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
+use crate::session::SessionRecord;
+use crate::{Address, Timestamp};
+
+/// The schema version this release writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Migrations, index `i` taking a database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first release.
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+     CREATE TABLE identity (name TEXT NOT NULL, device INTEGER NOT NULL, v BLOB NOT NULL,
+         PRIMARY KEY (name, device)) WITHOUT ROWID;
+     CREATE TABLE pre_key (id INTEGER PRIMARY KEY, v BLOB NOT NULL);
+     CREATE TABLE signed_pre_key (id INTEGER PRIMARY KEY, v BLOB NOT NULL);
+     CREATE TABLE session (name TEXT NOT NULL, device INTEGER NOT NULL, v BLOB NOT NULL,
+         PRIMARY KEY (name, device)) WITHOUT ROWID;
+     CREATE TABLE message (name TEXT NOT NULL, device INTEGER NOT NULL, id BLOB NOT NULL,
+         received_at INTEGER NOT NULL, expires_at INTEGER, v BLOB,
+         PRIMARY KEY (name, device, id)) WITHOUT ROWID;
+     CREATE INDEX message_expiry ON message (expires_at) WHERE expires_at IS NOT NULL;
+     CREATE TABLE state (kind TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL,
+         PRIMARY KEY (kind, k)) WITHOUT ROWID;",
+];
+
+/// A known plaintext sealed at creation, to tell a wrong key from a tampered row.
+const KEY_CHECK: &[u8] = b"confide sqlite key check v1";
+
+/// How hard SQLite works to make each commit durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `synchronous=FULL`: every commit is fsynced before it returns. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: WAL is fsynced at checkpoints only. A process crash loses
+    /// nothing; a power loss may lose the latest commits (the database stays consistent,
+    /// but a lost session commit can make the device reuse a message key: use only where
+    /// the OS or storage guarantees write ordering across power loss).
+    Normal,
+}
+
+/// Options for [`SqliteStore::open_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Durability of each commit.
+    pub synchronous: Synchronous,
+    /// How long a writer waits for another process's transaction.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Options with this durability.
+    pub fn with_synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+}
+
+/// Opening a [`SqliteStore`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// SQLite failed (cannot open the file, I/O error, not a database).
+    #[error("database error")]
+    Database(#[source] rusqlite::Error),
+    /// The database was sealed with another key.
+    #[error("the store key does not match this database")]
+    WrongKey,
+    /// The database was written by a newer version of confide.
+    #[error("database schema version {found} is newer than the supported {supported}")]
+    NewerSchema {
+        /// The file's version.
+        found: u32,
+        /// The newest version this release knows.
+        supported: u32,
+    },
+    /// The database lacks its key check, or a stored row fails to load.
+    #[error("database is corrupt ({table})")]
+    Corrupt {
+        /// The table at fault.
+        table: &'static str,
+    },
+    /// The store key could not be expanded (never happens with a 32-byte key).
+    #[error("store key derivation failed")]
+    KeyDerivation,
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+/// A row failed authentication: edited, moved to another row, or corrupt. Reported as
+/// [`StoreError::Backend`]; downcast to tell it from an I/O error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
+#[non_exhaustive]
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
+}
+
+/// What [`SqliteStore::verify`] found: how many rows of each kind opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreSummary {
+    /// Trusted identities.
+    pub identities: usize,
+    /// One-time prekeys.
+    pub pre_keys: usize,
+    /// Signed prekeys.
+    pub signed_pre_keys: usize,
+    /// Session records.
+    pub sessions: usize,
+    /// Message rows (with or without plaintext).
+    pub messages: usize,
+    /// Message rows whose plaintext the app has not acknowledged yet.
+    pub unacknowledged: usize,
+    /// Privacy-model state values.
+    pub states: usize,
+}
+
+/// Maps a row to (row key, sealed value), or `None` for a row with no sealed value.
+type RowOf<'a> = dyn Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> + 'a;
+
+/// Our identity, cached after open.
+struct Local {
+    identity: IdentityKeyPair,
+    registration_id: u32,
+}
+
+/// A persistent [`super::ProtocolStore`] on SQLite, sealed under a [`StoreKey`]. See the
+/// [module docs](crate::store::sqlite) for what stays visible and how commits are made atomic.
+///
+/// `Send + Sync`: one connection behind a mutex serves all threads; several processes
+/// may open the same file (SQLite's locking orders their transactions).
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    sealer: Sealer,
+    local: Mutex<Option<Local>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn tampered(table: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(TamperedRow { table }))
+}
+
+fn address_row(address: &Address) -> Vec<u8> {
+    let mut row = Vec::with_capacity(address.name().len() + 5);
+    row.extend_from_slice(address.name().as_bytes());
+    row.push(0);
+    row.extend_from_slice(&address.device_id().to_be_bytes());
+    row
+}
+
+/// Length-prefixed parts, so no two (kind, key) pairs share a row key.
+fn text_row(parts: &[&str]) -> Vec<u8> {
+    let mut row = Vec::new();
+    for p in parts {
+        row.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
+        row.extend_from_slice(p.as_bytes());
+    }
+    row
+}
+
+fn ms(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn from_ms(v: i64) -> Timestamp {
+    Timestamp::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` with default options
+    /// ([`Synchronous::Full`]). `rng` seeds this open's nonce salt.
+    pub fn open<P: AsRef<Path>, R: RngCore + CryptoRng>(
+        path: P,
+        key: &StoreKey,
+        rng: &mut R,
+    ) -> Result<Self, OpenError> {
+        Self::open_with(path, key, SqliteOptions::default(), rng)
+    }
+
+    /// Opens (creating if needed) the store at `path`: runs pending migrations, checks
+    /// the key, and loads our identity if one was set.
+    pub fn open_with<P: AsRef<Path>, R: RngCore + CryptoRng>(
+        path: P,
+        key: &StoreKey,
+        options: SqliteOptions,
+        rng: &mut R,
+    ) -> Result<Self, OpenError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(options.busy_timeout)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sync = match options.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        migrate(&mut conn)?;
+
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        let sealer = Sealer::new(key, salt).ok_or(OpenError::KeyDerivation)?;
+
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let generation: Option<Vec<u8>> = tx
+            .query_row("SELECT v FROM meta WHERE k = 'generation'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let generation = match generation {
+            None => 1,
+            Some(v) => {
+                let bytes: [u8; 8] = v
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| OpenError::Corrupt { table: "meta" })?;
+                u64::from_be_bytes(bytes).saturating_add(1)
+            }
+        };
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('generation', ?1)",
+            params![generation.to_be_bytes().to_vec()],
+        )?;
+        sealer.set_generation(generation);
+        let check: Option<Vec<u8>> = tx
+            .query_row("SELECT v FROM meta WHERE k = 'key_check'", [], |r| r.get(0))
+            .optional()?;
+        match check {
+            Some(sealed) => match sealer.open("meta", b"key_check", &sealed) {
+                Ok(v) if v.as_slice() == KEY_CHECK => {}
+                _ => return Err(OpenError::WrongKey),
+            },
+            None => {
+                let count: i64 = tx.query_row(
+                    "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM session)",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if count > 1 {
+                    return Err(OpenError::Corrupt { table: "meta" });
+                }
+                tx.execute(
+                    "INSERT INTO meta (k, v) VALUES ('key_check', ?1)",
+                    params![sealer.seal("meta", b"key_check", KEY_CHECK)],
+                )?;
+            }
+        }
+        let local = load_local(&tx, &sealer)?;
+        tx.commit()?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            sealer,
+            local: Mutex::new(local),
+        })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Backend("sqlite store lock poisoned".into()))
+    }
+
+    fn local_guard(&self) -> Result<MutexGuard<'_, Option<Local>>, StoreError> {
+        self.local
+            .lock()
+            .map_err(|_| StoreError::Backend("sqlite store lock poisoned".into()))
+    }
+
+    /// Whether our identity has been set ([`SqliteStore::set_local_identity`]).
+    pub fn has_local_identity(&self) -> Result<bool, StoreError> {
+        Ok(self.local_guard()?.is_some())
+    }
+
+    /// Sets (or replaces) our identity and registration id. Replacing an identity
+    /// invalidates every session and bundle made with the old one.
+    pub fn set_local_identity(
+        &self,
+        identity: &IdentityKeyPair,
+        registration_id: u32,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let sealed_identity = self
+            .sealer
+            .seal("meta", b"local_identity", &identity.to_bytes());
+        let sealed_reg =
+            self.sealer
+                .seal("meta", b"registration_id", &registration_id.to_be_bytes());
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('local_identity', ?1), ('registration_id', ?2)",
+            params![sealed_identity, sealed_reg],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        *self.local_guard()? = Some(Local {
+            identity: identity.clone(),
+            registration_id,
+        });
+        Ok(())
+    }
+
+    /// The stored message with this id from `address` (see
+    /// [`TransactionalStore::delivered`]).
+    pub fn message(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.delivered(address, id)
+    }
+
+    /// The app has the message safely: drop its plaintext and keep only the dedupe
+    /// record, so a later redelivery is refused as a duplicate. Returns whether the
+    /// message was stored.
+    pub fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
+        let idx = self
+            .sealer
+            .message_index(&address_row(address), id.as_bytes());
+        let conn = self.conn()?;
+        let n = conn
+            .prepare_cached(
+                "UPDATE message SET v = NULL WHERE name = ?1 AND device = ?2 AND id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), &idx[..]]))
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    /// Sets when a stored message disappears (its disappearing-message expiry), or
+    /// `None` to keep it until acknowledged. Returns whether the message was stored.
+    pub fn set_message_expiry(
+        &self,
+        address: &Address,
+        id: &MessageId,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let idx = self
+            .sealer
+            .message_index(&address_row(address), id.as_bytes());
+        let conn = self.conn()?;
+        let n = conn
+            .prepare_cached(
+                "UPDATE message SET expires_at = ?4 WHERE name = ?1 AND device = ?2 AND id = ?3",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    address.name(),
+                    address.device_id(),
+                    &idx[..],
+                    expires_at.map(ms)
+                ])
+            })
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    /// Deletes every message whose expiry is at or before `now` (plaintext and dedupe
+    /// record: the message key is long gone, so a redelivery fails as a duplicate) and
+    /// the dedupe records of acknowledged messages received before
+    /// `forget_acknowledged_before`. Returns how many rows went.
+    pub fn purge_messages(
+        &self,
+        now: Timestamp,
+        forget_acknowledged_before: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let conn = self.conn()?;
+        let expired = conn
+            .execute(
+                "DELETE FROM message WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                params![ms(now)],
+            )
+            .map_err(backend)?;
+        let old = conn
+            .execute(
+                "DELETE FROM message WHERE v IS NULL AND received_at < ?1",
+                params![ms(forget_acknowledged_before)],
+            )
+            .map_err(backend)?;
+        Ok(expired + old)
+    }
+
+    /// Opens every row with the key (and checks SQLite's own `integrity_check`): a
+    /// consistency check for tests and for apps after a restore.
+    pub fn verify(&self) -> Result<StoreSummary, StoreError> {
+        let conn = self.conn()?;
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(backend)?;
+        if ok != "ok" {
+            return Err(tampered("integrity_check"));
+        }
+        let mut summary = StoreSummary::default();
+        let check = |sql: &str,
+                     table: &'static str,
+                     row_of: &RowOf<'_>|
+         -> Result<(usize, usize), StoreError> {
+            let mut stmt = conn.prepare(sql).map_err(backend)?;
+            let mut rows = stmt.query([]).map_err(backend)?;
+            let (mut total, mut sealed) = (0, 0);
+            while let Some(r) = rows.next().map_err(backend)? {
+                total += 1;
+                if let Some((row, v)) = row_of(r).map_err(backend)? {
+                    self.sealer
+                        .open(table, &row, &v)
+                        .map_err(|_| tampered(table))?;
+                    sealed += 1;
+                }
+            }
+            Ok((total, sealed))
+        };
+        let addr = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
+            let name: String = r.get(0)?;
+            let device: u32 = r.get(1)?;
+            Ok(Some((address_row(&Address::new(name, device)), r.get(2)?)))
+        };
+        let id = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
+            let id: u32 = r.get(0)?;
+            Ok(Some((id.to_be_bytes().to_vec(), r.get(1)?)))
+        };
+        summary.identities = check("SELECT name, device, v FROM identity", "identity", &addr)?.0;
+        summary.sessions = check("SELECT name, device, v FROM session", "session", &addr)?.0;
+        summary.pre_keys = check("SELECT id, v FROM pre_key", "pre_key", &id)?.0;
+        summary.signed_pre_keys =
+            check("SELECT id, v FROM signed_pre_key", "signed_pre_key", &id)?.0;
+        let (messages, unacked) =
+            check("SELECT name, device, id, v FROM message", "message", &|r| {
+                let name: String = r.get(0)?;
+                let device: u32 = r.get(1)?;
+                let idx: Vec<u8> = r.get(2)?;
+                let v: Option<Vec<u8>> = r.get(3)?;
+                let mut row = address_row(&Address::new(name, device));
+                row.extend_from_slice(&idx);
+                Ok(v.map(|v| (row, v)))
+            })?;
+        summary.messages = messages;
+        summary.unacknowledged = unacked;
+        summary.states = check("SELECT kind, k, v FROM state", "state", &|r| {
+            let kind: String = r.get(0)?;
+            let k: String = r.get(1)?;
+            Ok(Some((text_row(&[&kind, &k]), r.get(2)?)))
+        })?
+        .0;
+        Ok(summary)
+    }
+
+    fn get_sealed(
+        &self,
+        sql: &str,
+        table: &'static str,
+        row: &[u8],
+        params: impl rusqlite::Params,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let conn = self.conn()?;
+        let sealed: Option<Vec<u8>> = conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
+            .map_err(backend)?;
+        drop(conn);
+        sealed
+            .map(|v| {
+                self.sealer
+                    .open(table, row, &v)
+                    .map_err(|_| tampered(table))
+            })
+            .transpose()
+    }
+
+    fn put(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute(params))
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
+    if found > supported {
+        return Err(OpenError::NewerSchema { found, supported });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let now: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now as usize > i {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn load_local(conn: &Connection, sealer: &Sealer) -> Result<Option<Local>, OpenError> {
+    let get = |k: &str| -> Result<Option<Vec<u8>>, OpenError> {
+        Ok(conn
+            .query_row("SELECT v FROM meta WHERE k = ?1", params![k], |r| r.get(0))
+            .optional()?)
+    };
+    let (Some(identity), Some(reg)) = (get("local_identity")?, get("registration_id")?) else {
+        return Ok(None);
+    };
+    let corrupt = |_| OpenError::Corrupt { table: "meta" };
+    let identity = sealer
+        .open("meta", b"local_identity", &identity)
+        .map_err(corrupt)?;
+    let identity = IdentityKeyPair::from_bytes(&identity).map_err(|_| corrupt(seal::OpenFailed))?;
+    let reg = sealer
+        .open("meta", b"registration_id", &reg)
+        .map_err(corrupt)?;
+    let reg: [u8; 4] = reg
+        .as_slice()
+        .try_into()
+        .map_err(|_| OpenError::Corrupt { table: "meta" })?;
+    Ok(Some(Local {
+        identity,
+        registration_id: u32::from_be_bytes(reg),
+    }))
+}
+
+impl IdentityStore for SqliteStore {
+    fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
+        self.local_guard()?
+            .as_ref()
+            .map(|l| l.identity.clone())
+            .ok_or(StoreError::NoLocalIdentity)
+    }
+
+    fn local_registration_id(&self) -> Result<u32, StoreError> {
+        self.local_guard()?
+            .as_ref()
+            .map(|l| l.registration_id)
+            .ok_or(StoreError::NoLocalIdentity)
+    }
+
+    fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
+        let row = address_row(address);
+        self.get_sealed(
+            "SELECT v FROM identity WHERE name = ?1 AND device = ?2",
+            "identity",
+            &row,
+            params![address.name(), address.device_id()],
+        )?
+        .map(|v| IdentityKey::try_from(v.as_slice()).map_err(|_| tampered("identity")))
+        .transpose()
+    }
+
+    fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal("identity", &address_row(address), &key.serialize());
+        self.put(
+            "INSERT OR REPLACE INTO identity (name, device, v) VALUES (?1, ?2, ?3)",
+            params![address.name(), address.device_id(), sealed],
+        )
+    }
+
+    fn state_store(&self) -> Option<&dyn StateStore> {
+        Some(self)
+    }
+}
+
+impl PreKeyStore for SqliteStore {
+    fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM pre_key WHERE id = ?1",
+            "pre_key",
+            &id.to_be_bytes(),
+            params![id],
+        )?
+        .map(|v| PreKeyRecord::from_bytes(&v).map_err(StoreError::from))
+        .transpose()
+    }
+
+    fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
+        let id = record.id();
+        let sealed = self
+            .sealer
+            .seal("pre_key", &id.to_be_bytes(), &record.to_bytes());
+        self.put(
+            "INSERT OR REPLACE INTO pre_key (id, v) VALUES (?1, ?2)",
+            params![id, sealed],
+        )
+    }
+
+    fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
+        self.put("DELETE FROM pre_key WHERE id = ?1", params![id])
+    }
+}
+
+impl SignedPreKeyStore for SqliteStore {
+    fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM signed_pre_key WHERE id = ?1",
+            "signed_pre_key",
+            &id.to_be_bytes(),
+            params![id],
+        )?
+        .map(|v| SignedPreKeyRecord::from_bytes(&v).map_err(StoreError::from))
+        .transpose()
+    }
+
+    fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
+        let id = record.id();
+        let sealed = self
+            .sealer
+            .seal("signed_pre_key", &id.to_be_bytes(), &record.to_bytes());
+        self.put(
+            "INSERT OR REPLACE INTO signed_pre_key (id, v) VALUES (?1, ?2)",
+            params![id, sealed],
+        )
+    }
+}
+
+impl SessionStore for SqliteStore {
+    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.load_session(address)?.0)
+    }
+
+    fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal("session", &address_row(address), &record.to_bytes());
+        self.put(
+            "INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)",
+            params![address.name(), address.device_id(), sealed],
+        )
+    }
+
+    fn transactional(&self) -> Option<&dyn TransactionalStore> {
+        Some(self)
+    }
+}
+
+impl TransactionalStore for SqliteStore {
+    fn load_session(
+        &self,
+        address: &Address,
+    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+        let conn = self.conn()?;
+        let sealed: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT v FROM session WHERE name = ?1 AND device = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![address.name(), address.device_id()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        drop(conn);
+        let Some(sealed) = sealed else {
+            return Ok((None, SessionVersion::ABSENT));
+        };
+        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("session"))?;
+        let bytes = self
+            .sealer
+            .open("session", &address_row(address), &sealed)
+            .map_err(|_| tampered("session"))?;
+        let record = SessionRecord::from_bytes(&bytes)?;
+        Ok((Some(record), SessionVersion::new(version)))
+    }
+
+    fn delivered(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        let mut row = address_row(address);
+        let idx = self.sealer.message_index(&row, id.as_bytes());
+        let conn = self.conn()?;
+        let found: Option<(i64, Option<Vec<u8>>)> = conn
+            .prepare_cached(
+                "SELECT received_at, v FROM message WHERE name = ?1 AND device = ?2 AND id = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![address.name(), address.device_id(), &idx[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .map_err(backend)?;
+        drop(conn);
+        let Some((received_at, sealed)) = found else {
+            return Ok(None);
+        };
+        row.extend_from_slice(&idx);
+        let plaintext = sealed
+            .map(|v| {
+                self.sealer
+                    .open("message", &row, &v)
+                    .map_err(|_| tampered("message"))
+            })
+            .transpose()?;
+        Ok(Some(DeliveredMessage::new(plaintext, from_ms(received_at))))
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let address = commit.address;
+        let row = address_row(address);
+        // Seal outside the lock: the transaction holds only SQL.
+        let session = self
+            .sealer
+            .seal("session", &row, &commit.session.to_bytes());
+        let identity = commit
+            .identity
+            .map(|k| self.sealer.seal("identity", &row, &k.serialize()));
+        let message = commit.message.map(|m| {
+            let idx = self.sealer.message_index(&row, m.id.as_bytes());
+            let mut mrow = row.clone();
+            mrow.extend_from_slice(&idx);
+            (
+                idx,
+                m.received_at,
+                self.sealer.seal("message", &mrow, m.plaintext),
+            )
+        });
+
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let current: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT substr(v, 1, 12) FROM session WHERE name = ?1 AND device = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![address.name(), address.device_id()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        let matches = match (current.as_deref(), commit.expected.token()) {
+            (None, None) => true,
+            (Some(cur), Some(exp)) => cur == exp.as_slice(),
+            _ => false,
+        };
+        if !matches {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if let Some((idx, received_at, sealed)) = &message {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO message (name, device, id, received_at, expires_at, v)
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        address.name(),
+                        address.device_id(),
+                        &idx[..],
+                        ms(*received_at),
+                        sealed
+                    ])
+                })
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Ok(CommitOutcome::Conflict);
+            }
+        }
+        tx.prepare_cached("INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), session]))
+            .map_err(backend)?;
+        if let Some(sealed) = identity {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO identity (name, device, v) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), sealed]))
+            .map_err(backend)?;
+        }
+        if let Some(id) = commit.remove_pre_key {
+            tx.prepare_cached("DELETE FROM pre_key WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id]))
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(CommitOutcome::Committed)
+    }
+}
+
+impl StateStore for SqliteStore {
+    fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM state WHERE kind = ?1 AND k = ?2",
+            "state",
+            &text_row(&[kind, key]),
+            params![kind, key],
+        )
+    }
+
+    fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = self.sealer.seal("state", &text_row(&[kind, key]), value);
+        self.put(
+            "INSERT OR REPLACE INTO state (kind, k, v) VALUES (?1, ?2, ?3)",
+            params![kind, key, sealed],
+        )
+    }
+
+    fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        self.put(
+            "DELETE FROM state WHERE kind = ?1 AND k = ?2",
+            params![kind, key],
+        )
+    }
+}

@@ -1,0 +1,196 @@
+//! Row sealing: AES-256-GCM under a key derived from the app's [`StoreKey`], with the
+//! table and row key as associated data.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::{digest, hkdf, hmac};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// The 32-byte key an app supplies to seal its [`super::SqliteStore`]. Zeroized on drop;
+/// `Debug` prints no key material.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct StoreKey([u8; 32]);
+
+impl StoreKey {
+    /// The key's length in bytes.
+    pub const LEN: usize = 32;
+
+    /// A key from its 32 bytes (keep them in the platform keystore, not next to the
+    /// database).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A fresh random key.
+    pub fn generate<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> Self {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The key's bytes, for the app to keep in its keystore.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl TryFrom<&[u8]> for StoreKey {
+    type Error = crate::KeyError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        <[u8; 32]>::try_from(bytes)
+            .map(Self)
+            .map_err(|_| crate::KeyError::WrongLength {
+                expected: Self::LEN,
+                found: bytes.len(),
+            })
+    }
+}
+
+impl std::fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreKey(<redacted>)")
+    }
+}
+
+/// Domain separation for everything derived from the [`StoreKey`].
+const KDF_SALT: &[u8] = b"confide sqlite store v1";
+/// Prefix of every row's associated data.
+const AAD_PREFIX: &[u8] = b"confide/sqlite/v1\0";
+
+/// The 32-byte output of HKDF-expand, copied out of ring's type.
+struct Okm32;
+
+impl hkdf::KeyType for Okm32 {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+fn derive(prk: &hkdf::Prk, info: &'static [u8]) -> Option<Zeroizing<[u8; 32]>> {
+    let info = [info];
+    let okm = prk.expand(&info, Okm32).ok()?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    okm.fill(out.as_mut()).ok()?;
+    Some(out)
+}
+
+/// Seals and opens rows. Nonces are SHA-256(salt ‖ generation ‖ counter) truncated to
+/// 96 bits: `salt` is drawn from the caller's RNG at open, `generation` is a counter the
+/// database bumps (durably) at every open, `counter` counts writes within this open.
+/// Either a good RNG or an un-rolled-back database alone keeps nonces unique.
+pub(super) struct Sealer {
+    aead: LessSafeKey,
+    index: hmac::Key,
+    salt: [u8; 16],
+    generation: AtomicU64,
+    counter: AtomicU64,
+}
+
+/// A row failed authentication: wrong key, a swapped or edited row, or corruption.
+#[derive(Debug)]
+pub(super) struct OpenFailed;
+
+impl Sealer {
+    pub(super) fn new(key: &StoreKey, salt: [u8; 16]) -> Option<Self> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, KDF_SALT).extract(&key.0);
+        let seal = derive(&prk, b"seal")?;
+        let index = derive(&prk, b"index")?;
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, seal.as_ref()).ok()?);
+        Some(Self {
+            aead,
+            index: hmac::Key::new(hmac::HMAC_SHA256, index.as_ref()),
+            salt,
+            generation: AtomicU64::new(0),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    pub(super) fn set_generation(&self, generation: u64) {
+        self.generation.store(generation, Ordering::SeqCst);
+    }
+
+    fn nonce(&self) -> [u8; NONCE_LEN] {
+        let counter = self.counter.fetch_add(1, Ordering::SeqCst);
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"confide nonce");
+        ctx.update(&self.salt);
+        ctx.update(&self.generation.load(Ordering::SeqCst).to_be_bytes());
+        ctx.update(&counter.to_be_bytes());
+        let mut out = [0u8; NONCE_LEN];
+        out.copy_from_slice(&ctx.finish().as_ref()[..NONCE_LEN]);
+        out
+    }
+
+    /// `nonce ‖ AES-256-GCM(value)`, bound to (`table`, `row`).
+    pub(super) fn seal(&self, table: &str, row: &[u8], value: &[u8]) -> Vec<u8> {
+        let nonce = self.nonce();
+        let mut out = Vec::with_capacity(NONCE_LEN + value.len() + AES_256_GCM.tag_len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(value);
+        let aad = aad(table, row);
+        // Sealing fails only for inputs over 2^36 bytes, which no row comes near; an
+        // empty sealed value then fails to open, loudly, instead of leaking plaintext.
+        match self.aead.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            &mut out[NONCE_LEN..],
+        ) {
+            Ok(tag) => out.extend_from_slice(tag.as_ref()),
+            Err(_) => {
+                out.zeroize();
+                out.clear();
+            }
+        }
+        out
+    }
+
+    /// Opens what [`Sealer::seal`] wrote for (`table`, `row`).
+    pub(super) fn open(
+        &self,
+        table: &str,
+        row: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, OpenFailed> {
+        if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(OpenFailed);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenFailed)?;
+        let mut buf = Zeroizing::new(body.to_vec());
+        let aad = aad(table, row);
+        let len = self
+            .aead
+            .open_in_place(nonce, Aad::from(&aad), &mut buf)
+            .map_err(|_| OpenFailed)?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// The row key a message id is stored under: HMAC(index key, address ‖ id), so the
+    /// file does not show which of the server's ciphertexts this device received.
+    pub(super) fn message_index(&self, address_row: &[u8], id: &[u8; 32]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.index);
+        ctx.update(address_row);
+        ctx.update(id);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+}
+
+fn aad(table: &str, row: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_PREFIX.len() + table.len() + 1 + row.len());
+    aad.extend_from_slice(AAD_PREFIX);
+    aad.extend_from_slice(table.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(row);
+    aad
+}
+
+/// The nonce of a sealed value: unique per write, so it doubles as the row's version.
+pub(super) fn nonce_of(sealed: &[u8]) -> Option<[u8; NONCE_LEN]> {
+    sealed.get(..NONCE_LEN)?.try_into().ok()
+}

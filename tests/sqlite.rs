@@ -1,0 +1,480 @@
+//! SqliteStore: persistence, sealing, redelivery, schema fixtures, concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use confide::cipher::{self, BundleSpec};
+use confide::store::{
+    IdentityStore, MessageId, OpenError, PreKeyStore, SCHEMA_VERSION, SessionStore, SqliteStore,
+    StoreKey, TamperedRow,
+};
+use confide::{Address, CiphertextMessage, DecryptError, StoreError, Timestamp};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn key(b: u8) -> StoreKey {
+    StoreKey::from_bytes([b; 32])
+}
+
+fn alice() -> Address {
+    Address::new("alice", 1)
+}
+
+fn bob() -> Address {
+    Address::new("bob", 1)
+}
+
+/// Opens a store at `path` and gives it an identity if it has none.
+fn open(path: &Path, k: &StoreKey, seed: u64) -> SqliteStore {
+    let mut r = rng(seed);
+    let store = SqliteStore::open(path, k, &mut r).unwrap();
+    if !store.has_local_identity().unwrap() {
+        let id = confide::IdentityKeyPair::generate(&mut r);
+        store.set_local_identity(&id, 1000 + seed as u32).unwrap();
+    }
+    store
+}
+
+/// Alice and Bob with a session, Bob's first message not yet decrypted.
+fn pair(dir: &Path) -> (SqliteStore, SqliteStore, CiphertextMessage) {
+    let a = open(&dir.join("alice.db"), &key(1), 1);
+    let b = open(&dir.join("bob.db"), &key(2), 2);
+    let mut r = rng(3);
+    let spec = BundleSpec {
+        device_id: 1,
+        signed_pre_key_id: 7,
+        pre_key_id: Some(42),
+    };
+    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
+    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    let first = cipher::encrypt(&a, &bob(), b"first").unwrap();
+    (a, b, first)
+}
+
+#[test]
+fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, first) = pair(dir.path());
+    let mut r = rng(4);
+    assert!(b.pre_key(42).unwrap().is_some());
+    let got = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"first");
+    assert!(!got.redelivered);
+    assert!(
+        b.pre_key(42).unwrap().is_none(),
+        "prekey consumed in the commit"
+    );
+    assert!(b.identity(&alice()).unwrap().is_some());
+    drop((a, b));
+
+    let a = open(&dir.path().join("alice.db"), &key(1), 5);
+    let b = open(&dir.path().join("bob.db"), &key(2), 6);
+    let reply = cipher::encrypt(&b, &alice(), b"reply").unwrap();
+    assert_eq!(
+        cipher::decrypt(&a, &bob(), &reply, &mut r).unwrap(),
+        b"reply"
+    );
+    for i in 0..20u32 {
+        let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
+        let p = cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+        assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
+    }
+    let s = b.verify().unwrap();
+    assert_eq!(s.sessions, 1);
+    assert_eq!(s.identities, 1);
+    assert_eq!(s.messages, 21);
+    assert_eq!(s.unacknowledged, 21);
+}
+
+#[test]
+fn redelivery_returns_stored_plaintext_without_a_ratchet_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, first) = pair(dir.path());
+    let mut r = rng(7);
+    let one = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let before = b.session(&alice()).unwrap().unwrap().to_bytes();
+    let again = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext, one.plaintext);
+    assert_eq!(
+        b.session(&alice()).unwrap().unwrap().to_bytes(),
+        before,
+        "no second ratchet step"
+    );
+    // The plain API returns the stored plaintext too (nothing is lost).
+    assert_eq!(
+        cipher::decrypt(&b, &alice(), &first, &mut r).unwrap(),
+        b"first"
+    );
+
+    // Acknowledged: only the dedupe record is left, a redelivery is a duplicate.
+    let id = MessageId::of(&first);
+    assert!(b.acknowledge(&alice(), &id).unwrap());
+    assert!(
+        b.message(&alice(), &id)
+            .unwrap()
+            .unwrap()
+            .plaintext
+            .is_none()
+    );
+    assert!(matches!(
+        cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW),
+        Err(DecryptError::DuplicateMessage { .. })
+    ));
+
+    // A forged copy with a flipped byte is not a redelivery: it fails authentication.
+    let m = cipher::encrypt(&a, &bob(), b"second").unwrap();
+    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    let mut bytes = m.serialized().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
+    assert!(cipher::decrypt_message(&b, &alice(), &forged, &mut r, NOW).is_err());
+}
+
+#[test]
+fn expiry_purges_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, b, first) = pair(dir.path());
+    let mut r = rng(8);
+    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let id = MessageId::of(&first);
+    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
+    assert!(b.set_message_expiry(&alice(), &id, Some(at)).unwrap());
+    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
+    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
+    assert!(b.message(&alice(), &id).unwrap().is_none());
+    // The key is gone with the ratchet step: a redelivery is refused, never re-decrypted.
+    assert!(cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).is_err());
+}
+
+#[test]
+fn wrong_key_and_newer_schema_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(open(&path, &key(1), 1));
+    assert!(matches!(
+        SqliteStore::open(&path, &key(9), &mut rng(1)),
+        Err(OpenError::WrongKey)
+    ));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    match SqliteStore::open(&path, &key(1), &mut rng(1)) {
+        Err(OpenError::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn swapped_rows_fail_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = open(&path, &key(1), 1);
+    let mut r = rng(2);
+    for id in [1u32, 2] {
+        s.save_pre_key(&confide::keys::PreKeyRecord::generate(&mut r, id))
+            .unwrap();
+    }
+    s.save_identity(
+        &alice(),
+        &confide::IdentityKeyPair::generate(&mut r)
+            .identity_key()
+            .clone(),
+    )
+    .unwrap();
+    s.save_identity(
+        &bob(),
+        &confide::IdentityKeyPair::generate(&mut r)
+            .identity_key()
+            .clone(),
+    )
+    .unwrap();
+    drop(s);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // Move prekey 1's sealed value into row 2, and alice's identity onto bob's row.
+    conn.execute_batch(
+        "UPDATE pre_key SET v = (SELECT v FROM pre_key WHERE id = 1) WHERE id = 2;
+         UPDATE identity SET v = (SELECT v FROM identity WHERE name = 'alice') WHERE name = 'bob';",
+    )
+    .unwrap();
+    drop(conn);
+    let s = open(&path, &key(1), 3);
+    assert!(s.pre_key(1).unwrap().is_some());
+    let tampered = |e: StoreError| match e {
+        StoreError::Backend(b) => b.downcast_ref::<TamperedRow>().map(|t| t.table),
+        _ => None,
+    };
+    assert_eq!(tampered(s.pre_key(2).unwrap_err()), Some("pre_key"));
+    assert_eq!(tampered(s.identity(&bob()).unwrap_err()), Some("identity"));
+    assert!(s.verify().is_err());
+}
+
+#[test]
+fn store_key_debug_is_redacted() {
+    assert_eq!(format!("{:?}", key(7)), "StoreKey(<redacted>)");
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("s.db"), &key(7), 1);
+    assert_eq!(format!("{s:?}"), "SqliteStore { .. }");
+    assert!(StoreKey::try_from(&[0u8; 31][..]).is_err());
+}
+
+#[test]
+fn the_file_holds_no_plaintext_or_key_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, first) = pair(dir.path());
+    let mut r = rng(9);
+    let secret = b"attack at dawn, bring the plans";
+    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let m = cipher::encrypt(&a, &bob(), secret).unwrap();
+    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    let private = b.local_identity().unwrap().private_key().to_bytes();
+    let public = b.local_identity().unwrap().identity_key().serialize();
+    drop((a, b));
+    let mut all = Vec::new();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        all.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(secret));
+    assert!(!has(b"first"));
+    assert!(!has(private.as_ref()));
+    assert!(!has(&public));
+    assert!(!has(m.serialized()));
+}
+
+// ---- schema fixtures -------------------------------------------------------------
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sqlite")
+}
+
+const FIXTURE_KEY: [u8; 32] = [0x5a; 32];
+
+/// Writes `tests/fixtures/sqlite/v{SCHEMA_VERSION}/`: Alice's and Bob's stores after
+/// one delivered and one pending message, and the pending ciphertext. Run with
+/// `cargo test --test sqlite -- --ignored write_fixture` when the schema changes, and
+/// keep the old versions' directories.
+#[test]
+#[ignore = "writes the fixture for the current schema version"]
+fn write_fixture() {
+    let out = fixture_dir().join(format!("v{SCHEMA_VERSION}"));
+    std::fs::create_dir_all(&out).unwrap();
+    for f in ["alice.db", "bob.db"] {
+        let _ = std::fs::remove_file(out.join(f));
+    }
+    let k = StoreKey::from_bytes(FIXTURE_KEY);
+    let a = open(&out.join("alice.db"), &k, 11);
+    let b = open(&out.join("bob.db"), &k, 12);
+    let mut r = rng(13);
+    let spec = BundleSpec {
+        device_id: 1,
+        signed_pre_key_id: 1,
+        pre_key_id: Some(1),
+    };
+    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
+    cipher::new_bundle(
+        &b,
+        &mut r,
+        BundleSpec {
+            signed_pre_key_id: 2,
+            pre_key_id: Some(2),
+            ..spec
+        },
+        NOW,
+    )
+    .unwrap();
+    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    let delivered = cipher::encrypt(&a, &bob(), b"delivered before the upgrade").unwrap();
+    cipher::decrypt_message(&b, &alice(), &delivered, &mut r, NOW).unwrap();
+    let pending = cipher::encrypt(&a, &bob(), b"pending across the upgrade").unwrap();
+    drop((a, b));
+    let hexs =
+        |m: &CiphertextMessage| format!("{}:{}\n", m.message_type(), hex::encode(m.serialized()));
+    std::fs::write(out.join("messages.txt"), hexs(&delivered) + &hexs(&pending)).unwrap();
+}
+
+#[test]
+fn every_fixture_version_still_opens() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+        let src = entry.unwrap().path();
+        if !src.is_dir() {
+            continue;
+        }
+        seen += 1;
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["alice.db", "bob.db"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let msgs: Vec<CiphertextMessage> = std::fs::read_to_string(src.join("messages.txt"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (t, h) = l.split_once(':').unwrap();
+                CiphertextMessage::from_parts(t.parse().unwrap(), &hex::decode(h).unwrap()).unwrap()
+            })
+            .collect();
+        let k = StoreKey::from_bytes(FIXTURE_KEY);
+        let a = SqliteStore::open(dir.path().join("alice.db"), &k, &mut rng(1)).unwrap();
+        let b = SqliteStore::open(dir.path().join("bob.db"), &k, &mut rng(2)).unwrap();
+        a.verify().unwrap();
+        b.verify().unwrap();
+        let mut r = rng(3);
+        // The delivered message is a redelivery from the store; the pending one decrypts.
+        let d = cipher::decrypt_message(&b, &alice(), &msgs[0], &mut r, NOW).unwrap();
+        assert!(d.redelivered, "{}", src.display());
+        assert_eq!(d.plaintext.as_slice(), b"delivered before the upgrade");
+        let p = cipher::decrypt_message(&b, &alice(), &msgs[1], &mut r, NOW).unwrap();
+        assert!(!p.redelivered);
+        assert_eq!(p.plaintext.as_slice(), b"pending across the upgrade");
+        assert!(b.pre_key(2).unwrap().is_some());
+        assert!(b.pre_key(1).unwrap().is_none());
+        // Both directions still work.
+        let m = cipher::encrypt(&b, &alice(), b"after").unwrap();
+        assert_eq!(cipher::decrypt(&a, &bob(), &m, &mut r).unwrap(), b"after");
+    }
+    assert!(seen >= 1, "no fixture found");
+}
+
+// ---- concurrency -----------------------------------------------------------------
+
+/// The (sender ratchet key, counter) pair that names a ciphertext's message key.
+fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
+    let sm = match m {
+        CiphertextMessage::Signal(sm) => sm,
+        CiphertextMessage::PreKey(p) => p.message(),
+        _ => panic!("unexpected message kind"),
+    };
+    (sm.ratchet_key().serialize().to_vec(), sm.counter())
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SqliteStore>();
+    check::<confide::device::Device<SqliteStore, ChaCha20Rng, confide::device::FixedClock>>();
+}
+
+/// Bob talks to Carol and Dave from two threads, and two threads of Alice's send to
+/// Bob over one session at once: every message decrypts exactly once, no two
+/// ciphertexts share a (ratchet key, counter), and the stores verify.
+#[test]
+fn concurrent_threads_to_different_and_same_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(3);
+    let bob_s = Arc::new(open(&dir.path().join("bob.db"), &k, 20));
+    let peers: Vec<(Address, Arc<SqliteStore>)> = ["carol", "dave", "alice"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let s = open(&dir.path().join(format!("{n}.db")), &k, 30 + i as u64);
+            (Address::new(*n, 1), Arc::new(s))
+        })
+        .collect();
+    let mut r = rng(40);
+    for (i, (addr, s)) in peers.iter().enumerate() {
+        let spec = BundleSpec {
+            device_id: 1,
+            signed_pre_key_id: 1,
+            pre_key_id: Some(100 + i as u32),
+        };
+        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
+        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
+        let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
+        cipher::decrypt_message(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
+    }
+    const N: u32 = 60;
+    let mut handles = Vec::new();
+    // Different peers: Bob <-> Carol and Bob <-> Dave, each pair on its own thread.
+    for (t, (addr, s)) in peers.iter().take(2).cloned().enumerate() {
+        let bob_s = Arc::clone(&bob_s);
+        handles.push(std::thread::spawn(move || {
+            let mut r = rng(50 + t as u64);
+            let mut keys = Vec::new();
+            for i in 0..N {
+                let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
+                keys.push(key_of(&m));
+                let p = cipher::decrypt_message(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
+                assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
+                let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
+                assert_eq!(
+                    cipher::decrypt(&*s, &bob(), &back, &mut r).unwrap(),
+                    i.to_le_bytes()
+                );
+            }
+            keys
+        }));
+    }
+    // The same peer from two threads: Alice's two threads encrypt to Bob at once.
+    let (alice_addr, alice_s) = peers[2].clone();
+    let sent: Vec<_> = (0..2)
+        .map(|t| {
+            let alice_s = Arc::clone(&alice_s);
+            std::thread::spawn(move || {
+                (0..N)
+                    .map(|i| {
+                        let text = format!("t{t}-{i}");
+                        let m = cipher::encrypt(&*alice_s, &bob(), text.as_bytes()).unwrap();
+                        (text, m)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for h in handles {
+        let keys = h.join().unwrap();
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len());
+    }
+    let sent: Vec<(String, CiphertextMessage)> =
+        sent.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut pairs = std::collections::HashSet::new();
+    for (_, m) in &sent {
+        assert!(pairs.insert(key_of(m)), "a message key was used twice");
+    }
+    // Bob receives Alice's messages from two threads (same peer), each message
+    // delivered twice: every plaintext comes out right, exactly one copy is fresh.
+    let shared = Arc::new(sent);
+    let receivers: Vec<_> = (0..2)
+        .map(|t| {
+            let bob_s = Arc::clone(&bob_s);
+            let shared = Arc::clone(&shared);
+            let alice_addr = alice_addr.clone();
+            std::thread::spawn(move || {
+                let mut r = rng(60 + t);
+                let mut fresh = Vec::new();
+                for (text, m) in shared.iter() {
+                    let p = cipher::decrypt_message(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
+                    assert_eq!(p.plaintext.as_slice(), text.as_bytes());
+                    if !p.redelivered {
+                        fresh.push(text.clone());
+                    }
+                }
+                fresh
+            })
+        })
+        .collect();
+    let mut fresh: Vec<String> = receivers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    fresh.sort();
+    let mut want: Vec<String> = shared.iter().map(|(t, _)| t.clone()).collect();
+    want.sort();
+    assert_eq!(fresh, want, "each message decrypted fresh exactly once");
+    bob_s.verify().unwrap();
+    for (_, s) in &peers {
+        s.verify().unwrap();
+    }
+}
