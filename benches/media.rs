@@ -1,0 +1,518 @@
+//! Media encryption and safety-number benches.
+//!
+//! `cargo bench --bench media` measures, at 64 KiB, 1 MiB and 16 MiB:
+//! - the floor: AES-256-CBC alone, HMAC-SHA256 alone, SHA-256 alone, and AES-CBC +
+//!   HMAC in one pass over 64 KiB pieces (what any implementation of the scheme must at
+//!   least do, on one core);
+//! - confide's media encryption and decryption, single-threaded (`Encryptor`,
+//!   `Decryptor`, `StreamOptions::single_threaded`) and with the hashing helper thread
+//!   (`encrypt_stream` / `decrypt_stream` defaults);
+//! - one safety-number computation (two × 5200 SHA-512 iterations).
+//!
+//! `CONFIDE_BENCH_CLOCK=thread-cpu` measures the calling thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`, via the `cpu-time` crate) instead of wall time: figures
+//! that other processes on a shared machine hardly disturb, comparable with
+//! `openssl speed` (which also divides by CPU time). For the helper-thread variants it
+//! counts only the caller's thread. `CONFIDE_BENCH_CLOCK=process-cpu` counts every
+//! thread (caller + helper), so the helper's share is the difference of the two, and
+//! `max(caller, helper)` is the time on an otherwise idle two-core machine.
+//!
+//! `CONFIDE_MEDIA_MIN_OF=<rounds>` instead runs the 16 MiB floors and media variants
+//! interleaved and prints the fastest round of each against the floor: on a machine
+//! shared with other work, the fastest round estimates an idle machine.
+//!
+//! With `CONFIDE_MEDIA_PROBE=<encrypt|decrypt>:<in>:<out>[:single]` the binary instead
+//! streams one file through confide and exits, so its peak memory can be measured:
+//! `CONFIDE_MEDIA_PROBE=encrypt:big.bin:big.enc /usr/bin/time -v <bench binary>` (the
+//! binary is the `target/release/deps/media-<hash>` that `cargo bench --no-run` names).
+
+use std::hint::black_box;
+use std::io;
+use std::time::Duration;
+
+use aes::cipher::consts::U16;
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::inout::InOutBuf;
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use confide::IdentityKeyPair;
+use confide::fingerprint::{Fingerprint, Party};
+use confide::media::{self, Decryptor, Encryptor, Expected, MediaKey, MediaKind, StreamOptions};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use ring::{digest, hmac};
+
+const SIZES: [(usize, &str); 3] = [(64 << 10, "64KiB"), (1 << 20, "1MiB"), (16 << 20, "16MiB")];
+const PIECE: usize = 64 << 10;
+const KEY: [u8; 32] = [0x42; 32];
+const IV: [u8; 16] = [0x24; 16];
+
+type CbcEnc = cbc::Encryptor<aes::Aes256>;
+type CbcDec = cbc::Decryptor<aes::Aes256>;
+
+/// A whole-block buffer as AES blocks, in place.
+fn blocks(buf: &mut [u8]) -> InOutBuf<'_, '_, GenericArray<u8, U16>> {
+    InOutBuf::from(buf).into_chunks().0
+}
+
+fn data(len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    ChaCha20Rng::seed_from_u64(len as u64).fill_bytes(&mut v);
+    v
+}
+
+fn group_config<M: criterion::measurement::Measurement>(
+    g: &mut criterion::BenchmarkGroup<'_, M>,
+    len: usize,
+) {
+    g.throughput(Throughput::Bytes(len as u64));
+    if len >= 1 << 20 {
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(4));
+    }
+}
+
+fn floor<M: Measurement + 'static>(c: &mut Criterion<M>) {
+    let mut g = c.benchmark_group("floor");
+    for (len, name) in SIZES {
+        group_config(&mut g, len);
+        let mut buf = data(len);
+        let mac_key = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
+        g.bench_function(BenchmarkId::new("aes256cbc_encrypt", name), |b| {
+            b.iter(|| {
+                let mut enc = CbcEnc::new(&KEY.into(), &IV.into());
+                for piece in buf.chunks_mut(PIECE) {
+                    enc.encrypt_blocks_inout_mut(blocks(piece));
+                }
+                black_box(&buf);
+            })
+        });
+        g.bench_function(BenchmarkId::new("aes256cbc_decrypt", name), |b| {
+            b.iter(|| {
+                let mut dec = CbcDec::new(&KEY.into(), &IV.into());
+                for piece in buf.chunks_mut(PIECE) {
+                    dec.decrypt_blocks_inout_mut(blocks(piece));
+                }
+                black_box(&buf);
+            })
+        });
+        g.bench_function(BenchmarkId::new("hmac_sha256", name), |b| {
+            b.iter(|| {
+                let mut ctx = hmac::Context::with_key(&mac_key);
+                ctx.update(black_box(&buf));
+                black_box(ctx.sign())
+            })
+        });
+        g.bench_function(BenchmarkId::new("sha256", name), |b| {
+            b.iter(|| black_box(digest::digest(&digest::SHA256, black_box(&buf))))
+        });
+        g.bench_function(BenchmarkId::new("cbc_encrypt+hmac_one_pass", name), |b| {
+            b.iter(|| {
+                let mut enc = CbcEnc::new(&KEY.into(), &IV.into());
+                let mut ctx = hmac::Context::with_key(&mac_key);
+                for piece in buf.chunks_mut(PIECE) {
+                    enc.encrypt_blocks_inout_mut(blocks(&mut *piece));
+                    ctx.update(piece);
+                }
+                black_box(ctx.sign())
+            })
+        });
+        g.bench_function(BenchmarkId::new("hmac+cbc_decrypt_one_pass", name), |b| {
+            b.iter(|| {
+                let mut dec = CbcDec::new(&KEY.into(), &IV.into());
+                let mut ctx = hmac::Context::with_key(&mac_key);
+                for piece in buf.chunks_mut(PIECE) {
+                    ctx.update(piece);
+                    dec.decrypt_blocks_inout_mut(blocks(piece));
+                }
+                black_box(ctx.sign())
+            })
+        });
+    }
+    g.finish();
+}
+
+fn media_encrypt<M: Measurement + 'static>(c: &mut Criterion<M>) {
+    let key = MediaKey::from_bytes(KEY);
+    let mut g = c.benchmark_group("media_encrypt");
+    for (len, name) in SIZES {
+        group_config(&mut g, len);
+        let plain = data(len);
+        let mut out = Vec::with_capacity(PIECE + 64);
+        g.bench_function(BenchmarkId::new("push_single_thread", name), |b| {
+            b.iter(|| {
+                let mut enc = Encryptor::new(&key, MediaKind::Video);
+                for piece in plain.chunks(PIECE) {
+                    out.clear();
+                    enc.update_into(piece, &mut out);
+                    black_box(&out);
+                }
+                out.clear();
+                black_box(enc.finish_into(&mut out))
+            })
+        });
+        for (label, opts) in [
+            ("stream_single_thread", StreamOptions::single_threaded()),
+            ("stream_helper_thread", StreamOptions::new()),
+        ] {
+            g.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter(|| {
+                    media::encrypt_stream(&key, MediaKind::Video, &plain[..], io::sink(), opts)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn media_decrypt<M: Measurement + 'static>(c: &mut Criterion<M>) {
+    let key = MediaKey::from_bytes(KEY);
+    let mut g = c.benchmark_group("media_decrypt");
+    for (len, name) in SIZES {
+        group_config(&mut g, len);
+        let (upload, info) = media::encrypt_bytes(&key, MediaKind::Video, &data(len));
+        let enc_only = Expected::none()
+            .file_enc_sha256(info.file_enc_sha256)
+            .file_length(info.file_length);
+        let all = Expected::from(&info);
+        let mut out = Vec::with_capacity(PIECE + 64);
+        g.bench_function(BenchmarkId::new("push_single_thread", name), |b| {
+            b.iter(|| {
+                let mut dec = Decryptor::new(&key, MediaKind::Video, enc_only);
+                for piece in upload.chunks(PIECE) {
+                    out.clear();
+                    dec.update_into(piece, &mut out);
+                    black_box(&out);
+                }
+                black_box(dec.finish().ok())
+            })
+        });
+        for (label, opts, expected) in [
+            (
+                "stream_single_thread",
+                StreamOptions::single_threaded(),
+                enc_only,
+            ),
+            ("stream_helper_thread", StreamOptions::new(), enc_only),
+            (
+                "stream_helper_thread+file_sha256",
+                StreamOptions::new(),
+                all,
+            ),
+        ] {
+            g.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter(|| {
+                    media::decrypt_stream(
+                        &key,
+                        MediaKind::Video,
+                        &upload[..],
+                        io::sink(),
+                        expected,
+                        opts,
+                    )
+                    .ok()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn fingerprint<M: Measurement + 'static>(c: &mut Criterion<M>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let a = IdentityKeyPair::generate(&mut rng);
+    let b = IdentityKeyPair::generate(&mut rng);
+    c.bench_function("fingerprint/v2_5200_iterations", |bench| {
+        bench.iter(|| {
+            Fingerprint::with_defaults(
+                Party::new(b"+14152222222", a.identity_key()),
+                Party::new(b"+14153333333", b.identity_key()),
+            )
+            .ok()
+        })
+    });
+}
+
+/// Streams one file through confide for a peak-memory measurement.
+fn probe(spec: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (op, input, output) = match parts.as_slice() {
+        [op, i, o] | [op, i, o, _] => (*op, *i, *o),
+        _ => return Err("CONFIDE_MEDIA_PROBE=<encrypt|decrypt>:<in>:<out>[:single]".into()),
+    };
+    let opts = if parts.get(3) == Some(&"single") {
+        StreamOptions::single_threaded()
+    } else {
+        StreamOptions::new()
+    };
+    let key = MediaKey::from_bytes(KEY);
+    let started = std::time::Instant::now();
+    let len = match op {
+        "encrypt" => {
+            media::encrypt_file(&key, MediaKind::Document, input, output, opts)?.file_length
+        }
+        "decrypt" => {
+            media::decrypt_file(
+                &key,
+                MediaKind::Document,
+                input,
+                output,
+                Expected::none(),
+                opts,
+            )?
+            .file_length
+        }
+        _ => return Err("op must be encrypt or decrypt".into()),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{op} {len} bytes in {secs:.3} s ({:.0} MB/s), helper thread {}",
+        len as f64 / secs / 1e6,
+        opts.helper_thread()
+    );
+    Ok(())
+}
+
+/// Runs the 16 MiB floors and the media variants interleaved, `rounds` times each, and
+/// prints the fastest and the median wall time of each. On a shared machine the fastest
+/// round is the best estimate of an idle one.
+fn min_of(rounds: usize) {
+    let len = 16 << 20;
+    let key = MediaKey::from_bytes(KEY);
+    let mac_key = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
+    let plain = data(len);
+    let (upload, info) = media::encrypt_bytes(&key, MediaKind::Video, &plain);
+    let enc_only = Expected::none().file_enc_sha256(info.file_enc_sha256);
+    let mut buf = plain.clone();
+    let mut buf2 = upload.clone();
+    type Run<'a> = Box<dyn FnMut() + 'a>;
+    let mut variants: Vec<(&str, Run<'_>)> = vec![
+        (
+            "floor cbc_encrypt+hmac",
+            Box::new(|| {
+                let mut enc = CbcEnc::new(&KEY.into(), &IV.into());
+                let mut ctx = hmac::Context::with_key(&mac_key);
+                for piece in buf.chunks_mut(PIECE) {
+                    enc.encrypt_blocks_inout_mut(blocks(&mut *piece));
+                    ctx.update(piece);
+                }
+                black_box(ctx.sign());
+            }),
+        ),
+        (
+            "media encrypt_stream helper",
+            Box::new(|| {
+                let _ = black_box(media::encrypt_stream(
+                    &key,
+                    MediaKind::Video,
+                    &plain[..],
+                    io::sink(),
+                    StreamOptions::new(),
+                ));
+            }),
+        ),
+        (
+            "media encrypt_stream single",
+            Box::new(|| {
+                let _ = black_box(media::encrypt_stream(
+                    &key,
+                    MediaKind::Video,
+                    &plain[..],
+                    io::sink(),
+                    StreamOptions::single_threaded(),
+                ));
+            }),
+        ),
+    ];
+    let mut dec_variants: Vec<(&str, Run<'_>)> = vec![
+        (
+            "floor hmac+cbc_decrypt",
+            Box::new(|| {
+                let mut dec = CbcDec::new(&KEY.into(), &IV.into());
+                let mut ctx = hmac::Context::with_key(&mac_key);
+                for piece in buf2[..len].chunks_mut(PIECE) {
+                    ctx.update(piece);
+                    dec.decrypt_blocks_inout_mut(blocks(piece));
+                }
+                black_box(ctx.sign());
+            }),
+        ),
+        (
+            "media decrypt_stream helper",
+            Box::new(|| {
+                let _ = black_box(media::decrypt_stream(
+                    &key,
+                    MediaKind::Video,
+                    &upload[..],
+                    io::sink(),
+                    enc_only,
+                    StreamOptions::new(),
+                ));
+            }),
+        ),
+        (
+            "media decrypt_stream helper+file_sha256",
+            Box::new(|| {
+                let all = Expected::from(&info);
+                let _ = black_box(media::decrypt_stream(
+                    &key,
+                    MediaKind::Video,
+                    &upload[..],
+                    io::sink(),
+                    all,
+                    StreamOptions::new(),
+                ));
+            }),
+        ),
+        (
+            "media decrypt_stream single",
+            Box::new(|| {
+                let _ = black_box(media::decrypt_stream(
+                    &key,
+                    MediaKind::Video,
+                    &upload[..],
+                    io::sink(),
+                    enc_only,
+                    StreamOptions::single_threaded(),
+                ));
+            }),
+        ),
+    ];
+    for group in [&mut variants, &mut dec_variants] {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); group.len()];
+        for _ in 0..rounds {
+            for (i, (_, run)) in group.iter_mut().enumerate() {
+                let t = std::time::Instant::now();
+                run();
+                times[i].push(t.elapsed().as_secs_f64());
+            }
+        }
+        let mut floor = 0.0;
+        for (i, (name, _)) in group.iter().enumerate() {
+            times[i].sort_by(f64::total_cmp);
+            let best = times[i][0];
+            let median = times[i][rounds / 2];
+            if i == 0 {
+                floor = best;
+            }
+            let mib = len as f64 / (1024.0 * 1024.0);
+            println!(
+                "{name:42} best {:7.1} MiB/s  median {:7.1} MiB/s  best vs floor {:5.1}%",
+                mib / best,
+                mib / median,
+                100.0 * floor / best
+            );
+        }
+    }
+}
+
+fn main() {
+    if let Some(rounds) = std::env::var("CONFIDE_MEDIA_MIN_OF")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        min_of(rounds);
+        return;
+    }
+    if let Ok(spec) = std::env::var("CONFIDE_MEDIA_PROBE") {
+        if let Err(e) = probe(&spec) {
+            eprintln!("probe failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let c = Criterion::default().configure_from_args();
+    match std::env::var("CONFIDE_BENCH_CLOCK").as_deref() {
+        Ok("thread-cpu") => run(c.with_measurement(Cpu::Thread)),
+        Ok("process-cpu") => run(c.with_measurement(Cpu::Process)),
+        _ => run(c.with_measurement(WallTime)),
+    }
+}
+
+fn run<M: Measurement + 'static>(mut c: Criterion<M>) {
+    floor(&mut c);
+    media_encrypt(&mut c);
+    media_decrypt(&mut c);
+    fingerprint(&mut c);
+    c.final_summary();
+}
+
+/// CPU time, in nanoseconds: of the calling thread, or of the whole process.
+enum Cpu {
+    Thread,
+    Process,
+}
+
+impl Cpu {
+    fn now_ns(&self) -> u64 {
+        let d = match self {
+            Cpu::Thread => cpu_time::ThreadTime::now().as_duration(),
+            Cpu::Process => cpu_time::ProcessTime::now().as_duration(),
+        };
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Measurement for Cpu {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        self.now_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        self.now_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e3, "µs cpu")
+        } else if typical < 1e9 {
+            (1e6, "ms cpu")
+        } else {
+            (1e9, "s cpu")
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per_iter = match *throughput {
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => b as f64,
+            Throughput::Elements(e) => e as f64,
+        };
+        // ns per iteration -> MiB per CPU-second.
+        values
+            .iter_mut()
+            .for_each(|v| *v = per_iter * 1e9 / *v / (1024.0 * 1024.0));
+        "MiB/s cpu"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}

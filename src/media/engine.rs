@@ -1,0 +1,136 @@
+//! The AES-256-CBC + HMAC-SHA256 half of the scheme, on whole blocks, with no
+//! allocation: the part that must run in order and so stays on the caller's thread.
+
+use aes::cipher::consts::U16;
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::inout::InOutBuf;
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use ring::hmac;
+
+use super::ExpandedMediaKey;
+use super::error::MediaDecryptError;
+
+/// AES block length.
+pub(super) const BLOCK: usize = 16;
+
+/// Length of the truncated HMAC appended to the ciphertext.
+pub const MAC_LEN: usize = 10;
+
+/// What the end of an upload must hold back: the last ciphertext block and the MAC.
+pub(super) const TRAILER: usize = BLOCK + MAC_LEN;
+
+type CbcEnc = cbc::Encryptor<aes::Aes256>;
+type CbcDec = cbc::Decryptor<aes::Aes256>;
+
+/// `HMAC-SHA256(macKey, iv ‖ …)`, fed the IV already.
+pub(super) fn mac_context(keys: &ExpandedMediaKey) -> hmac::Context {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, keys.mac_key());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(keys.iv());
+    ctx
+}
+
+pub(super) fn truncated(ctx: hmac::Context) -> [u8; MAC_LEN] {
+    let tag = ctx.sign();
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(&tag.as_ref()[..MAC_LEN]);
+    out
+}
+
+/// Runs `f` over the longest whole-block prefix that `input` and `output` share.
+fn inout_blocks(
+    input: &[u8],
+    output: &mut [u8],
+    f: impl FnOnce(InOutBuf<'_, '_, GenericArray<u8, U16>>),
+) {
+    let n = input.len().min(output.len()) / BLOCK * BLOCK;
+    if let Ok(buf) = InOutBuf::new(&input[..n], &mut output[..n]) {
+        let (blocks, _) = buf.into_chunks::<U16>();
+        f(blocks);
+    }
+}
+
+/// CBC encryption with PKCS#7 padding at the end. The MAC runs in [`Hashes`], which
+/// may live on another thread.
+///
+/// [`Hashes`]: super::hashes::Hashes
+pub(super) struct CbcEncryptor {
+    cbc: CbcEnc,
+}
+
+impl CbcEncryptor {
+    pub(super) fn new(keys: &ExpandedMediaKey) -> Self {
+        Self {
+            cbc: CbcEnc::new(keys.cipher_key().into(), keys.iv().into()),
+        }
+    }
+
+    /// Encrypts whole blocks of `input` into `output` (equal lengths, multiples of 16).
+    pub(super) fn blocks(&mut self, input: &[u8], output: &mut [u8]) {
+        inout_blocks(input, output, |b| self.cbc.encrypt_blocks_inout_mut(b));
+    }
+
+    /// Pads the final 0..=15 plaintext bytes with PKCS#7 and encrypts the block.
+    pub(super) fn last(&mut self, tail: &[u8]) -> [u8; BLOCK] {
+        let tail = &tail[..tail.len().min(BLOCK - 1)];
+        // tail.len() < 16, so the pad byte is 1..=16.
+        let mut block = [(BLOCK - tail.len()) as u8; BLOCK];
+        block[..tail.len()].copy_from_slice(tail);
+        self.cbc
+            .encrypt_block_mut(GenericArray::from_mut_slice(&mut block));
+        block
+    }
+}
+
+/// The running MAC over ciphertext and CBC decryption of it.
+pub(super) struct DecryptEngine {
+    cbc: CbcDec,
+    mac: hmac::Context,
+}
+
+impl DecryptEngine {
+    pub(super) fn new(keys: &ExpandedMediaKey) -> Self {
+        Self {
+            cbc: CbcDec::new(keys.cipher_key().into(), keys.iv().into()),
+            mac: mac_context(keys),
+        }
+    }
+
+    /// MACs whole ciphertext blocks, then decrypts them into `output` (equal lengths,
+    /// multiples of 16). The plaintext is unverified until [`last`](Self::last) succeeds.
+    pub(super) fn blocks(&mut self, input: &[u8], output: &mut [u8]) {
+        self.mac.update(input);
+        inout_blocks(input, output, |b| self.cbc.decrypt_blocks_inout_mut(b));
+    }
+
+    /// MACs the last ciphertext block and checks the MAC in constant time; only then
+    /// decrypts the block and strips the padding. Returns the block and how many of its
+    /// bytes are plaintext.
+    pub(super) fn last(
+        mut self,
+        block: &[u8; BLOCK],
+        tag: &[u8],
+    ) -> Result<([u8; BLOCK], usize), MediaDecryptError> {
+        self.mac.update(block);
+        if !crate::crypto::ct_eq(&truncated(self.mac), tag) {
+            return Err(MediaDecryptError::BadMac);
+        }
+        let mut plain = *block;
+        self.cbc
+            .decrypt_block_mut(GenericArray::from_mut_slice(&mut plain));
+        let pad = usize::from(plain[BLOCK - 1]);
+        let padding_ok = (1..=BLOCK).contains(&pad)
+            && plain[BLOCK - pad..].iter().all(|&b| usize::from(b) == pad);
+        if !padding_ok {
+            return Err(MediaDecryptError::BadPadding);
+        }
+        Ok((plain, BLOCK - pad))
+    }
+}
+
+/// Checks the MAC of a whole upload held in memory, without decrypting.
+pub(super) fn check_mac(keys: &ExpandedMediaKey, ciphertext: &[u8], tag: &[u8]) -> bool {
+    let mut ctx = mac_context(keys);
+    ctx.update(ciphertext);
+    crate::crypto::ct_eq(&truncated(ctx), tag)
+}

@@ -1,0 +1,69 @@
+//! The running hashes beside the cipher: SHA-256 of the upload, SHA-256 of the plaintext
+//! (when wanted) and, for encryption, the HMAC. None of them depends on the others or on
+//! the cipher's state, so they can run on a helper thread.
+
+use ring::{digest, hmac};
+
+use super::engine::{self, MAC_LEN};
+
+/// SHA-256 of the upload, optionally of the plaintext, optionally the HMAC.
+pub(super) struct Hashes {
+    enc: digest::Context,
+    plain: digest::Context,
+    plain_on: bool,
+    mac: Option<hmac::Context>,
+}
+
+impl Hashes {
+    /// Upload hash always; plaintext hash if `plain_on`; no MAC.
+    pub(super) fn new(plain_on: bool) -> Self {
+        Self {
+            enc: digest::Context::new(&digest::SHA256),
+            plain: digest::Context::new(&digest::SHA256),
+            plain_on,
+            mac: None,
+        }
+    }
+
+    /// Also runs the MAC (already fed the IV) over the ciphertext.
+    pub(super) fn with_mac(mut self, mac: hmac::Context) -> Self {
+        self.mac = Some(mac);
+        self
+    }
+
+    pub(super) fn update_plain(&mut self, data: &[u8]) {
+        if self.plain_on {
+            self.plain.update(data);
+        }
+    }
+
+    /// Ciphertext: into the MAC (if any) and the upload hash.
+    pub(super) fn update_cipher(&mut self, data: &[u8]) {
+        if let Some(mac) = &mut self.mac {
+            mac.update(data);
+        }
+        self.enc.update(data);
+    }
+
+    /// Bytes of the upload that are not ciphertext (the MAC itself): upload hash only.
+    pub(super) fn update_trailer(&mut self, data: &[u8]) {
+        self.enc.update(data);
+    }
+
+    /// Ends the MAC: the 10-byte tag, if this runs one.
+    pub(super) fn take_mac(&mut self) -> Option<[u8; MAC_LEN]> {
+        self.mac.take().map(engine::truncated)
+    }
+
+    /// The upload digest, and the plaintext digest if it was asked for.
+    pub(super) fn finish(self) -> ([u8; 32], Option<[u8; 32]>) {
+        let plain = self.plain_on.then(|| sha256_bytes(self.plain));
+        (sha256_bytes(self.enc), plain)
+    }
+}
+
+pub(super) fn sha256_bytes(ctx: digest::Context) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
