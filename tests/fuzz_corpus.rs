@@ -8,6 +8,8 @@
 
 #[path = "../fuzz/src/actions.rs"]
 mod actions;
+#[path = "../fuzz/src/parsers.rs"]
+mod parsers;
 #[path = "../fuzz/src/targets.rs"]
 mod targets;
 
@@ -79,6 +81,31 @@ fn corpus_actions() {
 }
 
 #[test]
+fn corpus_parse_group() {
+    replay("parse_group");
+}
+
+#[test]
+fn corpus_decrypt_group() {
+    replay("decrypt_group");
+}
+
+#[test]
+fn corpus_parse_sealed() {
+    replay("parse_sealed");
+}
+
+#[test]
+fn corpus_parse_content() {
+    replay("parse_content");
+}
+
+#[test]
+fn corpus_parse_privacy() {
+    replay("parse_privacy");
+}
+
+#[test]
 fn every_target_has_a_corpus_directory_and_a_binary() {
     for target in targets::TARGETS {
         assert!(corpus_dir(target).is_dir(), "missing fuzz/corpus/{target}");
@@ -127,6 +154,13 @@ fn genuine_seeds_decrypt() {
             (_, other) => panic!("{}: {other:?}", m.name),
         }
     }
+}
+
+/// The genuine seeds of the group, sealed sender, content and privacy targets reach the
+/// end of their paths (see `parsers::check_seeds`).
+#[test]
+fn genuine_parser_seeds_work() {
+    parsers::check_seeds();
 }
 
 /// Writes the seed corpus (`fuzz/corpus/<target>/<name>`); files the fuzzer added are

@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use confide::cipher::{self, BundleSpec};
-use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
+use confide::keys::{PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, SignalMessage};
 use confide::{
@@ -24,15 +24,21 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::actions::{self, Action, Corruption, NOW, Scenario, Setup, Side};
+use crate::parsers;
 
 /// The fuzz targets, by name (also the names of their corpus directories).
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 11] = [
     "parse_signal_message",
     "parse_prekey_message",
     "parse_records",
     "decrypt_signal",
     "decrypt_prekey",
     "actions",
+    "parse_group",
+    "decrypt_group",
+    "parse_sealed",
+    "parse_content",
+    "parse_privacy",
 ];
 
 /// The seed the fixture session is built from.
@@ -50,6 +56,11 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "decrypt_signal" => decrypt_signal(data),
         "decrypt_prekey" => decrypt_prekey(data),
         "actions" => run_actions(data),
+        "parse_group" => parsers::parse_group(data),
+        "decrypt_group" => parsers::decrypt_group(data),
+        "parse_sealed" => parsers::parse_sealed(data),
+        "parse_content" => parsers::parse_content(data),
+        "parse_privacy" => parsers::parse_privacy(data),
         _ => return false,
     }
     true
@@ -126,6 +137,11 @@ pub fn parse_records(data: &[u8]) {
             again.to_bytes() == bytes,
             "signed prekey encoding not stable"
         );
+    }
+    if let Ok(bundle) = PreKeyBundle::from_bytes(data) {
+        let again =
+            PreKeyBundle::from_bytes(&bundle.to_bytes()).expect("re-encoded bundle must load");
+        assert_eq!(again, bundle, "prekey bundle changes through its encoding");
     }
 }
 
@@ -278,6 +294,8 @@ pub struct Fixture {
     pub probe_current: (Vec<u8>, Vec<u8>),
     /// Undelivered type 2 message (a5) in Bob's previous state, with its plaintext.
     pub probe_previous: (Vec<u8>, Vec<u8>),
+    /// The first prekey bundle Alice processed, serialized.
+    pub bundle: Vec<u8>,
 }
 
 const PRE_KEY_IDS: [u32; 3] = [1001, 1002, 1003];
@@ -306,6 +324,7 @@ impl Fixture {
             };
             let bundle = cipher::new_bundle(&bob, rng, spec, NOW).expect("bundle");
             cipher::process_bundle(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
+            bundle.to_bytes()
         };
         let send = |name: &str, sent: &mut Vec<_>| {
             let plaintext = format!("fixture message {name}").into_bytes();
@@ -325,7 +344,7 @@ impl Fixture {
             cipher::decrypt(&alice, &bob_addr, &m, rng).expect("decrypt");
         };
 
-        start(1, true, &mut rng);
+        let bundle = start(1, true, &mut rng);
         for n in ["a0", "a1", "a2"] {
             send(n, &mut sent);
         }
@@ -405,6 +424,7 @@ impl Fixture {
             bob: bob_addr,
             probe_current,
             probe_previous,
+            bundle,
         }
     }
 
@@ -767,11 +787,13 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     for (name, bytes) in records {
         out.push(("parse_records", name, bytes));
     }
+    out.push(("parse_records", "bundle".to_string(), f.bundle.clone()));
 
     // Action scenarios.
     for (name, scenario) in scenarios() {
         out.push(("actions", name, scenario.encode()));
     }
+    out.extend(parsers::corpus());
     out
 }
 
