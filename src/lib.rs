@@ -29,16 +29,21 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod business;
 pub mod cipher;
 mod crypto;
+pub mod device;
 pub mod envelope;
 pub mod error;
 pub mod export;
 pub mod fingerprint;
+pub mod group;
 pub mod keys;
 pub mod media;
 pub mod policy;
+pub mod sealed;
 pub mod session;
 pub mod store;
 pub mod wire;
@@ -66,6 +71,15 @@ mod proto {
     }
     pub mod policy {
         include!(concat!(env!("OUT_DIR"), "/confide.policy.rs"));
+    }
+    pub mod fingerprint {
+        include!(concat!(env!("OUT_DIR"), "/confide.fingerprint.rs"));
+    }
+    pub mod group {
+        include!(concat!(env!("OUT_DIR"), "/confide.group.rs"));
+    }
+    pub mod sealed {
+        include!(concat!(env!("OUT_DIR"), "/confide.sealed.rs"));
     }
 }
 

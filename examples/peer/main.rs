@@ -2,8 +2,7 @@
 //! (`../shared/interop/PEER_PROTOCOL.md`) on stdin/stdout, so test drivers can wire it
 //! to other Signal-protocol implementations.
 //!
-//! `cargo run --release --example peer`. Supports the pairwise ops; group, sealed-sender,
-//! fingerprint and media ops answer `ok:false` until confide implements them.
+//! `cargo run --release --example peer`. Supports every op of the protocol.
 //!
 //! Persistent mode: `peer --db PATH --db-key HEX` keeps everything in a `SqliteStore` at
 //! PATH sealed with the 32-byte key; started again it resumes (`hello` reports the stored
@@ -11,6 +10,7 @@
 //! back from the store with `"redelivered": true`.
 
 mod groups;
+mod media;
 
 use std::io::{BufRead, Write};
 
@@ -279,10 +279,9 @@ impl Peer {
             "sender_cert" => self.sender_cert(req),
             "sealed_encrypt" => self.sealed_encrypt(req),
             "sealed_decrypt" => self.sealed_decrypt(req),
-            "fingerprint" | "media_encrypt" | "media_decrypt" => Err(Failure::new(
-                "Unsupported",
-                format!("op {op} is not supported by this confide version"),
-            )),
+            "fingerprint" => self.fingerprint(req),
+            "media_encrypt" => media::media_encrypt(req),
+            "media_decrypt" => media::media_decrypt(req),
             _ => Err(Failure::new("UnknownOp", format!("unknown op {op}"))),
         }
     }
