@@ -136,58 +136,30 @@ pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
         return decrypt_committed(store, txn, address, message, rng, now)
             .map(|d| d.plaintext.to_vec());
     }
-    match message {
-        CiphertextMessage::Signal(m) => decrypt_signal(store, address, m, rng),
-        CiphertextMessage::PreKey(m) => decrypt_prekey(store, address, m, rng),
-    }
+    decrypt_plain(store, address, message, rng)
 }
 
-fn decrypt_signal<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+/// Decrypt against a plain store: the same steps as the transactional path, then the
+/// saves, in the order that loses least if one fails (session first).
+fn decrypt_plain<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
-    message: &SignalMessage,
+    message: &CiphertextMessage,
     rng: &mut R,
 ) -> Result<Vec<u8>, DecryptError> {
-    let mut record = store.session(address)?.ok_or(DecryptError::NoSession)?;
-    let plaintext = record.decrypt(message, rng)?;
-    if let Some(current) = record.current() {
-        if let Err((known, received)) = check_trust(store, address, current.remote_identity())? {
-            return Err(DecryptError::UntrustedIdentity { known, received });
-        }
-    }
-    store.save_session(address, &record)?;
-    Ok(plaintext)
-}
-
-fn decrypt_prekey<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    address: &Address,
-    message: &PreKeySignalMessage,
-    rng: &mut R,
-) -> Result<Vec<u8>, DecryptError> {
-    if let Err((known, received)) = check_trust(store, address, message.identity_key())? {
-        return Err(DecryptError::UntrustedIdentity { known, received });
-    }
-    let identity = store.local_identity()?;
-    let signed = store.signed_pre_key(message.signed_pre_key_id())?;
-    let one_time = match message.pre_key_id() {
-        Some(id) => store.pre_key(id)?,
-        None => None,
+    let record = store.session(address)?;
+    let (record, plaintext, used_pre_key, identity) = match message {
+        CiphertextMessage::Signal(m) => signal_step(store, address, record, m, rng)?,
+        CiphertextMessage::PreKey(m) => prekey_step(store, address, record, m, rng)?,
     };
-    let keys = LocalKeys {
-        identity: &identity,
-        registration_id: store.local_registration_id()?,
-        signed_pre_key: signed.as_ref(),
-        pre_key: one_time.as_ref(),
-    };
-    let mut record = store.session(address)?.unwrap_or_default();
-    let outcome = record.decrypt_prekey(message, &keys, rng)?;
     store.save_session(address, &record)?;
-    if let Some(id) = outcome.used_pre_key {
+    if let Some(id) = used_pre_key {
         store.remove_pre_key(id)?;
     }
-    store.save_identity(address, message.identity_key())?;
-    Ok(outcome.plaintext)
+    if let Some(key) = identity {
+        store.save_identity(address, &key)?;
+    }
+    Ok(plaintext.to_vec())
 }
 
 /// Trusts `key` for `address` from now on, replacing the previous identity. Call it
