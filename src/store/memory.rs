@@ -5,9 +5,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use rand_core::{CryptoRng, RngCore};
 
-use super::{IdentityStore, PreKeyStore, SessionStore, SignedPreKeyStore};
+use super::{IdentityStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore};
 use crate::Address;
 use crate::error::StoreError;
+use crate::group::{DistributionId, SenderKeyRecord};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord, generate_registration_id,
 };
@@ -19,6 +20,7 @@ struct Inner {
     pre_keys: HashMap<u32, PreKeyRecord>,
     signed_pre_keys: HashMap<u32, SignedPreKeyRecord>,
     sessions: HashMap<Address, SessionRecord>,
+    sender_keys: HashMap<(Address, DistributionId), SenderKeyRecord>,
 }
 
 /// Keeps everything in memory behind one mutex.
@@ -117,6 +119,32 @@ impl SessionStore for InMemoryStore {
         self.lock()?
             .sessions
             .insert(address.clone(), record.clone());
+        Ok(())
+    }
+}
+
+impl SenderKeyStore for InMemoryStore {
+    fn sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .sender_keys
+            .get(&(sender.clone(), distribution_id))
+            .cloned())
+    }
+
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .sender_keys
+            .insert((sender.clone(), distribution_id), record.clone());
         Ok(())
     }
 }

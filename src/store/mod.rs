@@ -19,6 +19,7 @@ pub use sqlite::{
 use zeroize::Zeroizing;
 
 use crate::error::StoreError;
+use crate::group::{DistributionId, SenderKeyRecord};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::SessionRecord;
 use crate::{Address, Timestamp};
@@ -75,6 +76,26 @@ pub trait SessionStore: Send + Sync {
     fn transactional(&self) -> Option<&dyn TransactionalStore> {
         None
     }
+}
+
+/// Sender-key records, one per (sender, distribution): the device's own sending chains
+/// and the chains learned from other group members. A group operation loads a record,
+/// changes a copy, and saves it only on success, so a failed decrypt changes nothing
+/// and a sending chain is saved before its ciphertext is returned.
+pub trait SenderKeyStore: Send + Sync {
+    /// The record of `sender` for `distribution_id`, if any.
+    fn sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, StoreError>;
+    /// Replaces the record of `sender` for `distribution_id`.
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), StoreError>;
 }
 
 /// Everything [`crate::cipher`] needs.
