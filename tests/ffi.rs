@@ -4,21 +4,54 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `cargo test` builds examples, so the cdylib sits beside this test binary's folder.
+/// The folder holding the cdylib, rebuilt first: `cargo test` builds examples, but
+/// `cargo test --test ffi` alone does not, and a stale library would test old code.
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    assert!(
-        dir.join("libconfide_ffi.so").exists(),
-        "libconfide_ffi.so missing in {}: run `cargo test` (which builds examples)",
-        dir.display()
-    );
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/ffi-<hash> → target/<profile>
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let target_dir = profile_dir.parent().unwrap();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "--example", "confide_ffi", "--manifest-path"])
+                .arg(root().join("Cargo.toml"))
+                .env("CARGO_TARGET_DIR", target_dir);
+            // Cargo hands this test its package's variables; passed on, they differ from
+            // a plain build's and make build scripts (ring's) rerun on every switch.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CFG_", "CARGO_BIN_"]
+                    .iter()
+                    .any(|p| key.starts_with(p))
+                    || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "OUT_DIR"].contains(&&*key)
+                {
+                    build.env_remove(&*key);
+                }
+            }
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().unwrap();
+            assert!(status.success(), "building the confide_ffi example failed");
+            let dir = profile_dir.join("examples");
+            assert!(
+                dir.join("libconfide_ffi.so").exists(),
+                "libconfide_ffi.so missing in {}",
+                dir.display()
+            );
+            dir
+        })
+        .clone()
 }
 
 fn generated_header() -> String {
@@ -67,25 +100,45 @@ pub fn build_demo(out: &Path) {
 
 #[test]
 fn c_demo_runs() {
-    let dir = std::env::temp_dir().join(format!("confide-ffi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("demo");
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("demo");
     build_demo(&exe);
-    let out = Command::new(&exe).output().unwrap();
+    // The demo makes its SQLite file under TMPDIR and removes it when done.
+    let out = Command::new(&exe)
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "demo failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("bob read: hello from C"), "{stdout}");
-    assert!(stdout.contains("alice read: hi C, Bob here"), "{stdout}");
-    assert!(
-        stdout.contains("corrupted message refused: code 2"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("replay refused: code 3"), "{stdout}");
-    std::fs::remove_dir_all(&dir).ok();
+    for line in [
+        "bob read: hello from C",
+        "replay refused: code 3",
+        "alice read: hi C, Bob here (redelivered: 0)",
+        "redelivered to alice: hi C, Bob here (redelivered: 1)",
+        "acknowledged, then refused: code 3",
+        "wrong store key refused: code 11",
+        "alice reopened: session with bob resumed",
+        "bob read: still here after a restart (type 2)",
+        "corrupted message refused: code 2",
+        "alice read after the corrupted copy: one more from Bob",
+        "same on both sides",
+        "report before any connection: code 12",
+        "(PK header)",
+        "null device refused: code 1",
+        "demo: ok",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "demo")
+        .collect();
+    assert!(left.is_empty(), "the demo left files behind: {left:?}");
 }
 
 #[test]
@@ -102,9 +155,17 @@ fn python_demo_runs() {
         "confide.py failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("bob read: hello from Python"), "{stdout}");
-    assert!(
-        stdout.contains("corrupted message refused: code 2"),
-        "{stdout}"
-    );
+    for line in [
+        "bob read: hello from Python",
+        "replay refused: code 3",
+        "redelivered to alice: hi Python",
+        "wrong store key refused: code 11",
+        "alice reopened: session with bob resumed",
+        "bob read: after the restart",
+        "corrupted message refused: code 2",
+        "alice read: one more from Bob",
+        "safety number: ",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
 }

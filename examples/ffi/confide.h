@@ -12,20 +12,23 @@
 // Success.
 #define CONFIDE_OK 0
 
-// A required pointer was null, or a string was not UTF-8.
+// A required pointer was null, a string was not UTF-8, or a length or enum value is
+// out of range.
 #define CONFIDE_ERR_INVALID_ARGUMENT 1
 
-// Bytes that are not a valid message, bundle or key; or a message that failed
-// authentication.
+// Bytes that are not a valid message, bundle, key or schedule; or a message that
+// failed authentication.
 #define CONFIDE_ERR_INVALID_MESSAGE 2
 
-// The message was already decrypted.
+// The message was already decrypted and acknowledged (or the store cannot tell a
+// redelivery).
 #define CONFIDE_ERR_DUPLICATE_MESSAGE 3
 
 // No session with this address.
 #define CONFIDE_ERR_NO_SESSION 4
 
-// The remote identity key differs from the trusted one.
+// The remote identity key differs from the trusted one (see
+// `confide_device_accept_identity`).
 #define CONFIDE_ERR_UNTRUSTED_IDENTITY 5
 
 // A bundle's signed prekey signature is invalid.
@@ -40,7 +43,55 @@
 // A bug in confide: a panic was caught at the boundary.
 #define CONFIDE_ERR_PANIC 9
 
-// One device: its identity, prekeys and sessions, kept in memory.
+// The store failed: I/O, a locked or corrupt database, a row that fails
+// authentication.
+#define CONFIDE_ERR_STORAGE 10
+
+// The database was sealed with another store key.
+#define CONFIDE_ERR_WRONG_KEY 11
+
+// Nothing is known yet: no trusted identity for that address, or no activity recorded
+// for the account report.
+#define CONFIDE_ERR_NOT_FOUND 12
+
+// A whisper (ordinary) message.
+#define CONFIDE_MESSAGE_TYPE_WHISPER 2
+
+// A prekey message: the first messages of a session, until the peer answers.
+#define CONFIDE_MESSAGE_TYPE_PREKEY 3
+
+// Bytes of the store key `confide_device_open` takes.
+#define CONFIDE_STORE_KEY_LEN 32
+
+// Bytes a serialized identity key has.
+#define CONFIDE_IDENTITY_KEY_LEN 33
+
+// Size of the array `confide_device_safety_number` writes: 60 digits and a NUL.
+#define CONFIDE_SAFETY_NUMBER_SIZE 61
+
+// `ConfideAccountInfo` visibility: everyone.
+#define CONFIDE_VISIBILITY_EVERYONE 0
+
+// `ConfideAccountInfo` visibility: my contacts.
+#define CONFIDE_VISIBILITY_CONTACTS 1
+
+// `ConfideAccountInfo` visibility: nobody.
+#define CONFIDE_VISIBILITY_NOBODY 2
+
+// `ConfideAccountInfo` default message timer: off.
+#define CONFIDE_TIMER_OFF 0
+
+// `ConfideAccountInfo` default message timer: 24 hours.
+#define CONFIDE_TIMER_24_HOURS 1
+
+// `ConfideAccountInfo` default message timer: 7 days.
+#define CONFIDE_TIMER_7_DAYS 2
+
+// `ConfideAccountInfo` default message timer: 90 days.
+#define CONFIDE_TIMER_90_DAYS 3
+
+// One device of one user: its identity, prekeys, sessions and privacy state, in a
+// SQLite file or in memory. Opaque; free with `confide_device_free`.
 typedef struct ConfideDevice ConfideDevice;
 
 // Bytes returned by confide; free with `confide_buffer_free`.
@@ -51,84 +102,275 @@ typedef struct ConfideBuffer {
   size_t len;
 } ConfideBuffer;
 
+// The account facts confide does not keep itself, for `confide_device_account_report`.
+// Linked devices, groups and business chats are left out of this version of the ABI
+// (the report lists none).
+typedef struct ConfideAccountInfo {
+  // The registered phone number (NUL-terminated UTF-8).
+  const char *phone_number;
+  // The profile's display name (NUL-terminated UTF-8).
+  const char *display_name;
+  // The profile's "About" text (NUL-terminated UTF-8).
+  const char *about;
+  // Whether a profile photo is set.
+  bool has_photo;
+  // Who sees "last seen" (`CONFIDE_VISIBILITY_*`).
+  uint8_t last_seen;
+  // Who sees the profile photo (`CONFIDE_VISIBILITY_*`).
+  uint8_t profile_photo;
+  // Who sees "About" (`CONFIDE_VISIBILITY_*`).
+  uint8_t about_visibility;
+  // Who can add the user to groups (`CONFIDE_VISIBILITY_*`).
+  uint8_t groups;
+  // Whether read receipts are sent.
+  bool read_receipts;
+  // The default timer for new chats (`CONFIDE_TIMER_*`).
+  uint8_t default_message_timer;
+} ConfideAccountInfo;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
-// Creates a device with a fresh identity. `*out` receives the handle; free it with
-// `confide_device_free`. Thread-safe.
+// Opens (creating if needed) a persistent device whose state lives in the SQLite file
+// at `path`, sealed under the 32-byte `key` (keep it in the platform keystore). The
+// first open makes a fresh identity; reopening resumes the identity, sessions and
+// privacy state. `name` and `device_id` are this device's own address. `*out`
+// receives the handle; free it with `confide_device_free`.
+//
+// Thread-safe. Several handles (in one or several processes) may open the same file.
 //
 // # Safety
-// `out` must be writable.
-int32_t confide_device_new(uint32_t device_id, struct ConfideDevice **out);
+// `path` and `name` are NUL-terminated; `key` holds `key_len` bytes; `out` is
+// writable.
+int32_t confide_device_open(const char *path,
+                            const uint8_t *key,
+                            size_t key_len,
+                            const char *name,
+                            uint32_t device_id,
+                            struct ConfideDevice **out);
 
-// Frees a device (null is ignored). No other call on it may run concurrently or later.
+// Creates a device with a fresh identity whose state lives only in memory (gone at
+// `confide_device_free`). `name` and `device_id` are its own address. `*out` receives
+// the handle.
+//
+// Thread-safe.
 //
 // # Safety
-// `device` is null or a handle from `confide_device_new` not yet freed.
+// `name` is NUL-terminated; `out` is writable.
+int32_t confide_device_new_in_memory(const char *name,
+                                     uint32_t device_id,
+                                     struct ConfideDevice **out);
+
+// Frees a device (null is ignored); a SQLite file is closed, its contents kept.
+//
+// Not thread-safe: no other call on this device may run concurrently or later.
+//
+// # Safety
+// `device` is null or a handle from `confide_device_open`/`confide_device_new_in_memory`
+// not yet freed.
 void confide_device_free(struct ConfideDevice *device);
 
-// Writes the device's 33-byte public identity key into `*out`. Thread-safe.
+// Fixes the device's clock at `now_ms` (milliseconds since the Unix epoch), or with 0
+// returns it to the system clock. Every time-dependent rule (signed prekey timestamps,
+// message receipt times, the policy state, the report's date) reads this clock. Meant
+// for tests and reproducible runs.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle.
+int32_t confide_device_set_time(const struct ConfideDevice *device, uint64_t now_ms);
+
+// Writes the device's 33-byte public identity key into `*out`.
+//
+// Thread-safe.
 //
 // # Safety
 // `device` is a live handle; `out` is writable.
 int32_t confide_device_identity_key(const struct ConfideDevice *device, struct ConfideBuffer *out);
 
-// Makes a new signed prekey (and a one-time prekey unless `prekey_id` is 0), keeps
-// them, and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
+// Makes and keeps a new signed prekey (and a one-time prekey unless `prekey_id` is 0)
+// and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
+//
 // Thread-safe.
 //
 // # Safety
 // `device` is a live handle; `out` is writable.
-int32_t confide_device_new_bundle(const struct ConfideDevice *device,
-                                  uint32_t signed_prekey_id,
-                                  uint32_t prekey_id,
-                                  uint64_t now_ms,
-                                  struct ConfideBuffer *out);
+int32_t confide_device_publish_bundle(const struct ConfideDevice *device,
+                                      uint32_t signed_prekey_id,
+                                      uint32_t prekey_id,
+                                      struct ConfideBuffer *out);
 
-// Starts a session with (`name`, `remote_device_id`) from its bundle bytes. Serialize
-// calls for the same address.
+// Starts a session with (`name`, `remote_device_id`) from the bundle bytes it
+// published. Trusts the bundle's identity key on first use; a different key than the
+// trusted one is `CONFIDE_ERR_UNTRUSTED_IDENTITY`.
+//
+// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
+// address.
 //
 // # Safety
-// `device` is a live handle; `name` is NUL-terminated; `bundle` holds `bundle_len` bytes.
-int32_t confide_process_bundle(const struct ConfideDevice *device,
-                               const char *name,
-                               uint32_t remote_device_id,
-                               const uint8_t *bundle,
-                               size_t bundle_len,
-                               uint64_t now_ms);
+// `device` is a live handle; `name` is NUL-terminated; `bundle` holds `bundle_len`
+// bytes.
+int32_t confide_device_start_session(const struct ConfideDevice *device,
+                                     const char *name,
+                                     uint32_t remote_device_id,
+                                     const uint8_t *bundle,
+                                     size_t bundle_len);
+
+// Writes to `*out` whether there is a session with (`name`, `remote_device_id`).
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `out` is writable.
+int32_t confide_device_has_session(const struct ConfideDevice *device,
+                                   const char *name,
+                                   uint32_t remote_device_id,
+                                   bool *out);
+
+// Trusts the 33-byte identity `key` for (`name`, `remote_device_id`) from now on, after
+// the app showed the user that the contact's safety number changed.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `key` holds `key_len` bytes.
+int32_t confide_device_accept_identity(const struct ConfideDevice *device,
+                                       const char *name,
+                                       uint32_t remote_device_id,
+                                       const uint8_t *key,
+                                       size_t key_len);
 
 // Encrypts `plaintext` for (`name`, `remote_device_id`). Writes the message type
-// (2 or 3) to `*out_type` and the message bytes to `*out`. Serialize calls for the same
+// (`CONFIDE_MESSAGE_TYPE_*`) to `*out_type` and the message bytes to `*out`. On a
+// SQLite device the advanced chain is on disk before this returns.
+//
+// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
 // address.
 //
 // # Safety
 // `device` is a live handle; `name` is NUL-terminated; `plaintext` holds
 // `plaintext_len` bytes; `out_type` and `out` are writable.
-int32_t confide_encrypt(const struct ConfideDevice *device,
-                        const char *name,
-                        uint32_t remote_device_id,
-                        const uint8_t *plaintext,
-                        size_t plaintext_len,
-                        uint8_t *out_type,
-                        struct ConfideBuffer *out);
+int32_t confide_device_encrypt(const struct ConfideDevice *device,
+                               const char *name,
+                               uint32_t remote_device_id,
+                               const uint8_t *plaintext,
+                               size_t plaintext_len,
+                               uint8_t *out_type,
+                               struct ConfideBuffer *out);
 
-// Decrypts a message of `message_type` (2 or 3) from (`name`, `remote_device_id`) and
-// writes the plaintext to `*out`. On any failure no state changes. Serialize calls for
-// the same address.
+// Decrypts a message of `message_type` from (`name`, `remote_device_id`) and writes
+// the plaintext to `*out`. On any failure no state changes, so a corrupted message
+// leaves the session working.
+//
+// `*out_redelivered` (may be null) is set to whether this exact message was decrypted
+// before and its plaintext comes from the store: a SQLite device keeps each plaintext
+// until `confide_device_acknowledge`, so a redelivery after a crash is not lost. After
+// the acknowledgement (or on an in-memory device) a repeat is
+// `CONFIDE_ERR_DUPLICATE_MESSAGE`.
+//
+// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
+// address.
 //
 // # Safety
 // `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
-// bytes; `out` is writable.
-int32_t confide_decrypt(const struct ConfideDevice *device,
-                        const char *name,
-                        uint32_t remote_device_id,
-                        uint8_t message_type,
-                        const uint8_t *message,
-                        size_t message_len,
-                        struct ConfideBuffer *out);
+// bytes; `out` is writable; `out_redelivered` is null or writable.
+int32_t confide_device_decrypt(const struct ConfideDevice *device,
+                               const char *name,
+                               uint32_t remote_device_id,
+                               uint8_t message_type,
+                               const uint8_t *message,
+                               size_t message_len,
+                               struct ConfideBuffer *out,
+                               bool *out_redelivered);
 
-// Frees a buffer returned by confide (a zeroed buffer is ignored). Thread-safe.
+// Tells a SQLite device that the app has saved the plaintext of this message (the
+// same type and bytes given to `confide_device_decrypt`): the store drops its copy and
+// keeps only a record that refuses a redelivery as a duplicate. `*out_found` (may be
+// null) is set to whether the message was stored; always false on an in-memory device,
+// which keeps no plaintext.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+// bytes; `out_found` is null or writable.
+int32_t confide_device_acknowledge(const struct ConfideDevice *device,
+                                   const char *name,
+                                   uint32_t remote_device_id,
+                                   uint8_t message_type,
+                                   const uint8_t *message,
+                                   size_t message_len,
+                                   bool *out_found);
+
+// Computes the safety number of the conversation with (`name`, `remote_device_id`),
+// from this device's identity key and the one it trusts for that address. `local_id`
+// and `remote_id` are the two users' stable identifiers as both apps spell them (for
+// example the UTF-8 phone numbers). Writes the 60 digits and a NUL into the caller's
+// `out_digits` array of `CONFIDE_SAFETY_NUMBER_SIZE` bytes, and, if `out_scannable` is
+// not null, the QR-code payload (version 2) into it. No trusted identity yet is
+// `CONFIDE_ERR_NOT_FOUND`.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `local_id` and `remote_id` hold
+// their lengths in bytes; `out_digits` is writable for `CONFIDE_SAFETY_NUMBER_SIZE`
+// bytes; `out_scannable` is null or writable.
+int32_t confide_device_safety_number(const struct ConfideDevice *device,
+                                     const uint8_t *local_id,
+                                     size_t local_id_len,
+                                     const char *name,
+                                     uint32_t remote_device_id,
+                                     const uint8_t *remote_id,
+                                     size_t remote_id_len,
+                                     char *out_digits,
+                                     struct ConfideBuffer *out_scannable);
+
+// Records that the user connected now; the first call registers the account for the
+// policy state and the account report. On a SQLite device it persists.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle.
+int32_t confide_device_record_connection(const struct ConfideDevice *device);
+
+// Writes the bytes of the 2021 policy schedule (the 2016 and 2021 terms, whose texts
+// are hashed, with the June 2021 suspension if `suspended`) into `*out`, for
+// `confide_device_account_report`.
+//
+// Thread-safe.
+//
+// # Safety
+// `text_2016` and `text_2021` hold their lengths in bytes; `out` is writable.
+int32_t confide_policy_timeline_2021(const uint8_t *text_2016,
+                                     size_t text_2016_len,
+                                     const uint8_t *text_2021,
+                                     size_t text_2021_len,
+                                     bool suspended,
+                                     struct ConfideBuffer *out);
+
+// Builds the account-information report now, under the policy `schedule` (bytes from
+// `confide_policy_timeline_2021` or a server), and writes it as a ZIP archive
+// (`account_info.json`, `account_info.html`, the JSON schema) into `*out`. Needs a
+// prior `confide_device_record_connection` (else `CONFIDE_ERR_NOT_FOUND`).
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `info` points to a `ConfideAccountInfo` whose strings are
+// NUL-terminated; `schedule` holds `schedule_len` bytes; `out` is writable.
+int32_t confide_device_account_report(const struct ConfideDevice *device,
+                                      const struct ConfideAccountInfo *info,
+                                      const uint8_t *schedule,
+                                      size_t schedule_len,
+                                      struct ConfideBuffer *out);
+
+// Wipes and frees a buffer returned by confide (a zeroed buffer is ignored).
+//
+// Thread-safe.
 //
 // # Safety
 // `buffer` came from confide and was not freed before.
@@ -136,9 +378,13 @@ void confide_buffer_free(struct ConfideBuffer buffer);
 
 // The last failure on this thread, or null after a success. Valid until the next
 // confide call on this thread; do not free it.
+//
+// Thread-safe (the message is per thread).
 const char *confide_last_error_message(void);
 
 // confide's version, a static NUL-terminated string.
+//
+// Thread-safe.
 const char *confide_version(void);
 
 #ifdef __cplusplus
