@@ -345,6 +345,11 @@ fn owned_records_without_a_store() {
     assert_eq!(out.plaintext, b"owned");
     assert_eq!(out.used_pre_key, Some(9));
     assert!(out.new_session);
+    // Debug shows the plaintext's length only.
+    assert_eq!(
+        format!("{out:?}"),
+        "PreKeyDecrypted { plaintext: <5 bytes>, used_pre_key: Some(9), new_session: true }"
+    );
     let CiphertextMessage::Signal(reply) = bob.encrypt(b"back").unwrap() else {
         panic!("signal message expected")
     };

@@ -40,8 +40,9 @@ pub struct LocalKeys<'a> {
     pub pre_key: Option<&'a PreKeyRecord>,
 }
 
-/// The result of decrypting a prekey message.
-#[derive(Debug, PartialEq, Eq)]
+/// The result of decrypting a prekey message. `Debug` shows the plaintext's length, not
+/// its bytes, so a logged result never leaks a message.
+#[derive(PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PreKeyDecrypted {
     /// The plaintext.
@@ -51,6 +52,19 @@ pub struct PreKeyDecrypted {
     /// Whether the message started a new session (rather than continuing one a
     /// retransmitted prekey message already started).
     pub new_session: bool,
+}
+
+impl std::fmt::Debug for PreKeyDecrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreKeyDecrypted")
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field("used_pre_key", &self.used_pre_key)
+            .field("new_session", &self.new_session)
+            .finish()
+    }
 }
 
 /// The current session with one remote device plus up to
