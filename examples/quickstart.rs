@@ -4,6 +4,7 @@
 //! `cargo run --example quickstart`
 
 use confide::device::{Device, SystemClock};
+use confide::group::{DistributionId, SenderKeyDistributionMessage, SenderKeyMessage};
 use confide::store::{SessionStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, SystemRng};
 
@@ -132,14 +133,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         String::from_utf8_lossy(&got.plaintext)
     );
 
-    // 9. Everything survives a restart: reopen Bob's store with his key.
+    // 9. A group: Alice makes a sending chain and hands its distribution message to Bob
+    //    over their session; then one ciphertext reaches every member.
+    let group = DistributionId::random(&mut rng);
+    let skdm = alice.group_distribution(group)?;
+    let wire = alice.encrypt(bob.address(), skdm.serialized())?;
+    let got = bob.decrypt(alice.address(), &wire)?;
+    bob.group_process(
+        alice.address(),
+        &SenderKeyDistributionMessage::try_from(&got.plaintext[..])?,
+    )?;
+    let sent = alice.group_encrypt(group, b"Hello, group!")?;
+    let received = SenderKeyMessage::try_from(sent.serialized())?;
+    let got = bob.group_decrypt(alice.address(), &received)?;
+    println!(
+        "\nAlice -> group  {}\nBob reads       {:?}",
+        short(sent.serialized()),
+        String::from_utf8_lossy(&got)
+    );
+    if let Err(e) = bob.group_decrypt(alice.address(), &received) {
+        println!("Replay refused: {e}");
+    }
+
+    // 10. Everything survives a restart: reopen Bob's store with his key.
     drop(bob);
     let bob = open_device(&dir.join("bob.db"), &bob_key, "bob")?;
     let summary = bob.store().verify()?;
     println!(
-        "\nBob's store after a restart: {} session(s), {} message row(s), session resumes: {}",
+        "\nBob's store after a restart: {} session(s), {} message row(s), {} sender key(s), session resumes: {}",
         summary.sessions,
         summary.messages,
+        summary.sender_keys,
         bob.store()
             .session(alice.address())?
             .is_some_and(|r| r.has_current_session())

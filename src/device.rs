@@ -22,8 +22,34 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Groups and sealed sender are not wired in yet: this release of `Device` covers 1:1
-//! sessions, business-chat disclosures, the policy state and the account report.
+//! Groups ([`Device::group_distribution`], [`Device::group_encrypt`],
+//! [`Device::group_decrypt`]) keep their sender keys in the store's
+//! [`SenderKeyStore`](crate::store::SenderKeyStore): a sending chain is saved before its
+//! ciphertext is returned, and a failed decrypt writes nothing. Sealed sender
+//! ([`Device::seal_message`], [`Device::seal_group_message`], [`Device::unseal`]) wraps
+//! those and the 1:1 messages; unsealing validates the certificate with the device's clock
+//! and decrypts through the same paths.
+//!
+//! ```
+//! use confide::device::{Device, FixedClock};
+//! use confide::group::DistributionId;
+//! use confide::store::InMemoryStore;
+//! use confide::{Address, SystemRng, Timestamp};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = FixedClock::new(Timestamp::from_millis(1_700_000_000_000));
+//! let mut rng = SystemRng::new();
+//! let alice = Device::new(InMemoryStore::generate(&mut rng), Address::new("alice", 1),
+//!     SystemRng::new(), clock.clone());
+//! let bob = Device::new(InMemoryStore::generate(&mut rng), Address::new("bob", 1),
+//!     SystemRng::new(), clock);
+//! let group = DistributionId::random(&mut rng);
+//! // Sent to each member over the pairwise sessions.
+//! let skdm = alice.group_distribution(group)?;
+//! bob.group_process(alice.address(), &skdm)?;
+//! let msg = alice.group_encrypt(group, b"hello group")?;
+//! assert_eq!(bob.group_decrypt(alice.address(), &msg)?.as_slice(), b"hello group");
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,14 +64,22 @@ use crate::business::{
 use crate::cipher::{self, BundleSpec, Decrypted};
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::export::{AccountInfo, AccountReport, ReportError, ReportSources};
-use crate::keys::IdentityKey;
+use crate::group::{
+    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, GroupWireError,
+    Layout, SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
+};
+use crate::keys::{IdentityKey, PublicKey};
 use crate::policy::{
     AccountState, Activity, ActivityError, ConsentEvent, ConsentLedger, PolicySchedule,
     RecordConsentError, StateError, account_state,
 };
+use crate::sealed::{
+    self, ContentHint, ContentType, OpenError, Recipient, SealError, SenderCertificate,
+    UnidentifiedSenderMessageContent,
+};
 use crate::store::ProtocolStore;
 use crate::wire::CiphertextMessage;
-use crate::{Address, PreKeyBundle, Timestamp};
+use crate::{Address, PreKeyBundle, Timestamp, WireError};
 
 /// A source of the current time, handed to a [`Device`].
 pub trait Clock: Send + Sync {
@@ -200,6 +234,246 @@ pub enum AccountError {
     PrivacyState(#[from] PrivacyStateError),
 }
 
+/// [`Device::group_distribution`] or [`Device::group_rotate`] failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupDistributionError {
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// [`Device::group_process`] failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupKeyProcessError {
+    /// The distribution message does not fit the stored record (see [`GroupProcessError`]).
+    #[error("distribution message refused: {0}")]
+    Process(#[from] GroupProcessError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// [`Device::group_encrypt`] failed; nothing changed and nothing was sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupSendError {
+    /// No own sending chain, or it is exhausted (see [`GroupEncryptError`]).
+    #[error("group encrypt failed: {0}")]
+    Encrypt(#[from] GroupEncryptError),
+    /// The store failed; the advanced chain was not saved, so the ciphertext is withheld.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// [`Device::group_decrypt`] failed; the store is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupReceiveError {
+    /// The message did not decrypt (see [`GroupDecryptError`]).
+    #[error("group decrypt failed: {0}")]
+    Decrypt(#[from] GroupDecryptError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl GroupReceiveError {
+    /// A stable name for the failure (the group error's code, or `"StoreError"`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Decrypt(e) => e.code(),
+            Self::Store(_) => "StoreError",
+        }
+    }
+}
+
+/// Whom a sealed message is for.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum SealFor<'a> {
+    /// Sealed sender v1 to this one device, under the identity key this device trusts for
+    /// it (known from its bundle or an earlier message).
+    V1(&'a Address),
+    /// Sealed sender v2 to these devices: one multi-recipient (`0x23`) message that the
+    /// server splits into one `0x22` message per recipient.
+    V2(&'a [Recipient]),
+}
+
+/// [`Device::seal`] failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealToError {
+    /// No identity key is trusted for the v1 recipient yet.
+    #[error("no identity key known for the recipient")]
+    UnknownRecipient,
+    /// Sealing refused the recipients (see [`SealError`]).
+    #[error("seal failed: {0}")]
+    Seal(#[from] SealError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// [`Device::seal_message`] failed. A failure after encrypting leaves the session one
+/// step ahead (a skipped counter the recipient tolerates), never a reused key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealMessageError {
+    /// No identity key is trusted for the v1 recipient yet.
+    #[error("no identity key known for the recipient")]
+    UnknownRecipient,
+    /// The 1:1 encrypt failed.
+    #[error("encrypt failed: {0}")]
+    Encrypt(#[from] EncryptError),
+    /// Sealing refused the recipients.
+    #[error("seal failed: {0}")]
+    Seal(#[from] SealError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<SealToError> for SealMessageError {
+    fn from(e: SealToError) -> Self {
+        match e {
+            SealToError::UnknownRecipient => Self::UnknownRecipient,
+            SealToError::Seal(e) => Self::Seal(e),
+            SealToError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// [`Device::seal_group_message`] failed. A failure after encrypting leaves the sending
+/// chain one step ahead (a skipped iteration), never a reused key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealGroupMessageError {
+    /// No identity key is trusted for the v1 recipient yet.
+    #[error("no identity key known for the recipient")]
+    UnknownRecipient,
+    /// The group encrypt failed.
+    #[error("group encrypt failed: {0}")]
+    Encrypt(#[from] GroupEncryptError),
+    /// Sealing refused the recipients.
+    #[error("seal failed: {0}")]
+    Seal(#[from] SealError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<SealToError> for SealGroupMessageError {
+    fn from(e: SealToError) -> Self {
+        match e {
+            SealToError::UnknownRecipient => Self::UnknownRecipient,
+            SealToError::Seal(e) => Self::Seal(e),
+            SealToError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<GroupSendError> for SealGroupMessageError {
+    fn from(e: GroupSendError) -> Self {
+        match e {
+            GroupSendError::Encrypt(e) => Self::Encrypt(e),
+            GroupSendError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// [`Device::unseal`] failed; the store is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsealError {
+    /// The envelope did not open, or its certificate does not validate under the trust
+    /// root at the device's time (expired, revoked, wrong root).
+    #[error("sealed message refused: {0}")]
+    Open(#[from] OpenError),
+    /// The certificate names this very device.
+    #[error("sealed message claims to be from this device")]
+    SelfSend,
+    /// The certificate's identity key is not the one trusted for the sender's address.
+    #[error("certificate identity differs from the known one")]
+    UntrustedIdentity {
+        /// The key on record.
+        known: IdentityKey,
+        /// The key in the certificate.
+        received: IdentityKey,
+    },
+    /// The inner prekey message carries another identity key than the certificate.
+    #[error("inner message identity differs from the certificate")]
+    IdentityMismatch,
+    /// The inner content is of a kind this call does not decrypt (plaintext content).
+    #[error("unsupported sealed content type")]
+    UnsupportedContent {
+        /// The content's type.
+        content_type: ContentType,
+    },
+    /// The inner 1:1 message is malformed.
+    #[error("inner message malformed: {0}")]
+    Wire(#[from] WireError),
+    /// The inner group message is malformed.
+    #[error("inner group message malformed: {0}")]
+    GroupWire(#[from] GroupWireError),
+    /// The inner 1:1 message did not decrypt.
+    #[error("decrypt failed: {0}")]
+    Decrypt(#[from] DecryptError),
+    /// The inner group message did not decrypt.
+    #[error("group decrypt failed: {0}")]
+    GroupDecrypt(#[from] GroupDecryptError),
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<GroupReceiveError> for UnsealError {
+    fn from(e: GroupReceiveError) -> Self {
+        match e {
+            GroupReceiveError::Decrypt(e) => Self::GroupDecrypt(e),
+            GroupReceiveError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// What [`Device::unseal`] found inside a sealed message.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Unsealed {
+    /// The sender's address: the certificate's UUID as the name and its device id (name
+    /// peers by their UUID for sessions and groups to line up with sealed sender).
+    pub sender: Address,
+    /// The validated sender certificate (UUID, optional phone number, identity key).
+    pub certificate: SenderCertificate,
+    /// The inner message's kind.
+    pub content_type: ContentType,
+    /// How to surface a failure to the user.
+    pub content_hint: ContentHint,
+    /// The group id the sender attached, if any.
+    pub group_id: Option<Vec<u8>>,
+    /// The decrypted message.
+    pub plaintext: zeroize::Zeroizing<Vec<u8>>,
+    /// A 1:1 message this store already decrypted (see [`Decrypted::redelivered`]).
+    pub redelivered: bool,
+}
+
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("sender", &self.sender)
+            .field("content_type", &self.content_type)
+            .field("content_hint", &self.content_hint)
+            .field("group_id", &self.group_id.as_ref().map(Vec::len))
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field("redelivered", &self.redelivered)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One device of one user. `Send + Sync` when its store, RNG and clock are: share it
 /// as `Arc<Device<..>>` across threads (the RNG sits behind a mutex).
 pub struct Device<S, R, C> {
@@ -208,6 +482,9 @@ pub struct Device<S, R, C> {
     rng: Mutex<R>,
     clock: C,
     privacy: Mutex<Privacy>,
+    /// Serializes group operations: each loads a sender-key record, changes a copy and
+    /// saves it, so two at once could reuse a chain step or lose one's progress.
+    group: Mutex<()>,
 }
 
 impl<S, R, C> std::fmt::Debug for Device<S, R, C> {
@@ -232,6 +509,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             rng: Mutex::new(rng),
             clock,
             privacy: Mutex::default(),
+            group: Mutex::new(()),
         }
     }
 
@@ -315,6 +593,291 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         let now = self.clock.now();
         let mut rng = self.rng().map_err(DecryptError::Store)?;
         cipher::decrypt_message(&self.store, remote, message, &mut *rng, now)
+    }
+
+    fn group_guard(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        self.group
+            .lock()
+            .map_err(|_| StoreError::Backend("device group lock poisoned".into()))
+    }
+
+    /// The distribution message of this device's sending chain in the group (current
+    /// layout), creating and saving the chain on first use. Send it to every member over
+    /// the pairwise sessions.
+    pub fn group_distribution(
+        &self,
+        distribution_id: DistributionId,
+    ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
+        self.group_distribution_with(distribution_id, Layout::Current)
+    }
+
+    /// As [`Device::group_distribution`], in the given layout. An own chain of the other
+    /// layout is replaced by a fresh one. For [`Layout::Legacy`] the messages carry no
+    /// distribution id: `distribution_id` only names the group in this store.
+    pub fn group_distribution_with(
+        &self,
+        distribution_id: DistributionId,
+        layout: Layout,
+    ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
+        let _group = self.group_guard()?;
+        let stored = self.store.sender_key(&self.address, distribution_id)?;
+        let (mut record, existing) = match stored {
+            Some(r) if r.layout() == layout && r.can_send() => (r, true),
+            _ => (SenderKeyRecord::new(distribution_id, layout), false),
+        };
+        let message = record.create_distribution(&mut *self.rng()?);
+        if !existing {
+            self.store
+                .save_sender_key(&self.address, distribution_id, &record)?;
+        }
+        Ok(message)
+    }
+
+    /// Starts a fresh sending chain in the group (after a member left) and returns its
+    /// distribution message, for the remaining members only. The old chain and its
+    /// signing key are gone from the store before this returns. Keeps the group's layout.
+    pub fn group_rotate(
+        &self,
+        distribution_id: DistributionId,
+    ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
+        let _group = self.group_guard()?;
+        let mut record = self
+            .store
+            .sender_key(&self.address, distribution_id)?
+            .unwrap_or_else(|| SenderKeyRecord::new(distribution_id, Layout::Current));
+        let message = record.rotate(&mut *self.rng()?);
+        self.store
+            .save_sender_key(&self.address, distribution_id, &record)?;
+        Ok(message)
+    }
+
+    /// Stores the chain a (current-layout) distribution message from `sender` describes.
+    pub fn group_process(
+        &self,
+        sender: &Address,
+        message: &SenderKeyDistributionMessage,
+    ) -> Result<(), GroupKeyProcessError> {
+        let distribution_id = message
+            .distribution_id()
+            .ok_or(GroupProcessError::WrongLayout)?;
+        self.group_process_in(sender, distribution_id, message)
+    }
+
+    /// Stores the chain a distribution message from `sender` describes, for the named
+    /// distribution (the legacy layout's messages carry none, so the app names it).
+    pub fn group_process_in(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        message: &SenderKeyDistributionMessage,
+    ) -> Result<(), GroupKeyProcessError> {
+        let _group = self.group_guard()?;
+        let mut record = match self.store.sender_key(sender, distribution_id)? {
+            Some(r) if r.layout() == message.layout() => r,
+            _ => SenderKeyRecord::new(distribution_id, message.layout()),
+        };
+        record.process(message)?;
+        self.store
+            .save_sender_key(sender, distribution_id, &record)?;
+        Ok(())
+    }
+
+    /// Encrypts a group message with this device's sending chain. The advanced chain is
+    /// saved before the ciphertext is returned, so no chain step is ever used twice.
+    pub fn group_encrypt(
+        &self,
+        distribution_id: DistributionId,
+        plaintext: &[u8],
+    ) -> Result<SenderKeyMessage, GroupSendError> {
+        let _group = self.group_guard()?;
+        let mut record = self
+            .store
+            .sender_key(&self.address, distribution_id)?
+            .ok_or(GroupEncryptError::NoSenderKey)?;
+        let message = record.encrypt(plaintext, &mut *self.rng()?)?;
+        self.store
+            .save_sender_key(&self.address, distribution_id, &record)?;
+        Ok(message)
+    }
+
+    /// Decrypts a (current-layout) group message from `sender`. The record is changed
+    /// on a copy and saved only on success: a failed decrypt writes nothing.
+    pub fn group_decrypt(
+        &self,
+        sender: &Address,
+        message: &SenderKeyMessage,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, GroupReceiveError> {
+        let distribution_id = message
+            .distribution_id()
+            .ok_or(GroupDecryptError::WrongLayout)?;
+        self.group_decrypt_in(sender, distribution_id, message)
+    }
+
+    /// Decrypts a group message from `sender` in the named distribution (needed for the
+    /// legacy layout).
+    pub fn group_decrypt_in(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        message: &SenderKeyMessage,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, GroupReceiveError> {
+        let _group = self.group_guard()?;
+        let mut record = self.store.sender_key(sender, distribution_id)?.ok_or(
+            GroupDecryptError::NoSenderKey {
+                chain_id: message.chain_id(),
+            },
+        )?;
+        let plaintext = zeroize::Zeroizing::new(record.decrypt(message)?);
+        self.store
+            .save_sender_key(sender, distribution_id, &record)?;
+        Ok(plaintext)
+    }
+
+    /// Seals `content` (made by the app or by [`Device::seal_message`]'s steps) with this
+    /// device's identity. To send one group message by v1 to several members, encrypt it
+    /// once with [`Device::group_encrypt`] and seal its content per member.
+    pub fn seal(
+        &self,
+        content: &UnidentifiedSenderMessageContent,
+        to: SealFor<'_>,
+    ) -> Result<Vec<u8>, SealToError> {
+        let identity = self.store.local_identity()?;
+        match to {
+            SealFor::V1(remote) => {
+                let theirs = self
+                    .store
+                    .identity(remote)?
+                    .ok_or(SealToError::UnknownRecipient)?;
+                Ok(sealed::seal_v1(
+                    content,
+                    &identity,
+                    &theirs,
+                    &mut *self.rng()?,
+                )?)
+            }
+            SealFor::V2(recipients) => Ok(sealed::seal_v2(
+                content,
+                &identity,
+                recipients,
+                &mut *self.rng()?,
+            )?),
+        }
+    }
+
+    /// Checks what [`Device::seal`] needs before anything is encrypted.
+    fn check_seal(&self, to: SealFor<'_>) -> Result<(), SealToError> {
+        match to {
+            SealFor::V1(remote) if self.store.identity(remote)?.is_none() => {
+                Err(SealToError::UnknownRecipient)
+            }
+            SealFor::V2([]) => Err(SealError::NoRecipients.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Encrypts a 1:1 message for `remote` (as [`Device::encrypt`]: the chain is saved
+    /// first) and seals it under the app's sender certificate.
+    pub fn seal_message(
+        &self,
+        remote: &Address,
+        plaintext: &[u8],
+        certificate: &SenderCertificate,
+        hint: ContentHint,
+        to: SealFor<'_>,
+    ) -> Result<Vec<u8>, SealMessageError> {
+        self.check_seal(to)?;
+        let message = self.encrypt(remote, plaintext)?;
+        let content_type = match message {
+            CiphertextMessage::PreKey(_) => ContentType::PreKey,
+            _ => ContentType::Whisper,
+        };
+        let content = UnidentifiedSenderMessageContent::new(
+            content_type,
+            certificate.clone(),
+            message.serialized().to_vec(),
+            hint,
+            None,
+        );
+        Ok(self.seal(&content, to)?)
+    }
+
+    /// Group-encrypts (as [`Device::group_encrypt`]: the chain is saved first) and seals
+    /// the message under the app's sender certificate, with the app's group id.
+    pub fn seal_group_message(
+        &self,
+        distribution_id: DistributionId,
+        plaintext: &[u8],
+        group_id: Option<&[u8]>,
+        certificate: &SenderCertificate,
+        hint: ContentHint,
+        to: SealFor<'_>,
+    ) -> Result<Vec<u8>, SealGroupMessageError> {
+        self.check_seal(to)?;
+        let message = self.group_encrypt(distribution_id, plaintext)?;
+        let content = UnidentifiedSenderMessageContent::new(
+            ContentType::SenderKey,
+            certificate.clone(),
+            message.serialized().to_vec(),
+            hint,
+            group_id.map(<[u8]>::to_vec),
+        );
+        Ok(self.seal(&content, to)?)
+    }
+
+    /// Opens a sealed message (v1, or v2 as delivered), validates its sender certificate
+    /// under `trust_root` at the device's time, and decrypts the inner message: a 1:1
+    /// message through [`Device::decrypt`] (committed atomically, redeliveries marked), a
+    /// current-layout group message through [`Device::group_decrypt`]. Nothing is stored
+    /// unless the inner decrypt succeeds.
+    pub fn unseal(&self, bytes: &[u8], trust_root: &PublicKey) -> Result<Unsealed, UnsealError> {
+        let identity = self.store.local_identity()?;
+        let content = sealed::open(bytes, &identity, trust_root, self.clock.now())?;
+        let certificate = content.sender().clone();
+        let info = certificate.sender();
+        let sender = Address::new(info.uuid.clone(), info.device_id);
+        if sender == self.address {
+            return Err(UnsealError::SelfSend);
+        }
+        if let Some(known) = self.store.identity(&sender)? {
+            if known != info.identity_key {
+                return Err(UnsealError::UntrustedIdentity {
+                    known,
+                    received: info.identity_key,
+                });
+            }
+        }
+        let content_type = content.content_type();
+        let (plaintext, redelivered) = match content_type {
+            ContentType::PreKey | ContentType::Whisper => {
+                let message =
+                    CiphertextMessage::from_parts(content_type.message_type(), content.contents())?;
+                if let CiphertextMessage::PreKey(m) = &message {
+                    if *m.identity_key() != info.identity_key {
+                        return Err(UnsealError::IdentityMismatch);
+                    }
+                }
+                let d = self.decrypt(&sender, &message)?;
+                (d.plaintext, d.redelivered)
+            }
+            ContentType::SenderKey => {
+                let message = SenderKeyMessage::parse(content.contents(), Layout::Current)?;
+                (self.group_decrypt(&sender, &message)?, false)
+            }
+            other => {
+                return Err(UnsealError::UnsupportedContent {
+                    content_type: other,
+                });
+            }
+        };
+        Ok(Unsealed {
+            sender,
+            content_type,
+            content_hint: content.content_hint(),
+            group_id: content.group_id().map(<[u8]>::to_vec),
+            certificate,
+            plaintext,
+            redelivered,
+        })
     }
 
     fn privacy(&self) -> Result<MutexGuard<'_, Privacy>, PrivacyStateError> {

@@ -6,14 +6,27 @@ use std::path::Path;
 use confide::business::{
     BusinessId, ChatItem, HostingAttestation, HostingMode, SelfManagedEndpoint,
 };
-use confide::device::{Device, FixedClock};
+use confide::device::{
+    Device, FixedClock, GroupKeyProcessError, GroupReceiveError, SealFor, SealMessageError,
+    UnsealError,
+};
+use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
+use confide::group::{
+    DistributionId, GroupDecryptError, GroupProcessError, Layout, SenderKeyDistributionMessage,
+    SenderKeyMessage,
+};
+use confide::keys::KeyPair;
 use confide::policy::{
     CollectionMethod, ConsentEvent, Decision, PolicyId, timeline_2021, utc_date,
 };
-use confide::store::{InMemoryStore, SqliteStore, StoreKey};
+use confide::sealed::{
+    CertificateError, ContentHint, ContentType, MultiRecipientMessage, OpenError, Recipient,
+    SenderCertificate, SenderInfo, ServerCertificate, ServiceId, UnidentifiedSenderMessageContent,
+};
+use confide::store::{IdentityStore, InMemoryStore, SenderKeyStore, SqliteStore, StoreKey};
 use confide::{Address, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 type SqlDevice = Device<SqliteStore, ChaCha20Rng, FixedClock>;
 
@@ -140,4 +153,751 @@ fn works_over_the_in_memory_store() {
     assert!(a.account_state(&timeline_2021([b"a", b"b"], true)).is_err());
     a.record_connection().unwrap();
     a.account_state(&timeline_2021([b"a", b"b"], true)).unwrap();
+}
+
+// ---- groups ------------------------------------------------------------------------
+
+const GROUP: DistributionId = DistributionId::from_bytes([0x42; 16]);
+
+/// Sends `skdm` from `from` to `to` the way apps do: inside their pairwise session.
+fn hand_over(from: &SqlDevice, to: &SqlDevice, skdm: &SenderKeyDistributionMessage) {
+    if !from.has_session(to.address()).unwrap() {
+        let bundle = to.publish_bundle(1, None).unwrap();
+        from.start_session(to.address(), &bundle).unwrap();
+    }
+    let wire = from.encrypt(to.address(), skdm.serialized()).unwrap();
+    let got = to.decrypt(from.address(), &wire).unwrap();
+    let skdm = SenderKeyDistributionMessage::parse(&got.plaintext, skdm.layout()).unwrap();
+    match skdm.distribution_id() {
+        Some(_) => to.group_process(from.address(), &skdm).unwrap(),
+        None => to.group_process_in(from.address(), GROUP, &skdm).unwrap(),
+    }
+}
+
+fn shuffle<T>(items: &mut [T], rng: &mut ChaCha20Rng) {
+    for i in (1..items.len()).rev() {
+        let j = (rng.next_u32() as usize) % (i + 1);
+        items.swap(i, j);
+    }
+}
+
+/// Every row of every table, as text, for byte-for-byte comparisons of a database.
+fn dump(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let cols: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect();
+            out.push(format!("{t}: {}", cols.join(" | ")));
+        }
+    }
+    out
+}
+
+fn no_key(e: GroupReceiveError) -> bool {
+    matches!(
+        e,
+        GroupReceiveError::Decrypt(GroupDecryptError::NoSenderKey { .. })
+    )
+}
+
+#[test]
+fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let alice = device(&dir.path().join("a.db"), "alice", 11, &clock);
+    let bob = device(&dir.path().join("b.db"), "bob", 12, &clock);
+    let carol = device(&dir.path().join("c.db"), "carol", 13, &clock);
+    // Before any distribution there is nothing to send or receive with.
+    assert!(alice.group_encrypt(GROUP, b"too early").is_err());
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    // Asking again hands out the same chain, not a new one.
+    assert_eq!(
+        alice.group_distribution(GROUP).unwrap().chain_id(),
+        skdm.chain_id()
+    );
+    hand_over(&alice, &bob, &skdm);
+    hand_over(&alice, &carol, &skdm);
+    let skdm_b = bob.group_distribution(GROUP).unwrap();
+    hand_over(&bob, &alice, &skdm_b);
+    hand_over(&bob, &carol, &skdm_b);
+
+    let mut sent: Vec<(usize, SenderKeyMessage)> = (0..12)
+        .map(|i| {
+            let text = format!("alice #{i}");
+            (i, alice.group_encrypt(GROUP, text.as_bytes()).unwrap())
+        })
+        .collect();
+    let from_bob = bob.group_encrypt(GROUP, b"bob here").unwrap();
+    let mut order = ChaCha20Rng::seed_from_u64(99);
+    for member in [&bob, &carol] {
+        shuffle(&mut sent, &mut order);
+        for (i, m) in &sent {
+            // Over the wire and back.
+            let m = SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap();
+            let got = member.group_decrypt(alice.address(), &m).unwrap();
+            assert_eq!(got.as_slice(), format!("alice #{i}").as_bytes());
+        }
+        // Every message again: each is refused as a duplicate.
+        for (_, m) in &sent {
+            assert!(matches!(
+                member.group_decrypt(alice.address(), m),
+                Err(GroupReceiveError::Decrypt(
+                    GroupDecryptError::DuplicateMessage { .. }
+                ))
+            ));
+        }
+    }
+    assert_eq!(
+        carol
+            .group_decrypt(bob.address(), &from_bob)
+            .unwrap()
+            .as_slice(),
+        b"bob here"
+    );
+    assert_eq!(
+        alice
+            .group_decrypt(bob.address(), &from_bob)
+            .unwrap()
+            .as_slice(),
+        b"bob here"
+    );
+    // A message signed by Alice's chain but attributed to Bob is refused.
+    let (_, m) = &sent[0];
+    assert!(bob.group_decrypt(carol.address(), m).is_err());
+}
+
+#[test]
+fn rotation_leaves_the_departed_member_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let alice = device(&dir.path().join("a.db"), "alice", 21, &clock);
+    let bob = device(&dir.path().join("b.db"), "bob", 22, &clock);
+    let carol = device(&dir.path().join("c.db"), "carol", 23, &clock);
+    let old = alice.group_distribution(GROUP).unwrap();
+    hand_over(&alice, &bob, &old);
+    hand_over(&alice, &carol, &old);
+    let before = alice.group_encrypt(GROUP, b"before").unwrap();
+    let in_flight = alice.group_encrypt(GROUP, b"in flight").unwrap();
+    assert_eq!(
+        carol
+            .group_decrypt(alice.address(), &before)
+            .unwrap()
+            .as_slice(),
+        b"before"
+    );
+
+    // Carol leaves: Alice rotates and tells only Bob.
+    let new = alice.group_rotate(GROUP).unwrap();
+    assert_ne!(new.chain_id(), old.chain_id());
+    assert_ne!(new.signing_key(), old.signing_key());
+    let own = alice
+        .store()
+        .sender_key(alice.address(), GROUP)
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.chain_count(), 1, "the old chain is gone from the store");
+    hand_over(&alice, &bob, &new);
+    let after = alice.group_encrypt(GROUP, b"after").unwrap();
+    assert_eq!(after.chain_id(), new.chain_id());
+    // Carol holds only the old chain: the new message is refused for her.
+    assert!(no_key(
+        carol.group_decrypt(alice.address(), &after).unwrap_err()
+    ));
+    assert_eq!(
+        bob.group_decrypt(alice.address(), &after)
+            .unwrap()
+            .as_slice(),
+        b"after"
+    );
+    // A message sent on the old chain before the rotation still reaches Bob.
+    assert_eq!(
+        bob.group_decrypt(alice.address(), &in_flight)
+            .unwrap()
+            .as_slice(),
+        b"in flight"
+    );
+    // Asking for the distribution again gives the new chain, never the old.
+    assert_eq!(
+        alice.group_distribution(GROUP).unwrap().chain_id(),
+        new.chain_id()
+    );
+}
+
+#[test]
+fn sender_keys_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let (pa, pb) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let first;
+    let chain;
+    {
+        let alice = device(&pa, "alice", 31, &clock);
+        let bob = device(&pb, "bob", 32, &clock);
+        let skdm = alice.group_distribution(GROUP).unwrap();
+        chain = skdm.chain_id();
+        hand_over(&alice, &bob, &skdm);
+        first = alice.group_encrypt(GROUP, b"first").unwrap();
+        bob.group_decrypt(alice.address(), &first).unwrap();
+    }
+    let alice = device(&pa, "alice", 31, &clock);
+    let bob = device(&pb, "bob", 32, &clock);
+    assert_eq!(alice.group_distribution(GROUP).unwrap().chain_id(), chain);
+    let second = alice.group_encrypt(GROUP, b"second").unwrap();
+    assert_eq!(second.iteration(), first.iteration() + 1);
+    assert_eq!(
+        bob.group_decrypt(alice.address(), &second)
+            .unwrap()
+            .as_slice(),
+        b"second"
+    );
+    assert!(matches!(
+        bob.group_decrypt(alice.address(), &first),
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { .. }
+        ))
+    ));
+    assert_eq!(bob.store().verify().unwrap().sender_keys, 1);
+}
+
+#[test]
+fn a_failed_group_decrypt_leaves_the_database_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let pb = dir.path().join("b.db");
+    let alice = device(&dir.path().join("a.db"), "alice", 41, &clock);
+    let bob = device(&pb, "bob", 42, &clock);
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    hand_over(&alice, &bob, &skdm);
+    let skipped = alice.group_encrypt(GROUP, b"skipped").unwrap();
+    let good = alice.group_encrypt(GROUP, b"good").unwrap();
+
+    let before = dump(&pb);
+    assert!(before.iter().any(|r| r.starts_with("sender_key: ")));
+    let wire = good.serialized();
+    // A flipped ciphertext byte, a flipped signature byte, a truncated signature.
+    let mut bad_body = wire.to_vec();
+    let mid = wire.len() - 70;
+    bad_body[mid] ^= 0x01;
+    let mut bad_sig = wire.to_vec();
+    *bad_sig.last_mut().unwrap() ^= 0x80;
+    let mut tried = 0;
+    for bytes in [bad_body, bad_sig, wire[..wire.len() - 1].to_vec()] {
+        if let Ok(m) = SenderKeyMessage::parse(&bytes, Layout::Current) {
+            tried += 1;
+            assert!(matches!(
+                bob.group_decrypt(alice.address(), &m),
+                Err(GroupReceiveError::Decrypt(
+                    GroupDecryptError::InvalidMessage
+                ))
+            ));
+        }
+        assert_eq!(dump(&pb), before, "a failed decrypt wrote to the database");
+    }
+    assert!(
+        tried >= 2,
+        "the corrupted messages should parse and fail to decrypt"
+    );
+    // The wrong sender, and a distribution message of the wrong layout: nothing written.
+    assert!(no_key(
+        bob.group_decrypt(&Address::new("mallory", 1), &good)
+            .unwrap_err()
+    ));
+    let legacy = alice
+        .group_distribution_with(DistributionId::from_bytes([9; 16]), Layout::Legacy)
+        .unwrap();
+    assert!(matches!(
+        bob.group_process(alice.address(), &legacy),
+        Err(GroupKeyProcessError::Process(
+            GroupProcessError::WrongLayout
+        ))
+    ));
+    assert_eq!(dump(&pb), before);
+
+    // The intact message still decrypts afterwards (and that does write), then the
+    // skipped one.
+    assert_eq!(
+        bob.group_decrypt(alice.address(), &good)
+            .unwrap()
+            .as_slice(),
+        b"good"
+    );
+    assert_ne!(dump(&pb), before);
+    assert_eq!(
+        bob.group_decrypt(alice.address(), &skipped)
+            .unwrap()
+            .as_slice(),
+        b"skipped"
+    );
+}
+
+#[test]
+fn legacy_layout_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let alice = device(&dir.path().join("a.db"), "alice", 51, &clock);
+    let bob = device(&dir.path().join("b.db"), "bob", 52, &clock);
+    let skdm = alice
+        .group_distribution_with(GROUP, Layout::Legacy)
+        .unwrap();
+    assert_eq!(skdm.layout(), Layout::Legacy);
+    assert_eq!(skdm.distribution_id(), None);
+    // It names no distribution, so the app has to.
+    assert!(matches!(
+        bob.group_process(alice.address(), &skdm),
+        Err(GroupKeyProcessError::Process(
+            GroupProcessError::WrongLayout
+        ))
+    ));
+    hand_over(&alice, &bob, &skdm);
+    for text in [&b"one"[..], b"two", b"three"] {
+        let m = alice.group_encrypt(GROUP, text).unwrap();
+        assert_eq!(m.layout(), Layout::Legacy);
+        let m = SenderKeyMessage::parse(m.serialized(), Layout::Legacy).unwrap();
+        assert!(matches!(
+            bob.group_decrypt(alice.address(), &m),
+            Err(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout))
+        ));
+        assert_eq!(
+            bob.group_decrypt_in(alice.address(), GROUP, &m)
+                .unwrap()
+                .as_slice(),
+            text
+        );
+        assert!(bob.group_decrypt_in(alice.address(), GROUP, &m).is_err());
+    }
+    // Switching the group to the current layout replaces the own chain.
+    let current = alice.group_distribution(GROUP).unwrap();
+    assert_ne!(current.chain_id(), skdm.chain_id());
+    assert_eq!(current.distribution_id(), Some(GROUP));
+}
+
+// ---- sealed sender ---------------------------------------------------------------
+
+const ALICE_UUID: &str = "9d0652a3-dcc3-4d11-975f-74d61598733f";
+const BOB_UUID: &str = "796abedb-ca4e-4f18-8803-1fde5b921f9f";
+const CAROL_UUID: &str = "e80f7bbe-5b94-471e-bd8c-2173654ea3d1";
+
+struct Authority {
+    root: KeyPair,
+    server: KeyPair,
+    server_cert: ServerCertificate,
+}
+
+impl Authority {
+    fn new(rng: &mut ChaCha20Rng) -> Self {
+        let root = KeyPair::generate(rng);
+        let server = KeyPair::generate(rng);
+        let server_cert = ServerCertificate::new(7, server.public, &root.private, rng);
+        Self {
+            root,
+            server,
+            server_cert,
+        }
+    }
+
+    fn certify(
+        &self,
+        d: &SqlDevice,
+        expiration: Timestamp,
+        rng: &mut ChaCha20Rng,
+    ) -> SenderCertificate {
+        let info = SenderInfo {
+            uuid: d.address().name().to_owned(),
+            e164: None,
+            device_id: d.address().device_id(),
+            identity_key: d.identity_key().unwrap(),
+            expiration,
+        };
+        SenderCertificate::new(info, self.server_cert.clone(), &self.server.private, rng)
+    }
+}
+
+fn recipient(d: &SqlDevice) -> Recipient {
+    Recipient {
+        service_id: d.address().name().parse().unwrap(),
+        device_id: d.address().device_id(),
+        registration_id: d.store().local_registration_id().unwrap(),
+        identity_key: d.identity_key().unwrap(),
+    }
+}
+
+/// The per-recipient message the server would deliver to `d` out of a `0x23` message.
+fn delivered_to(multi: &[u8], d: &SqlDevice) -> Vec<u8> {
+    let sid: ServiceId = d.address().name().parse().unwrap();
+    MultiRecipientMessage::try_from(multi)
+        .unwrap()
+        .for_recipient(&sid)
+        .unwrap()
+}
+
+#[test]
+fn sealed_one_to_one_v1_and_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let mut rng = ChaCha20Rng::seed_from_u64(60);
+    let ca = Authority::new(&mut rng);
+    let alice = device(&dir.path().join("a.db"), ALICE_UUID, 61, &clock);
+    let bob = device(&dir.path().join("b.db"), BOB_UUID, 62, &clock);
+    let expires = at(2024, 1, 2);
+    let cert_a = ca.certify(&alice, expires, &mut rng);
+    let cert_b = ca.certify(&bob, expires, &mut rng);
+
+    // No session yet: nothing known about Bob to seal to.
+    assert!(matches!(
+        alice.seal_message(
+            bob.address(),
+            b"x",
+            &cert_a,
+            ContentHint::Default,
+            SealFor::V1(bob.address())
+        ),
+        Err(SealMessageError::UnknownRecipient)
+    ));
+    let bundle = bob.publish_bundle(1, Some(1)).unwrap();
+    alice.start_session(bob.address(), &bundle).unwrap();
+    let v1 = alice
+        .seal_message(
+            bob.address(),
+            b"sealed hello",
+            &cert_a,
+            ContentHint::Resendable,
+            SealFor::V1(bob.address()),
+        )
+        .unwrap();
+    let got = bob.unseal(&v1, &ca.root.public).unwrap();
+    assert_eq!(&got.sender, alice.address());
+    assert_eq!(got.content_type, ContentType::PreKey);
+    assert_eq!(got.content_hint, ContentHint::Resendable);
+    assert_eq!(got.group_id, None);
+    assert_eq!(got.plaintext.as_slice(), b"sealed hello");
+    assert!(!got.redelivered);
+    assert_eq!(got.certificate.sender().uuid, ALICE_UUID);
+    // The same envelope again comes from the store, marked, without a ratchet step.
+    let again = bob.unseal(&v1, &ca.root.public).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext.as_slice(), b"sealed hello");
+
+    // Bob answers by v2 (one recipient device), which completes Alice's session.
+    let multi = bob
+        .seal_message(
+            alice.address(),
+            b"sealed reply",
+            &cert_b,
+            ContentHint::Default,
+            SealFor::V2(&[recipient(&alice)]),
+        )
+        .unwrap();
+    let got = alice
+        .unseal(&delivered_to(&multi, &alice), &ca.root.public)
+        .unwrap();
+    assert_eq!(&got.sender, bob.address());
+    assert_eq!(got.content_type, ContentType::Whisper);
+    assert_eq!(got.plaintext.as_slice(), b"sealed reply");
+    let v1 = alice
+        .seal_message(
+            bob.address(),
+            b"now plain whisper",
+            &cert_a,
+            ContentHint::Implicit,
+            SealFor::V1(bob.address()),
+        )
+        .unwrap();
+    let got = bob.unseal(&v1, &ca.root.public).unwrap();
+    assert_eq!(got.content_type, ContentType::Whisper);
+    assert_eq!(got.content_hint, ContentHint::Implicit);
+    assert_eq!(got.plaintext.as_slice(), b"now plain whisper");
+}
+
+#[test]
+fn sealed_group_messages_v1_and_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let mut rng = ChaCha20Rng::seed_from_u64(70);
+    let ca = Authority::new(&mut rng);
+    let alice = device(&dir.path().join("a.db"), ALICE_UUID, 71, &clock);
+    let bob = device(&dir.path().join("b.db"), BOB_UUID, 72, &clock);
+    let carol = device(&dir.path().join("c.db"), CAROL_UUID, 73, &clock);
+    let cert_a = ca.certify(&alice, at(2024, 2, 1), &mut rng);
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    hand_over(&alice, &bob, &skdm);
+    hand_over(&alice, &carol, &skdm);
+    let group_id = b"group-master-id-of-the-app".as_slice();
+
+    let multi = alice
+        .seal_group_message(
+            GROUP,
+            b"to everyone, sealed",
+            Some(group_id),
+            &cert_a,
+            ContentHint::Resendable,
+            SealFor::V2(&[recipient(&bob), recipient(&carol)]),
+        )
+        .unwrap();
+    for member in [&bob, &carol] {
+        let got = member
+            .unseal(&delivered_to(&multi, member), &ca.root.public)
+            .unwrap();
+        assert_eq!(&got.sender, alice.address());
+        assert_eq!(got.content_type, ContentType::SenderKey);
+        assert_eq!(got.content_hint, ContentHint::Resendable);
+        assert_eq!(got.group_id.as_deref(), Some(group_id));
+        assert_eq!(got.plaintext.as_slice(), b"to everyone, sealed");
+        // A group message has no stored copy: the same envelope again is a duplicate.
+        assert!(matches!(
+            member.unseal(&delivered_to(&multi, member), &ca.root.public),
+            Err(UnsealError::GroupDecrypt(
+                GroupDecryptError::DuplicateMessage { .. }
+            ))
+        ));
+    }
+
+    // v1: one group message, sealed once per member.
+    let m = alice
+        .group_encrypt(GROUP, b"one ciphertext, two envelopes")
+        .unwrap();
+    let content = UnidentifiedSenderMessageContent::new(
+        ContentType::SenderKey,
+        cert_a.clone(),
+        m.serialized().to_vec(),
+        ContentHint::Default,
+        Some(group_id.to_vec()),
+    );
+    for member in [&bob, &carol] {
+        let sealed = alice.seal(&content, SealFor::V1(member.address())).unwrap();
+        let got = member.unseal(&sealed, &ca.root.public).unwrap();
+        assert_eq!(got.plaintext.as_slice(), b"one ciphertext, two envelopes");
+        assert_eq!(got.group_id.as_deref(), Some(group_id));
+    }
+    // And the one-call form for a single member.
+    let sealed = alice
+        .seal_group_message(
+            GROUP,
+            b"just bob",
+            None,
+            &cert_a,
+            ContentHint::Default,
+            SealFor::V1(bob.address()),
+        )
+        .unwrap();
+    let got = bob.unseal(&sealed, &ca.root.public).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"just bob");
+    assert_eq!(got.group_id, None);
+}
+
+#[test]
+fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let mut rng = ChaCha20Rng::seed_from_u64(80);
+    let ca = Authority::new(&mut rng);
+    let other_ca = Authority::new(&mut rng);
+    let pb = dir.path().join("b.db");
+    let alice = device(&dir.path().join("a.db"), ALICE_UUID, 81, &clock);
+    let bob = device(&pb, BOB_UUID, 82, &clock);
+    let mallory = device(&dir.path().join("m.db"), CAROL_UUID, 83, &clock);
+    let cert_a = ca.certify(&alice, at(2024, 1, 2), &mut rng);
+    let bundle = bob.publish_bundle(1, Some(1)).unwrap();
+    alice.start_session(bob.address(), &bundle).unwrap();
+    let sealed = alice
+        .seal_message(
+            bob.address(),
+            b"check me",
+            &cert_a,
+            ContentHint::Default,
+            SealFor::V1(bob.address()),
+        )
+        .unwrap();
+    let before = dump(&pb);
+
+    assert!(matches!(
+        bob.unseal(&sealed, &other_ca.root.public),
+        Err(UnsealError::Open(OpenError::Certificate(
+            CertificateError::UntrustedServer
+        )))
+    ));
+    clock.set(at(2024, 1, 3));
+    assert!(matches!(
+        bob.unseal(&sealed, &ca.root.public),
+        Err(UnsealError::Open(OpenError::Certificate(
+            CertificateError::Expired { .. }
+        )))
+    ));
+    let mut corrupt = sealed.clone();
+    *corrupt.last_mut().unwrap() ^= 1;
+    clock.set(at(2024, 1, 1));
+    assert!(matches!(
+        bob.unseal(&corrupt, &ca.root.public),
+        Err(UnsealError::Open(_))
+    ));
+    assert_eq!(
+        dump(&pb),
+        before,
+        "a refused envelope wrote to the database"
+    );
+    // Within the validity and under the right root it opens.
+    let got = bob.unseal(&sealed, &ca.root.public).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"check me");
+
+    // Mallory gets a genuine certificate naming Alice's UUID but Mallory's own key:
+    // Bob knows Alice's identity and refuses it.
+    let info = SenderInfo {
+        uuid: ALICE_UUID.into(),
+        e164: None,
+        device_id: 1,
+        identity_key: mallory.identity_key().unwrap(),
+        expiration: at(2024, 1, 2),
+    };
+    let forged = SenderCertificate::new(info, ca.server_cert.clone(), &ca.server.private, &mut rng);
+    mallory
+        .accept_identity(bob.address(), &bob.identity_key().unwrap())
+        .unwrap();
+    let content = UnidentifiedSenderMessageContent::new(
+        ContentType::Whisper,
+        forged,
+        b"whatever".to_vec(),
+        ContentHint::Default,
+        None,
+    );
+    let bytes = mallory.seal(&content, SealFor::V1(bob.address())).unwrap();
+    let before = dump(&pb);
+    assert!(matches!(
+        bob.unseal(&bytes, &ca.root.public),
+        Err(UnsealError::UntrustedIdentity { .. })
+    ));
+    assert_eq!(dump(&pb), before);
+    // A certificate naming Bob himself is refused as a self-send.
+    let self_cert = ca.certify(&bob, at(2024, 1, 2), &mut rng);
+    let content = UnidentifiedSenderMessageContent::new(
+        ContentType::Whisper,
+        self_cert,
+        b"whatever".to_vec(),
+        ContentHint::Default,
+        None,
+    );
+    bob.accept_identity(bob.address(), &bob.identity_key().unwrap())
+        .unwrap();
+    let bytes = bob.seal(&content, SealFor::V1(bob.address())).unwrap();
+    assert!(matches!(
+        bob.unseal(&bytes, &ca.root.public),
+        Err(UnsealError::SelfSend)
+    ));
+}
+
+// ---- account report ---------------------------------------------------------------
+
+#[test]
+fn account_report_shows_recorded_consent_and_legacy_opt_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let clock = FixedClock::new(at(2016, 8, 20));
+    let schedule = timeline_2021([b"terms 2016", b"terms 2021"], false);
+    let v2016 = PolicyId::new("2016-08").unwrap();
+    {
+        let d = device(&path, "dana", 90, &clock);
+        d.record_connection().unwrap();
+        clock.set(at(2016, 8, 26));
+        d.record_consent(
+            ConsentEvent::new(
+                v2016.clone(),
+                Decision::Accepted,
+                at(2016, 8, 26),
+                CollectionMethod::InAppNotice,
+            ),
+            &schedule,
+        )
+        .unwrap();
+        clock.set(at(2016, 9, 12));
+        d.record_connection().unwrap();
+        d.record_consent(
+            ConsentEvent::new(
+                v2016.clone(),
+                Decision::LegacyOptOut,
+                at(2016, 9, 12),
+                CollectionMethod::Settings,
+            ),
+            &schedule,
+        )
+        .unwrap();
+    }
+    // Reopened from the file: the report is built from what the store kept.
+    clock.set(at(2016, 10, 1));
+    let d = device(&path, "dana", 90, &clock);
+    d.record_connection().unwrap();
+    let info = AccountInfo {
+        phone_number: "+1 555 0199".into(),
+        profile: Profile {
+            name: "Dana".into(),
+            about: "hi".into(),
+            has_photo: false,
+        },
+        privacy: PrivacySettings {
+            last_seen: Visibility::Contacts,
+            profile_photo: Visibility::Everyone,
+            about: Visibility::Everyone,
+            groups: Visibility::Contacts,
+            read_receipts: false,
+            default_message_timer: MessageTimer::Off,
+        },
+        devices: Vec::new(),
+        groups: Vec::new(),
+        business_chats: Vec::new(),
+    };
+    let report = d.account_report(&info, &schedule).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["registration"]["phone_number"], "+1 555 0199");
+    assert!(
+        json["registration"]["registered_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2016-08-20")
+    );
+    let history = json["consent_history"].as_array().unwrap();
+    let decisions: Vec<(&str, &str)> = history
+        .iter()
+        .map(|e| {
+            (
+                e["policy_version"].as_str().unwrap(),
+                e["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [("2016-08", "accepted"), ("2016-08", "legacy_opt_out")]
+    );
+    assert!(history[1]["at"].as_str().unwrap().starts_with("2016-09-12"));
+    assert_eq!(history[1]["method"], CollectionMethod::Settings.as_str());
+    let opt_out = &json["legacy_opt_out"];
+    assert_eq!(opt_out["opted_out"], true);
+    assert_eq!(opt_out["policy_version"], "2016-08");
+    assert!(
+        opt_out["recorded_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2016-09-12")
+    );
+    assert!(
+        opt_out["statement"]
+            .as_str()
+            .unwrap()
+            .contains("2016-09-12")
+    );
+    assert_eq!(
+        json["consent_ledger_head"],
+        hex::encode(d.consent_ledger().unwrap().head())
+    );
+    assert_eq!(json["profile"]["name"], "Dana");
 }

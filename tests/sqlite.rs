@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use confide::cipher::{self, BundleSpec};
+use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
-    IdentityStore, MessageId, OpenError, PreKeyStore, SCHEMA_VERSION, SessionStore, SqliteStore,
-    StoreKey, TamperedRow,
+    IdentityStore, MessageId, OpenError, PreKeyStore, SCHEMA_VERSION, SenderKeyStore, SessionStore,
+    SqliteStore, StoreKey, TamperedRow,
 };
 use confide::{Address, CiphertextMessage, DecryptError, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -200,12 +201,28 @@ fn swapped_rows_fail_to_open() {
             .clone(),
     )
     .unwrap();
+    // Two sender-key rows of one sender (two groups) and one of another sender.
+    let (g1, g2) = (
+        DistributionId::from_bytes([1; 16]),
+        DistributionId::from_bytes([2; 16]),
+    );
+    for (who, g) in [(alice(), g1), (alice(), g2), (bob(), g1)] {
+        let mut rec = SenderKeyRecord::new(g, Layout::Current);
+        rec.create_distribution(&mut r);
+        s.save_sender_key(&who, g, &rec).unwrap();
+    }
     drop(s);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    // Move prekey 1's sealed value into row 2, and alice's identity onto bob's row.
+    // Move prekey 1's sealed value into row 2, alice's identity onto bob's row, alice's
+    // group-1 sender key into her group-2 row, and bob's into alice's group-1 row.
     conn.execute_batch(
         "UPDATE pre_key SET v = (SELECT v FROM pre_key WHERE id = 1) WHERE id = 2;
-         UPDATE identity SET v = (SELECT v FROM identity WHERE name = 'alice') WHERE name = 'bob';",
+         UPDATE identity SET v = (SELECT v FROM identity WHERE name = 'alice') WHERE name = 'bob';
+         UPDATE sender_key SET v = (SELECT v FROM sender_key WHERE name = 'alice'
+             AND distribution = x'01010101010101010101010101010101')
+             WHERE name = 'alice' AND distribution = x'02020202020202020202020202020202';
+         UPDATE sender_key SET v = (SELECT v FROM sender_key WHERE name = 'bob')
+             WHERE name = 'alice' AND distribution = x'01010101010101010101010101010101';",
     )
     .unwrap();
     drop(conn);
@@ -217,7 +234,66 @@ fn swapped_rows_fail_to_open() {
     };
     assert_eq!(tampered(s.pre_key(2).unwrap_err()), Some("pre_key"));
     assert_eq!(tampered(s.identity(&bob()).unwrap_err()), Some("identity"));
+    assert!(s.sender_key(&bob(), g1).unwrap().is_some());
+    assert_eq!(
+        tampered(s.sender_key(&alice(), g1).unwrap_err()),
+        Some("sender_key")
+    );
+    assert_eq!(
+        tampered(s.sender_key(&alice(), g2).unwrap_err()),
+        Some("sender_key")
+    );
     assert!(s.verify().is_err());
+}
+
+#[test]
+fn sender_keys_survive_reopen_and_stay_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let g = DistributionId::from_bytes([7; 16]);
+    let mut r = rng(4);
+    let mut own = SenderKeyRecord::new(g, Layout::Current);
+    let skdm = own.create_distribution(&mut r);
+    let mut theirs = SenderKeyRecord::new(g, Layout::Current);
+    theirs.process(&skdm).unwrap();
+    let first = own.encrypt(b"group secret one", &mut r).unwrap();
+    {
+        let s = open(&path, &key(1), 1);
+        assert!(s.sender_key(&alice(), g).unwrap().is_none());
+        s.save_sender_key(&alice(), g, &own).unwrap();
+        s.save_sender_key(&bob(), g, &theirs).unwrap();
+        assert_eq!(s.verify().unwrap().sender_keys, 2);
+    }
+    let s = open(&path, &key(1), 2);
+    let mut own = s.sender_key(&alice(), g).unwrap().unwrap();
+    assert!(own.can_send());
+    let mut theirs = s.sender_key(&bob(), g).unwrap().unwrap();
+    assert!(!theirs.can_send());
+    // The reloaded sending chain continues where it was: the next message is new.
+    let second = own.encrypt(b"group secret two", &mut r).unwrap();
+    assert_eq!(second.iteration(), first.iteration() + 1);
+    assert_eq!(theirs.decrypt(&second).unwrap(), b"group secret two");
+    assert_eq!(theirs.decrypt(&first).unwrap(), b"group secret one");
+    s.save_sender_key(&bob(), g, &theirs).unwrap();
+    // Another distribution of the same sender is another row.
+    assert!(
+        s.sender_key(&alice(), DistributionId::from_bytes([8; 16]))
+            .unwrap()
+            .is_none()
+    );
+    drop(s);
+    // No chain key or plaintext in the file.
+    let mut all = Vec::new();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        all.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    // The chain key is field 4 (32 bytes) of the distribution message's protobuf.
+    let wire = skdm.serialized();
+    let at = wire.windows(2).position(|w| w == [0x22, 0x20]).unwrap() + 2;
+    assert!(!has(&wire[at..at + 32]));
+    assert!(!has(b"group secret"));
+    assert!(!has(&skdm.signing_key().serialize()));
 }
 
 #[test]
@@ -298,11 +374,39 @@ fn write_fixture() {
     let delivered = cipher::encrypt(&a, &bob(), b"delivered before the upgrade").unwrap();
     cipher::decrypt_message(&b, &alice(), &delivered, &mut r, NOW).unwrap();
     let pending = cipher::encrypt(&a, &bob(), b"pending across the upgrade").unwrap();
+    // Since v2: Alice's sending chain in a group, known to Bob, with one group message
+    // delivered and one pending.
+    let g = DistributionId::from_bytes(FIXTURE_GROUP);
+    let mut own = SenderKeyRecord::new(g, Layout::Current);
+    let skdm = own.create_distribution(&mut r);
+    let mut theirs = SenderKeyRecord::new(g, Layout::Current);
+    theirs.process(&skdm).unwrap();
+    let g_delivered = own
+        .encrypt(b"group message before the upgrade", &mut r)
+        .unwrap();
+    theirs.decrypt(&g_delivered).unwrap();
+    let g_pending = own
+        .encrypt(b"group message across the upgrade", &mut r)
+        .unwrap();
+    a.save_sender_key(&alice(), g, &own).unwrap();
+    b.save_sender_key(&alice(), g, &theirs).unwrap();
     drop((a, b));
     let hexs =
         |m: &CiphertextMessage| format!("{}:{}\n", m.message_type(), hex::encode(m.serialized()));
     std::fs::write(out.join("messages.txt"), hexs(&delivered) + &hexs(&pending)).unwrap();
+    std::fs::write(
+        out.join("group.txt"),
+        format!(
+            "{}\n{}\n",
+            hex::encode(g_delivered.serialized()),
+            hex::encode(g_pending.serialized())
+        ),
+    )
+    .unwrap();
 }
+
+/// The distribution id of the fixture's group (schema v2 and later).
+const FIXTURE_GROUP: [u8; 16] = [0x6b; 16];
 
 #[test]
 fn every_fixture_version_still_opens() {
@@ -325,6 +429,18 @@ fn every_fixture_version_still_opens() {
                 CiphertextMessage::from_parts(t.parse().unwrap(), &hex::decode(h).unwrap()).unwrap()
             })
             .collect();
+        // Each fixture really is of the version its directory names, so opening it
+        // runs the migrations from there.
+        let named: u32 = src.file_name().unwrap().to_str().unwrap()[1..]
+            .parse()
+            .unwrap();
+        for f in ["alice.db", "bob.db"] {
+            let conn = rusqlite::Connection::open(dir.path().join(f)).unwrap();
+            let v: u32 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, named, "{f} in {}", src.display());
+        }
         let k = StoreKey::from_bytes(FIXTURE_KEY);
         let a = SqliteStore::open(dir.path().join("alice.db"), &k, &mut rng(1)).unwrap();
         let b = SqliteStore::open(dir.path().join("bob.db"), &k, &mut rng(2)).unwrap();
@@ -343,6 +459,30 @@ fn every_fixture_version_still_opens() {
         // Both directions still work.
         let m = cipher::encrypt(&b, &alice(), b"after").unwrap();
         assert_eq!(cipher::decrypt(&a, &bob(), &m, &mut r).unwrap(), b"after");
+        // Sender keys: none before v2 (the migration adds an empty table); from v2 on,
+        // the delivered group message stays refused and the pending one decrypts.
+        let g = DistributionId::from_bytes(FIXTURE_GROUP);
+        let group = std::fs::read_to_string(src.join("group.txt")).ok();
+        let Some(group) = group else {
+            assert_eq!(b.verify().unwrap().sender_keys, 0);
+            assert!(b.sender_key(&alice(), g).unwrap().is_none());
+            continue;
+        };
+        assert_eq!(b.verify().unwrap().sender_keys, 1);
+        let gm: Vec<SenderKeyMessage> = group
+            .lines()
+            .map(|l| SenderKeyMessage::parse(&hex::decode(l).unwrap(), Layout::Current).unwrap())
+            .collect();
+        let mut theirs = b.sender_key(&alice(), g).unwrap().unwrap();
+        assert!(theirs.decrypt(&gm[0]).is_err());
+        assert_eq!(
+            theirs.decrypt(&gm[1]).unwrap(),
+            b"group message across the upgrade"
+        );
+        let mut own = a.sender_key(&alice(), g).unwrap().unwrap();
+        let next = own.encrypt(b"group after", &mut r).unwrap();
+        assert_eq!(next.iteration(), gm[1].iteration() + 1);
+        assert_eq!(theirs.decrypt(&next).unwrap(), b"group after");
     }
     assert!(seen >= 1, "no fixture found");
 }

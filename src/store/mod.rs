@@ -1,6 +1,6 @@
 //! A small synchronous store for apps that want confide to keep their state.
 //!
-//! Four narrow traits, one per kind of state, combined as [`ProtocolStore`]. All take
+//! Five narrow traits, one per kind of state, combined as [`ProtocolStore`]. All take
 //! `&self` and are `Send + Sync`, so one store can be shared across threads; an
 //! implementation guards its own state (see [`InMemoryStore`]). The functions in
 //! [`crate::cipher`] load, change a copy, and save only on success.
@@ -98,10 +98,17 @@ pub trait SenderKeyStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Everything [`crate::cipher`] needs.
-pub trait ProtocolStore: IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore {}
+/// Everything [`crate::cipher`] and [`crate::device::Device`] need: the 1:1 state and
+/// the sender keys of groups.
+pub trait ProtocolStore:
+    IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore + SenderKeyStore
+{
+}
 
-impl<T: IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore> ProtocolStore for T {}
+impl<T: IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore + SenderKeyStore>
+    ProtocolStore for T
+{
+}
 
 /// Identifies one received ciphertext: SHA-256 over its type byte and serialized bytes.
 /// Only a byte-identical redelivery has the same id, so a forged message that reuses a

@@ -3,7 +3,8 @@
 //!
 //! # What is sealed and what stays visible
 //! Every value (identity keys, prekeys, signed prekeys, session records, trusted
-//! identities, decrypted messages, privacy-model state, our registration id) is sealed
+//! identities, sender-key records, decrypted messages, privacy-model state, our
+//! registration id) is sealed
 //! with AES-256-GCM under a key derived (HKDF-SHA-256) from the app's 32-byte
 //! [`StoreKey`]. The associated data is the table name and the row key, so a row moved
 //! to another row or table fails to open ([`TamperedRow`]). Someone holding the file but
@@ -13,6 +14,12 @@
 //!   trust identities for, the ids of our prekeys and signed prekeys, the `kind`/`key` of
 //!   privacy-model state (for example a business id the app names a disclosure tracker
 //!   after);
+//! - **sender keys** (table `sender_key`): the address of each group member we hold a
+//!   chain for (our own included) and the distribution id (16 bytes) of each of its
+//!   groups, so rows sharing a distribution id show who sends in the same group. The
+//!   record's size shows roughly how many chains and skipped message keys it keeps, and
+//!   the row is rewritten at every group encrypt and every successful group decrypt, so
+//!   someone watching the file sees when each member's messages arrived;
 //! - per received message: the sender's address, the time it was decrypted, its expiry
 //!   time if the app set one, and whether the app has acknowledged it (the plaintext
 //!   column is then empty); the message's row id is an HMAC under a derived key, so it
@@ -57,16 +64,17 @@ use zeroize::Zeroizing;
 
 use self::seal::Sealer;
 use super::{
-    Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SessionStore,
-    SessionVersion, SignedPreKeyStore, StateStore, TransactionalStore,
+    Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SenderKeyStore,
+    SessionStore, SessionVersion, SignedPreKeyStore, StateStore, TransactionalStore,
 };
 use crate::error::StoreError;
+use crate::group::{DistributionId, SenderKeyRecord};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::SessionRecord;
 use crate::{Address, Timestamp};
 
 /// The schema version this release writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migrations, index `i` taking a database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -84,6 +92,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX message_expiry ON message (expires_at) WHERE expires_at IS NOT NULL;
      CREATE TABLE state (kind TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL,
          PRIMARY KEY (kind, k)) WITHOUT ROWID;",
+    // 2: sender keys of groups, one row per (sender, distribution id).
+    "CREATE TABLE sender_key (name TEXT NOT NULL, device INTEGER NOT NULL,
+         distribution BLOB NOT NULL, v BLOB NOT NULL,
+         PRIMARY KEY (name, device, distribution)) WITHOUT ROWID;",
 ];
 
 /// A known plaintext sealed at creation, to tell a wrong key from a tampered row.
@@ -193,6 +205,8 @@ pub struct StoreSummary {
     pub unacknowledged: usize,
     /// Privacy-model state values.
     pub states: usize,
+    /// Sender-key records (own sending chains and other members' chains).
+    pub sender_keys: usize,
 }
 
 /// Maps a row to (row key, sealed value), or `None` for a row with no sealed value.
@@ -244,6 +258,14 @@ fn text_row(parts: &[&str]) -> Vec<u8> {
         row.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
         row.extend_from_slice(p.as_bytes());
     }
+    row
+}
+
+/// The row key of a sender-key record: the sender's address row, then the 16-byte
+/// distribution id (both fixed-length suffixes, so no two pairs share a row key).
+fn sender_key_row(address: &Address, distribution_id: DistributionId) -> Vec<u8> {
+    let mut row = address_row(address);
+    row.extend_from_slice(distribution_id.as_bytes());
     row
 }
 
@@ -528,6 +550,19 @@ impl SqliteStore {
             let k: String = r.get(1)?;
             Ok(Some((text_row(&[&kind, &k]), r.get(2)?)))
         })?
+        .0;
+        summary.sender_keys = check(
+            "SELECT name, device, distribution, v FROM sender_key",
+            "sender_key",
+            &|r| {
+                let name: String = r.get(0)?;
+                let device: u32 = r.get(1)?;
+                let distribution: Vec<u8> = r.get(2)?;
+                let mut row = address_row(&Address::new(name, device));
+                row.extend_from_slice(&distribution);
+                Ok(Some((row, r.get(3)?)))
+            },
+        )?
         .0;
         Ok(summary)
     }
@@ -887,6 +922,50 @@ impl StateStore for SqliteStore {
         self.put(
             "DELETE FROM state WHERE kind = ?1 AND k = ?2",
             params![kind, key],
+        )
+    }
+}
+
+impl SenderKeyStore for SqliteStore {
+    fn sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
+            "sender_key",
+            &sender_key_row(sender, distribution_id),
+            params![
+                sender.name(),
+                sender.device_id(),
+                &distribution_id.as_bytes()[..]
+            ],
+        )?
+        .map(|v| SenderKeyRecord::from_bytes(&v).map_err(StoreError::from))
+        .transpose()
+    }
+
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), StoreError> {
+        let sealed = self.sealer.seal(
+            "sender_key",
+            &sender_key_row(sender, distribution_id),
+            &record.to_bytes(),
+        );
+        self.put(
+            "INSERT OR REPLACE INTO sender_key (name, device, distribution, v)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                sender.name(),
+                sender.device_id(),
+                &distribution_id.as_bytes()[..],
+                sealed
+            ],
         )
     }
 }
