@@ -35,12 +35,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use confide::device::{AccountError, Clock, Device};
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
+use confide::group::{DistributionId, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord, generate_registration_id};
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::store::sqlite::OpenError;
 use confide::store::{
-    IdentityStore, InMemoryStore, MessageId, PreKeyStore, SessionStore, SignedPreKeyStore,
-    SqliteStore, StateStore, StoreKey, TransactionalStore,
+    IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
+    SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalStore,
 };
 use confide::{
     Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey,
@@ -175,6 +176,24 @@ impl SessionStore for AnyStore {
     }
     fn transactional(&self) -> Option<&dyn TransactionalStore> {
         forward!(self, s => s.transactional())
+    }
+}
+
+impl SenderKeyStore for AnyStore {
+    fn sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        forward!(self, s => s.sender_key(sender, distribution_id))
+    }
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), StoreError> {
+        forward!(self, s => s.save_sender_key(sender, distribution_id, record))
     }
 }
 
