@@ -55,12 +55,15 @@ function bool(v, name) {
   if (typeof v !== 'boolean') throw bad(`field ${name} must be a bool`);
   return v;
 }
+function deviceId(v) {
+  const dev = u32(v, 'device_id');
+  if (dev < 1 || dev > 127) throw bad('field device_id must be 1..127');
+  return dev;
+}
 function address(r, name) {
   const a = field(r, name);
   if (typeof a !== 'object') throw bad(`field ${name} must be an address`);
-  const dev = u32(field(a, 'device_id'), 'device_id');
-  if (dev < 1 || dev > 127) throw bad('device_id must be 1..127');
-  return S.ProtocolAddress.new(str(field(a, 'name'), 'name'), dev);
+  return S.ProtocolAddress.new(str(field(a, 'name'), 'name'), deviceId(field(a, 'device_id')));
 }
 function payload(r) {
   if (opt(r, 'text') !== undefined) return new Uint8Array(Buffer.from(str(r.text, 'text'), 'utf8'));
@@ -165,7 +168,7 @@ const ops = {
 
   generate_identity: async (r) => {
     const name = str(field(r, 'name'), 'name');
-    const deviceId = u32(field(r, 'device_id'), 'device_id');
+    const devId = deviceId(field(r, 'device_id'));
     let pair;
     if (opt(r, 'identity_private') !== undefined) {
       const priv = S.PrivateKey.deserialize(unhex(r.identity_private, 'identity_private'));
@@ -177,12 +180,12 @@ const ops = {
       ? u32(r.registration_id, 'registration_id') : 1 + Math.floor(Math.random() * 16380);
     const trustAll = opt(r, 'trust_all') !== undefined ? bool(r.trust_all, 'trust_all') : false;
     me = {
-      name, deviceId, pair, ids: new Identities(pair, regId, trustAll), sessions: new Sessions(),
+      name, deviceId: devId, pair, ids: new Identities(pair, regId, trustAll), sessions: new Sessions(),
       senderKeys: new SenderKeys(), preKeys: new PreKeys(), signedPreKeys: new SignedPreKeys(),
       kyberPreKeys: new KyberPreKeys(), nextId: 1,
     };
     return {
-      name, device_id: deviceId, registration_id: regId,
+      name, device_id: devId, registration_id: regId,
       identity_key: hex(pair.publicKey.serialize()), identity_private: hex(pair.privateKey.serialize()),
     };
   },

@@ -612,9 +612,27 @@ fn protocol_errors(side: Side) {
         "BadRequest",
         "mistyped device_id",
     );
+    for bad in [0, 128] {
+        check(
+            &p.call(
+                "generate_identity",
+                json!({"name": CONFIDE_NAME, "device_id": bad}),
+            ),
+            "BadRequest",
+            "device_id out of 1..127",
+        );
+    }
     p.ok(
         "generate_identity",
         json!({"name": CONFIDE_NAME, "device_id": 1, "registration_id": 42}),
+    );
+    check(
+        &p.call(
+            "group_decrypt",
+            json!({"sender": {"name": LIBSIGNAL_NAME, "device_id": 0}, "ciphertext": "33"}),
+        ),
+        "BadRequest",
+        "a sender with device_id 0",
     );
     let dist = "0f0f0f0f-0000-4000-8000-000000000001";
     let other = json!({"name": LIBSIGNAL_NAME, "device_id": 1});
