@@ -1,7 +1,10 @@
 //! The peer protocol's group (sender keys) and sealed-sender ops.
 
 use confide::cipher;
-use confide::group::{DistributionId, SenderKeyDistributionMessage, SenderKeyMessage};
+use confide::group::{
+    DistributionId, GroupEncryptError, GroupProcessError, SenderKeyDistributionMessage,
+    SenderKeyMessage,
+};
 use confide::keys::{KeyPair, PrivateKey};
 use confide::sealed::{
     self, ContentHint, ContentType, Recipient, SenderCertificate, SenderInfo, ServerCertificate,
@@ -19,6 +22,23 @@ fn distribution(req: &Value) -> Result<DistributionId, Failure> {
     as_str(field(req, "distribution_id")?, "distribution_id")?
         .parse()
         .map_err(|_| Failure::bad_request("field distribution_id must be a UUID"))
+}
+
+fn group_encrypt_error(e: GroupEncryptError) -> Failure {
+    let code = match e {
+        GroupEncryptError::ChainExhausted => "ChainExhausted",
+        _ => "NoSenderKeyState",
+    };
+    Failure::new(code, e)
+}
+
+fn group_process_error(e: GroupProcessError) -> Failure {
+    let code = match e {
+        GroupProcessError::WrongDistribution => "WrongDistribution",
+        GroupProcessError::WrongLayout => "WrongLayout",
+        _ => "InvalidMessage",
+    };
+    Failure::new(code, e)
 }
 
 fn opt_u32(req: &Value, name: &str) -> Result<Option<u32>, Failure> {
@@ -76,7 +96,7 @@ impl Peer {
         let d = self.device()?;
         d.groups
             .process(&sender, &skdm)
-            .map_err(|e| Failure::new("InvalidMessage", e))?;
+            .map_err(group_process_error)?;
         Ok(json!({}))
     }
 
@@ -89,7 +109,7 @@ impl Peer {
         let m = d
             .groups
             .encrypt(&me, id, &plaintext, &mut rng)
-            .map_err(|e| Failure::new("NoSenderKeyState", e))?;
+            .map_err(group_encrypt_error)?;
         Ok(json!({ "ciphertext": hex::encode(m.serialized()) }))
     }
 
@@ -151,17 +171,49 @@ impl Peer {
         let dist = opt(req, "distribution_id")
             .map(|_| distribution(req))
             .transpose()?;
-        let registration_id = opt_u32(req, "registration_id")?.unwrap_or(1);
+        let explicit_registration_id = opt_u32(req, "registration_id")?;
         let me = self.own_address()?;
         let mut rng = SystemRng::new();
         let d = self.device()?;
         let store = d.store.get();
+        // Everything the seal needs is checked before the inner message is made, so a
+        // refused request advances no chain.
+        let identity = store.local_identity().map_err(store_error)?;
+        let theirs = store
+            .identity(&addr)
+            .map_err(store_error)?
+            .ok_or_else(|| Failure::new("NoSession", "no identity known for address"))?;
+        let v2_recipient = if version == 2 {
+            // The multi-recipient message names each device with its registration id
+            // (a server refuses stale ones): the session's, unless the request says.
+            let from_session = store
+                .session(&addr)
+                .map_err(store_error)?
+                .and_then(|r| r.current().map(|s| s.remote_registration_id()));
+            let service_id: ServiceId = addr
+                .name()
+                .parse()
+                .map_err(|_| Failure::bad_request("sealed v2 needs a UUID address name"))?;
+            Some(Recipient {
+                service_id,
+                device_id: addr.device_id(),
+                registration_id: explicit_registration_id.or(from_session).unwrap_or(1),
+                identity_key: theirs,
+            })
+        } else {
+            None
+        };
+        // A group message is made on a copy of the own record, kept only once sealed.
+        let mut group_record = None;
         let (kind, inner) = match dist {
             Some(id) => {
-                let m = d
-                    .groups
-                    .encrypt(&me, id, &plaintext, &mut rng)
-                    .map_err(|e| Failure::new("NoSenderKeyState", e))?;
+                let mut record = d.groups.record(&me, id).cloned().ok_or_else(|| {
+                    Failure::new("NoSenderKeyState", "no own sender key for this group")
+                })?;
+                let m = record
+                    .encrypt(&plaintext, &mut rng)
+                    .map_err(group_encrypt_error)?;
+                group_record = Some(record);
                 (ContentType::SenderKey, m.serialized().to_vec())
             }
             None => {
@@ -171,43 +223,36 @@ impl Peer {
                 (kind, m.serialized().to_vec())
             }
         };
-        let identity = store.local_identity().map_err(store_error)?;
-        let theirs = store
-            .identity(&addr)
-            .map_err(store_error)?
-            .ok_or_else(|| Failure::new("NoSession", "no identity known for address"))?;
         let content = UnidentifiedSenderMessageContent::new(kind, cert, inner, hint, group_id);
-        if version == 2 {
-            let service_id: ServiceId = addr
-                .name()
-                .parse()
-                .map_err(|_| Failure::bad_request("sealed v2 needs a UUID address name"))?;
-            let recipient = Recipient {
-                service_id,
-                device_id: addr.device_id(),
-                registration_id,
-                identity_key: theirs,
-            };
-            let multi = sealed::seal_v2(
-                &content,
-                &identity,
-                std::slice::from_ref(&recipient),
-                &mut rng,
-            )
-            .map_err(|e| Failure::new("InvalidArgument", e))?;
-            let one = sealed::MultiRecipientMessage::try_from(&multi[..])
-                .ok()
-                .and_then(|m| m.for_recipient(&service_id))
-                .ok_or_else(|| Failure::new("InvalidMessage", "cannot split own message"))?;
-            return Ok(json!({
-                "inner_type": kind.message_type(),
-                "ciphertext": hex::encode(one),
-                "multi": hex::encode(multi),
-            }));
+        let reply = match v2_recipient {
+            Some(recipient) => {
+                let multi = sealed::seal_v2(
+                    &content,
+                    &identity,
+                    std::slice::from_ref(&recipient),
+                    &mut rng,
+                )
+                .map_err(|e| Failure::new("InvalidArgument", e))?;
+                let one = sealed::MultiRecipientMessage::try_from(&multi[..])
+                    .ok()
+                    .and_then(|m| m.for_recipient(&recipient.service_id))
+                    .ok_or_else(|| Failure::new("InvalidMessage", "cannot split own message"))?;
+                json!({
+                    "inner_type": kind.message_type(),
+                    "ciphertext": hex::encode(one),
+                    "multi": hex::encode(multi),
+                })
+            }
+            None => {
+                let bytes = sealed::seal_v1(&content, &identity, &theirs, &mut rng)
+                    .map_err(|e| Failure::new("InvalidKey", e))?;
+                json!({ "inner_type": kind.message_type(), "ciphertext": hex::encode(bytes) })
+            }
+        };
+        if let Some(record) = group_record {
+            d.groups.insert_record(me, record);
         }
-        let bytes = sealed::seal_v1(&content, &identity, &theirs, &mut rng)
-            .map_err(|e| Failure::new("InvalidKey", e))?;
-        Ok(json!({ "inner_type": kind.message_type(), "ciphertext": hex::encode(bytes) }))
+        Ok(reply)
     }
 
     pub(super) fn sealed_decrypt(&mut self, req: &Value) -> Reply {

@@ -178,9 +178,18 @@ fn public_key(bytes: &[u8], name: &str) -> Result<PublicKey, Failure> {
     PublicKey::try_from(bytes).map_err(|e| Failure::new("InvalidKey", format!("{name}: {e}")))
 }
 
+/// The protocol's device ids are 1..=127 (as libsignal's).
+fn device_id(v: &Value) -> Result<u32, Failure> {
+    let id = as_u32(v, "device_id")?;
+    if !(1..=127).contains(&id) {
+        return Err(Failure::bad_request("field device_id must be 1..127"));
+    }
+    Ok(id)
+}
+
 fn address(req: &Value, name: &str) -> Result<Address, Failure> {
     let a = field(req, name)?;
-    let device_id = u32_field(a, "device_id")?;
+    let device_id = device_id(field(a, "device_id")?)?;
     Ok(Address::new(as_str(field(a, "name")?, "name")?, device_id))
 }
 
@@ -288,7 +297,7 @@ impl Peer {
 
     fn generate_identity(&mut self, req: &Value) -> Reply {
         let name = as_str(field(req, "name")?, "name")?.to_string();
-        let device_id = u32_field(req, "device_id")?;
+        let device_id = device_id(field(req, "device_id")?)?;
         let identity = match opt(req, "identity_private") {
             Some(v) => IdentityKeyPair::from_private(PrivateKey::from_bytes(key32(
                 &as_hex(v, "identity_private")?,

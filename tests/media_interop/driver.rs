@@ -102,10 +102,19 @@ pub(crate) struct Driver {
 
 impl Driver {
     fn start() -> Self {
+        let mut d = Self::spawn("driver.js");
+        let hello = d.call(json!({"op": "hello"}));
+        assert_eq!(hello["baileys"], "6.17.16", "{hello}");
+        assert_eq!(hello["libsignal_client"], "0.103.0", "{hello}");
+        d
+    }
+
+    /// Starts one of this directory's Node scripts (after installing the packages).
+    pub(crate) fn spawn(script: &str) -> Self {
         static INSTALLED: OnceLock<()> = OnceLock::new();
         INSTALLED.get_or_init(install);
         let mut child = Command::new("node")
-            .arg(dir().join("driver.js"))
+            .arg(dir().join(script))
             .current_dir(dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -114,16 +123,12 @@ impl Driver {
             .unwrap_or_else(|e| panic!("could not start node ({e}): {HOW_TO_INSTALL}"));
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut d = Self {
+        Self {
             child,
             stdin,
             stdout,
             next_id: 1,
-        };
-        let hello = d.call(json!({"op": "hello"}));
-        assert_eq!(hello["baileys"], "6.17.16", "{hello}");
-        assert_eq!(hello["libsignal_client"], "0.103.0", "{hello}");
-        d
+        }
     }
 
     /// Sends one request; returns the whole reply (`ok` may be false).

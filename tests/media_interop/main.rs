@@ -15,4 +15,5 @@
 
 mod driver;
 mod fingerprints;
+mod groups;
 mod media;

@@ -91,6 +91,61 @@ pub(crate) fn ensure_node() {
     }
 }
 
+/// confide's peer example. `cargo test` builds examples, `cargo test --test
+/// official_interop` does not, so this runs `cargo build --example peer` once per test
+/// process into the test binary's own target directory and profile (a no-op when the
+/// binary is current). `CONFIDE_PEER=/path/to/peer` skips the build.
+pub(crate) fn confide_peer() -> PathBuf {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = PATH.get_or_init(|| {
+        if let Some(p) = std::env::var_os("CONFIDE_PEER") {
+            return Ok(PathBuf::from(p));
+        }
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        // <target>/<profile>/deps/official_interop-HASH
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .ok_or("test binary is not in <target>/<profile>/deps")?;
+        let target = profile_dir
+            .parent()
+            .ok_or("test binary is not in <target>/<profile>/deps")?;
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--example", "peer", "--target-dir"])
+            .arg(target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cargo.arg("--release");
+            }
+            Some(other) => {
+                cargo.args(["--profile", other]);
+            }
+            None => return Err("no profile directory".into()),
+        }
+        let out = cargo
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`cargo build --example peer` failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(profile_dir
+            .join("examples")
+            .join(format!("peer{}", std::env::consts::EXE_SUFFIX)))
+    });
+    match built {
+        Ok(p) => p.clone(),
+        Err(e) => panic!("confide's peer example: {e}"),
+    }
+}
+
+/// One peer process speaking JSON lines (driver.js, peer.js or confide's peer).
 pub(crate) struct Node {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -100,15 +155,29 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn spawn() -> Node {
+        Self::spawn_script("driver.js")
+    }
+
+    /// Runs a Node script of this directory (driver.js or the protocol peer, peer.js).
+    pub(crate) fn spawn_script(script: &str) -> Node {
         ensure_node();
-        let mut child = Command::new("node")
-            .arg("driver.js")
-            .current_dir(dir())
+        let mut c = Command::new("node");
+        c.arg(script).current_dir(dir());
+        Self::spawn_command(c)
+    }
+
+    /// confide's `examples/peer`, built first if needed (see [`confide_peer`]).
+    pub(crate) fn spawn_confide() -> Node {
+        Self::spawn_command(Command::new(confide_peer()))
+    }
+
+    fn spawn_command(mut command: Command) -> Node {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start node driver");
+            .expect("start peer process");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -136,16 +205,23 @@ impl Node {
         if let Value::Object(extra) = fields {
             req.as_object_mut().unwrap().extend(extra);
         }
+        let v = self.raw(&req.to_string());
+        assert_eq!(v["id"], json!(id), "reply id for {op}: {v}");
+        v
+    }
+
+    /// Writes one line as it is (it may be malformed) and returns the one reply line.
+    pub(crate) fn raw(&mut self, line: &str) -> Value {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{req}")
+        writeln!(stdin, "{line}")
             .and_then(|_| stdin.flush())
-            .expect("write to node");
-        let line = self
+            .expect("write to peer");
+        let reply = self
             .lines
             .recv_timeout(REPLY_TIMEOUT)
-            .unwrap_or_else(|e| panic!("node driver gave no reply to {op}: {e}"));
-        let v: Value = serde_json::from_str(&line).expect("reply is JSON");
-        assert_eq!(v["id"], json!(id), "reply id");
+            .unwrap_or_else(|e| panic!("peer process gave no reply to {line}: {e}"));
+        let v: Value = serde_json::from_str(&reply).expect("reply is JSON");
+        assert!(v["ok"].is_boolean(), "reply without a boolean ok: {v}");
         v
     }
 

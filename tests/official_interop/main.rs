@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+mod peer_suite;
 
 use confide::group::{
     DistributionId, GroupDecryptError, GroupSessions, SenderKeyDistributionMessage,
