@@ -2,8 +2,8 @@
 
 use confide::cipher;
 use confide::group::{
-    DistributionId, GroupEncryptError, GroupProcessError, SenderKeyDistributionMessage,
-    SenderKeyMessage,
+    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
+    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{KeyPair, PrivateKey};
 use confide::sealed::{
@@ -61,6 +61,49 @@ fn opt_key(req: &Value, name: &str, rng: &mut SystemRng) -> Result<KeyPair, Fail
     })
 }
 
+impl super::Device {
+    /// The sender-key record of `sender` in a group, from the store (so persistent mode
+    /// keeps group state across restarts like everything else).
+    fn sender_key(
+        &self,
+        sender: &Address,
+        id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, Failure> {
+        self.store.get().sender_key(sender, id).map_err(store_error)
+    }
+
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), Failure> {
+        self.store
+            .get()
+            .save_sender_key(sender, id, record)
+            .map_err(store_error)
+    }
+
+    /// Decrypts a group message on a copy of the sender's record, saved only on success.
+    fn group_open(&self, sender: &Address, m: &SenderKeyMessage) -> Result<Vec<u8>, Failure> {
+        let id = m
+            .distribution_id()
+            .ok_or_else(|| group_decrypt_error(GroupDecryptError::WrongLayout))?;
+        let mut record = self.sender_key(sender, id)?.ok_or_else(|| {
+            group_decrypt_error(GroupDecryptError::NoSenderKey {
+                chain_id: m.chain_id(),
+            })
+        })?;
+        let pt = record.decrypt(m).map_err(group_decrypt_error)?;
+        self.save_sender_key(sender, id, &record)?;
+        Ok(pt)
+    }
+}
+
+fn group_decrypt_error(e: GroupDecryptError) -> Failure {
+    Failure::new(e.code(), e)
+}
+
 impl Peer {
     fn own_address(&mut self) -> Result<Address, Failure> {
         let d = self.device()?;
@@ -81,11 +124,16 @@ impl Peer {
         };
         let me = self.own_address()?;
         let d = self.device()?;
-        let skdm = if rotate {
-            d.groups.rotate(&me, id, &mut rng)
-        } else {
-            d.groups.create_distribution(&me, id, &mut rng)
+        let mut record = match d.sender_key(&me, id)? {
+            Some(r) if r.layout() == Layout::Current => r,
+            _ => SenderKeyRecord::new(id, Layout::Current),
         };
+        let skdm = if rotate {
+            record.rotate(&mut rng)
+        } else {
+            record.create_distribution(&mut rng)
+        };
+        d.save_sender_key(&me, id, &record)?;
         Ok(json!({ "distribution_id": id.to_string(), "skdm": hex::encode(skdm.serialized()) }))
     }
 
@@ -93,10 +141,16 @@ impl Peer {
         let sender = address(req, "sender")?;
         let skdm = SenderKeyDistributionMessage::try_from(&hex_field(req, "skdm")?[..])
             .map_err(|e| Failure::new("InvalidMessage", e))?;
+        let id = skdm
+            .distribution_id()
+            .ok_or_else(|| group_process_error(GroupProcessError::WrongLayout))?;
         let d = self.device()?;
-        d.groups
-            .process(&sender, &skdm)
-            .map_err(group_process_error)?;
+        let mut record = match d.sender_key(&sender, id)? {
+            Some(r) if r.layout() == skdm.layout() => r,
+            _ => SenderKeyRecord::new(id, skdm.layout()),
+        };
+        record.process(&skdm).map_err(group_process_error)?;
+        d.save_sender_key(&sender, id, &record)?;
         Ok(json!({}))
     }
 
@@ -106,10 +160,15 @@ impl Peer {
         let me = self.own_address()?;
         let mut rng = SystemRng::new();
         let d = self.device()?;
-        let m = d
-            .groups
-            .encrypt(&me, id, &plaintext, &mut rng)
+        let mut record = d
+            .sender_key(&me, id)?
+            .ok_or_else(|| group_encrypt_error(GroupEncryptError::NoSenderKey))?;
+        let m = record
+            .encrypt(&plaintext, &mut rng)
             .map_err(group_encrypt_error)?;
+        // The advanced chain is saved before the ciphertext leaves, so a restart never
+        // reuses a message key.
+        d.save_sender_key(&me, id, &record)?;
         Ok(json!({ "ciphertext": hex::encode(m.serialized()) }))
     }
 
@@ -117,11 +176,7 @@ impl Peer {
         let sender = address(req, "sender")?;
         let m = SenderKeyMessage::try_from(&hex_field(req, "ciphertext")?[..])
             .map_err(|e| Failure::new("InvalidMessage", e))?;
-        let d = self.device()?;
-        let pt = d
-            .groups
-            .decrypt(&sender, &m)
-            .map_err(|e| Failure::new(e.code(), e))?;
+        let pt = self.device()?.group_open(&sender, &m)?;
         Ok(json!({ "plaintext": hex::encode(&pt), "text": String::from_utf8_lossy(&pt) }))
     }
 
@@ -207,7 +262,7 @@ impl Peer {
         let mut group_record = None;
         let (kind, inner) = match dist {
             Some(id) => {
-                let mut record = d.groups.record(&me, id).cloned().ok_or_else(|| {
+                let mut record = d.sender_key(&me, id)?.ok_or_else(|| {
                     Failure::new("NoSenderKeyState", "no own sender key for this group")
                 })?;
                 let m = record
@@ -249,8 +304,8 @@ impl Peer {
                 json!({ "inner_type": kind.message_type(), "ciphertext": hex::encode(bytes) })
             }
         };
-        if let Some(record) = group_record {
-            d.groups.insert_record(me, record);
+        if let (Some(record), Some(id)) = (group_record, dist) {
+            d.save_sender_key(&me, id, &record)?;
         }
         Ok(reply)
     }
@@ -273,9 +328,7 @@ impl Peer {
             ContentType::SenderKey => {
                 let m = SenderKeyMessage::try_from(content.contents())
                     .map_err(|e| Failure::new("InvalidMessage", e))?;
-                d.groups
-                    .decrypt(&sender, &m)
-                    .map_err(|e| Failure::new(e.code(), e))?
+                d.group_open(&sender, &m)?
             }
             ContentType::Plaintext => content.contents().to_vec(),
             kind => {

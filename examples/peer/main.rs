@@ -69,8 +69,6 @@ struct Device {
     trust_all: bool,
     next_signed_id: u32,
     next_pre_key_id: u32,
-    /// Sender keys, kept in memory (also in persistent mode).
-    groups: confide::group::GroupSessions,
 }
 
 /// State-store key of the peer's own settings in persistent mode.
@@ -116,7 +114,6 @@ impl Device {
             trust_all: p.get("trust_all").and_then(Value::as_bool).unwrap_or(false),
             next_signed_id: u32_field(&p, "next_signed_id")?,
             next_pre_key_id: u32_field(&p, "next_pre_key_id")?,
-            groups: confide::group::GroupSessions::new(),
             store: Store::Sqlite(Box::new(store)),
         }))
     }
@@ -347,7 +344,6 @@ impl Peer {
             trust_all,
             next_signed_id: 1,
             next_pre_key_id: 1,
-            groups: confide::group::GroupSessions::new(),
         };
         device.save_profile()?;
         self.device = Some(device);

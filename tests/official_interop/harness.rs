@@ -171,6 +171,19 @@ impl Node {
         Self::spawn_command(Command::new(confide_peer()))
     }
 
+    /// confide's peer in persistent mode (`--db PATH --db-key HEX`).
+    pub(crate) fn spawn_confide_persistent(db: &Path, key_hex: &str) -> Node {
+        let mut c = Command::new(confide_peer());
+        c.arg("--db").arg(db).arg("--db-key").arg(key_hex);
+        Self::spawn_command(c)
+    }
+
+    /// Ends the process with SIGKILL, as a crash would: no `quit`, no flush.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn spawn_command(mut command: Command) -> Node {
         let mut child = command
             .stdin(Stdio::piped())

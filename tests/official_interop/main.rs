@@ -8,6 +8,7 @@
 
 mod harness;
 mod peer_suite;
+mod persistent;
 
 use confide::group::{
     DistributionId, GroupDecryptError, GroupSessions, SenderKeyDistributionMessage,
