@@ -6,11 +6,15 @@
 //! [`crate::cipher`] load, change a copy, and save only on success.
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod seal;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresOpenError, PostgresPool, PostgresStore};
 pub use memory::InMemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use seal::StoreKey;
