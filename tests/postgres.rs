@@ -92,7 +92,12 @@ fn free_port() -> u16 {
 impl PgServer {
     fn start() -> Self {
         let bin = pg_bin();
-        let dir = tempfile::tempdir().unwrap();
+        // Under /tmp whatever TMPDIR says: the postgres user must reach it, and the
+        // socket path must stay within the 107 bytes a Unix socket name may have.
+        let dir = tempfile::Builder::new()
+            .prefix("confide-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
         let as_root = is_root();
         if as_root {
             let user = Command::new("id")

@@ -33,6 +33,13 @@
 //! `synchronous_commit = on` a commit is flushed (and, with synchronous replication,
 //! replicated) before `commit` returns.
 //!
+//! # Connections
+//! [`PostgresPool::new`] connects without TLS (loopback or a Unix socket);
+//! [`PostgresPool::with_tls`] takes any rust-postgres TLS connector for a server across
+//! a network. Tables are created in the first schema of the connection's
+//! `search_path`; give the configuration `options("-c search_path=NAME")` to keep them
+//! in a schema of their own.
+//!
 //! # Schema
 //! Tables are prefixed `confide_`. The version is in `confide_schema_version`
 //! ([`SCHEMA_VERSION`]); [`PostgresStore::open`] runs the pending migrations in one
