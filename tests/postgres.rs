@@ -557,6 +557,17 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     assert!(b.verify().is_err());
     // dev-c's own rows are untouched and still open.
     c.verify().unwrap();
+    // Its identity row moved onto its registration-id row: the next open refuses it.
+    sql.batch_execute(
+        "UPDATE confide_meta SET v = (SELECT v FROM confide_meta
+             WHERE owner = 'dev-c' AND k = 'local_identity')
+         WHERE owner = 'dev-c' AND k = 'registration_id';",
+    )
+    .unwrap();
+    assert!(matches!(
+        PostgresStore::open(&pool, "dev-c", &key(2), &mut rng(1)),
+        Err(PostgresOpenError::Corrupt { table: "meta" })
+    ));
 }
 
 #[test]

@@ -145,6 +145,9 @@ pub enum PostgresOpenError {
     /// The store key could not be expanded (never happens with a 32-byte key).
     #[error("store key derivation failed")]
     KeyDerivation,
+    /// Reading the device's identity failed after the key check passed.
+    #[error("loading the device's identity failed")]
+    Load(#[source] StoreError),
 }
 
 impl From<::postgres::Error> for PostgresOpenError {
@@ -366,9 +369,12 @@ impl PostgresStore {
             sealer,
             local: Mutex::new(None),
         };
-        let local = store
-            .load_local()
-            .map_err(|_| PostgresOpenError::Corrupt { table: "meta" })?;
+        let local = store.load_local().map_err(|e| match e {
+            StoreError::Backend(b) if b.is::<TamperedRow>() => {
+                PostgresOpenError::Corrupt { table: "meta" }
+            }
+            e => PostgresOpenError::Load(e),
+        })?;
         *store
             .local
             .lock()
