@@ -6,14 +6,21 @@
 //! [`crate::cipher`] load, change a copy, and save only on success.
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod seal;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresOpenError, PostgresPool, PostgresStore};
 pub use memory::InMemoryStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use seal::StoreKey;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
-    OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, StoreKey, StoreSummary, Synchronous,
-    TamperedRow,
+    OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, StoreSummary, Synchronous, TamperedRow,
 };
 
 use zeroize::Zeroizing;

@@ -50,9 +50,7 @@
 //! a file from a newer version ([`OpenError::NewerSchema`]). `tests/fixtures/sqlite/`
 //! keeps a database written by each released schema, which must keep opening.
 
-mod seal;
-
-pub use seal::StoreKey;
+pub use super::seal::StoreKey;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -62,7 +60,7 @@ use rand_core::{CryptoRng, RngCore};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use self::seal::Sealer;
+use super::seal::{self, Sealer};
 use super::{
     Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SenderKeyStore,
     SessionStore, SessionVersion, SignedPreKeyStore, StateStore, TransactionalStore,

@@ -1,5 +1,6 @@
-//! Row sealing: AES-256-GCM under a key derived from the app's [`StoreKey`], with the
-//! table and row key as associated data.
+//! Row sealing, shared by the persistent stores: AES-256-GCM under a key derived from
+//! the app's [`StoreKey`], with the table and row key as associated data. Each store
+//! has its own [`Domain`], so a value sealed for one backend never opens in another.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,8 +8,8 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::{digest, hkdf, hmac};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-/// The 32-byte key an app supplies to seal its [`super::SqliteStore`]. Zeroized on drop;
-/// `Debug` prints no key material.
+/// The 32-byte key an app supplies to seal its persistent store (`SqliteStore`,
+/// `PostgresStore`). Zeroized on drop; `Debug` prints no key material.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct StoreKey([u8; 32]);
 
@@ -54,10 +55,29 @@ impl std::fmt::Debug for StoreKey {
     }
 }
 
-/// Domain separation for everything derived from the [`StoreKey`].
-const KDF_SALT: &[u8] = b"confide sqlite store v1";
-/// Prefix of every row's associated data.
-const AAD_PREFIX: &[u8] = b"confide/sqlite/v1\0";
+/// Domain separation between the stores that seal under a [`StoreKey`]: an app may use
+/// one key for a SQLite file and a PostgreSQL database, and their rows must not open in
+/// each other.
+pub(crate) struct Domain {
+    /// HKDF salt for everything derived from the key.
+    kdf_salt: &'static [u8],
+    /// Prefix of every row's associated data.
+    aad_prefix: &'static [u8],
+}
+
+/// The SQLite store's domain (unchanged since its first release: its files must open).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) const SQLITE: Domain = Domain {
+    kdf_salt: b"confide sqlite store v1",
+    aad_prefix: b"confide/sqlite/v1\0",
+};
+
+/// The PostgreSQL store's domain.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) const POSTGRES: Domain = Domain {
+    kdf_salt: b"confide postgres store v1",
+    aad_prefix: b"confide/postgres/v1\0",
+};
 
 /// The 32-byte output of HKDF-expand, copied out of ring's type.
 struct Okm32;
@@ -80,8 +100,9 @@ fn derive(prk: &hkdf::Prk, info: &'static [u8]) -> Option<Zeroizing<[u8; 32]>> {
 /// 96 bits: `salt` is drawn from the caller's RNG at open, `generation` is a counter the
 /// database bumps (durably) at every open, `counter` counts writes within this open.
 /// Either a good RNG or an un-rolled-back database alone keeps nonces unique.
-pub(super) struct Sealer {
+pub(crate) struct Sealer {
     aead: LessSafeKey,
+    aad_prefix: &'static [u8],
     index: hmac::Key,
     salt: [u8; 16],
     generation: AtomicU64,
@@ -90,16 +111,24 @@ pub(super) struct Sealer {
 
 /// A row failed authentication: wrong key, a swapped or edited row, or corruption.
 #[derive(Debug)]
-pub(super) struct OpenFailed;
+pub(crate) struct OpenFailed;
 
 impl Sealer {
-    pub(super) fn new(key: &StoreKey, salt: [u8; 16]) -> Option<Self> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, KDF_SALT).extract(&key.0);
+    /// A sealer in the SQLite store's domain.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn new(key: &StoreKey, salt: [u8; 16]) -> Option<Self> {
+        Self::in_domain(key, salt, &SQLITE)
+    }
+
+    /// A sealer whose keys and associated data are separated by `domain`.
+    pub(crate) fn in_domain(key: &StoreKey, salt: [u8; 16], domain: &Domain) -> Option<Self> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, domain.kdf_salt).extract(&key.0);
         let seal = derive(&prk, b"seal")?;
         let index = derive(&prk, b"index")?;
         let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, seal.as_ref()).ok()?);
         Some(Self {
             aead,
+            aad_prefix: domain.aad_prefix,
             index: hmac::Key::new(hmac::HMAC_SHA256, index.as_ref()),
             salt,
             generation: AtomicU64::new(0),
@@ -107,7 +136,7 @@ impl Sealer {
         })
     }
 
-    pub(super) fn set_generation(&self, generation: u64) {
+    pub(crate) fn set_generation(&self, generation: u64) {
         self.generation.store(generation, Ordering::SeqCst);
     }
 
@@ -124,12 +153,12 @@ impl Sealer {
     }
 
     /// `nonce ‖ AES-256-GCM(value)`, bound to (`table`, `row`).
-    pub(super) fn seal(&self, table: &str, row: &[u8], value: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, table: &str, row: &[u8], value: &[u8]) -> Vec<u8> {
         let nonce = self.nonce();
         let mut out = Vec::with_capacity(NONCE_LEN + value.len() + AES_256_GCM.tag_len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(value);
-        let aad = aad(table, row);
+        let aad = self.aad(table, row);
         // Sealing fails only for inputs over 2^36 bytes, which no row comes near; an
         // empty sealed value then fails to open, loudly, instead of leaking plaintext.
         match self.aead.seal_in_place_separate_tag(
@@ -147,7 +176,7 @@ impl Sealer {
     }
 
     /// Opens what [`Sealer::seal`] wrote for (`table`, `row`).
-    pub(super) fn open(
+    pub(crate) fn open(
         &self,
         table: &str,
         row: &[u8],
@@ -159,7 +188,7 @@ impl Sealer {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenFailed)?;
         let mut buf = Zeroizing::new(body.to_vec());
-        let aad = aad(table, row);
+        let aad = self.aad(table, row);
         let len = self
             .aead
             .open_in_place(nonce, Aad::from(&aad), &mut buf)
@@ -169,9 +198,18 @@ impl Sealer {
         Ok(buf)
     }
 
+    fn aad(&self, table: &str, row: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(self.aad_prefix.len() + table.len() + 1 + row.len());
+        aad.extend_from_slice(self.aad_prefix);
+        aad.extend_from_slice(table.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(row);
+        aad
+    }
+
     /// The row key a message id is stored under: HMAC(index key, address ‖ id), so the
     /// file does not show which of the server's ciphertexts this device received.
-    pub(super) fn message_index(&self, address_row: &[u8], id: &[u8; 32]) -> [u8; 32] {
+    pub(crate) fn message_index(&self, address_row: &[u8], id: &[u8; 32]) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.index);
         ctx.update(address_row);
         ctx.update(id);
@@ -181,16 +219,7 @@ impl Sealer {
     }
 }
 
-fn aad(table: &str, row: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_PREFIX.len() + table.len() + 1 + row.len());
-    aad.extend_from_slice(AAD_PREFIX);
-    aad.extend_from_slice(table.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(row);
-    aad
-}
-
 /// The nonce of a sealed value: unique per write, so it doubles as the row's version.
-pub(super) fn nonce_of(sealed: &[u8]) -> Option<[u8; NONCE_LEN]> {
+pub(crate) fn nonce_of(sealed: &[u8]) -> Option<[u8; NONCE_LEN]> {
     sealed.get(..NONCE_LEN)?.try_into().ok()
 }

@@ -1,0 +1,1152 @@
+//! [`PostgresStore`]: the persistent, sealed, transactional store for the server side of
+//! a business host, where many devices' sessions live in one shared (and typically
+//! replicated) PostgreSQL database.
+//!
+//! One [`PostgresPool`] holds the host's connections; each device opens its own
+//! [`PostgresStore`] on it with the name the host gives that device. Every row carries
+//! that name (`owner`) in its key, so one database holds any number of devices, and a
+//! store only ever reads and writes its own device's rows.
+//!
+//! # What is sealed and what stays visible
+//! Values are sealed exactly as in the SQLite store: AES-256-GCM under a key derived
+//! (HKDF-SHA-256, in a PostgreSQL-only domain) from the app's [`StoreKey`], with the
+//! table, the owning device and the row key as associated data. A value moved to
+//! another row, table or device fails to open ([`TamperedRow`]). Someone who can read
+//! the database (or a replica, or a backup) but not the key still sees the device
+//! names, the row keys (remote addresses, prekey ids, sender-key distribution ids,
+//! privacy-state kinds and keys), per message the sender's address, receive time,
+//! expiry and acknowledged flag (the message's row id is an HMAC under a derived key),
+//! every value's size (plaintext + 28 bytes), row counts, and which rows change when.
+//! A server operator can also see every statement's timing. Rolling rows back is not
+//! detected: a rolled-back session reuses message keys, so never restore this
+//! database from a backup into service (make new sessions instead).
+//!
+//! # Atomicity
+//! [`PostgresStore`] implements [`TransactionalStore`]: each [`crate::cipher`] operation
+//! commits in one transaction: the decrypted message is inserted (a duplicate id
+//! conflicts), the session row is replaced only if its sealed value still starts with
+//! the nonce the operation loaded (a compare-and-swap in the `UPDATE`'s `WHERE`), and
+//! the trusted identity and the consumed prekey change with it. A lost
+//! compare-and-swap, a serialization failure (under `SERIALIZABLE`), a deadlock or a
+//! unique violation all roll back and return [`CommitOutcome::Conflict`], and the
+//! caller redoes the operation. Durability is the server's: with the default
+//! `synchronous_commit = on` a commit is flushed (and, with synchronous replication,
+//! replicated) before `commit` returns.
+//!
+//! # Connections
+//! [`PostgresPool::new`] connects without TLS (loopback or a Unix socket);
+//! [`PostgresPool::with_tls`] takes any rust-postgres TLS connector for a server across
+//! a network. Tables are created in the first schema of the connection's
+//! `search_path`; give the configuration `options("-c search_path=NAME")` to keep them
+//! in a schema of their own.
+//!
+//! # Schema
+//! Tables are prefixed `confide_`. The version is in `confide_schema_version`
+//! ([`SCHEMA_VERSION`]); [`PostgresStore::open`] runs the pending migrations in one
+//! transaction under an advisory lock (so hosts starting together migrate once), and
+//! refuses a database from a newer version ([`PostgresOpenError::NewerSchema`]).
+
+mod pool;
+
+/// The rust-postgres client this store is built on, for the host's connection
+/// configuration (`client::Config`) and TLS setup, at the version the store uses.
+pub use ::postgres as client;
+pub use pool::{PoolError, PostgresPool};
+
+use std::sync::{Mutex, MutexGuard};
+
+use ::postgres::error::SqlState;
+use ::postgres::types::ToSql;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use self::pool::Conn;
+use super::seal::{self, Sealer};
+use super::{
+    Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SenderKeyStore,
+    SessionStore, SessionVersion, SignedPreKeyStore, StateStore, StoreKey, TransactionalStore,
+};
+use crate::error::StoreError;
+use crate::group::{DistributionId, SenderKeyRecord};
+use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
+use crate::session::SessionRecord;
+use crate::{Address, Timestamp};
+
+/// The schema version this release writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Migrations, index `i` taking a database from version `i` to `i + 1`. All run in one
+/// transaction (PostgreSQL's DDL is transactional).
+const MIGRATIONS: &[&str] = &[
+    // 1: the first release.
+    "CREATE SEQUENCE confide_generation;
+     CREATE TABLE confide_meta (owner TEXT NOT NULL, k TEXT NOT NULL, v BYTEA NOT NULL,
+         PRIMARY KEY (owner, k));
+     CREATE TABLE confide_identity (owner TEXT NOT NULL, name TEXT NOT NULL,
+         device BIGINT NOT NULL, v BYTEA NOT NULL, PRIMARY KEY (owner, name, device));
+     CREATE TABLE confide_pre_key (owner TEXT NOT NULL, id BIGINT NOT NULL,
+         v BYTEA NOT NULL, PRIMARY KEY (owner, id));
+     CREATE TABLE confide_signed_pre_key (owner TEXT NOT NULL, id BIGINT NOT NULL,
+         v BYTEA NOT NULL, PRIMARY KEY (owner, id));
+     CREATE TABLE confide_session (owner TEXT NOT NULL, name TEXT NOT NULL,
+         device BIGINT NOT NULL, v BYTEA NOT NULL, PRIMARY KEY (owner, name, device));
+     CREATE TABLE confide_message (owner TEXT NOT NULL, name TEXT NOT NULL,
+         device BIGINT NOT NULL, id BYTEA NOT NULL, received_at BIGINT NOT NULL,
+         expires_at BIGINT, v BYTEA, PRIMARY KEY (owner, name, device, id));
+     CREATE INDEX confide_message_expiry ON confide_message (owner, expires_at)
+         WHERE expires_at IS NOT NULL;
+     CREATE TABLE confide_sender_key (owner TEXT NOT NULL, name TEXT NOT NULL,
+         device BIGINT NOT NULL, distribution BYTEA NOT NULL, v BYTEA NOT NULL,
+         PRIMARY KEY (owner, name, device, distribution));
+     CREATE TABLE confide_state (owner TEXT NOT NULL, kind TEXT NOT NULL, k TEXT NOT NULL,
+         v BYTEA NOT NULL, PRIMARY KEY (owner, kind, k));",
+];
+
+/// The advisory lock that orders migrations between hosts ("confide" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0063_6f6e_6669_6465;
+
+/// A known plaintext sealed per device at its first open, to tell a wrong key from a
+/// tampered row.
+const KEY_CHECK: &[u8] = b"confide postgres key check v1";
+
+/// The longest device name [`PostgresStore::open`] accepts, in bytes.
+pub const MAX_DEVICE_NAME: usize = 256;
+
+/// Opening a [`PostgresStore`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostgresOpenError {
+    /// No connection could be had from the pool.
+    #[error("no database connection")]
+    Pool(#[source] PoolError),
+    /// The server refused a statement (permissions, a broken connection, ...).
+    #[error("database error")]
+    Database(#[source] ::postgres::Error),
+    /// The device name is empty, longer than [`MAX_DEVICE_NAME`] bytes or holds a NUL.
+    #[error("invalid device name")]
+    InvalidDevice,
+    /// This device's rows were sealed with another key.
+    #[error("the store key does not match this device's rows")]
+    WrongKey,
+    /// The database was written by a newer version of confide.
+    #[error("database schema version {found} is newer than the supported {supported}")]
+    NewerSchema {
+        /// The database's version.
+        found: u32,
+        /// The newest version this release knows.
+        supported: u32,
+    },
+    /// The device's rows lack their key check, or a stored row fails to load.
+    #[error("database is corrupt ({table})")]
+    Corrupt {
+        /// The table at fault.
+        table: &'static str,
+    },
+    /// The store key could not be expanded (never happens with a 32-byte key).
+    #[error("store key derivation failed")]
+    KeyDerivation,
+    /// Reading the device's identity failed after the key check passed.
+    #[error("loading the device's identity failed")]
+    Load(#[source] StoreError),
+}
+
+impl From<::postgres::Error> for PostgresOpenError {
+    fn from(e: ::postgres::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl From<PoolError> for PostgresOpenError {
+    fn from(e: PoolError) -> Self {
+        Self::Pool(e)
+    }
+}
+
+/// A row failed authentication: edited, moved to another row, table or device, or
+/// corrupt. Reported as [`StoreError::Backend`]; downcast to tell it from a database
+/// error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
+#[non_exhaustive]
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
+}
+
+/// What [`PostgresStore::verify`] found: how many of this device's rows of each kind
+/// opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreSummary {
+    /// Trusted identities.
+    pub identities: usize,
+    /// One-time prekeys.
+    pub pre_keys: usize,
+    /// Signed prekeys.
+    pub signed_pre_keys: usize,
+    /// Session records.
+    pub sessions: usize,
+    /// Message rows (with or without plaintext).
+    pub messages: usize,
+    /// Message rows whose plaintext the app has not acknowledged yet.
+    pub unacknowledged: usize,
+    /// Sender-key records.
+    pub sender_keys: usize,
+    /// Privacy-model state values.
+    pub states: usize,
+}
+
+/// Our identity, cached after it is first read.
+struct Local {
+    identity: IdentityKeyPair,
+    registration_id: u32,
+}
+
+/// A persistent [`super::ProtocolStore`] (and [`SenderKeyStore`], [`StateStore`]) for one
+/// device, in a PostgreSQL database shared with other devices, sealed under a
+/// [`StoreKey`]. See the [module docs](crate::store::postgres).
+///
+/// `Send + Sync`: operations take a connection from the [`PostgresPool`] for their
+/// duration, so threads (and hosts) work on one device at once; the compare-and-swap
+/// in each commit orders them.
+pub struct PostgresStore {
+    pool: PostgresPool,
+    device: String,
+    /// The device name as the prefix of every row key (length-prefixed).
+    owner_row: Vec<u8>,
+    sealer: Sealer,
+    local: Mutex<Option<Local>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: ::postgres::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn tampered(table: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(TamperedRow { table }))
+}
+
+/// A failure the caller may retry by redoing the operation: the transaction was
+/// rolled back and nothing was written.
+fn is_conflict(e: &::postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::UNIQUE_VIOLATION
+    )
+}
+
+fn address_row(address: &Address) -> Vec<u8> {
+    let mut row = Vec::with_capacity(address.name().len() + 5);
+    row.extend_from_slice(address.name().as_bytes());
+    row.push(0);
+    row.extend_from_slice(&address.device_id().to_be_bytes());
+    row
+}
+
+/// Length-prefixed parts, so no two tuples share a row key.
+fn text_row(parts: &[&str]) -> Vec<u8> {
+    let mut row = Vec::new();
+    for p in parts {
+        row.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
+        row.extend_from_slice(p.as_bytes());
+    }
+    row
+}
+
+fn ms(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn from_ms(v: i64) -> Timestamp {
+    Timestamp::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+/// Which kind of row a [`PostgresStore::verify`] pass reads.
+#[derive(Clone, Copy)]
+enum RowKey {
+    /// `name, device` columns.
+    Address,
+    /// An `id` column.
+    Id,
+    /// `name, device, id` with a nullable value.
+    Message,
+    /// `name, device, distribution`.
+    SenderKey,
+    /// `kind, k`.
+    State,
+}
+
+impl PostgresStore {
+    /// Opens the store of `device` (a name the host gives it, unique in the database):
+    /// runs pending migrations, checks the key against the device's rows (setting it up
+    /// on first open), and loads its identity if one was set. `rng` seeds this open's
+    /// nonce salt.
+    pub fn open<R: RngCore + CryptoRng>(
+        pool: &PostgresPool,
+        device: &str,
+        key: &StoreKey,
+        rng: &mut R,
+    ) -> Result<Self, PostgresOpenError> {
+        if device.is_empty() || device.len() > MAX_DEVICE_NAME || device.contains('\0') {
+            return Err(PostgresOpenError::InvalidDevice);
+        }
+        let owner_row = text_row(&[device]);
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        let sealer = Sealer::in_domain(key, salt, &seal::POSTGRES)
+            .ok_or(PostgresOpenError::KeyDerivation)?;
+
+        let mut lease = pool.get()?;
+        let conn = lease.conn().ok_or(PoolError::Poisoned)?;
+        migrate(&mut conn.client)?;
+
+        let mut tx = conn.client.transaction()?;
+        // Unique per open across every host and device (a sequence never goes back,
+        // not even when the transaction that drew from it rolls back).
+        let generation: i64 = tx
+            .query_one("SELECT nextval('confide_generation')", &[])?
+            .try_get(0)?;
+        sealer.set_generation(u64::try_from(generation).unwrap_or(0));
+        let mut check_row = owner_row.clone();
+        check_row.extend_from_slice(b"key_check");
+        let select_check = |tx: &mut ::postgres::Transaction<'_>| {
+            tx.query_opt(
+                "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'key_check'",
+                &[&device],
+            )?
+            .map(|r| r.try_get::<_, Vec<u8>>(0))
+            .transpose()
+        };
+        let mut check = select_check(&mut tx)?;
+        if check.is_none() {
+            // A new device. Another host opening it at the same moment may win the
+            // insert: then its check (under its key) is the one to match.
+            let inserted = tx.execute(
+                "INSERT INTO confide_meta (owner, k, v) VALUES ($1, 'key_check', $2)
+                 ON CONFLICT (owner, k) DO NOTHING",
+                &[&device, &sealer.seal("meta", &check_row, KEY_CHECK)],
+            )?;
+            if inserted == 0 {
+                check = select_check(&mut tx)?;
+            } else {
+                // Ours is the first key check: the device must have no rows yet (rows
+                // without one mean the check was deleted).
+                let count: i64 = tx
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM confide_meta
+                                 WHERE owner = $1 AND k <> 'key_check')
+                              + (SELECT count(*) FROM confide_session WHERE owner = $1)",
+                        &[&device],
+                    )?
+                    .try_get(0)?;
+                if count > 0 {
+                    return Err(PostgresOpenError::Corrupt { table: "meta" });
+                }
+            }
+        }
+        if let Some(sealed) = check {
+            match sealer.open("meta", &check_row, &sealed) {
+                Ok(v) if v.as_slice() == KEY_CHECK => {}
+                _ => return Err(PostgresOpenError::WrongKey),
+            }
+        }
+        tx.commit()?;
+        drop(lease);
+        let store = Self {
+            pool: pool.clone(),
+            device: device.to_owned(),
+            owner_row,
+            sealer,
+            local: Mutex::new(None),
+        };
+        let local = store.load_local().map_err(|e| match e {
+            StoreError::Backend(b) if b.is::<TamperedRow>() => {
+                PostgresOpenError::Corrupt { table: "meta" }
+            }
+            e => PostgresOpenError::Load(e),
+        })?;
+        *store
+            .local
+            .lock()
+            .map_err(|_| PostgresOpenError::Pool(PoolError::Poisoned))? = local;
+        Ok(store)
+    }
+
+    /// The device name this store was opened for.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// The row key of `row` in this device's part of the database.
+    fn row(&self, row: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.owner_row.len() + row.len());
+        out.extend_from_slice(&self.owner_row);
+        out.extend_from_slice(row);
+        out
+    }
+
+    fn address_key(&self, address: &Address) -> Vec<u8> {
+        self.row(&address_row(address))
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, ::postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut lease = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let conn = lease
+            .conn()
+            .ok_or_else(|| StoreError::Backend(Box::new(PoolError::Poisoned)))?;
+        f(conn).map_err(backend)
+    }
+
+    /// The one sealed value `sql` selects (parameters after the owner), opened.
+    fn get_sealed(
+        &self,
+        sql: &'static str,
+        table: &'static str,
+        row: &[u8],
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let sealed: Option<Vec<u8>> = self.with_conn(|c| {
+            let st = c.stmts.get(&mut c.client, sql)?;
+            let mut all: Vec<&(dyn ToSql + Sync)> = vec![&self.device];
+            all.extend_from_slice(params);
+            c.client
+                .query_opt(&st, &all)?
+                .map(|r| r.try_get(0))
+                .transpose()
+        })?;
+        sealed
+            .map(|v| {
+                self.sealer
+                    .open(table, row, &v)
+                    .map_err(|_| tampered(table))
+            })
+            .transpose()
+    }
+
+    /// Runs one statement (parameters after the owner); returns the rows it changed.
+    fn put(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        self.with_conn(|c| {
+            let st = c.stmts.get(&mut c.client, sql)?;
+            let mut all: Vec<&(dyn ToSql + Sync)> = vec![&self.device];
+            all.extend_from_slice(params);
+            c.client.execute(&st, &all)
+        })
+    }
+
+    fn local_guard(&self) -> Result<MutexGuard<'_, Option<Local>>, StoreError> {
+        self.local
+            .lock()
+            .map_err(|_| StoreError::Backend("postgres store lock poisoned".into()))
+    }
+
+    fn load_local(&self) -> Result<Option<Local>, StoreError> {
+        let identity = self.get_sealed(
+            "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'local_identity'",
+            "meta",
+            &self.row(b"local_identity"),
+            &[],
+        )?;
+        let reg = self.get_sealed(
+            "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'registration_id'",
+            "meta",
+            &self.row(b"registration_id"),
+            &[],
+        )?;
+        let (Some(identity), Some(reg)) = (identity, reg) else {
+            return Ok(None);
+        };
+        let identity = IdentityKeyPair::from_bytes(&identity).map_err(|_| tampered("meta"))?;
+        let reg: [u8; 4] = reg.as_slice().try_into().map_err(|_| tampered("meta"))?;
+        Ok(Some(Local {
+            identity,
+            registration_id: u32::from_be_bytes(reg),
+        }))
+    }
+
+    /// Our identity, read from the database if another host set it since we opened.
+    fn local(&self) -> Result<MutexGuard<'_, Option<Local>>, StoreError> {
+        let mut guard = self.local_guard()?;
+        if guard.is_none() {
+            *guard = self.load_local()?;
+        }
+        Ok(guard)
+    }
+
+    /// Whether this device's identity has been set ([`PostgresStore::set_local_identity`]).
+    pub fn has_local_identity(&self) -> Result<bool, StoreError> {
+        Ok(self.local()?.is_some())
+    }
+
+    /// Sets (or replaces) this device's identity and registration id. Replacing an
+    /// identity invalidates every session and bundle made with the old one.
+    pub fn set_local_identity(
+        &self,
+        identity: &IdentityKeyPair,
+        registration_id: u32,
+    ) -> Result<(), StoreError> {
+        let sealed_identity =
+            self.sealer
+                .seal("meta", &self.row(b"local_identity"), &identity.to_bytes());
+        let sealed_reg = self.sealer.seal(
+            "meta",
+            &self.row(b"registration_id"),
+            &registration_id.to_be_bytes(),
+        );
+        self.put(
+            "INSERT INTO confide_meta (owner, k, v)
+             VALUES ($1, 'local_identity', $2), ($1, 'registration_id', $3)
+             ON CONFLICT (owner, k) DO UPDATE SET v = EXCLUDED.v",
+            &[&sealed_identity, &sealed_reg],
+        )?;
+        *self.local_guard()? = Some(Local {
+            identity: identity.clone(),
+            registration_id,
+        });
+        Ok(())
+    }
+
+    /// The stored message with this id from `address` (see
+    /// [`TransactionalStore::delivered`]).
+    pub fn message(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.delivered(address, id)
+    }
+
+    fn message_index(&self, address: &Address, id: &MessageId) -> [u8; 32] {
+        self.sealer
+            .message_index(&self.address_key(address), id.as_bytes())
+    }
+
+    /// The app has the message safely: drop its plaintext and keep only the dedupe
+    /// record, so a later redelivery is refused as a duplicate. Returns whether the
+    /// message was stored.
+    pub fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
+        let idx = self.message_index(address, id);
+        let n = self.put(
+            "UPDATE confide_message SET v = NULL
+             WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
+            &[&address.name(), &i64::from(address.device_id()), &&idx[..]],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Sets when a stored message disappears (its disappearing-message expiry), or
+    /// `None` to keep it until acknowledged. Returns whether the message was stored.
+    pub fn set_message_expiry(
+        &self,
+        address: &Address,
+        id: &MessageId,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let idx = self.message_index(address, id);
+        let n = self.put(
+            "UPDATE confide_message SET expires_at = $5
+             WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
+            &[
+                &address.name(),
+                &i64::from(address.device_id()),
+                &&idx[..],
+                &expires_at.map(ms),
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Deletes this device's messages whose expiry is at or before `now` (plaintext and
+    /// dedupe record) and the dedupe records of acknowledged messages received before
+    /// `forget_acknowledged_before`. Returns how many rows went.
+    pub fn purge_messages(
+        &self,
+        now: Timestamp,
+        forget_acknowledged_before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.put(
+            "DELETE FROM confide_message WHERE owner = $1 AND
+                 ((expires_at IS NOT NULL AND expires_at <= $2)
+                  OR (v IS NULL AND received_at < $3))",
+            &[&ms(now), &ms(forget_acknowledged_before)],
+        )
+    }
+
+    /// Opens every row of this device with the key: a consistency check for tests and
+    /// for hosts after a failover.
+    pub fn verify(&self) -> Result<StoreSummary, StoreError> {
+        let passes: [(&str, &'static str, RowKey); 8] = [
+            (
+                "SELECT name, device, v FROM confide_identity WHERE owner = $1",
+                "identity",
+                RowKey::Address,
+            ),
+            (
+                "SELECT id, v FROM confide_pre_key WHERE owner = $1",
+                "pre_key",
+                RowKey::Id,
+            ),
+            (
+                "SELECT id, v FROM confide_signed_pre_key WHERE owner = $1",
+                "signed_pre_key",
+                RowKey::Id,
+            ),
+            (
+                "SELECT name, device, v FROM confide_session WHERE owner = $1",
+                "session",
+                RowKey::Address,
+            ),
+            (
+                "SELECT name, device, id, v FROM confide_message WHERE owner = $1",
+                "message",
+                RowKey::Message,
+            ),
+            (
+                "SELECT name, device, distribution, v FROM confide_sender_key WHERE owner = $1",
+                "sender_key",
+                RowKey::SenderKey,
+            ),
+            (
+                "SELECT kind, k, v FROM confide_state WHERE owner = $1",
+                "state",
+                RowKey::State,
+            ),
+            (
+                "SELECT k, v FROM confide_meta WHERE owner = $1",
+                "meta",
+                RowKey::State,
+            ),
+        ];
+        let mut counts = [(0usize, 0usize); 8];
+        // One snapshot for all tables.
+        let rows = self.with_conn(|c| {
+            let mut tx = c
+                .client
+                .build_transaction()
+                .isolation_level(::postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let mut all = Vec::with_capacity(passes.len());
+            for (sql, _, _) in &passes {
+                all.push(tx.query(*sql, &[&self.device])?);
+            }
+            tx.commit()?;
+            Ok(all)
+        })?;
+        for (((_, table, kind), rows), count) in passes.iter().zip(&rows).zip(&mut counts) {
+            let bad = || tampered(table);
+            for r in rows {
+                count.0 += 1;
+                let (row, sealed): (Vec<u8>, Option<Vec<u8>>) = match kind {
+                    RowKey::Address | RowKey::Message | RowKey::SenderKey => {
+                        let name: String = r.try_get(0).map_err(|_| bad())?;
+                        let device: i64 = r.try_get(1).map_err(|_| bad())?;
+                        let device = u32::try_from(device).map_err(|_| bad())?;
+                        let mut row = address_row(&Address::new(name, device));
+                        let v = match kind {
+                            RowKey::Address => r.try_get(2).map_err(|_| bad())?,
+                            _ => {
+                                let extra: Vec<u8> = r.try_get(2).map_err(|_| bad())?;
+                                row.extend_from_slice(&extra);
+                                r.try_get(3).map_err(|_| bad())?
+                            }
+                        };
+                        (row, v)
+                    }
+                    RowKey::Id => {
+                        let id: i64 = r.try_get(0).map_err(|_| bad())?;
+                        let id = u32::try_from(id).map_err(|_| bad())?;
+                        (id.to_be_bytes().to_vec(), r.try_get(1).map_err(|_| bad())?)
+                    }
+                    RowKey::State if *table == "meta" => {
+                        let k: String = r.try_get(0).map_err(|_| bad())?;
+                        (k.into_bytes(), r.try_get(1).map_err(|_| bad())?)
+                    }
+                    RowKey::State => {
+                        let kind: String = r.try_get(0).map_err(|_| bad())?;
+                        let k: String = r.try_get(1).map_err(|_| bad())?;
+                        (text_row(&[&kind, &k]), r.try_get(2).map_err(|_| bad())?)
+                    }
+                };
+                if let Some(v) = sealed {
+                    self.sealer
+                        .open(table, &self.row(&row), &v)
+                        .map_err(|_| bad())?;
+                    count.1 += 1;
+                }
+            }
+        }
+        let [
+            identities,
+            pre_keys,
+            signed,
+            sessions,
+            messages,
+            sender_keys,
+            states,
+            _,
+        ] = counts;
+        Ok(StoreSummary {
+            identities: identities.0,
+            pre_keys: pre_keys.0,
+            signed_pre_keys: signed.0,
+            sessions: sessions.0,
+            messages: messages.0,
+            unacknowledged: messages.1,
+            sender_keys: sender_keys.0,
+            states: states.0,
+        })
+    }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], all in one transaction under an advisory
+/// lock.
+fn migrate(client: &mut ::postgres::Client) -> Result<(), PostgresOpenError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS confide_schema_version (
+             one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+             version INTEGER NOT NULL)",
+    )?;
+    let found: i32 = match tx.query_opt("SELECT version FROM confide_schema_version", &[])? {
+        Some(r) => r.try_get(0)?,
+        None => 0,
+    };
+    let found = u32::try_from(found).map_err(|_| PostgresOpenError::Corrupt {
+        table: "schema_version",
+    })?;
+    let supported = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
+    if found > supported {
+        return Err(PostgresOpenError::NewerSchema { found, supported });
+    }
+    if found == supported {
+        // Nothing to do: end the transaction without writing.
+        tx.rollback()?;
+        return Ok(());
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(sql)?;
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO confide_schema_version (one, version) VALUES (TRUE, $1)
+             ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
+            &[&version],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl IdentityStore for PostgresStore {
+    fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
+        self.local()?
+            .as_ref()
+            .map(|l| l.identity.clone())
+            .ok_or(StoreError::NoLocalIdentity)
+    }
+
+    fn local_registration_id(&self) -> Result<u32, StoreError> {
+        self.local()?
+            .as_ref()
+            .map(|l| l.registration_id)
+            .ok_or(StoreError::NoLocalIdentity)
+    }
+
+    fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM confide_identity WHERE owner = $1 AND name = $2 AND device = $3",
+            "identity",
+            &self.address_key(address),
+            &[&address.name(), &i64::from(address.device_id())],
+        )?
+        .map(|v| IdentityKey::try_from(v.as_slice()).map_err(|_| tampered("identity")))
+        .transpose()
+    }
+
+    fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal("identity", &self.address_key(address), &key.serialize());
+        self.put(
+            "INSERT INTO confide_identity (owner, name, device, v) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (owner, name, device) DO UPDATE SET v = EXCLUDED.v",
+            &[&address.name(), &i64::from(address.device_id()), &sealed],
+        )?;
+        Ok(())
+    }
+
+    fn state_store(&self) -> Option<&dyn StateStore> {
+        Some(self)
+    }
+}
+
+impl PreKeyStore for PostgresStore {
+    fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM confide_pre_key WHERE owner = $1 AND id = $2",
+            "pre_key",
+            &self.row(&id.to_be_bytes()),
+            &[&i64::from(id)],
+        )?
+        .map(|v| PreKeyRecord::from_bytes(&v).map_err(StoreError::from))
+        .transpose()
+    }
+
+    fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
+        let id = record.id();
+        let sealed = self
+            .sealer
+            .seal("pre_key", &self.row(&id.to_be_bytes()), &record.to_bytes());
+        self.put(
+            "INSERT INTO confide_pre_key (owner, id, v) VALUES ($1, $2, $3)
+             ON CONFLICT (owner, id) DO UPDATE SET v = EXCLUDED.v",
+            &[&i64::from(id), &sealed],
+        )?;
+        Ok(())
+    }
+
+    fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
+        self.put(
+            "DELETE FROM confide_pre_key WHERE owner = $1 AND id = $2",
+            &[&i64::from(id)],
+        )?;
+        Ok(())
+    }
+}
+
+impl SignedPreKeyStore for PostgresStore {
+    fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM confide_signed_pre_key WHERE owner = $1 AND id = $2",
+            "signed_pre_key",
+            &self.row(&id.to_be_bytes()),
+            &[&i64::from(id)],
+        )?
+        .map(|v| SignedPreKeyRecord::from_bytes(&v).map_err(StoreError::from))
+        .transpose()
+    }
+
+    fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
+        let id = record.id();
+        let sealed = self.sealer.seal(
+            "signed_pre_key",
+            &self.row(&id.to_be_bytes()),
+            &record.to_bytes(),
+        );
+        self.put(
+            "INSERT INTO confide_signed_pre_key (owner, id, v) VALUES ($1, $2, $3)
+             ON CONFLICT (owner, id) DO UPDATE SET v = EXCLUDED.v",
+            &[&i64::from(id), &sealed],
+        )?;
+        Ok(())
+    }
+}
+
+impl SessionStore for PostgresStore {
+    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.load_session(address)?.0)
+    }
+
+    fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal("session", &self.address_key(address), &record.to_bytes());
+        self.put(
+            "INSERT INTO confide_session (owner, name, device, v) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (owner, name, device) DO UPDATE SET v = EXCLUDED.v",
+            &[&address.name(), &i64::from(address.device_id()), &sealed],
+        )?;
+        Ok(())
+    }
+
+    fn transactional(&self) -> Option<&dyn TransactionalStore> {
+        Some(self)
+    }
+}
+
+/// The sealed values one commit writes, made before the transaction starts.
+struct Sealed {
+    session: Vec<u8>,
+    identity: Option<Vec<u8>>,
+    message: Option<([u8; 32], i64, Vec<u8>)>,
+}
+
+impl PostgresStore {
+    /// The transaction behind [`TransactionalStore::commit`]; `Ok(Conflict)` after a
+    /// rollback.
+    fn commit_in(
+        &self,
+        c: &mut Conn,
+        commit: &Commit<'_>,
+        sealed: &Sealed,
+    ) -> Result<CommitOutcome, ::postgres::Error> {
+        let name = commit.address.name();
+        let device = i64::from(commit.address.device_id());
+        let mut tx = c.client.transaction()?;
+        if let Some((idx, received_at, v)) = &sealed.message {
+            let st = c.stmts.get(
+                &mut tx,
+                "INSERT INTO confide_message (owner, name, device, id, received_at, v)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )?;
+            let n = tx.execute(
+                &st,
+                &[&self.device, &name, &device, &&idx[..], received_at, v],
+            )?;
+            if n == 0 {
+                tx.rollback()?;
+                return Ok(CommitOutcome::Conflict);
+            }
+        }
+        // The compare-and-swap: the row must still be the version the operation read.
+        let n = match commit.expected.token() {
+            None => {
+                let st = c.stmts.get(
+                    &mut tx,
+                    "INSERT INTO confide_session (owner, name, device, v)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )?;
+                tx.execute(&st, &[&self.device, &name, &device, &sealed.session])?
+            }
+            Some(token) => {
+                let st = c.stmts.get(
+                    &mut tx,
+                    "UPDATE confide_session SET v = $4
+                     WHERE owner = $1 AND name = $2 AND device = $3
+                       AND substring(v from 1 for 12) = $5",
+                )?;
+                tx.execute(
+                    &st,
+                    &[&self.device, &name, &device, &sealed.session, &&token[..]],
+                )?
+            }
+        };
+        if n == 0 {
+            tx.rollback()?;
+            return Ok(CommitOutcome::Conflict);
+        }
+        if let Some(v) = &sealed.identity {
+            let st = c.stmts.get(
+                &mut tx,
+                "INSERT INTO confide_identity (owner, name, device, v) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (owner, name, device) DO UPDATE SET v = EXCLUDED.v",
+            )?;
+            tx.execute(&st, &[&self.device, &name, &device, v])?;
+        }
+        if let Some(id) = commit.remove_pre_key {
+            let st = c.stmts.get(
+                &mut tx,
+                "DELETE FROM confide_pre_key WHERE owner = $1 AND id = $2",
+            )?;
+            tx.execute(&st, &[&self.device, &i64::from(id)])?;
+        }
+        tx.commit()?;
+        Ok(CommitOutcome::Committed)
+    }
+}
+
+impl TransactionalStore for PostgresStore {
+    fn load_session(
+        &self,
+        address: &Address,
+    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+        let sealed: Option<Vec<u8>> = self.with_conn(|c| {
+            let st = c.stmts.get(
+                &mut c.client,
+                "SELECT v FROM confide_session WHERE owner = $1 AND name = $2 AND device = $3",
+            )?;
+            c.client
+                .query_opt(
+                    &st,
+                    &[
+                        &self.device,
+                        &address.name(),
+                        &i64::from(address.device_id()),
+                    ],
+                )?
+                .map(|r| r.try_get(0))
+                .transpose()
+        })?;
+        let Some(sealed) = sealed else {
+            return Ok((None, SessionVersion::ABSENT));
+        };
+        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("session"))?;
+        let bytes = self
+            .sealer
+            .open("session", &self.address_key(address), &sealed)
+            .map_err(|_| tampered("session"))?;
+        let record = SessionRecord::from_bytes(&bytes)?;
+        Ok((Some(record), SessionVersion::new(version)))
+    }
+
+    fn delivered(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        let idx = self.message_index(address, id);
+        let found: Option<(i64, Option<Vec<u8>>)> = self.with_conn(|c| {
+            let st = c.stmts.get(
+                &mut c.client,
+                "SELECT received_at, v FROM confide_message
+                 WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
+            )?;
+            c.client
+                .query_opt(
+                    &st,
+                    &[
+                        &self.device,
+                        &address.name(),
+                        &i64::from(address.device_id()),
+                        &&idx[..],
+                    ],
+                )?
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()
+        })?;
+        let Some((received_at, sealed)) = found else {
+            return Ok(None);
+        };
+        let mut row = self.address_key(address);
+        row.extend_from_slice(&idx);
+        let plaintext = sealed
+            .map(|v| {
+                self.sealer
+                    .open("message", &row, &v)
+                    .map_err(|_| tampered("message"))
+            })
+            .transpose()?;
+        Ok(Some(DeliveredMessage::new(plaintext, from_ms(received_at))))
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let row = self.address_key(commit.address);
+        // Seal outside the transaction: it holds only SQL.
+        let sealed = Sealed {
+            session: self
+                .sealer
+                .seal("session", &row, &commit.session.to_bytes()),
+            identity: commit
+                .identity
+                .map(|k| self.sealer.seal("identity", &row, &k.serialize())),
+            message: commit.message.map(|m| {
+                let idx = self.sealer.message_index(&row, m.id.as_bytes());
+                let mut mrow = row.clone();
+                mrow.extend_from_slice(&idx);
+                (
+                    idx,
+                    ms(m.received_at),
+                    self.sealer.seal("message", &mrow, m.plaintext),
+                )
+            }),
+        };
+        let mut lease = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let conn = lease
+            .conn()
+            .ok_or_else(|| StoreError::Backend(Box::new(PoolError::Poisoned)))?;
+        match self.commit_in(conn, commit, &sealed) {
+            Ok(outcome) => Ok(outcome),
+            // Rolled back by the server: nothing was written, the caller redoes it.
+            Err(e) if is_conflict(&e) => Ok(CommitOutcome::Conflict),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+impl SenderKeyStore for PostgresStore {
+    fn sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        let mut row = self.address_key(sender);
+        row.extend_from_slice(distribution_id.as_bytes());
+        self.get_sealed(
+            "SELECT v FROM confide_sender_key
+             WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",
+            "sender_key",
+            &row,
+            &[
+                &sender.name(),
+                &i64::from(sender.device_id()),
+                &&distribution_id.as_bytes()[..],
+            ],
+        )?
+        .map(|v| SenderKeyRecord::from_bytes(&v).map_err(StoreError::from))
+        .transpose()
+    }
+
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), StoreError> {
+        let mut row = self.address_key(sender);
+        row.extend_from_slice(distribution_id.as_bytes());
+        let sealed = self.sealer.seal("sender_key", &row, &record.to_bytes());
+        self.put(
+            "INSERT INTO confide_sender_key (owner, name, device, distribution, v)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (owner, name, device, distribution) DO UPDATE SET v = EXCLUDED.v",
+            &[
+                &sender.name(),
+                &i64::from(sender.device_id()),
+                &&distribution_id.as_bytes()[..],
+                &sealed,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl StateStore for PostgresStore {
+    fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        self.get_sealed(
+            "SELECT v FROM confide_state WHERE owner = $1 AND kind = $2 AND k = $3",
+            "state",
+            &self.row(&text_row(&[kind, key])),
+            &[&kind, &key],
+        )
+    }
+
+    fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal("state", &self.row(&text_row(&[kind, key])), value);
+        self.put(
+            "INSERT INTO confide_state (owner, kind, k, v) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (owner, kind, k) DO UPDATE SET v = EXCLUDED.v",
+            &[&kind, &key, &sealed],
+        )?;
+        Ok(())
+    }
+
+    fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        self.put(
+            "DELETE FROM confide_state WHERE owner = $1 AND kind = $2 AND k = $3",
+            &[&kind, &key],
+        )?;
+        Ok(())
+    }
+}

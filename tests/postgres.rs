@@ -1,0 +1,1240 @@
+//! PostgresStore against a real PostgreSQL server that each test starts on loopback:
+//! round trips for every store trait, sealing (swapped rows, wrong key, newer schema),
+//! two devices in one database, concurrency, and the crash test of `tests/crash.rs`
+//! (a child process floods send/receive, the parent SIGKILLs it at seeded random
+//! points, and after every kill proves exactly-once delivery, no reused message key
+//! and a consistent store).
+//!
+//! The server: `initdb` and `pg_ctl` from PATH or `/usr/lib/postgresql/*/bin`, a data
+//! directory in a temp dir, 127.0.0.1 on a free port, its Unix socket in the temp dir.
+//! As root (CI) it runs as the `postgres` user through `runuser`, since PostgreSQL
+//! refuses to run as root. [`PgServer`]'s `Drop` stops it, on failure too.
+#![cfg(feature = "postgres")]
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use confide::cipher::{self, BundleSpec};
+use confide::group::{DistributionId, Layout, SenderKeyRecord};
+use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
+use confide::store::postgres::client::{Client, Config, NoTls};
+use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
+use confide::store::{
+    IdentityStore, MessageId, PostgresOpenError, PostgresPool, PostgresStore, PreKeyStore,
+    SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StoreKey,
+};
+use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, StoreError, Timestamp};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+// ---- the server ------------------------------------------------------------------
+
+/// A PostgreSQL server of our own on 127.0.0.1, stopped on drop.
+struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+/// The directory holding both `initdb` and `pg_ctl`: PATH first, then Debian's
+/// versioned directories (newest first).
+fn pg_bin() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let v = e.file_name().to_str()?.parse().ok()?;
+                Some((v, e.path().join("bin")))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
+    candidates.extend(versioned.into_iter().map(|(_, p)| p));
+    candidates
+        .into_iter()
+        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "PostgreSQL is not installed: no initdb/pg_ctl on PATH or in \
+                 /usr/lib/postgresql/*/bin. .ci/run installs it with \
+                 `apt-get install -y postgresql` (Debian) before running \
+                 `cargo test --features postgres --test postgres`; do the same here."
+            )
+        })
+}
+
+fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PgServer {
+    fn start() -> Self {
+        let bin = pg_bin();
+        // Under /tmp whatever TMPDIR says: the postgres user must reach it, and the
+        // socket path must stay within the 107 bytes a Unix socket name may have.
+        let dir = tempfile::Builder::new()
+            .prefix("confide-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let as_root = is_root();
+        if as_root {
+            let user = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .unwrap();
+            assert!(
+                user.status.success(),
+                "running as root but there is no `postgres` user to run the server as \
+                 (Debian's postgresql package creates it: .ci/run installs it with \
+                 `apt-get install -y postgresql`)"
+            );
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown of the server's temp dir to postgres failed");
+        }
+        let server = Self {
+            dir,
+            bin,
+            port: free_port(),
+            as_root,
+        };
+        let data = server.dir.path().join("data");
+        let out = server
+            .pg("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.run();
+        server
+    }
+
+    /// Starts the server on its data directory (again, after [`PgServer::crash`]).
+    fn run(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=60",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = self
+            .pg("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-t", "60", "-o", &opts, "start"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server the way a crash does (`-m immediate`: no checkpoint, WAL
+    /// recovery at the next start). Returns whether it was running.
+    fn crash(&self) -> bool {
+        self.pg("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// A PostgreSQL program, run as the `postgres` user when we are root.
+    fn pg(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn config(&self) -> Config {
+        config_for(self.port)
+    }
+
+    fn pool(&self, size: usize) -> PostgresPool {
+        PostgresPool::new(self.config(), size)
+    }
+
+    fn client(&self) -> Client {
+        self.config().connect(NoTls).unwrap()
+    }
+}
+
+fn config_for(port: u16) -> Config {
+    let mut c = Config::new();
+    c.host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(20));
+    c
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+// ---- helpers ---------------------------------------------------------------------
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn key(b: u8) -> StoreKey {
+    StoreKey::from_bytes([b; 32])
+}
+
+fn alice() -> Address {
+    Address::new("alice", 1)
+}
+
+fn bob() -> Address {
+    Address::new("bob", 1)
+}
+
+/// Opens `device`'s store and gives it an identity if it has none.
+fn open(pool: &PostgresPool, device: &str, k: &StoreKey, seed: u64) -> PostgresStore {
+    let mut r = rng(seed);
+    let store = PostgresStore::open(pool, device, k, &mut r).unwrap();
+    if !store.has_local_identity().unwrap() {
+        let id = IdentityKeyPair::generate(&mut r);
+        store
+            .set_local_identity(&id, 1000 + (seed as u32 & 0xfff))
+            .unwrap();
+    }
+    store
+}
+
+/// Devices `a` and `b` in one database with a session, `b`'s first message from `a`
+/// not yet decrypted.
+fn pair(
+    pool: &PostgresPool,
+    a: &str,
+    b: &str,
+) -> (PostgresStore, PostgresStore, CiphertextMessage) {
+    let sa = open(pool, a, &key(1), 1);
+    let sb = open(pool, b, &key(2), 2);
+    let mut r = rng(3);
+    let spec = BundleSpec {
+        device_id: 1,
+        signed_pre_key_id: 7,
+        pre_key_id: Some(42),
+    };
+    let bundle = cipher::new_bundle(&sb, &mut r, spec, NOW).unwrap();
+    cipher::process_bundle(&sa, &Address::new(b, 1), &bundle, &mut r, NOW).unwrap();
+    let first = cipher::encrypt(&sa, &Address::new(b, 1), b"first").unwrap();
+    (sa, sb, first)
+}
+
+fn tampered(e: StoreError) -> Option<&'static str> {
+    match e {
+        StoreError::Backend(b) => b.downcast_ref::<TamperedRow>().map(|t| t.table),
+        _ => None,
+    }
+}
+
+/// The (sender ratchet key, counter) pair that names a ciphertext's message key.
+fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
+    let sm = match m {
+        CiphertextMessage::Signal(sm) => sm,
+        CiphertextMessage::PreKey(p) => p.message(),
+        _ => panic!("unexpected message kind"),
+    };
+    (sm.ratchet_key().serialize().to_vec(), sm.counter())
+}
+
+// ---- round trips -----------------------------------------------------------------
+
+#[test]
+fn every_trait_round_trips_and_survives_reopen() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let s = open(&pool, "host/dev-1", &key(1), 1);
+    let mut r = rng(2);
+
+    // IdentityStore.
+    let me = s.local_identity().unwrap();
+    let reg = s.local_registration_id().unwrap();
+    let peer = *IdentityKeyPair::generate(&mut r).identity_key();
+    assert!(s.identity(&alice()).unwrap().is_none());
+    s.save_identity(&alice(), &peer).unwrap();
+    assert_eq!(s.identity(&alice()).unwrap(), Some(peer));
+    assert!(s.state_store().is_some());
+
+    // PreKeyStore and SignedPreKeyStore.
+    let pk = PreKeyRecord::generate(&mut r, 5);
+    s.save_pre_key(&pk).unwrap();
+    assert_eq!(
+        s.pre_key(5).unwrap().unwrap().to_bytes(),
+        pk.to_bytes(),
+        "prekey round trip"
+    );
+    s.save_pre_key(&PreKeyRecord::generate(&mut r, u32::MAX))
+        .unwrap();
+    assert!(s.pre_key(u32::MAX).unwrap().is_some());
+    s.remove_pre_key(u32::MAX).unwrap();
+    assert!(s.pre_key(u32::MAX).unwrap().is_none());
+    let spk = SignedPreKeyRecord::generate(&mut r, &me, 9, NOW);
+    s.save_signed_pre_key(&spk).unwrap();
+    assert_eq!(
+        s.signed_pre_key(9).unwrap().unwrap().to_bytes(),
+        spk.to_bytes()
+    );
+    assert!(s.signed_pre_key(10).unwrap().is_none());
+
+    // SenderKeyStore: our own chain, saved after every use.
+    let dist = DistributionId::random(&mut r);
+    let me_addr = Address::new("host/dev-1", 1);
+    let mut own = SenderKeyRecord::new(dist, Layout::Current);
+    let skdm = own.create_distribution(&mut r);
+    s.save_sender_key(&me_addr, dist, &own).unwrap();
+    let mut loaded = s.sender_key(&me_addr, dist).unwrap().unwrap();
+    let group_msg = loaded.encrypt(b"group hello", &mut r).unwrap();
+    s.save_sender_key(&me_addr, dist, &loaded).unwrap();
+    assert!(
+        s.sender_key(&me_addr, DistributionId::random(&mut r))
+            .unwrap()
+            .is_none()
+    );
+    // ... and a chain learned from a member, stored by another device.
+    let other = open(&pool, "host/dev-2", &key(1), 3);
+    let mut learned = SenderKeyRecord::new(dist, Layout::Current);
+    learned.process(&skdm).unwrap();
+    other.save_sender_key(&me_addr, dist, &learned).unwrap();
+    let mut learned = other.sender_key(&me_addr, dist).unwrap().unwrap();
+    assert_eq!(learned.decrypt(&group_msg).unwrap(), b"group hello");
+    other.save_sender_key(&me_addr, dist, &learned).unwrap();
+
+    // StateStore.
+    s.save_state("ledger", "acme", b"v1").unwrap();
+    s.save_state("ledger", "acme", b"v2").unwrap();
+    s.save_state("ledger", "acmf", b"other").unwrap();
+    assert_eq!(
+        s.state("ledger", "acme").unwrap().unwrap().as_slice(),
+        b"v2"
+    );
+    s.remove_state("ledger", "acmf").unwrap();
+    assert!(s.state("ledger", "acmf").unwrap().is_none());
+
+    // SessionStore: a session made through the cipher, then reopened elsewhere.
+    let bundle = cipher::new_bundle(
+        &other,
+        &mut r,
+        BundleSpec {
+            device_id: 1,
+            signed_pre_key_id: 1,
+            pre_key_id: Some(1),
+        },
+        NOW,
+    )
+    .unwrap();
+    let dev2 = Address::new("host/dev-2", 1);
+    cipher::process_bundle(&s, &dev2, &bundle, &mut r, NOW).unwrap();
+    let m = cipher::encrypt(&s, &dev2, b"over the session").unwrap();
+    assert!(s.session(&dev2).unwrap().is_some());
+
+    drop((s, other, pool));
+    // A new pool (a restarted host) sees everything.
+    let pool = server.pool(1);
+    let s = open(&pool, "host/dev-1", &key(1), 4);
+    let other = open(&pool, "host/dev-2", &key(1), 5);
+    assert_eq!(s.local_identity().unwrap().to_bytes(), me.to_bytes());
+    assert_eq!(s.local_registration_id().unwrap(), reg);
+    assert_eq!(s.identity(&alice()).unwrap(), Some(peer));
+    assert!(s.pre_key(5).unwrap().is_some());
+    assert!(s.signed_pre_key(9).unwrap().is_some());
+    assert_eq!(
+        s.state("ledger", "acme").unwrap().unwrap().as_slice(),
+        b"v2"
+    );
+    let got =
+        cipher::decrypt_message(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"over the session");
+    let reply = cipher::encrypt(&other, &Address::new("host/dev-1", 1), b"reply").unwrap();
+    assert_eq!(
+        cipher::decrypt(&s, &dev2, &reply, &mut r).unwrap(),
+        b"reply"
+    );
+    let mut own = s.sender_key(&me_addr, dist).unwrap().unwrap();
+    let second = own.encrypt(b"second", &mut r).unwrap();
+    let mut learned = other.sender_key(&me_addr, dist).unwrap().unwrap();
+    assert_eq!(learned.decrypt(&second).unwrap(), b"second");
+
+    let sum = s.verify().unwrap();
+    assert_eq!(
+        (
+            sum.identities,
+            sum.pre_keys,
+            sum.signed_pre_keys,
+            sum.sessions
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!((sum.sender_keys, sum.states, sum.messages), (1, 1, 1));
+    let sum2 = other.verify().unwrap();
+    assert_eq!((sum2.sessions, sum2.messages, sum2.sender_keys), (1, 1, 1));
+    assert_eq!(sum2.pre_keys, 0, "the one-time prekey was consumed");
+}
+
+#[test]
+fn redelivery_returns_stored_plaintext_and_purges_work() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let (a, b, first) = pair(&pool, "alice", "bob");
+    let mut r = rng(7);
+    assert!(b.pre_key(42).unwrap().is_some());
+    let one = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    assert!(!one.redelivered);
+    assert!(
+        b.pre_key(42).unwrap().is_none(),
+        "prekey consumed in the commit"
+    );
+    let before = b.session(&alice()).unwrap().unwrap().to_bytes();
+    let again = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext, one.plaintext);
+    assert_eq!(
+        b.session(&alice()).unwrap().unwrap().to_bytes(),
+        before,
+        "no second ratchet step"
+    );
+    let id = MessageId::of(&first);
+    let stored = b.message(&alice(), &id).unwrap().unwrap();
+    assert_eq!(stored.received_at, NOW);
+
+    // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
+    assert!(b.acknowledge(&alice(), &id).unwrap());
+    assert!(
+        b.message(&alice(), &id)
+            .unwrap()
+            .unwrap()
+            .plaintext
+            .is_none()
+    );
+    assert!(matches!(
+        cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW),
+        Err(DecryptError::DuplicateMessage { .. })
+    ));
+
+    // Expiry: purged at its time, then a redelivery is refused.
+    let m = cipher::encrypt(&a, &bob(), b"second").unwrap();
+    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    let id2 = MessageId::of(&m);
+    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
+    assert!(b.set_message_expiry(&alice(), &id2, Some(at)).unwrap());
+    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
+    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
+    assert!(b.message(&alice(), &id2).unwrap().is_none());
+    assert!(cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).is_err());
+    // The acknowledged record goes once it is old enough.
+    let later = Timestamp::from_millis(NOW.as_millis() + 1);
+    assert_eq!(b.purge_messages(NOW, later).unwrap(), 1);
+    assert_eq!(b.verify().unwrap().messages, 0);
+
+    // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
+    let m = cipher::encrypt(&a, &bob(), b"third").unwrap();
+    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    let mut bytes = m.serialized().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
+    assert!(cipher::decrypt_message(&b, &alice(), &forged, &mut r, NOW).is_err());
+}
+
+// ---- sealing ---------------------------------------------------------------------
+
+#[test]
+fn swapped_rows_are_refused_with_a_typed_error() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let (_a, b, first) = pair(&pool, "dev-a", "dev-b");
+    let mut r = rng(8);
+    let from = Address::new("dev-a", 1);
+    cipher::decrypt_message(&b, &from, &first, &mut r, NOW).unwrap();
+    for id in [1u32, 2] {
+        b.save_pre_key(&PreKeyRecord::generate(&mut r, id)).unwrap();
+    }
+    let k1 = *IdentityKeyPair::generate(&mut r).identity_key();
+    let k2 = *IdentityKeyPair::generate(&mut r).identity_key();
+    b.save_identity(&alice(), &k1).unwrap();
+    b.save_identity(&bob(), &k2).unwrap();
+    b.save_state("k", "one", b"1").unwrap();
+    b.save_state("k", "two", b"2").unwrap();
+    let dist = DistributionId::random(&mut r);
+    b.save_sender_key(&alice(), dist, &SenderKeyRecord::new(dist, Layout::Current))
+        .unwrap();
+    b.verify().unwrap();
+
+    // A third device sealed under the same key, holding a session with the same peer
+    // address: moving its session row into dev-b's must fail too.
+    let c = open(&pool, "dev-c", &key(2), 9);
+    c.save_session(&from, &b.session(&from).unwrap().unwrap())
+        .unwrap();
+
+    let mut sql = server.client();
+    sql.batch_execute(
+        "UPDATE confide_pre_key SET v = (SELECT v FROM confide_pre_key
+             WHERE owner = 'dev-b' AND id = 1) WHERE owner = 'dev-b' AND id = 2;
+         UPDATE confide_identity SET v = (SELECT v FROM confide_identity
+             WHERE owner = 'dev-b' AND name = 'alice') WHERE owner = 'dev-b' AND name = 'bob';
+         UPDATE confide_state SET v = (SELECT v FROM confide_state
+             WHERE owner = 'dev-b' AND k = 'one') WHERE owner = 'dev-b' AND k = 'two';
+         UPDATE confide_sender_key SET name = 'bob' WHERE owner = 'dev-b';
+         UPDATE confide_session SET v = (SELECT v FROM confide_session
+             WHERE owner = 'dev-c') WHERE owner = 'dev-b';",
+    )
+    .unwrap();
+
+    assert!(b.pre_key(1).unwrap().is_some());
+    assert_eq!(tampered(b.pre_key(2).unwrap_err()), Some("pre_key"));
+    assert_eq!(b.identity(&alice()).unwrap(), Some(k1));
+    assert_eq!(tampered(b.identity(&bob()).unwrap_err()), Some("identity"));
+    assert_eq!(tampered(b.state("k", "two").unwrap_err()), Some("state"));
+    assert_eq!(
+        tampered(b.sender_key(&bob(), dist).unwrap_err()),
+        Some("sender_key")
+    );
+    assert_eq!(tampered(b.session(&from).unwrap_err()), Some("session"));
+    assert!(matches!(
+        cipher::encrypt(&b, &from, b"x"),
+        Err(confide::EncryptError::Store(StoreError::Backend(_)))
+    ));
+    assert!(b.verify().is_err());
+    // dev-c's own rows are untouched and still open.
+    c.verify().unwrap();
+    // Its identity row moved onto its registration-id row: the next open refuses it.
+    sql.batch_execute(
+        "UPDATE confide_meta SET v = (SELECT v FROM confide_meta
+             WHERE owner = 'dev-c' AND k = 'local_identity')
+         WHERE owner = 'dev-c' AND k = 'registration_id';",
+    )
+    .unwrap();
+    assert!(matches!(
+        PostgresStore::open(&pool, "dev-c", &key(2), &mut rng(1)),
+        Err(PostgresOpenError::Corrupt { table: "meta" })
+    ));
+}
+
+#[test]
+fn wrong_key_newer_schema_and_bad_device_names_are_refused() {
+    let server = PgServer::start();
+    let pool = server.pool(1);
+    drop(open(&pool, "d1", &key(1), 1));
+    assert!(matches!(
+        PostgresStore::open(&pool, "d1", &key(9), &mut rng(1)),
+        Err(PostgresOpenError::WrongKey)
+    ));
+    // Another device may use another key in the same database.
+    drop(open(&pool, "d2", &key(9), 2));
+    for bad in ["", "a\0b", &"x".repeat(257)] {
+        assert!(matches!(
+            PostgresStore::open(&pool, bad, &key(1), &mut rng(1)),
+            Err(PostgresOpenError::InvalidDevice)
+        ));
+    }
+    let mut sql = server.client();
+    // A device whose key check went missing (but whose rows did not) is corrupt, not
+    // silently re-keyed.
+    sql.execute(
+        "DELETE FROM confide_meta WHERE owner = 'd2' AND k = 'key_check'",
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(
+        PostgresStore::open(&pool, "d2", &key(9), &mut rng(1)),
+        Err(PostgresOpenError::Corrupt { table: "meta" })
+    ));
+    let v: i32 = sql
+        .query_one("SELECT version FROM confide_schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v as u32, SCHEMA_VERSION);
+    sql.execute(
+        "UPDATE confide_schema_version SET version = $1",
+        &[&(SCHEMA_VERSION as i32 + 1)],
+    )
+    .unwrap();
+    match PostgresStore::open(&pool, "d1", &key(1), &mut rng(1)) {
+        Err(PostgresOpenError::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    // An unreachable server is a typed error too.
+    let dead = PostgresPool::new(config_for(free_port()), 1);
+    assert!(matches!(
+        PostgresStore::open(&dead, "d1", &key(1), &mut rng(1)),
+        Err(PostgresOpenError::Pool(_))
+    ));
+}
+
+#[test]
+fn debug_output_holds_no_secrets_and_the_database_no_plaintext() {
+    let server = PgServer::start();
+    let mut config = server.config();
+    config.password("hunter2-password");
+    let pool = PostgresPool::new(config, 1);
+    assert!(!format!("{pool:?}").contains("hunter2"));
+    let pool = server.pool(1);
+    let (a, b, first) = pair(&pool, "alice", "bob");
+    assert_eq!(format!("{b:?}"), "PostgresStore { device: \"bob\", .. }");
+    let mut r = rng(9);
+    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let secret = b"attack at dawn, bring the plans";
+    let m = cipher::encrypt(&a, &bob(), secret).unwrap();
+    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    let private = b.local_identity().unwrap().private_key().to_bytes();
+    let public = b.local_identity().unwrap().identity_key().serialize();
+    // Every value in every confide table, as the server holds it.
+    let mut sql = server.client();
+    let mut all = Vec::new();
+    for t in [
+        "meta",
+        "identity",
+        "pre_key",
+        "signed_pre_key",
+        "session",
+        "message",
+        "sender_key",
+        "state",
+    ] {
+        for row in sql
+            .query(
+                &format!("SELECT v FROM confide_{t} WHERE v IS NOT NULL"),
+                &[],
+            )
+            .unwrap()
+        {
+            all.extend(row.get::<_, Vec<u8>>(0));
+        }
+    }
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(!all.is_empty());
+    assert!(!has(secret));
+    assert!(!has(b"first"));
+    assert!(!has(private.as_ref()));
+    assert!(!has(&public));
+    assert!(!has(m.serialized()));
+}
+
+// ---- many devices, many threads ----------------------------------------------------
+
+/// Two hosts' devices with the same peer addresses and prekey ids in one database:
+/// neither sees the other's rows.
+#[test]
+fn two_devices_in_one_database_are_isolated() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let (a1, b1, m1) = pair(&pool, "tenant1/alice", "tenant1/bob");
+    let mut r = rng(10);
+    // Tenant 2's devices, on another pool (another host), same prekey ids.
+    let pool2 = server.pool(1);
+    let b2 = open(&pool2, "tenant2/bob", &key(3), 11);
+    assert_ne!(
+        b1.local_identity().unwrap().to_bytes(),
+        b2.local_identity().unwrap().to_bytes()
+    );
+    assert!(
+        b2.pre_key(42).unwrap().is_none(),
+        "tenant1's prekey is not ours"
+    );
+    let pk = PreKeyRecord::generate(&mut r, 42);
+    b2.save_pre_key(&pk).unwrap();
+    let from = Address::new("tenant1/alice", 1);
+    assert!(b2.session(&from).unwrap().is_none());
+    // tenant2/bob decrypting tenant1's message finds no session or prekey of its own.
+    assert!(cipher::decrypt_message(&b2, &from, &m1, &mut r, NOW).is_err());
+    let got = cipher::decrypt_message(&b1, &from, &m1, &mut r, NOW).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"first");
+    assert!(b1.pre_key(42).unwrap().is_none());
+    assert_eq!(
+        b2.pre_key(42).unwrap().unwrap().to_bytes(),
+        pk.to_bytes(),
+        "consuming tenant1's prekey 42 left tenant2's alone"
+    );
+    b2.save_state("kind", "k", b"two").unwrap();
+    b1.save_state("kind", "k", b"one").unwrap();
+    assert_eq!(b2.state("kind", "k").unwrap().unwrap().as_slice(), b"two");
+    b1.remove_state("kind", "k").unwrap();
+    assert_eq!(b2.state("kind", "k").unwrap().unwrap().as_slice(), b"two");
+    // Purges and acknowledgements stay inside their device.
+    assert_eq!(
+        b2.purge_messages(Timestamp::from_millis(u64::MAX >> 2), NOW)
+            .unwrap(),
+        0
+    );
+    assert_eq!(b1.verify().unwrap().messages, 1);
+    let s1 = b1.verify().unwrap();
+    let s2 = b2.verify().unwrap();
+    assert_eq!((s1.sessions, s1.identities, s1.states), (1, 1, 0));
+    assert_eq!(
+        (s2.sessions, s2.identities, s2.pre_keys, s2.states),
+        (0, 0, 1, 1)
+    );
+    drop(a1);
+}
+
+/// Hosts starting together on a fresh database: the schema is created once, and a new
+/// device opened by several at once gets one key check that all of them match.
+#[test]
+fn concurrent_first_opens_migrate_once_and_agree_on_a_new_device() {
+    let server = PgServer::start();
+    let port = server.port;
+    let opens: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let pool = PostgresPool::new(config_for(port), 1);
+                let mut r = rng(70 + t);
+                let shared = PostgresStore::open(&pool, "shared", &key(5), &mut r).unwrap();
+                let own = PostgresStore::open(&pool, &format!("own-{t}"), &key(6), &mut r).unwrap();
+                own.save_state("k", "v", &t.to_be_bytes()).unwrap();
+                drop(shared);
+            })
+        })
+        .collect();
+    for h in opens {
+        h.join().unwrap();
+    }
+    let mut sql = server.client();
+    let versions: i64 = sql
+        .query_one("SELECT count(*) FROM confide_schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1);
+    let checks: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM confide_meta WHERE owner = 'shared' AND k = 'key_check'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(checks, 1);
+    let pool = server.pool(1);
+    assert!(matches!(
+        PostgresStore::open(&pool, "shared", &key(7), &mut rng(1)),
+        Err(PostgresOpenError::WrongKey)
+    ));
+    for t in 0..4u64 {
+        let s = PostgresStore::open(&pool, &format!("own-{t}"), &key(6), &mut rng(1)).unwrap();
+        assert_eq!(
+            s.state("k", "v").unwrap().unwrap().as_slice(),
+            t.to_be_bytes()
+        );
+    }
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PostgresStore>();
+    check::<PostgresPool>();
+}
+
+/// Bob talks to Carol and Dave from two threads, and two threads of Alice's send to
+/// Bob over one session at once; then two threads receive Alice's messages, each one
+/// twice: every message decrypts fresh exactly once, no two ciphertexts share a
+/// (ratchet key, counter), and the stores verify. All four devices share one database
+/// and one pool.
+#[test]
+fn concurrent_threads_to_different_and_same_peers() {
+    let server = PgServer::start();
+    let pool = server.pool(4);
+    let k = key(3);
+    let bob_s = Arc::new(open(&pool, "bob", &k, 20));
+    let peers: Vec<(Address, Arc<PostgresStore>)> = ["carol", "dave", "alice"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let s = open(&pool, n, &k, 30 + i as u64);
+            (Address::new(*n, 1), Arc::new(s))
+        })
+        .collect();
+    let mut r = rng(40);
+    for (i, (addr, s)) in peers.iter().enumerate() {
+        let spec = BundleSpec {
+            device_id: 1,
+            signed_pre_key_id: 1,
+            pre_key_id: Some(100 + i as u32),
+        };
+        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
+        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
+        let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
+        cipher::decrypt_message(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
+    }
+    const N: u32 = 40;
+    let mut handles = Vec::new();
+    for (t, (addr, s)) in peers.iter().take(2).cloned().enumerate() {
+        let bob_s = Arc::clone(&bob_s);
+        handles.push(std::thread::spawn(move || {
+            let mut r = rng(50 + t as u64);
+            let mut keys = Vec::new();
+            for i in 0..N {
+                let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
+                keys.push(key_of(&m));
+                let p = cipher::decrypt_message(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
+                assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
+                let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
+                assert_eq!(
+                    cipher::decrypt(&*s, &bob(), &back, &mut r).unwrap(),
+                    i.to_le_bytes()
+                );
+            }
+            keys
+        }));
+    }
+    let (alice_addr, alice_s) = peers[2].clone();
+    let sent: Vec<_> = (0..2)
+        .map(|t| {
+            let alice_s = Arc::clone(&alice_s);
+            std::thread::spawn(move || {
+                (0..N)
+                    .map(|i| {
+                        let text = format!("t{t}-{i}");
+                        let m = cipher::encrypt(&*alice_s, &bob(), text.as_bytes()).unwrap();
+                        (text, m)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for h in handles {
+        let keys = h.join().unwrap();
+        let unique: HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len());
+    }
+    let sent: Vec<(String, CiphertextMessage)> =
+        sent.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut pairs = HashSet::new();
+    for (_, m) in &sent {
+        assert!(pairs.insert(key_of(m)), "a message key was used twice");
+    }
+    let shared = Arc::new(sent);
+    let receivers: Vec<_> = (0..2)
+        .map(|t| {
+            let bob_s = Arc::clone(&bob_s);
+            let shared = Arc::clone(&shared);
+            let alice_addr = alice_addr.clone();
+            std::thread::spawn(move || {
+                let mut r = rng(60 + t);
+                let mut fresh = Vec::new();
+                for (text, m) in shared.iter() {
+                    let p = cipher::decrypt_message(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
+                    assert_eq!(p.plaintext.as_slice(), text.as_bytes());
+                    if !p.redelivered {
+                        fresh.push(text.clone());
+                    }
+                }
+                fresh
+            })
+        })
+        .collect();
+    let mut fresh: Vec<String> = receivers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    fresh.sort();
+    let mut want: Vec<String> = shared.iter().map(|(t, _)| t.clone()).collect();
+    want.sort();
+    assert_eq!(fresh, want, "each message decrypted fresh exactly once");
+    let sb = bob_s.verify().unwrap();
+    assert_eq!(sb.sessions, 3);
+    assert_eq!(sb.messages, 3 + 2 * N as usize + 2 * N as usize);
+    for (_, s) in &peers {
+        s.verify().unwrap();
+    }
+}
+
+// ---- crash test ------------------------------------------------------------------
+//
+// tests/crash.rs's flood against PostgreSQL: the child is this test binary re-run
+// with `CONFIDE_PG_CRASH_DIR` and `CONFIDE_PG_PORT` set (see [`pg_crash_child_entry`]);
+// Alice and Bob are two devices in one database. The network is an append-only log
+// per direction, the app's inbox a delivery log per receiver (fsynced lines). Kills:
+// `CONFIDE_CRASH_KILLS` (default 240), seed: `CONFIDE_CRASH_SEED`. Every 30th kill the
+// server crashes too (`pg_ctl stop -m immediate`) and restarts with WAL recovery.
+
+const CRASH_KEY: [u8; 32] = [0x42; 32];
+
+/// How often (in client kills) the database server crashes too.
+const SERVER_CRASH_EVERY: usize = 30;
+
+struct Lane {
+    from: &'static str,
+    to: &'static str,
+}
+
+const LANES: [Lane; 2] = [
+    Lane {
+        from: "alice",
+        to: "bob",
+    },
+    Lane {
+        from: "bob",
+        to: "alice",
+    },
+];
+
+impl Lane {
+    fn wire(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}2{}.log", self.from, self.to))
+    }
+    fn inbox(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.inbox", self.to))
+    }
+    fn text(&self, n: usize) -> String {
+        format!("{}-{n}", self.from)
+    }
+}
+
+/// The complete lines of a log (a torn last line, from a kill mid-write, is not one).
+fn lines(path: &Path) -> Vec<String> {
+    let mut s = String::new();
+    if let Ok(mut f) = File::open(path) {
+        f.read_to_string(&mut s).unwrap();
+    }
+    let complete = s.rfind('\n').map_or("", |i| &s[..=i]);
+    complete.lines().map(str::to_string).collect()
+}
+
+/// Cuts a torn last line off, so the next append starts a line.
+fn repair(path: &Path) {
+    let Ok(mut f) = OpenOptions::new().read(true).write(true).open(path) else {
+        return;
+    };
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).unwrap();
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if keep != bytes.len() {
+        f.set_len(keep as u64).unwrap();
+        f.sync_all().unwrap();
+    }
+}
+
+fn append(path: &Path, line: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
+    f.sync_data().unwrap();
+}
+
+fn parse(line: &str) -> CiphertextMessage {
+    let (t, h) = line.split_once(':').unwrap();
+    CiphertextMessage::from_parts(t.parse().unwrap(), &hex::decode(h).unwrap()).unwrap()
+}
+
+fn open_crash_store(pool: &PostgresPool, name: &str, rng: &mut ChaCha20Rng) -> PostgresStore {
+    let s = PostgresStore::open(pool, name, &StoreKey::from_bytes(CRASH_KEY), rng).unwrap();
+    if !s.has_local_identity().unwrap() {
+        let id = IdentityKeyPair::generate(rng);
+        s.set_local_identity(&id, 1 + (rng.next_u32() & 0x3fff))
+            .unwrap();
+    }
+    s
+}
+
+/// The child: runs when `CONFIDE_PG_CRASH_DIR` is set, otherwise passes at once.
+#[test]
+fn pg_crash_child_entry() {
+    let Some(dir) = std::env::var_os("CONFIDE_PG_CRASH_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let port: u16 = std::env::var("CONFIDE_PG_PORT").unwrap().parse().unwrap();
+    let seed: u64 = std::env::var("CONFIDE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let drain = std::env::var_os("CONFIDE_CRASH_DRAIN").is_some();
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    for lane in &LANES {
+        repair(&lane.wire(&dir));
+        repair(&lane.inbox(&dir));
+    }
+    let pool = PostgresPool::new(config_for(port), 1);
+    let a = open_crash_store(&pool, "alice", &mut rng);
+    let b = open_crash_store(&pool, "bob", &mut rng);
+    if a.session(&bob()).unwrap().is_none() {
+        let spec = BundleSpec {
+            device_id: 1,
+            signed_pre_key_id: 1,
+            pre_key_id: Some(1),
+        };
+        let bundle = cipher::new_bundle(&b, &mut rng, spec, NOW).unwrap();
+        cipher::process_bundle(&a, &bob(), &bundle, &mut rng, NOW).unwrap();
+    }
+    let store = |name: &str| if name == "alice" { &a } else { &b };
+    let addr = |name: &str| Address::new(name, 1);
+    loop {
+        let mut idle = true;
+        for (i, lane) in LANES.iter().enumerate() {
+            let sent = lines(&lane.wire(&dir)).len();
+            let got = lines(&lane.inbox(&dir)).len();
+            if got < sent && (drain || rng.next_u32() % 2 == 0) {
+                let m = parse(&lines(&lane.wire(&dir))[got]);
+                let d =
+                    cipher::decrypt_message(store(lane.to), &addr(lane.from), &m, &mut rng, NOW)
+                        .unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
+                let text = String::from_utf8(d.plaintext.to_vec()).unwrap();
+                append(
+                    &lane.inbox(&dir),
+                    &format!("{got}:{}:{text}", u8::from(d.redelivered)),
+                );
+                idle = false;
+            }
+            let has = store(lane.from)
+                .session(&addr(lane.to))
+                .unwrap()
+                .is_some_and(|r| r.has_current_session());
+            if !drain && has && rng.next_u32() % 2 == 0 {
+                let m =
+                    cipher::encrypt(store(lane.from), &addr(lane.to), lane.text(sent).as_bytes())
+                        .unwrap();
+                append(
+                    &lane.wire(&dir),
+                    &format!("{}:{}", m.message_type(), hex::encode(m.serialized())),
+                );
+                idle = false;
+            }
+        }
+        if drain && idle {
+            return;
+        }
+    }
+}
+
+/// Waits until the killed child's server backends are gone (the server rolls back
+/// whatever transaction they had open), so the check sees settled rows.
+fn wait_for_no_other_backends(port: u16) {
+    let mut c = config_for(port).connect(NoTls).unwrap();
+    for _ in 0..10_000 {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if n == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("a killed child's database session never ended");
+}
+
+/// What the parent checks after every kill; returns (messages delivered, redeliveries).
+fn check(port: u16, dir: &Path, rng: &mut ChaCha20Rng) -> (usize, usize) {
+    wait_for_no_other_backends(port);
+    let pool = PostgresPool::new(config_for(port), 1);
+    let a = open_crash_store(&pool, "alice", rng);
+    let b = open_crash_store(&pool, "bob", rng);
+    let mut delivered = 0;
+    let mut redelivered = 0;
+    for lane in &LANES {
+        let wire = lines(&lane.wire(dir));
+        let inbox = lines(&lane.inbox(dir));
+        let mut keys = HashSet::new();
+        for (n, l) in wire.iter().enumerate() {
+            assert!(
+                keys.insert(key_of(&parse(l))),
+                "{}: message key of entry {n} used twice",
+                lane.from
+            );
+        }
+        assert!(inbox.len() <= wire.len());
+        for (n, l) in inbox.iter().enumerate() {
+            let mut parts = l.splitn(3, ':');
+            let idx: usize = parts.next().unwrap().parse().unwrap();
+            let again = parts.next().unwrap() == "1";
+            let text = parts.next().unwrap();
+            assert_eq!(idx, n, "{}: inbox out of order or duplicated", lane.to);
+            assert_eq!(text, lane.text(n), "{}: wrong plaintext", lane.to);
+            redelivered += usize::from(again);
+        }
+        delivered += inbox.len();
+    }
+    let (sa, sb) = (a.verify().unwrap(), b.verify().unwrap());
+    // Each receiver committed every inbox entry and at most one more, the one whose
+    // inbox append a kill cut off.
+    for (s, inbox) in [
+        (sa, lines(&LANES[1].inbox(dir)).len()),
+        (sb, lines(&LANES[0].inbox(dir)).len()),
+    ] {
+        assert!(
+            s.messages == inbox || s.messages == inbox + 1,
+            "message table {} vs inbox {inbox}",
+            s.messages
+        );
+        assert!(s.sessions <= 1);
+    }
+    (delivered, redelivered)
+}
+
+fn run_child(port: u16, dir: &Path, seed: u64, drain: bool) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "pg_crash_child_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("CONFIDE_PG_CRASH_DIR", dir)
+    .env("CONFIDE_PG_PORT", port.to_string())
+    .env("CONFIDE_CRASH_SEED", seed.to_string())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if drain {
+        cmd.env("CONFIDE_CRASH_DRAIN", "1");
+    }
+    cmd.spawn().unwrap()
+}
+
+#[test]
+fn sigkill_at_random_points_loses_and_duplicates_nothing() {
+    if std::env::var_os("CONFIDE_PG_CRASH_DIR").is_some() {
+        return;
+    }
+    let kills: usize = std::env::var("CONFIDE_CRASH_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(240);
+    let seed: u64 = std::env::var("CONFIDE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed);
+    let server = PgServer::start();
+    let port = server.port;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let started = Instant::now();
+    let mut server_crashes = 0;
+    let mut setup = run_child(port, dir, seed, true);
+    let mut err = String::new();
+    setup
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(setup.wait().unwrap().success(), "setup failed:\n{err}");
+    for k in 0..kills {
+        let mut child = run_child(
+            port,
+            dir,
+            seed.wrapping_mul(1_000_003).wrapping_add(k as u64),
+            false,
+        );
+        // Kill somewhere in 20..220 ms: mostly mid-flood, sometimes while the child
+        // is still connecting and opening its stores.
+        let delay = Duration::from_micros(20_000 + rng.next_u64() % 200_000);
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_some() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("child exited before the kill (run {k}):\n{err}");
+        }
+        // Every SERVER_CRASH_EVERY-th run the database crashes under the flood as
+        // well (a failover): the child's in-flight commits fail with an unknown
+        // outcome, and whatever the server acknowledged must survive its recovery.
+        let server_crash = k % SERVER_CRASH_EVERY == SERVER_CRASH_EVERY / 2;
+        if server_crash {
+            assert!(server.crash(), "the server was not running");
+            server_crashes += 1;
+        }
+        let _ = child.kill(); // SIGKILL (the child may have died of the crash already)
+        child.wait().unwrap();
+        if server_crash {
+            server.run();
+        }
+        check(port, dir, &mut rng);
+    }
+    let mut child = run_child(port, dir, seed ^ 0xd4a1, true);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "drain failed:\n{err}");
+    let (delivered, redelivered) = check(port, dir, &mut rng);
+    for lane in &LANES {
+        assert_eq!(
+            lines(&lane.wire(dir)).len(),
+            lines(&lane.inbox(dir)).len(),
+            "everything sent was delivered"
+        );
+    }
+    eprintln!(
+        "postgres crash test: {kills} SIGKILLs of the client ({server_crashes} with a server \
+         crash), {delivered} messages delivered exactly once ({redelivered} of them \
+         redelivered from the store after a kill), {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(delivered > kills, "the flood made progress");
+}
