@@ -192,8 +192,9 @@ typedef struct ConfideUnsealed {
   struct ConfideBuffer group_id;
   // The decrypted message.
   struct ConfideBuffer plaintext;
-  // A 1:1 message this SQLite device decrypted before and not yet acknowledged (its
-  // plaintext comes from the store); as for `confide_device_decrypt`.
+  // A 1:1 message this SQLite device decrypted before and not yet acknowledged with
+  // `confide_device_acknowledge_sealed` (its plaintext comes from the store); as for
+  // `confide_device_decrypt`.
   bool redelivered;
 } ConfideUnsealed;
 
@@ -610,6 +611,26 @@ int32_t confide_device_unseal(const struct ConfideDevice *device,
                               const uint8_t *message,
                               size_t message_len,
                               struct ConfideUnsealed *out);
+
+// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1
+// message (the same bytes given to `confide_device_unseal`), as
+// `confide_device_acknowledge` does for an unsealed one: the store drops its copy, and
+// a redelivery is then `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its
+// certificate validated under `trust_root` again, to find the sender and the inner
+// message. `*out_found` (may be null) is set to whether the message was stored; false
+// for group messages (never stored) and on an in-memory device.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `trust_root` and `message` hold their lengths in bytes;
+// `out_found` is null or writable.
+int32_t confide_device_acknowledge_sealed(const struct ConfideDevice *device,
+                                          const uint8_t *trust_root,
+                                          size_t trust_root_len,
+                                          const uint8_t *message,
+                                          size_t message_len,
+                                          bool *out_found);
 
 // Frees what `confide_device_unseal` put in `*unsealed` (wiping the plaintext) and
 // zeroes it, so freeing twice is harmless. Null is ignored.

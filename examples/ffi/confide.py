@@ -74,6 +74,7 @@ class Library:
                                                   ctypes.POINTER(Recipient), size, buf_p],
             "confide_sealed_v2_for_recipient": [data, size, text, buf_p],
             "confide_device_unseal": [dev, data, size, data, size, ctypes.POINTER(Unsealed)],
+            "confide_device_acknowledge_sealed": [dev, data, size, data, size, c_bool_p],
             "confide_test_sender_certificate": [dev, data, data, u32, ctypes.c_uint64, buf_p,
                                                 ctypes.c_char_p],
         }
@@ -199,16 +200,22 @@ class Device:
                                    len(plaintext), version, recipients, len(members))
 
     def unseal(self, trust_root, message):
-        """Returns (sender name, sender device, content type, group id, plaintext)."""
+        """Returns (sender name, sender device, content type, group id, plaintext, redelivered)."""
         u = Unsealed()
         self.lib.call("confide_device_unseal", self.handle, trust_root, len(trust_root), message,
                       len(message), ctypes.byref(u))
         try:
             return (ctypes.string_at(u.sender_name).decode(), u.sender_device, u.content_type,
                     ctypes.string_at(u.group_id.data, u.group_id.len) if u.group_id.len else b"",
-                    ctypes.string_at(u.plaintext.data, u.plaintext.len))
+                    ctypes.string_at(u.plaintext.data, u.plaintext.len), u.redelivered)
         finally:
             self.lib.lib.confide_unsealed_free(ctypes.byref(u))
+
+    def acknowledge_sealed(self, trust_root, message):
+        found = ctypes.c_bool()
+        self.lib.call("confide_device_acknowledge_sealed", self.handle, trust_root, len(trust_root),
+                      message, len(message), ctypes.byref(found))
+        return found.value
 
     def safety_number(self, local_id, name, device_id, remote_id):
         digits = ctypes.create_string_buffer(SAFETY_NUMBER_SIZE)
@@ -236,9 +243,11 @@ def send_pairwise(sender, sender_name, receiver, receiver_name, data):
     return receiver.decrypt(sender_name, 1, kind, wire)[0]
 
 
-def group_and_sealed(lib):
-    """Ann, Ben and Cat (named by UUIDs, as sealed sender needs): a group, then sealed sender."""
-    ann, ben, cat = Device(lib, ANN), Device(lib, BEN), Device(lib, CAT)
+def group_and_sealed(lib, tmp, key):
+    """Ann, Ben and Cat (named by UUIDs, as sealed sender needs; Ben on SQLite): a group, then
+    sealed sender."""
+    ann, cat = Device(lib, ANN), Device(lib, CAT)
+    ben = Device(lib, BEN, path=os.path.join(tmp, "ben.db"), key=key)
     try:
         ann.start_session(BEN, 1, ben.publish_bundle(1, 1))
         ann.start_session(CAT, 1, cat.publish_bundle(1, 1))
@@ -265,19 +274,23 @@ def group_and_sealed(lib):
         foreign_root = root[:5] + bytes([root[5] ^ 1]) + root[6:]
         e = expect_error(ERR_INVALID_CERTIFICATE, ben.unseal, foreign_root, sealed)
         print("foreign trust root refused: code", e.code)
-        sender, device, _, _, text = ben.unseal(root, sealed)
-        assert (sender, device) == (ANN, 1)
+        sender, device, _, _, text, redelivered = ben.unseal(root, sealed)
+        assert (sender, device, redelivered) == (ANN, 1, False)
         print("ben unsealed (v1):", text.decode())
+        assert ben.unseal(root, sealed)[5], "a SQLite device redelivers until acknowledged"
+        assert ben.acknowledge_sealed(root, sealed)
+        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.unseal, root, sealed)
+        print("sealed message acknowledged, then refused: code", e.code)
 
         multi = ben.seal(ANN, 1, cert_ben, b"sealed v2 from Python", SEALED_SENDER_V2)
-        sender, _, _, _, text = ann.unseal(root, lib.v2_for_recipient(multi, ANN))
+        sender, _, _, _, text, _ = ann.unseal(root, lib.v2_for_recipient(multi, ANN))
         assert sender == BEN
         print("ann unsealed (v2):", text.decode())
 
         multi = ann.seal_group(group, b"demo-group", cert_ann, b"sealed to the group",
                                SEALED_SENDER_V2, [(BEN, 1), (CAT, 1)])
         for member, label, uuid in ((ben, "ben", BEN), (cat, "cat", CAT)):
-            sender, _, kind, group_id, text = member.unseal(root, lib.v2_for_recipient(multi, uuid))
+            sender, _, kind, group_id, text, _ = member.unseal(root, lib.v2_for_recipient(multi, uuid))
             assert (sender, kind, group_id) == (ANN, MESSAGE_TYPE_SENDER_KEY, b"demo-group")
             print(f"{label} unsealed (group v2):", text.decode())
 
@@ -337,7 +350,7 @@ def main(path):
             theirs = bob.safety_number(b"bob", "alice", 1, b"alice")
             assert mine == theirs and len(mine) == 60, (mine, theirs)
             print("safety number:", mine)
-            group_and_sealed(lib)
+            group_and_sealed(lib, tmp, key)
         finally:
             alice.close()
             bob.close()

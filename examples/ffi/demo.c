@@ -1,7 +1,7 @@
 /* Two confide devices set up a session and talk through the C ABI: Alice keeps her
  * state in a SQLite file and is closed and reopened half-way; Bob lives in memory.
- * Then three in-memory devices named by UUIDs form a group (sender keys) and exchange
- * sealed-sender messages, v1 and v2.
+ * Then three devices named by UUIDs (Ben's on SQLite) form a group (sender keys) and
+ * exchange sealed-sender messages, v1 and v2.
  * Built and run by tests/ffi.rs; run under valgrind by .ci/run. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -72,19 +72,23 @@ static void show_unsealed(const char *who, const char *how, ConfideUnsealed *u) 
   confide_unsealed_free(u);
 }
 
-/* A three-party group (Ann sends, Ben and Cat read) and sealed sender both ways. */
-static int group_and_sealed(void) {
+/* A three-party group (Ann sends, Ben and Cat read) and sealed sender both ways. Ben
+ * keeps his state in a SQLite file in `dir`. */
+static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len) {
   int rc = 1;
   int32_t status;
   ConfideDevice *ann = NULL, *ben = NULL, *cat = NULL;
   ConfideBuffer bundle = {0}, skdm = {0}, got = {0}, msg = {0}, sealed = {0}, delivered = {0},
                 cert_ann = {0}, cert_ben = {0}, cert_cat = {0};
   ConfideUnsealed u = {0};
+  bool found = false;
+  char *ben_db = join(dir, "ben.db");
   uint8_t group[CONFIDE_DISTRIBUTION_ID_LEN];
   for (size_t i = 0; i < sizeof group; i++) group[i] = (uint8_t)(0xA0 + i);
 
+  if (!ben_db) goto out;
   if (check(confide_device_new_in_memory(ANN, 1, &ann), "new ann") ||
-      check(confide_device_new_in_memory(BEN, 1, &ben), "new ben") ||
+      check(confide_device_open(ben_db, key, key_len, BEN, 1, &ben), "open ben") ||
       check(confide_device_new_in_memory(CAT, 1, &cat), "new cat"))
     goto out;
   /* Ann has pairwise sessions with Ben and Cat. */
@@ -171,6 +175,22 @@ static int group_and_sealed(void) {
             "unseal v1"))
     goto out;
   show_unsealed("ben", "v1", &u);
+  /* Ben's SQLite store keeps the plaintext until he acknowledges the envelope. */
+  if (check(confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u),
+            "unseal v1 again"))
+    goto out;
+  printf("ben got the v1 envelope again: %.*s (redelivered: %d)\n", (int)u.plaintext.len,
+         (const char *)u.plaintext.data, u.redelivered);
+  if (!u.redelivered) goto out;
+  confide_unsealed_free(&u);
+  if (check(confide_device_acknowledge_sealed(ben, root, sizeof root, sealed.data, sealed.len,
+                                              &found),
+            "acknowledge sealed") ||
+      !found)
+    goto out;
+  status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
+  printf("sealed message acknowledged, then refused: code %d\n", status);
+  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
   drop_buf(&sealed);
 
   /* Ben -> Ann, v2: one multi-recipient message; the server hands Ann her copy. */
@@ -289,6 +309,7 @@ out:
   confide_device_free(ann);
   confide_device_free(ben);
   confide_device_free(cat);
+  free(ben_db);
   return rc;
 }
 
@@ -455,7 +476,7 @@ int main(void) {
          zip.len > 4 && memcmp(zip.data, "PK\x03\x04", 4) == 0 ? "PK header" : "BAD");
 
   /* Groups and sealed sender, on three more devices. */
-  if (group_and_sealed() != 0) goto done;
+  if (group_and_sealed(dir, key, sizeof key) != 0) goto done;
 
   /* Null handles are errors, not crashes. */
   status = confide_device_encrypt(NULL, "bob", 1, NULL, 0, &type, &msg);
@@ -477,6 +498,9 @@ done:
   remove_in(dir, "alice.db");
   remove_in(dir, "alice.db-wal");
   remove_in(dir, "alice.db-shm");
+  remove_in(dir, "ben.db");
+  remove_in(dir, "ben.db-wal");
+  remove_in(dir, "ben.db-shm");
   rmdir(dir);
   free(db);
   printf(rc == 0 ? "demo: ok\n" : "demo: FAILED\n");

@@ -51,8 +51,9 @@ use confide::keys::{
 };
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentHint, MultiRecipientMessage, OpenError as SealedOpenError, Recipient,
-    SealError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    CertificateError, ContentHint, ContentType, MultiRecipientMessage,
+    OpenError as SealedOpenError, Recipient, SealError, SenderCertificate, SenderInfo,
+    ServerCertificate, ServiceId,
 };
 use confide::store::sqlite::OpenError;
 use confide::store::{
@@ -332,8 +333,9 @@ pub struct ConfideUnsealed {
     pub group_id: ConfideBuffer,
     /// The decrypted message.
     pub plaintext: ConfideBuffer,
-    /// A 1:1 message this SQLite device decrypted before and not yet acknowledged (its
-    /// plaintext comes from the store); as for `confide_device_decrypt`.
+    /// A 1:1 message this SQLite device decrypted before and not yet acknowledged with
+    /// `confide_device_acknowledge_sealed` (its plaintext comes from the store); as for
+    /// `confide_device_decrypt`.
     pub redelivered: bool,
 }
 
@@ -1369,6 +1371,20 @@ fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failur
     })
 }
 
+/// A trust root: the 33-byte serialized public key, or its 32 bare key bytes.
+///
+/// # Safety
+/// `p` is valid for `len` bytes, or `len` is 0.
+unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
+    // SAFETY: forwarded caller guarantee.
+    let raw = unsafe { bytes(p, len, "trust_root") }?;
+    match <[u8; 32]>::try_from(raw) {
+        Ok(bare) => Ok(PublicKey::from_x25519(bare)),
+        Err(_) => PublicKey::try_from(raw)
+            .map_err(|e| Failure(CONFIDE_ERR_INVALID_ARGUMENT, describe(&e))),
+    }
+}
+
 /// The sealed sender version byte the caller passed.
 fn sealed_version(version: u8) -> Result<u8, Failure> {
     match version {
@@ -1783,14 +1799,9 @@ pub unsafe extern "C" fn confide_device_unseal(
         let (d, root, raw) = unsafe {
             (
                 device_ref(device)?,
-                bytes(trust_root, trust_root_len, "trust_root")?,
+                public_key(trust_root, trust_root_len)?,
                 bytes(message, message_len, "message")?,
             )
-        };
-        let root = match <[u8; 32]>::try_from(root) {
-            Ok(bare) => PublicKey::from_x25519(bare),
-            Err(_) => PublicKey::try_from(root)
-                .map_err(|e| Failure(CONFIDE_ERR_INVALID_ARGUMENT, describe(&e)))?,
         };
         let got = d.device.unseal(raw, &root).map_err(unseal_failure)?;
         // Nothing below can fail: the message is consumed, so it must reach the caller.
@@ -1806,6 +1817,62 @@ pub unsafe extern "C" fn confide_device_unseal(
         };
         // SAFETY: checked non-null; the caller guarantees it is writable.
         unsafe { out.write(result) };
+        Ok(())
+    })
+}
+
+/// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1
+/// message (the same bytes given to `confide_device_unseal`), as
+/// `confide_device_acknowledge` does for an unsealed one: the store drops its copy, and
+/// a redelivery is then `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its
+/// certificate validated under `trust_root` again, to find the sender and the inner
+/// message. `*out_found` (may be null) is set to whether the message was stored; false
+/// for group messages (never stored) and on an in-memory device.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `trust_root` and `message` hold their lengths in bytes;
+/// `out_found` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_acknowledge_sealed(
+    device: *const ConfideDevice,
+    trust_root: *const u8,
+    trust_root_len: usize,
+    message: *const u8,
+    message_len: usize,
+    out_found: *mut bool,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (d, root, raw) = unsafe {
+            (
+                device_ref(device)?,
+                public_key(trust_root, trust_root_len)?,
+                bytes(message, message_len, "message")?,
+            )
+        };
+        let identity = d.device.store().local_identity().map_err(store_failure)?;
+        let content = confide::sealed::open(raw, &identity, &root, d.device.now())
+            .map_err(|e| Failure(open_code(&e), describe(&e)))?;
+        let info = content.sender().sender();
+        let sender = Address::new(info.uuid.clone(), info.device_id);
+        let found = match (content.content_type(), d.device.store()) {
+            (ContentType::PreKey | ContentType::Whisper, AnyStore::Sqlite(s)) => {
+                let inner = CiphertextMessage::from_parts(
+                    content.content_type().message_type(),
+                    content.contents(),
+                )
+                .map_err(|e| decrypt_failure(e.into()))?;
+                s.acknowledge(&sender, &MessageId::of(&inner))
+                    .map_err(store_failure)?
+            }
+            _ => false,
+        };
+        if !out_found.is_null() {
+            // SAFETY: non-null; the caller guarantees it is writable.
+            unsafe { out_found.write(found) };
+        }
         Ok(())
     })
 }
