@@ -1,5 +1,5 @@
 //! The C ABI example: its header matches the Rust side, and a C and a Python program
-//! use it for a real session.
+//! use it for a real session, a group and sealed-sender messages (v1 and v2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -128,6 +128,24 @@ fn c_demo_runs() {
         "same on both sides",
         "report before any connection: code 12",
         "(PK header)",
+        "group: distribution message (",
+        "group: ben read: hello group",
+        "group: cat read: hello group",
+        "group replay refused: code 3",
+        "group message under the wrong sender refused: code 15",
+        "corrupted sealed message refused: code 2",
+        "foreign trust root refused: code 13",
+        "ben unsealed (v1) from 9d0652a3...(device 1), type 3, group id 0 bytes: sealed v1 from ann",
+        "ben got the v1 envelope again: sealed v1 from ann (redelivered: 1)",
+        "sealed message acknowledged, then refused: code 3",
+        "ann unsealed (v2) from 796abedb...(device 1), type 2, group id 0 bytes: sealed v2 from ben",
+        "cat unsealed (group v2) from 9d0652a3...(device 1), type 7, group id 10 bytes: sealed to the group",
+        "sealed group replay refused: code 3",
+        "ben unsealed (group v2) from 9d0652a3...(device 1), type 7, group id 10 bytes: sealed to the group",
+        "expired certificate refused: code 14",
+        "group: ben read after the rotation: cat has left",
+        "cat, who left, refused: code 15",
+        "misuse refused: codes 13 1 1 15 12",
         "null device refused: code 1",
         "demo: ok",
     ] {
@@ -165,6 +183,18 @@ fn python_demo_runs() {
         "corrupted message refused: code 2",
         "alice read: one more from Bob",
         "safety number: ",
+        "group: ben read: hello group from Python",
+        "group: cat read: hello group from Python",
+        "group replay refused: code 3",
+        "corrupted sealed message refused: code 2",
+        "foreign trust root refused: code 13",
+        "ben unsealed (v1): sealed v1 from Python",
+        "sealed message acknowledged, then refused: code 3",
+        "ann unsealed (v2): sealed v2 from Python",
+        "ben unsealed (group v2): sealed to the group",
+        "cat unsealed (group v2): sealed to the group",
+        "group: ben read after the rotation: cat has left",
+        "cat, who left, refused: code 15",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

@@ -54,11 +54,39 @@
 // for the account report.
 #define CONFIDE_ERR_NOT_FOUND 12
 
+// A sender certificate that does not parse, is not this device's (when sealing), or
+// does not validate under the trust root (bad signature, unknown or revoked server
+// key).
+#define CONFIDE_ERR_INVALID_CERTIFICATE 13
+
+// The sender certificate expired before the receiving device's time: the sender needs
+// a fresh one from its server.
+#define CONFIDE_ERR_CERTIFICATE_EXPIRED 14
+
+// No sender key: this device has no sending chain in the group yet (see
+// `confide_device_group_distribution`), or never processed the sender's distribution
+// message for the message's chain. Ask the sender to resend its distribution.
+#define CONFIDE_ERR_NO_SENDER_KEY 15
+
+// A sealed message whose certificate names this very device (an echo of one of its
+// own messages); nothing was decrypted, and the app drops it.
+#define CONFIDE_ERR_SELF_SEND 16
+
 // A whisper (ordinary) message.
 #define CONFIDE_MESSAGE_TYPE_WHISPER 2
 
 // A prekey message: the first messages of a session, until the peer answers.
 #define CONFIDE_MESSAGE_TYPE_PREKEY 3
+
+// A group (sender-key) message; appears as `ConfideUnsealed::content_type`.
+#define CONFIDE_MESSAGE_TYPE_SENDER_KEY 7
+
+// Sealed sender v1: one recipient device, the envelope names only it.
+#define CONFIDE_SEALED_SENDER_V1 1
+
+// Sealed sender v2: one multi-recipient message the server splits per recipient (see
+// `confide_sealed_v2_for_recipient`); recipients are named by their UUIDs.
+#define CONFIDE_SEALED_SENDER_V2 2
 
 // Bytes of the store key `confide_device_open` takes.
 #define CONFIDE_STORE_KEY_LEN 32
@@ -68,6 +96,17 @@
 
 // Size of the array `confide_device_safety_number` writes: 60 digits and a NUL.
 #define CONFIDE_SAFETY_NUMBER_SIZE 61
+
+// Bytes of a group's distribution id (a UUID) that the `confide_device_group_*` calls
+// read.
+#define CONFIDE_DISTRIBUTION_ID_LEN 16
+
+// Bytes of a serialized public key (a type byte and 32 key bytes), such as a sealed
+// sender trust root.
+#define CONFIDE_PUBLIC_KEY_LEN 33
+
+// Bytes of a private key given to `confide_test_sender_certificate`.
+#define CONFIDE_PRIVATE_KEY_LEN 32
 
 // `ConfideAccountInfo` visibility: everyone.
 #define CONFIDE_VISIBILITY_EVERYONE 0
@@ -127,6 +166,37 @@ typedef struct ConfideAccountInfo {
   // The default timer for new chats (`CONFIDE_TIMER_*`).
   uint8_t default_message_timer;
 } ConfideAccountInfo;
+
+// One recipient device of a sealed group message.
+typedef struct ConfideRecipient {
+  // The recipient's name (NUL-terminated UTF-8); for sealed sender v2, its UUID.
+  const char *name;
+  // The recipient's device id.
+  uint32_t device_id;
+} ConfideRecipient;
+
+// What `confide_device_unseal` found in a sealed message. The fields it sets are owned
+// by the caller: free them all with `confide_unsealed_free`.
+typedef struct ConfideUnsealed {
+  // The sender's name as its validated certificate states it (its UUID),
+  // NUL-terminated; the address its session and group chains are kept under.
+  char *sender_name;
+  // The sender's device id, from the certificate.
+  uint32_t sender_device;
+  // The inner message's kind: `CONFIDE_MESSAGE_TYPE_PREKEY`, `_WHISPER` or
+  // `_SENDER_KEY`.
+  uint8_t content_type;
+  // How the sender asks failures to be shown (0 default, 1 resendable, 2 implicit).
+  uint32_t content_hint;
+  // The group id the sender attached (empty when none).
+  struct ConfideBuffer group_id;
+  // The decrypted message.
+  struct ConfideBuffer plaintext;
+  // A 1:1 message this SQLite device decrypted before and not yet acknowledged with
+  // `confide_device_acknowledge_sealed` (its plaintext comes from the store); as for
+  // `confide_device_decrypt`.
+  bool redelivered;
+} ConfideUnsealed;
 
 #ifdef __cplusplus
 extern "C" {
@@ -367,6 +437,232 @@ int32_t confide_device_account_report(const struct ConfideDevice *device,
                                       const uint8_t *schedule,
                                       size_t schedule_len,
                                       struct ConfideBuffer *out);
+
+// Writes the distribution message of this device's sending chain in the group
+// `distribution_id` (16 bytes) into `*out`, creating and saving the chain on first use;
+// later calls return the same chain's message at its current step. Send it to every
+// member over the pairwise sessions (`confide_device_encrypt`), who pass it to
+// `confide_device_group_process`. Current (libsignal) group layout.
+//
+// Thread-safe: group calls on one handle run one at a time (but see the crate docs
+// on two handles sharing one SQLite file).
+//
+// # Safety
+// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
+// bytes; `out` is writable.
+int32_t confide_device_group_distribution(const struct ConfideDevice *device,
+                                          const uint8_t *distribution_id,
+                                          struct ConfideBuffer *out);
+
+// Starts a fresh sending chain in the group (after a member left) and writes its
+// distribution message into `*out`, for the remaining members only. The old chain and
+// its signing key are gone from the store before this returns.
+//
+// Thread-safe.
+//
+// # Safety
+// As `confide_device_group_distribution`.
+int32_t confide_device_group_rotate(const struct ConfideDevice *device,
+                                    const uint8_t *distribution_id,
+                                    struct ConfideBuffer *out);
+
+// Stores the chain that a distribution message from (`name`, `sender_device_id`)
+// describes, so that sender's group messages decrypt. The message names its group.
+// A message for another group or layout than the stored chain is
+// `CONFIDE_ERR_INVALID_MESSAGE` and changes nothing.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+// bytes.
+int32_t confide_device_group_process(const struct ConfideDevice *device,
+                                     const char *name,
+                                     uint32_t sender_device_id,
+                                     const uint8_t *message,
+                                     size_t message_len);
+
+// Encrypts `plaintext` for the group `distribution_id` with this device's sending
+// chain and writes the group message into `*out` (send the same bytes to every
+// member). The advanced chain is saved before this returns, so no chain step is used
+// twice. No chain yet is `CONFIDE_ERR_NO_SENDER_KEY`.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
+// bytes; `plaintext` holds `plaintext_len` bytes; `out` is writable.
+int32_t confide_device_group_encrypt(const struct ConfideDevice *device,
+                                     const uint8_t *distribution_id,
+                                     const uint8_t *plaintext,
+                                     size_t plaintext_len,
+                                     struct ConfideBuffer *out);
+
+// Decrypts a group message from (`name`, `sender_device_id`) and writes the plaintext
+// into `*out`. A message decrypted before is `CONFIDE_ERR_DUPLICATE_MESSAGE` (group
+// messages keep no plaintext copy); an unknown chain is `CONFIDE_ERR_NO_SENDER_KEY`; a
+// forged or corrupted one `CONFIDE_ERR_INVALID_MESSAGE`. A failure changes nothing.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+// bytes; `out` is writable.
+int32_t confide_device_group_decrypt(const struct ConfideDevice *device,
+                                     const char *name,
+                                     uint32_t sender_device_id,
+                                     const uint8_t *message,
+                                     size_t message_len,
+                                     struct ConfideBuffer *out);
+
+// Encrypts `plaintext` for (`name`, `remote_device_id`) over the session (as
+// `confide_device_encrypt`: the chain is saved first) and seals it under this device's
+// sender `certificate` (bytes from the app's server), so the envelope does not name
+// the sender. Writes the sealed message into `*out`:
+// - `version` `CONFIDE_SEALED_SENDER_V1`: the message to deliver to that device;
+// - `CONFIDE_SEALED_SENDER_V2`: the multi-recipient message to hand to the server
+//   (which splits it, see `confide_sealed_v2_for_recipient`); `name` must be the
+//   recipient's UUID, and its registration id comes from the session.
+//
+// A certificate that is not this device's is `CONFIDE_ERR_INVALID_CERTIFICATE`; no
+// identity known for the recipient is `CONFIDE_ERR_NOT_FOUND`; both are checked before
+// anything is encrypted. The content hint is "default".
+//
+// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
+// address.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `certificate` and `plaintext`
+// hold their lengths in bytes; `out` is writable.
+int32_t confide_device_seal_message(const struct ConfideDevice *device,
+                                    const char *name,
+                                    uint32_t remote_device_id,
+                                    const uint8_t *certificate,
+                                    size_t certificate_len,
+                                    const uint8_t *plaintext,
+                                    size_t plaintext_len,
+                                    uint8_t version,
+                                    struct ConfideBuffer *out);
+
+// Encrypts `plaintext` for the group `distribution_id` (as
+// `confide_device_group_encrypt`: the chain is saved first) and seals it under this
+// device's sender `certificate`, with the app's `group_id` (may be empty) inside the
+// envelope. Writes into `*out`:
+// - `version` `CONFIDE_SEALED_SENDER_V1`: the message for the one recipient in
+//   `recipients` (`recipient_count` must be 1; each v1 call spends a chain step);
+// - `CONFIDE_SEALED_SENDER_V2`: one multi-recipient message for all `recipients`
+//   (named by their UUIDs, each with a session), for the server to split.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
+// bytes; `group_id`, `certificate` and `plaintext` hold their lengths in bytes;
+// `recipients` points to `recipient_count` entries whose names are NUL-terminated;
+// `out` is writable.
+int32_t confide_device_seal_group_message(const struct ConfideDevice *device,
+                                          const uint8_t *distribution_id,
+                                          const uint8_t *group_id,
+                                          size_t group_id_len,
+                                          const uint8_t *certificate,
+                                          size_t certificate_len,
+                                          const uint8_t *plaintext,
+                                          size_t plaintext_len,
+                                          uint8_t version,
+                                          const struct ConfideRecipient *recipients,
+                                          size_t recipient_count,
+                                          struct ConfideBuffer *out);
+
+// What the server does with a v2 multi-recipient message (for servers, tests and
+// demos): writes into `*out` the per-recipient message it delivers to `name` (a UUID).
+// A message without a share for `name` is `CONFIDE_ERR_NOT_FOUND`.
+//
+// Thread-safe.
+//
+// # Safety
+// `message` holds `message_len` bytes; `name` is NUL-terminated; `out` is writable.
+int32_t confide_sealed_v2_for_recipient(const uint8_t *message,
+                                        size_t message_len,
+                                        const char *name,
+                                        struct ConfideBuffer *out);
+
+// Opens a sealed message (v1, or v2 as the server delivered it), validates its sender
+// certificate under `trust_root` (33 bytes, or the 32 bare key bytes) at the device's
+// time, and decrypts the inner 1:1 or group message as `confide_device_decrypt` and
+// `confide_device_group_decrypt` do, from the sender the certificate names. On
+// success fills `*out` (free it with `confide_unsealed_free`); on failure leaves it
+// as it was and changes no state. Codes beyond those of the two decrypt calls:
+// `CONFIDE_ERR_INVALID_CERTIFICATE`, `CONFIDE_ERR_CERTIFICATE_EXPIRED`,
+// `CONFIDE_ERR_SELF_SEND`, and `CONFIDE_ERR_UNTRUSTED_IDENTITY` when the certificate's
+// identity differs from the one trusted for that sender.
+//
+// A sender name with an interior NUL (which no C string could name) is returned with
+// each NUL replaced by U+FFFD.
+//
+// Thread-safe on a SQLite device; on an in-memory device serialize calls that may
+// carry 1:1 messages from the same sender.
+//
+// # Safety
+// `device` is a live handle; `trust_root` and `message` hold their lengths in bytes;
+// `out` is writable.
+int32_t confide_device_unseal(const struct ConfideDevice *device,
+                              const uint8_t *trust_root,
+                              size_t trust_root_len,
+                              const uint8_t *message,
+                              size_t message_len,
+                              struct ConfideUnsealed *out);
+
+// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1
+// message (the same bytes given to `confide_device_unseal`), as
+// `confide_device_acknowledge` does for an unsealed one: the store drops its copy, and
+// a redelivery is then `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its
+// certificate validated under `trust_root` again, to find the sender and the inner
+// message. `*out_found` (may be null) is set to whether the message was stored; false
+// for group messages (never stored) and on an in-memory device.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `trust_root` and `message` hold their lengths in bytes;
+// `out_found` is null or writable.
+int32_t confide_device_acknowledge_sealed(const struct ConfideDevice *device,
+                                          const uint8_t *trust_root,
+                                          size_t trust_root_len,
+                                          const uint8_t *message,
+                                          size_t message_len,
+                                          bool *out_found);
+
+// Frees what `confide_device_unseal` put in `*unsealed` (wiping the plaintext) and
+// zeroes it, so freeing twice is harmless. Null is ignored.
+//
+// Thread-safe.
+//
+// # Safety
+// `unsealed` is null, zeroed, or filled by `confide_device_unseal` and not freed since.
+void confide_unsealed_free(struct ConfideUnsealed *unsealed);
+
+// FOR TESTS AND DEMOS ONLY. Plays the sealed-sender server: certifies the server key
+// `server_private` under id `server_key_id` with the trust root `trust_root_private`,
+// then certifies this device (its name as the UUID, its device id and identity key,
+// no phone number) until `expiration_ms` (milliseconds since the Unix epoch). Writes
+// the sender certificate into `*out_certificate` and, if `out_trust_root` is not null,
+// the trust root's public key (`CONFIDE_PUBLIC_KEY_LEN` bytes) into it. A real app
+// gets its certificate and the trust root from its server; a trust root's private key
+// never belongs in an app.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `trust_root_private` and `server_private` hold
+// `CONFIDE_PRIVATE_KEY_LEN` bytes each; `out_certificate` is writable;
+// `out_trust_root` is null or writable for `CONFIDE_PUBLIC_KEY_LEN` bytes.
+int32_t confide_test_sender_certificate(const struct ConfideDevice *device,
+                                        const uint8_t *trust_root_private,
+                                        const uint8_t *server_private,
+                                        uint32_t server_key_id,
+                                        uint64_t expiration_ms,
+                                        struct ConfideBuffer *out_certificate,
+                                        uint8_t *out_trust_root);
 
 // Wipes and frees a buffer returned by confide (a zeroed buffer is ignored).
 //

@@ -1,7 +1,8 @@
 """Two confide devices talk through the C ABI from Python (ctypes, standard library only).
 
 Alice keeps her state in a SQLite file and is closed and reopened half-way; Bob lives in
-memory. Usage: python3 examples/ffi/confide.py path/to/libconfide_ffi.so
+memory. Then three in-memory devices named by UUIDs form a group and exchange sealed-sender
+messages (v1 and v2). Usage: python3 examples/ffi/confide.py path/to/libconfide_ffi.so
 """
 
 import ctypes
@@ -13,11 +14,27 @@ OK = 0
 ERR_INVALID_MESSAGE = 2
 ERR_DUPLICATE_MESSAGE = 3
 ERR_WRONG_KEY = 11
+ERR_INVALID_CERTIFICATE = 13
+ERR_NO_SENDER_KEY = 15
 SAFETY_NUMBER_SIZE = 61
+PUBLIC_KEY_LEN = 33
+SEALED_SENDER_V1 = 1
+SEALED_SENDER_V2 = 2
+MESSAGE_TYPE_SENDER_KEY = 7
 
 
 class Buffer(ctypes.Structure):
     _fields_ = [("data", ctypes.POINTER(ctypes.c_uint8)), ("len", ctypes.c_size_t)]
+
+
+class Recipient(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("device_id", ctypes.c_uint32)]
+
+
+class Unsealed(ctypes.Structure):
+    _fields_ = [("sender_name", ctypes.c_void_p), ("sender_device", ctypes.c_uint32),
+                ("content_type", ctypes.c_uint8), ("content_hint", ctypes.c_uint32),
+                ("group_id", Buffer), ("plaintext", Buffer), ("redelivered", ctypes.c_bool)]
 
 
 class ConfideError(Exception):
@@ -47,6 +64,19 @@ class Library:
             "confide_device_acknowledge": [dev, text, u32, u8, data, size, c_bool_p],
             "confide_device_safety_number": [dev, data, size, text, u32, data, size,
                                              ctypes.c_char_p, buf_p],
+            "confide_device_group_distribution": [dev, data, buf_p],
+            "confide_device_group_rotate": [dev, data, buf_p],
+            "confide_device_group_process": [dev, text, u32, data, size],
+            "confide_device_group_encrypt": [dev, data, data, size, buf_p],
+            "confide_device_group_decrypt": [dev, text, u32, data, size, buf_p],
+            "confide_device_seal_message": [dev, text, u32, data, size, data, size, u8, buf_p],
+            "confide_device_seal_group_message": [dev, data, data, size, data, size, data, size, u8,
+                                                  ctypes.POINTER(Recipient), size, buf_p],
+            "confide_sealed_v2_for_recipient": [data, size, text, buf_p],
+            "confide_device_unseal": [dev, data, size, data, size, ctypes.POINTER(Unsealed)],
+            "confide_device_acknowledge_sealed": [dev, data, size, data, size, c_bool_p],
+            "confide_test_sender_certificate": [dev, data, data, u32, ctypes.c_uint64, buf_p,
+                                                ctypes.c_char_p],
         }
         for name, args in sigs.items():
             fn = getattr(lib, name)
@@ -56,6 +86,8 @@ class Library:
         lib.confide_device_free.restype = None
         lib.confide_buffer_free.argtypes = [Buffer]
         lib.confide_buffer_free.restype = None
+        lib.confide_unsealed_free.argtypes = [ctypes.POINTER(Unsealed)]
+        lib.confide_unsealed_free.restype = None
         lib.confide_last_error_message.restype = ctypes.c_char_p
         lib.confide_version.restype = ctypes.c_char_p
         self.lib = lib
@@ -70,6 +102,16 @@ class Library:
         data = ctypes.string_at(buf.data, buf.len) if buf.len else b""
         self.lib.confide_buffer_free(buf)
         return data
+
+    def out_buffer(self, name, *args):
+        """Calls `name` with `args` and a trailing output buffer; returns its bytes."""
+        buf = Buffer()
+        self.call(name, *args, ctypes.byref(buf))
+        return self.take(buf)
+
+    def v2_for_recipient(self, message, name):
+        """The server's split of a v2 multi-recipient message."""
+        return self.out_buffer("confide_sealed_v2_for_recipient", message, len(message), name.encode())
 
 
 class Device:
@@ -120,6 +162,61 @@ class Device:
                       len(message), ctypes.byref(found))
         return found.value
 
+    # Groups: `group` is the 16-byte distribution id.
+    def group_distribution(self, group):
+        return self.lib.out_buffer("confide_device_group_distribution", self.handle, group)
+
+    def group_rotate(self, group):
+        return self.lib.out_buffer("confide_device_group_rotate", self.handle, group)
+
+    def group_process(self, name, device_id, message):
+        self.lib.call("confide_device_group_process", self.handle, name.encode(), device_id, message,
+                      len(message))
+
+    def group_encrypt(self, group, plaintext):
+        return self.lib.out_buffer("confide_device_group_encrypt", self.handle, group, plaintext,
+                                   len(plaintext))
+
+    def group_decrypt(self, name, device_id, message):
+        return self.lib.out_buffer("confide_device_group_decrypt", self.handle, name.encode(), device_id,
+                                   message, len(message))
+
+    # Sealed sender.
+    def test_certificate(self, root_private, server_private, key_id, expires_ms):
+        """Test helper: (certificate bytes, trust root public key)."""
+        root, buf = ctypes.create_string_buffer(PUBLIC_KEY_LEN), Buffer()
+        self.lib.call("confide_test_sender_certificate", self.handle, root_private, server_private, key_id,
+                      expires_ms, ctypes.byref(buf), root)
+        return self.lib.take(buf), root.raw
+
+    def seal(self, name, device_id, certificate, plaintext, version):
+        return self.lib.out_buffer("confide_device_seal_message", self.handle, name.encode(), device_id,
+                                   certificate, len(certificate), plaintext, len(plaintext), version)
+
+    def seal_group(self, group, group_id, certificate, plaintext, version, members):
+        recipients = (Recipient * len(members))(*[Recipient(n.encode(), d) for n, d in members])
+        return self.lib.out_buffer("confide_device_seal_group_message", self.handle, group, group_id,
+                                   len(group_id), certificate, len(certificate), plaintext,
+                                   len(plaintext), version, recipients, len(members))
+
+    def unseal(self, trust_root, message):
+        """Returns (sender name, sender device, content type, group id, plaintext, redelivered)."""
+        u = Unsealed()
+        self.lib.call("confide_device_unseal", self.handle, trust_root, len(trust_root), message,
+                      len(message), ctypes.byref(u))
+        try:
+            return (ctypes.string_at(u.sender_name).decode(), u.sender_device, u.content_type,
+                    ctypes.string_at(u.group_id.data, u.group_id.len) if u.group_id.len else b"",
+                    ctypes.string_at(u.plaintext.data, u.plaintext.len), u.redelivered)
+        finally:
+            self.lib.lib.confide_unsealed_free(ctypes.byref(u))
+
+    def acknowledge_sealed(self, trust_root, message):
+        found = ctypes.c_bool()
+        self.lib.call("confide_device_acknowledge_sealed", self.handle, trust_root, len(trust_root),
+                      message, len(message), ctypes.byref(found))
+        return found.value
+
     def safety_number(self, local_id, name, device_id, remote_id):
         digits = ctypes.create_string_buffer(SAFETY_NUMBER_SIZE)
         self.lib.call("confide_device_safety_number", self.handle, local_id, len(local_id), name.encode(),
@@ -134,6 +231,78 @@ def expect_error(code, fn, *args):
         assert e.code == code, e
         return e
     raise SystemExit(f"{fn.__name__} was expected to fail with code {code}")
+
+
+ANN = "9d0652a3-dcc3-4d11-975f-74d61598733f"
+BEN = "796abedb-ca4e-4f18-8803-1fde5b921f9f"
+CAT = "e80f7bbe-5b94-471e-bd8c-2173654ea3d1"
+
+
+def send_pairwise(sender, sender_name, receiver, receiver_name, data):
+    kind, wire = sender.encrypt(receiver_name, 1, data)
+    return receiver.decrypt(sender_name, 1, kind, wire)[0]
+
+
+def group_and_sealed(lib, tmp, key):
+    """Ann, Ben and Cat (named by UUIDs, as sealed sender needs; Ben on SQLite): a group, then
+    sealed sender."""
+    ann, cat = Device(lib, ANN), Device(lib, CAT)
+    ben = Device(lib, BEN, path=os.path.join(tmp, "ben.db"), key=key)
+    try:
+        ann.start_session(BEN, 1, ben.publish_bundle(1, 1))
+        ann.start_session(CAT, 1, cat.publish_bundle(1, 1))
+        group = bytes(range(0xA0, 0xB0))
+        skdm = ann.group_distribution(group)
+        for member, name in ((ben, BEN), (cat, CAT)):
+            member.group_process(ANN, 1, send_pairwise(ann, ANN, member, name, skdm))
+        msg = ann.group_encrypt(group, b"hello group from Python")
+        print("group: ben read:", ben.group_decrypt(ANN, 1, msg).decode())
+        print("group: cat read:", cat.group_decrypt(ANN, 1, msg).decode())
+        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.group_decrypt, ANN, 1, msg)
+        print("group replay refused: code", e.code)
+
+        root_private, server_private = bytes(range(32)), bytes(range(32, 64))
+        expires = 4102444800000  # 2100-01-01
+        cert_ann, root = ann.test_certificate(root_private, server_private, 1, expires)
+        cert_ben, _ = ben.test_certificate(root_private, server_private, 1, expires)
+
+        sealed = ann.seal(BEN, 1, cert_ann, b"sealed v1 from Python", SEALED_SENDER_V1)
+        bad = bytearray(sealed)
+        bad[len(bad) // 2] ^= 1
+        e = expect_error(ERR_INVALID_MESSAGE, ben.unseal, root, bytes(bad))
+        print("corrupted sealed message refused: code", e.code)
+        foreign_root = root[:5] + bytes([root[5] ^ 1]) + root[6:]
+        e = expect_error(ERR_INVALID_CERTIFICATE, ben.unseal, foreign_root, sealed)
+        print("foreign trust root refused: code", e.code)
+        sender, device, _, _, text, redelivered = ben.unseal(root, sealed)
+        assert (sender, device, redelivered) == (ANN, 1, False)
+        print("ben unsealed (v1):", text.decode())
+        assert ben.unseal(root, sealed)[5], "a SQLite device redelivers until acknowledged"
+        assert ben.acknowledge_sealed(root, sealed)
+        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.unseal, root, sealed)
+        print("sealed message acknowledged, then refused: code", e.code)
+
+        multi = ben.seal(ANN, 1, cert_ben, b"sealed v2 from Python", SEALED_SENDER_V2)
+        sender, _, _, _, text, _ = ann.unseal(root, lib.v2_for_recipient(multi, ANN))
+        assert sender == BEN
+        print("ann unsealed (v2):", text.decode())
+
+        multi = ann.seal_group(group, b"demo-group", cert_ann, b"sealed to the group",
+                               SEALED_SENDER_V2, [(BEN, 1), (CAT, 1)])
+        for member, label, uuid in ((ben, "ben", BEN), (cat, "cat", CAT)):
+            sender, _, kind, group_id, text, _ = member.unseal(root, lib.v2_for_recipient(multi, uuid))
+            assert (sender, kind, group_id) == (ANN, MESSAGE_TYPE_SENDER_KEY, b"demo-group")
+            print(f"{label} unsealed (group v2):", text.decode())
+
+        # Cat leaves: a new chain for Ben only.
+        ben.group_process(ANN, 1, send_pairwise(ann, ANN, ben, BEN, ann.group_rotate(group)))
+        msg = ann.group_encrypt(group, b"cat has left")
+        print("group: ben read after the rotation:", ben.group_decrypt(ANN, 1, msg).decode())
+        e = expect_error(ERR_NO_SENDER_KEY, cat.group_decrypt, ANN, 1, msg)
+        print("cat, who left, refused: code", e.code)
+    finally:
+        for d in (ann, ben, cat):
+            d.close()
 
 
 def main(path):
@@ -181,6 +350,7 @@ def main(path):
             theirs = bob.safety_number(b"bob", "alice", 1, b"alice")
             assert mine == theirs and len(mine) == 60, (mine, theirs)
             print("safety number:", mine)
+            group_and_sealed(lib, tmp, key)
         finally:
             alice.close()
             bob.close()

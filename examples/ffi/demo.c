@@ -1,5 +1,7 @@
 /* Two confide devices set up a session and talk through the C ABI: Alice keeps her
  * state in a SQLite file and is closed and reopened half-way; Bob lives in memory.
+ * Then three devices named by UUIDs (Ben's on SQLite) form a group (sender keys) and
+ * exchange sealed-sender messages, v1 and v2.
  * Built and run by tests/ffi.rs; run under valgrind by .ci/run. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -40,6 +42,275 @@ static void remove_in(const char *dir, const char *file) {
     unlink(p);
     free(p);
   }
+}
+
+/* Sealed sender names a sender by the UUID in its certificate, and v2 names recipients
+ * by UUID, so the group and sealed-sender part uses three devices named by UUIDs. */
+#define ANN "9d0652a3-dcc3-4d11-975f-74d61598733f"
+#define BEN "796abedb-ca4e-4f18-8803-1fde5b921f9f"
+#define CAT "e80f7bbe-5b94-471e-bd8c-2173654ea3d1"
+
+/* Encrypts `data` from `from` over the pairwise session and has `to` decrypt it into
+ * `*got`: how a distribution message reaches a member. */
+static int send_pairwise(ConfideDevice *from, const char *from_name, ConfideDevice *to,
+                         const char *to_name, const ConfideBuffer *data, ConfideBuffer *got) {
+  ConfideBuffer wire = {0};
+  uint8_t type = 0;
+  int failed = check(confide_device_encrypt(from, to_name, 1, data->data, data->len, &type, &wire),
+                     "pairwise encrypt") ||
+               check(confide_device_decrypt(to, from_name, 1, type, wire.data, wire.len, got, NULL),
+                     "pairwise decrypt");
+  drop_buf(&wire);
+  return failed;
+}
+
+/* Prints what a device unsealed and frees it. */
+static void show_unsealed(const char *who, const char *how, ConfideUnsealed *u) {
+  printf("%s unsealed (%s) from %.8s...(device %u), type %u, group id %zu bytes: %.*s\n", who, how,
+         u->sender_name, u->sender_device, u->content_type, u->group_id.len, (int)u->plaintext.len,
+         (const char *)u->plaintext.data);
+  confide_unsealed_free(u);
+}
+
+/* A three-party group (Ann sends, Ben and Cat read) and sealed sender both ways. Ben
+ * keeps his state in a SQLite file in `dir`. */
+static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len) {
+  int rc = 1;
+  int32_t status;
+  ConfideDevice *ann = NULL, *ben = NULL, *cat = NULL;
+  ConfideBuffer bundle = {0}, skdm = {0}, got = {0}, msg = {0}, sealed = {0}, delivered = {0},
+                cert_ann = {0}, cert_ben = {0}, cert_cat = {0};
+  ConfideUnsealed u = {0};
+  bool found = false;
+  char *ben_db = join(dir, "ben.db");
+  uint8_t group[CONFIDE_DISTRIBUTION_ID_LEN];
+  for (size_t i = 0; i < sizeof group; i++) group[i] = (uint8_t)(0xA0 + i);
+
+  if (!ben_db) goto out;
+  if (check(confide_device_new_in_memory(ANN, 1, &ann), "new ann") ||
+      check(confide_device_open(ben_db, key, key_len, BEN, 1, &ben), "open ben") ||
+      check(confide_device_new_in_memory(CAT, 1, &cat), "new cat"))
+    goto out;
+  /* Ann has pairwise sessions with Ben and Cat. */
+  if (check(confide_device_publish_bundle(ben, 1, 1, &bundle), "ben bundle") ||
+      check(confide_device_start_session(ann, BEN, 1, bundle.data, bundle.len), "session ben"))
+    goto out;
+  drop_buf(&bundle);
+  if (check(confide_device_publish_bundle(cat, 1, 1, &bundle), "cat bundle") ||
+      check(confide_device_start_session(ann, CAT, 1, bundle.data, bundle.len), "session cat"))
+    goto out;
+
+  /* Ann's distribution message goes to each member over the pairwise session. */
+  if (check(confide_device_group_distribution(ann, group, &skdm), "group distribution"))
+    goto out;
+  if (send_pairwise(ann, ANN, ben, BEN, &skdm, &got) ||
+      check(confide_device_group_process(ben, ANN, 1, got.data, got.len), "ben process"))
+    goto out;
+  drop_buf(&got);
+  if (send_pairwise(ann, ANN, cat, CAT, &skdm, &got) ||
+      check(confide_device_group_process(cat, ANN, 1, got.data, got.len), "cat process"))
+    goto out;
+  drop_buf(&got);
+  printf("group: distribution message (%zu bytes) processed by ben and cat\n", skdm.len);
+
+  const char *hello = "hello group";
+  if (check(confide_device_group_encrypt(ann, group, text(hello), strlen(hello), &msg),
+            "group encrypt"))
+    goto out;
+  if (check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got), "ben decrypt"))
+    goto out;
+  printf("group: ben read: %.*s\n", (int)got.len, (const char *)got.data);
+  drop_buf(&got);
+  if (check(confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got), "cat decrypt"))
+    goto out;
+  printf("group: cat read: %.*s\n", (int)got.len, (const char *)got.data);
+  drop_buf(&got);
+  status = confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got);
+  printf("group replay refused: code %d\n", status);
+  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  status = confide_device_group_decrypt(cat, BEN, 1, msg.data, msg.len, &got);
+  printf("group message under the wrong sender refused: code %d\n", status);
+  if (status != CONFIDE_ERR_NO_SENDER_KEY) goto out;
+  drop_buf(&msg);
+
+  /* Sealed sender. The server's part (trust root, server key, certificates) is played by
+   * the test helper; a real app gets its certificate and the trust root from its server. */
+  uint8_t root_private[CONFIDE_PRIVATE_KEY_LEN], server_private[CONFIDE_PRIVATE_KEY_LEN];
+  uint8_t root[CONFIDE_PUBLIC_KEY_LEN], other_root[CONFIDE_PUBLIC_KEY_LEN];
+  for (size_t i = 0; i < sizeof root_private; i++) {
+    root_private[i] = (uint8_t)(3 * i + 5);
+    server_private[i] = (uint8_t)(11 * i + 2);
+  }
+  const uint64_t expires = 4102444800000ULL; /* 2100-01-01 */
+  if (check(confide_test_sender_certificate(ann, root_private, server_private, 1, expires,
+                                            &cert_ann, root),
+            "certificate ann") ||
+      check(confide_test_sender_certificate(ben, root_private, server_private, 1, expires,
+                                            &cert_ben, NULL),
+            "certificate ben") ||
+      check(confide_test_sender_certificate(cat, root_private, server_private, 1, expires,
+                                            &cert_cat, NULL),
+            "certificate cat"))
+    goto out;
+
+  /* Ann -> Ben, v1. */
+  const char *v1 = "sealed v1 from ann";
+  if (check(confide_device_seal_message(ann, BEN, 1, cert_ann.data, cert_ann.len, text(v1),
+                                        strlen(v1), CONFIDE_SEALED_SENDER_V1, &sealed),
+            "seal v1"))
+    goto out;
+  /* A corrupted envelope and a foreign trust root are refused, changing nothing... */
+  sealed.data[sealed.len / 2] ^= 0x01;
+  status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
+  printf("corrupted sealed message refused: code %d\n", status);
+  if (status != CONFIDE_ERR_INVALID_MESSAGE) goto out;
+  sealed.data[sealed.len / 2] ^= 0x01;
+  memcpy(other_root, root, sizeof root);
+  other_root[5] ^= 0x01;
+  status = confide_device_unseal(ben, other_root, sizeof other_root, sealed.data, sealed.len, &u);
+  printf("foreign trust root refused: code %d\n", status);
+  if (status != CONFIDE_ERR_INVALID_CERTIFICATE) goto out;
+  /* ...so the genuine envelope still opens. */
+  if (check(confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u),
+            "unseal v1"))
+    goto out;
+  show_unsealed("ben", "v1", &u);
+  /* Ben's SQLite store keeps the plaintext until he acknowledges the envelope. */
+  if (check(confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u),
+            "unseal v1 again"))
+    goto out;
+  printf("ben got the v1 envelope again: %.*s (redelivered: %d)\n", (int)u.plaintext.len,
+         (const char *)u.plaintext.data, u.redelivered);
+  if (!u.redelivered) goto out;
+  confide_unsealed_free(&u);
+  if (check(confide_device_acknowledge_sealed(ben, root, sizeof root, sealed.data, sealed.len,
+                                              &found),
+            "acknowledge sealed") ||
+      !found)
+    goto out;
+  status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
+  printf("sealed message acknowledged, then refused: code %d\n", status);
+  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  drop_buf(&sealed);
+
+  /* Ben -> Ann, v2: one multi-recipient message; the server hands Ann her copy. */
+  const char *v2 = "sealed v2 from ben";
+  if (check(confide_device_seal_message(ben, ANN, 1, cert_ben.data, cert_ben.len, text(v2),
+                                        strlen(v2), CONFIDE_SEALED_SENDER_V2, &sealed),
+            "seal v2") ||
+      check(confide_sealed_v2_for_recipient(sealed.data, sealed.len, ANN, &delivered),
+            "split v2") ||
+      check(confide_device_unseal(ann, root, sizeof root, delivered.data, delivered.len, &u),
+            "unseal v2"))
+    goto out;
+  show_unsealed("ann", "v2", &u);
+  drop_buf(&sealed);
+  drop_buf(&delivered);
+
+  /* Ann -> the group, sealed v2 to Ben and Cat at once. */
+  const char *to_all = "sealed to the group";
+  const char *group_id = "demo-group";
+  ConfideRecipient members[] = {{BEN, 1}, {CAT, 1}};
+  if (check(confide_device_seal_group_message(ann, group, text(group_id), strlen(group_id),
+                                              cert_ann.data, cert_ann.len, text(to_all),
+                                              strlen(to_all), CONFIDE_SEALED_SENDER_V2, members,
+                                              2, &sealed),
+            "seal group v2"))
+    goto out;
+  if (check(confide_sealed_v2_for_recipient(sealed.data, sealed.len, CAT, &delivered),
+            "split for cat") ||
+      check(confide_device_unseal(cat, root, sizeof root, delivered.data, delivered.len, &u),
+            "cat unseal"))
+    goto out;
+  show_unsealed("cat", "group v2", &u);
+  status = confide_device_unseal(cat, root, sizeof root, delivered.data, delivered.len, &u);
+  printf("sealed group replay refused: code %d\n", status);
+  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  drop_buf(&delivered);
+  if (check(confide_sealed_v2_for_recipient(sealed.data, sealed.len, BEN, &delivered),
+            "split for ben") ||
+      check(confide_device_unseal(ben, root, sizeof root, delivered.data, delivered.len, &u),
+            "ben unseal"))
+    goto out;
+  show_unsealed("ben", "group v2", &u);
+  drop_buf(&sealed);
+  drop_buf(&delivered);
+
+  /* Once the certificate has expired (on the receiver's clock) it is refused. */
+  if (check(confide_device_seal_message(ann, BEN, 1, cert_ann.data, cert_ann.len, text(v1),
+                                        strlen(v1), CONFIDE_SEALED_SENDER_V1, &sealed),
+            "seal v1 again") ||
+      check(confide_device_set_time(ben, expires + 1), "set time"))
+    goto out;
+  status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
+  printf("expired certificate refused: code %d\n", status);
+  if (status != CONFIDE_ERR_CERTIFICATE_EXPIRED) goto out;
+  drop_buf(&sealed);
+
+  /* Cat leaves: Ann rotates and gives the new chain to Ben only. */
+  drop_buf(&skdm);
+  if (check(confide_device_group_rotate(ann, group, &skdm), "rotate") ||
+      send_pairwise(ann, ANN, ben, BEN, &skdm, &got) ||
+      check(confide_device_group_process(ben, ANN, 1, got.data, got.len), "ben process new"))
+    goto out;
+  drop_buf(&got);
+  const char *after = "cat has left";
+  if (check(confide_device_group_encrypt(ann, group, text(after), strlen(after), &msg),
+            "group encrypt after rotation") ||
+      check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got),
+            "ben decrypt after rotation"))
+    goto out;
+  printf("group: ben read after the rotation: %.*s\n", (int)got.len, (const char *)got.data);
+  drop_buf(&got);
+  status = confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got);
+  printf("cat, who left, refused: code %d\n", status);
+  if (status != CONFIDE_ERR_NO_SENDER_KEY) goto out;
+  drop_buf(&got);
+  drop_buf(&msg);
+
+  /* Misuse is refused before anything is encrypted. */
+  int32_t misuse[] = {
+      /* Ben's certificate on Ann's device. */
+      confide_device_seal_message(ann, BEN, 1, cert_ben.data, cert_ben.len, text(v1), strlen(v1),
+                                  CONFIDE_SEALED_SENDER_V1, &sealed),
+      /* No such sealed sender version. */
+      confide_device_seal_message(ann, BEN, 1, cert_ann.data, cert_ann.len, text(v1), strlen(v1),
+                                  3, &sealed),
+      /* v1 seals for exactly one recipient. */
+      confide_device_seal_group_message(ann, group, NULL, 0, cert_ann.data, cert_ann.len,
+                                        text(v1), strlen(v1), CONFIDE_SEALED_SENDER_V1, members,
+                                        2, &sealed),
+      /* Ben has no sending chain in the group. */
+      confide_device_group_encrypt(ben, group, text(v1), strlen(v1), &msg),
+      /* Cat has no session with Ben, so no identity to seal to. */
+      confide_device_seal_message(cat, BEN, 1, cert_cat.data, cert_cat.len, text(v1), strlen(v1),
+                                  CONFIDE_SEALED_SENDER_V1, &sealed),
+  };
+  int32_t expected[] = {CONFIDE_ERR_INVALID_CERTIFICATE, CONFIDE_ERR_INVALID_ARGUMENT,
+                        CONFIDE_ERR_INVALID_ARGUMENT, CONFIDE_ERR_NO_SENDER_KEY,
+                        CONFIDE_ERR_NOT_FOUND};
+  printf("misuse refused: codes");
+  for (size_t i = 0; i < sizeof misuse / sizeof misuse[0]; i++) printf(" %d", misuse[i]);
+  printf("\n");
+  if (memcmp(misuse, expected, sizeof misuse) != 0) goto out;
+  rc = 0;
+
+out:
+  confide_unsealed_free(&u);
+  drop_buf(&bundle);
+  drop_buf(&skdm);
+  drop_buf(&got);
+  drop_buf(&msg);
+  drop_buf(&sealed);
+  drop_buf(&delivered);
+  drop_buf(&cert_ann);
+  drop_buf(&cert_ben);
+  drop_buf(&cert_cat);
+  confide_device_free(ann);
+  confide_device_free(ben);
+  confide_device_free(cat);
+  free(ben_db);
+  return rc;
 }
 
 int main(void) {
@@ -204,6 +475,9 @@ int main(void) {
   printf("account report: %zu-byte zip (%s)\n", zip.len,
          zip.len > 4 && memcmp(zip.data, "PK\x03\x04", 4) == 0 ? "PK header" : "BAD");
 
+  /* Groups and sealed sender, on three more devices. */
+  if (group_and_sealed(dir, key, sizeof key) != 0) goto done;
+
   /* Null handles are errors, not crashes. */
   status = confide_device_encrypt(NULL, "bob", 1, NULL, 0, &type, &msg);
   printf("null device refused: code %d\n", status);
@@ -224,6 +498,9 @@ done:
   remove_in(dir, "alice.db");
   remove_in(dir, "alice.db-wal");
   remove_in(dir, "alice.db-shm");
+  remove_in(dir, "ben.db");
+  remove_in(dir, "ben.db-wal");
+  remove_in(dir, "ben.db-shm");
   rmdir(dir);
   free(db);
   printf(rc == 0 ? "demo: ok\n" : "demo: FAILED\n");

@@ -15,11 +15,15 @@
 //!   threads; a SQLite-backed device commits every operation with a compare-and-swap, so
 //!   even calls for the same remote address may overlap; an in-memory device needs the
 //!   caller to serialize calls for the same remote address (each is load, change,
-//!   save). `confide_device_free` must not race any call on that device.
+//!   save). Group calls (and the group part of sealed calls) run one at a time per
+//!   handle; their sender-key rows are not compare-and-swapped, so two handles on one
+//!   SQLite file must not make group calls for the same group at once.
+//!   `confide_device_free` must not race any call on that device.
 //!
-//! One handle type serves the whole API: group (sender-key) and sealed-sender calls
-//! will take the same `ConfideDevice *` as their first argument, as
-//! `confide_device_group_*` and `confide_device_sealed_*`.
+//! One handle type serves the whole API: the group (sender-key) calls
+//! `confide_device_group_*` and the sealed-sender calls `confide_device_seal_*` /
+//! `confide_device_unseal` take the same `ConfideDevice *` as the 1:1 calls, and keep
+//! their state in the same store.
 //!
 //! Time comes from the system clock unless `confide_device_set_time` fixes it;
 //! randomness comes from the operating system.
@@ -32,12 +36,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confide::device::{AccountError, Clock, Device};
+use confide::device::{
+    AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
+    GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,
+};
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
-use confide::group::{DistributionId, SenderKeyRecord};
-use confide::keys::{PreKeyRecord, SignedPreKeyRecord, generate_registration_id};
+use confide::group::{
+    DistributionId, GroupDecryptError, GroupEncryptError, GroupWireError, Layout,
+    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
+};
+use confide::keys::{
+    PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
+};
 use confide::policy::{PolicySchedule, timeline_2021};
+use confide::sealed::{
+    CertificateError, ContentHint, ContentType, MultiRecipientMessage,
+    OpenError as SealedOpenError, Recipient, SealError, SenderCertificate, SenderInfo,
+    ServerCertificate, ServiceId,
+};
 use confide::store::sqlite::OpenError;
 use confide::store::{
     IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
@@ -80,11 +97,33 @@ pub const CONFIDE_ERR_WRONG_KEY: i32 = 11;
 /// Nothing is known yet: no trusted identity for that address, or no activity recorded
 /// for the account report.
 pub const CONFIDE_ERR_NOT_FOUND: i32 = 12;
+/// A sender certificate that does not parse, is not this device's (when sealing), or
+/// does not validate under the trust root (bad signature, unknown or revoked server
+/// key).
+pub const CONFIDE_ERR_INVALID_CERTIFICATE: i32 = 13;
+/// The sender certificate expired before the receiving device's time: the sender needs
+/// a fresh one from its server.
+pub const CONFIDE_ERR_CERTIFICATE_EXPIRED: i32 = 14;
+/// No sender key: this device has no sending chain in the group yet (see
+/// `confide_device_group_distribution`), or never processed the sender's distribution
+/// message for the message's chain. Ask the sender to resend its distribution.
+pub const CONFIDE_ERR_NO_SENDER_KEY: i32 = 15;
+/// A sealed message whose certificate names this very device (an echo of one of its
+/// own messages); nothing was decrypted, and the app drops it.
+pub const CONFIDE_ERR_SELF_SEND: i32 = 16;
 
 /// A whisper (ordinary) message.
 pub const CONFIDE_MESSAGE_TYPE_WHISPER: u8 = 2;
 /// A prekey message: the first messages of a session, until the peer answers.
 pub const CONFIDE_MESSAGE_TYPE_PREKEY: u8 = 3;
+/// A group (sender-key) message; appears as `ConfideUnsealed::content_type`.
+pub const CONFIDE_MESSAGE_TYPE_SENDER_KEY: u8 = 7;
+
+/// Sealed sender v1: one recipient device, the envelope names only it.
+pub const CONFIDE_SEALED_SENDER_V1: u8 = 1;
+/// Sealed sender v2: one multi-recipient message the server splits per recipient (see
+/// `confide_sealed_v2_for_recipient`); recipients are named by their UUIDs.
+pub const CONFIDE_SEALED_SENDER_V2: u8 = 2;
 
 /// Bytes of the store key `confide_device_open` takes.
 pub const CONFIDE_STORE_KEY_LEN: usize = 32;
@@ -92,6 +131,14 @@ pub const CONFIDE_STORE_KEY_LEN: usize = 32;
 pub const CONFIDE_IDENTITY_KEY_LEN: usize = 33;
 /// Size of the array `confide_device_safety_number` writes: 60 digits and a NUL.
 pub const CONFIDE_SAFETY_NUMBER_SIZE: usize = 61;
+/// Bytes of a group's distribution id (a UUID) that the `confide_device_group_*` calls
+/// read.
+pub const CONFIDE_DISTRIBUTION_ID_LEN: usize = 16;
+/// Bytes of a serialized public key (a type byte and 32 key bytes), such as a sealed
+/// sender trust root.
+pub const CONFIDE_PUBLIC_KEY_LEN: usize = 33;
+/// Bytes of a private key given to `confide_test_sender_certificate`.
+pub const CONFIDE_PRIVATE_KEY_LEN: usize = 32;
 
 /// `ConfideAccountInfo` visibility: everyone.
 pub const CONFIDE_VISIBILITY_EVERYONE: u8 = 0;
@@ -259,6 +306,39 @@ pub struct ConfideAccountInfo {
     pub default_message_timer: u8,
 }
 
+/// One recipient device of a sealed group message.
+#[repr(C)]
+pub struct ConfideRecipient {
+    /// The recipient's name (NUL-terminated UTF-8); for sealed sender v2, its UUID.
+    pub name: *const c_char,
+    /// The recipient's device id.
+    pub device_id: u32,
+}
+
+/// What `confide_device_unseal` found in a sealed message. The fields it sets are owned
+/// by the caller: free them all with `confide_unsealed_free`.
+#[repr(C)]
+pub struct ConfideUnsealed {
+    /// The sender's name as its validated certificate states it (its UUID),
+    /// NUL-terminated; the address its session and group chains are kept under.
+    pub sender_name: *mut c_char,
+    /// The sender's device id, from the certificate.
+    pub sender_device: u32,
+    /// The inner message's kind: `CONFIDE_MESSAGE_TYPE_PREKEY`, `_WHISPER` or
+    /// `_SENDER_KEY`.
+    pub content_type: u8,
+    /// How the sender asks failures to be shown (0 default, 1 resendable, 2 implicit).
+    pub content_hint: u32,
+    /// The group id the sender attached (empty when none).
+    pub group_id: ConfideBuffer,
+    /// The decrypted message.
+    pub plaintext: ConfideBuffer,
+    /// A 1:1 message this SQLite device decrypted before and not yet acknowledged with
+    /// `confide_device_acknowledge_sealed` (its plaintext comes from the store); as for
+    /// `confide_device_decrypt`.
+    pub redelivered: bool,
+}
+
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
@@ -328,18 +408,25 @@ fn bundle_failure(e: BundleError) -> Failure {
     Failure(code, describe(&e))
 }
 
-fn encrypt_failure(e: EncryptError) -> Failure {
-    let code = match e {
+fn encrypt_code(e: &EncryptError) -> i32 {
+    match e {
         EncryptError::NoSession => CONFIDE_ERR_NO_SESSION,
         EncryptError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
         EncryptError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
+}
+
+fn encrypt_failure(e: EncryptError) -> Failure {
+    Failure(encrypt_code(&e), describe(&e))
 }
 
 fn decrypt_failure(e: DecryptError) -> Failure {
-    let code = match e {
+    Failure(decrypt_code(&e), describe(&e))
+}
+
+fn decrypt_code(e: &DecryptError) -> i32 {
+    match e {
         DecryptError::Wire(_) | DecryptError::InvalidMessage | DecryptError::WeakKey => {
             CONFIDE_ERR_INVALID_MESSAGE
         }
@@ -351,14 +438,139 @@ fn decrypt_failure(e: DecryptError) -> Failure {
         }
         DecryptError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 fn open_failure(e: OpenError) -> Failure {
     let code = match e {
         OpenError::WrongKey => CONFIDE_ERR_WRONG_KEY,
         _ => CONFIDE_ERR_STORAGE,
+    };
+    Failure(code, describe(&e))
+}
+
+fn group_distribution_failure(e: GroupDistributionError) -> Failure {
+    let code = match e {
+        GroupDistributionError::Store(_) => CONFIDE_ERR_STORAGE,
+        _ => CONFIDE_ERR_OTHER,
+    };
+    Failure(code, describe(&e))
+}
+
+fn group_wire_failure(e: GroupWireError) -> Failure {
+    Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e))
+}
+
+fn group_process_failure(e: GroupKeyProcessError) -> Failure {
+    let code = match e {
+        // Another group or layout than the stored chain: not a message for this record.
+        GroupKeyProcessError::Process(_) => CONFIDE_ERR_INVALID_MESSAGE,
+        GroupKeyProcessError::Store(_) => CONFIDE_ERR_STORAGE,
+        _ => CONFIDE_ERR_OTHER,
+    };
+    Failure(code, describe(&e))
+}
+
+fn group_encrypt_code(e: &GroupEncryptError) -> i32 {
+    match e {
+        GroupEncryptError::NoSenderKey => CONFIDE_ERR_NO_SENDER_KEY,
+        // ChainExhausted (2^32 messages): the message says to rotate.
+        _ => CONFIDE_ERR_OTHER,
+    }
+}
+
+fn group_send_failure(e: GroupSendError) -> Failure {
+    let code = match &e {
+        GroupSendError::Encrypt(g) => group_encrypt_code(g),
+        GroupSendError::Store(_) => CONFIDE_ERR_STORAGE,
+        _ => CONFIDE_ERR_OTHER,
+    };
+    Failure(code, describe(&e))
+}
+
+fn group_decrypt_code(e: &GroupDecryptError) -> i32 {
+    match e {
+        GroupDecryptError::NoSenderKey { .. } => CONFIDE_ERR_NO_SENDER_KEY,
+        GroupDecryptError::DuplicateMessage { .. } => CONFIDE_ERR_DUPLICATE_MESSAGE,
+        GroupDecryptError::WrongDistribution
+        | GroupDecryptError::WrongLayout
+        | GroupDecryptError::TooFarAhead { .. }
+        | GroupDecryptError::InvalidMessage => CONFIDE_ERR_INVALID_MESSAGE,
+        _ => CONFIDE_ERR_OTHER,
+    }
+}
+
+fn group_receive_failure(e: GroupReceiveError) -> Failure {
+    let code = match &e {
+        GroupReceiveError::Decrypt(g) => group_decrypt_code(g),
+        GroupReceiveError::Store(_) => CONFIDE_ERR_STORAGE,
+        _ => CONFIDE_ERR_OTHER,
+    };
+    Failure(code, describe(&e))
+}
+
+fn certificate_code(e: &CertificateError) -> i32 {
+    match e {
+        CertificateError::Expired { .. } => CONFIDE_ERR_CERTIFICATE_EXPIRED,
+        _ => CONFIDE_ERR_INVALID_CERTIFICATE,
+    }
+}
+
+fn seal_code(e: &SealError) -> i32 {
+    match e {
+        SealError::WeakKey => CONFIDE_ERR_INVALID_MESSAGE,
+        SealError::InvalidRegistrationId { .. }
+        | SealError::InvalidDeviceId { .. }
+        | SealError::NoRecipients => CONFIDE_ERR_INVALID_ARGUMENT,
+        _ => CONFIDE_ERR_OTHER,
+    }
+}
+
+fn seal_message_failure(e: SealMessageError) -> Failure {
+    let code = match &e {
+        SealMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
+        SealMessageError::Encrypt(inner) => encrypt_code(inner),
+        SealMessageError::Seal(inner) => seal_code(inner),
+        SealMessageError::Store(_) => CONFIDE_ERR_STORAGE,
+        _ => CONFIDE_ERR_OTHER,
+    };
+    Failure(code, describe(&e))
+}
+
+fn seal_group_message_failure(e: SealGroupMessageError) -> Failure {
+    let code = match &e {
+        SealGroupMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
+        SealGroupMessageError::Encrypt(inner) => group_encrypt_code(inner),
+        SealGroupMessageError::Seal(inner) => seal_code(inner),
+        SealGroupMessageError::Store(_) => CONFIDE_ERR_STORAGE,
+        _ => CONFIDE_ERR_OTHER,
+    };
+    Failure(code, describe(&e))
+}
+
+fn open_code(e: &SealedOpenError) -> i32 {
+    match e {
+        SealedOpenError::Certificate(c) => certificate_code(c),
+        SealedOpenError::Wire(_)
+        | SealedOpenError::InvalidMessage
+        | SealedOpenError::MalformedContent { .. } => CONFIDE_ERR_INVALID_MESSAGE,
+        _ => CONFIDE_ERR_OTHER,
+    }
+}
+
+fn unseal_failure(e: UnsealError) -> Failure {
+    let code = match &e {
+        UnsealError::Open(inner) => open_code(inner),
+        UnsealError::SelfSend => CONFIDE_ERR_SELF_SEND,
+        UnsealError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
+        UnsealError::IdentityMismatch | UnsealError::Wire(_) | UnsealError::GroupWire(_) => {
+            CONFIDE_ERR_INVALID_MESSAGE
+        }
+        UnsealError::Decrypt(inner) => decrypt_code(inner),
+        UnsealError::GroupDecrypt(inner) => group_decrypt_code(inner),
+        UnsealError::Store(_) => CONFIDE_ERR_STORAGE,
+        // UnsupportedContent (plaintext content) and later variants: see the message.
+        _ => CONFIDE_ERR_OTHER,
     };
     Failure(code, describe(&e))
 }
@@ -431,15 +643,20 @@ unsafe fn put_buffer(out: *mut ConfideBuffer, data: &[u8]) -> Result<(), Failure
     if out.is_null() {
         return Err(invalid("output buffer is null"));
     }
+    // SAFETY: checked non-null; the caller guarantees it is writable.
+    unsafe { out.write(new_buffer(data)) };
+    Ok(())
+}
+
+/// An exactly-sized copy of `data` for the caller (see `put_buffer`).
+fn new_buffer(data: &[u8]) -> ConfideBuffer {
     let len = data.len();
     let ptr = if len == 0 {
         std::ptr::null_mut()
     } else {
         Box::into_raw(Box::<[u8]>::from(data)).cast::<u8>()
     };
-    // SAFETY: checked non-null; the caller guarantees it is writable.
-    unsafe { out.write(ConfideBuffer { data: ptr, len }) };
-    Ok(())
+    ConfideBuffer { data: ptr, len }
 }
 
 fn new_handle(store: AnyStore, name: &str, device_id: u32) -> *mut ConfideDevice {
@@ -1077,6 +1294,713 @@ pub unsafe extern "C" fn confide_device_account_report(
     })
 }
 
+/// Reads the 16-byte distribution id at `p`.
+///
+/// # Safety
+/// `p` is null or valid for `CONFIDE_DISTRIBUTION_ID_LEN` bytes.
+unsafe fn distribution_id(p: *const u8) -> Result<DistributionId, Failure> {
+    // SAFETY: forwarded caller guarantee.
+    let raw = unsafe { bytes(p, CONFIDE_DISTRIBUTION_ID_LEN, "distribution_id") }?;
+    let id = <[u8; CONFIDE_DISTRIBUTION_ID_LEN]>::try_from(raw)
+        .map_err(|_| invalid("distribution_id"))?;
+    Ok(DistributionId::from_bytes(id))
+}
+
+/// Parses a sender certificate and checks that it names this device's identity, so a
+/// wrong certificate is refused before a chain step is spent on a message the
+/// recipient would reject.
+///
+/// # Safety
+/// `p` is valid for `len` bytes, or `len` is 0.
+unsafe fn own_certificate(
+    d: &ConfideDevice,
+    p: *const u8,
+    len: usize,
+) -> Result<SenderCertificate, Failure> {
+    // SAFETY: forwarded caller guarantee.
+    let raw = unsafe { bytes(p, len, "certificate") }?;
+    let certificate = SenderCertificate::try_from(raw)
+        .map_err(|e| Failure(certificate_code(&e), describe(&e)))?;
+    let ours = d.device.identity_key().map_err(store_failure)?;
+    let info = certificate.sender();
+    if info.identity_key != ours
+        || info.uuid != d.device.address().name()
+        || info.device_id != d.device.address().device_id()
+    {
+        return Err(Failure(
+            CONFIDE_ERR_INVALID_CERTIFICATE,
+            "the sender certificate is not this device's (identity, name or device id differ)"
+                .into(),
+        ));
+    }
+    Ok(certificate)
+}
+
+/// A sealed sender v2 recipient: its UUID (the address's name), and the identity key
+/// and registration id this device knows from its session with it.
+fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failure> {
+    let service_id: ServiceId = remote
+        .name()
+        .parse()
+        .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))?;
+    let store = d.device.store();
+    let identity_key = store
+        .identity(remote)
+        .map_err(store_failure)?
+        .ok_or_else(|| {
+            Failure(
+                CONFIDE_ERR_NOT_FOUND,
+                "no identity key known for the recipient".into(),
+            )
+        })?;
+    let registration_id = store
+        .session(remote)
+        .map_err(store_failure)?
+        .and_then(|r| r.current().map(|s| s.remote_registration_id()))
+        .ok_or_else(|| {
+            Failure(
+                CONFIDE_ERR_NO_SESSION,
+                "no session with the recipient, so its registration id is unknown".into(),
+            )
+        })?;
+    Ok(Recipient {
+        service_id,
+        device_id: remote.device_id(),
+        registration_id,
+        identity_key,
+    })
+}
+
+/// A trust root: the 33-byte serialized public key, or its 32 bare key bytes.
+///
+/// # Safety
+/// `p` is valid for `len` bytes, or `len` is 0.
+unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
+    // SAFETY: forwarded caller guarantee.
+    let raw = unsafe { bytes(p, len, "trust_root") }?;
+    match <[u8; 32]>::try_from(raw) {
+        Ok(bare) => Ok(PublicKey::from_x25519(bare)),
+        Err(_) => PublicKey::try_from(raw)
+            .map_err(|e| Failure(CONFIDE_ERR_INVALID_ARGUMENT, describe(&e))),
+    }
+}
+
+/// The sealed sender version byte the caller passed.
+fn sealed_version(version: u8) -> Result<u8, Failure> {
+    match version {
+        CONFIDE_SEALED_SENDER_V1 | CONFIDE_SEALED_SENDER_V2 => Ok(version),
+        _ => Err(invalid("sealed sender version is 1 or 2")),
+    }
+}
+
+/// Writes the distribution message of this device's sending chain in the group
+/// `distribution_id` (16 bytes) into `*out`, creating and saving the chain on first use;
+/// later calls return the same chain's message at its current step. Send it to every
+/// member over the pairwise sessions (`confide_device_encrypt`), who pass it to
+/// `confide_device_group_process`. Current (libsignal) group layout.
+///
+/// Thread-safe: group calls on one handle run one at a time (but see the crate docs
+/// on two handles sharing one SQLite file).
+///
+/// # Safety
+/// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
+/// bytes; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_group_distribution(
+    device: *const ConfideDevice,
+    distribution_id: *const u8,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (d, id) = unsafe { (device_ref(device)?, self::distribution_id(distribution_id)?) };
+        let message = d
+            .device
+            .group_distribution(id)
+            .map_err(group_distribution_failure)?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, message.serialized()) }
+    })
+}
+
+/// Starts a fresh sending chain in the group (after a member left) and writes its
+/// distribution message into `*out`, for the remaining members only. The old chain and
+/// its signing key are gone from the store before this returns.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// As `confide_device_group_distribution`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_group_rotate(
+    device: *const ConfideDevice,
+    distribution_id: *const u8,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (d, id) = unsafe { (device_ref(device)?, self::distribution_id(distribution_id)?) };
+        let message = d
+            .device
+            .group_rotate(id)
+            .map_err(group_distribution_failure)?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, message.serialized()) }
+    })
+}
+
+/// Stores the chain that a distribution message from (`name`, `sender_device_id`)
+/// describes, so that sender's group messages decrypt. The message names its group.
+/// A message for another group or layout than the stored chain is
+/// `CONFIDE_ERR_INVALID_MESSAGE` and changes nothing.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+/// bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_group_process(
+    device: *const ConfideDevice,
+    name: *const c_char,
+    sender_device_id: u32,
+    message: *const u8,
+    message_len: usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (d, sender, raw) = unsafe {
+            (
+                device_ref(device)?,
+                address(name, sender_device_id)?,
+                bytes(message, message_len, "message")?,
+            )
+        };
+        let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
+            .map_err(group_wire_failure)?;
+        d.device
+            .group_process(&sender, &message)
+            .map_err(group_process_failure)
+    })
+}
+
+/// Encrypts `plaintext` for the group `distribution_id` with this device's sending
+/// chain and writes the group message into `*out` (send the same bytes to every
+/// member). The advanced chain is saved before this returns, so no chain step is used
+/// twice. No chain yet is `CONFIDE_ERR_NO_SENDER_KEY`.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
+/// bytes; `plaintext` holds `plaintext_len` bytes; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_group_encrypt(
+    device: *const ConfideDevice,
+    distribution_id: *const u8,
+    plaintext: *const u8,
+    plaintext_len: usize,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (d, id, plaintext) = unsafe {
+            (
+                device_ref(device)?,
+                self::distribution_id(distribution_id)?,
+                bytes(plaintext, plaintext_len, "plaintext")?,
+            )
+        };
+        let message = d
+            .device
+            .group_encrypt(id, plaintext)
+            .map_err(group_send_failure)?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, message.serialized()) }
+    })
+}
+
+/// Decrypts a group message from (`name`, `sender_device_id`) and writes the plaintext
+/// into `*out`. A message decrypted before is `CONFIDE_ERR_DUPLICATE_MESSAGE` (group
+/// messages keep no plaintext copy); an unknown chain is `CONFIDE_ERR_NO_SENDER_KEY`; a
+/// forged or corrupted one `CONFIDE_ERR_INVALID_MESSAGE`. A failure changes nothing.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+/// bytes; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_group_decrypt(
+    device: *const ConfideDevice,
+    name: *const c_char,
+    sender_device_id: u32,
+    message: *const u8,
+    message_len: usize,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (d, sender, raw) = unsafe {
+            (
+                device_ref(device)?,
+                address(name, sender_device_id)?,
+                bytes(message, message_len, "message")?,
+            )
+        };
+        let message = SenderKeyMessage::parse(raw, Layout::Current).map_err(group_wire_failure)?;
+        let plaintext = d
+            .device
+            .group_decrypt(&sender, &message)
+            .map_err(group_receive_failure)?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, &plaintext) }
+    })
+}
+
+/// Encrypts `plaintext` for (`name`, `remote_device_id`) over the session (as
+/// `confide_device_encrypt`: the chain is saved first) and seals it under this device's
+/// sender `certificate` (bytes from the app's server), so the envelope does not name
+/// the sender. Writes the sealed message into `*out`:
+/// - `version` `CONFIDE_SEALED_SENDER_V1`: the message to deliver to that device;
+/// - `CONFIDE_SEALED_SENDER_V2`: the multi-recipient message to hand to the server
+///   (which splits it, see `confide_sealed_v2_for_recipient`); `name` must be the
+///   recipient's UUID, and its registration id comes from the session.
+///
+/// A certificate that is not this device's is `CONFIDE_ERR_INVALID_CERTIFICATE`; no
+/// identity known for the recipient is `CONFIDE_ERR_NOT_FOUND`; both are checked before
+/// anything is encrypted. The content hint is "default".
+///
+/// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
+/// address.
+///
+/// # Safety
+/// `device` is a live handle; `name` is NUL-terminated; `certificate` and `plaintext`
+/// hold their lengths in bytes; `out` is writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn confide_device_seal_message(
+    device: *const ConfideDevice,
+    name: *const c_char,
+    remote_device_id: u32,
+    certificate: *const u8,
+    certificate_len: usize,
+    plaintext: *const u8,
+    plaintext_len: usize,
+    version: u8,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        let version = sealed_version(version)?;
+        // SAFETY: forwarded caller guarantees.
+        let (d, remote, plaintext) = unsafe {
+            (
+                device_ref(device)?,
+                address(name, remote_device_id)?,
+                bytes(plaintext, plaintext_len, "plaintext")?,
+            )
+        };
+        // SAFETY: forwarded caller guarantee.
+        let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
+        let recipients;
+        let to = if version == CONFIDE_SEALED_SENDER_V1 {
+            SealFor::V1(&remote)
+        } else {
+            recipients = [v2_recipient(d, &remote)?];
+            SealFor::V2(&recipients)
+        };
+        let sealed = d
+            .device
+            .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)
+            .map_err(seal_message_failure)?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, &sealed) }
+    })
+}
+
+/// Encrypts `plaintext` for the group `distribution_id` (as
+/// `confide_device_group_encrypt`: the chain is saved first) and seals it under this
+/// device's sender `certificate`, with the app's `group_id` (may be empty) inside the
+/// envelope. Writes into `*out`:
+/// - `version` `CONFIDE_SEALED_SENDER_V1`: the message for the one recipient in
+///   `recipients` (`recipient_count` must be 1; each v1 call spends a chain step);
+/// - `CONFIDE_SEALED_SENDER_V2`: one multi-recipient message for all `recipients`
+///   (named by their UUIDs, each with a session), for the server to split.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
+/// bytes; `group_id`, `certificate` and `plaintext` hold their lengths in bytes;
+/// `recipients` points to `recipient_count` entries whose names are NUL-terminated;
+/// `out` is writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn confide_device_seal_group_message(
+    device: *const ConfideDevice,
+    distribution_id: *const u8,
+    group_id: *const u8,
+    group_id_len: usize,
+    certificate: *const u8,
+    certificate_len: usize,
+    plaintext: *const u8,
+    plaintext_len: usize,
+    version: u8,
+    recipients: *const ConfideRecipient,
+    recipient_count: usize,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        let version = sealed_version(version)?;
+        if recipients.is_null() || recipient_count == 0 {
+            return Err(invalid("recipients is null or empty"));
+        }
+        if version == CONFIDE_SEALED_SENDER_V1 && recipient_count != 1 {
+            return Err(invalid("sealed sender v1 takes exactly one recipient"));
+        }
+        // SAFETY: forwarded caller guarantees; `recipients` checked non-null.
+        let (d, id, group_id, plaintext, entries) = unsafe {
+            (
+                device_ref(device)?,
+                self::distribution_id(distribution_id)?,
+                bytes(group_id, group_id_len, "group_id")?,
+                bytes(plaintext, plaintext_len, "plaintext")?,
+                std::slice::from_raw_parts(recipients, recipient_count),
+            )
+        };
+        // SAFETY: forwarded caller guarantee.
+        let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
+        let addresses = entries
+            .iter()
+            // SAFETY: the caller guarantees each name is NUL-terminated.
+            .map(|r| unsafe { address(r.name, r.device_id) })
+            .collect::<Result<Vec<_>, _>>()?;
+        let v2: Vec<Recipient>;
+        let to = match (version, addresses.as_slice()) {
+            (CONFIDE_SEALED_SENDER_V1, [one]) => SealFor::V1(one),
+            _ => {
+                v2 = addresses
+                    .iter()
+                    .map(|a| v2_recipient(d, a))
+                    .collect::<Result<_, _>>()?;
+                SealFor::V2(&v2)
+            }
+        };
+        let group_id = (!group_id.is_empty()).then_some(group_id);
+        let sealed = d
+            .device
+            .seal_group_message(
+                id,
+                plaintext,
+                group_id,
+                &certificate,
+                ContentHint::Default,
+                to,
+            )
+            .map_err(seal_group_message_failure)?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, &sealed) }
+    })
+}
+
+/// What the server does with a v2 multi-recipient message (for servers, tests and
+/// demos): writes into `*out` the per-recipient message it delivers to `name` (a UUID).
+/// A message without a share for `name` is `CONFIDE_ERR_NOT_FOUND`.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `message` holds `message_len` bytes; `name` is NUL-terminated; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_sealed_v2_for_recipient(
+    message: *const u8,
+    message_len: usize,
+    name: *const c_char,
+    out: *mut ConfideBuffer,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (raw, name) = unsafe {
+            (
+                bytes(message, message_len, "message")?,
+                string(name, "name")?,
+            )
+        };
+        let service_id: ServiceId = name
+            .parse()
+            .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))?;
+        let multi = MultiRecipientMessage::try_from(raw)
+            .map_err(|e| Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e)))?;
+        let delivered = multi.for_recipient(&service_id).ok_or_else(|| {
+            Failure(
+                CONFIDE_ERR_NOT_FOUND,
+                "the message has no key share for this recipient".into(),
+            )
+        })?;
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out, &delivered) }
+    })
+}
+
+/// Opens a sealed message (v1, or v2 as the server delivered it), validates its sender
+/// certificate under `trust_root` (33 bytes, or the 32 bare key bytes) at the device's
+/// time, and decrypts the inner 1:1 or group message as `confide_device_decrypt` and
+/// `confide_device_group_decrypt` do, from the sender the certificate names. On
+/// success fills `*out` (free it with `confide_unsealed_free`); on failure leaves it
+/// as it was and changes no state. Codes beyond those of the two decrypt calls:
+/// `CONFIDE_ERR_INVALID_CERTIFICATE`, `CONFIDE_ERR_CERTIFICATE_EXPIRED`,
+/// `CONFIDE_ERR_SELF_SEND`, and `CONFIDE_ERR_UNTRUSTED_IDENTITY` when the certificate's
+/// identity differs from the one trusted for that sender.
+///
+/// A sender name with an interior NUL (which no C string could name) is returned with
+/// each NUL replaced by U+FFFD.
+///
+/// Thread-safe on a SQLite device; on an in-memory device serialize calls that may
+/// carry 1:1 messages from the same sender.
+///
+/// # Safety
+/// `device` is a live handle; `trust_root` and `message` hold their lengths in bytes;
+/// `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_unseal(
+    device: *const ConfideDevice,
+    trust_root: *const u8,
+    trust_root_len: usize,
+    message: *const u8,
+    message_len: usize,
+    out: *mut ConfideUnsealed,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (d, root, raw) = unsafe {
+            (
+                device_ref(device)?,
+                public_key(trust_root, trust_root_len)?,
+                bytes(message, message_len, "message")?,
+            )
+        };
+        let got = d.device.unseal(raw, &root).map_err(unseal_failure)?;
+        // Nothing below can fail: the message is consumed, so it must reach the caller.
+        let name = CString::new(got.sender.name().replace('\0', "\u{FFFD}")).unwrap_or_default();
+        let result = ConfideUnsealed {
+            sender_name: name.into_raw(),
+            sender_device: got.sender.device_id(),
+            content_type: got.content_type.message_type(),
+            content_hint: got.content_hint.to_u32(),
+            group_id: new_buffer(got.group_id.as_deref().unwrap_or_default()),
+            plaintext: new_buffer(&got.plaintext),
+            redelivered: got.redelivered,
+        };
+        // SAFETY: checked non-null; the caller guarantees it is writable.
+        unsafe { out.write(result) };
+        Ok(())
+    })
+}
+
+/// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1
+/// message (the same bytes given to `confide_device_unseal`), as
+/// `confide_device_acknowledge` does for an unsealed one: the store drops its copy, and
+/// a redelivery is then `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its
+/// certificate validated under `trust_root` again, to find the sender and the inner
+/// message. `*out_found` (may be null) is set to whether the message was stored; false
+/// for group messages (never stored) and on an in-memory device.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `trust_root` and `message` hold their lengths in bytes;
+/// `out_found` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_acknowledge_sealed(
+    device: *const ConfideDevice,
+    trust_root: *const u8,
+    trust_root_len: usize,
+    message: *const u8,
+    message_len: usize,
+    out_found: *mut bool,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (d, root, raw) = unsafe {
+            (
+                device_ref(device)?,
+                public_key(trust_root, trust_root_len)?,
+                bytes(message, message_len, "message")?,
+            )
+        };
+        let identity = d.device.store().local_identity().map_err(store_failure)?;
+        let content = confide::sealed::open(raw, &identity, &root, d.device.now())
+            .map_err(|e| Failure(open_code(&e), describe(&e)))?;
+        let info = content.sender().sender();
+        let sender = Address::new(info.uuid.clone(), info.device_id);
+        let found = match (content.content_type(), d.device.store()) {
+            (ContentType::PreKey | ContentType::Whisper, AnyStore::Sqlite(s)) => {
+                let inner = CiphertextMessage::from_parts(
+                    content.content_type().message_type(),
+                    content.contents(),
+                )
+                .map_err(|e| decrypt_failure(e.into()))?;
+                s.acknowledge(&sender, &MessageId::of(&inner))
+                    .map_err(store_failure)?
+            }
+            _ => false,
+        };
+        if !out_found.is_null() {
+            // SAFETY: non-null; the caller guarantees it is writable.
+            unsafe { out_found.write(found) };
+        }
+        Ok(())
+    })
+}
+
+/// Frees what `confide_device_unseal` put in `*unsealed` (wiping the plaintext) and
+/// zeroes it, so freeing twice is harmless. Null is ignored.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `unsealed` is null, zeroed, or filled by `confide_device_unseal` and not freed since.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_unsealed_free(unsealed: *mut ConfideUnsealed) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees null or a valid, initialized struct.
+        let Some(u) = (unsafe { unsealed.as_mut() }) else {
+            return;
+        };
+        if !u.sender_name.is_null() {
+            // SAFETY: made by CString::into_raw in confide_device_unseal, freed once.
+            drop(unsafe { CString::from_raw(u.sender_name) });
+        }
+        // SAFETY: both buffers were made by new_buffer and are freed once.
+        unsafe {
+            free_buffer(&u.plaintext);
+            free_buffer(&u.group_id);
+        }
+        *u = ConfideUnsealed {
+            sender_name: std::ptr::null_mut(),
+            sender_device: 0,
+            content_type: 0,
+            content_hint: 0,
+            group_id: new_buffer(&[]),
+            plaintext: new_buffer(&[]),
+            redelivered: false,
+        };
+    }));
+}
+
+/// FOR TESTS AND DEMOS ONLY. Plays the sealed-sender server: certifies the server key
+/// `server_private` under id `server_key_id` with the trust root `trust_root_private`,
+/// then certifies this device (its name as the UUID, its device id and identity key,
+/// no phone number) until `expiration_ms` (milliseconds since the Unix epoch). Writes
+/// the sender certificate into `*out_certificate` and, if `out_trust_root` is not null,
+/// the trust root's public key (`CONFIDE_PUBLIC_KEY_LEN` bytes) into it. A real app
+/// gets its certificate and the trust root from its server; a trust root's private key
+/// never belongs in an app.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `trust_root_private` and `server_private` hold
+/// `CONFIDE_PRIVATE_KEY_LEN` bytes each; `out_certificate` is writable;
+/// `out_trust_root` is null or writable for `CONFIDE_PUBLIC_KEY_LEN` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_test_sender_certificate(
+    device: *const ConfideDevice,
+    trust_root_private: *const u8,
+    server_private: *const u8,
+    server_key_id: u32,
+    expiration_ms: u64,
+    out_certificate: *mut ConfideBuffer,
+    out_trust_root: *mut u8,
+) -> i32 {
+    guard(|| {
+        if out_certificate.is_null() {
+            return Err(invalid("out_certificate is null"));
+        }
+        // SAFETY: forwarded caller guarantees.
+        let (d, root, server) = unsafe {
+            (
+                device_ref(device)?,
+                bytes(
+                    trust_root_private,
+                    CONFIDE_PRIVATE_KEY_LEN,
+                    "trust_root_private",
+                )?,
+                bytes(server_private, CONFIDE_PRIVATE_KEY_LEN, "server_private")?,
+            )
+        };
+        let private = |raw: &[u8], what: &str| {
+            let mut key = zeroize::Zeroizing::new([0u8; CONFIDE_PRIVATE_KEY_LEN]);
+            key.copy_from_slice(
+                raw.get(..CONFIDE_PRIVATE_KEY_LEN)
+                    .ok_or_else(|| invalid(what))?,
+            );
+            Ok::<_, Failure>(PrivateKey::from_bytes(*key))
+        };
+        let root = private(root, "trust_root_private")?;
+        let server = private(server, "server_private")?;
+        let mut rng = SystemRng::new();
+        let server_certificate =
+            ServerCertificate::new(server_key_id, server.public_key(), &root, &mut rng);
+        let info = SenderInfo {
+            uuid: d.device.address().name().to_owned(),
+            e164: None,
+            device_id: d.device.address().device_id(),
+            identity_key: d.device.identity_key().map_err(store_failure)?,
+            expiration: Timestamp::from_millis(expiration_ms),
+        };
+        let certificate = SenderCertificate::new(info, server_certificate, &server, &mut rng);
+        // SAFETY: forwarded caller guarantee (checked non-null above).
+        unsafe { put_buffer(out_certificate, certificate.serialized())? };
+        if !out_trust_root.is_null() {
+            let public = root.public_key().serialize();
+            // SAFETY: non-null; the caller guarantees CONFIDE_PUBLIC_KEY_LEN writable
+            // bytes, and `public` is exactly that long.
+            unsafe { std::ptr::copy_nonoverlapping(public.as_ptr(), out_trust_root, public.len()) };
+        }
+        Ok(())
+    })
+}
+
+/// Wipes and frees a buffer made by `new_buffer` (a zeroed one is ignored).
+///
+/// # Safety
+/// `buffer` came from `new_buffer` and was not freed before.
+unsafe fn free_buffer(buffer: &ConfideBuffer) {
+    if !buffer.data.is_null() && buffer.len != 0 {
+        let slice = std::ptr::slice_from_raw_parts_mut(buffer.data, buffer.len);
+        // SAFETY: built by new_buffer from a Box<[u8]> of exactly this length, and
+        // not freed before (caller guarantee).
+        let mut owned = unsafe { Box::from_raw(slice) };
+        zeroize::Zeroize::zeroize(&mut *owned);
+        drop(owned);
+    }
+}
+
 /// Wipes and frees a buffer returned by confide (a zeroed buffer is ignored).
 ///
 /// Thread-safe.
@@ -1085,16 +2009,8 @@ pub unsafe extern "C" fn confide_device_account_report(
 /// `buffer` came from confide and was not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn confide_buffer_free(buffer: ConfideBuffer) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        if !buffer.data.is_null() && buffer.len != 0 {
-            let slice = std::ptr::slice_from_raw_parts_mut(buffer.data, buffer.len);
-            // SAFETY: built by put_buffer from a Box<[u8]> of exactly this length, and
-            // not freed before (caller guarantee).
-            let mut owned = unsafe { Box::from_raw(slice) };
-            zeroize::Zeroize::zeroize(&mut *owned);
-            drop(owned);
-        }
-    }));
+    // SAFETY: the caller guarantees the buffer came from confide and is freed once.
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { free_buffer(&buffer) }));
 }
 
 /// The last failure on this thread, or null after a success. Valid until the next
