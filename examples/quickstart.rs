@@ -5,7 +5,7 @@
 
 use confide::device::{Device, SystemClock};
 use confide::group::{DistributionId, SenderKeyDistributionMessage, SenderKeyMessage};
-use confide::store::{SessionStore, SqliteStore, StoreKey};
+use confide::store::{MessageId, SessionStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, SystemRng};
 
 fn short(bytes: &[u8]) -> String {
@@ -108,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 7. Once the app has saved a message it acknowledges it: the store drops the
     //    plaintext and keeps only the dedupe record, so a replay is refused.
     bob.store()
-        .acknowledge(alice.address(), &confide::store::MessageId::of(&m1))?;
+        .acknowledge(alice.address(), &MessageId::of(&m1))?;
     match bob.decrypt(alice.address(), &m1) {
         Err(DecryptError::DuplicateMessage { counter }) => {
             println!("Replay of counter {counter} refused: DuplicateMessage");
@@ -147,12 +147,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let received = SenderKeyMessage::try_from(sent.serialized())?;
     let got = bob.group_decrypt(alice.address(), &received)?;
     println!(
-        "\nAlice -> group  {}\nBob reads       {:?}",
+        "\nAlice -> group  {}\nBob reads       {:?} (redelivered: {})",
         short(sent.serialized()),
-        String::from_utf8_lossy(&got)
+        String::from_utf8_lossy(&got.plaintext),
+        got.redelivered
     );
+    // A group message is committed with the advanced sender key, so the same bytes
+    // again come back from the store; once acknowledged, they are a duplicate.
+    let again = bob.group_decrypt(alice.address(), &received)?;
+    println!(
+        "Redelivered     {:?} (redelivered: {})",
+        String::from_utf8_lossy(&again.plaintext),
+        again.redelivered
+    );
+    bob.store()
+        .acknowledge(alice.address(), &MessageId::of_group(group, &received))?;
     if let Err(e) = bob.group_decrypt(alice.address(), &received) {
-        println!("Replay refused: {e}");
+        println!("After acknowledge, replay refused: {e}");
     }
 
     // 10. Everything survives a restart: reopen Bob's store with his key.

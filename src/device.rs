@@ -25,7 +25,11 @@
 //! Groups ([`Device::group_distribution`], [`Device::group_encrypt`],
 //! [`Device::group_decrypt`]) keep their sender keys in the store's
 //! [`SenderKeyStore`](crate::store::SenderKeyStore): a sending chain is saved before its
-//! ciphertext is returned, and a failed decrypt writes nothing. Sealed sender
+//! ciphertext is returned, and a failed decrypt writes nothing. With a store that offers
+//! [`TransactionalGroupStore`] (such as `SqliteStore`) each group operation is one
+//! commit with a compare-and-swap on the sender-key record, and a group decrypt stores
+//! the message in that commit: the same bytes delivered again (say after a crash before
+//! the app saved the plaintext) yield the stored plaintext with `redelivered: true`. Sealed sender
 //! ([`Device::seal_message`], [`Device::seal_group_message`], [`Device::unseal`]) wraps
 //! those and the 1:1 messages; unsealing validates the certificate with the device's clock
 //! and decrypts through the same paths.
@@ -47,7 +51,9 @@
 //! let skdm = alice.group_distribution(group)?;
 //! bob.group_process(alice.address(), &skdm)?;
 //! let msg = alice.group_encrypt(group, b"hello group")?;
-//! assert_eq!(bob.group_decrypt(alice.address(), &msg)?.as_slice(), b"hello group");
+//! let got = bob.group_decrypt(alice.address(), &msg)?;
+//! assert_eq!(got.plaintext.as_slice(), b"hello group");
+//! assert!(!got.redelivered);
 //! # Ok(()) }
 //! ```
 
@@ -61,7 +67,7 @@ use crate::business::{
     AttestationError, AttestationVerifier, BusinessId, ChatItem, DisclosureTracker,
     SignedAttestation, TrackError,
 };
-use crate::cipher::{self, BundleSpec, Decrypted};
+use crate::cipher::{self, BundleSpec, ContentionError, Decrypted};
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::export::{AccountInfo, AccountReport, ReportError, ReportSources};
 use crate::group::{
@@ -77,7 +83,9 @@ use crate::sealed::{
     self, ContentHint, ContentType, OpenError, Recipient, SealError, SenderCertificate,
     UnidentifiedSenderMessageContent,
 };
-use crate::store::ProtocolStore;
+use crate::store::{
+    CommitOutcome, GroupCommit, MessageId, NewMessage, ProtocolStore, TransactionalGroupStore,
+};
 use crate::wire::CiphertextMessage;
 use crate::{Address, PreKeyBundle, Timestamp, WireError};
 
@@ -454,7 +462,8 @@ pub struct Unsealed {
     pub group_id: Option<Vec<u8>>,
     /// The decrypted message.
     pub plaintext: zeroize::Zeroizing<Vec<u8>>,
-    /// A 1:1 message this store already decrypted (see [`Decrypted::redelivered`]).
+    /// A message (1:1 or group) this store already decrypted (see
+    /// [`Decrypted::redelivered`]).
     pub redelivered: bool,
 }
 
@@ -482,8 +491,10 @@ pub struct Device<S, R, C> {
     rng: Mutex<R>,
     clock: C,
     privacy: Mutex<Privacy>,
-    /// Serializes group operations: each loads a sender-key record, changes a copy and
-    /// saves it, so two at once could reuse a chain step or lose one's progress.
+    /// Serializes group operations on a store without [`TransactionalGroupStore`]: each
+    /// loads a sender-key record, changes a copy and saves it, so two at once could
+    /// reuse a chain step or lose one's progress. (A transactional store's
+    /// compare-and-swap does this job instead, across devices and processes too.)
     group: Mutex<()>,
 }
 
@@ -493,6 +504,15 @@ impl<S, R, C> std::fmt::Debug for Device<S, R, C> {
             .field("address", &self.address)
             .finish_non_exhaustive()
     }
+}
+
+/// How often a group operation is redone after a compare-and-swap conflict.
+const GROUP_COMMIT_ATTEMPTS: usize = 64;
+
+fn group_contention() -> StoreError {
+    StoreError::Backend(Box::new(ContentionError {
+        attempts: GROUP_COMMIT_ATTEMPTS,
+    }))
 }
 
 /// The store's RNG lock was poisoned.
@@ -601,6 +621,41 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             .map_err(|_| StoreError::Backend("device group lock poisoned".into()))
     }
 
+    /// Runs `step` on the stored record of (`sender`, `distribution_id`) and saves the
+    /// record it returns (if any) before returning its output: through a
+    /// compare-and-swap commit when the store is transactional (redoing `step` from
+    /// the winner's record on a conflict), under the device's group lock otherwise.
+    fn update_sender_key<T, E: From<StoreError>>(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        mut step: impl FnMut(Option<SenderKeyRecord>) -> Result<(Option<SenderKeyRecord>, T), E>,
+    ) -> Result<T, E> {
+        if let Some(txn) = self.store.transactional_group() {
+            for _ in 0..GROUP_COMMIT_ATTEMPTS {
+                let (record, version) = txn.load_sender_key(sender, distribution_id)?;
+                let (changed, out) = step(record)?;
+                let Some(changed) = changed else {
+                    return Ok(out);
+                };
+                let commit = GroupCommit::record(sender, distribution_id, version, &changed);
+                // On a conflict `out` (a ciphertext, a distribution message) is dropped
+                // unseen and the step redone from the winner's record.
+                if txn.commit_group(&commit)? == CommitOutcome::Committed {
+                    return Ok(out);
+                }
+            }
+            return Err(group_contention().into());
+        }
+        let _group = self.group_guard()?;
+        let (changed, out) = step(self.store.sender_key(sender, distribution_id)?)?;
+        if let Some(changed) = changed {
+            self.store
+                .save_sender_key(sender, distribution_id, &changed)?;
+        }
+        Ok(out)
+    }
+
     /// The distribution message of this device's sending chain in the group (current
     /// layout), creating and saving the chain on first use. Send it to every member over
     /// the pairwise sessions.
@@ -619,18 +674,14 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         distribution_id: DistributionId,
         layout: Layout,
     ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-        let _group = self.group_guard()?;
-        let stored = self.store.sender_key(&self.address, distribution_id)?;
-        let (mut record, existing) = match stored {
-            Some(r) if r.layout() == layout && r.can_send() => (r, true),
-            _ => (SenderKeyRecord::new(distribution_id, layout), false),
-        };
-        let message = record.create_distribution(&mut *self.rng()?);
-        if !existing {
-            self.store
-                .save_sender_key(&self.address, distribution_id, &record)?;
-        }
-        Ok(message)
+        self.update_sender_key(&self.address, distribution_id, |stored| {
+            let (mut record, existing) = match stored {
+                Some(r) if r.layout() == layout && r.can_send() => (r, true),
+                _ => (SenderKeyRecord::new(distribution_id, layout), false),
+            };
+            let message = record.create_distribution(&mut *self.rng()?);
+            Ok((if existing { None } else { Some(record) }, message))
+        })
     }
 
     /// Starts a fresh sending chain in the group (after a member left) and returns its
@@ -640,15 +691,12 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         &self,
         distribution_id: DistributionId,
     ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-        let _group = self.group_guard()?;
-        let mut record = self
-            .store
-            .sender_key(&self.address, distribution_id)?
-            .unwrap_or_else(|| SenderKeyRecord::new(distribution_id, Layout::Current));
-        let message = record.rotate(&mut *self.rng()?);
-        self.store
-            .save_sender_key(&self.address, distribution_id, &record)?;
-        Ok(message)
+        self.update_sender_key(&self.address, distribution_id, |stored| {
+            let mut record =
+                stored.unwrap_or_else(|| SenderKeyRecord::new(distribution_id, Layout::Current));
+            let message = record.rotate(&mut *self.rng()?);
+            Ok((Some(record), message))
+        })
     }
 
     /// Stores the chain a (current-layout) distribution message from `sender` describes.
@@ -671,42 +719,46 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         distribution_id: DistributionId,
         message: &SenderKeyDistributionMessage,
     ) -> Result<(), GroupKeyProcessError> {
-        let _group = self.group_guard()?;
-        let mut record = match self.store.sender_key(sender, distribution_id)? {
-            Some(r) if r.layout() == message.layout() => r,
-            _ => SenderKeyRecord::new(distribution_id, message.layout()),
-        };
-        record.process(message)?;
-        self.store
-            .save_sender_key(sender, distribution_id, &record)?;
-        Ok(())
+        self.update_sender_key(sender, distribution_id, |stored| {
+            let mut record = match stored {
+                Some(r) if r.layout() == message.layout() => r,
+                _ => SenderKeyRecord::new(distribution_id, message.layout()),
+            };
+            record.process(message)?;
+            Ok((Some(record), ()))
+        })
     }
 
     /// Encrypts a group message with this device's sending chain. The advanced chain is
-    /// saved before the ciphertext is returned, so no chain step is ever used twice.
+    /// saved before the ciphertext is returned (with a transactional store, by a
+    /// compare-and-swap commit), so no chain step is ever used twice.
     pub fn group_encrypt(
         &self,
         distribution_id: DistributionId,
         plaintext: &[u8],
     ) -> Result<SenderKeyMessage, GroupSendError> {
-        let _group = self.group_guard()?;
-        let mut record = self
-            .store
-            .sender_key(&self.address, distribution_id)?
-            .ok_or(GroupEncryptError::NoSenderKey)?;
-        let message = record.encrypt(plaintext, &mut *self.rng()?)?;
-        self.store
-            .save_sender_key(&self.address, distribution_id, &record)?;
-        Ok(message)
+        self.update_sender_key(&self.address, distribution_id, |stored| {
+            let mut record = stored.ok_or(GroupEncryptError::NoSenderKey)?;
+            let message = record.encrypt(plaintext, &mut *self.rng()?)?;
+            Ok((Some(record), message))
+        })
     }
 
     /// Decrypts a (current-layout) group message from `sender`. The record is changed
     /// on a copy and saved only on success: a failed decrypt writes nothing.
+    ///
+    /// With a store that offers [`TransactionalGroupStore`] (such as `SqliteStore`) the
+    /// advanced record and the message itself (under [`MessageId::of_group`]) are
+    /// committed in one transaction before this returns, and the same bytes delivered
+    /// again return the stored plaintext with `redelivered: true`, touching nothing;
+    /// once the app acknowledged the message to the store, a redelivery is
+    /// [`GroupDecryptError::DuplicateMessage`]. With a plain store a redelivery is
+    /// always that duplicate error and `redelivered` is always `false`.
     pub fn group_decrypt(
         &self,
         sender: &Address,
         message: &SenderKeyMessage,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, GroupReceiveError> {
+    ) -> Result<Decrypted, GroupReceiveError> {
         let distribution_id = message
             .distribution_id()
             .ok_or(GroupDecryptError::WrongLayout)?;
@@ -714,13 +766,16 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     }
 
     /// Decrypts a group message from `sender` in the named distribution (needed for the
-    /// legacy layout).
+    /// legacy layout); as [`Device::group_decrypt`] otherwise.
     pub fn group_decrypt_in(
         &self,
         sender: &Address,
         distribution_id: DistributionId,
         message: &SenderKeyMessage,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, GroupReceiveError> {
+    ) -> Result<Decrypted, GroupReceiveError> {
+        if let Some(txn) = self.store.transactional_group() {
+            return self.group_decrypt_committed(txn, sender, distribution_id, message);
+        }
         let _group = self.group_guard()?;
         let mut record = self.store.sender_key(sender, distribution_id)?.ok_or(
             GroupDecryptError::NoSenderKey {
@@ -730,7 +785,73 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         let plaintext = zeroize::Zeroizing::new(record.decrypt(message)?);
         self.store
             .save_sender_key(sender, distribution_id, &record)?;
-        Ok(plaintext)
+        Ok(Decrypted {
+            plaintext,
+            redelivered: false,
+        })
+    }
+
+    /// The stored plaintext of an earlier delivery of `id`, or a duplicate error once the
+    /// app acknowledged it.
+    fn group_redelivery(
+        txn: &dyn TransactionalGroupStore,
+        sender: &Address,
+        id: &MessageId,
+        message: &SenderKeyMessage,
+    ) -> Result<Option<Decrypted>, GroupReceiveError> {
+        let Some(stored) = txn.group_delivered(sender, id)? else {
+            return Ok(None);
+        };
+        match stored.plaintext {
+            Some(plaintext) => Ok(Some(Decrypted {
+                plaintext,
+                redelivered: true,
+            })),
+            None => Err(GroupDecryptError::DuplicateMessage {
+                iteration: message.iteration(),
+            }
+            .into()),
+        }
+    }
+
+    fn group_decrypt_committed(
+        &self,
+        txn: &dyn TransactionalGroupStore,
+        sender: &Address,
+        distribution_id: DistributionId,
+        message: &SenderKeyMessage,
+    ) -> Result<Decrypted, GroupReceiveError> {
+        let id = MessageId::of_group(distribution_id, message);
+        let now = self.clock.now();
+        for _ in 0..GROUP_COMMIT_ATTEMPTS {
+            if let Some(d) = Self::group_redelivery(txn, sender, &id, message)? {
+                return Ok(d);
+            }
+            let (record, version) = txn.load_sender_key(sender, distribution_id)?;
+            let mut record = record.ok_or(GroupDecryptError::NoSenderKey {
+                chain_id: message.chain_id(),
+            })?;
+            let plaintext = match record.decrypt(message) {
+                Ok(p) => zeroize::Zeroizing::new(p),
+                // Another thread or process may have committed this very message since
+                // the check above: go round and return its stored plaintext.
+                Err(GroupDecryptError::DuplicateMessage { .. })
+                    if txn.group_delivered(sender, &id)?.is_some() =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let commit = GroupCommit::record(sender, distribution_id, version, &record)
+                .with_message(NewMessage::new(id, &plaintext, now));
+            if txn.commit_group(&commit)? == CommitOutcome::Committed {
+                return Ok(Decrypted {
+                    plaintext,
+                    redelivered: false,
+                });
+            }
+        }
+        Err(group_contention().into())
     }
 
     /// Seals `content` (made by the app or by [`Device::seal_message`]'s steps) with this
@@ -826,9 +947,10 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
 
     /// Opens a sealed message (v1, or v2 as delivered), validates its sender certificate
     /// under `trust_root` at the device's time, and decrypts the inner message: a 1:1
-    /// message through [`Device::decrypt`] (committed atomically, redeliveries marked), a
-    /// current-layout group message through [`Device::group_decrypt`]. Nothing is stored
-    /// unless the inner decrypt succeeds.
+    /// message through [`Device::decrypt`], a current-layout group message through
+    /// [`Device::group_decrypt`] (with a transactional store both are committed
+    /// atomically and redeliveries marked). Nothing is stored unless the inner decrypt
+    /// succeeds.
     pub fn unseal(&self, bytes: &[u8], trust_root: &PublicKey) -> Result<Unsealed, UnsealError> {
         let identity = self.store.local_identity()?;
         let content = sealed::open(bytes, &identity, trust_root, self.clock.now())?;
@@ -861,7 +983,8 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             }
             ContentType::SenderKey => {
                 let message = SenderKeyMessage::parse(content.contents(), Layout::Current)?;
-                (self.group_decrypt(&sender, &message)?, false)
+                let d = self.group_decrypt(&sender, &message)?;
+                (d.plaintext, d.redelivered)
             }
             other => {
                 return Err(UnsealError::UnsupportedContent {

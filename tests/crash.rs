@@ -1,9 +1,10 @@
 //! Crash test: a child process floods send/receive between two SqliteStores on real
-//! database files while this process SIGKILLs it at seeded random moments, many times.
+//! database files (1:1 both ways, and Alice's group messages to Bob through
+//! [`Device`]) while this process SIGKILLs it at seeded random moments, many times.
 //! After every kill: every message delivered exactly once and in order, each with the
-//! plaintext its sender meant, no (ratchet key, counter) pair used by two ciphertexts,
-//! both databases pass `integrity_check` and open every row, and the message table
-//! agrees with the app's delivery log.
+//! plaintext its sender meant, no (ratchet key, counter) pair and no (chain id,
+//! iteration) pair used by two ciphertexts, both databases pass `integrity_check` and
+//! open every row, and the message table agrees with the app's delivery log.
 //!
 //! The child is this same test binary re-run with `CONFIDE_CRASH_DIR` set (see
 //! [`crash_child_entry`]). Kills: `CONFIDE_CRASH_KILLS` (default 240), seed:
@@ -27,44 +28,72 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confide::cipher::{self, BundleSpec};
-use confide::store::{SessionStore, SqliteStore, StoreKey};
+use confide::device::{Device, FixedClock};
+use confide::group::{DistributionId, Layout, SenderKeyMessage};
+use confide::store::{MessageId, SenderKeyStore, SessionStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 const KEY: [u8; 32] = [0x42; 32];
 const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+const GROUP: DistributionId = DistributionId::from_bytes([0x6e; 16]);
+
+type CrashDevice = Device<SqliteStore, ChaCha20Rng, FixedClock>;
 
 fn bob() -> Address {
     Address::new("bob", 1)
 }
 
-/// One direction of traffic: sender, receiver, their files.
+/// One direction of traffic: sender, receiver, their files; 1:1 or the group.
 struct Lane {
     from: &'static str,
     to: &'static str,
+    group: bool,
 }
 
-const LANES: [Lane; 2] = [
+const LANES: [Lane; 3] = [
     Lane {
         from: "alice",
         to: "bob",
+        group: false,
     },
     Lane {
         from: "bob",
         to: "alice",
+        group: false,
+    },
+    Lane {
+        from: "alice",
+        to: "bob",
+        group: true,
     },
 ];
 
 impl Lane {
+    fn kind(&self) -> &'static str {
+        if self.group { "group" } else { "direct" }
+    }
     fn wire(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}2{}.log", self.from, self.to))
+        dir.join(format!("{}2{}.{}.log", self.from, self.to, self.kind()))
     }
     fn inbox(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}.inbox", self.to))
+        dir.join(format!("{}.{}.inbox", self.to, self.kind()))
     }
     fn text(&self, n: usize) -> String {
-        format!("{}-{n}", self.from)
+        format!("{}-{}-{n}", self.from, self.kind())
+    }
+    /// The store's id of a wire line, and the message key it used: (ratchet key,
+    /// counter) for 1:1, (chain id, iteration) for the group.
+    fn id_and_key(&self, line: &str) -> (MessageId, (Vec<u8>, u32)) {
+        if self.group {
+            let m = parse_group(line);
+            let key = (m.chain_id().to_be_bytes().to_vec(), m.iteration());
+            (MessageId::of_group(GROUP, &m), key)
+        } else {
+            let m = parse(line);
+            (MessageId::of(&m), key_of(&m))
+        }
     }
 }
 
@@ -105,6 +134,10 @@ fn append(path: &Path, line: &str) {
 fn parse(line: &str) -> CiphertextMessage {
     let (t, h) = line.split_once(':').unwrap();
     CiphertextMessage::from_parts(t.parse().unwrap(), &hex::decode(h).unwrap()).unwrap()
+}
+
+fn parse_group(line: &str) -> SenderKeyMessage {
+    SenderKeyMessage::parse(&hex::decode(line).unwrap(), Layout::Current).unwrap()
 }
 
 fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
@@ -159,8 +192,24 @@ fn crash_child_entry() {
         let bundle = cipher::new_bundle(&b, &mut rng, spec, NOW).unwrap();
         cipher::process_bundle(&a, &bob(), &bundle, &mut rng, NOW).unwrap();
     }
-    let store = |name: &str| if name == "alice" { &a } else { &b };
+    let device = |store, name, rng: &mut ChaCha20Rng| -> CrashDevice {
+        let own = ChaCha20Rng::seed_from_u64(rng.next_u64());
+        Device::new(store, Address::new(name, 1), own, FixedClock::new(NOW))
+    };
+    let a = device(a, "alice", &mut rng);
+    let b = device(b, "bob", &mut rng);
     let addr = |name: &str| Address::new(name, 1);
+    // Alice's group chain reaches Bob once (in the set-up run; a kill in between
+    // hands the same, unused chain over again).
+    if b.store()
+        .sender_key(&addr("alice"), GROUP)
+        .unwrap()
+        .is_none()
+    {
+        let skdm = a.group_distribution(GROUP).unwrap();
+        b.group_process(a.address(), &skdm).unwrap();
+    }
+    let dev = |name: &str| if name == "alice" { &a } else { &b };
     loop {
         let mut idle = true;
         for (i, lane) in LANES.iter().enumerate() {
@@ -168,10 +217,18 @@ fn crash_child_entry() {
             let got = lines(&lane.inbox(&dir)).len();
             // Receive: the next undelivered entry.
             if got < sent && (drain || rng.next_u32() % 2 == 0) {
-                let m = parse(&lines(&lane.wire(&dir))[got]);
-                let d =
-                    cipher::decrypt_message(store(lane.to), &addr(lane.from), &m, &mut rng, NOW)
-                        .unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
+                let line = &lines(&lane.wire(&dir))[got];
+                let from = addr(lane.from);
+                let d: Result<_, Box<dyn std::error::Error>> = if lane.group {
+                    dev(lane.to)
+                        .group_decrypt(&from, &parse_group(line))
+                        .map_err(Into::into)
+                } else {
+                    let m = parse(line);
+                    cipher::decrypt_message(dev(lane.to).store(), &from, &m, &mut rng, NOW)
+                        .map_err(Into::into)
+                };
+                let d = d.unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
                 let text = String::from_utf8(d.plaintext.to_vec()).unwrap();
                 append(
                     &lane.inbox(&dir),
@@ -181,18 +238,26 @@ fn crash_child_entry() {
             }
             // Send the next message (a sender only starts once it has a session: Bob
             // after Alice's first message reached him).
-            let has = store(lane.from)
-                .session(&addr(lane.to))
-                .unwrap()
-                .is_some_and(|r| r.has_current_session());
+            let has = lane.group
+                || dev(lane.from)
+                    .store()
+                    .session(&addr(lane.to))
+                    .unwrap()
+                    .is_some_and(|r| r.has_current_session());
             if !drain && has && rng.next_u32() % 2 == 0 {
-                let m =
-                    cipher::encrypt(store(lane.from), &addr(lane.to), lane.text(sent).as_bytes())
+                let text = lane.text(sent);
+                let line = if lane.group {
+                    let m = dev(lane.from)
+                        .group_encrypt(GROUP, text.as_bytes())
                         .unwrap();
-                append(
-                    &lane.wire(&dir),
-                    &format!("{}:{}", m.message_type(), hex::encode(m.serialized())),
-                );
+                    hex::encode(m.serialized())
+                } else {
+                    let m =
+                        cipher::encrypt(dev(lane.from).store(), &addr(lane.to), text.as_bytes())
+                            .unwrap();
+                    format!("{}:{}", m.message_type(), hex::encode(m.serialized()))
+                };
+                append(&lane.wire(&dir), &line);
                 idle = false;
             }
         }
@@ -202,50 +267,103 @@ fn crash_child_entry() {
     }
 }
 
-/// What the parent checks after every kill; returns (messages delivered, redeliveries).
-fn check(dir: &Path, rng: &mut ChaCha20Rng) -> (usize, usize) {
+/// Messages delivered and how many of them were redeliveries, 1:1 and group.
+#[derive(Default)]
+struct Tally {
+    delivered: usize,
+    redelivered: usize,
+    group_delivered: usize,
+    group_redelivered: usize,
+}
+
+/// What the parent checks after every kill; returns what was delivered so far.
+fn check(dir: &Path, rng: &mut ChaCha20Rng) -> Tally {
     let a = open_store(dir, "alice", rng);
     let b = open_store(dir, "bob", rng);
-    let mut delivered = 0;
-    let mut redelivered = 0;
+    let store = |name: &str| if name == "alice" { &a } else { &b };
+    let mut tally = Tally::default();
+    // Message rows each store should hold: (alice, bob).
+    let mut expected = (0, 0);
     for lane in &LANES {
         let wire = lines(&lane.wire(dir));
         let inbox = lines(&lane.inbox(dir));
         let mut keys = HashSet::new();
-        for (n, l) in wire.iter().enumerate() {
-            assert!(
-                keys.insert(key_of(&parse(l))),
-                "{}: message key of entry {n} used twice",
-                lane.from
-            );
-        }
+        let ids: Vec<MessageId> = wire
+            .iter()
+            .enumerate()
+            .map(|(n, l)| {
+                let (id, key) = lane.id_and_key(l);
+                assert!(
+                    keys.insert(key),
+                    "{} {}: message key of entry {n} used twice",
+                    lane.from,
+                    lane.kind()
+                );
+                id
+            })
+            .collect();
         assert!(inbox.len() <= wire.len());
         for (n, l) in inbox.iter().enumerate() {
             let mut parts = l.splitn(3, ':');
             let idx: usize = parts.next().unwrap().parse().unwrap();
             let again = parts.next().unwrap() == "1";
             let text = parts.next().unwrap();
-            assert_eq!(idx, n, "{}: inbox out of order or duplicated", lane.to);
-            assert_eq!(text, lane.text(n), "{}: wrong plaintext", lane.to);
-            redelivered += usize::from(again);
+            assert_eq!(
+                idx,
+                n,
+                "{} {}: inbox out of order or duplicated",
+                lane.to,
+                lane.kind()
+            );
+            assert_eq!(
+                text,
+                lane.text(n),
+                "{} {}: wrong plaintext",
+                lane.to,
+                lane.kind()
+            );
+            tally.redelivered += usize::from(again);
+            if lane.group {
+                tally.group_redelivered += usize::from(again);
+            }
         }
-        delivered += inbox.len();
+        tally.delivered += inbox.len();
+        if lane.group {
+            tally.group_delivered += inbox.len();
+        }
+        // The receiver committed every inbox entry (the last one checked here, all of
+        // them by the count below) and at most the next one, whose inbox append a kill
+        // cut off; nothing beyond.
+        let st = store(lane.to);
+        let from = Address::new(lane.from, 1);
+        let stored = |n: usize| ids.get(n).and_then(|id| st.message(&from, id).unwrap());
+        if let Some(last) = inbox.len().checked_sub(1) {
+            let m = stored(last).expect("a delivered message is in the store");
+            assert_eq!(m.plaintext.unwrap().as_slice(), lane.text(last).as_bytes());
+        }
+        let pending = usize::from(stored(inbox.len()).is_some());
+        assert!(
+            stored(inbox.len() + 1).is_none(),
+            "decrypted ahead of the inbox"
+        );
+        if lane.to == "alice" {
+            expected.0 += inbox.len() + pending;
+        } else {
+            expected.1 += inbox.len() + pending;
+        }
     }
     let (sa, sb) = (a.verify().unwrap(), b.verify().unwrap());
-    // Each receiver decrypted (and committed) every inbox entry and at most one more,
-    // the one whose inbox append a kill cut off.
-    for (s, inbox) in [
-        (sa, lines(&LANES[1].inbox(dir)).len()),
-        (sb, lines(&LANES[0].inbox(dir)).len()),
-    ] {
-        assert!(
-            s.messages == inbox || s.messages == inbox + 1,
-            "message table {} vs inbox {inbox}",
-            s.messages
-        );
+    assert_eq!(
+        (sa.messages, sb.messages),
+        expected,
+        "message tables vs inboxes"
+    );
+    for s in [sa, sb] {
         assert!(s.sessions <= 1);
+        // Alice's own chain; Bob's copy of it.
+        assert_eq!(s.sender_keys, 1);
     }
-    (delivered, redelivered)
+    tally
 }
 
 fn run_child(dir: &Path, seed: u64, drain: bool) -> std::process::Child {
@@ -320,7 +438,7 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         .read_to_string(&mut err)
         .unwrap();
     assert!(child.wait().unwrap().success(), "drain failed:\n{err}");
-    let (delivered, redelivered) = check(dir, &mut rng);
+    let tally = check(dir, &mut rng);
     for lane in &LANES {
         assert_eq!(
             lines(&lane.wire(dir)).len(),
@@ -329,10 +447,15 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         );
     }
     eprintln!(
-        "crash test: {kills} SIGKILLs, {delivered} messages delivered exactly once \
-         ({redelivered} of them redelivered from the store after a kill), \
-         {:.1}s",
+        "crash test: {kills} SIGKILLs, {} messages delivered exactly once \
+         ({} of them redelivered from the store after a kill); of these, group: {} \
+         ({} redelivered); {:.1}s",
+        tally.delivered,
+        tally.redelivered,
+        tally.group_delivered,
+        tally.group_redelivered,
         started.elapsed().as_secs_f64()
     );
-    assert!(delivered > kills, "the flood made progress");
+    assert!(tally.delivered > kills, "the flood made progress");
+    assert!(tally.group_delivered > 0, "the group lane made progress");
 }

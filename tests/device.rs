@@ -23,7 +23,9 @@ use confide::sealed::{
     CertificateError, ContentHint, ContentType, MultiRecipientMessage, OpenError, Recipient,
     SenderCertificate, SenderInfo, ServerCertificate, ServiceId, UnidentifiedSenderMessageContent,
 };
-use confide::store::{IdentityStore, InMemoryStore, SenderKeyStore, SqliteStore, StoreKey};
+use confide::store::{
+    IdentityStore, InMemoryStore, MessageId, SenderKeyStore, SqliteStore, StoreKey,
+};
 use confide::{Address, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -35,8 +37,14 @@ fn at(y: u32, m: u32, d: u32) -> Timestamp {
 }
 
 fn device(path: &Path, name: &str, seed: u64, clock: &FixedClock) -> SqlDevice {
+    device_keyed(path, name, seed as u8, seed, clock)
+}
+
+/// As [`device`], with the store key's byte apart from the RNG seed (for a second
+/// connection to the same file).
+fn device_keyed(path: &Path, name: &str, key: u8, seed: u64, clock: &FixedClock) -> SqlDevice {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let store = SqliteStore::open(path, &StoreKey::from_bytes([seed as u8; 32]), &mut rng).unwrap();
+    let store = SqliteStore::open(path, &StoreKey::from_bytes([key; 32]), &mut rng).unwrap();
     if !store.has_local_identity().unwrap() {
         store
             .set_local_identity(&IdentityKeyPair::generate(&mut rng), seed as u32)
@@ -248,10 +256,17 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
             // Over the wire and back.
             let m = SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap();
             let got = member.group_decrypt(alice.address(), &m).unwrap();
-            assert_eq!(got.as_slice(), format!("alice #{i}").as_bytes());
+            assert_eq!(got.plaintext.as_slice(), format!("alice #{i}").as_bytes());
+            assert!(!got.redelivered);
         }
-        // Every message again: each is refused as a duplicate.
-        for (_, m) in &sent {
+        // Every message again: each comes back from the store, marked; once the app
+        // acknowledged it, it is refused as a duplicate.
+        for (i, m) in &sent {
+            let again = member.group_decrypt(alice.address(), m).unwrap();
+            assert!(again.redelivered);
+            assert_eq!(again.plaintext.as_slice(), format!("alice #{i}").as_bytes());
+            let id = MessageId::of_group(GROUP, m);
+            assert!(member.store().acknowledge(alice.address(), &id).unwrap());
             assert!(matches!(
                 member.group_decrypt(alice.address(), m),
                 Err(GroupReceiveError::Decrypt(
@@ -264,6 +279,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
         carol
             .group_decrypt(bob.address(), &from_bob)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"bob here"
     );
@@ -271,6 +287,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
         alice
             .group_decrypt(bob.address(), &from_bob)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"bob here"
     );
@@ -295,6 +312,7 @@ fn rotation_leaves_the_departed_member_behind() {
         carol
             .group_decrypt(alice.address(), &before)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"before"
     );
@@ -319,6 +337,7 @@ fn rotation_leaves_the_departed_member_behind() {
     assert_eq!(
         bob.group_decrypt(alice.address(), &after)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"after"
     );
@@ -326,6 +345,7 @@ fn rotation_leaves_the_departed_member_behind() {
     assert_eq!(
         bob.group_decrypt(alice.address(), &in_flight)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"in flight"
     );
@@ -360,15 +380,14 @@ fn sender_keys_survive_closing_and_reopening() {
     assert_eq!(
         bob.group_decrypt(alice.address(), &second)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"second"
     );
-    assert!(matches!(
-        bob.group_decrypt(alice.address(), &first),
-        Err(GroupReceiveError::Decrypt(
-            GroupDecryptError::DuplicateMessage { .. }
-        ))
-    ));
+    // The first message, delivered again after the restart, comes from the store.
+    let again = bob.group_decrypt(alice.address(), &first).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext.as_slice(), b"first");
     assert_eq!(bob.store().verify().unwrap().sender_keys, 1);
 }
 
@@ -431,6 +450,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     assert_eq!(
         bob.group_decrypt(alice.address(), &good)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"good"
     );
@@ -438,6 +458,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     assert_eq!(
         bob.group_decrypt(alice.address(), &skipped)
             .unwrap()
+            .plaintext
             .as_slice(),
         b"skipped"
     );
@@ -473,10 +494,18 @@ fn legacy_layout_round_trip() {
         assert_eq!(
             bob.group_decrypt_in(alice.address(), GROUP, &m)
                 .unwrap()
+                .plaintext
                 .as_slice(),
             text
         );
-        assert!(bob.group_decrypt_in(alice.address(), GROUP, &m).is_err());
+        // Legacy bytes name no group: the id binds the one the app named.
+        assert!(
+            bob.group_decrypt_in(alice.address(), GROUP, &m)
+                .unwrap()
+                .redelivered
+        );
+        let other = DistributionId::from_bytes([0x43; 16]);
+        assert!(bob.group_decrypt_in(alice.address(), other, &m).is_err());
     }
     // Switching the group to the current layout replaces the own chain.
     let current = alice.group_distribution(GROUP).unwrap();
@@ -655,13 +684,13 @@ fn sealed_group_messages_v1_and_v2() {
         assert_eq!(got.content_hint, ContentHint::Resendable);
         assert_eq!(got.group_id.as_deref(), Some(group_id));
         assert_eq!(got.plaintext.as_slice(), b"to everyone, sealed");
-        // A group message has no stored copy: the same envelope again is a duplicate.
-        assert!(matches!(
-            member.unseal(&delivered_to(&multi, member), &ca.root.public),
-            Err(UnsealError::GroupDecrypt(
-                GroupDecryptError::DuplicateMessage { .. }
-            ))
-        ));
+        assert!(!got.redelivered);
+        // The same envelope again: the stored plaintext, marked as a redelivery.
+        let again = member
+            .unseal(&delivered_to(&multi, member), &ca.root.public)
+            .unwrap();
+        assert!(again.redelivered);
+        assert_eq!(again.plaintext.as_slice(), b"to everyone, sealed");
     }
 
     // v1: one group message, sealed once per member.
@@ -680,6 +709,16 @@ fn sealed_group_messages_v1_and_v2() {
         let got = member.unseal(&sealed, &ca.root.public).unwrap();
         assert_eq!(got.plaintext.as_slice(), b"one ciphertext, two envelopes");
         assert_eq!(got.group_id.as_deref(), Some(group_id));
+        assert!(member.unseal(&sealed, &ca.root.public).unwrap().redelivered);
+        // Once acknowledged (under the inner group message's id), a duplicate.
+        let id = MessageId::of_group(GROUP, &m);
+        assert!(member.store().acknowledge(alice.address(), &id).unwrap());
+        assert!(matches!(
+            member.unseal(&sealed, &ca.root.public),
+            Err(UnsealError::GroupDecrypt(
+                GroupDecryptError::DuplicateMessage { .. }
+            ))
+        ));
     }
     // And the one-call form for a single member.
     let sealed = alice
@@ -900,4 +939,286 @@ fn account_report_shows_recorded_consent_and_legacy_opt_out() {
         hex::encode(d.consent_ledger().unwrap().head())
     );
     assert_eq!(json["profile"]["name"], "Dana");
+}
+
+// ---- group messages: redelivery, acknowledge, purge, concurrency -------------------
+
+/// The sealed sender-key row of `sender` in the database at `path`, as stored.
+fn sender_key_row(path: &Path, sender: &Address) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
+        rusqlite::params![sender.name(), sender.device_id(), &GROUP.as_bytes()[..]],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn group_redelivery_comes_from_the_store_until_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let pb = dir.path().join("b.db");
+    let alice = device(&dir.path().join("a.db"), "alice", 81, &clock);
+    let mut bob = device(&pb, "bob", 82, &clock);
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    hand_over(&alice, &bob, &skdm);
+    let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
+    // A 1:1 message from the same sender, to show the two kinds of id never collide.
+    let direct = alice.encrypt(bob.address(), b"direct").unwrap();
+    assert!(!bob.decrypt(alice.address(), &direct).unwrap().redelivered);
+
+    let first = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert!(!first.redelivered);
+    assert_eq!(first.plaintext.as_slice(), b"kept until acked");
+    let row = sender_key_row(&pb, alice.address());
+    let before = dump(&pb);
+
+    // The same bytes again (as after a crash before the app saved the plaintext): the
+    // stored plaintext, and nothing in the database changes, the sender key included.
+    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext, first.plaintext);
+    assert_eq!(sender_key_row(&pb, alice.address()), row);
+    assert_eq!(dump(&pb), before);
+
+    // Still so after a restart.
+    drop(bob);
+    bob = device(&pb, "bob", 82, &clock);
+    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext.as_slice(), b"kept until acked");
+    assert_eq!(sender_key_row(&pb, alice.address()), row);
+
+    // Acknowledged: the plaintext is gone from the store and a redelivery is refused,
+    // again without touching the sender key.
+    let id = MessageId::of_group(GROUP, &m);
+    assert_ne!(id, MessageId::of(&direct));
+    assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
+    assert!(
+        bob.store()
+            .message(alice.address(), &id)
+            .unwrap()
+            .unwrap()
+            .plaintext
+            .is_none()
+    );
+    assert!(matches!(
+        bob.group_decrypt(alice.address(), &m),
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { iteration: 0 }
+        ))
+    ));
+    assert_eq!(sender_key_row(&pb, alice.address()), row);
+    // The 1:1 message from the same sender is untouched by the group acknowledge.
+    let d = bob.decrypt(alice.address(), &direct).unwrap();
+    assert!(d.redelivered);
+    assert_eq!(d.plaintext.as_slice(), b"direct");
+    assert_eq!(bob.store().verify().unwrap().unacknowledged, 2); // direct + the SKDM
+
+    // Disappearing-message purge drops stored group plaintexts too; the message key is
+    // long spent, so a redelivery after the purge is a duplicate, never a decrypt.
+    let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
+    assert!(!bob.group_decrypt(alice.address(), &m2).unwrap().redelivered);
+    let id2 = MessageId::of_group(GROUP, &m2);
+    assert!(
+        bob.store()
+            .set_message_expiry(alice.address(), &id2, Some(at(2024, 1, 2)))
+            .unwrap()
+    );
+    let rows = bob.store().verify().unwrap().messages;
+    assert_eq!(
+        bob.store()
+            .purge_messages(at(2024, 1, 3), at(2000, 1, 1))
+            .unwrap(),
+        1
+    );
+    assert_eq!(bob.store().verify().unwrap().messages, rows - 1);
+    assert!(
+        bob.store()
+            .message(alice.address(), &id2)
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        bob.group_decrypt(alice.address(), &m2),
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { .. }
+        ))
+    ));
+}
+
+#[test]
+fn group_over_the_in_memory_store_behaves_as_before() {
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let mut rng = ChaCha20Rng::seed_from_u64(90);
+    let new = |name: &str, seed: u64, rng: &mut ChaCha20Rng| {
+        Device::new(
+            InMemoryStore::generate(rng),
+            Address::new(name, 1),
+            ChaCha20Rng::seed_from_u64(seed),
+            clock.clone(),
+        )
+    };
+    let alice = new("alice", 91, &mut rng);
+    let bob = new("bob", 92, &mut rng);
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    bob.group_process(alice.address(), &skdm).unwrap();
+    let m = alice.group_encrypt(GROUP, b"plain store").unwrap();
+    let got = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"plain store");
+    assert!(!got.redelivered);
+    // No message table: a redelivery is a duplicate, as it always was.
+    assert!(matches!(
+        bob.group_decrypt(alice.address(), &m),
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { .. }
+        ))
+    ));
+}
+
+/// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
+/// the middle) through `receivers[0]` and `receivers[1]`; returns, per message, how
+/// many decrypts were fresh.
+fn decrypt_from_two_threads(
+    receivers: [&SqlDevice; 2],
+    sender: &Address,
+    sent: &[(String, SenderKeyMessage)],
+) -> Vec<usize> {
+    let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = receivers
+            .iter()
+            .enumerate()
+            .map(|(t, dev)| {
+                s.spawn(move || {
+                    let order: Vec<usize> = if t == 0 {
+                        (0..sent.len()).collect()
+                    } else {
+                        (0..sent.len()).rev().collect()
+                    };
+                    order
+                        .into_iter()
+                        .map(|i| {
+                            let (text, m) = &sent[i];
+                            let d = dev
+                                .group_decrypt(sender, m)
+                                .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
+                            assert_eq!(d.plaintext.as_slice(), text.as_bytes());
+                            (i, d.redelivered)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut fresh = vec![0; sent.len()];
+    for (i, redelivered) in results.into_iter().flatten() {
+        fresh[i] += usize::from(!redelivered);
+    }
+    fresh
+}
+
+#[test]
+fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let pb = dir.path().join("b.db");
+    let alice = device(&dir.path().join("a.db"), "alice", 101, &clock);
+    let bob = device(&pb, "bob", 102, &clock);
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    hand_over(&alice, &bob, &skdm);
+    let send = |n: usize, tag: &str| -> Vec<(String, SenderKeyMessage)> {
+        (0..n)
+            .map(|i| {
+                let text = format!("{tag} #{i}");
+                let m = alice.group_encrypt(GROUP, text.as_bytes()).unwrap();
+                (
+                    text,
+                    SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap(),
+                )
+            })
+            .collect()
+    };
+
+    // One Device (one store, one connection) shared by two threads.
+    let sent = send(40, "shared");
+    let fresh = decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
+    assert_eq!(
+        fresh,
+        vec![1; sent.len()],
+        "each message decrypted exactly once"
+    );
+
+    // Two Devices on two connections to the same file, as two processes would be.
+    let bob2 = device_keyed(&pb, "bob", 102, 103, &clock);
+    let sent2 = send(40, "two connections");
+    let fresh = decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
+    assert_eq!(
+        fresh,
+        vec![1; sent2.len()],
+        "each message decrypted exactly once"
+    );
+
+    // Every message is stored once.
+    let summary = bob.store().verify().unwrap();
+    assert_eq!(summary.unacknowledged, 1 + sent.len() + sent2.len()); // + the SKDM
+    // And the stored chain consumed every message key: with every dedupe record
+    // acknowledged and forgotten, no message decrypts again (a lost record update
+    // would have left some key behind).
+    for (_, m) in sent.iter().chain(&sent2) {
+        let id = MessageId::of_group(GROUP, m);
+        assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
+    }
+    bob.store()
+        .purge_messages(at(2024, 1, 1), at(2100, 1, 1))
+        .unwrap();
+    assert_eq!(bob.store().verify().unwrap().messages, 1);
+    for (i, (_, m)) in sent.iter().chain(&sent2).enumerate() {
+        assert!(
+            matches!(
+                bob2.group_decrypt(alice.address(), m),
+                Err(GroupReceiveError::Decrypt(
+                    GroupDecryptError::DuplicateMessage { .. }
+                ))
+            ),
+            "message {i} decrypted a second time"
+        );
+    }
+}
+
+#[test]
+fn concurrent_group_encrypts_on_two_connections_never_reuse_a_chain_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2024, 1, 1));
+    let pa = dir.path().join("a.db");
+    let alice = device(&pa, "alice", 111, &clock);
+    let bob = device(&dir.path().join("b.db"), "bob", 112, &clock);
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    hand_over(&alice, &bob, &skdm);
+    let alice2 = device_keyed(&pa, "alice", 111, 113, &clock);
+    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
+        let hs: Vec<_> = [&alice, &alice2]
+            .into_iter()
+            .enumerate()
+            .map(|(t, a)| {
+                s.spawn(move || {
+                    (0..30)
+                        .map(|i| {
+                            a.group_encrypt(GROUP, format!("{t}/{i}").as_bytes())
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
+    iterations.sort_unstable();
+    iterations.dedup();
+    assert_eq!(iterations.len(), 60, "a chain step was used twice");
+    for m in &sent {
+        assert!(!bob.group_decrypt(alice.address(), m).unwrap().redelivered);
+    }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
-    IdentityStore, MessageId, OpenError, PreKeyStore, SCHEMA_VERSION, SenderKeyStore, SessionStore,
-    SqliteStore, StoreKey, TamperedRow,
+    CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
+    SCHEMA_VERSION, SenderKeyStore, SessionStore, SessionVersion, SqliteStore, StoreKey,
+    TamperedRow,
 };
 use confide::{Address, CiphertextMessage, DecryptError, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -294,6 +295,74 @@ fn sender_keys_survive_reopen_and_stay_sealed() {
     assert!(!has(&wire[at..at + 32]));
     assert!(!has(b"group secret"));
     assert!(!has(&skdm.signing_key().serialize()));
+}
+
+#[test]
+fn group_commit_is_compare_and_swap_and_keeps_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let g = DistributionId::from_bytes([7; 16]);
+    let mut r = rng(5);
+    let mut own = SenderKeyRecord::new(g, Layout::Current);
+    let skdm = own.create_distribution(&mut r);
+    let first = own.encrypt(b"group secret one", &mut r).unwrap();
+    let second = own.encrypt(b"group secret two", &mut r).unwrap();
+    let s = open(&path, &key(1), 1);
+    let txn = s.transactional_group().unwrap();
+    let a = alice();
+    let (none, absent) = txn.load_sender_key(&alice(), g).unwrap();
+    assert!(none.is_none());
+    assert_eq!(absent, SessionVersion::ABSENT);
+    let mut theirs = SenderKeyRecord::new(g, Layout::Current);
+    theirs.process(&skdm).unwrap();
+    let commit = GroupCommit::record(&a, g, absent, &theirs);
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Committed);
+    // A second writer that also started from "no row" loses.
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+
+    let (loaded, v1) = txn.load_sender_key(&alice(), g).unwrap();
+    let mut after_first = loaded.unwrap();
+    let pt = after_first.decrypt(&first).unwrap();
+    let id1 = MessageId::of_group(g, &first);
+    let commit =
+        GroupCommit::record(&a, g, v1, &after_first).with_message(NewMessage::new(id1, &pt, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Committed);
+    let (_, v2) = txn.load_sender_key(&alice(), g).unwrap();
+    assert_ne!(v2, v1);
+    let stored = txn.group_delivered(&alice(), &id1).unwrap().unwrap();
+    assert_eq!(stored.plaintext.unwrap().as_slice(), b"group secret one");
+    // The group id is not a 1:1 id of the same sender, nor another sender's.
+    assert!(txn.group_delivered(&bob(), &id1).unwrap().is_none());
+    assert_eq!(s.message(&alice(), &id1).unwrap().unwrap().received_at, NOW);
+
+    // A stale version (another decrypt committed since): nothing is written, not even
+    // the message.
+    let mut stale = after_first.clone();
+    let pt2 = stale.decrypt(&second).unwrap();
+    let id2 = MessageId::of_group(g, &second);
+    let commit =
+        GroupCommit::record(&a, g, v1, &stale).with_message(NewMessage::new(id2, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+    assert!(txn.group_delivered(&alice(), &id2).unwrap().is_none());
+    assert_eq!(txn.load_sender_key(&alice(), g).unwrap().1, v2);
+    // The current version but a message already stored: nothing is written either.
+    let commit =
+        GroupCommit::record(&a, g, v2, &stale).with_message(NewMessage::new(id1, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+    assert_eq!(txn.load_sender_key(&alice(), g).unwrap().1, v2);
+    let commit =
+        GroupCommit::record(&a, g, v2, &stale).with_message(NewMessage::new(id2, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Committed);
+    let summary = s.verify().unwrap();
+    assert_eq!((summary.messages, summary.sender_keys), (2, 1));
+    drop(s);
+
+    // Sealed like every other row: no group plaintext in the file.
+    let mut all = Vec::new();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        all.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
+    assert!(!all.windows(12).any(|w| w == b"group secret"));
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub use sqlite::{
 use zeroize::Zeroizing;
 
 use crate::error::StoreError;
-use crate::group::{DistributionId, SenderKeyRecord};
+use crate::group::{DistributionId, SENDER_KEY_MESSAGE_TYPE, SenderKeyMessage, SenderKeyRecord};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::SessionRecord;
 use crate::{Address, Timestamp};
@@ -103,6 +103,17 @@ pub trait SenderKeyStore: Send + Sync {
         distribution_id: DistributionId,
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError>;
+
+    /// This store's atomic interface for sender keys, if it has one.
+    /// [`crate::device::Device`] then commits each group operation in one transaction
+    /// with a compare-and-swap on the record, so concurrent operations on one (sender,
+    /// distribution) never both use the same chain step, and a group decrypt keeps the
+    /// decrypted message in the same transaction: a redelivery after a crash yields the
+    /// stored plaintext instead of a duplicate error. The default, `None`, keeps the
+    /// plain load/change/save sequence (serialized per device).
+    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
+        None
+    }
 }
 
 /// Everything [`crate::cipher`] and [`crate::device::Device`] need: the 1:1 state and
@@ -139,6 +150,22 @@ impl MessageId {
         Self(bytes)
     }
 
+    /// The id of a group message from the distribution `distribution_id`: SHA-256 over
+    /// the group message type (7), the distribution id and the serialized bytes. The
+    /// type byte keeps it apart from every 1:1 id (types 2 and 3), so a group message
+    /// and a 1:1 message from the same sender never share a stored record; the
+    /// distribution id binds it to the group it was decrypted in (legacy-layout bytes
+    /// name none).
+    pub fn of_group(distribution_id: DistributionId, message: &SenderKeyMessage) -> Self {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&[SENDER_KEY_MESSAGE_TYPE]);
+        ctx.update(distribution_id.as_bytes());
+        ctx.update(message.serialized());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Self(out)
+    }
+
     /// The id's bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -156,8 +183,9 @@ impl std::fmt::Debug for MessageId {
     }
 }
 
-/// The version of a session row a [`TransactionalStore`] handed out, checked again at
-/// commit time (compare-and-swap). Opaque; `SessionVersion::ABSENT` means "no row".
+/// The version of a session row a [`TransactionalStore`] (or of a sender-key row a
+/// [`TransactionalGroupStore`]) handed out, checked again at commit time
+/// (compare-and-swap). Opaque; `SessionVersion::ABSENT` means "no row".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SessionVersion(Option<[u8; 12]>);
 
@@ -335,6 +363,72 @@ pub trait TransactionalStore: Send + Sync {
 
     /// Applies `commit` in one transaction, or nothing of it.
     fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Everything one group operation changes, applied all or nothing by
+/// [`TransactionalGroupStore::commit_group`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct GroupCommit<'a> {
+    /// The sender whose chain changed (this device itself for its own sending chain).
+    pub sender: &'a Address,
+    /// The group.
+    pub distribution_id: DistributionId,
+    /// The record version the operation started from; the commit fails with
+    /// [`CommitOutcome::Conflict`] if the row changed since.
+    pub expected: SessionVersion,
+    /// The new sender-key record.
+    pub record: &'a SenderKeyRecord,
+    /// The decrypted message; the commit conflicts if its id is already stored.
+    pub message: Option<NewMessage<'a>>,
+}
+
+impl<'a> GroupCommit<'a> {
+    /// A commit that only replaces the record (as a group encrypt or a processed
+    /// distribution message does).
+    pub fn record(
+        sender: &'a Address,
+        distribution_id: DistributionId,
+        expected: SessionVersion,
+        record: &'a SenderKeyRecord,
+    ) -> Self {
+        Self {
+            sender,
+            distribution_id,
+            expected,
+            record,
+            message: None,
+        }
+    }
+
+    /// Also stores the decrypted message (id from [`MessageId::of_group`]).
+    pub fn with_message(mut self, message: NewMessage<'a>) -> Self {
+        self.message = Some(message);
+        self
+    }
+}
+
+/// The atomic interface a persistent store offers group operations (see
+/// [`SenderKeyStore::transactional_group`]). Group messages share the store's message
+/// records with 1:1 messages, told apart by their ids ([`MessageId::of_group`]), so
+/// the store's acknowledge and purge calls cover both.
+pub trait TransactionalGroupStore: Send + Sync {
+    /// The record of `sender` for `distribution_id` with its current version.
+    fn load_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError>;
+
+    /// The group message with this id from `sender`, if an earlier decrypt stored it.
+    fn group_delivered(
+        &self,
+        sender: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError>;
+
+    /// Applies `commit` in one transaction, or nothing of it.
+    fn commit_group(&self, commit: &GroupCommit<'_>) -> Result<CommitOutcome, StoreError>;
 }
 
 /// Sealed key-value storage for the privacy-model state (see

@@ -20,10 +20,12 @@
 //!   record's size shows roughly how many chains and skipped message keys it keeps, and
 //!   the row is rewritten at every group encrypt and every successful group decrypt, so
 //!   someone watching the file sees when each member's messages arrived;
-//! - per received message: the sender's address, the time it was decrypted, its expiry
-//!   time if the app set one, and whether the app has acknowledged it (the plaintext
-//!   column is then empty); the message's row id is an HMAC under a derived key, so it
-//!   cannot be matched against the ciphertexts a server saw;
+//! - per received message (1:1 and group alike, in one table): the sender's address,
+//!   the time it was decrypted, its expiry time if the app set one, and whether the app
+//!   has acknowledged it (the plaintext column is then empty); the message's row id is
+//!   an HMAC under a derived key, so it cannot be matched against the ciphertexts a
+//!   server saw, and a row does not say whether it was a 1:1 or a group message (though
+//!   a group message's row appears in the same transaction as its sender-key rewrite);
 //! - **sizes**: each sealed value is its plaintext size plus 28 bytes (12-byte nonce,
 //!   16-byte tag), so message lengths and session-record sizes (which grow with skipped
 //!   keys and kept states) show;
@@ -40,7 +42,11 @@
 //! # Atomicity
 //! [`SqliteStore`] implements [`TransactionalStore`]: [`crate::cipher`] commits each
 //! operation in one `BEGIN IMMEDIATE` transaction with a compare-and-swap on the session
-//! row (its nonce is its version). With [`Synchronous::Full`] a commit is on disk when
+//! row (its nonce is its version). It also implements [`TransactionalGroupStore`]:
+//! [`crate::device::Device`] commits each group operation the same way, with a
+//! compare-and-swap on the sender-key row, and a group decrypt stores its message (under
+//! [`MessageId::of_group`]) in the same transaction, so a redelivered group message
+//! yields the stored plaintext marked as a redelivery. With [`Synchronous::Full`] a commit is on disk when
 //! `commit` returns; with [`Synchronous::Normal`] WAL may lose the last commits on power
 //! loss (never on a process crash) but never corrupts.
 //!
@@ -62,8 +68,9 @@ use zeroize::Zeroizing;
 
 use super::seal::{self, Sealer};
 use super::{
-    Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SenderKeyStore,
-    SessionStore, SessionVersion, SignedPreKeyStore, StateStore, TransactionalStore,
+    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, NewMessage,
+    PreKeyStore, SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore,
+    TransactionalGroupStore, TransactionalStore,
 };
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
@@ -415,12 +422,13 @@ impl SqliteStore {
         address: &Address,
         id: &MessageId,
     ) -> Result<Option<DeliveredMessage>, StoreError> {
-        self.delivered(address, id)
+        self.stored_message(address, id)
     }
 
     /// The app has the message safely: drop its plaintext and keep only the dedupe
     /// record, so a later redelivery is refused as a duplicate. Returns whether the
-    /// message was stored.
+    /// message was stored. For a group message `address` is the sender and `id` is
+    /// [`MessageId::of_group`].
     pub fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
         let idx = self
             .sealer
@@ -788,6 +796,121 @@ impl TransactionalStore for SqliteStore {
         address: &Address,
         id: &MessageId,
     ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.stored_message(address, id)
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let address = commit.address;
+        let row = address_row(address);
+        // Seal outside the lock: the transaction holds only SQL.
+        let session = self
+            .sealer
+            .seal("session", &row, &commit.session.to_bytes());
+        let identity = commit
+            .identity
+            .map(|k| self.sealer.seal("identity", &row, &k.serialize()));
+        let message = commit.message.map(|m| self.seal_message(address, &m));
+
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let current: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT substr(v, 1, 12) FROM session WHERE name = ?1 AND device = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![address.name(), address.device_id()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?;
+        if !version_matches(current.as_deref(), commit.expected) {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if let Some(message) = &message {
+            if !insert_message(&tx, address, message)? {
+                return Ok(CommitOutcome::Conflict);
+            }
+        }
+        tx.prepare_cached("INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), session]))
+            .map_err(backend)?;
+        if let Some(sealed) = identity {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO identity (name, device, v) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), sealed]))
+            .map_err(backend)?;
+        }
+        if let Some(id) = commit.remove_pre_key {
+            tx.prepare_cached("DELETE FROM pre_key WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id]))
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(CommitOutcome::Committed)
+    }
+}
+
+/// A message sealed for its row, ready to insert inside a transaction.
+struct SealedMessage {
+    idx: [u8; 32],
+    received_at: Timestamp,
+    sealed: Vec<u8>,
+}
+
+/// Whether the version a commit expects is the row's current one (`current` is the
+/// first 12 bytes of the sealed value, its nonce, or `None` for no row).
+fn version_matches(current: Option<&[u8]>, expected: SessionVersion) -> bool {
+    match (current, expected.token()) {
+        (None, None) => true,
+        (Some(cur), Some(exp)) => cur == exp.as_slice(),
+        _ => false,
+    }
+}
+
+/// Inserts a message row unless one with its id exists; returns whether it inserted.
+fn insert_message(
+    tx: &rusqlite::Transaction<'_>,
+    address: &Address,
+    message: &SealedMessage,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO message (name, device, id, received_at, expires_at, v)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                address.name(),
+                address.device_id(),
+                &message.idx[..],
+                ms(message.received_at),
+                message.sealed
+            ])
+        })
+        .map_err(backend)?;
+    Ok(inserted > 0)
+}
+
+impl SqliteStore {
+    /// Seals a decrypted message under its row: (sender, HMAC of the message id).
+    fn seal_message(&self, address: &Address, message: &NewMessage<'_>) -> SealedMessage {
+        let row = address_row(address);
+        let idx = self.sealer.message_index(&row, message.id.as_bytes());
+        let mut mrow = row;
+        mrow.extend_from_slice(&idx);
+        SealedMessage {
+            idx,
+            received_at: message.received_at,
+            sealed: self.sealer.seal("message", &mrow, message.plaintext),
+        }
+    }
+
+    /// The message row for (`address`, `id`), 1:1 or group alike.
+    fn stored_message(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
         let mut row = address_row(address);
         let idx = self.sealer.message_index(&row, id.as_bytes());
         let conn = self.conn()?;
@@ -816,85 +939,6 @@ impl TransactionalStore for SqliteStore {
             })
             .transpose()?;
         Ok(Some(DeliveredMessage::new(plaintext, from_ms(received_at))))
-    }
-
-    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        let address = commit.address;
-        let row = address_row(address);
-        // Seal outside the lock: the transaction holds only SQL.
-        let session = self
-            .sealer
-            .seal("session", &row, &commit.session.to_bytes());
-        let identity = commit
-            .identity
-            .map(|k| self.sealer.seal("identity", &row, &k.serialize()));
-        let message = commit.message.map(|m| {
-            let idx = self.sealer.message_index(&row, m.id.as_bytes());
-            let mut mrow = row.clone();
-            mrow.extend_from_slice(&idx);
-            (
-                idx,
-                m.received_at,
-                self.sealer.seal("message", &mrow, m.plaintext),
-            )
-        });
-
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let current: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT substr(v, 1, 12) FROM session WHERE name = ?1 AND device = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![address.name(), address.device_id()], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(backend)?;
-        let matches = match (current.as_deref(), commit.expected.token()) {
-            (None, None) => true,
-            (Some(cur), Some(exp)) => cur == exp.as_slice(),
-            _ => false,
-        };
-        if !matches {
-            return Ok(CommitOutcome::Conflict);
-        }
-        if let Some((idx, received_at, sealed)) = &message {
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO message (name, device, id, received_at, expires_at, v)
-                     VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        address.name(),
-                        address.device_id(),
-                        &idx[..],
-                        ms(*received_at),
-                        sealed
-                    ])
-                })
-                .map_err(backend)?;
-            if inserted == 0 {
-                return Ok(CommitOutcome::Conflict);
-            }
-        }
-        tx.prepare_cached("INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), session]))
-            .map_err(backend)?;
-        if let Some(sealed) = identity {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO identity (name, device, v) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), sealed]))
-            .map_err(backend)?;
-        }
-        if let Some(id) = commit.remove_pre_key {
-            tx.prepare_cached("DELETE FROM pre_key WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id]))
-                .map_err(backend)?;
-        }
-        tx.commit().map_err(backend)?;
-        Ok(CommitOutcome::Committed)
     }
 }
 
@@ -965,5 +1009,111 @@ impl SenderKeyStore for SqliteStore {
                 sealed
             ],
         )
+    }
+
+    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
+        Some(self)
+    }
+}
+
+impl TransactionalGroupStore for SqliteStore {
+    fn load_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
+        let conn = self.conn()?;
+        let sealed: Option<Vec<u8>> = conn
+            .prepare_cached(
+                "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        sender.name(),
+                        sender.device_id(),
+                        &distribution_id.as_bytes()[..]
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .map_err(backend)?;
+        drop(conn);
+        let Some(sealed) = sealed else {
+            return Ok((None, SessionVersion::ABSENT));
+        };
+        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("sender_key"))?;
+        let bytes = self
+            .sealer
+            .open(
+                "sender_key",
+                &sender_key_row(sender, distribution_id),
+                &sealed,
+            )
+            .map_err(|_| tampered("sender_key"))?;
+        let record = SenderKeyRecord::from_bytes(&bytes)?;
+        Ok((Some(record), SessionVersion::new(version)))
+    }
+
+    fn group_delivered(
+        &self,
+        sender: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.stored_message(sender, id)
+    }
+
+    fn commit_group(&self, commit: &GroupCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        let sender = commit.sender;
+        let distribution = &commit.distribution_id.as_bytes()[..];
+        // Seal outside the lock: the transaction holds only SQL.
+        let record = self.sealer.seal(
+            "sender_key",
+            &sender_key_row(sender, commit.distribution_id),
+            &commit.record.to_bytes(),
+        );
+        let message = commit.message.map(|m| self.seal_message(sender, &m));
+
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let current: Option<Vec<u8>> = tx
+            .prepare_cached(
+                "SELECT substr(v, 1, 12) FROM sender_key
+                 WHERE name = ?1 AND device = ?2 AND distribution = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![sender.name(), sender.device_id(), distribution],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .map_err(backend)?;
+        if !version_matches(current.as_deref(), commit.expected) {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if let Some(message) = &message {
+            if !insert_message(&tx, sender, message)? {
+                return Ok(CommitOutcome::Conflict);
+            }
+        }
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO sender_key (name, device, distribution, v)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                sender.name(),
+                sender.device_id(),
+                distribution,
+                record
+            ])
+        })
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(CommitOutcome::Committed)
     }
 }
