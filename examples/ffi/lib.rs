@@ -58,7 +58,8 @@ use confide::sealed::{
 use confide::store::sqlite::OpenError;
 use confide::store::{
     IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
-    SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalStore,
+    SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalGroupStore,
+    TransactionalStore,
 };
 use confide::{
     Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey,
@@ -241,6 +242,9 @@ impl SenderKeyStore for AnyStore {
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError> {
         forward!(self, s => s.save_sender_key(sender, distribution_id, record))
+    }
+    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
+        forward!(self, s => s.transactional_group())
     }
 }
 
@@ -1561,12 +1565,12 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
             )
         };
         let message = SenderKeyMessage::parse(raw, Layout::Current).map_err(group_wire_failure)?;
-        let plaintext = d
+        let got = d
             .device
             .group_decrypt(&sender, &message)
             .map_err(group_receive_failure)?;
         // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &plaintext) }
+        unsafe { put_buffer(out, &got.plaintext) }
     })
 }
 
