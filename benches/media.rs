@@ -2,8 +2,12 @@
 //!
 //! `cargo bench --bench media` measures, at 64 KiB, 1 MiB and 16 MiB:
 //! - the floor: AES-256-CBC alone, HMAC-SHA256 alone, SHA-256 alone, and AES-CBC +
-//!   HMAC in one pass over 64 KiB pieces (what any implementation of the scheme must at
-//!   least do, on one core);
+//!   HMAC in one pass (what any implementation of the scheme must at least do, on one
+//!   core); for decryption at 4, 16 and 64 KiB pieces (the floor is the best of them),
+//!   and once more with the upload's SHA-256, the floor of a decryption asked to check
+//!   `file_enc_sha256`;
+//! - decryption checking the MAC only (against the HMAC + CBC floor) and also the
+//!   upload hash (`+enc_sha256`, against the HMAC + SHA-256 + CBC floor);
 //! - confide's media encryption and decryption, single-threaded (`Encryptor`,
 //!   `Decryptor`, `StreamOptions::single_threaded`) and with the hashing helper thread
 //!   (`encrypt_stream` / `decrypt_stream` defaults);
@@ -18,8 +22,8 @@
 //! `max(caller, helper)` is the time on an otherwise idle two-core machine.
 //!
 //! `CONFIDE_MEDIA_MIN_OF=<rounds>` instead runs the 16 MiB floors and media variants
-//! interleaved and prints the fastest round of each against the floor: on a machine
-//! shared with other work, the fastest round estimates an idle machine.
+//! interleaved and prints the fastest round of each against the best floor of its kind:
+//! on a machine shared with other work, the fastest round estimates an idle machine.
 //!
 //! With `CONFIDE_MEDIA_PROBE=<encrypt|decrypt>:<in>:<out>[:single]` the binary instead
 //! streams one file through confide and exits, so its peak memory can be measured:
@@ -73,6 +77,29 @@ fn group_config<M: criterion::measurement::Measurement>(
     }
 }
 
+/// Piece sizes the decryption floor is run at: MAC then CBC-decrypt each piece, so the
+/// decryption reads what the MAC just left in cache. The floor is the best of them.
+const DECRYPT_FLOOR_PIECES: [(usize, &str); 3] =
+    [(4 << 10, "4KiB"), (16 << 10, "16KiB"), (64 << 10, "64KiB")];
+
+/// The least work a decryption must do, in one pass over `piece_len` pieces (in place):
+/// the HMAC and AES-256-CBC decryption, plus the upload's SHA-256 when `with_sha256` (the
+/// floor for a decryption asked to check `file_enc_sha256`).
+fn floor_decrypt(buf: &mut [u8], mac_key: &hmac::Key, piece_len: usize, with_sha256: bool) {
+    let mut dec = CbcDec::new(&KEY.into(), &IV.into());
+    let mut ctx = hmac::Context::with_key(mac_key);
+    let mut sha = digest::Context::new(&digest::SHA256);
+    for piece in buf.chunks_mut(piece_len) {
+        ctx.update(piece);
+        if with_sha256 {
+            sha.update(piece);
+        }
+        dec.decrypt_blocks_inout_mut(blocks(piece));
+    }
+    black_box(ctx.sign());
+    black_box(sha.finish());
+}
+
 fn floor<M: Measurement + 'static>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group("floor");
     for (len, name) in SIZES {
@@ -118,17 +145,16 @@ fn floor<M: Measurement + 'static>(c: &mut Criterion<M>) {
                 black_box(ctx.sign())
             })
         });
-        g.bench_function(BenchmarkId::new("hmac+cbc_decrypt_one_pass", name), |b| {
-            b.iter(|| {
-                let mut dec = CbcDec::new(&KEY.into(), &IV.into());
-                let mut ctx = hmac::Context::with_key(&mac_key);
-                for piece in buf.chunks_mut(PIECE) {
-                    ctx.update(piece);
-                    dec.decrypt_blocks_inout_mut(blocks(piece));
-                }
-                black_box(ctx.sign())
-            })
-        });
+        for (piece_len, label) in DECRYPT_FLOOR_PIECES {
+            g.bench_function(
+                BenchmarkId::new(format!("hmac+cbc_decrypt_one_pass_{label}"), name),
+                |b| b.iter(|| floor_decrypt(&mut buf, &mac_key, piece_len, false)),
+            );
+        }
+        g.bench_function(
+            BenchmarkId::new("hmac+sha256+cbc_decrypt_one_pass_16KiB", name),
+            |b| b.iter(|| floor_decrypt(&mut buf, &mac_key, 16 << 10, true)),
+        );
     }
     g.finish();
 }
@@ -172,31 +198,46 @@ fn media_decrypt<M: Measurement + 'static>(c: &mut Criterion<M>) {
     for (len, name) in SIZES {
         group_config(&mut g, len);
         let (upload, info) = media::encrypt_bytes(&key, MediaKind::Video, &data(len));
-        let enc_only = Expected::none()
-            .file_enc_sha256(info.file_enc_sha256)
-            .file_length(info.file_length);
+        // MAC only (the floor is HMAC + CBC), and MAC + upload hash (the floor adds a
+        // SHA-256).
+        let mac_only = Expected::none().file_length(info.file_length);
+        let enc_only = mac_only.file_enc_sha256(info.file_enc_sha256);
         let all = Expected::from(&info);
         let mut out = Vec::with_capacity(PIECE + 64);
-        g.bench_function(BenchmarkId::new("push_single_thread", name), |b| {
-            b.iter(|| {
-                let mut dec = Decryptor::new(&key, MediaKind::Video, enc_only);
-                for piece in upload.chunks(PIECE) {
-                    out.clear();
-                    dec.update_into(piece, &mut out);
-                    black_box(&out);
-                }
-                black_box(dec.finish().ok())
-            })
-        });
+        for (label, expected) in [
+            ("push_single_thread", mac_only),
+            ("push_single_thread+enc_sha256", enc_only),
+        ] {
+            g.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter(|| {
+                    let mut dec = Decryptor::new(&key, MediaKind::Video, expected);
+                    for piece in upload.chunks(PIECE) {
+                        out.clear();
+                        dec.update_into(piece, &mut out);
+                        black_box(&out);
+                    }
+                    black_box(dec.finish().ok())
+                })
+            });
+        }
         for (label, opts, expected) in [
             (
                 "stream_single_thread",
                 StreamOptions::single_threaded(),
+                mac_only,
+            ),
+            (
+                "stream_single_thread+enc_sha256",
+                StreamOptions::single_threaded(),
                 enc_only,
             ),
-            ("stream_helper_thread", StreamOptions::new(), enc_only),
             (
-                "stream_helper_thread+file_sha256",
+                "stream_helper_thread+enc_sha256",
+                StreamOptions::new(),
+                enc_only,
+            ),
+            (
+                "stream_helper_thread+enc_sha256+file_sha256",
                 StreamOptions::new(),
                 all,
             ),
@@ -283,125 +324,146 @@ fn min_of(rounds: usize) {
     let mac_key = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
     let plain = data(len);
     let (upload, info) = media::encrypt_bytes(&key, MediaKind::Video, &plain);
+    let mac_only = Expected::none();
     let enc_only = Expected::none().file_enc_sha256(info.file_enc_sha256);
-    let mut buf = plain.clone();
-    let mut buf2 = upload.clone();
-    type Run<'a> = Box<dyn FnMut() + 'a>;
-    let mut variants: Vec<(&str, Run<'_>)> = vec![
-        (
-            "floor cbc_encrypt+hmac",
-            Box::new(|| {
-                let mut enc = CbcEnc::new(&KEY.into(), &IV.into());
-                let mut ctx = hmac::Context::with_key(&mac_key);
-                for piece in buf.chunks_mut(PIECE) {
-                    enc.encrypt_blocks_inout_mut(blocks(&mut *piece));
-                    ctx.update(piece);
-                }
-                black_box(ctx.sign());
-            }),
-        ),
-        (
-            "media encrypt_stream helper",
-            Box::new(|| {
+    // Every run gets a scratch copy of the input to work on in place (floors only).
+    type Run<'a> = Box<dyn FnMut(&mut [u8]) + 'a>;
+    let mut enc_variants: Vec<(String, Run<'_>)> = vec![(
+        "floor cbc_encrypt+hmac".into(),
+        Box::new(|buf| {
+            let mut enc = CbcEnc::new(&KEY.into(), &IV.into());
+            let mut ctx = hmac::Context::with_key(&mac_key);
+            for piece in buf.chunks_mut(PIECE) {
+                enc.encrypt_blocks_inout_mut(blocks(&mut *piece));
+                ctx.update(piece);
+            }
+            black_box(ctx.sign());
+        }),
+    )];
+    for (label, opts) in [
+        ("helper", StreamOptions::new()),
+        ("single", StreamOptions::single_threaded()),
+    ] {
+        let (key, plain) = (&key, &plain);
+        enc_variants.push((
+            format!("media encrypt_stream {label}"),
+            Box::new(move |_| {
                 let _ = black_box(media::encrypt_stream(
-                    &key,
+                    key,
                     MediaKind::Video,
                     &plain[..],
                     io::sink(),
-                    StreamOptions::new(),
+                    opts,
                 ));
             }),
-        ),
+        ));
+    }
+    // Decryption: two floors, HMAC + CBC and HMAC + SHA-256 + CBC, each at every piece
+    // size; a variant is compared with the best run of the best floor of its kind.
+    let mut dec_variants: Vec<(String, Run<'_>)> = Vec::new();
+    for (piece_len, label) in DECRYPT_FLOOR_PIECES {
+        let mac_key = &mac_key;
+        dec_variants.push((
+            format!("floor hmac+cbc_decrypt {label}"),
+            Box::new(move |buf| floor_decrypt(buf, mac_key, piece_len, false)),
+        ));
+        dec_variants.push((
+            format!("floor hmac+sha256+cbc_decrypt {label}"),
+            Box::new(move |buf| floor_decrypt(buf, mac_key, piece_len, true)),
+        ));
+    }
+    for (label, opts, expected) in [
+        ("single", StreamOptions::single_threaded(), mac_only),
         (
-            "media encrypt_stream single",
-            Box::new(|| {
-                let _ = black_box(media::encrypt_stream(
-                    &key,
+            "single+enc_sha256",
+            StreamOptions::single_threaded(),
+            enc_only,
+        ),
+        ("helper+enc_sha256", StreamOptions::new(), enc_only),
+        (
+            "helper+enc_sha256+file_sha256",
+            StreamOptions::new(),
+            Expected::from(&info),
+        ),
+    ] {
+        let (key, upload) = (&key, &upload);
+        dec_variants.push((
+            format!("media decrypt_stream {label}"),
+            Box::new(move |_| {
+                let _ = black_box(media::decrypt_stream(
+                    key,
                     MediaKind::Video,
-                    &plain[..],
+                    &upload[..],
                     io::sink(),
-                    StreamOptions::single_threaded(),
+                    expected,
+                    opts,
                 ));
             }),
-        ),
-    ];
-    let mut dec_variants: Vec<(&str, Run<'_>)> = vec![
-        (
-            "floor hmac+cbc_decrypt",
-            Box::new(|| {
-                let mut dec = CbcDec::new(&KEY.into(), &IV.into());
-                let mut ctx = hmac::Context::with_key(&mac_key);
-                for piece in buf2[..len].chunks_mut(PIECE) {
-                    ctx.update(piece);
-                    dec.decrypt_blocks_inout_mut(blocks(piece));
+        ));
+    }
+    for (label, expected) in [("single", mac_only), ("single+enc_sha256", enc_only)] {
+        let (key, upload) = (&key, &upload);
+        let mut out = Vec::with_capacity(PIECE + 64);
+        dec_variants.push((
+            format!("media Decryptor push {label}"),
+            Box::new(move |_| {
+                let mut dec = Decryptor::new(key, MediaKind::Video, expected);
+                for piece in upload.chunks(PIECE) {
+                    out.clear();
+                    dec.update_into(piece, &mut out);
+                    black_box(&out);
                 }
-                black_box(ctx.sign());
+                let _ = black_box(dec.finish());
             }),
-        ),
-        (
-            "media decrypt_stream helper",
-            Box::new(|| {
-                let _ = black_box(media::decrypt_stream(
-                    &key,
-                    MediaKind::Video,
-                    &upload[..],
-                    io::sink(),
-                    enc_only,
-                    StreamOptions::new(),
-                ));
-            }),
-        ),
-        (
-            "media decrypt_stream helper+file_sha256",
-            Box::new(|| {
-                let all = Expected::from(&info);
-                let _ = black_box(media::decrypt_stream(
-                    &key,
-                    MediaKind::Video,
-                    &upload[..],
-                    io::sink(),
-                    all,
-                    StreamOptions::new(),
-                ));
-            }),
-        ),
-        (
-            "media decrypt_stream single",
-            Box::new(|| {
-                let _ = black_box(media::decrypt_stream(
-                    &key,
-                    MediaKind::Video,
-                    &upload[..],
-                    io::sink(),
-                    enc_only,
-                    StreamOptions::single_threaded(),
-                ));
-            }),
-        ),
-    ];
-    for group in [&mut variants, &mut dec_variants] {
+        ));
+    }
+    let mut scratch = vec![0u8; len];
+    for (input, group) in [
+        (&plain[..], &mut enc_variants),
+        (&upload[..len], &mut dec_variants),
+    ] {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); group.len()];
         for _ in 0..rounds {
             for (i, (_, run)) in group.iter_mut().enumerate() {
+                scratch.copy_from_slice(input);
                 let t = std::time::Instant::now();
-                run();
+                run(&mut scratch);
                 times[i].push(t.elapsed().as_secs_f64());
             }
         }
-        let mut floor = 0.0;
+        let best: Vec<f64> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(f64::total_cmp);
+                t[0]
+            })
+            .collect();
+        // The best floor of each kind: with the upload hash, or without.
+        let floor_of = |sha: bool| {
+            group
+                .iter()
+                .zip(&best)
+                .filter(|((n, _), _)| n.starts_with("floor") && n.contains("sha256") == sha)
+                .map(|(_, t)| *t)
+                .fold(f64::INFINITY, f64::min)
+        };
+        let (floor_plain, floor_sha) = (floor_of(false), floor_of(true));
+        let mib = len as f64 / (1024.0 * 1024.0);
         for (i, (name, _)) in group.iter().enumerate() {
-            times[i].sort_by(f64::total_cmp);
-            let best = times[i][0];
             let median = times[i][rounds / 2];
-            if i == 0 {
-                floor = best;
-            }
-            let mib = len as f64 / (1024.0 * 1024.0);
+            // A helper thread takes the SHA-256s off the caller's core, so those variants
+            // are compared with the single-core HMAC + CBC floor.
+            let floor =
+                if name.contains("sha256") && !name.contains("helper") && floor_sha.is_finite() {
+                    floor_sha
+                } else {
+                    floor_plain
+                };
             println!(
-                "{name:42} best {:7.1} MiB/s  median {:7.1} MiB/s  best vs floor {:5.1}%",
-                mib / best,
+                "{name:46} best {:7.1} MiB/s  median {:7.1} MiB/s  best vs floor {:5.1}%",
+                mib / best[i],
                 mib / median,
-                100.0 * floor / best
+                100.0 * floor / best[i]
             );
         }
     }

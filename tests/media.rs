@@ -250,7 +250,7 @@ fn all_apis_agree_at_every_edge_size() {
                 media::decrypt_stream(&key, kind, &upload[..], &mut plain, expected, opts).unwrap();
             assert_eq!(plain, data, "decrypt_stream {opts:?}, {len}");
             assert_eq!(got.file_sha256, Some(info.file_sha256));
-            assert_eq!(got.file_enc_sha256, info.file_enc_sha256);
+            assert_eq!(got.file_enc_sha256, Some(info.file_enc_sha256));
         }
         let (plain, got) = push_decrypt(&key, kind, &upload, &cuts, Expected::from(&info)).unwrap();
         assert_eq!(plain, data, "push decrypt, {len}");
@@ -609,11 +609,46 @@ fn expected_hashes_and_length_are_enforced() {
         },
         "length",
     );
-    // The plaintext hash is computed only when asked for.
+    // Each hash is computed only when asked for.
     let (_, got) =
         media::decrypt_bytes(&key, MediaKind::Sticker, &upload, Expected::none()).unwrap();
     assert_eq!(got.file_sha256, None);
-    assert_eq!(got.file_enc_sha256, info.file_enc_sha256);
+    assert_eq!(got.file_enc_sha256, None);
+    let only_enc = Expected::none().file_enc_sha256(info.file_enc_sha256);
+    let (_, got) = media::decrypt_bytes(&key, MediaKind::Sticker, &upload, only_enc).unwrap();
+    assert_eq!(
+        (got.file_enc_sha256, got.file_sha256),
+        (Some(info.file_enc_sha256), None)
+    );
+    // Over several chunks, with and without a helper thread allowed (it has nothing to
+    // hash, so none starts), and with the upload hash asked for.
+    for opts in [small_chunks(), small_chunks().with_helper_thread(false)] {
+        let mut plain = Vec::new();
+        let got = media::decrypt_stream(
+            &key,
+            MediaKind::Sticker,
+            &upload[..],
+            &mut plain,
+            Expected::none(),
+            opts,
+        )
+        .unwrap();
+        assert_eq!((got.file_enc_sha256, got.file_sha256), (None, None));
+        assert_eq!(got.file_length, plain.len() as u64);
+        let got = media::decrypt_stream(
+            &key,
+            MediaKind::Sticker,
+            &upload[..],
+            io::sink(),
+            only_enc,
+            opts,
+        )
+        .unwrap();
+        assert_eq!(
+            (got.file_enc_sha256, got.file_sha256),
+            (Some(info.file_enc_sha256), None)
+        );
+    }
     assert!(media::verify(&key, MediaKind::Sticker, &upload[..], Some(wrong)).is_err());
     let mut t = upload.clone();
     t[0] ^= 1;
@@ -839,7 +874,7 @@ proptest! {
         let expected = Expected::from(&info);
         let (plain, got) = push_decrypt(&key, kind, &upload, &dec_cuts, expected).unwrap();
         prop_assert_eq!(plain, data);
-        prop_assert_eq!(got.file_enc_sha256, info.file_enc_sha256);
+        prop_assert_eq!(got.file_enc_sha256, Some(info.file_enc_sha256));
     }
 
     /// Any single-bit flip anywhere in the upload is caught by the MAC.

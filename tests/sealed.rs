@@ -8,7 +8,7 @@ use confide::group::{DistributionId, GroupSessions};
 use confide::keys::{IdentityKeyPair, KeyPair};
 use confide::sealed::{
     self, CertificateError, ContentHint, ContentType, MultiRecipientMessage, OpenError, Recipient,
-    SealError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    SealError, SealV2Context, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
     UnidentifiedSenderMessageContent,
 };
 use confide::store::InMemoryStore;
@@ -310,4 +310,129 @@ fn one_to_one_inside_sealed_sender() {
         let pt = cipher::decrypt(&bob_store, &alice_addr, &inner, &mut f.rng).unwrap();
         assert_eq!(pt, text);
     }
+}
+
+/// Recipients whose devices are interleaved (A1, B1, A2, C1, B2): the devices of one
+/// service id are grouped in first-seen order.
+fn interleaved_recipients(
+    rng: &mut ChaCha20Rng,
+) -> (Vec<Recipient>, Vec<(ServiceId, IdentityKeyPair)>) {
+    let people: Vec<(ServiceId, IdentityKeyPair)> = (0..3u8)
+        .map(|i| {
+            (
+                ServiceId::new(sealed::ServiceIdKind::Aci, [i + 0x40; 16]),
+                IdentityKeyPair::generate(rng),
+            )
+        })
+        .collect();
+    let r = |p: usize, device: u32| Recipient {
+        service_id: people[p].0,
+        device_id: device,
+        registration_id: 0x100 + device,
+        identity_key: *people[p].1.identity_key(),
+    };
+    let recipients = vec![r(0, 1), r(1, 1), r(0, 2), r(2, 1), r(1, 2)];
+    (recipients, people)
+}
+
+/// The v2 wire output for a fixed seed, pinned: performance work must not change a byte.
+#[test]
+fn v2_seal_output_is_pinned() {
+    let mut f = fixture(42, 1);
+    let c = content(&f, b"pinned");
+    let (recipients, _) = interleaved_recipients(&mut f.rng);
+    let multi = sealed::seal_v2(&c, &f.alice, &recipients, &mut f.rng).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &multi);
+    assert_eq!(
+        hex::encode(digest.as_ref()),
+        "a313a26bf54652d51fe15bc6d64092b6ba09c830fe30398bc5710785ad338b67"
+    );
+}
+
+/// A [`SealV2Context`] makes exactly the bytes `seal_v2` makes, cold and warm, every
+/// recipient opens them, and a failed seal remembers nothing.
+#[test]
+fn v2_context_matches_seal_v2_cold_and_warm() {
+    let mut f = fixture(42, 1);
+    let c = content(&f, b"pinned");
+    let (recipients, people) = interleaved_recipients(&mut f.rng);
+    let mut ctx = SealV2Context::new(&f.alice);
+    assert!(ctx.is_empty());
+    assert_eq!(ctx.sender(), f.alice.identity_key());
+    for round in 0..3 {
+        let seed = 100 + round;
+        let plain = sealed::seal_v2(
+            &c,
+            &f.alice,
+            &recipients,
+            &mut ChaCha20Rng::seed_from_u64(seed),
+        )
+        .unwrap();
+        let warm = ctx
+            .seal(&c, &recipients, &mut ChaCha20Rng::seed_from_u64(seed))
+            .unwrap();
+        assert_eq!(warm, plain, "round {round}");
+        assert_eq!(ctx.len(), 3);
+        let parsed = MultiRecipientMessage::try_from(&warm[..]).unwrap();
+        assert_eq!(parsed.recipients()[0].devices, vec![(1, 0x101), (2, 0x102)]);
+        assert_eq!(parsed.recipients()[1].devices, vec![(1, 0x101), (2, 0x102)]);
+        assert_eq!(parsed.recipients()[2].devices, vec![(1, 0x101)]);
+        for (sid, id) in &people {
+            let one = parsed.for_recipient(sid).unwrap();
+            let opened = sealed::open(&one, id, &f.trust_root.public, NOW).unwrap();
+            assert_eq!(opened.contents(), b"pinned");
+        }
+    }
+    // The pinned seed through the context gives the pinned bytes.
+    let mut f2 = fixture(42, 1);
+    let (recipients2, _) = interleaved_recipients(&mut f2.rng);
+    let warm = ctx.seal(&c, &recipients2, &mut f2.rng).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &warm);
+    assert_eq!(
+        hex::encode(digest.as_ref()),
+        "a313a26bf54652d51fe15bc6d64092b6ba09c830fe30398bc5710785ad338b67"
+    );
+
+    // A weak recipient key fails the whole seal and adds nothing, even for the good
+    // recipients before it.
+    let mut fresh = SealV2Context::new(&f.alice);
+    let mut bad = recipients.clone();
+    bad.push(Recipient {
+        service_id: ServiceId::new(sealed::ServiceIdKind::Aci, [0x77; 16]),
+        device_id: 1,
+        registration_id: 1,
+        identity_key: confide::keys::IdentityKey::new(confide::keys::PublicKey::from_x25519(
+            [0; 32],
+        )),
+    });
+    assert_eq!(fresh.seal(&c, &bad, &mut f.rng), Err(SealError::WeakKey));
+    assert!(fresh.is_empty());
+    assert_eq!(
+        fresh.precompute(&bad[5].identity_key),
+        Err(SealError::WeakKey)
+    );
+    assert!(fresh.is_empty());
+    fresh.precompute(people[0].1.identity_key()).unwrap();
+    assert_eq!(fresh.len(), 1);
+
+    // forget / clear, and Debug shows no secret.
+    assert!(ctx.forget(people[1].1.identity_key()));
+    assert!(!ctx.forget(people[1].1.identity_key()));
+    assert_eq!(ctx.len(), 2);
+    let debug = format!("{ctx:?}");
+    assert!(debug.contains("remembered: 2"), "{debug}");
+    ctx.clear();
+    assert!(ctx.is_empty());
+    // Cold again after clear: still the same bytes.
+    let again = ctx
+        .seal(&c, &recipients, &mut ChaCha20Rng::seed_from_u64(7))
+        .unwrap();
+    let plain = sealed::seal_v2(
+        &c,
+        &f.alice,
+        &recipients,
+        &mut ChaCha20Rng::seed_from_u64(7),
+    )
+    .unwrap();
+    assert_eq!(again, plain);
 }

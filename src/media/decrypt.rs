@@ -5,8 +5,7 @@ use std::io::Read;
 use bytes::Bytes;
 use ring::digest;
 
-use super::encrypt::PIECE;
-use super::engine::{self, BLOCK, DecryptEngine, MAC_LEN, TRAILER};
+use super::engine::{self, BLOCK, DecryptEngine, MAC_LEN, PASS, TRAILER};
 use super::error::MediaDecryptError;
 use super::hashes::{Hashes, sha256_bytes};
 use super::{MediaKey, MediaKind};
@@ -17,7 +16,8 @@ use super::{MediaKey, MediaKind};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Expected {
-    /// `FileEncSHA256`: SHA-256 of the upload.
+    /// `FileEncSHA256`: SHA-256 of the upload. Asking for it costs one more SHA-256 pass
+    /// (the MAC already authenticates the upload under the media key).
     pub file_enc_sha256: Option<[u8; 32]>,
     /// `FileSHA256`: SHA-256 of the plaintext. Asking for it costs one more SHA-256 pass.
     pub file_sha256: Option<[u8; 32]>,
@@ -69,13 +69,23 @@ impl From<&super::EncryptedMedia> for Expected {
 pub struct DecryptedMedia {
     /// Plaintext length.
     pub file_length: u64,
-    /// SHA-256 of the upload (always computed: it is the upload's name on the server).
-    pub file_enc_sha256: [u8; 32],
+    /// SHA-256 of the upload, computed only when [`Expected::file_enc_sha256`] was set:
+    /// it is a whole extra pass over the data, as costly as the MAC, and the MAC already
+    /// authenticates the upload. [`verify`](super::verify) computes it on its own.
+    pub file_enc_sha256: Option<[u8; 32]>,
     /// SHA-256 of the plaintext, computed only when [`Expected::file_sha256`] was set.
     pub file_sha256: Option<[u8; 32]>,
 }
 
 impl Hashes {
+    /// The hashes a decryption checking `expected` needs: each SHA-256 only when asked.
+    pub(super) fn for_expected(expected: &Expected) -> Self {
+        Self::new(
+            expected.file_enc_sha256.is_some(),
+            expected.file_sha256.is_some(),
+        )
+    }
+
     /// Finishes both hashes and runs the checks that follow a good MAC.
     pub(super) fn check(
         self,
@@ -89,12 +99,12 @@ impl Hashes {
 
 /// The checks that follow a good MAC, in order: upload hash, plaintext hash, length.
 fn check_expected(
-    file_enc_sha256: [u8; 32],
+    file_enc_sha256: Option<[u8; 32]>,
     file_sha256: Option<[u8; 32]>,
     file_length: u64,
     expected: &Expected,
 ) -> Result<DecryptedMedia, MediaDecryptError> {
-    check_enc_sha256(&file_enc_sha256, expected)?;
+    check_enc_sha256(file_enc_sha256.as_ref(), expected)?;
     if let (Some(want), Some(got)) = (&expected.file_sha256, &file_sha256) {
         if !crate::crypto::ct_eq(want, got) {
             return Err(MediaDecryptError::FileSha256Mismatch);
@@ -115,10 +125,13 @@ fn check_expected(
     })
 }
 
-fn check_enc_sha256(got: &[u8; 32], expected: &Expected) -> Result<(), MediaDecryptError> {
-    match &expected.file_enc_sha256 {
-        Some(want) if !crate::crypto::ct_eq(want, got) => Err(MediaDecryptError::EncSha256Mismatch),
-        _ => Ok(()),
+/// A wanted upload hash that was not computed counts as a mismatch (never reached:
+/// [`Hashes::for_expected`] computes it whenever it is wanted).
+fn check_enc_sha256(got: Option<&[u8; 32]>, expected: &Expected) -> Result<(), MediaDecryptError> {
+    match (&expected.file_enc_sha256, got) {
+        (None, _) => Ok(()),
+        (Some(want), Some(got)) if crate::crypto::ct_eq(want, got) => Ok(()),
+        (Some(_), _) => Err(MediaDecryptError::EncSha256Mismatch),
     }
 }
 
@@ -176,7 +189,7 @@ impl Decryptor {
     pub fn new(key: &MediaKey, kind: MediaKind, expected: Expected) -> Self {
         Self {
             engine: DecryptEngine::new(&key.expand(kind)),
-            hashes: Hashes::new(expected.file_sha256.is_some()),
+            hashes: Hashes::for_expected(&expected),
             expected,
             held: [0u8; 64],
             held_len: 0,
@@ -227,10 +240,11 @@ impl Decryptor {
         }
     }
 
-    /// Hashes, MACs and decrypts whole blocks onto the end of `out`, a cache-sized piece
+    /// Hashes, MACs and decrypts whole blocks onto the end of `out`, an L1-sized piece
     /// at a time.
     fn consume(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) {
-        for piece in ciphertext.chunks(PIECE) {
+        out.reserve(ciphertext.len());
+        for piece in ciphertext.chunks(PASS) {
             self.hashes.update_cipher(piece);
             let at = out.len();
             out.resize(at + piece.len(), 0);
@@ -286,8 +300,8 @@ pub fn decrypt_bytes(
     if !engine::check_mac(&keys, ciphertext, tag) {
         return Err(MediaDecryptError::BadMac);
     }
-    let file_enc_sha256 = sha256_of(upload);
-    check_enc_sha256(&file_enc_sha256, &expected)?;
+    let file_enc_sha256 = expected.file_enc_sha256.map(|_| sha256_of(upload));
+    check_enc_sha256(file_enc_sha256.as_ref(), &expected)?;
     let plain = crate::crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), ciphertext)
         .ok_or(MediaDecryptError::BadPadding)?;
     let file_sha256 = expected.file_sha256.map(|_| sha256_of(&plain));

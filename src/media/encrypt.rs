@@ -65,7 +65,7 @@ impl Encryptor {
         let keys = key.expand(kind);
         Self {
             cipher: CbcEncryptor::new(&keys),
-            hashes: Hashes::new(true).with_mac(engine::mac_context(&keys)),
+            hashes: Hashes::new(true, true).with_mac(engine::mac_context(&keys)),
             tail: [0u8; BLOCK],
             tail_len: 0,
             length: 0,
@@ -142,7 +142,7 @@ impl Encryptor {
         let (file_enc_sha256, file_sha256) = hashes.finish();
         EncryptedMedia {
             file_sha256: file_sha256.unwrap_or_default(),
-            file_enc_sha256,
+            file_enc_sha256: file_enc_sha256.unwrap_or_default(),
             file_length: length,
             mac,
         }

@@ -13,6 +13,10 @@ use super::error::MediaDecryptError;
 /// AES block length.
 pub(super) const BLOCK: usize = 16;
 
+/// Bytes that every pass (hashes, MAC, cipher) handles before the next pass takes the
+/// same bytes: small enough that a piece and its output stay in L1 between passes.
+pub(super) const PASS: usize = 16 * 1024;
+
 /// Length of the truncated HMAC appended to the ciphertext.
 pub const MAC_LEN: usize = 10;
 
@@ -98,9 +102,15 @@ impl DecryptEngine {
 
     /// MACs whole ciphertext blocks, then decrypts them into `output` (equal lengths,
     /// multiples of 16). The plaintext is unverified until [`last`](Self::last) succeeds.
+    ///
+    /// Both passes run over one [`PASS`]-sized piece at a time, so the decryption reads
+    /// the ciphertext from L1 where the MAC just left it; the CBC decryption of a piece
+    /// is one call, so the AES unit works on many independent blocks at once.
     pub(super) fn blocks(&mut self, input: &[u8], output: &mut [u8]) {
-        self.mac.update(input);
-        inout_blocks(input, output, |b| self.cbc.decrypt_blocks_inout_mut(b));
+        for (i, o) in input.chunks(PASS).zip(output.chunks_mut(PASS)) {
+            self.mac.update(i);
+            inout_blocks(i, o, |b| self.cbc.decrypt_blocks_inout_mut(b));
+        }
     }
 
     /// MACs the last ciphertext block and checks the MAC in constant time; only then

@@ -1,24 +1,28 @@
-//! The running hashes beside the cipher: SHA-256 of the upload, SHA-256 of the plaintext
-//! (when wanted) and, for encryption, the HMAC. None of them depends on the others or on
+//! The running hashes beside the cipher: SHA-256 of the upload and of the plaintext
+//! (each when wanted) and, for encryption, the HMAC. None of them depends on the others or on
 //! the cipher's state, so they can run on a helper thread.
 
 use ring::{digest, hmac};
 
 use super::engine::{self, MAC_LEN};
 
-/// SHA-256 of the upload, optionally of the plaintext, optionally the HMAC.
+/// SHA-256 of the upload and of the plaintext, each optional, optionally the HMAC. Each
+/// hash is a full pass over the data, as costly as the MAC, so a decryption runs only the
+/// ones its caller asked to check.
 pub(super) struct Hashes {
     enc: digest::Context,
+    enc_on: bool,
     plain: digest::Context,
     plain_on: bool,
     mac: Option<hmac::Context>,
 }
 
 impl Hashes {
-    /// Upload hash always; plaintext hash if `plain_on`; no MAC.
-    pub(super) fn new(plain_on: bool) -> Self {
+    /// Upload hash if `enc_on`, plaintext hash if `plain_on`; no MAC.
+    pub(super) fn new(enc_on: bool, plain_on: bool) -> Self {
         Self {
             enc: digest::Context::new(&digest::SHA256),
+            enc_on,
             plain: digest::Context::new(&digest::SHA256),
             plain_on,
             mac: None,
@@ -42,12 +46,16 @@ impl Hashes {
         if let Some(mac) = &mut self.mac {
             mac.update(data);
         }
-        self.enc.update(data);
+        if self.enc_on {
+            self.enc.update(data);
+        }
     }
 
     /// Bytes of the upload that are not ciphertext (the MAC itself): upload hash only.
     pub(super) fn update_trailer(&mut self, data: &[u8]) {
-        self.enc.update(data);
+        if self.enc_on {
+            self.enc.update(data);
+        }
     }
 
     /// Ends the MAC: the 10-byte tag, if this runs one.
@@ -55,10 +63,11 @@ impl Hashes {
         self.mac.take().map(engine::truncated)
     }
 
-    /// The upload digest, and the plaintext digest if it was asked for.
-    pub(super) fn finish(self) -> ([u8; 32], Option<[u8; 32]>) {
+    /// The upload digest and the plaintext digest, each if it was asked for.
+    pub(super) fn finish(self) -> (Option<[u8; 32]>, Option<[u8; 32]>) {
         let plain = self.plain_on.then(|| sha256_bytes(self.plain));
-        (sha256_bytes(self.enc), plain)
+        let enc = self.enc_on.then(|| sha256_bytes(self.enc));
+        (enc, plain)
     }
 }
 

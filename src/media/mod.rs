@@ -24,6 +24,12 @@
 //! thread, so on two cores a stream is not slower than AES-CBC + HMAC on one
 //! ([`StreamOptions`]). The push-style types stay on the caller's thread.
 //!
+//! Decryption always checks the MAC, which authenticates the upload under the media
+//! key, and computes each SHA-256 only when [`Expected`] asks to check it: each is one
+//! more full pass over the data. Decryption checking the MAC alone runs at about the
+//! speed of HMAC + AES-CBC decryption on one core; checking the upload hash as well
+//! costs that extra pass (or the helper thread).
+//!
 //! # How a streaming receiver is protected
 //!
 //! The MAC ends the upload, so one-pass decryption meets the ciphertext before it can

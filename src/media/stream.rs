@@ -10,7 +10,8 @@
 //! - encrypting, the caller's thread runs AES-CBC and the helper the HMAC and both
 //!   SHA-256s;
 //! - decrypting, the caller's thread runs the HMAC and AES-CBC decryption (which is
-//!   several times faster than encryption) and the helper the SHA-256s.
+//!   several times faster than encryption) and the helper the SHA-256s that
+//!   [`Expected`] asks to check; when it asks for none, no helper starts.
 //!
 //! The thread lives only for the call; inputs of one chunk or less never start it.
 
@@ -167,7 +168,7 @@ impl<'scope> Hasher<'scope> {
             .name("confide-media-hash".into())
             .spawn_scoped(scope, move || {
                 let Ok(mut hashes) = start_rx.recv() else {
-                    return Box::new(Hashes::new(false));
+                    return Box::new(Hashes::new(false, false));
                 };
                 // Drain every job, even once the caller stops taking buffers back (it
                 // drops `free` when it finishes): every submitted chunk counts.
@@ -245,7 +246,7 @@ pub fn encrypt_stream<R: Read, W: Write>(
     let keys = key.expand(kind);
     let chunk_len = options.chunk_len;
     std::thread::scope(|scope| {
-        let hashes = Hashes::new(true).with_mac(engine::mac_context(&keys));
+        let hashes = Hashes::new(true, true).with_mac(engine::mac_context(&keys));
         let mut hasher = Hasher::new(hashes, chunk_len);
         let mut cipher = CbcEncryptor::new(&keys);
         let mut length = 0u64;
@@ -289,7 +290,7 @@ pub fn encrypt_stream<R: Read, W: Write>(
             let (file_enc_sha256, file_sha256) = hashes.finish();
             return Ok(EncryptedMedia {
                 file_sha256: file_sha256.unwrap_or_default(),
-                file_enc_sha256,
+                file_enc_sha256: file_enc_sha256.unwrap_or_default(),
                 file_length: length,
                 mac,
             });
@@ -315,7 +316,10 @@ pub fn decrypt_stream<R: Read, W: Write>(
     let keys = key.expand(kind);
     let chunk_len = options.chunk_len;
     std::thread::scope(|scope| {
-        let mut hasher = Hasher::new(Hashes::new(expected.file_sha256.is_some()), chunk_len);
+        let mut hasher = Hasher::new(Hashes::for_expected(&expected), chunk_len);
+        // With no SHA-256 to run, a helper would only pass buffers back and forth.
+        let helper = options.helper_thread
+            && (expected.file_enc_sha256.is_some() || expected.file_sha256.is_some());
         let mut engine = DecryptEngine::new(&keys);
         let mut carry = [0u8; SLACK];
         let mut carry_len = 0usize;
@@ -340,7 +344,7 @@ pub fn decrypt_stream<R: Read, W: Write>(
                 c.cipher_len = process;
                 c.plain_len = process;
                 length += process as u64;
-                if options.helper_thread {
+                if helper {
                     hasher = hasher.go_parallel(scope, chunk_len);
                 }
                 if !hasher.submit(c) {

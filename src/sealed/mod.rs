@@ -9,7 +9,9 @@
 //!   message, content hint and group id.
 //! - v1 ([`seal_v1`], `0x11`): one recipient, AES-256-CTR + HMAC.
 //! - v2 ([`seal_v2`], `0x23` sent / `0x22` received): many recipients, the content
-//!   encrypted once with AES-256-GCM-SIV, a 48-byte key share per recipient.
+//!   encrypted once with AES-256-GCM-SIV, a 48-byte key share per recipient;
+//!   [`SealV2Context`] keeps the sender's static agreements across messages so a repeat
+//!   send costs one X25519 per recipient.
 //! - [`open`] takes either version, decrypts, and validates the certificate.
 //!
 //! ```
@@ -55,8 +57,8 @@ pub use content::{ContentHint, ContentType, UnidentifiedSenderMessageContent};
 pub use error::{CertificateError, OpenError, SealError, SealedWireError};
 pub use v1::{V1_VERSION_BYTE, seal_v1};
 pub use v2::{
-    MultiRecipientEntry, MultiRecipientMessage, Recipient, V2_MULTI_VERSION_BYTE, V2_VERSION_BYTE,
-    seal_v2,
+    MultiRecipientEntry, MultiRecipientMessage, Recipient, SealV2Context, V2_MULTI_VERSION_BYTE,
+    V2_VERSION_BYTE, seal_v2,
 };
 
 use crate::Timestamp;

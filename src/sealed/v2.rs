@@ -7,6 +7,8 @@
 //! registration_id u16 (top bit: another device follows)}+ ‖ C[32] ‖ AT[16]}* ‖ E[32] ‖ ct`.
 //! Received (`0x22`, per recipient): `ver ‖ C[32] ‖ AT[16] ‖ E[32] ‖ ct`.
 
+use std::collections::HashMap;
+
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -51,36 +53,48 @@ fn derive(m: &[u8; 32]) -> Derived {
     Derived { e, e_pub, k }
 }
 
-/// `C = HKDF(DH ‖ E ‖ R, "DH") XOR M` (its own inverse).
-fn xor_share(shared: &[u8; 32], e_pub: &PublicKey, r_pub: &PublicKey, m: &[u8; 32]) -> [u8; 32] {
-    let ikm = Zeroizing::new([&shared[..], &e_pub.serialize(), &r_pub.serialize()].concat());
+/// Length of the `DH` label's input: `DH ‖ E ‖ R` (keys in their 33-byte encoding).
+const SHARE_IKM_LEN: usize = 32 + 33 + 33;
+/// Length of the `DH-sender` label's input: `DH ‖ E ‖ C ‖ S ‖ R`.
+const TAG_IKM_LEN: usize = 32 + 33 + C_LEN + 33 + 33;
+
+/// `C = HKDF(DH ‖ E ‖ R, "DH") XOR M` (its own inverse). `e_ser` and `r_ser` are the
+/// 33-byte encodings; the input is assembled on the stack and wiped after use.
+fn xor_share(shared: &[u8; 32], e_ser: &[u8; 33], r_ser: &[u8; 33], m: &[u8; 32]) -> [u8; 32] {
+    let mut ikm = Zeroizing::new([0u8; SHARE_IKM_LEN]);
+    let (dh, rest) = ikm.split_at_mut(32);
+    let (e, r) = rest.split_at_mut(33);
+    dh.copy_from_slice(shared);
+    e.copy_from_slice(e_ser);
+    r.copy_from_slice(r_ser);
     let mut out = [0u8; 32];
-    crypto::hkdf_sha256(&[], &ikm, LABEL_DH, &mut out);
+    crypto::hkdf_sha256(&[], ikm.as_ref(), LABEL_DH, &mut out);
     for (o, x) in out.iter_mut().zip(m) {
         *o ^= x;
     }
     out
 }
 
+/// `AT = HKDF(DH(S, R) ‖ E ‖ C ‖ S ‖ R, "DH-sender")[..16]`, its input on the stack.
 fn auth_tag(
     shared: &[u8; 32],
-    e_pub: &PublicKey,
+    e_ser: &[u8; 33],
     c: &[u8; 32],
-    s_pub: &PublicKey,
-    r_pub: &PublicKey,
+    s_ser: &[u8; 33],
+    r_ser: &[u8; 33],
 ) -> [u8; 16] {
-    let ikm = Zeroizing::new(
-        [
-            &shared[..],
-            &e_pub.serialize(),
-            c,
-            &s_pub.serialize(),
-            &r_pub.serialize(),
-        ]
-        .concat(),
-    );
+    let mut ikm = Zeroizing::new([0u8; TAG_IKM_LEN]);
+    let (dh, rest) = ikm.split_at_mut(32);
+    let (e, rest) = rest.split_at_mut(33);
+    let (cc, rest) = rest.split_at_mut(C_LEN);
+    let (sp, rp) = rest.split_at_mut(33);
+    dh.copy_from_slice(shared);
+    e.copy_from_slice(e_ser);
+    cc.copy_from_slice(c);
+    sp.copy_from_slice(s_ser);
+    rp.copy_from_slice(r_ser);
     let mut out = [0u8; 16];
-    crypto::hkdf_sha256(&[], &ikm, LABEL_DH_S, &mut out);
+    crypto::hkdf_sha256(&[], ikm.as_ref(), LABEL_DH_S, &mut out);
     out
 }
 
@@ -97,22 +111,153 @@ pub struct Recipient {
     pub identity_key: IdentityKey,
 }
 
-/// One service id with its identity key and `(device, registration id)` pairs.
-type DeviceGroup<'a> = (&'a ServiceId, &'a IdentityKey, Vec<(u8, u16)>);
-
 /// Seals `content` once for many recipients: the `0x23` blob the server splits. The
 /// devices of one service id share one key share (grouped in first-seen order).
+///
+/// Each recipient costs two X25519 agreements: the ephemeral one and the static
+/// sender-to-recipient one behind the authentication tag. An app that sends to the same
+/// people again should keep a [`SealV2Context`], which remembers the static one.
 pub fn seal_v2<R: RngCore + CryptoRng>(
     content: &UnidentifiedSenderMessageContent,
     sender: &IdentityKeyPair,
     recipients: &[Recipient],
     rng: &mut R,
 ) -> Result<Vec<u8>, SealError> {
+    seal(content, sender, None, recipients, rng).map(|(out, _)| out)
+}
+
+/// A sender's reusable state for v2 sealing: the static agreement `DH(S, R)` between the
+/// sender's identity key and each recipient identity key it has sealed to.
+///
+/// The authentication tag of every key share needs `DH(S, R)`, which depends only on
+/// the two identity keys, so it is the same in every message to that recipient. Kept
+/// across messages, it makes a repeat send cost one X25519 per recipient (the ephemeral
+/// agreement) instead of two; the wire output is byte-for-byte what [`seal_v2`] makes.
+///
+/// Entries are keyed by the recipient's identity key, so a changed identity key is a new
+/// entry: the old one is never used for the new key. [`forget`](Self::forget) drops the
+/// entry of a key that is gone (and [`clear`](Self::clear) all), which bounds the memory
+/// to one 64-byte entry per identity key still in use. Each secret lives in its own heap
+/// cell, so growing the map never leaves copies behind, and is wiped when dropped; `Debug`
+/// shows only the sender's public key and the number of entries.
+pub struct SealV2Context {
+    sender: IdentityKeyPair,
+    static_agreements: HashMap<PublicKey, Box<Zeroizing<[u8; 32]>>>,
+}
+
+impl SealV2Context {
+    /// An empty context for sealing as `sender`.
+    pub fn new(sender: &IdentityKeyPair) -> Self {
+        Self {
+            sender: sender.clone(),
+            static_agreements: HashMap::new(),
+        }
+    }
+
+    /// The identity this context seals as.
+    pub fn sender(&self) -> &IdentityKey {
+        self.sender.identity_key()
+    }
+
+    /// Number of recipient identity keys with a remembered agreement.
+    pub fn len(&self) -> usize {
+        self.static_agreements.len()
+    }
+
+    /// Whether nothing is remembered yet.
+    pub fn is_empty(&self) -> bool {
+        self.static_agreements.is_empty()
+    }
+
+    /// Computes and keeps the agreement for `identity` ahead of the first send (for
+    /// example when a contact is added), so that send is already warm.
+    pub fn precompute(&mut self, identity: &IdentityKey) -> Result<(), SealError> {
+        let r_pub = identity.public_key();
+        if !self.static_agreements.contains_key(r_pub) {
+            let shared = self
+                .sender
+                .private_key()
+                .agree(r_pub)
+                .ok_or(SealError::WeakKey)?;
+            self.static_agreements.insert(*r_pub, Box::new(shared));
+        }
+        Ok(())
+    }
+
+    /// Drops (and wipes) the agreement for `identity`; `true` if there was one.
+    pub fn forget(&mut self, identity: &IdentityKey) -> bool {
+        self.static_agreements
+            .remove(identity.public_key())
+            .is_some()
+    }
+
+    /// Drops (and wipes) every remembered agreement.
+    pub fn clear(&mut self) {
+        self.static_agreements.clear();
+    }
+
+    /// As [`seal_v2`] for this context's sender, remembering the agreement of every new
+    /// recipient identity key. On error nothing is remembered.
+    pub fn seal<R: RngCore + CryptoRng>(
+        &mut self,
+        content: &UnidentifiedSenderMessageContent,
+        recipients: &[Recipient],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, SealError> {
+        let (out, new) = seal(
+            content,
+            &self.sender,
+            Some(&self.static_agreements),
+            recipients,
+            rng,
+        )?;
+        for (key, shared) in new {
+            self.static_agreements.insert(key, shared);
+        }
+        Ok(out)
+    }
+}
+
+impl std::fmt::Debug for SealV2Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealV2Context")
+            .field("sender", self.sender.identity_key())
+            .field("remembered", &self.static_agreements.len())
+            .finish()
+    }
+}
+
+/// One service id's entry in the sent message, in first-seen order: its identity key
+/// and its devices as a chain through [`seal`]'s `next` links.
+struct Group<'a> {
+    service_id: &'a ServiceId,
+    identity: &'a IdentityKey,
+    first: usize,
+    last: usize,
+}
+
+/// Static agreements computed during one seal, for the context to keep on success.
+type NewAgreements = Vec<(PublicKey, Box<Zeroizing<[u8; 32]>>)>;
+
+/// The sealing itself, with or without remembered static agreements; returns the
+/// message and the agreements it had to compute.
+fn seal<R: RngCore + CryptoRng>(
+    content: &UnidentifiedSenderMessageContent,
+    sender: &IdentityKeyPair,
+    cache: Option<&HashMap<PublicKey, Box<Zeroizing<[u8; 32]>>>>,
+    recipients: &[Recipient],
+    rng: &mut R,
+) -> Result<(Vec<u8>, NewAgreements), SealError> {
     if recipients.is_empty() {
         return Err(SealError::NoRecipients);
     }
-    let mut groups: Vec<DeviceGroup<'_>> = Vec::new();
-    for r in recipients {
+    // Check every id, and group the devices by service id in linear time: `next[i]` is
+    // the recipient index of the following device of the same service id.
+    let mut wire_ids = Vec::with_capacity(recipients.len());
+    let mut next = vec![usize::MAX; recipients.len()];
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut index: HashMap<&ServiceId, usize> = HashMap::new();
+    for (i, r) in recipients.iter().enumerate() {
         let device = u8::try_from(r.device_id)
             .ok()
             .filter(|d| (1..=127).contains(d))
@@ -125,41 +270,72 @@ pub fn seal_v2<R: RngCore + CryptoRng>(
             .ok_or(SealError::InvalidRegistrationId {
                 registration_id: r.registration_id,
             })?;
-        match groups.iter_mut().find(|g| *g.0 == r.service_id) {
-            Some(g) => g.2.push((device, reg)),
-            None => groups.push((&r.service_id, &r.identity_key, vec![(device, reg)])),
+        wire_ids.push((device, reg));
+        let at = *index.entry(&r.service_id).or_insert(groups.len());
+        match groups.get_mut(at) {
+            Some(g) => {
+                if let Some(link) = next.get_mut(g.last) {
+                    *link = i;
+                }
+                g.last = i;
+            }
+            None => groups.push(Group {
+                service_id: &r.service_id,
+                identity: &r.identity_key,
+                first: i,
+                last: i,
+            }),
         }
     }
+    drop(index);
+
     let mut m = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(m.as_mut());
     let d = derive(&m);
     let ct = gcm_siv_encrypt(&d.k, content.serialized());
-    let s_pub = sender.identity_key().public_key();
+    let s_ser = sender.identity_key().public_key().serialize();
+    let e_ser = d.e_pub.serialize();
 
-    let mut out = Vec::with_capacity(8 + groups.len() * 72 + E_LEN + ct.len());
+    let len =
+        1 + 10 + groups.len() * (17 + C_LEN + AT_LEN) + recipients.len() * 3 + E_LEN + ct.len();
+    let mut out = Vec::with_capacity(len);
     out.push(V2_MULTI_VERSION_BYTE);
     put_varint(&mut out, groups.len() as u64);
-    for (service_id, identity, devices) in &groups {
-        let r_pub = identity.public_key();
-        out.extend_from_slice(&service_id.fixed_width_binary());
-        for (i, (device, reg)) in devices.iter().enumerate() {
-            out.push(*device);
-            let more = if i + 1 < devices.len() { 0x8000 } else { 0 };
+    let mut new: NewAgreements = Vec::new();
+    let mut static_shared = Zeroizing::new([0u8; 32]);
+    for g in &groups {
+        let r_pub = g.identity.public_key();
+        let r_ser = r_pub.serialize();
+        out.extend_from_slice(&g.service_id.fixed_width_binary());
+        let mut i = g.first;
+        while let Some(&(device, reg)) = wire_ids.get(i) {
+            i = next.get(i).copied().unwrap_or(usize::MAX);
+            let more = if i == usize::MAX { 0 } else { 0x8000 };
+            out.push(device);
             out.extend_from_slice(&(reg | more).to_be_bytes());
         }
         let shared = d.e.agree(r_pub).ok_or(SealError::WeakKey)?;
-        let c = xor_share(&shared, &d.e_pub, r_pub, &m);
-        let shared = sender
-            .private_key()
-            .agree(r_pub)
-            .ok_or(SealError::WeakKey)?;
-        let at = auth_tag(&shared, &d.e_pub, &c, s_pub, r_pub);
+        let c = xor_share(&shared, &e_ser, &r_ser, &m);
+        match cache.and_then(|c| c.get(r_pub)) {
+            Some(known) => *static_shared = ***known,
+            None => {
+                let fresh = sender
+                    .private_key()
+                    .agree(r_pub)
+                    .ok_or(SealError::WeakKey)?;
+                *static_shared = *fresh;
+                if cache.is_some() {
+                    new.push((*r_pub, Box::new(fresh)));
+                }
+            }
+        }
+        let at = auth_tag(&static_shared, &e_ser, &c, &s_ser, &r_ser);
         out.extend_from_slice(&c);
         out.extend_from_slice(&at);
     }
     out.extend_from_slice(d.e_pub.x25519_bytes());
     out.extend_from_slice(&ct);
-    Ok(out)
+    Ok((out, new))
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -332,7 +508,9 @@ pub(super) fn open_v2(
         .private_key()
         .agree(&e_pub)
         .ok_or(OpenError::InvalidMessage)?;
-    let mut m = Zeroizing::new(xor_share(&shared, &e_pub, r_pub, &c));
+    let e_ser = e_pub.serialize();
+    let r_ser = r_pub.serialize();
+    let mut m = Zeroizing::new(xor_share(&shared, &e_ser, &r_ser, &c));
     let d = derive(&m);
     m.zeroize();
     if !crypto::ct_eq(d.e_pub.x25519_bytes(), e_pub.x25519_bytes()) {
@@ -345,7 +523,7 @@ pub(super) fn open_v2(
         .private_key()
         .agree(s_pub)
         .ok_or(OpenError::InvalidMessage)?;
-    let expected = auth_tag(&shared, &e_pub, &c, s_pub, r_pub);
+    let expected = auth_tag(&shared, &e_ser, &c, &s_pub.serialize(), &r_ser);
     if !crypto::ct_eq(&expected, at) {
         return Err(OpenError::InvalidMessage);
     }
