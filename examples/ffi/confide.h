@@ -192,9 +192,9 @@ typedef struct ConfideUnsealed {
   struct ConfideBuffer group_id;
   // The decrypted message.
   struct ConfideBuffer plaintext;
-  // A 1:1 message this SQLite device decrypted before and not yet acknowledged with
-  // `confide_device_acknowledge_sealed` (its plaintext comes from the store); as for
-  // `confide_device_decrypt`.
+  // A message (1:1 or group) this SQLite device decrypted before and not yet
+  // acknowledged with `confide_device_acknowledge_sealed` (its plaintext comes from
+  // the store); as for `confide_device_decrypt` and `confide_device_group_decrypt`.
   bool redelivered;
 } ConfideUnsealed;
 
@@ -444,8 +444,9 @@ int32_t confide_device_account_report(const struct ConfideDevice *device,
 // member over the pairwise sessions (`confide_device_encrypt`), who pass it to
 // `confide_device_group_process`. Current (libsignal) group layout.
 //
-// Thread-safe: group calls on one handle run one at a time (but see the crate docs
-// on two handles sharing one SQLite file).
+// Thread-safe: on a SQLite device the chain is created by a compare-and-swap commit
+// (so two handles on one file agree on it); an in-memory device runs its group calls
+// one at a time.
 //
 // # Safety
 // `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
@@ -499,21 +500,47 @@ int32_t confide_device_group_encrypt(const struct ConfideDevice *device,
                                      struct ConfideBuffer *out);
 
 // Decrypts a group message from (`name`, `sender_device_id`) and writes the plaintext
-// into `*out`. A message decrypted before is `CONFIDE_ERR_DUPLICATE_MESSAGE` (group
-// messages keep no plaintext copy); an unknown chain is `CONFIDE_ERR_NO_SENDER_KEY`; a
-// forged or corrupted one `CONFIDE_ERR_INVALID_MESSAGE`. A failure changes nothing.
+// into `*out`. An unknown chain is `CONFIDE_ERR_NO_SENDER_KEY`; a forged or corrupted
+// message `CONFIDE_ERR_INVALID_MESSAGE`. A failure changes nothing.
+//
+// `*out_redelivered` (may be null) is set to whether this exact message was decrypted
+// before and its plaintext comes from the store: a SQLite device commits the advanced
+// chain and the plaintext in one transaction and keeps the plaintext until
+// `confide_device_group_acknowledge`, so a redelivery after a crash is not lost. After
+// the acknowledgement (or on an in-memory device, which keeps no plaintext) a repeat
+// is `CONFIDE_ERR_DUPLICATE_MESSAGE`.
 //
 // Thread-safe.
 //
 // # Safety
 // `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
-// bytes; `out` is writable.
+// bytes; `out` is writable; `out_redelivered` is null or writable.
 int32_t confide_device_group_decrypt(const struct ConfideDevice *device,
                                      const char *name,
                                      uint32_t sender_device_id,
                                      const uint8_t *message,
                                      size_t message_len,
-                                     struct ConfideBuffer *out);
+                                     struct ConfideBuffer *out,
+                                     bool *out_redelivered);
+
+// Tells a SQLite device that the app has saved the plaintext of this group message
+// from (`name`, `sender_device_id`) (the same bytes given to
+// `confide_device_group_decrypt`): the store drops its copy and keeps only a record
+// that refuses a redelivery as a duplicate. `*out_found` (may be null) is set to
+// whether the message was stored; always false on an in-memory device, which keeps no
+// plaintext. Bytes that are not a group message are `CONFIDE_ERR_INVALID_MESSAGE`.
+//
+// Thread-safe.
+//
+// # Safety
+// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+// bytes; `out_found` is null or writable.
+int32_t confide_device_group_acknowledge(const struct ConfideDevice *device,
+                                         const char *name,
+                                         uint32_t sender_device_id,
+                                         const uint8_t *message,
+                                         size_t message_len,
+                                         bool *out_found);
 
 // Encrypts `plaintext` for (`name`, `remote_device_id`) over the session (as
 // `confide_device_encrypt`: the chain is saved first) and seals it under this device's
@@ -612,13 +639,14 @@ int32_t confide_device_unseal(const struct ConfideDevice *device,
                               size_t message_len,
                               struct ConfideUnsealed *out);
 
-// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1
-// message (the same bytes given to `confide_device_unseal`), as
-// `confide_device_acknowledge` does for an unsealed one: the store drops its copy, and
-// a redelivery is then `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its
-// certificate validated under `trust_root` again, to find the sender and the inner
-// message. `*out_found` (may be null) is set to whether the message was stored; false
-// for group messages (never stored) and on an in-memory device.
+// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1 or
+// group message (the same bytes given to `confide_device_unseal`), as
+// `confide_device_acknowledge` and `confide_device_group_acknowledge` do for unsealed
+// ones: the store drops its copy, and a redelivery is then
+// `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its certificate validated
+// under `trust_root` again, to find the sender and the inner message. `*out_found`
+// (may be null) is set to whether the message was stored; always false on an
+// in-memory device, which keeps no plaintext.
 //
 // Thread-safe.
 //

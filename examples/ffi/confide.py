@@ -1,8 +1,8 @@
 """Two confide devices talk through the C ABI from Python (ctypes, standard library only).
 
 Alice keeps her state in a SQLite file and is closed and reopened half-way; Bob lives in
-memory. Then three in-memory devices named by UUIDs form a group and exchange sealed-sender
-messages (v1 and v2). Usage: python3 examples/ffi/confide.py path/to/libconfide_ffi.so
+memory. Then three devices named by UUIDs (Ben's on SQLite) form a group and exchange
+sealed-sender messages (v1 and v2). Usage: python3 examples/ffi/confide.py path/to/libconfide_ffi.so
 """
 
 import ctypes
@@ -68,7 +68,8 @@ class Library:
             "confide_device_group_rotate": [dev, data, buf_p],
             "confide_device_group_process": [dev, text, u32, data, size],
             "confide_device_group_encrypt": [dev, data, data, size, buf_p],
-            "confide_device_group_decrypt": [dev, text, u32, data, size, buf_p],
+            "confide_device_group_decrypt": [dev, text, u32, data, size, buf_p, c_bool_p],
+            "confide_device_group_acknowledge": [dev, text, u32, data, size, c_bool_p],
             "confide_device_seal_message": [dev, text, u32, data, size, data, size, u8, buf_p],
             "confide_device_seal_group_message": [dev, data, data, size, data, size, data, size, u8,
                                                   ctypes.POINTER(Recipient), size, buf_p],
@@ -178,8 +179,17 @@ class Device:
                                    len(plaintext))
 
     def group_decrypt(self, name, device_id, message):
-        return self.lib.out_buffer("confide_device_group_decrypt", self.handle, name.encode(), device_id,
-                                   message, len(message))
+        """Returns (plaintext, redelivered)."""
+        buf, redelivered = Buffer(), ctypes.c_bool()
+        self.lib.call("confide_device_group_decrypt", self.handle, name.encode(), device_id, message,
+                      len(message), ctypes.byref(buf), ctypes.byref(redelivered))
+        return self.lib.take(buf), redelivered.value
+
+    def group_acknowledge(self, name, device_id, message):
+        found = ctypes.c_bool()
+        self.lib.call("confide_device_group_acknowledge", self.handle, name.encode(), device_id, message,
+                      len(message), ctypes.byref(found))
+        return found.value
 
     # Sealed sender.
     def test_certificate(self, root_private, server_private, key_id, expires_ms):
@@ -256,10 +266,23 @@ def group_and_sealed(lib, tmp, key):
         for member, name in ((ben, BEN), (cat, CAT)):
             member.group_process(ANN, 1, send_pairwise(ann, ANN, member, name, skdm))
         msg = ann.group_encrypt(group, b"hello group from Python")
-        print("group: ben read:", ben.group_decrypt(ANN, 1, msg).decode())
-        print("group: cat read:", cat.group_decrypt(ANN, 1, msg).decode())
+        text, redelivered = ben.group_decrypt(ANN, 1, msg)
+        assert not redelivered
+        print("group: ben read:", text.decode())
+        print("group: cat read:", cat.group_decrypt(ANN, 1, msg)[0].decode())
+        # Cat lives in memory and keeps no plaintext: a repeat is a duplicate at once.
+        e = expect_error(ERR_DUPLICATE_MESSAGE, cat.group_decrypt, ANN, 1, msg)
+        print("group replay on cat refused: code", e.code)
+        # Ben's SQLite store kept the plaintext: a redelivery, until he acknowledges it.
+        text, redelivered = ben.group_decrypt(ANN, 1, msg)
+        assert redelivered and text == b"hello group from Python"
+        print("group: redelivered to ben:", text.decode())
+        e = expect_error(ERR_INVALID_MESSAGE, ben.group_acknowledge, ANN, 1, b"\x33not a group message")
+        print("malformed group acknowledgement refused: code", e.code)
+        assert not cat.group_acknowledge(ANN, 1, msg), "an in-memory device stores nothing"
+        assert ben.group_acknowledge(ANN, 1, msg)
         e = expect_error(ERR_DUPLICATE_MESSAGE, ben.group_decrypt, ANN, 1, msg)
-        print("group replay refused: code", e.code)
+        print("group message acknowledged, then refused: code", e.code)
 
         root_private, server_private = bytes(range(32)), bytes(range(32, 64))
         expires = 4102444800000  # 2100-01-01
@@ -289,15 +312,27 @@ def group_and_sealed(lib, tmp, key):
 
         multi = ann.seal_group(group, b"demo-group", cert_ann, b"sealed to the group",
                                SEALED_SENDER_V2, [(BEN, 1), (CAT, 1)])
+        copies = {}
         for member, label, uuid in ((ben, "ben", BEN), (cat, "cat", CAT)):
-            sender, _, kind, group_id, text, _ = member.unseal(root, lib.v2_for_recipient(multi, uuid))
-            assert (sender, kind, group_id) == (ANN, MESSAGE_TYPE_SENDER_KEY, b"demo-group")
+            copies[label] = lib.v2_for_recipient(multi, uuid)
+            sender, _, kind, group_id, text, redelivered = member.unseal(root, copies[label])
+            assert (sender, kind, group_id, redelivered) == (ANN, MESSAGE_TYPE_SENDER_KEY, b"demo-group",
+                                                             False)
             print(f"{label} unsealed (group v2):", text.decode())
+        e = expect_error(ERR_DUPLICATE_MESSAGE, cat.unseal, root, copies["cat"])
+        print("sealed group replay on cat refused: code", e.code)
+        assert not cat.acknowledge_sealed(root, copies["cat"]), "an in-memory device stores nothing"
+        text, redelivered = ben.unseal(root, copies["ben"])[4:]
+        assert redelivered and text == b"sealed to the group"
+        print("ben got the sealed group message again:", text.decode())
+        assert ben.acknowledge_sealed(root, copies["ben"])
+        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.unseal, root, copies["ben"])
+        print("sealed group message acknowledged, then refused: code", e.code)
 
         # Cat leaves: a new chain for Ben only.
         ben.group_process(ANN, 1, send_pairwise(ann, ANN, ben, BEN, ann.group_rotate(group)))
         msg = ann.group_encrypt(group, b"cat has left")
-        print("group: ben read after the rotation:", ben.group_decrypt(ANN, 1, msg).decode())
+        print("group: ben read after the rotation:", ben.group_decrypt(ANN, 1, msg)[0].decode())
         e = expect_error(ERR_NO_SENDER_KEY, cat.group_decrypt, ANN, 1, msg)
         print("cat, who left, refused: code", e.code)
     finally:

@@ -81,7 +81,7 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   ConfideBuffer bundle = {0}, skdm = {0}, got = {0}, msg = {0}, sealed = {0}, delivered = {0},
                 cert_ann = {0}, cert_ben = {0}, cert_cat = {0};
   ConfideUnsealed u = {0};
-  bool found = false;
+  bool found = false, redelivered = false;
   char *ben_db = join(dir, "ben.db");
   uint8_t group[CONFIDE_DISTRIBUTION_ID_LEN];
   for (size_t i = 0; i < sizeof group; i++) group[i] = (uint8_t)(0xA0 + i);
@@ -117,18 +117,40 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   if (check(confide_device_group_encrypt(ann, group, text(hello), strlen(hello), &msg),
             "group encrypt"))
     goto out;
-  if (check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got), "ben decrypt"))
+  if (check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got, &redelivered),
+            "ben decrypt"))
     goto out;
-  printf("group: ben read: %.*s\n", (int)got.len, (const char *)got.data);
+  printf("group: ben read: %.*s (redelivered: %d)\n", (int)got.len, (const char *)got.data,
+         redelivered);
+  if (redelivered) goto out;
   drop_buf(&got);
-  if (check(confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got), "cat decrypt"))
+  if (check(confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got, NULL),
+            "cat decrypt"))
     goto out;
   printf("group: cat read: %.*s\n", (int)got.len, (const char *)got.data);
   drop_buf(&got);
-  status = confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got);
-  printf("group replay refused: code %d\n", status);
+  /* Cat lives in memory and keeps no plaintext: a repeat is a duplicate at once. */
+  status = confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got, NULL);
+  printf("group replay on cat refused: code %d\n", status);
   if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
-  status = confide_device_group_decrypt(cat, BEN, 1, msg.data, msg.len, &got);
+  /* Ben's SQLite store committed the plaintext with the chain step: the same message
+   * again (say after a crash before the app saved it) is a redelivery... */
+  if (check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got, &redelivered),
+            "ben redelivery"))
+    goto out;
+  printf("group: redelivered to ben: %.*s (redelivered: %d)\n", (int)got.len,
+         (const char *)got.data, redelivered);
+  if (!redelivered) goto out;
+  drop_buf(&got);
+  /* ...until he acknowledges it; then it is a duplicate. */
+  if (check(confide_device_group_acknowledge(ben, ANN, 1, msg.data, msg.len, &found),
+            "group acknowledge") ||
+      !found)
+    goto out;
+  status = confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got, NULL);
+  printf("group message acknowledged, then refused: code %d\n", status);
+  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  status = confide_device_group_decrypt(cat, BEN, 1, msg.data, msg.len, &got, NULL);
   printf("group message under the wrong sender refused: code %d\n", status);
   if (status != CONFIDE_ERR_NO_SENDER_KEY) goto out;
   drop_buf(&msg);
@@ -224,15 +246,39 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
     goto out;
   show_unsealed("cat", "group v2", &u);
   status = confide_device_unseal(cat, root, sizeof root, delivered.data, delivered.len, &u);
-  printf("sealed group replay refused: code %d\n", status);
+  printf("sealed group replay on cat refused: code %d\n", status);
   if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  /* In-memory: nothing to acknowledge. */
+  if (check(confide_device_acknowledge_sealed(cat, root, sizeof root, delivered.data,
+                                              delivered.len, &found),
+            "cat acknowledge sealed group") ||
+      found)
+    goto out;
   drop_buf(&delivered);
   if (check(confide_sealed_v2_for_recipient(sealed.data, sealed.len, BEN, &delivered),
             "split for ben") ||
       check(confide_device_unseal(ben, root, sizeof root, delivered.data, delivered.len, &u),
             "ben unseal"))
     goto out;
+  if (u.redelivered) goto out;
   show_unsealed("ben", "group v2", &u);
+  /* Ben (SQLite) gets his copy again: the stored plaintext, flagged... */
+  if (check(confide_device_unseal(ben, root, sizeof root, delivered.data, delivered.len, &u),
+            "ben unseal again"))
+    goto out;
+  printf("ben got the sealed group message again: %.*s (redelivered: %d)\n",
+         (int)u.plaintext.len, (const char *)u.plaintext.data, u.redelivered);
+  if (!u.redelivered) goto out;
+  confide_unsealed_free(&u);
+  /* ...until he acknowledges the envelope; then it is a duplicate. */
+  if (check(confide_device_acknowledge_sealed(ben, root, sizeof root, delivered.data,
+                                              delivered.len, &found),
+            "ben acknowledge sealed group") ||
+      !found)
+    goto out;
+  status = confide_device_unseal(ben, root, sizeof root, delivered.data, delivered.len, &u);
+  printf("sealed group message acknowledged, then refused: code %d\n", status);
+  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
   drop_buf(&sealed);
   drop_buf(&delivered);
 
@@ -257,12 +303,12 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   const char *after = "cat has left";
   if (check(confide_device_group_encrypt(ann, group, text(after), strlen(after), &msg),
             "group encrypt after rotation") ||
-      check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got),
+      check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got, NULL),
             "ben decrypt after rotation"))
     goto out;
   printf("group: ben read after the rotation: %.*s\n", (int)got.len, (const char *)got.data);
   drop_buf(&got);
-  status = confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got);
+  status = confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got, NULL);
   printf("cat, who left, refused: code %d\n", status);
   if (status != CONFIDE_ERR_NO_SENDER_KEY) goto out;
   drop_buf(&got);

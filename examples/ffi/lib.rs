@@ -12,12 +12,12 @@
 //! - no panic crosses the boundary: every entry point runs under `catch_unwind`, and a
 //!   caught panic is returned as `CONFIDE_ERR_PANIC`;
 //! - thread safety is stated per function. In short: a device may be shared between
-//!   threads; a SQLite-backed device commits every operation with a compare-and-swap, so
-//!   even calls for the same remote address may overlap; an in-memory device needs the
-//!   caller to serialize calls for the same remote address (each is load, change,
-//!   save). Group calls (and the group part of sealed calls) run one at a time per
-//!   handle; their sender-key rows are not compare-and-swapped, so two handles on one
-//!   SQLite file must not make group calls for the same group at once.
+//!   threads; a SQLite-backed device commits every operation, 1:1 and group alike, with
+//!   a compare-and-swap on the session or sender-key row, so even calls for the same
+//!   remote address or group may overlap, from several handles and processes on one file
+//!   too; an in-memory device needs the caller to serialize calls for the same remote
+//!   address (each is load, change, save), while its group calls (and the group part of
+//!   sealed calls) run one at a time per handle on their own.
 //!   `confide_device_free` must not race any call on that device.
 //!
 //! One handle type serves the whole API: the group (sender-key) calls
@@ -337,9 +337,9 @@ pub struct ConfideUnsealed {
     pub group_id: ConfideBuffer,
     /// The decrypted message.
     pub plaintext: ConfideBuffer,
-    /// A 1:1 message this SQLite device decrypted before and not yet acknowledged with
-    /// `confide_device_acknowledge_sealed` (its plaintext comes from the store); as for
-    /// `confide_device_decrypt`.
+    /// A message (1:1 or group) this SQLite device decrypted before and not yet
+    /// acknowledged with `confide_device_acknowledge_sealed` (its plaintext comes from
+    /// the store); as for `confide_device_decrypt` and `confide_device_group_decrypt`.
     pub redelivered: bool,
 }
 
@@ -1403,8 +1403,9 @@ fn sealed_version(version: u8) -> Result<u8, Failure> {
 /// member over the pairwise sessions (`confide_device_encrypt`), who pass it to
 /// `confide_device_group_process`. Current (libsignal) group layout.
 ///
-/// Thread-safe: group calls on one handle run one at a time (but see the crate docs
-/// on two handles sharing one SQLite file).
+/// Thread-safe: on a SQLite device the chain is created by a compare-and-swap commit
+/// (so two handles on one file agree on it); an in-memory device runs its group calls
+/// one at a time.
 ///
 /// # Safety
 /// `device` is a live handle; `distribution_id` holds `CONFIDE_DISTRIBUTION_ID_LEN`
@@ -1534,15 +1535,21 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
 }
 
 /// Decrypts a group message from (`name`, `sender_device_id`) and writes the plaintext
-/// into `*out`. A message decrypted before is `CONFIDE_ERR_DUPLICATE_MESSAGE` (group
-/// messages keep no plaintext copy); an unknown chain is `CONFIDE_ERR_NO_SENDER_KEY`; a
-/// forged or corrupted one `CONFIDE_ERR_INVALID_MESSAGE`. A failure changes nothing.
+/// into `*out`. An unknown chain is `CONFIDE_ERR_NO_SENDER_KEY`; a forged or corrupted
+/// message `CONFIDE_ERR_INVALID_MESSAGE`. A failure changes nothing.
+///
+/// `*out_redelivered` (may be null) is set to whether this exact message was decrypted
+/// before and its plaintext comes from the store: a SQLite device commits the advanced
+/// chain and the plaintext in one transaction and keeps the plaintext until
+/// `confide_device_group_acknowledge`, so a redelivery after a crash is not lost. After
+/// the acknowledgement (or on an in-memory device, which keeps no plaintext) a repeat
+/// is `CONFIDE_ERR_DUPLICATE_MESSAGE`.
 ///
 /// Thread-safe.
 ///
 /// # Safety
 /// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
-/// bytes; `out` is writable.
+/// bytes; `out` is writable; `out_redelivered` is null or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn confide_device_group_decrypt(
     device: *const ConfideDevice,
@@ -1551,6 +1558,7 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     message: *const u8,
     message_len: usize,
     out: *mut ConfideBuffer,
+    out_redelivered: *mut bool,
 ) -> i32 {
     guard(|| {
         if out.is_null() {
@@ -1570,7 +1578,68 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
             .group_decrypt(&sender, &message)
             .map_err(group_receive_failure)?;
         // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &got.plaintext) }
+        unsafe { put_buffer(out, &got.plaintext)? };
+        if !out_redelivered.is_null() {
+            // SAFETY: non-null; the caller guarantees it is writable.
+            unsafe { out_redelivered.write(got.redelivered) };
+        }
+        Ok(())
+    })
+}
+
+/// The id a SQLite store keeps a (current-layout) group message under: its
+/// distribution id and bytes, as `Device::group_decrypt` computed it.
+fn group_message_id(raw: &[u8]) -> Result<MessageId, Failure> {
+    let message = SenderKeyMessage::parse(raw, Layout::Current).map_err(group_wire_failure)?;
+    let distribution_id = message.distribution_id().ok_or_else(|| {
+        Failure(
+            CONFIDE_ERR_INVALID_MESSAGE,
+            "group message names no distribution".into(),
+        )
+    })?;
+    Ok(MessageId::of_group(distribution_id, &message))
+}
+
+/// Tells a SQLite device that the app has saved the plaintext of this group message
+/// from (`name`, `sender_device_id`) (the same bytes given to
+/// `confide_device_group_decrypt`): the store drops its copy and keeps only a record
+/// that refuses a redelivery as a duplicate. `*out_found` (may be null) is set to
+/// whether the message was stored; always false on an in-memory device, which keeps no
+/// plaintext. Bytes that are not a group message are `CONFIDE_ERR_INVALID_MESSAGE`.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// `device` is a live handle; `name` is NUL-terminated; `message` holds `message_len`
+/// bytes; `out_found` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn confide_device_group_acknowledge(
+    device: *const ConfideDevice,
+    name: *const c_char,
+    sender_device_id: u32,
+    message: *const u8,
+    message_len: usize,
+    out_found: *mut bool,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (d, sender, raw) = unsafe {
+            (
+                device_ref(device)?,
+                address(name, sender_device_id)?,
+                bytes(message, message_len, "message")?,
+            )
+        };
+        let id = group_message_id(raw)?;
+        let found = match d.device.store() {
+            AnyStore::Sqlite(s) => s.acknowledge(&sender, &id).map_err(store_failure)?,
+            AnyStore::Memory(_) => false,
+        };
+        if !out_found.is_null() {
+            // SAFETY: non-null; the caller guarantees it is writable.
+            unsafe { out_found.write(found) };
+        }
+        Ok(())
     })
 }
 
@@ -1825,13 +1894,14 @@ pub unsafe extern "C" fn confide_device_unseal(
     })
 }
 
-/// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1
-/// message (the same bytes given to `confide_device_unseal`), as
-/// `confide_device_acknowledge` does for an unsealed one: the store drops its copy, and
-/// a redelivery is then `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its
-/// certificate validated under `trust_root` again, to find the sender and the inner
-/// message. `*out_found` (may be null) is set to whether the message was stored; false
-/// for group messages (never stored) and on an in-memory device.
+/// Tells a SQLite device that the app has saved the plaintext of this sealed 1:1 or
+/// group message (the same bytes given to `confide_device_unseal`), as
+/// `confide_device_acknowledge` and `confide_device_group_acknowledge` do for unsealed
+/// ones: the store drops its copy, and a redelivery is then
+/// `CONFIDE_ERR_DUPLICATE_MESSAGE`. The envelope is opened and its certificate validated
+/// under `trust_root` again, to find the sender and the inner message. `*out_found`
+/// (may be null) is set to whether the message was stored; always false on an
+/// in-memory device, which keeps no plaintext.
 ///
 /// Thread-safe.
 ///
@@ -1871,6 +1941,9 @@ pub unsafe extern "C" fn confide_device_acknowledge_sealed(
                 s.acknowledge(&sender, &MessageId::of(&inner))
                     .map_err(store_failure)?
             }
+            (ContentType::SenderKey, AnyStore::Sqlite(s)) => s
+                .acknowledge(&sender, &group_message_id(content.contents())?)
+                .map_err(store_failure)?,
             _ => false,
         };
         if !out_found.is_null() {
