@@ -23,16 +23,18 @@
 //! ```
 //!
 //! Groups ([`Device::group_distribution`], [`Device::group_encrypt`],
-//! [`Device::group_decrypt`]) keep their sender keys in the store's
-//! [`SenderKeyStore`](crate::store::SenderKeyStore): a sending chain is saved before its
-//! ciphertext is returned, and a failed decrypt writes nothing. With a store that offers
-//! [`TransactionalGroupStore`] (such as `SqliteStore`) each group operation is one
-//! commit with a compare-and-swap on the sender-key record, and a group decrypt stores
-//! the message in that commit: the same bytes delivered again (say after a crash before
-//! the app saved the plaintext) yield the stored plaintext with `redelivered: true`. Sealed sender
-//! ([`Device::seal_message`], [`Device::seal_group_message`], [`Device::unseal`]) wraps
-//! those and the 1:1 messages; unsealing validates the certificate with the device's clock
-//! and decrypts through the same paths.
+//! [`Device::group_decrypt`]) delegate to [`crate::group::cipher`] and keep their sender
+//! keys in the store's [`SenderKeyStore`](crate::store::SenderKeyStore): a sending chain
+//! is saved before its ciphertext is returned, and a failed decrypt writes nothing. With
+//! a store that offers [`TransactionalGroupStore`] (such as `SqliteStore`) each group
+//! operation is one commit with a compare-and-swap on the sender-key record, and a group
+//! decrypt stores the message in that commit: the same bytes delivered again (say after
+//! a crash before the app saved the plaintext) yield the stored plaintext with
+//! `redelivered: true`. With a plain store the device serialises its group operations
+//! behind one lock, as `group::cipher` requires. Sealed sender ([`Device::seal_message`],
+//! [`Device::seal_group_message`], [`Device::unseal`]) wraps those and the 1:1 messages;
+//! unsealing validates the certificate with the device's clock and decrypts through the
+//! same paths.
 //!
 //! ```
 //! use confide::device::{Device, FixedClock};
@@ -67,12 +69,15 @@ use crate::business::{
     AttestationError, AttestationVerifier, BusinessId, ChatItem, DisclosureTracker,
     SignedAttestation, TrackError,
 };
-use crate::cipher::{self, BundleSpec, ContentionError, Decrypted};
+use crate::cipher::{self, BundleSpec, Decrypted};
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::export::{AccountInfo, AccountReport, ReportError, ReportSources};
 use crate::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, GroupWireError,
-    Layout, SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
+    self, DistributionId, GroupDecryptError, GroupEncryptError, GroupWireError, Layout,
+    SenderKeyDistributionMessage, SenderKeyMessage,
+};
+pub use crate::group::{
+    GroupDistributionError, GroupKeyProcessError, GroupReceiveError, GroupSendError,
 };
 use crate::keys::{IdentityKey, PublicKey};
 use crate::policy::{
@@ -83,9 +88,9 @@ use crate::sealed::{
     self, ContentHint, ContentType, OpenError, Recipient, SealError, SenderCertificate,
     UnidentifiedSenderMessageContent,
 };
-use crate::store::{
-    CommitOutcome, GroupCommit, MessageId, NewMessage, ProtocolStore, TransactionalGroupStore,
-};
+use crate::store::ProtocolStore;
+#[cfg(doc)]
+use crate::store::{MessageId, TransactionalGroupStore};
 use crate::wire::CiphertextMessage;
 use crate::{Address, PreKeyBundle, Timestamp, WireError};
 
@@ -240,61 +245,6 @@ pub enum AccountError {
     /// The state could not be loaded.
     #[error("privacy state: {0}")]
     PrivacyState(#[from] PrivacyStateError),
-}
-
-/// [`Device::group_distribution`] or [`Device::group_rotate`] failed; nothing changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GroupDistributionError {
-    /// The store failed.
-    #[error("store failed: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// [`Device::group_process`] failed; nothing changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GroupKeyProcessError {
-    /// The distribution message does not fit the stored record (see [`GroupProcessError`]).
-    #[error("distribution message refused: {0}")]
-    Process(#[from] GroupProcessError),
-    /// The store failed.
-    #[error("store failed: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// [`Device::group_encrypt`] failed; nothing changed and nothing was sent.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GroupSendError {
-    /// No own sending chain, or it is exhausted (see [`GroupEncryptError`]).
-    #[error("group encrypt failed: {0}")]
-    Encrypt(#[from] GroupEncryptError),
-    /// The store failed; the advanced chain was not saved, so the ciphertext is withheld.
-    #[error("store failed: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// [`Device::group_decrypt`] failed; the store is unchanged.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GroupReceiveError {
-    /// The message did not decrypt (see [`GroupDecryptError`]).
-    #[error("group decrypt failed: {0}")]
-    Decrypt(#[from] GroupDecryptError),
-    /// The store failed.
-    #[error("store failed: {0}")]
-    Store(#[from] StoreError),
-}
-
-impl GroupReceiveError {
-    /// A stable name for the failure (the group error's code, or `"StoreError"`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Decrypt(e) => e.code(),
-            Self::Store(_) => "StoreError",
-        }
-    }
 }
 
 /// Whom a sealed message is for.
@@ -506,15 +456,6 @@ impl<S, R, C> std::fmt::Debug for Device<S, R, C> {
     }
 }
 
-/// How often a group operation is redone after a compare-and-swap conflict.
-const GROUP_COMMIT_ATTEMPTS: usize = 64;
-
-fn group_contention() -> StoreError {
-    StoreError::Backend(Box::new(ContentionError {
-        attempts: GROUP_COMMIT_ATTEMPTS,
-    }))
-}
-
 /// The store's RNG lock was poisoned.
 fn rng_poisoned() -> StoreError {
     StoreError::Backend("device RNG lock poisoned".into())
@@ -615,45 +556,17 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         cipher::decrypt_message(&self.store, remote, message, &mut *rng, now)
     }
 
-    fn group_guard(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+    /// Serialises group operations on a store without [`TransactionalGroupStore`]
+    /// (see [`group::cipher`]'s rule); with one, the store's compare-and-swap does that
+    /// job and no lock is taken. Taken before the RNG lock, never after it.
+    fn group_serial(&self) -> Result<Option<MutexGuard<'_, ()>>, StoreError> {
+        if self.store.transactional_group().is_some() {
+            return Ok(None);
+        }
         self.group
             .lock()
+            .map(Some)
             .map_err(|_| StoreError::Backend("device group lock poisoned".into()))
-    }
-
-    /// Runs `step` on the stored record of (`sender`, `distribution_id`) and saves the
-    /// record it returns (if any) before returning its output: through a
-    /// compare-and-swap commit when the store is transactional (redoing `step` from
-    /// the winner's record on a conflict), under the device's group lock otherwise.
-    fn update_sender_key<T, E: From<StoreError>>(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-        mut step: impl FnMut(Option<SenderKeyRecord>) -> Result<(Option<SenderKeyRecord>, T), E>,
-    ) -> Result<T, E> {
-        if let Some(txn) = self.store.transactional_group() {
-            for _ in 0..GROUP_COMMIT_ATTEMPTS {
-                let (record, version) = txn.load_sender_key(sender, distribution_id)?;
-                let (changed, out) = step(record)?;
-                let Some(changed) = changed else {
-                    return Ok(out);
-                };
-                let commit = GroupCommit::record(sender, distribution_id, version, &changed);
-                // On a conflict `out` (a ciphertext, a distribution message) is dropped
-                // unseen and the step redone from the winner's record.
-                if txn.commit_group(&commit)? == CommitOutcome::Committed {
-                    return Ok(out);
-                }
-            }
-            return Err(group_contention().into());
-        }
-        let _group = self.group_guard()?;
-        let (changed, out) = step(self.store.sender_key(sender, distribution_id)?)?;
-        if let Some(changed) = changed {
-            self.store
-                .save_sender_key(sender, distribution_id, &changed)?;
-        }
-        Ok(out)
     }
 
     /// The distribution message of this device's sending chain in the group (current
@@ -674,14 +587,15 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         distribution_id: DistributionId,
         layout: Layout,
     ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-        self.update_sender_key(&self.address, distribution_id, |stored| {
-            let (mut record, existing) = match stored {
-                Some(r) if r.layout() == layout && r.can_send() => (r, true),
-                _ => (SenderKeyRecord::new(distribution_id, layout), false),
-            };
-            let message = record.create_distribution(&mut *self.rng()?);
-            Ok((if existing { None } else { Some(record) }, message))
-        })
+        let _serial = self.group_serial()?;
+        let mut rng = self.rng()?;
+        group::cipher::distribution_with(
+            &self.store,
+            &self.address,
+            distribution_id,
+            layout,
+            &mut *rng,
+        )
     }
 
     /// Starts a fresh sending chain in the group (after a member left) and returns its
@@ -691,12 +605,9 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         &self,
         distribution_id: DistributionId,
     ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-        self.update_sender_key(&self.address, distribution_id, |stored| {
-            let mut record =
-                stored.unwrap_or_else(|| SenderKeyRecord::new(distribution_id, Layout::Current));
-            let message = record.rotate(&mut *self.rng()?);
-            Ok((Some(record), message))
-        })
+        let _serial = self.group_serial()?;
+        let mut rng = self.rng()?;
+        group::cipher::rotate(&self.store, &self.address, distribution_id, &mut *rng)
     }
 
     /// Stores the chain a (current-layout) distribution message from `sender` describes.
@@ -705,10 +616,8 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         sender: &Address,
         message: &SenderKeyDistributionMessage,
     ) -> Result<(), GroupKeyProcessError> {
-        let distribution_id = message
-            .distribution_id()
-            .ok_or(GroupProcessError::WrongLayout)?;
-        self.group_process_in(sender, distribution_id, message)
+        let _serial = self.group_serial()?;
+        group::cipher::process(&self.store, sender, message)
     }
 
     /// Stores the chain a distribution message from `sender` describes, for the named
@@ -719,14 +628,8 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         distribution_id: DistributionId,
         message: &SenderKeyDistributionMessage,
     ) -> Result<(), GroupKeyProcessError> {
-        self.update_sender_key(sender, distribution_id, |stored| {
-            let mut record = match stored {
-                Some(r) if r.layout() == message.layout() => r,
-                _ => SenderKeyRecord::new(distribution_id, message.layout()),
-            };
-            record.process(message)?;
-            Ok((Some(record), ()))
-        })
+        let _serial = self.group_serial()?;
+        group::cipher::process_in(&self.store, sender, distribution_id, message)
     }
 
     /// Encrypts a group message with this device's sending chain. The advanced chain is
@@ -737,15 +640,20 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         distribution_id: DistributionId,
         plaintext: &[u8],
     ) -> Result<SenderKeyMessage, GroupSendError> {
-        self.update_sender_key(&self.address, distribution_id, |stored| {
-            let mut record = stored.ok_or(GroupEncryptError::NoSenderKey)?;
-            let message = record.encrypt(plaintext, &mut *self.rng()?)?;
-            Ok((Some(record), message))
-        })
+        let _serial = self.group_serial()?;
+        let mut rng = self.rng()?;
+        group::cipher::encrypt(
+            &self.store,
+            &self.address,
+            distribution_id,
+            plaintext,
+            &mut *rng,
+        )
     }
 
-    /// Decrypts a (current-layout) group message from `sender`. The record is changed
-    /// on a copy and saved only on success: a failed decrypt writes nothing.
+    /// Decrypts a (current-layout) group message from `sender`, at the device's time
+    /// (see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
+    /// on success: a failed decrypt writes nothing.
     ///
     /// With a store that offers [`TransactionalGroupStore`] (such as `SqliteStore`) the
     /// advanced record and the message itself (under [`MessageId::of_group`]) are
@@ -759,10 +667,9 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         sender: &Address,
         message: &SenderKeyMessage,
     ) -> Result<Decrypted, GroupReceiveError> {
-        let distribution_id = message
-            .distribution_id()
-            .ok_or(GroupDecryptError::WrongLayout)?;
-        self.group_decrypt_in(sender, distribution_id, message)
+        let now = self.clock.now();
+        let _serial = self.group_serial()?;
+        group::cipher::decrypt(&self.store, sender, message, now)
     }
 
     /// Decrypts a group message from `sender` in the named distribution (needed for the
@@ -773,85 +680,9 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         distribution_id: DistributionId,
         message: &SenderKeyMessage,
     ) -> Result<Decrypted, GroupReceiveError> {
-        if let Some(txn) = self.store.transactional_group() {
-            return self.group_decrypt_committed(txn, sender, distribution_id, message);
-        }
-        let _group = self.group_guard()?;
-        let mut record = self.store.sender_key(sender, distribution_id)?.ok_or(
-            GroupDecryptError::NoSenderKey {
-                chain_id: message.chain_id(),
-            },
-        )?;
-        let plaintext = zeroize::Zeroizing::new(record.decrypt(message)?);
-        self.store
-            .save_sender_key(sender, distribution_id, &record)?;
-        Ok(Decrypted {
-            plaintext,
-            redelivered: false,
-        })
-    }
-
-    /// The stored plaintext of an earlier delivery of `id`, or a duplicate error once the
-    /// app acknowledged it.
-    fn group_redelivery(
-        txn: &dyn TransactionalGroupStore,
-        sender: &Address,
-        id: &MessageId,
-        message: &SenderKeyMessage,
-    ) -> Result<Option<Decrypted>, GroupReceiveError> {
-        let Some(stored) = txn.group_delivered(sender, id)? else {
-            return Ok(None);
-        };
-        match stored.plaintext {
-            Some(plaintext) => Ok(Some(Decrypted {
-                plaintext,
-                redelivered: true,
-            })),
-            None => Err(GroupDecryptError::DuplicateMessage {
-                iteration: message.iteration(),
-            }
-            .into()),
-        }
-    }
-
-    fn group_decrypt_committed(
-        &self,
-        txn: &dyn TransactionalGroupStore,
-        sender: &Address,
-        distribution_id: DistributionId,
-        message: &SenderKeyMessage,
-    ) -> Result<Decrypted, GroupReceiveError> {
-        let id = MessageId::of_group(distribution_id, message);
         let now = self.clock.now();
-        for _ in 0..GROUP_COMMIT_ATTEMPTS {
-            if let Some(d) = Self::group_redelivery(txn, sender, &id, message)? {
-                return Ok(d);
-            }
-            let (record, version) = txn.load_sender_key(sender, distribution_id)?;
-            let mut record = record.ok_or(GroupDecryptError::NoSenderKey {
-                chain_id: message.chain_id(),
-            })?;
-            let plaintext = match record.decrypt(message) {
-                Ok(p) => zeroize::Zeroizing::new(p),
-                // Another thread or process may have committed this very message since
-                // the check above: go round and return its stored plaintext.
-                Err(GroupDecryptError::DuplicateMessage { .. })
-                    if txn.group_delivered(sender, &id)?.is_some() =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let commit = GroupCommit::record(sender, distribution_id, version, &record)
-                .with_message(NewMessage::new(id, &plaintext, now));
-            if txn.commit_group(&commit)? == CommitOutcome::Committed {
-                return Ok(Decrypted {
-                    plaintext,
-                    redelivered: false,
-                });
-            }
-        }
-        Err(group_contention().into())
+        let _serial = self.group_serial()?;
+        group::cipher::decrypt_in(&self.store, sender, distribution_id, message, now)
     }
 
     /// Seals `content` (made by the app or by [`Device::seal_message`]'s steps) with this

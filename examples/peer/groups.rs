@@ -1,8 +1,10 @@
 //! The peer protocol's group (sender keys) and sealed-sender ops.
 
-use confide::cipher;
+use confide::cipher::{self, Decrypted};
+use confide::group::cipher as group;
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
+    DistributionId, GroupDecryptError, GroupDistributionError, GroupEncryptError,
+    GroupKeyProcessError, GroupProcessError, GroupReceiveError, GroupSendError,
     SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{KeyPair, PrivateKey};
@@ -12,6 +14,7 @@ use confide::sealed::{
 };
 use confide::{Address, CiphertextMessage, DecryptError, SystemRng, Timestamp};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::{
     Failure, Peer, Reply, address, as_hex, as_str, as_u32, decrypt_error, encrypt_error, field,
@@ -72,31 +75,43 @@ impl super::Device {
         self.store.get().sender_key(sender, id).map_err(store_error)
     }
 
-    fn save_sender_key(
-        &self,
-        sender: &Address,
-        id: DistributionId,
-        record: &SenderKeyRecord,
-    ) -> Result<(), Failure> {
-        self.store
-            .get()
-            .save_sender_key(sender, id, record)
-            .map_err(store_error)
+    /// Decrypts a group message through the library's store-driven path: on a copy of
+    /// the sender's record, saved only on success; with the persistent store one commit
+    /// that also keeps the message, so a redelivery after a crash returns the stored
+    /// plaintext with `redelivered: true`.
+    fn group_open(&self, sender: &Address, m: &SenderKeyMessage) -> Result<Decrypted, Failure> {
+        group::decrypt(self.store.get(), sender, m, now()).map_err(group_receive_error)
     }
+}
 
-    /// Decrypts a group message on a copy of the sender's record, saved only on success.
-    fn group_open(&self, sender: &Address, m: &SenderKeyMessage) -> Result<Vec<u8>, Failure> {
-        let id = m
-            .distribution_id()
-            .ok_or_else(|| group_decrypt_error(GroupDecryptError::WrongLayout))?;
-        let mut record = self.sender_key(sender, id)?.ok_or_else(|| {
-            group_decrypt_error(GroupDecryptError::NoSenderKey {
-                chain_id: m.chain_id(),
-            })
-        })?;
-        let pt = record.decrypt(m).map_err(group_decrypt_error)?;
-        self.save_sender_key(sender, id, &record)?;
-        Ok(pt)
+fn group_receive_error(e: GroupReceiveError) -> Failure {
+    match e {
+        GroupReceiveError::Decrypt(e) => group_decrypt_error(e),
+        GroupReceiveError::Store(e) => store_error(e),
+        other => Failure::new("Store", other),
+    }
+}
+
+fn group_send_error(e: GroupSendError) -> Failure {
+    match e {
+        GroupSendError::Encrypt(e) => group_encrypt_error(e),
+        GroupSendError::Store(e) => store_error(e),
+        other => Failure::new("Store", other),
+    }
+}
+
+fn group_key_process_error(e: GroupKeyProcessError) -> Failure {
+    match e {
+        GroupKeyProcessError::Process(e) => group_process_error(e),
+        GroupKeyProcessError::Store(e) => store_error(e),
+        other => Failure::new("Store", other),
+    }
+}
+
+fn group_distribution_error(e: GroupDistributionError) -> Failure {
+    match e {
+        GroupDistributionError::Store(e) => store_error(e),
+        other => Failure::new("Store", other),
     }
 }
 
@@ -123,17 +138,13 @@ impl Peer {
             None => false,
         };
         let me = self.own_address()?;
-        let d = self.device()?;
-        let mut record = match d.sender_key(&me, id)? {
-            Some(r) if r.layout() == Layout::Current => r,
-            _ => SenderKeyRecord::new(id, Layout::Current),
-        };
+        let store = self.device()?.store.get();
         let skdm = if rotate {
-            record.rotate(&mut rng)
+            group::rotate(store, &me, id, &mut rng)
         } else {
-            record.create_distribution(&mut rng)
-        };
-        d.save_sender_key(&me, id, &record)?;
+            group::distribution(store, &me, id, &mut rng)
+        }
+        .map_err(group_distribution_error)?;
         Ok(json!({ "distribution_id": id.to_string(), "skdm": hex::encode(skdm.serialized()) }))
     }
 
@@ -141,16 +152,8 @@ impl Peer {
         let sender = address(req, "sender")?;
         let skdm = SenderKeyDistributionMessage::try_from(&hex_field(req, "skdm")?[..])
             .map_err(|e| Failure::new("InvalidMessage", e))?;
-        let id = skdm
-            .distribution_id()
-            .ok_or_else(|| group_process_error(GroupProcessError::WrongLayout))?;
         let d = self.device()?;
-        let mut record = match d.sender_key(&sender, id)? {
-            Some(r) if r.layout() == skdm.layout() => r,
-            _ => SenderKeyRecord::new(id, skdm.layout()),
-        };
-        record.process(&skdm).map_err(group_process_error)?;
-        d.save_sender_key(&sender, id, &record)?;
+        group::process(d.store.get(), &sender, &skdm).map_err(group_key_process_error)?;
         Ok(json!({}))
     }
 
@@ -160,15 +163,10 @@ impl Peer {
         let me = self.own_address()?;
         let mut rng = SystemRng::new();
         let d = self.device()?;
-        let mut record = d
-            .sender_key(&me, id)?
-            .ok_or_else(|| group_encrypt_error(GroupEncryptError::NoSenderKey))?;
-        let m = record
-            .encrypt(&plaintext, &mut rng)
-            .map_err(group_encrypt_error)?;
         // The advanced chain is saved before the ciphertext leaves, so a restart never
         // reuses a message key.
-        d.save_sender_key(&me, id, &record)?;
+        let m = group::encrypt(d.store.get(), &me, id, &plaintext, &mut rng)
+            .map_err(group_send_error)?;
         Ok(json!({ "ciphertext": hex::encode(m.serialized()) }))
     }
 
@@ -176,8 +174,12 @@ impl Peer {
         let sender = address(req, "sender")?;
         let m = SenderKeyMessage::try_from(&hex_field(req, "ciphertext")?[..])
             .map_err(|e| Failure::new("InvalidMessage", e))?;
-        let pt = self.device()?.group_open(&sender, &m)?;
-        Ok(json!({ "plaintext": hex::encode(&pt), "text": String::from_utf8_lossy(&pt) }))
+        let got = self.device()?.group_open(&sender, &m)?;
+        Ok(json!({
+            "plaintext": hex::encode(got.plaintext.as_slice()),
+            "text": String::from_utf8_lossy(&got.plaintext),
+            "redelivered": got.redelivered,
+        }))
     }
 
     pub(super) fn sender_cert(&mut self, req: &Value) -> Reply {
@@ -305,7 +307,11 @@ impl Peer {
             }
         };
         if let (Some(record), Some(id)) = (group_record, dist) {
-            d.save_sender_key(&me, id, &record)?;
+            // Saved only once sealed, so a refused request advances no chain; the
+            // ciphertext leaves (in the reply) only after this save.
+            store
+                .save_sender_key(&me, id, &record)
+                .map_err(store_error)?;
         }
         Ok(reply)
     }
@@ -324,13 +330,16 @@ impl Peer {
             sealed::open(&bytes, &identity, &root, at).map_err(|e| Failure::new(e.code(), e))?;
         let s = content.sender().sender();
         let sender = Address::new(s.uuid.clone(), s.device_id);
-        let pt = match content.content_type() {
+        // A redelivered message (persistent mode: decrypted before a crash, reply lost)
+        // comes back from the store, marked, for the group and the 1:1 kinds alike.
+        let (pt, redelivered) = match content.content_type() {
             ContentType::SenderKey => {
                 let m = SenderKeyMessage::try_from(content.contents())
                     .map_err(|e| Failure::new("InvalidMessage", e))?;
-                d.group_open(&sender, &m)?
+                let got = d.group_open(&sender, &m)?;
+                (got.plaintext, got.redelivered)
             }
-            ContentType::Plaintext => content.contents().to_vec(),
+            ContentType::Plaintext => (Zeroizing::new(content.contents().to_vec()), false),
             kind => {
                 let msg = CiphertextMessage::from_parts(kind.message_type(), content.contents())
                     .map_err(|e| decrypt_error(DecryptError::from(e)))?;
@@ -340,7 +349,9 @@ impl Peer {
                             .map_err(store_error)?;
                     }
                 }
-                cipher::decrypt(store, &sender, &msg, &mut rng).map_err(decrypt_error)?
+                let got = cipher::decrypt_message(store, &sender, &msg, &mut rng, now())
+                    .map_err(decrypt_error)?;
+                (got.plaintext, got.redelivered)
             }
         };
         Ok(json!({
@@ -349,8 +360,9 @@ impl Peer {
             "inner_type": content.content_type().message_type(),
             "content_hint": content.content_hint().to_u32(),
             "group_id": content.group_id().map(hex::encode),
-            "plaintext": hex::encode(&pt),
+            "plaintext": hex::encode(pt.as_slice()),
             "text": String::from_utf8_lossy(&pt),
+            "redelivered": redelivered,
         }))
     }
 }

@@ -7,7 +7,9 @@
 //! Persistent mode: `peer --db PATH --db-key HEX` keeps everything in a `SqliteStore` at
 //! PATH sealed with the 32-byte key; started again it resumes (`hello` reports the stored
 //! `name`, `device_id` and `identity_key`), and a message decrypted before a crash comes
-//! back from the store with `"redelivered": true`.
+//! back from the store with `"redelivered": true` — by `decrypt`, `group_decrypt` and
+//! `sealed_decrypt` alike (their replies always carry `redelivered`; without `--db` it is
+//! always `false` and a replay is refused as a duplicate).
 
 mod groups;
 mod media;

@@ -20,6 +20,10 @@
 //! the new distribution message to the remaining members only: the old chain and its
 //! signing key are gone, so nothing new is encrypted under the old key.
 //!
+//! [`GroupSessions`] keeps the records in memory; [`cipher`] runs the same operations
+//! against a [`crate::store::SenderKeyStore`] (load, change a copy, save on success; one
+//! atomic commit with a stored, redeliverable message on a transactional store).
+//!
 //! ```
 //! use confide::group::{DistributionId, GroupSessions};
 //! use confide::{Address, SystemRng};
@@ -38,6 +42,7 @@
 //! ```
 
 mod chain;
+pub mod cipher;
 mod error;
 mod message;
 mod record;
@@ -46,6 +51,7 @@ use std::collections::HashMap;
 
 use rand_core::{CryptoRng, RngCore};
 
+pub use cipher::{GroupDistributionError, GroupKeyProcessError, GroupReceiveError, GroupSendError};
 pub use error::{
     GroupDecryptError, GroupEncryptError, GroupProcessError, GroupRecordError, GroupWireError,
 };
