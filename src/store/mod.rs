@@ -105,19 +105,21 @@ pub trait SenderKeyStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// This store's atomic interface for sender keys, if it has one.
-    /// [`crate::device::Device`] then commits each group operation in one transaction
+    /// [`crate::group::cipher`] (and so [`crate::device::Device`]) then commits each
+    /// group operation in one transaction
     /// with a compare-and-swap on the record, so concurrent operations on one (sender,
     /// distribution) never both use the same chain step, and a group decrypt keeps the
     /// decrypted message in the same transaction: a redelivery after a crash yields the
     /// stored plaintext instead of a duplicate error. The default, `None`, keeps the
-    /// plain load/change/save sequence (serialized per device).
+    /// plain load/change/save sequence, which the caller serializes per (sender,
+    /// distribution); `Device` does.
     fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
         None
     }
 }
 
-/// Everything [`crate::cipher`] and [`crate::device::Device`] need: the 1:1 state and
-/// the sender keys of groups.
+/// Everything [`crate::cipher`], [`crate::group::cipher`] and [`crate::device::Device`]
+/// need: the 1:1 state and the sender keys of groups.
 pub trait ProtocolStore:
     IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore + SenderKeyStore
 {
