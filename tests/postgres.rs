@@ -1,9 +1,11 @@
 //! PostgresStore against a real PostgreSQL server that each test starts on loopback:
 //! round trips for every store trait, sealing (swapped rows, wrong key, newer schema),
-//! two devices in one database, concurrency, and the crash test of `tests/crash.rs`
-//! (a child process floods send/receive, the parent SIGKILLs it at seeded random
-//! points, and after every kill proves exactly-once delivery, no reused message key
-//! and a consistent store).
+//! two devices in one database, concurrency, the transactional group store through
+//! [`Device`] (redelivery, acknowledge, compare-and-swap conflicts, concurrent group
+//! decrypts and encrypts across threads and pools), and the crash test of
+//! `tests/crash.rs` (a child process floods 1:1 and group send/receive, the parent
+//! SIGKILLs it at seeded random points, and after every kill proves exactly-once
+//! delivery, no reused message key and a consistent store).
 //!
 //! The server: `initdb` and `pg_ctl` from PATH or `/usr/lib/postgresql/*/bin`, a data
 //! directory in a temp dir, 127.0.0.1 on a free port, its Unix socket in the temp dir.
@@ -22,13 +24,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confide::cipher::{self, BundleSpec};
-use confide::group::{DistributionId, Layout, SenderKeyRecord};
+use confide::device::{Device, FixedClock, GroupReceiveError};
+use confide::group::{
+    DistributionId, GroupDecryptError, Layout, SenderKeyMessage, SenderKeyRecord,
+};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::store::postgres::client::{Client, Config, NoTls};
 use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
 use confide::store::{
-    IdentityStore, MessageId, PostgresOpenError, PostgresPool, PostgresStore, PreKeyStore,
-    SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StoreKey,
+    CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, PostgresOpenError,
+    PostgresPool, PostgresStore, PreKeyStore, SenderKeyStore, SessionStore, SessionVersion,
+    SignedPreKeyStore, StateStore, StoreKey,
 };
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -899,45 +905,585 @@ fn concurrent_threads_to_different_and_same_peers() {
     }
 }
 
+// ---- groups: transactional sender keys --------------------------------------------
+
+const GROUP: DistributionId = DistributionId::from_bytes([0x6e; 16]);
+
+type PgDevice = Device<PostgresStore, ChaCha20Rng, FixedClock>;
+
+/// A [`Device`] named `name` (device id 1) on its store in `pool`, opened with the key
+/// byte `k` and a fresh nonce salt from `seed` (so a second open of the same device,
+/// as a second host would make, seals with other nonces).
+fn device_on(pool: &PostgresPool, name: &str, k: u8, seed: u64) -> PgDevice {
+    let store = open(pool, name, &key(k), seed);
+    Device::new(
+        store,
+        Address::new(name, 1),
+        rng(seed ^ 0xdead),
+        FixedClock::new(NOW),
+    )
+}
+
+/// Alice's group chain handed to Bob (directly: the pairwise delivery of the
+/// distribution message is the 1:1 tests' business).
+fn hand_over(alice: &PgDevice, bob: &PgDevice) {
+    let skdm = alice.group_distribution(GROUP).unwrap();
+    bob.group_process(alice.address(), &skdm).unwrap();
+}
+
+/// The sealed sender-key row of `sender` in `owner`'s part of the database.
+fn sender_key_row(client: &mut Client, owner: &str, sender: &Address) -> Vec<u8> {
+    client
+        .query_one(
+            "SELECT v FROM confide_sender_key
+             WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",
+            &[
+                &owner,
+                &sender.name(),
+                &i64::from(sender.device_id()),
+                &&GROUP.as_bytes()[..],
+            ],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Every row of `owner` in every confide table, as text, in a stable order.
+fn dump(client: &mut Client, owner: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in [
+        "meta",
+        "identity",
+        "pre_key",
+        "signed_pre_key",
+        "session",
+        "message",
+        "sender_key",
+        "state",
+    ] {
+        for row in client
+            .query(
+                &format!("SELECT t::text FROM confide_{t} t WHERE owner = $1 ORDER BY 1"),
+                &[&owner],
+            )
+            .unwrap()
+        {
+            out.push(format!("{t}: {}", row.get::<_, String>(0)));
+        }
+    }
+    out
+}
+
+fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
+    matches!(
+        r,
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { .. }
+        ))
+    )
+}
+
+#[test]
+fn group_commit_is_compare_and_swap_and_keeps_the_message() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let mut sql = server.client();
+    let g = GROUP;
+    let mut r = rng(5);
+    let mut own = SenderKeyRecord::new(g, Layout::Current);
+    let skdm = own.create_distribution(&mut r);
+    let first = own.encrypt(b"group secret one", &mut r).unwrap();
+    let second = own.encrypt(b"group secret two", &mut r).unwrap();
+    let s = open(&pool, "bob", &key(1), 1);
+    let txn = s.transactional_group().unwrap();
+    let a = alice();
+    let (none, absent) = txn.load_sender_key(&a, g).unwrap();
+    assert!(none.is_none());
+    assert_eq!(absent, SessionVersion::ABSENT);
+    let mut theirs = SenderKeyRecord::new(g, Layout::Current);
+    theirs.process(&skdm).unwrap();
+    let commit = GroupCommit::record(&a, g, absent, &theirs);
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Committed);
+    // A second writer that also started from "no row" loses.
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+
+    let (loaded, v1) = txn.load_sender_key(&a, g).unwrap();
+    let mut after_first = loaded.unwrap();
+    let pt = after_first.decrypt(&first).unwrap();
+    let id1 = MessageId::of_group(g, &first);
+    let commit =
+        GroupCommit::record(&a, g, v1, &after_first).with_message(NewMessage::new(id1, &pt, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Committed);
+    let (_, v2) = txn.load_sender_key(&a, g).unwrap();
+    assert_ne!(v2, v1);
+    let stored = txn.group_delivered(&a, &id1).unwrap().unwrap();
+    assert_eq!(stored.plaintext.unwrap().as_slice(), b"group secret one");
+    assert_eq!(stored.received_at, NOW);
+    // Not another sender's message, and the 1:1 lookup finds the same row (one table).
+    assert!(txn.group_delivered(&bob(), &id1).unwrap().is_none());
+    assert_eq!(s.message(&a, &id1).unwrap().unwrap().received_at, NOW);
+    let row = sender_key_row(&mut sql, "bob", &a);
+    let before = dump(&mut sql, "bob");
+
+    // A stale version (another decrypt committed since): nothing is written, not even
+    // the message.
+    let mut stale = after_first.clone();
+    let pt2 = stale.decrypt(&second).unwrap();
+    let id2 = MessageId::of_group(g, &second);
+    let commit =
+        GroupCommit::record(&a, g, v1, &stale).with_message(NewMessage::new(id2, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+    assert!(txn.group_delivered(&a, &id2).unwrap().is_none());
+    assert_eq!(txn.load_sender_key(&a, g).unwrap().1, v2);
+    assert_eq!(dump(&mut sql, "bob"), before);
+    // The current version but a message already stored: nothing is written either.
+    let commit =
+        GroupCommit::record(&a, g, v2, &stale).with_message(NewMessage::new(id1, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+    assert_eq!(sender_key_row(&mut sql, "bob", &a), row);
+    assert_eq!(dump(&mut sql, "bob"), before);
+    // "No row" expected while there is one: a conflict, nothing written.
+    let commit =
+        GroupCommit::record(&a, g, absent, &stale).with_message(NewMessage::new(id2, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Conflict);
+    assert_eq!(dump(&mut sql, "bob"), before);
+    let commit =
+        GroupCommit::record(&a, g, v2, &stale).with_message(NewMessage::new(id2, &pt2, NOW));
+    assert_eq!(txn.commit_group(&commit).unwrap(), CommitOutcome::Committed);
+    let summary = s.verify().unwrap();
+    assert_eq!((summary.messages, summary.sender_keys), (2, 1));
+
+    // Another device's store in the same database sees none of it.
+    let other = open(&pool, "carol", &key(1), 2);
+    let otxn = other.transactional_group().unwrap();
+    assert!(otxn.load_sender_key(&a, g).unwrap().0.is_none());
+    assert!(otxn.group_delivered(&a, &id1).unwrap().is_none());
+
+    // Sealed and bound to its row like every other value: no group plaintext or chain
+    // key in the database, and a message row moved to another id fails to open.
+    let mut all = Vec::new();
+    for row in sql
+        .query(
+            "SELECT v FROM confide_message WHERE v IS NOT NULL
+             UNION ALL SELECT v FROM confide_sender_key",
+            &[],
+        )
+        .unwrap()
+    {
+        all.extend(row.get::<_, Vec<u8>>(0));
+    }
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(b"group secret"));
+    let wire = skdm.serialized();
+    let at = wire.windows(2).position(|w| w == [0x22, 0x20]).unwrap() + 2;
+    assert!(!has(&wire[at..at + 32]), "the chain key is in the clear");
+    sql.execute(
+        "UPDATE confide_message m SET v = o.v FROM confide_message o
+         WHERE m.owner = 'bob' AND o.owner = 'bob' AND m.id <> o.id",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        tampered(txn.group_delivered(&a, &id1).unwrap_err()),
+        Some("message")
+    );
+}
+
+/// Under `SERIALIZABLE` a commit that waited on a concurrent writer of its sender-key
+/// row fails with a serialization failure even though the row's nonce did not change:
+/// reported as a conflict, with nothing written.
+#[test]
+fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
+    let server = PgServer::start();
+    let mut config = server.config();
+    config.options("-c default_transaction_isolation=serializable");
+    let pool = PostgresPool::new(config, 2);
+    let alice = device_on(&pool, "alice", 1, 1);
+    let bob = device_on(&pool, "bob", 2, 2);
+    hand_over(&alice, &bob);
+    let m = alice.group_encrypt(GROUP, b"contended").unwrap();
+    let txn = bob.store().transactional_group().unwrap();
+    let (record, version) = txn.load_sender_key(alice.address(), GROUP).unwrap();
+    let mut record = record.unwrap();
+    let pt = record.decrypt(&m).unwrap();
+    let id = MessageId::of_group(GROUP, &m);
+    let mut sql = server.client();
+    let before = dump(&mut sql, "bob");
+
+    // Another session holds the row (rewritten to the same bytes) in an open
+    // transaction; the commit waits for it, and fails once it commits.
+    let mut holder = server.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(
+        "UPDATE confide_sender_key SET v = v WHERE owner = 'bob'",
+        &[],
+    )
+    .unwrap();
+    let outcome = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let commit = GroupCommit::record(alice.address(), GROUP, version, &record)
+                .with_message(NewMessage::new(id, &pt, NOW));
+            txn.commit_group(&commit).unwrap()
+        });
+        // Until the commit is waiting on the held row lock.
+        loop {
+            let waiting: i64 = sql
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE confide_sender_key%'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(!h.is_finished(), "the commit did not wait for the lock");
+            std::thread::yield_now();
+        }
+        tx.commit().unwrap();
+        h.join().unwrap()
+    });
+    assert_eq!(outcome, CommitOutcome::Conflict);
+    assert!(txn.group_delivered(alice.address(), &id).unwrap().is_none());
+    assert_eq!(
+        dump(&mut sql, "bob"),
+        before,
+        "the message insert rolled back"
+    );
+    // Redone, it commits; then the device sees a redelivery.
+    let d = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert!(!d.redelivered);
+    assert!(bob.group_decrypt(alice.address(), &m).unwrap().redelivered);
+}
+
+#[test]
+fn group_redelivery_comes_from_the_store_until_acknowledged() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let mut sql = server.client();
+    let alice = device_on(&pool, "alice", 1, 81);
+    let mut bob = device_on(&pool, "bob", 2, 82);
+    hand_over(&alice, &bob);
+    let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
+
+    let first = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert!(!first.redelivered);
+    assert_eq!(first.plaintext.as_slice(), b"kept until acked");
+    let row = sender_key_row(&mut sql, "bob", alice.address());
+    let before = dump(&mut sql, "bob");
+
+    // The same bytes again (after a crash before the app saved the plaintext): the
+    // stored plaintext, and nothing in the database changes, the sender key included.
+    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext, first.plaintext);
+    assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
+    assert_eq!(dump(&mut sql, "bob"), before);
+
+    // Still so from another host (another pool and open of the same device).
+    let pool2 = server.pool(1);
+    let other = device_on(&pool2, "bob", 2, 83);
+    let again = other.group_decrypt(alice.address(), &m).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext.as_slice(), b"kept until acked");
+    assert_eq!(dump(&mut sql, "bob"), before);
+
+    // Acknowledged: the plaintext is gone and a redelivery is a duplicate, again
+    // without touching the sender key.
+    let id = MessageId::of_group(GROUP, &m);
+    assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
+    assert!(
+        bob.store()
+            .message(alice.address(), &id)
+            .unwrap()
+            .unwrap()
+            .plaintext
+            .is_none()
+    );
+    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(is_duplicate(other.group_decrypt(alice.address(), &m)));
+    assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
+
+    // Expiry and purge cover group messages: gone at its time, and a redelivery then
+    // is a duplicate (its key is spent), never a second decrypt.
+    let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
+    assert!(!bob.group_decrypt(alice.address(), &m2).unwrap().redelivered);
+    let id2 = MessageId::of_group(GROUP, &m2);
+    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
+    assert!(
+        bob.store()
+            .set_message_expiry(alice.address(), &id2, Some(at))
+            .unwrap()
+    );
+    let purge = |now, before| bob.store().purge_messages(now, before).unwrap();
+    assert_eq!(purge(NOW, Timestamp::from_millis(0)), 0);
+    assert_eq!(purge(at, Timestamp::from_millis(0)), 1);
+    assert!(
+        bob.store()
+            .message(alice.address(), &id2)
+            .unwrap()
+            .is_none()
+    );
+    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m2)));
+    // The acknowledged dedupe record goes once it is old enough; the chain still
+    // refuses the spent key.
+    assert_eq!(purge(NOW, Timestamp::from_millis(NOW.as_millis() + 1)), 1);
+    assert_eq!(bob.store().verify().unwrap().messages, 0);
+    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m)));
+
+    // Reopened, the chain goes on where it was.
+    drop(bob);
+    bob = device_on(&pool, "bob", 2, 84);
+    let m3 = alice.group_encrypt(GROUP, b"after reopen").unwrap();
+    let d = bob.group_decrypt(alice.address(), &m3).unwrap();
+    assert_eq!(d.plaintext.as_slice(), b"after reopen");
+    assert!(!d.redelivered);
+}
+
+/// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
+/// the middle) through `receivers[0]` and `receivers[1]`; returns, per message, how
+/// many decrypts were fresh.
+fn decrypt_from_two_threads(
+    receivers: [&PgDevice; 2],
+    sender: &Address,
+    sent: &[(String, SenderKeyMessage)],
+) -> Vec<usize> {
+    let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = receivers
+            .iter()
+            .enumerate()
+            .map(|(t, dev)| {
+                s.spawn(move || {
+                    let order: Vec<usize> = if t == 0 {
+                        (0..sent.len()).collect()
+                    } else {
+                        (0..sent.len()).rev().collect()
+                    };
+                    order
+                        .into_iter()
+                        .map(|i| {
+                            let (text, m) = &sent[i];
+                            let d = dev
+                                .group_decrypt(sender, m)
+                                .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
+                            assert_eq!(d.plaintext.as_slice(), text.as_bytes());
+                            (i, d.redelivered)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut fresh = vec![0; sent.len()];
+    for (i, redelivered) in results.into_iter().flatten() {
+        fresh[i] += usize::from(!redelivered);
+    }
+    fresh
+}
+
+#[test]
+fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
+    let server = PgServer::start();
+    let pool = server.pool(4);
+    let alice = device_on(&pool, "alice", 1, 101);
+    let bob = device_on(&pool, "bob", 2, 102);
+    hand_over(&alice, &bob);
+    let send = |n: usize, tag: &str| -> Vec<(String, SenderKeyMessage)> {
+        (0..n)
+            .map(|i| {
+                let text = format!("{tag} #{i}");
+                (
+                    text.clone(),
+                    alice.group_encrypt(GROUP, text.as_bytes()).unwrap(),
+                )
+            })
+            .collect()
+    };
+
+    // One Device (one store, one pool) shared by two threads.
+    let sent = send(40, "shared");
+    let fresh = decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
+    assert_eq!(
+        fresh,
+        vec![1; sent.len()],
+        "each message decrypted exactly once"
+    );
+
+    // Two hosts: the same device opened on two pools.
+    let pool2 = server.pool(2);
+    let bob2 = device_on(&pool2, "bob", 2, 103);
+    let sent2 = send(40, "two pools");
+    let fresh = decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
+    assert_eq!(
+        fresh,
+        vec![1; sent2.len()],
+        "each message decrypted exactly once"
+    );
+
+    // Two hosts whose connections run SERIALIZABLE: serialization failures are
+    // conflicts too, and the device redoes the operation.
+    let mut config = server.config();
+    config.options("-c default_transaction_isolation=serializable");
+    let serial = PostgresPool::new(config, 2);
+    let bob3 = device_on(&serial, "bob", 2, 104);
+    let bob4 = device_on(&serial, "bob", 2, 105);
+    let sent3 = send(40, "serializable");
+    let fresh = decrypt_from_two_threads([&bob3, &bob4], alice.address(), &sent3);
+    assert_eq!(
+        fresh,
+        vec![1; sent3.len()],
+        "each message decrypted exactly once"
+    );
+
+    // Every message is stored once, sealed, and opens.
+    let all: Vec<_> = sent.iter().chain(&sent2).chain(&sent3).collect();
+    let summary = bob.store().verify().unwrap();
+    assert_eq!(summary.unacknowledged, all.len());
+    assert_eq!(summary.sender_keys, 1);
+    // And the stored chain consumed every message key: with every dedupe record
+    // acknowledged and forgotten, no message decrypts again (a lost record update
+    // would have left some key behind).
+    for (_, m) in &all {
+        let id = MessageId::of_group(GROUP, m);
+        assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
+    }
+    let later = Timestamp::from_millis(NOW.as_millis() + 1);
+    assert_eq!(
+        bob.store().purge_messages(NOW, later).unwrap(),
+        all.len() as u64
+    );
+    for (i, (_, m)) in all.iter().enumerate() {
+        assert!(
+            is_duplicate(bob2.group_decrypt(alice.address(), m)),
+            "message {i} decrypted a second time"
+        );
+    }
+}
+
+#[test]
+fn concurrent_group_encrypts_never_reuse_an_iteration() {
+    let server = PgServer::start();
+    let pool = server.pool(4);
+    let alice = device_on(&pool, "alice", 1, 111);
+    let bob = device_on(&pool, "bob", 2, 112);
+    hand_over(&alice, &bob);
+    // Two threads on one Device, and two more on the same device opened on another
+    // pool (another host).
+    let pool2 = server.pool(2);
+    let alice2 = device_on(&pool2, "alice", 1, 113);
+    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
+        let hs: Vec<_> = [&alice, &alice, &alice2, &alice2]
+            .into_iter()
+            .enumerate()
+            .map(|(t, a)| {
+                s.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            a.group_encrypt(GROUP, format!("{t}/{i}").as_bytes())
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
+    iterations.sort_unstable();
+    iterations.dedup();
+    assert_eq!(iterations.len(), 100, "an iteration was used twice");
+    assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
+    for m in &sent {
+        assert!(!bob.group_decrypt(alice.address(), m).unwrap().redelivered);
+    }
+    // A rotation racing encrypts: every message is on the old chain or the new one,
+    // and no (chain, iteration) pair repeats.
+    let (sent, _) = std::thread::scope(|s| {
+        let enc = s.spawn(|| {
+            (0..20)
+                .map(|i| {
+                    alice2
+                        .group_encrypt(GROUP, format!("r{i}").as_bytes())
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        });
+        let rot = s.spawn(|| alice.group_rotate(GROUP).unwrap());
+        (enc.join().unwrap(), rot.join().unwrap())
+    });
+    let pairs: HashSet<(u32, u32)> = sent.iter().map(|m| (m.chain_id(), m.iteration())).collect();
+    assert_eq!(pairs.len(), sent.len());
+    assert_eq!(alice.store().verify().unwrap().sender_keys, 1);
+}
+
 // ---- crash test ------------------------------------------------------------------
 //
 // tests/crash.rs's flood against PostgreSQL: the child is this test binary re-run
 // with `CONFIDE_PG_CRASH_DIR` and `CONFIDE_PG_PORT` set (see [`pg_crash_child_entry`]);
-// Alice and Bob are two devices in one database. The network is an append-only log
-// per direction, the app's inbox a delivery log per receiver (fsynced lines). Kills:
-// `CONFIDE_CRASH_KILLS` (default 240), seed: `CONFIDE_CRASH_SEED`. Every 30th kill the
-// server crashes too (`pg_ctl stop -m immediate`) and restarts with WAL recovery.
+// Alice and Bob are two devices in one database, each behind a [`Device`]. Three
+// lanes: 1:1 both ways (through `cipher`), and Alice's group messages to Bob (through
+// `Device::group_encrypt` / `group_decrypt`, so through the transactional group
+// store). The network is an append-only log per lane, the app's inbox a delivery log
+// per lane (fsynced lines). Kills: `CONFIDE_CRASH_KILLS` (default 240), seed:
+// `CONFIDE_CRASH_SEED`. Every 30th kill the server crashes too (`pg_ctl stop -m
+// immediate`) and restarts with WAL recovery.
 
 const CRASH_KEY: [u8; 32] = [0x42; 32];
 
 /// How often (in client kills) the database server crashes too.
 const SERVER_CRASH_EVERY: usize = 30;
 
+/// One direction of traffic: sender, receiver, their files; 1:1 or the group.
 struct Lane {
     from: &'static str,
     to: &'static str,
+    group: bool,
 }
 
-const LANES: [Lane; 2] = [
+const LANES: [Lane; 3] = [
     Lane {
         from: "alice",
         to: "bob",
+        group: false,
     },
     Lane {
         from: "bob",
         to: "alice",
+        group: false,
+    },
+    Lane {
+        from: "alice",
+        to: "bob",
+        group: true,
     },
 ];
 
 impl Lane {
+    fn kind(&self) -> &'static str {
+        if self.group { "group" } else { "direct" }
+    }
     fn wire(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}2{}.log", self.from, self.to))
+        dir.join(format!("{}2{}.{}.log", self.from, self.to, self.kind()))
     }
     fn inbox(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}.inbox", self.to))
+        dir.join(format!("{}.{}.inbox", self.to, self.kind()))
     }
     fn text(&self, n: usize) -> String {
-        format!("{}-{n}", self.from)
+        format!("{}-{}-{n}", self.from, self.kind())
+    }
+    /// The store's id of a wire line, and the message key it used: (ratchet key,
+    /// counter) for 1:1, (chain id, iteration) for the group.
+    fn id_and_key(&self, line: &str) -> (MessageId, (Vec<u8>, u32)) {
+        if self.group {
+            let m = parse_group(line);
+            let key = (m.chain_id().to_be_bytes().to_vec(), m.iteration());
+            (MessageId::of_group(GROUP, &m), key)
+        } else {
+            let m = parse(line);
+            (MessageId::of(&m), key_of(&m))
+        }
     }
 }
 
@@ -980,6 +1526,10 @@ fn parse(line: &str) -> CiphertextMessage {
     CiphertextMessage::from_parts(t.parse().unwrap(), &hex::decode(h).unwrap()).unwrap()
 }
 
+fn parse_group(line: &str) -> SenderKeyMessage {
+    SenderKeyMessage::parse(&hex::decode(line).unwrap(), Layout::Current).unwrap()
+}
+
 fn open_crash_store(pool: &PostgresPool, name: &str, rng: &mut ChaCha20Rng) -> PostgresStore {
     let s = PostgresStore::open(pool, name, &StoreKey::from_bytes(CRASH_KEY), rng).unwrap();
     if !s.has_local_identity().unwrap() {
@@ -1020,18 +1570,41 @@ fn pg_crash_child_entry() {
         let bundle = cipher::new_bundle(&b, &mut rng, spec, NOW).unwrap();
         cipher::process_bundle(&a, &bob(), &bundle, &mut rng, NOW).unwrap();
     }
-    let store = |name: &str| if name == "alice" { &a } else { &b };
+    let device = |store, name, rng: &mut ChaCha20Rng| -> PgDevice {
+        let own = ChaCha20Rng::seed_from_u64(rng.next_u64());
+        Device::new(store, Address::new(name, 1), own, FixedClock::new(NOW))
+    };
+    let a = device(a, "alice", &mut rng);
+    let b = device(b, "bob", &mut rng);
     let addr = |name: &str| Address::new(name, 1);
+    // Alice's group chain reaches Bob once (in the set-up run, which is not killed).
+    if b.store()
+        .sender_key(&addr("alice"), GROUP)
+        .unwrap()
+        .is_none()
+    {
+        hand_over(&a, &b);
+    }
+    let dev = |name: &str| if name == "alice" { &a } else { &b };
     loop {
         let mut idle = true;
         for (i, lane) in LANES.iter().enumerate() {
             let sent = lines(&lane.wire(&dir)).len();
             let got = lines(&lane.inbox(&dir)).len();
+            // Receive: the next undelivered entry.
             if got < sent && (drain || rng.next_u32() % 2 == 0) {
-                let m = parse(&lines(&lane.wire(&dir))[got]);
-                let d =
-                    cipher::decrypt_message(store(lane.to), &addr(lane.from), &m, &mut rng, NOW)
-                        .unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
+                let line = &lines(&lane.wire(&dir))[got];
+                let from = addr(lane.from);
+                let d: Result<_, Box<dyn std::error::Error>> = if lane.group {
+                    dev(lane.to)
+                        .group_decrypt(&from, &parse_group(line))
+                        .map_err(Into::into)
+                } else {
+                    let m = parse(line);
+                    cipher::decrypt_message(dev(lane.to).store(), &from, &m, &mut rng, NOW)
+                        .map_err(Into::into)
+                };
+                let d = d.unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
                 let text = String::from_utf8(d.plaintext.to_vec()).unwrap();
                 append(
                     &lane.inbox(&dir),
@@ -1039,18 +1612,27 @@ fn pg_crash_child_entry() {
                 );
                 idle = false;
             }
-            let has = store(lane.from)
-                .session(&addr(lane.to))
-                .unwrap()
-                .is_some_and(|r| r.has_current_session());
+            // Send the next message (Bob only once Alice's first message reached him).
+            let has = lane.group
+                || dev(lane.from)
+                    .store()
+                    .session(&addr(lane.to))
+                    .unwrap()
+                    .is_some_and(|r| r.has_current_session());
             if !drain && has && rng.next_u32() % 2 == 0 {
-                let m =
-                    cipher::encrypt(store(lane.from), &addr(lane.to), lane.text(sent).as_bytes())
+                let text = lane.text(sent);
+                let line = if lane.group {
+                    let m = dev(lane.from)
+                        .group_encrypt(GROUP, text.as_bytes())
                         .unwrap();
-                append(
-                    &lane.wire(&dir),
-                    &format!("{}:{}", m.message_type(), hex::encode(m.serialized())),
-                );
+                    hex::encode(m.serialized())
+                } else {
+                    let m =
+                        cipher::encrypt(dev(lane.from).store(), &addr(lane.to), text.as_bytes())
+                            .unwrap();
+                    format!("{}:{}", m.message_type(), hex::encode(m.serialized()))
+                };
+                append(&lane.wire(&dir), &line);
                 idle = false;
             }
         }
@@ -1081,52 +1663,105 @@ fn wait_for_no_other_backends(port: u16) {
     panic!("a killed child's database session never ended");
 }
 
-/// What the parent checks after every kill; returns (messages delivered, redeliveries).
-fn check(port: u16, dir: &Path, rng: &mut ChaCha20Rng) -> (usize, usize) {
+/// Messages delivered and how many of them were redeliveries, 1:1 and group.
+#[derive(Default)]
+struct Tally {
+    delivered: usize,
+    redelivered: usize,
+    group_delivered: usize,
+    group_redelivered: usize,
+}
+
+/// What the parent checks after every kill; returns what was delivered so far.
+fn check(port: u16, dir: &Path, rng: &mut ChaCha20Rng) -> Tally {
     wait_for_no_other_backends(port);
     let pool = PostgresPool::new(config_for(port), 1);
     let a = open_crash_store(&pool, "alice", rng);
     let b = open_crash_store(&pool, "bob", rng);
-    let mut delivered = 0;
-    let mut redelivered = 0;
+    let store = |name: &str| if name == "alice" { &a } else { &b };
+    let mut tally = Tally::default();
+    // Message rows each store should hold: (alice, bob).
+    let mut expected = (0, 0);
     for lane in &LANES {
         let wire = lines(&lane.wire(dir));
         let inbox = lines(&lane.inbox(dir));
         let mut keys = HashSet::new();
-        for (n, l) in wire.iter().enumerate() {
-            assert!(
-                keys.insert(key_of(&parse(l))),
-                "{}: message key of entry {n} used twice",
-                lane.from
-            );
-        }
+        let ids: Vec<MessageId> = wire
+            .iter()
+            .enumerate()
+            .map(|(n, l)| {
+                let (id, key) = lane.id_and_key(l);
+                assert!(
+                    keys.insert(key),
+                    "{} {}: message key of entry {n} used twice",
+                    lane.from,
+                    lane.kind()
+                );
+                id
+            })
+            .collect();
         assert!(inbox.len() <= wire.len());
         for (n, l) in inbox.iter().enumerate() {
             let mut parts = l.splitn(3, ':');
             let idx: usize = parts.next().unwrap().parse().unwrap();
             let again = parts.next().unwrap() == "1";
             let text = parts.next().unwrap();
-            assert_eq!(idx, n, "{}: inbox out of order or duplicated", lane.to);
-            assert_eq!(text, lane.text(n), "{}: wrong plaintext", lane.to);
-            redelivered += usize::from(again);
+            assert_eq!(
+                idx,
+                n,
+                "{} {}: inbox out of order or duplicated",
+                lane.to,
+                lane.kind()
+            );
+            assert_eq!(
+                text,
+                lane.text(n),
+                "{} {}: wrong plaintext",
+                lane.to,
+                lane.kind()
+            );
+            tally.redelivered += usize::from(again);
+            if lane.group {
+                tally.group_redelivered += usize::from(again);
+            }
         }
-        delivered += inbox.len();
+        tally.delivered += inbox.len();
+        if lane.group {
+            tally.group_delivered += inbox.len();
+        }
+        // The receiver committed every inbox entry (the last one checked here, all of
+        // them by the count below) and at most the next one, whose inbox append a kill
+        // cut off; nothing beyond.
+        let st = store(lane.to);
+        let from = Address::new(lane.from, 1);
+        let stored = |n: usize| ids.get(n).and_then(|id| st.message(&from, id).unwrap());
+        if let Some(last) = inbox.len().checked_sub(1) {
+            let m = stored(last).expect("a delivered message is in the store");
+            assert_eq!(m.plaintext.unwrap().as_slice(), lane.text(last).as_bytes());
+        }
+        let pending = usize::from(stored(inbox.len()).is_some());
+        assert!(
+            stored(inbox.len() + 1).is_none(),
+            "decrypted ahead of the inbox"
+        );
+        if lane.to == "alice" {
+            expected.0 += inbox.len() + pending;
+        } else {
+            expected.1 += inbox.len() + pending;
+        }
     }
     let (sa, sb) = (a.verify().unwrap(), b.verify().unwrap());
-    // Each receiver committed every inbox entry and at most one more, the one whose
-    // inbox append a kill cut off.
-    for (s, inbox) in [
-        (sa, lines(&LANES[1].inbox(dir)).len()),
-        (sb, lines(&LANES[0].inbox(dir)).len()),
-    ] {
-        assert!(
-            s.messages == inbox || s.messages == inbox + 1,
-            "message table {} vs inbox {inbox}",
-            s.messages
-        );
+    assert_eq!(
+        (sa.messages, sb.messages),
+        expected,
+        "message tables vs inboxes"
+    );
+    for s in [sa, sb] {
         assert!(s.sessions <= 1);
+        // Alice's own chain; Bob's copy of it.
+        assert_eq!(s.sender_keys, 1);
     }
-    (delivered, redelivered)
+    tally
 }
 
 fn run_child(port: u16, dir: &Path, seed: u64, drain: bool) -> std::process::Child {
@@ -1222,7 +1857,7 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         .read_to_string(&mut err)
         .unwrap();
     assert!(child.wait().unwrap().success(), "drain failed:\n{err}");
-    let (delivered, redelivered) = check(port, dir, &mut rng);
+    let tally = check(port, dir, &mut rng);
     for lane in &LANES {
         assert_eq!(
             lines(&lane.wire(dir)).len(),
@@ -1232,9 +1867,14 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     }
     eprintln!(
         "postgres crash test: {kills} SIGKILLs of the client ({server_crashes} with a server \
-         crash), {delivered} messages delivered exactly once ({redelivered} of them \
-         redelivered from the store after a kill), {:.1}s",
+         crash), {} messages delivered exactly once ({} of them redelivered from the store \
+         after a kill); of these, group: {} ({} redelivered); {:.1}s",
+        tally.delivered,
+        tally.redelivered,
+        tally.group_delivered,
+        tally.group_redelivered,
         started.elapsed().as_secs_f64()
     );
-    assert!(delivered > kills, "the flood made progress");
+    assert!(tally.delivered > kills, "the flood made progress");
+    assert!(tally.group_delivered > 0, "the group lane made progress");
 }

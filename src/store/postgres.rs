@@ -15,8 +15,12 @@
 //! the database (or a replica, or a backup) but not the key still sees the device
 //! names, the row keys (remote addresses, prekey ids, sender-key distribution ids,
 //! privacy-state kinds and keys), per message the sender's address, receive time,
-//! expiry and acknowledged flag (the message's row id is an HMAC under a derived key),
-//! every value's size (plaintext + 28 bytes), row counts, and which rows change when.
+//! expiry and acknowledged flag (the message's row id is an HMAC under a derived key;
+//! 1:1 and group messages share the table and a row does not say which it is, though
+//! a group message's row appears in the same transaction as its sender-key rewrite),
+//! every value's size (plaintext + 28 bytes), row counts, and which rows change when
+//! (a sender-key row is rewritten at every group encrypt and group decrypt, so the
+//! arrival times of each member's group messages show).
 //! A server operator can also see every statement's timing. Rolling rows back is not
 //! detected: a rolled-back session reuses message keys, so never restore this
 //! database from a backup into service (make new sessions instead).
@@ -29,7 +33,20 @@
 //! the trusted identity and the consumed prekey change with it. A lost
 //! compare-and-swap, a serialization failure (under `SERIALIZABLE`), a deadlock or a
 //! unique violation all roll back and return [`CommitOutcome::Conflict`], and the
-//! caller redoes the operation. Durability is the server's: with the default
+//! caller redoes the operation.
+//!
+//! It also implements [`TransactionalGroupStore`] the same way for
+//! [`crate::device::Device`]'s group operations: each commits in one transaction with a
+//! compare-and-swap on the sender-key row (an `INSERT ... ON CONFLICT DO NOTHING` when
+//! the operation found no row), and a group decrypt inserts its message (under
+//! [`MessageId::of_group`], sealed and bound to its row like a 1:1 message) in the same
+//! transaction, so a redelivered group message yields the stored plaintext, and
+//! [`PostgresStore::acknowledge`], [`PostgresStore::set_message_expiry`] and
+//! [`PostgresStore::purge_messages`] cover group messages too. Two hosts serving one
+//! device order their group operations through the same compare-and-swap, so no
+//! chain step is used twice and no decrypted message is lost or decrypted twice.
+//!
+//! Durability is the server's: with the default
 //! `synchronous_commit = on` a commit is flushed (and, with synchronous replication,
 //! replicated) before `commit` returns.
 //!
@@ -63,8 +80,9 @@ use zeroize::Zeroizing;
 use self::pool::Conn;
 use super::seal::{self, Sealer};
 use super::{
-    Commit, CommitOutcome, DeliveredMessage, IdentityStore, MessageId, PreKeyStore, SenderKeyStore,
-    SessionStore, SessionVersion, SignedPreKeyStore, StateStore, StoreKey, TransactionalStore,
+    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, NewMessage,
+    PreKeyStore, SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore,
+    StoreKey, TransactionalGroupStore, TransactionalStore,
 };
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
@@ -522,8 +540,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// The stored message with this id from `address` (see
-    /// [`TransactionalStore::delivered`]).
+    /// The stored message with this id from `address`, 1:1 ([`MessageId::of`]) or group
+    /// ([`MessageId::of_group`]) (see [`TransactionalStore::delivered`]).
     pub fn message(
         &self,
         address: &Address,
@@ -537,9 +555,9 @@ impl PostgresStore {
             .message_index(&self.address_key(address), id.as_bytes())
     }
 
-    /// The app has the message safely: drop its plaintext and keep only the dedupe
-    /// record, so a later redelivery is refused as a duplicate. Returns whether the
-    /// message was stored.
+    /// The app has the message (1:1 or group) safely: drop its plaintext and keep only
+    /// the dedupe record, so a later redelivery is refused as a duplicate. Returns
+    /// whether the message was stored.
     pub fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
         let idx = self.message_index(address, id);
         let n = self.put(
@@ -881,11 +899,36 @@ impl SessionStore for PostgresStore {
     }
 }
 
+/// A decrypted message sealed for its row: (HMAC row id, received at, sealed value).
+type SealedMessage = ([u8; 32], i64, Vec<u8>);
+
 /// The sealed values one commit writes, made before the transaction starts.
 struct Sealed {
     session: Vec<u8>,
     identity: Option<Vec<u8>>,
-    message: Option<([u8; 32], i64, Vec<u8>)>,
+    message: Option<SealedMessage>,
+}
+
+/// Inserts `message` from (`name`, `device`) into `owner`'s messages unless its id is
+/// already stored (1:1 and group messages alike); returns whether it inserted. A
+/// concurrent insert of the same id waits for the other transaction and then finds
+/// the row, so two commits of one message never both succeed.
+fn insert_message(
+    stmts: &mut pool::Stmts,
+    tx: &mut ::postgres::Transaction<'_>,
+    owner: &str,
+    name: &str,
+    device: i64,
+    message: &SealedMessage,
+) -> Result<bool, ::postgres::Error> {
+    let (idx, received_at, v) = message;
+    let st = stmts.get(
+        tx,
+        "INSERT INTO confide_message (owner, name, device, id, received_at, v)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )?;
+    let n = tx.execute(&st, &[&owner, &name, &device, &&idx[..], received_at, v])?;
+    Ok(n > 0)
 }
 
 impl PostgresStore {
@@ -900,17 +943,8 @@ impl PostgresStore {
         let name = commit.address.name();
         let device = i64::from(commit.address.device_id());
         let mut tx = c.client.transaction()?;
-        if let Some((idx, received_at, v)) = &sealed.message {
-            let st = c.stmts.get(
-                &mut tx,
-                "INSERT INTO confide_message (owner, name, device, id, received_at, v)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )?;
-            let n = tx.execute(
-                &st,
-                &[&self.device, &name, &device, &&idx[..], received_at, v],
-            )?;
-            if n == 0 {
+        if let Some(message) = &sealed.message {
+            if !insert_message(&mut c.stmts, &mut tx, &self.device, name, device, message)? {
                 tx.rollback()?;
                 return Ok(CommitOutcome::Conflict);
             }
@@ -1001,6 +1035,34 @@ impl TransactionalStore for PostgresStore {
         address: &Address,
         id: &MessageId,
     ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.stored_message(address, id)
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let row = self.address_key(commit.address);
+        // Seal outside the transaction: it holds only SQL.
+        let sealed = Sealed {
+            session: self
+                .sealer
+                .seal("session", &row, &commit.session.to_bytes()),
+            identity: commit
+                .identity
+                .map(|k| self.sealer.seal("identity", &row, &k.serialize())),
+            message: commit
+                .message
+                .map(|m| self.seal_message(commit.address, &m)),
+        };
+        self.transact(|c| self.commit_in(c, commit, &sealed))
+    }
+}
+
+impl PostgresStore {
+    /// The message row for (`address`, `id`), 1:1 or group alike.
+    fn stored_message(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
         let idx = self.message_index(address, id);
         let found: Option<(i64, Option<Vec<u8>>)> = self.with_conn(|c| {
             let st = c.stmts.get(
@@ -1036,27 +1098,34 @@ impl TransactionalStore for PostgresStore {
         Ok(Some(DeliveredMessage::new(plaintext, from_ms(received_at))))
     }
 
-    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        let row = self.address_key(commit.address);
-        // Seal outside the transaction: it holds only SQL.
-        let sealed = Sealed {
-            session: self
-                .sealer
-                .seal("session", &row, &commit.session.to_bytes()),
-            identity: commit
-                .identity
-                .map(|k| self.sealer.seal("identity", &row, &k.serialize())),
-            message: commit.message.map(|m| {
-                let idx = self.sealer.message_index(&row, m.id.as_bytes());
-                let mut mrow = row.clone();
-                mrow.extend_from_slice(&idx);
-                (
-                    idx,
-                    ms(m.received_at),
-                    self.sealer.seal("message", &mrow, m.plaintext),
-                )
-            }),
-        };
+    /// Seals a decrypted message from `address` for its row: (device, sender, HMAC of
+    /// the message id), the same for 1:1 and group messages.
+    fn seal_message(&self, address: &Address, message: &NewMessage<'_>) -> SealedMessage {
+        let idx = self.message_index(address, &message.id);
+        let mut mrow = self.address_key(address);
+        mrow.extend_from_slice(&idx);
+        (
+            idx,
+            ms(message.received_at),
+            self.sealer.seal("message", &mrow, message.plaintext),
+        )
+    }
+
+    /// The row key of the sender-key record of (`sender`, `distribution_id`).
+    fn sender_key_row(&self, sender: &Address, distribution_id: DistributionId) -> Vec<u8> {
+        let mut row = self.address_key(sender);
+        row.extend_from_slice(distribution_id.as_bytes());
+        row
+    }
+
+    /// Runs one commit's transaction on a pooled connection. A serialization failure,
+    /// a deadlock or a unique violation means the server rolled it back and nothing was
+    /// written: reported as [`CommitOutcome::Conflict`], so the caller redoes the
+    /// operation.
+    fn transact(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<CommitOutcome, ::postgres::Error>,
+    ) -> Result<CommitOutcome, StoreError> {
         let mut lease = self
             .pool
             .get()
@@ -1064,12 +1133,70 @@ impl TransactionalStore for PostgresStore {
         let conn = lease
             .conn()
             .ok_or_else(|| StoreError::Backend(Box::new(PoolError::Poisoned)))?;
-        match self.commit_in(conn, commit, &sealed) {
+        match f(conn) {
             Ok(outcome) => Ok(outcome),
-            // Rolled back by the server: nothing was written, the caller redoes it.
             Err(e) if is_conflict(&e) => Ok(CommitOutcome::Conflict),
             Err(e) => Err(backend(e)),
         }
+    }
+
+    /// The transaction behind [`TransactionalGroupStore::commit_group`]; `Ok(Conflict)`
+    /// after a rollback.
+    fn commit_group_in(
+        &self,
+        c: &mut Conn,
+        commit: &GroupCommit<'_>,
+        record: &[u8],
+        message: Option<&SealedMessage>,
+    ) -> Result<CommitOutcome, ::postgres::Error> {
+        let name = commit.sender.name();
+        let device = i64::from(commit.sender.device_id());
+        let distribution = &commit.distribution_id.as_bytes()[..];
+        let mut tx = c.client.transaction()?;
+        if let Some(message) = message {
+            if !insert_message(&mut c.stmts, &mut tx, &self.device, name, device, message)? {
+                tx.rollback()?;
+                return Ok(CommitOutcome::Conflict);
+            }
+        }
+        // The compare-and-swap: the row must still be the version the operation read
+        // (a concurrent writer's UPDATE makes this one wait, then re-check the nonce
+        // against the row it committed).
+        let n = match commit.expected.token() {
+            None => {
+                let st = c.stmts.get(
+                    &mut tx,
+                    "INSERT INTO confide_sender_key (owner, name, device, distribution, v)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )?;
+                tx.execute(&st, &[&self.device, &name, &device, &distribution, &record])?
+            }
+            Some(token) => {
+                let st = c.stmts.get(
+                    &mut tx,
+                    "UPDATE confide_sender_key SET v = $5
+                     WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4
+                       AND substring(v from 1 for 12) = $6",
+                )?;
+                tx.execute(
+                    &st,
+                    &[
+                        &self.device,
+                        &name,
+                        &device,
+                        &distribution,
+                        &record,
+                        &&token[..],
+                    ],
+                )?
+            }
+        };
+        if n == 0 {
+            tx.rollback()?;
+            return Ok(CommitOutcome::Conflict);
+        }
+        tx.commit()?;
+        Ok(CommitOutcome::Committed)
     }
 }
 
@@ -1079,21 +1206,7 @@ impl SenderKeyStore for PostgresStore {
         sender: &Address,
         distribution_id: DistributionId,
     ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        let mut row = self.address_key(sender);
-        row.extend_from_slice(distribution_id.as_bytes());
-        self.get_sealed(
-            "SELECT v FROM confide_sender_key
-             WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",
-            "sender_key",
-            &row,
-            &[
-                &sender.name(),
-                &i64::from(sender.device_id()),
-                &&distribution_id.as_bytes()[..],
-            ],
-        )?
-        .map(|v| SenderKeyRecord::from_bytes(&v).map_err(StoreError::from))
-        .transpose()
+        Ok(self.load_sender_key(sender, distribution_id)?.0)
     }
 
     fn save_sender_key(
@@ -1102,9 +1215,11 @@ impl SenderKeyStore for PostgresStore {
         distribution_id: DistributionId,
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError> {
-        let mut row = self.address_key(sender);
-        row.extend_from_slice(distribution_id.as_bytes());
-        let sealed = self.sealer.seal("sender_key", &row, &record.to_bytes());
+        let sealed = self.sealer.seal(
+            "sender_key",
+            &self.sender_key_row(sender, distribution_id),
+            &record.to_bytes(),
+        );
         self.put(
             "INSERT INTO confide_sender_key (owner, name, device, distribution, v)
              VALUES ($1, $2, $3, $4, $5)
@@ -1117,6 +1232,71 @@ impl SenderKeyStore for PostgresStore {
             ],
         )?;
         Ok(())
+    }
+
+    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
+        Some(self)
+    }
+}
+
+impl TransactionalGroupStore for PostgresStore {
+    fn load_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
+        let sealed: Option<Vec<u8>> = self.with_conn(|c| {
+            let st = c.stmts.get(
+                &mut c.client,
+                "SELECT v FROM confide_sender_key
+                 WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",
+            )?;
+            c.client
+                .query_opt(
+                    &st,
+                    &[
+                        &self.device,
+                        &sender.name(),
+                        &i64::from(sender.device_id()),
+                        &&distribution_id.as_bytes()[..],
+                    ],
+                )?
+                .map(|r| r.try_get(0))
+                .transpose()
+        })?;
+        let Some(sealed) = sealed else {
+            return Ok((None, SessionVersion::ABSENT));
+        };
+        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("sender_key"))?;
+        let bytes = self
+            .sealer
+            .open(
+                "sender_key",
+                &self.sender_key_row(sender, distribution_id),
+                &sealed,
+            )
+            .map_err(|_| tampered("sender_key"))?;
+        let record = SenderKeyRecord::from_bytes(&bytes)?;
+        Ok((Some(record), SessionVersion::new(version)))
+    }
+
+    fn group_delivered(
+        &self,
+        sender: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.stored_message(sender, id)
+    }
+
+    fn commit_group(&self, commit: &GroupCommit<'_>) -> Result<CommitOutcome, StoreError> {
+        // Seal outside the transaction: it holds only SQL.
+        let record = self.sealer.seal(
+            "sender_key",
+            &self.sender_key_row(commit.sender, commit.distribution_id),
+            &commit.record.to_bytes(),
+        );
+        let message = commit.message.map(|m| self.seal_message(commit.sender, &m));
+        self.transact(|c| self.commit_group_in(c, commit, &record, message.as_ref()))
     }
 }
 
