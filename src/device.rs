@@ -26,7 +26,7 @@
 //! [`Device::group_decrypt`]) delegate to [`crate::group::cipher`] and keep their sender
 //! keys in the store's [`SenderKeyStore`](crate::store::SenderKeyStore): a sending chain
 //! is saved before its ciphertext is returned, and a failed decrypt writes nothing. With
-//! a store that offers [`TransactionalGroupStore`] (such as `SqliteStore`) each group
+//! a store that offers [`TransactionalGroupStore`] (`SqliteStore`, `PostgresStore`) each group
 //! operation is one commit with a compare-and-swap on the sender-key record, and a group
 //! decrypt stores the message in that commit: the same bytes delivered again (say after
 //! a crash before the app saved the plaintext) yield the stored plaintext with
@@ -655,7 +655,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// (see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
     /// on success: a failed decrypt writes nothing.
     ///
-    /// With a store that offers [`TransactionalGroupStore`] (such as `SqliteStore`) the
+    /// With a store that offers [`TransactionalGroupStore`] (`SqliteStore`, `PostgresStore`) the
     /// advanced record and the message itself (under [`MessageId::of_group`]) are
     /// committed in one transaction before this returns, and the same bytes delivered
     /// again return the stored plaintext with `redelivered: true`, touching nothing;

@@ -4,7 +4,7 @@
 //! sending chain is saved before its ciphertext is returned (no chain step is ever used
 //! twice, even across a crash).
 //!
-//! With a store that offers [`TransactionalGroupStore`] (such as `SqliteStore`) every
+//! With a store that offers [`TransactionalGroupStore`] (`SqliteStore`, `PostgresStore`) every
 //! operation is one commit with a compare-and-swap on the record, redone from the
 //! winner's record on a conflict, so any mix of concurrent operations — across threads,
 //! devices sharing the store, or processes — is safe; and [`decrypt`] keeps the
