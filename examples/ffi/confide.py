@@ -110,6 +110,18 @@ class Library:
         self.call(name, *args, ctypes.byref(buf))
         return self.take(buf)
 
+    def out_flag(self, name, *args):
+        """Calls `name` with `args` and a trailing output bool; returns it."""
+        flag = ctypes.c_bool()
+        self.call(name, *args, ctypes.byref(flag))
+        return flag.value
+
+    def out_decrypted(self, name, *args):
+        """Calls a decrypt function `name` with `args`; returns (plaintext, redelivered)."""
+        buf, redelivered = Buffer(), ctypes.c_bool()
+        self.call(name, *args, ctypes.byref(buf), ctypes.byref(redelivered))
+        return self.take(buf), redelivered.value
+
     def v2_for_recipient(self, message, name):
         """The server's split of a v2 multi-recipient message."""
         return self.out_buffer("confide_sealed_v2_for_recipient", message, len(message), name.encode())
@@ -132,17 +144,13 @@ class Device:
         self.handle = ctypes.c_void_p()
 
     def publish_bundle(self, signed_id, prekey_id):
-        buf = Buffer()
-        self.lib.call("confide_device_publish_bundle", self.handle, signed_id, prekey_id, ctypes.byref(buf))
-        return self.lib.take(buf)
+        return self.lib.out_buffer("confide_device_publish_bundle", self.handle, signed_id, prekey_id)
 
     def start_session(self, name, device_id, bundle):
         self.lib.call("confide_device_start_session", self.handle, name.encode(), device_id, bundle, len(bundle))
 
     def has_session(self, name, device_id):
-        out = ctypes.c_bool()
-        self.lib.call("confide_device_has_session", self.handle, name.encode(), device_id, ctypes.byref(out))
-        return out.value
+        return self.lib.out_flag("confide_device_has_session", self.handle, name.encode(), device_id)
 
     def encrypt(self, name, device_id, plaintext):
         buf, kind = Buffer(), ctypes.c_uint8()
@@ -152,16 +160,12 @@ class Device:
 
     def decrypt(self, name, device_id, kind, message):
         """Returns (plaintext, redelivered)."""
-        buf, redelivered = Buffer(), ctypes.c_bool()
-        self.lib.call("confide_device_decrypt", self.handle, name.encode(), device_id, kind, message, len(message),
-                      ctypes.byref(buf), ctypes.byref(redelivered))
-        return self.lib.take(buf), redelivered.value
+        return self.lib.out_decrypted("confide_device_decrypt", self.handle, name.encode(), device_id, kind,
+                                      message, len(message))
 
     def acknowledge(self, name, device_id, kind, message):
-        found = ctypes.c_bool()
-        self.lib.call("confide_device_acknowledge", self.handle, name.encode(), device_id, kind, message,
-                      len(message), ctypes.byref(found))
-        return found.value
+        return self.lib.out_flag("confide_device_acknowledge", self.handle, name.encode(), device_id, kind,
+                                 message, len(message))
 
     # Groups: `group` is the 16-byte distribution id.
     def group_distribution(self, group):
@@ -180,16 +184,12 @@ class Device:
 
     def group_decrypt(self, name, device_id, message):
         """Returns (plaintext, redelivered)."""
-        buf, redelivered = Buffer(), ctypes.c_bool()
-        self.lib.call("confide_device_group_decrypt", self.handle, name.encode(), device_id, message,
-                      len(message), ctypes.byref(buf), ctypes.byref(redelivered))
-        return self.lib.take(buf), redelivered.value
+        return self.lib.out_decrypted("confide_device_group_decrypt", self.handle, name.encode(), device_id,
+                                      message, len(message))
 
     def group_acknowledge(self, name, device_id, message):
-        found = ctypes.c_bool()
-        self.lib.call("confide_device_group_acknowledge", self.handle, name.encode(), device_id, message,
-                      len(message), ctypes.byref(found))
-        return found.value
+        return self.lib.out_flag("confide_device_group_acknowledge", self.handle, name.encode(), device_id,
+                                 message, len(message))
 
     # Sealed sender.
     def test_certificate(self, root_private, server_private, key_id, expires_ms):
@@ -222,10 +222,8 @@ class Device:
             self.lib.lib.confide_unsealed_free(ctypes.byref(u))
 
     def acknowledge_sealed(self, trust_root, message):
-        found = ctypes.c_bool()
-        self.lib.call("confide_device_acknowledge_sealed", self.handle, trust_root, len(trust_root),
-                      message, len(message), ctypes.byref(found))
-        return found.value
+        return self.lib.out_flag("confide_device_acknowledge_sealed", self.handle, trust_root, len(trust_root),
+                                 message, len(message))
 
     def safety_number(self, local_id, name, device_id, remote_id):
         digits = ctypes.create_string_buffer(SAFETY_NUMBER_SIZE)
@@ -241,6 +239,11 @@ def expect_error(code, fn, *args):
         assert e.code == code, e
         return e
     raise SystemExit(f"{fn.__name__} was expected to fail with code {code}")
+
+
+def refused(what, code, fn, *args):
+    """`expect_error`, then prints how the call was refused."""
+    print(f"{what}: code", expect_error(code, fn, *args).code)
 
 
 ANN = "9d0652a3-dcc3-4d11-975f-74d61598733f"
@@ -271,18 +274,16 @@ def group_and_sealed(lib, tmp, key):
         print("group: ben read:", text.decode())
         print("group: cat read:", cat.group_decrypt(ANN, 1, msg)[0].decode())
         # Cat lives in memory and keeps no plaintext: a repeat is a duplicate at once.
-        e = expect_error(ERR_DUPLICATE_MESSAGE, cat.group_decrypt, ANN, 1, msg)
-        print("group replay on cat refused: code", e.code)
+        refused("group replay on cat refused", ERR_DUPLICATE_MESSAGE, cat.group_decrypt, ANN, 1, msg)
         # Ben's SQLite store kept the plaintext: a redelivery, until he acknowledges it.
         text, redelivered = ben.group_decrypt(ANN, 1, msg)
         assert redelivered and text == b"hello group from Python"
         print("group: redelivered to ben:", text.decode())
-        e = expect_error(ERR_INVALID_MESSAGE, ben.group_acknowledge, ANN, 1, b"\x33not a group message")
-        print("malformed group acknowledgement refused: code", e.code)
+        refused("malformed group acknowledgement refused", ERR_INVALID_MESSAGE, ben.group_acknowledge, ANN, 1,
+                b"\x33not a group message")
         assert not cat.group_acknowledge(ANN, 1, msg), "an in-memory device stores nothing"
         assert ben.group_acknowledge(ANN, 1, msg)
-        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.group_decrypt, ANN, 1, msg)
-        print("group message acknowledged, then refused: code", e.code)
+        refused("group message acknowledged, then refused", ERR_DUPLICATE_MESSAGE, ben.group_decrypt, ANN, 1, msg)
 
         root_private, server_private = bytes(range(32)), bytes(range(32, 64))
         expires = 4102444800000  # 2100-01-01
@@ -292,18 +293,15 @@ def group_and_sealed(lib, tmp, key):
         sealed = ann.seal(BEN, 1, cert_ann, b"sealed v1 from Python", SEALED_SENDER_V1)
         bad = bytearray(sealed)
         bad[len(bad) // 2] ^= 1
-        e = expect_error(ERR_INVALID_MESSAGE, ben.unseal, root, bytes(bad))
-        print("corrupted sealed message refused: code", e.code)
+        refused("corrupted sealed message refused", ERR_INVALID_MESSAGE, ben.unseal, root, bytes(bad))
         foreign_root = root[:5] + bytes([root[5] ^ 1]) + root[6:]
-        e = expect_error(ERR_INVALID_CERTIFICATE, ben.unseal, foreign_root, sealed)
-        print("foreign trust root refused: code", e.code)
+        refused("foreign trust root refused", ERR_INVALID_CERTIFICATE, ben.unseal, foreign_root, sealed)
         sender, device, _, _, text, redelivered = ben.unseal(root, sealed)
         assert (sender, device, redelivered) == (ANN, 1, False)
         print("ben unsealed (v1):", text.decode())
         assert ben.unseal(root, sealed)[5], "a SQLite device redelivers until acknowledged"
         assert ben.acknowledge_sealed(root, sealed)
-        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.unseal, root, sealed)
-        print("sealed message acknowledged, then refused: code", e.code)
+        refused("sealed message acknowledged, then refused", ERR_DUPLICATE_MESSAGE, ben.unseal, root, sealed)
 
         multi = ben.seal(ANN, 1, cert_ben, b"sealed v2 from Python", SEALED_SENDER_V2)
         sender, _, _, _, text, _ = ann.unseal(root, lib.v2_for_recipient(multi, ANN))
@@ -319,22 +317,20 @@ def group_and_sealed(lib, tmp, key):
             assert (sender, kind, group_id, redelivered) == (ANN, MESSAGE_TYPE_SENDER_KEY, b"demo-group",
                                                              False)
             print(f"{label} unsealed (group v2):", text.decode())
-        e = expect_error(ERR_DUPLICATE_MESSAGE, cat.unseal, root, copies["cat"])
-        print("sealed group replay on cat refused: code", e.code)
+        refused("sealed group replay on cat refused", ERR_DUPLICATE_MESSAGE, cat.unseal, root, copies["cat"])
         assert not cat.acknowledge_sealed(root, copies["cat"]), "an in-memory device stores nothing"
         text, redelivered = ben.unseal(root, copies["ben"])[4:]
         assert redelivered and text == b"sealed to the group"
         print("ben got the sealed group message again:", text.decode())
         assert ben.acknowledge_sealed(root, copies["ben"])
-        e = expect_error(ERR_DUPLICATE_MESSAGE, ben.unseal, root, copies["ben"])
-        print("sealed group message acknowledged, then refused: code", e.code)
+        refused("sealed group message acknowledged, then refused", ERR_DUPLICATE_MESSAGE, ben.unseal, root,
+                copies["ben"])
 
         # Cat leaves: a new chain for Ben only.
         ben.group_process(ANN, 1, send_pairwise(ann, ANN, ben, BEN, ann.group_rotate(group)))
         msg = ann.group_encrypt(group, b"cat has left")
         print("group: ben read after the rotation:", ben.group_decrypt(ANN, 1, msg)[0].decode())
-        e = expect_error(ERR_NO_SENDER_KEY, cat.group_decrypt, ANN, 1, msg)
-        print("cat, who left, refused: code", e.code)
+        refused("cat, who left, refused", ERR_NO_SENDER_KEY, cat.group_decrypt, ANN, 1, msg)
     finally:
         for d in (ann, ben, cat):
             d.close()
@@ -352,8 +348,7 @@ def main(path):
             alice.start_session("bob", 1, bob.publish_bundle(1, 100))
             kind, msg = alice.encrypt("bob", 1, b"hello from Python")
             print("bob read:", bob.decrypt("alice", 1, kind, msg)[0].decode())
-            e = expect_error(ERR_DUPLICATE_MESSAGE, bob.decrypt, "alice", 1, kind, msg)
-            print("replay refused: code", e.code)
+            refused("replay refused", ERR_DUPLICATE_MESSAGE, bob.decrypt, "alice", 1, kind, msg)
 
             kind, reply = bob.encrypt("alice", 1, b"hi Python")
             text, redelivered = alice.decrypt("bob", 1, kind, reply)
@@ -366,8 +361,7 @@ def main(path):
 
             # Alice's app restarts.
             alice.close()
-            e = expect_error(ERR_WRONG_KEY, Device, lib, "alice", 1, db, bytes(32))
-            print("wrong store key refused: code", e.code)
+            refused("wrong store key refused", ERR_WRONG_KEY, Device, lib, "alice", 1, db, bytes(32))
             alice = Device(lib, "alice", path=db, key=key)
             assert alice.has_session("bob", 1)
             print("alice reopened: session with bob resumed")
@@ -377,8 +371,7 @@ def main(path):
             kind, reply = bob.encrypt("alice", 1, b"one more from Bob")
             bad = bytearray(reply)
             bad[-1] ^= 1
-            e = expect_error(ERR_INVALID_MESSAGE, alice.decrypt, "bob", 1, kind, bytes(bad))
-            print("corrupted message refused: code", e.code)
+            refused("corrupted message refused", ERR_INVALID_MESSAGE, alice.decrypt, "bob", 1, kind, bytes(bad))
             print("alice read:", alice.decrypt("bob", 1, kind, reply)[0].decode())
 
             mine = alice.safety_number(b"alice", "bob", 1, b"bob")

@@ -20,6 +20,12 @@ static int check(int32_t status, const char *what) {
   return status != CONFIDE_OK;
 }
 
+/* Prints how a call that must fail was refused; returns nonzero unless with `expected`. */
+static int refused(int32_t status, int32_t expected, const char *what) {
+  printf("%s: code %d\n", what, status);
+  return status != expected;
+}
+
 /* Frees a buffer confide returned and marks it empty, so freeing twice is harmless. */
 static void drop_buf(ConfideBuffer *b) {
   confide_buffer_free(*b);
@@ -50,17 +56,20 @@ static void remove_in(const char *dir, const char *file) {
 #define BEN "796abedb-ca4e-4f18-8803-1fde5b921f9f"
 #define CAT "e80f7bbe-5b94-471e-bd8c-2173654ea3d1"
 
-/* Encrypts `data` from `from` over the pairwise session and has `to` decrypt it into
- * `*got`: how a distribution message reaches a member. */
-static int send_pairwise(ConfideDevice *from, const char *from_name, ConfideDevice *to,
-                         const char *to_name, const ConfideBuffer *data, ConfideBuffer *got) {
-  ConfideBuffer wire = {0};
+/* Hands the group distribution message `skdm` from `from` to the member `to`: encrypted
+ * over their pairwise session, decrypted and processed by `to`. */
+static int distribute(ConfideDevice *from, const char *from_name, ConfideDevice *to,
+                      const char *to_name, const ConfideBuffer *skdm) {
+  ConfideBuffer wire = {0}, got = {0};
   uint8_t type = 0;
-  int failed = check(confide_device_encrypt(from, to_name, 1, data->data, data->len, &type, &wire),
-                     "pairwise encrypt") ||
-               check(confide_device_decrypt(to, from_name, 1, type, wire.data, wire.len, got, NULL),
-                     "pairwise decrypt");
+  int failed =
+      check(confide_device_encrypt(from, to_name, 1, skdm->data, skdm->len, &type, &wire),
+            "pairwise encrypt") ||
+      check(confide_device_decrypt(to, from_name, 1, type, wire.data, wire.len, &got, NULL),
+            "pairwise decrypt") ||
+      check(confide_device_group_process(to, from_name, 1, got.data, got.len), "group process");
   drop_buf(&wire);
+  drop_buf(&got);
   return failed;
 }
 
@@ -72,16 +81,44 @@ static void show_unsealed(const char *who, const char *how, ConfideUnsealed *u) 
   confide_unsealed_free(u);
 }
 
+/* `dev` (on SQLite) gets a sealed message it unsealed before: the plaintext comes from its
+ * store, flagged as redelivered (printed after `again`), until it acknowledges the
+ * envelope; then the envelope is a duplicate (printed after `acknowledged`). */
+static int redelivered_until_acknowledged(ConfideDevice *dev, const uint8_t *root,
+                                          const ConfideBuffer *sealed, const char *again,
+                                          const char *acknowledged) {
+  ConfideUnsealed u = {0};
+  bool found = false;
+  if (check(confide_device_unseal(dev, root, CONFIDE_PUBLIC_KEY_LEN, sealed->data, sealed->len,
+                                  &u),
+            "unseal again"))
+    return 1;
+  printf("%s: %.*s (redelivered: %d)\n", again, (int)u.plaintext.len,
+         (const char *)u.plaintext.data, u.redelivered);
+  bool redelivered = u.redelivered;
+  confide_unsealed_free(&u);
+  if (!redelivered ||
+      check(confide_device_acknowledge_sealed(dev, root, CONFIDE_PUBLIC_KEY_LEN, sealed->data,
+                                              sealed->len, &found),
+            "acknowledge sealed") ||
+      !found)
+    return 1;
+  int32_t status =
+      confide_device_unseal(dev, root, CONFIDE_PUBLIC_KEY_LEN, sealed->data, sealed->len, &u);
+  confide_unsealed_free(&u);
+  return refused(status, CONFIDE_ERR_DUPLICATE_MESSAGE, acknowledged);
+}
+
 /* A three-party group (Ann sends, Ben and Cat read) and sealed sender both ways. Ben
  * keeps his state in a SQLite file in `dir`. */
 static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len) {
   int rc = 1;
-  int32_t status;
   ConfideDevice *ann = NULL, *ben = NULL, *cat = NULL;
   ConfideBuffer bundle = {0}, skdm = {0}, got = {0}, msg = {0}, sealed = {0}, delivered = {0},
                 cert_ann = {0}, cert_ben = {0}, cert_cat = {0};
   ConfideUnsealed u = {0};
   bool found = false, redelivered = false;
+  int32_t status;
   char *ben_db = join(dir, "ben.db");
   uint8_t group[CONFIDE_DISTRIBUTION_ID_LEN];
   for (size_t i = 0; i < sizeof group; i++) group[i] = (uint8_t)(0xA0 + i);
@@ -103,14 +140,7 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   /* Ann's distribution message goes to each member over the pairwise session. */
   if (check(confide_device_group_distribution(ann, group, &skdm), "group distribution"))
     goto out;
-  if (send_pairwise(ann, ANN, ben, BEN, &skdm, &got) ||
-      check(confide_device_group_process(ben, ANN, 1, got.data, got.len), "ben process"))
-    goto out;
-  drop_buf(&got);
-  if (send_pairwise(ann, ANN, cat, CAT, &skdm, &got) ||
-      check(confide_device_group_process(cat, ANN, 1, got.data, got.len), "cat process"))
-    goto out;
-  drop_buf(&got);
+  if (distribute(ann, ANN, ben, BEN, &skdm) || distribute(ann, ANN, cat, CAT, &skdm)) goto out;
   printf("group: distribution message (%zu bytes) processed by ben and cat\n", skdm.len);
 
   const char *hello = "hello group";
@@ -131,8 +161,7 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   drop_buf(&got);
   /* Cat lives in memory and keeps no plaintext: a repeat is a duplicate at once. */
   status = confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got, NULL);
-  printf("group replay on cat refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  if (refused(status, CONFIDE_ERR_DUPLICATE_MESSAGE, "group replay on cat refused")) goto out;
   /* Ben's SQLite store committed the plaintext with the chain step: the same message
    * again (say after a crash before the app saved it) is a redelivery... */
   if (check(confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got, &redelivered),
@@ -148,11 +177,11 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
       !found)
     goto out;
   status = confide_device_group_decrypt(ben, ANN, 1, msg.data, msg.len, &got, NULL);
-  printf("group message acknowledged, then refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  if (refused(status, CONFIDE_ERR_DUPLICATE_MESSAGE, "group message acknowledged, then refused"))
+    goto out;
   status = confide_device_group_decrypt(cat, BEN, 1, msg.data, msg.len, &got, NULL);
-  printf("group message under the wrong sender refused: code %d\n", status);
-  if (status != CONFIDE_ERR_NO_SENDER_KEY) goto out;
+  if (refused(status, CONFIDE_ERR_NO_SENDER_KEY, "group message under the wrong sender refused"))
+    goto out;
   drop_buf(&msg);
 
   /* Sealed sender. The server's part (trust root, server key, certificates) is played by
@@ -184,35 +213,21 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   /* A corrupted envelope and a foreign trust root are refused, changing nothing... */
   sealed.data[sealed.len / 2] ^= 0x01;
   status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
-  printf("corrupted sealed message refused: code %d\n", status);
-  if (status != CONFIDE_ERR_INVALID_MESSAGE) goto out;
+  if (refused(status, CONFIDE_ERR_INVALID_MESSAGE, "corrupted sealed message refused")) goto out;
   sealed.data[sealed.len / 2] ^= 0x01;
   memcpy(other_root, root, sizeof root);
   other_root[5] ^= 0x01;
   status = confide_device_unseal(ben, other_root, sizeof other_root, sealed.data, sealed.len, &u);
-  printf("foreign trust root refused: code %d\n", status);
-  if (status != CONFIDE_ERR_INVALID_CERTIFICATE) goto out;
+  if (refused(status, CONFIDE_ERR_INVALID_CERTIFICATE, "foreign trust root refused")) goto out;
   /* ...so the genuine envelope still opens. */
   if (check(confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u),
             "unseal v1"))
     goto out;
   show_unsealed("ben", "v1", &u);
   /* Ben's SQLite store keeps the plaintext until he acknowledges the envelope. */
-  if (check(confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u),
-            "unseal v1 again"))
+  if (redelivered_until_acknowledged(ben, root, &sealed, "ben got the v1 envelope again",
+                                     "sealed message acknowledged, then refused"))
     goto out;
-  printf("ben got the v1 envelope again: %.*s (redelivered: %d)\n", (int)u.plaintext.len,
-         (const char *)u.plaintext.data, u.redelivered);
-  if (!u.redelivered) goto out;
-  confide_unsealed_free(&u);
-  if (check(confide_device_acknowledge_sealed(ben, root, sizeof root, sealed.data, sealed.len,
-                                              &found),
-            "acknowledge sealed") ||
-      !found)
-    goto out;
-  status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
-  printf("sealed message acknowledged, then refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
   drop_buf(&sealed);
 
   /* Ben -> Ann, v2: one multi-recipient message; the server hands Ann her copy. */
@@ -246,8 +261,8 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
     goto out;
   show_unsealed("cat", "group v2", &u);
   status = confide_device_unseal(cat, root, sizeof root, delivered.data, delivered.len, &u);
-  printf("sealed group replay on cat refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
+  if (refused(status, CONFIDE_ERR_DUPLICATE_MESSAGE, "sealed group replay on cat refused"))
+    goto out;
   /* In-memory: nothing to acknowledge. */
   if (check(confide_device_acknowledge_sealed(cat, root, sizeof root, delivered.data,
                                               delivered.len, &found),
@@ -262,23 +277,12 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
     goto out;
   if (u.redelivered) goto out;
   show_unsealed("ben", "group v2", &u);
-  /* Ben (SQLite) gets his copy again: the stored plaintext, flagged... */
-  if (check(confide_device_unseal(ben, root, sizeof root, delivered.data, delivered.len, &u),
-            "ben unseal again"))
+  /* Ben (SQLite) gets his copy again: the stored plaintext, flagged, until he
+   * acknowledges the envelope; then it is a duplicate. */
+  if (redelivered_until_acknowledged(ben, root, &delivered,
+                                     "ben got the sealed group message again",
+                                     "sealed group message acknowledged, then refused"))
     goto out;
-  printf("ben got the sealed group message again: %.*s (redelivered: %d)\n",
-         (int)u.plaintext.len, (const char *)u.plaintext.data, u.redelivered);
-  if (!u.redelivered) goto out;
-  confide_unsealed_free(&u);
-  /* ...until he acknowledges the envelope; then it is a duplicate. */
-  if (check(confide_device_acknowledge_sealed(ben, root, sizeof root, delivered.data,
-                                              delivered.len, &found),
-            "ben acknowledge sealed group") ||
-      !found)
-    goto out;
-  status = confide_device_unseal(ben, root, sizeof root, delivered.data, delivered.len, &u);
-  printf("sealed group message acknowledged, then refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto out;
   drop_buf(&sealed);
   drop_buf(&delivered);
 
@@ -289,17 +293,14 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
       check(confide_device_set_time(ben, expires + 1), "set time"))
     goto out;
   status = confide_device_unseal(ben, root, sizeof root, sealed.data, sealed.len, &u);
-  printf("expired certificate refused: code %d\n", status);
-  if (status != CONFIDE_ERR_CERTIFICATE_EXPIRED) goto out;
+  if (refused(status, CONFIDE_ERR_CERTIFICATE_EXPIRED, "expired certificate refused")) goto out;
   drop_buf(&sealed);
 
   /* Cat leaves: Ann rotates and gives the new chain to Ben only. */
   drop_buf(&skdm);
   if (check(confide_device_group_rotate(ann, group, &skdm), "rotate") ||
-      send_pairwise(ann, ANN, ben, BEN, &skdm, &got) ||
-      check(confide_device_group_process(ben, ANN, 1, got.data, got.len), "ben process new"))
+      distribute(ann, ANN, ben, BEN, &skdm))
     goto out;
-  drop_buf(&got);
   const char *after = "cat has left";
   if (check(confide_device_group_encrypt(ann, group, text(after), strlen(after), &msg),
             "group encrypt after rotation") ||
@@ -309,8 +310,7 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
   printf("group: ben read after the rotation: %.*s\n", (int)got.len, (const char *)got.data);
   drop_buf(&got);
   status = confide_device_group_decrypt(cat, ANN, 1, msg.data, msg.len, &got, NULL);
-  printf("cat, who left, refused: code %d\n", status);
-  if (status != CONFIDE_ERR_NO_SENDER_KEY) goto out;
+  if (refused(status, CONFIDE_ERR_NO_SENDER_KEY, "cat, who left, refused")) goto out;
   drop_buf(&got);
   drop_buf(&msg);
 
@@ -408,8 +408,7 @@ int main(void) {
 
   /* Bob's store is in memory and keeps no plaintext: a repeat is a duplicate. */
   status = confide_device_decrypt(bob, "alice", 1, type, msg.data, msg.len, &read, NULL);
-  printf("replay refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto done;
+  if (refused(status, CONFIDE_ERR_DUPLICATE_MESSAGE, "replay refused")) goto done;
   drop_buf(&msg);
 
   const char *answer = "hi C, Bob here";
@@ -436,8 +435,7 @@ int main(void) {
       !flag)
     goto done;
   status = confide_device_decrypt(alice, "bob", 1, type, msg.data, msg.len, &read, NULL);
-  printf("acknowledged, then refused: code %d\n", status);
-  if (status != CONFIDE_ERR_DUPLICATE_MESSAGE) goto done;
+  if (refused(status, CONFIDE_ERR_DUPLICATE_MESSAGE, "acknowledged, then refused")) goto done;
   drop_buf(&msg);
 
   /* Alice's app restarts: close the device, and reopen it from the file. */
@@ -445,8 +443,7 @@ int main(void) {
   alice = NULL;
   uint8_t bad_key[CONFIDE_STORE_KEY_LEN] = {0};
   status = confide_device_open(db, bad_key, sizeof bad_key, "alice", 1, &wrong);
-  printf("wrong store key refused: code %d\n", status);
-  if (status != CONFIDE_ERR_WRONG_KEY) goto done;
+  if (refused(status, CONFIDE_ERR_WRONG_KEY, "wrong store key refused")) goto done;
   if (check(confide_device_open(db, key, sizeof key, "alice", 1, &alice), "reopen alice"))
     goto done;
   if (check(confide_device_has_session(alice, "bob", 1, &flag), "has_session") || !flag)
@@ -512,8 +509,7 @@ int main(void) {
             "schedule"))
     goto done;
   status = confide_device_account_report(alice, &info, schedule.data, schedule.len, &zip);
-  printf("report before any connection: code %d\n", status);
-  if (status != CONFIDE_ERR_NOT_FOUND) goto done;
+  if (refused(status, CONFIDE_ERR_NOT_FOUND, "report before any connection")) goto done;
   if (check(confide_device_record_connection(alice), "record connection") ||
       check(confide_device_account_report(alice, &info, schedule.data, schedule.len, &zip),
             "account report"))
@@ -526,8 +522,7 @@ int main(void) {
 
   /* Null handles are errors, not crashes. */
   status = confide_device_encrypt(NULL, "bob", 1, NULL, 0, &type, &msg);
-  printf("null device refused: code %d\n", status);
-  if (status != CONFIDE_ERR_INVALID_ARGUMENT) goto done;
+  if (refused(status, CONFIDE_ERR_INVALID_ARGUMENT, "null device refused")) goto done;
   rc = 0;
 
 done:

@@ -31,11 +31,13 @@
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
+use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use confide::cipher::Decrypted;
 use confide::device::{
     AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
     GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,
@@ -43,8 +45,8 @@ use confide::device::{
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, GroupWireError, Layout,
-    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
+    DistributionId, GroupDecryptError, GroupEncryptError, Layout, SenderKeyDistributionMessage,
+    SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{
     PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
@@ -260,10 +262,13 @@ impl Clock for FfiClock {
     }
 }
 
+/// The `Device` behind every handle.
+type FfiDevice = Device<AnyStore, SystemRng, FfiClock>;
+
 /// One device of one user: its identity, prekeys, sessions and privacy state, in a
 /// SQLite file or in memory. Opaque; free with `confide_device_free`.
 pub struct ConfideDevice {
-    device: Device<AnyStore, SystemRng, FfiClock>,
+    device: FfiDevice,
     fixed_time: Arc<AtomicU64>,
 }
 
@@ -397,19 +402,28 @@ fn invalid(what: &str) -> Failure {
     )
 }
 
+/// Maps an error to the status code `code_of` picks for it, with its described message.
+fn failing<E: std::error::Error>(code_of: impl Fn(&E) -> i32) -> impl Fn(E) -> Failure {
+    move |e| Failure(code_of(&e), describe(&e))
+}
+
+/// As `failing`, for an error that means `code` whatever its variant.
+fn failing_with<E: std::error::Error>(code: i32) -> impl Fn(E) -> Failure {
+    failing(move |_: &E| code)
+}
+
 fn store_failure(e: StoreError) -> Failure {
     Failure(CONFIDE_ERR_STORAGE, describe(&e))
 }
 
-fn bundle_failure(e: BundleError) -> Failure {
-    let code = match e {
+fn bundle_code(e: &BundleError) -> i32 {
+    match e {
         BundleError::InvalidSignature => CONFIDE_ERR_INVALID_SIGNATURE,
         BundleError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
         BundleError::WeakKey => CONFIDE_ERR_INVALID_MESSAGE,
         BundleError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 fn encrypt_code(e: &EncryptError) -> i32 {
@@ -419,14 +433,6 @@ fn encrypt_code(e: &EncryptError) -> i32 {
         EncryptError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
     }
-}
-
-fn encrypt_failure(e: EncryptError) -> Failure {
-    Failure(encrypt_code(&e), describe(&e))
-}
-
-fn decrypt_failure(e: DecryptError) -> Failure {
-    Failure(decrypt_code(&e), describe(&e))
 }
 
 fn decrypt_code(e: &DecryptError) -> i32 {
@@ -445,34 +451,27 @@ fn decrypt_code(e: &DecryptError) -> i32 {
     }
 }
 
-fn open_failure(e: OpenError) -> Failure {
-    let code = match e {
+fn store_open_code(e: &OpenError) -> i32 {
+    match e {
         OpenError::WrongKey => CONFIDE_ERR_WRONG_KEY,
         _ => CONFIDE_ERR_STORAGE,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
-fn group_distribution_failure(e: GroupDistributionError) -> Failure {
-    let code = match e {
+fn group_distribution_code(e: &GroupDistributionError) -> i32 {
+    match e {
         GroupDistributionError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
-fn group_wire_failure(e: GroupWireError) -> Failure {
-    Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e))
-}
-
-fn group_process_failure(e: GroupKeyProcessError) -> Failure {
-    let code = match e {
+fn group_process_code(e: &GroupKeyProcessError) -> i32 {
+    match e {
         // Another group or layout than the stored chain: not a message for this record.
         GroupKeyProcessError::Process(_) => CONFIDE_ERR_INVALID_MESSAGE,
         GroupKeyProcessError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 fn group_encrypt_code(e: &GroupEncryptError) -> i32 {
@@ -483,13 +482,12 @@ fn group_encrypt_code(e: &GroupEncryptError) -> i32 {
     }
 }
 
-fn group_send_failure(e: GroupSendError) -> Failure {
-    let code = match &e {
+fn group_send_code(e: &GroupSendError) -> i32 {
+    match e {
         GroupSendError::Encrypt(g) => group_encrypt_code(g),
         GroupSendError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 fn group_decrypt_code(e: &GroupDecryptError) -> i32 {
@@ -504,13 +502,12 @@ fn group_decrypt_code(e: &GroupDecryptError) -> i32 {
     }
 }
 
-fn group_receive_failure(e: GroupReceiveError) -> Failure {
-    let code = match &e {
+fn group_receive_code(e: &GroupReceiveError) -> i32 {
+    match e {
         GroupReceiveError::Decrypt(g) => group_decrypt_code(g),
         GroupReceiveError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 fn certificate_code(e: &CertificateError) -> i32 {
@@ -530,26 +527,24 @@ fn seal_code(e: &SealError) -> i32 {
     }
 }
 
-fn seal_message_failure(e: SealMessageError) -> Failure {
-    let code = match &e {
+fn seal_message_code(e: &SealMessageError) -> i32 {
+    match e {
         SealMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
         SealMessageError::Encrypt(inner) => encrypt_code(inner),
         SealMessageError::Seal(inner) => seal_code(inner),
         SealMessageError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
-fn seal_group_message_failure(e: SealGroupMessageError) -> Failure {
-    let code = match &e {
+fn seal_group_message_code(e: &SealGroupMessageError) -> i32 {
+    match e {
         SealGroupMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
         SealGroupMessageError::Encrypt(inner) => group_encrypt_code(inner),
         SealGroupMessageError::Seal(inner) => seal_code(inner),
         SealGroupMessageError::Store(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 fn open_code(e: &SealedOpenError) -> i32 {
@@ -562,8 +557,8 @@ fn open_code(e: &SealedOpenError) -> i32 {
     }
 }
 
-fn unseal_failure(e: UnsealError) -> Failure {
-    let code = match &e {
+fn unseal_code(e: &UnsealError) -> i32 {
+    match e {
         UnsealError::Open(inner) => open_code(inner),
         UnsealError::SelfSend => CONFIDE_ERR_SELF_SEND,
         UnsealError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
@@ -575,17 +570,15 @@ fn unseal_failure(e: UnsealError) -> Failure {
         UnsealError::Store(_) => CONFIDE_ERR_STORAGE,
         // UnsupportedContent (plaintext content) and later variants: see the message.
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
-fn account_failure(e: AccountError) -> Failure {
-    let code = match e {
+fn account_code(e: &AccountError) -> i32 {
+    match e {
         AccountError::NotRegistered => CONFIDE_ERR_NOT_FOUND,
         AccountError::PrivacyState(_) => CONFIDE_ERR_STORAGE,
         _ => CONFIDE_ERR_OTHER,
-    };
-    Failure(code, describe(&e))
+    }
 }
 
 /// # Safety
@@ -627,32 +620,66 @@ unsafe fn address(p: *const c_char, device_id: u32) -> Result<Address, Failure> 
     Ok(Address::new(unsafe { string(p, "name") }?, device_id))
 }
 
+/// A per-peer call's raw arguments, as C passes them: the handle, the peer's name and
+/// device id, and one byte argument with its length.
+type PeerBytes = (*const ConfideDevice, *const c_char, u32, *const u8, usize);
+
+/// Decodes `PeerBytes`; `what` names the byte argument in errors.
+///
 /// # Safety
-/// `out` is null or writable.
-unsafe fn write_out<T>(out: *mut T, value: T, what: &str) -> Result<(), Failure> {
-    if out.is_null() {
-        return Err(invalid(what));
+/// The handle is null or live; the name is null or NUL-terminated; the bytes are valid
+/// for their length, or it is 0.
+unsafe fn peer_args<'a>(
+    (device, name, device_id, p, len): PeerBytes,
+    what: &str,
+) -> Result<(&'a ConfideDevice, Address, &'a [u8]), Failure> {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        Ok((
+            device_ref(device)?,
+            address(name, device_id)?,
+            bytes(p, len, what)?,
+        ))
     }
-    // SAFETY: non-null and the caller guarantees it is writable.
-    unsafe { out.write(value) };
+}
+
+/// A caller's out pointer as a place that safe code can write to; `None` when null.
+///
+/// # Safety
+/// `p` is null or writable, and nothing else reads or writes it during `'a`.
+unsafe fn optional_out<'a, T>(p: *mut T) -> Option<&'a mut MaybeUninit<T>> {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller guarantees null or
+    // writable.
+    unsafe { p.cast::<MaybeUninit<T>>().as_mut() }
+}
+
+/// As `optional_out`, for an out pointer the call needs: null is refused as `what`.
+/// The calls decode it with their other arguments, before any work, so nothing is
+/// spent (a prekey, a chain step) on a result that could not be handed back.
+///
+/// # Safety
+/// As `optional_out`.
+unsafe fn required_out<'a, T>(p: *mut T, what: &str) -> Result<&'a mut MaybeUninit<T>, Failure> {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { optional_out(p) }.ok_or_else(|| invalid(what))
+}
+
+/// Writes `value` where the caller asked for it (nowhere when it passed null).
+fn put_optional<T>(out: Option<&mut MaybeUninit<T>>, value: T) -> Result<(), Failure> {
+    if let Some(out) = out {
+        out.write(value);
+    }
+    Ok(())
+}
+
+/// Hands `data` to the caller as a buffer of its own (see `new_buffer`).
+fn put_buffer(out: &mut MaybeUninit<ConfideBuffer>, data: &[u8]) -> Result<(), Failure> {
+    out.write(new_buffer(data));
     Ok(())
 }
 
 /// Copies `data` into an exactly-sized allocation (no spare copy left behind by a
-/// shrinking reallocation, which matters for plaintext) and hands it to the caller.
-///
-/// # Safety
-/// `out` is null or writable.
-unsafe fn put_buffer(out: *mut ConfideBuffer, data: &[u8]) -> Result<(), Failure> {
-    if out.is_null() {
-        return Err(invalid("output buffer is null"));
-    }
-    // SAFETY: checked non-null; the caller guarantees it is writable.
-    unsafe { out.write(new_buffer(data)) };
-    Ok(())
-}
-
-/// An exactly-sized copy of `data` for the caller (see `put_buffer`).
+/// shrinking reallocation, which matters for plaintext) for the caller.
 fn new_buffer(data: &[u8]) -> ConfideBuffer {
     let len = data.len();
     let ptr = if len == 0 {
@@ -661,6 +688,97 @@ fn new_buffer(data: &[u8]) -> ConfideBuffer {
         Box::into_raw(Box::<[u8]>::from(data)).cast::<u8>()
     };
     ConfideBuffer { data: ptr, len }
+}
+
+/// A 1:1 message of `message_type` from its bytes.
+fn ciphertext(message_type: u8, raw: &[u8]) -> Result<CiphertextMessage, Failure> {
+    CiphertextMessage::from_parts(message_type, raw)
+        .map_err(DecryptError::from)
+        .map_err(failing(decrypt_code))
+}
+
+/// A (current-layout) group message from its bytes.
+fn group_message(raw: &[u8]) -> Result<SenderKeyMessage, Failure> {
+    SenderKeyMessage::parse(raw, Layout::Current).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))
+}
+
+/// Drops the stored plaintext of the message `id` names from `sender`, and tells
+/// whether there was one: a SQLite device keeps each plaintext until acknowledged, an
+/// in-memory one none (so it does not need the id).
+fn acknowledge_stored(
+    d: &ConfideDevice,
+    sender: &Address,
+    id: impl FnOnce() -> Result<MessageId, Failure>,
+) -> Result<bool, Failure> {
+    match d.device.store() {
+        AnyStore::Sqlite(s) => s.acknowledge(sender, &id()?).map_err(store_failure),
+        AnyStore::Memory(_) => Ok(false),
+    }
+}
+
+/// Runs `call` on decoded `PeerBytes` under `guard`: the frame of the per-peer calls
+/// that return nothing.
+///
+/// # Safety
+/// As `peer_args`.
+unsafe fn peer_call(
+    args: PeerBytes,
+    what: &str,
+    call: impl FnOnce(&FfiDevice, &Address, &[u8]) -> Result<(), Failure>,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (d, remote, raw) = unsafe { peer_args(args, what) }?;
+        call(&d.device, &remote, raw)
+    })
+}
+
+/// The frame of the two decrypt calls: `decrypt` turns the sender's message (the bytes
+/// in `args`) into plaintext, which goes to `*out` with the redelivery flag.
+///
+/// # Safety
+/// As `confide_device_decrypt`.
+unsafe fn decrypt_with(
+    args: PeerBytes,
+    out: *mut ConfideBuffer,
+    out_redelivered: *mut bool,
+    decrypt: impl FnOnce(&FfiDevice, &Address, &[u8]) -> Result<Decrypted, Failure>,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (out, out_redelivered, (d, sender, raw)) = unsafe {
+            (
+                required_out(out, "out is null")?,
+                optional_out(out_redelivered),
+                peer_args(args, "message")?,
+            )
+        };
+        let got = decrypt(&d.device, &sender, raw)?;
+        put_buffer(out, &got.plaintext)?;
+        put_optional(out_redelivered, got.redelivered)
+    })
+}
+
+/// The frame of the two acknowledge calls: `message_id` names the sender's message (the
+/// bytes in `args`) as the store keeps it, and `*out_found` says whether it did (see
+/// `acknowledge_stored`).
+///
+/// # Safety
+/// As `confide_device_acknowledge`.
+unsafe fn acknowledge_with(
+    args: PeerBytes,
+    out_found: *mut bool,
+    message_id: impl FnOnce(&[u8]) -> Result<MessageId, Failure>,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (out_found, (d, sender, raw)) =
+            unsafe { (optional_out(out_found), peer_args(args, "message")?) };
+        // Parsed on every device, so that bad bytes are refused on an in-memory one too.
+        let id = message_id(raw)?;
+        let found = acknowledge_stored(d, &sender, || Ok(id))?;
+        put_optional(out_found, found)
+    })
 }
 
 fn new_handle(store: AnyStore, name: &str, device_id: u32) -> *mut ConfideDevice {
@@ -711,13 +829,11 @@ pub unsafe extern "C" fn confide_device_open(
         if path.is_null() {
             return Err(invalid("path is null"));
         }
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
         // SAFETY: path checked non-null and NUL-terminated by contract; the rest are
         // forwarded caller guarantees.
-        let (path, key, name) = unsafe {
+        let (out, path, key, name) = unsafe {
             (
+                required_out(out, "out is null")?,
                 path_of(CStr::from_ptr(path))?,
                 bytes(key, key_len, "key")?,
                 string(name, "name")?,
@@ -725,16 +841,14 @@ pub unsafe extern "C" fn confide_device_open(
         };
         let key = StoreKey::try_from(key).map_err(|_| invalid("the store key is not 32 bytes"))?;
         let mut rng = SystemRng::new();
-        let store = SqliteStore::open(path, &key, &mut rng).map_err(open_failure)?;
+        let store = SqliteStore::open(path, &key, &mut rng).map_err(failing(store_open_code))?;
         if !store.has_local_identity().map_err(store_failure)? {
             let identity = IdentityKeyPair::generate(&mut rng);
             store
                 .set_local_identity(&identity, generate_registration_id(&mut rng))
                 .map_err(store_failure)?;
         }
-        let handle = new_handle(AnyStore::Sqlite(store), name, device_id);
-        // SAFETY: checked non-null; the caller guarantees it is writable.
-        unsafe { out.write(handle) };
+        out.write(new_handle(AnyStore::Sqlite(store), name, device_id));
         Ok(())
     })
 }
@@ -754,15 +868,10 @@ pub unsafe extern "C" fn confide_device_new_in_memory(
     out: *mut *mut ConfideDevice,
 ) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
-        // SAFETY: forwarded caller guarantee.
-        let name = unsafe { string(name, "name") }?;
+        // SAFETY: forwarded caller guarantees.
+        let (out, name) = unsafe { (required_out(out, "out is null")?, string(name, "name")?) };
         let store = InMemoryStore::generate(&mut SystemRng::new());
-        let handle = new_handle(AnyStore::Memory(store), name, device_id);
-        // SAFETY: checked non-null; the caller guarantees it is writable.
-        unsafe { out.write(handle) };
+        out.write(new_handle(AnyStore::Memory(store), name, device_id));
         Ok(())
     })
 }
@@ -815,11 +924,10 @@ pub unsafe extern "C" fn confide_device_identity_key(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        // SAFETY: forwarded caller guarantee.
-        let d = unsafe { device_ref(device) }?;
+        // SAFETY: forwarded caller guarantees.
+        let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
         let key = d.device.identity_key().map_err(store_failure)?;
-        // SAFETY: forwarded caller guarantee.
-        unsafe { put_buffer(out, &key.serialize()) }
+        put_buffer(out, &key.serialize())
     })
 }
 
@@ -838,14 +946,13 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        // SAFETY: forwarded caller guarantee.
-        let d = unsafe { device_ref(device) }?;
+        // SAFETY: forwarded caller guarantees.
+        let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
         let bundle = d
             .device
             .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))
             .map_err(store_failure)?;
-        // SAFETY: forwarded caller guarantee.
-        unsafe { put_buffer(out, &bundle.to_bytes()) }
+        put_buffer(out, &bundle.to_bytes())
     })
 }
 
@@ -867,21 +974,16 @@ pub unsafe extern "C" fn confide_device_start_session(
     bundle: *const u8,
     bundle_len: usize,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let (d, remote, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, remote_device_id)?,
-                bytes(bundle, bundle_len, "bundle")?,
-            )
-        };
-        let bundle = PreKeyBundle::from_bytes(raw)
-            .map_err(|e| Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e)))?;
-        d.device
-            .start_session(&remote, &bundle)
-            .map_err(bundle_failure)
-    })
+    let args = (device, name, remote_device_id, bundle, bundle_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        peer_call(args, "bundle", |d, remote, raw| {
+            let bundle =
+                PreKeyBundle::from_bytes(raw).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.start_session(remote, &bundle)
+                .map_err(failing(bundle_code))
+        })
+    }
 }
 
 /// Writes to `*out` whether there is a session with (`name`, `remote_device_id`).
@@ -899,10 +1001,15 @@ pub unsafe extern "C" fn confide_device_has_session(
 ) -> i32 {
     guard(|| {
         // SAFETY: forwarded caller guarantees.
-        let (d, remote) = unsafe { (device_ref(device)?, address(name, remote_device_id)?) };
-        let has = d.device.has_session(&remote).map_err(store_failure)?;
-        // SAFETY: forwarded caller guarantee.
-        unsafe { write_out(out, has, "out is null") }
+        let (d, remote, out) = unsafe {
+            (
+                device_ref(device)?,
+                address(name, remote_device_id)?,
+                required_out(out, "out is null")?,
+            )
+        };
+        out.write(d.device.has_session(&remote).map_err(store_failure)?);
+        Ok(())
     })
 }
 
@@ -921,21 +1028,15 @@ pub unsafe extern "C" fn confide_device_accept_identity(
     key: *const u8,
     key_len: usize,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let (d, remote, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, remote_device_id)?,
-                bytes(key, key_len, "key")?,
-            )
-        };
-        let key = IdentityKey::try_from(raw)
-            .map_err(|e| Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e)))?;
-        d.device
-            .accept_identity(&remote, &key)
-            .map_err(store_failure)
-    })
+    let args = (device, name, remote_device_id, key, key_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        peer_call(args, "key", |d, remote, raw| {
+            let key =
+                IdentityKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.accept_identity(remote, &key).map_err(store_failure)
+        })
+    }
 }
 
 /// Encrypts `plaintext` for (`name`, `remote_device_id`). Writes the message type
@@ -959,27 +1060,21 @@ pub unsafe extern "C" fn confide_device_encrypt(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        if out_type.is_null() || out.is_null() {
-            return Err(invalid("out_type or out is null"));
-        }
+        let args = (device, name, remote_device_id, plaintext, plaintext_len);
         // SAFETY: forwarded caller guarantees.
-        let (d, remote, plaintext) = unsafe {
+        let (out_type, out, (d, remote, plaintext)) = unsafe {
             (
-                device_ref(device)?,
-                address(name, remote_device_id)?,
-                bytes(plaintext, plaintext_len, "plaintext")?,
+                required_out(out_type, "out_type or out is null")?,
+                required_out(out, "out_type or out is null")?,
+                peer_args(args, "plaintext")?,
             )
         };
         let message = d
             .device
             .encrypt(&remote, plaintext)
-            .map_err(encrypt_failure)?;
-        // SAFETY: forwarded caller guarantees; both checked non-null above, so neither
-        // write can fail after the other succeeded.
-        unsafe {
-            put_buffer(out, message.serialized())?;
-            write_out(out_type, message.message_type(), "out_type is null")
-        }
+            .map_err(failing(encrypt_code))?;
+        out_type.write(message.message_type());
+        put_buffer(out, message.serialized())
     })
 }
 
@@ -1010,32 +1105,14 @@ pub unsafe extern "C" fn confide_device_decrypt(
     out: *mut ConfideBuffer,
     out_redelivered: *mut bool,
 ) -> i32 {
-    guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
-        // SAFETY: forwarded caller guarantees.
-        let (d, remote, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, remote_device_id)?,
-                bytes(message, message_len, "message")?,
-            )
-        };
-        let message = CiphertextMessage::from_parts(message_type, raw)
-            .map_err(|e| decrypt_failure(e.into()))?;
-        let got = d
-            .device
-            .decrypt(&remote, &message)
-            .map_err(decrypt_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &got.plaintext)? };
-        if !out_redelivered.is_null() {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { out_redelivered.write(got.redelivered) };
-        }
-        Ok(())
-    })
+    let args = (device, name, remote_device_id, message, message_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        decrypt_with(args, out, out_redelivered, |d, remote, raw| {
+            let message = ciphertext(message_type, raw)?;
+            d.decrypt(remote, &message).map_err(failing(decrypt_code))
+        })
+    }
 }
 
 /// Tells a SQLite device that the app has saved the plaintext of this message (the
@@ -1059,29 +1136,13 @@ pub unsafe extern "C" fn confide_device_acknowledge(
     message_len: usize,
     out_found: *mut bool,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let (d, remote, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, remote_device_id)?,
-                bytes(message, message_len, "message")?,
-            )
-        };
-        let message = CiphertextMessage::from_parts(message_type, raw)
-            .map_err(|e| decrypt_failure(e.into()))?;
-        let found = match d.device.store() {
-            AnyStore::Sqlite(s) => s
-                .acknowledge(&remote, &MessageId::of(&message))
-                .map_err(store_failure)?,
-            AnyStore::Memory(_) => false,
-        };
-        if !out_found.is_null() {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { out_found.write(found) };
-        }
-        Ok(())
-    })
+    let args = (device, name, remote_device_id, message, message_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        acknowledge_with(args, out_found, |raw| {
+            Ok(MessageId::of(&ciphertext(message_type, raw)?))
+        })
+    }
 }
 
 /// Computes the safety number of the conversation with (`name`, `remote_device_id`),
@@ -1112,12 +1173,15 @@ pub unsafe extern "C" fn confide_device_safety_number(
     out_scannable: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        if out_digits.is_null() {
-            return Err(invalid("out_digits is null"));
-        }
-        // SAFETY: forwarded caller guarantees.
-        let (d, remote, local_id, remote_id) = unsafe {
+        // SAFETY: forwarded caller guarantees; the caller's `out_digits` array holds
+        // CONFIDE_SAFETY_NUMBER_SIZE bytes, so it is writable as a byte array that long.
+        let (out_digits, out_scannable, d, remote, local_id, remote_id) = unsafe {
             (
+                required_out(
+                    out_digits.cast::<[u8; CONFIDE_SAFETY_NUMBER_SIZE]>(),
+                    "out_digits is null",
+                )?,
+                optional_out(out_scannable),
                 device_ref(device)?,
                 address(name, remote_device_id)?,
                 bytes(local_id, local_id_len, "local_id")?,
@@ -1142,22 +1206,18 @@ pub unsafe extern "C" fn confide_device_safety_number(
             })?;
         let fingerprint =
             Fingerprint::with_defaults(Party::new(local_id, &ours), Party::new(remote_id, &theirs))
-                .map_err(|e| Failure(CONFIDE_ERR_OTHER, describe(&e)))?;
+                .map_err(failing_with(CONFIDE_ERR_OTHER))?;
         let mut digits = [0u8; CONFIDE_SAFETY_NUMBER_SIZE];
         let text = fingerprint.displayable().to_string();
         let dst = digits
             .get_mut(..text.len())
             .ok_or_else(|| Failure(CONFIDE_ERR_OTHER, "safety number too long".into()))?;
         dst.copy_from_slice(text.as_bytes());
-        if !out_scannable.is_null() {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { put_buffer(out_scannable, &fingerprint.scannable().to_bytes())? };
+        if let Some(out) = out_scannable {
+            put_buffer(out, &fingerprint.scannable().to_bytes())?;
         }
-        // SAFETY: non-null; the caller guarantees CONFIDE_SAFETY_NUMBER_SIZE writable
-        // bytes, and `digits` is exactly that long (its last byte stays NUL).
-        unsafe {
-            std::ptr::copy_nonoverlapping(digits.as_ptr(), out_digits.cast::<u8>(), digits.len())
-        };
+        // `digits` is exactly the array's length, and its last byte stays NUL.
+        out_digits.write(digits);
         Ok(())
     })
 }
@@ -1176,7 +1236,7 @@ pub unsafe extern "C" fn confide_device_record_connection(device: *const Confide
         let d = unsafe { device_ref(device) }?;
         d.device
             .record_connection()
-            .map_err(|e| Failure(CONFIDE_ERR_STORAGE, describe(&e)))
+            .map_err(failing_with(CONFIDE_ERR_STORAGE))
     })
 }
 
@@ -1199,15 +1259,14 @@ pub unsafe extern "C" fn confide_policy_timeline_2021(
 ) -> i32 {
     guard(|| {
         // SAFETY: forwarded caller guarantees.
-        let (a, b) = unsafe {
+        let (a, b, out) = unsafe {
             (
                 bytes(text_2016, text_2016_len, "text_2016")?,
                 bytes(text_2021, text_2021_len, "text_2021")?,
+                required_out(out, "out is null")?,
             )
         };
-        let schedule = timeline_2021([a, b], suspended);
-        // SAFETY: forwarded caller guarantee.
-        unsafe { put_buffer(out, &schedule.to_bytes()) }
+        put_buffer(out, &timeline_2021([a, b], suspended).to_bytes())
     })
 }
 
@@ -1250,15 +1309,16 @@ pub unsafe extern "C" fn confide_device_account_report(
 ) -> i32 {
     guard(|| {
         // SAFETY: forwarded caller guarantees.
-        let (d, info, schedule) = unsafe {
+        let (d, info, schedule, out) = unsafe {
             (
                 device_ref(device)?,
                 info.as_ref().ok_or_else(|| invalid("info is null"))?,
                 bytes(schedule, schedule_len, "schedule")?,
+                required_out(out, "out is null")?,
             )
         };
         let schedule = PolicySchedule::from_bytes(schedule)
-            .map_err(|e| Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e)))?;
+            .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
         // SAFETY: the caller guarantees the strings are NUL-terminated (or null).
         let (phone, display_name, about) = unsafe {
             (
@@ -1289,12 +1349,9 @@ pub unsafe extern "C" fn confide_device_account_report(
         let report = d
             .device
             .account_report(&account, &schedule)
-            .map_err(account_failure)?;
-        let zip = report
-            .to_zip()
-            .map_err(|e| Failure(CONFIDE_ERR_OTHER, describe(&e)))?;
-        // SAFETY: forwarded caller guarantee.
-        unsafe { put_buffer(out, &zip) }
+            .map_err(failing(account_code))?;
+        let zip = report.to_zip().map_err(failing_with(CONFIDE_ERR_OTHER))?;
+        put_buffer(out, &zip)
     })
 }
 
@@ -1323,8 +1380,7 @@ unsafe fn own_certificate(
 ) -> Result<SenderCertificate, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "certificate") }?;
-    let certificate = SenderCertificate::try_from(raw)
-        .map_err(|e| Failure(certificate_code(&e), describe(&e)))?;
+    let certificate = SenderCertificate::try_from(raw).map_err(failing(certificate_code))?;
     let ours = d.device.identity_key().map_err(store_failure)?;
     let info = certificate.sender();
     if info.identity_key != ours
@@ -1340,13 +1396,16 @@ unsafe fn own_certificate(
     Ok(certificate)
 }
 
+/// A sealed sender v2 recipient's UUID, from the name it is known by.
+fn service_id(name: &str) -> Result<ServiceId, Failure> {
+    name.parse()
+        .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))
+}
+
 /// A sealed sender v2 recipient: its UUID (the address's name), and the identity key
 /// and registration id this device knows from its session with it.
 fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failure> {
-    let service_id: ServiceId = remote
-        .name()
-        .parse()
-        .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))?;
+    let service_id = service_id(remote.name())?;
     let store = d.device.store();
     let identity_key = store
         .identity(remote)
@@ -1384,8 +1443,7 @@ unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
     let raw = unsafe { bytes(p, len, "trust_root") }?;
     match <[u8; 32]>::try_from(raw) {
         Ok(bare) => Ok(PublicKey::from_x25519(bare)),
-        Err(_) => PublicKey::try_from(raw)
-            .map_err(|e| Failure(CONFIDE_ERR_INVALID_ARGUMENT, describe(&e))),
+        Err(_) => PublicKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT)),
     }
 }
 
@@ -1395,6 +1453,74 @@ fn sealed_version(version: u8) -> Result<u8, Failure> {
         CONFIDE_SEALED_SENDER_V1 | CONFIDE_SEALED_SENDER_V2 => Ok(version),
         _ => Err(invalid("sealed sender version is 1 or 2")),
     }
+}
+
+/// Whom a sealed message goes to: the one device in `to` for v1, or for v2 all of `to`
+/// with the identity key and registration id their sessions gave (kept in `v2`).
+fn seal_for<'a>(
+    d: &ConfideDevice,
+    version: u8,
+    to: &'a [Address],
+    v2: &'a mut Vec<Recipient>,
+) -> Result<SealFor<'a>, Failure> {
+    if let (CONFIDE_SEALED_SENDER_V1, [one]) = (version, to) {
+        return Ok(SealFor::V1(one));
+    }
+    *v2 = to
+        .iter()
+        .map(|a| v2_recipient(d, a))
+        .collect::<Result<_, _>>()?;
+    Ok(SealFor::V2(v2))
+}
+
+/// The handle, trust root and sealed message that the unseal and acknowledge calls take.
+///
+/// # Safety
+/// `device` is null or a live handle; `trust_root` and `message` are valid for their
+/// lengths in bytes, or those are 0.
+unsafe fn sealed_args<'a>(
+    device: *const ConfideDevice,
+    trust_root: *const u8,
+    trust_root_len: usize,
+    message: *const u8,
+    message_len: usize,
+) -> Result<(&'a ConfideDevice, PublicKey, &'a [u8]), Failure> {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        Ok((
+            device_ref(device)?,
+            public_key(trust_root, trust_root_len)?,
+            bytes(message, message_len, "message")?,
+        ))
+    }
+}
+
+/// What the two distribution calls share: `make` gives the distribution message of the
+/// group's sending chain, which goes to `*out`.
+///
+/// # Safety
+/// As `confide_device_group_distribution`.
+unsafe fn distribution_with(
+    device: *const ConfideDevice,
+    distribution_id: *const u8,
+    out: *mut ConfideBuffer,
+    make: impl FnOnce(
+        &FfiDevice,
+        DistributionId,
+    ) -> Result<SenderKeyDistributionMessage, GroupDistributionError>,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded caller guarantees.
+        let (out, d, id) = unsafe {
+            (
+                required_out(out, "out is null")?,
+                device_ref(device)?,
+                self::distribution_id(distribution_id)?,
+            )
+        };
+        let message = make(&d.device, id).map_err(failing(group_distribution_code))?;
+        put_buffer(out, message.serialized())
+    })
 }
 
 /// Writes the distribution message of this device's sending chain in the group
@@ -1416,19 +1542,12 @@ pub unsafe extern "C" fn confide_device_group_distribution(
     distribution_id: *const u8,
     out: *mut ConfideBuffer,
 ) -> i32 {
-    guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
-        // SAFETY: forwarded caller guarantees.
-        let (d, id) = unsafe { (device_ref(device)?, self::distribution_id(distribution_id)?) };
-        let message = d
-            .device
-            .group_distribution(id)
-            .map_err(group_distribution_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, message.serialized()) }
-    })
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        distribution_with(device, distribution_id, out, |d, id| {
+            d.group_distribution(id)
+        })
+    }
 }
 
 /// Starts a fresh sending chain in the group (after a member left) and writes its
@@ -1445,19 +1564,8 @@ pub unsafe extern "C" fn confide_device_group_rotate(
     distribution_id: *const u8,
     out: *mut ConfideBuffer,
 ) -> i32 {
-    guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
-        // SAFETY: forwarded caller guarantees.
-        let (d, id) = unsafe { (device_ref(device)?, self::distribution_id(distribution_id)?) };
-        let message = d
-            .device
-            .group_rotate(id)
-            .map_err(group_distribution_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, message.serialized()) }
-    })
+    // SAFETY: forwarded caller guarantees.
+    unsafe { distribution_with(device, distribution_id, out, |d, id| d.group_rotate(id)) }
 }
 
 /// Stores the chain that a distribution message from (`name`, `sender_device_id`)
@@ -1478,21 +1586,16 @@ pub unsafe extern "C" fn confide_device_group_process(
     message: *const u8,
     message_len: usize,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let (d, sender, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, sender_device_id)?,
-                bytes(message, message_len, "message")?,
-            )
-        };
-        let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
-            .map_err(group_wire_failure)?;
-        d.device
-            .group_process(&sender, &message)
-            .map_err(group_process_failure)
-    })
+    let args = (device, name, sender_device_id, message, message_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        peer_call(args, "message", |d, sender, raw| {
+            let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_process(sender, &message)
+                .map_err(failing(group_process_code))
+        })
+    }
 }
 
 /// Encrypts `plaintext` for the group `distribution_id` with this device's sending
@@ -1514,12 +1617,10 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
         // SAFETY: forwarded caller guarantees.
-        let (d, id, plaintext) = unsafe {
+        let (out, d, id, plaintext) = unsafe {
             (
+                required_out(out, "out is null")?,
                 device_ref(device)?,
                 self::distribution_id(distribution_id)?,
                 bytes(plaintext, plaintext_len, "plaintext")?,
@@ -1528,9 +1629,8 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
         let message = d
             .device
             .group_encrypt(id, plaintext)
-            .map_err(group_send_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, message.serialized()) }
+            .map_err(failing(group_send_code))?;
+        put_buffer(out, message.serialized())
     })
 }
 
@@ -1560,37 +1660,21 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     out: *mut ConfideBuffer,
     out_redelivered: *mut bool,
 ) -> i32 {
-    guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
-        // SAFETY: forwarded caller guarantees.
-        let (d, sender, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, sender_device_id)?,
-                bytes(message, message_len, "message")?,
-            )
-        };
-        let message = SenderKeyMessage::parse(raw, Layout::Current).map_err(group_wire_failure)?;
-        let got = d
-            .device
-            .group_decrypt(&sender, &message)
-            .map_err(group_receive_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &got.plaintext)? };
-        if !out_redelivered.is_null() {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { out_redelivered.write(got.redelivered) };
-        }
-        Ok(())
-    })
+    let args = (device, name, sender_device_id, message, message_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        decrypt_with(args, out, out_redelivered, |d, sender, raw| {
+            let message = group_message(raw)?;
+            d.group_decrypt(sender, &message)
+                .map_err(failing(group_receive_code))
+        })
+    }
 }
 
 /// The id a SQLite store keeps a (current-layout) group message under: its
 /// distribution id and bytes, as `Device::group_decrypt` computed it.
 fn group_message_id(raw: &[u8]) -> Result<MessageId, Failure> {
-    let message = SenderKeyMessage::parse(raw, Layout::Current).map_err(group_wire_failure)?;
+    let message = group_message(raw)?;
     let distribution_id = message.distribution_id().ok_or_else(|| {
         Failure(
             CONFIDE_ERR_INVALID_MESSAGE,
@@ -1621,26 +1705,9 @@ pub unsafe extern "C" fn confide_device_group_acknowledge(
     message_len: usize,
     out_found: *mut bool,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: forwarded caller guarantees.
-        let (d, sender, raw) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, sender_device_id)?,
-                bytes(message, message_len, "message")?,
-            )
-        };
-        let id = group_message_id(raw)?;
-        let found = match d.device.store() {
-            AnyStore::Sqlite(s) => s.acknowledge(&sender, &id).map_err(store_failure)?,
-            AnyStore::Memory(_) => false,
-        };
-        if !out_found.is_null() {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { out_found.write(found) };
-        }
-        Ok(())
-    })
+    let args = (device, name, sender_device_id, message, message_len);
+    // SAFETY: forwarded caller guarantees.
+    unsafe { acknowledge_with(args, out_found, group_message_id) }
 }
 
 /// Encrypts `plaintext` for (`name`, `remote_device_id`) over the session (as
@@ -1676,33 +1743,21 @@ pub unsafe extern "C" fn confide_device_seal_message(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
+        // SAFETY: forwarded caller guarantee.
+        let out = unsafe { required_out(out, "out is null") }?;
         let version = sealed_version(version)?;
+        let args = (device, name, remote_device_id, plaintext, plaintext_len);
         // SAFETY: forwarded caller guarantees.
-        let (d, remote, plaintext) = unsafe {
-            (
-                device_ref(device)?,
-                address(name, remote_device_id)?,
-                bytes(plaintext, plaintext_len, "plaintext")?,
-            )
-        };
+        let (d, remote, plaintext) = unsafe { peer_args(args, "plaintext") }?;
         // SAFETY: forwarded caller guarantee.
         let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
-        let recipients;
-        let to = if version == CONFIDE_SEALED_SENDER_V1 {
-            SealFor::V1(&remote)
-        } else {
-            recipients = [v2_recipient(d, &remote)?];
-            SealFor::V2(&recipients)
-        };
+        let mut v2 = Vec::new();
+        let to = seal_for(d, version, std::slice::from_ref(&remote), &mut v2)?;
         let sealed = d
             .device
             .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)
-            .map_err(seal_message_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &sealed) }
+            .map_err(failing(seal_message_code))?;
+        put_buffer(out, &sealed)
     })
 }
 
@@ -1739,9 +1794,8 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
+        // SAFETY: forwarded caller guarantee.
+        let out = unsafe { required_out(out, "out is null") }?;
         let version = sealed_version(version)?;
         if recipients.is_null() || recipient_count == 0 {
             return Err(invalid("recipients is null or empty"));
@@ -1766,17 +1820,8 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
             // SAFETY: the caller guarantees each name is NUL-terminated.
             .map(|r| unsafe { address(r.name, r.device_id) })
             .collect::<Result<Vec<_>, _>>()?;
-        let v2: Vec<Recipient>;
-        let to = match (version, addresses.as_slice()) {
-            (CONFIDE_SEALED_SENDER_V1, [one]) => SealFor::V1(one),
-            _ => {
-                v2 = addresses
-                    .iter()
-                    .map(|a| v2_recipient(d, a))
-                    .collect::<Result<_, _>>()?;
-                SealFor::V2(&v2)
-            }
-        };
+        let mut v2 = Vec::new();
+        let to = seal_for(d, version, &addresses, &mut v2)?;
         let group_id = (!group_id.is_empty()).then_some(group_id);
         let sealed = d
             .device
@@ -1788,9 +1833,8 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
                 ContentHint::Default,
                 to,
             )
-            .map_err(seal_group_message_failure)?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &sealed) }
+            .map_err(failing(seal_group_message_code))?;
+        put_buffer(out, &sealed)
     })
 }
 
@@ -1810,29 +1854,24 @@ pub unsafe extern "C" fn confide_sealed_v2_for_recipient(
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
         // SAFETY: forwarded caller guarantees.
-        let (raw, name) = unsafe {
+        let (out, raw, name) = unsafe {
             (
+                required_out(out, "out is null")?,
                 bytes(message, message_len, "message")?,
                 string(name, "name")?,
             )
         };
-        let service_id: ServiceId = name
-            .parse()
-            .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))?;
+        let service_id = service_id(name)?;
         let multi = MultiRecipientMessage::try_from(raw)
-            .map_err(|e| Failure(CONFIDE_ERR_INVALID_MESSAGE, describe(&e)))?;
+            .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
         let delivered = multi.for_recipient(&service_id).ok_or_else(|| {
             Failure(
                 CONFIDE_ERR_NOT_FOUND,
                 "the message has no key share for this recipient".into(),
             )
         })?;
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out, &delivered) }
+        put_buffer(out, &delivered)
     })
 }
 
@@ -1865,21 +1904,17 @@ pub unsafe extern "C" fn confide_device_unseal(
     out: *mut ConfideUnsealed,
 ) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is null"));
-        }
         // SAFETY: forwarded caller guarantees.
-        let (d, root, raw) = unsafe {
+        let (out, (d, root, raw)) = unsafe {
             (
-                device_ref(device)?,
-                public_key(trust_root, trust_root_len)?,
-                bytes(message, message_len, "message")?,
+                required_out(out, "out is null")?,
+                sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let got = d.device.unseal(raw, &root).map_err(unseal_failure)?;
+        let got = d.device.unseal(raw, &root).map_err(failing(unseal_code))?;
         // Nothing below can fail: the message is consumed, so it must reach the caller.
         let name = CString::new(got.sender.name().replace('\0', "\u{FFFD}")).unwrap_or_default();
-        let result = ConfideUnsealed {
+        out.write(ConfideUnsealed {
             sender_name: name.into_raw(),
             sender_device: got.sender.device_id(),
             content_type: got.content_type.message_type(),
@@ -1887,9 +1922,7 @@ pub unsafe extern "C" fn confide_device_unseal(
             group_id: new_buffer(got.group_id.as_deref().unwrap_or_default()),
             plaintext: new_buffer(&got.plaintext),
             redelivered: got.redelivered,
-        };
-        // SAFETY: checked non-null; the caller guarantees it is writable.
-        unsafe { out.write(result) };
+        });
         Ok(())
     })
 }
@@ -1919,38 +1952,30 @@ pub unsafe extern "C" fn confide_device_acknowledge_sealed(
 ) -> i32 {
     guard(|| {
         // SAFETY: forwarded caller guarantees.
-        let (d, root, raw) = unsafe {
+        let (out_found, (d, root, raw)) = unsafe {
             (
-                device_ref(device)?,
-                public_key(trust_root, trust_root_len)?,
-                bytes(message, message_len, "message")?,
+                optional_out(out_found),
+                sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
         let identity = d.device.store().local_identity().map_err(store_failure)?;
         let content = confide::sealed::open(raw, &identity, &root, d.device.now())
-            .map_err(|e| Failure(open_code(&e), describe(&e)))?;
+            .map_err(failing(open_code))?;
         let info = content.sender().sender();
         let sender = Address::new(info.uuid.clone(), info.device_id);
-        let found = match (content.content_type(), d.device.store()) {
-            (ContentType::PreKey | ContentType::Whisper, AnyStore::Sqlite(s)) => {
-                let inner = CiphertextMessage::from_parts(
-                    content.content_type().message_type(),
-                    content.contents(),
-                )
-                .map_err(|e| decrypt_failure(e.into()))?;
-                s.acknowledge(&sender, &MessageId::of(&inner))
-                    .map_err(store_failure)?
+        let contents = content.contents();
+        let found = match content.content_type() {
+            kind @ (ContentType::PreKey | ContentType::Whisper) => {
+                acknowledge_stored(d, &sender, || {
+                    Ok(MessageId::of(&ciphertext(kind.message_type(), contents)?))
+                })?
             }
-            (ContentType::SenderKey, AnyStore::Sqlite(s)) => s
-                .acknowledge(&sender, &group_message_id(content.contents())?)
-                .map_err(store_failure)?,
+            ContentType::SenderKey => {
+                acknowledge_stored(d, &sender, || group_message_id(contents))?
+            }
             _ => false,
         };
-        if !out_found.is_null() {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { out_found.write(found) };
-        }
-        Ok(())
+        put_optional(out_found, found)
     })
 }
 
@@ -2015,12 +2040,12 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
     out_trust_root: *mut u8,
 ) -> i32 {
     guard(|| {
-        if out_certificate.is_null() {
-            return Err(invalid("out_certificate is null"));
-        }
-        // SAFETY: forwarded caller guarantees.
-        let (d, root, server) = unsafe {
+        // SAFETY: forwarded caller guarantees; the caller's `out_trust_root` array holds
+        // CONFIDE_PUBLIC_KEY_LEN bytes, so it is writable as a byte array that long.
+        let (out_certificate, out_trust_root, d, root, server) = unsafe {
             (
+                required_out(out_certificate, "out_certificate is null")?,
+                optional_out(out_trust_root.cast::<[u8; CONFIDE_PUBLIC_KEY_LEN]>()),
                 device_ref(device)?,
                 bytes(
                     trust_root_private,
@@ -2051,15 +2076,8 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
             expiration: Timestamp::from_millis(expiration_ms),
         };
         let certificate = SenderCertificate::new(info, server_certificate, &server, &mut rng);
-        // SAFETY: forwarded caller guarantee (checked non-null above).
-        unsafe { put_buffer(out_certificate, certificate.serialized())? };
-        if !out_trust_root.is_null() {
-            let public = root.public_key().serialize();
-            // SAFETY: non-null; the caller guarantees CONFIDE_PUBLIC_KEY_LEN writable
-            // bytes, and `public` is exactly that long.
-            unsafe { std::ptr::copy_nonoverlapping(public.as_ptr(), out_trust_root, public.len()) };
-        }
-        Ok(())
+        put_buffer(out_certificate, certificate.serialized())?;
+        put_optional(out_trust_root, root.public_key().serialize())
     })
 }
 
