@@ -9,6 +9,8 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod seal;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -17,11 +19,11 @@ pub mod sqlite;
 pub use self::postgres::{PostgresOpenError, PostgresPool, PostgresStore};
 pub use memory::InMemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use rows::{StoreSummary, TamperedRow};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use seal::StoreKey;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{
-    OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, StoreSummary, Synchronous, TamperedRow,
-};
+pub use sqlite::{OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
 
 use zeroize::Zeroizing;
 

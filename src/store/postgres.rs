@@ -70,6 +70,8 @@ mod pool;
 pub use ::postgres as client;
 pub use pool::{PoolError, PostgresPool};
 
+pub use super::rows::{StoreSummary, TamperedRow};
+
 use std::sync::{Mutex, MutexGuard};
 
 use ::postgres::error::SqlState;
@@ -78,11 +80,15 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use self::pool::Conn;
+use super::rows::{
+    self, Columns, Local, RowKey, Rows, SealedCommit, SealedGroupCommit, SealedMessage, ms,
+    tampered, text_row,
+};
 use super::seal::{self, Sealer};
 use super::{
-    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, NewMessage,
-    PreKeyStore, SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore,
-    StoreKey, TransactionalGroupStore, TransactionalStore,
+    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
+    SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore, StoreKey,
+    TransactionalGroupStore, TransactionalStore,
 };
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
@@ -180,46 +186,6 @@ impl From<PoolError> for PostgresOpenError {
     }
 }
 
-/// A row failed authentication: edited, moved to another row, table or device, or
-/// corrupt. Reported as [`StoreError::Backend`]; downcast to tell it from a database
-/// error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("row in table {table} failed authentication")]
-#[non_exhaustive]
-pub struct TamperedRow {
-    /// The table.
-    pub table: &'static str,
-}
-
-/// What [`PostgresStore::verify`] found: how many of this device's rows of each kind
-/// opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StoreSummary {
-    /// Trusted identities.
-    pub identities: usize,
-    /// One-time prekeys.
-    pub pre_keys: usize,
-    /// Signed prekeys.
-    pub signed_pre_keys: usize,
-    /// Session records.
-    pub sessions: usize,
-    /// Message rows (with or without plaintext).
-    pub messages: usize,
-    /// Message rows whose plaintext the app has not acknowledged yet.
-    pub unacknowledged: usize,
-    /// Sender-key records.
-    pub sender_keys: usize,
-    /// Privacy-model state values.
-    pub states: usize,
-}
-
-/// Our identity, cached after it is first read.
-struct Local {
-    identity: IdentityKeyPair,
-    registration_id: u32,
-}
-
 /// A persistent [`super::ProtocolStore`] (and [`SenderKeyStore`], [`StateStore`]) for one
 /// device, in a PostgreSQL database shared with other devices, sealed under a
 /// [`StoreKey`]. See the [module docs](crate::store::postgres).
@@ -230,9 +196,8 @@ struct Local {
 pub struct PostgresStore {
     pool: PostgresPool,
     device: String,
-    /// The device name as the prefix of every row key (length-prefixed).
-    owner_row: Vec<u8>,
-    sealer: Sealer,
+    /// Seals rows with the device name (length-prefixed) before every row key.
+    rows: Rows,
     local: Mutex<Option<Local>>,
 }
 
@@ -248,10 +213,6 @@ fn backend(e: ::postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn tampered(table: &'static str) -> StoreError {
-    StoreError::Backend(Box::new(TamperedRow { table }))
-}
-
 /// A failure the caller may retry by redoing the operation: the transaction was
 /// rolled back and nothing was written.
 fn is_conflict(e: &::postgres::Error) -> bool {
@@ -263,45 +224,35 @@ fn is_conflict(e: &::postgres::Error) -> bool {
     )
 }
 
-fn address_row(address: &Address) -> Vec<u8> {
-    let mut row = Vec::with_capacity(address.name().len() + 5);
-    row.extend_from_slice(address.name().as_bytes());
-    row.push(0);
-    row.extend_from_slice(&address.device_id().to_be_bytes());
-    row
+/// One row `verify` read: every bad column is reported as a tampered row of `table`.
+struct VerifyRow<'a> {
+    row: &'a ::postgres::Row,
+    table: &'static str,
 }
 
-/// Length-prefixed parts, so no two tuples share a row key.
-fn text_row(parts: &[&str]) -> Vec<u8> {
-    let mut row = Vec::new();
-    for p in parts {
-        row.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
-        row.extend_from_slice(p.as_bytes());
+impl VerifyRow<'_> {
+    fn get<'b, T: ::postgres::types::FromSql<'b>>(&'b self, i: usize) -> Result<T, StoreError> {
+        self.row.try_get(i).map_err(|_| tampered(self.table))
     }
-    row
 }
 
-fn ms(t: Timestamp) -> i64 {
-    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
-}
+impl Columns for VerifyRow<'_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i)
+    }
 
-fn from_ms(v: i64) -> Timestamp {
-    Timestamp::from_millis(u64::try_from(v).unwrap_or(0))
-}
+    fn number(&self, i: usize) -> Result<u32, StoreError> {
+        let n: i64 = self.get(i)?;
+        u32::try_from(n).map_err(|_| tampered(self.table))
+    }
 
-/// Which kind of row a [`PostgresStore::verify`] pass reads.
-#[derive(Clone, Copy)]
-enum RowKey {
-    /// `name, device` columns.
-    Address,
-    /// An `id` column.
-    Id,
-    /// `name, device, id` with a nullable value.
-    Message,
-    /// `name, device, distribution`.
-    SenderKey,
-    /// `kind, k`.
-    State,
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.get(i)
+    }
+
+    fn value(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(i)
+    }
 }
 
 impl PostgresStore {
@@ -318,11 +269,13 @@ impl PostgresStore {
         if device.is_empty() || device.len() > MAX_DEVICE_NAME || device.contains('\0') {
             return Err(PostgresOpenError::InvalidDevice);
         }
-        let owner_row = text_row(&[device]);
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         let sealer = Sealer::in_domain(key, salt, &seal::POSTGRES)
             .ok_or(PostgresOpenError::KeyDerivation)?;
+        // Every row key starts with the device name, so a row never opens as another
+        // device's.
+        let rows = Rows::new(sealer, text_row(&[device]));
 
         let mut lease = pool.get()?;
         let conn = lease.conn().ok_or(PoolError::Poisoned)?;
@@ -334,9 +287,7 @@ impl PostgresStore {
         let generation: i64 = tx
             .query_one("SELECT nextval('confide_generation')", &[])?
             .try_get(0)?;
-        sealer.set_generation(u64::try_from(generation).unwrap_or(0));
-        let mut check_row = owner_row.clone();
-        check_row.extend_from_slice(b"key_check");
+        rows.set_generation(u64::try_from(generation).unwrap_or(0));
         let select_check = |tx: &mut ::postgres::Transaction<'_>| {
             tx.query_opt(
                 "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'key_check'",
@@ -352,7 +303,7 @@ impl PostgresStore {
             let inserted = tx.execute(
                 "INSERT INTO confide_meta (owner, k, v) VALUES ($1, 'key_check', $2)
                  ON CONFLICT (owner, k) DO NOTHING",
-                &[&device, &sealer.seal("meta", &check_row, KEY_CHECK)],
+                &[&device, &rows.seal("meta", b"key_check", KEY_CHECK)],
             )?;
             if inserted == 0 {
                 check = select_check(&mut tx)?;
@@ -373,7 +324,7 @@ impl PostgresStore {
             }
         }
         if let Some(sealed) = check {
-            match sealer.open("meta", &check_row, &sealed) {
+            match rows.open("meta", b"key_check", &sealed) {
                 Ok(v) if v.as_slice() == KEY_CHECK => {}
                 _ => return Err(PostgresOpenError::WrongKey),
             }
@@ -383,8 +334,7 @@ impl PostgresStore {
         let store = Self {
             pool: pool.clone(),
             device: device.to_owned(),
-            owner_row,
-            sealer,
+            rows,
             local: Mutex::new(None),
         };
         let local = store.load_local().map_err(|e| match e {
@@ -405,18 +355,6 @@ impl PostgresStore {
         &self.device
     }
 
-    /// The row key of `row` in this device's part of the database.
-    fn row(&self, row: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.owner_row.len() + row.len());
-        out.extend_from_slice(&self.owner_row);
-        out.extend_from_slice(row);
-        out
-    }
-
-    fn address_key(&self, address: &Address) -> Vec<u8> {
-        self.row(&address_row(address))
-    }
-
     /// Runs `f` on a pooled connection.
     fn with_conn<T>(
         &self,
@@ -432,15 +370,13 @@ impl PostgresStore {
         f(conn).map_err(backend)
     }
 
-    /// The one sealed value `sql` selects (parameters after the owner), opened.
-    fn get_sealed(
+    /// The one sealed value `sql` selects (parameters after the owner), still sealed.
+    fn get(
         &self,
         sql: &'static str,
-        table: &'static str,
-        row: &[u8],
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        let sealed: Option<Vec<u8>> = self.with_conn(|c| {
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_conn(|c| {
             let st = c.stmts.get(&mut c.client, sql)?;
             let mut all: Vec<&(dyn ToSql + Sync)> = vec![&self.device];
             all.extend_from_slice(params);
@@ -448,14 +384,7 @@ impl PostgresStore {
                 .query_opt(&st, &all)?
                 .map(|r| r.try_get(0))
                 .transpose()
-        })?;
-        sealed
-            .map(|v| {
-                self.sealer
-                    .open(table, row, &v)
-                    .map_err(|_| tampered(table))
-            })
-            .transpose()
+        })
     }
 
     /// Runs one statement (parameters after the owner); returns the rows it changed.
@@ -475,27 +404,24 @@ impl PostgresStore {
     }
 
     fn load_local(&self) -> Result<Option<Local>, StoreError> {
-        let identity = self.get_sealed(
-            "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'local_identity'",
-            "meta",
-            &self.row(b"local_identity"),
-            &[],
-        )?;
-        let reg = self.get_sealed(
-            "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'registration_id'",
-            "meta",
-            &self.row(b"registration_id"),
-            &[],
-        )?;
+        let identity = self
+            .get(
+                "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'local_identity'",
+                &[],
+            )?
+            .map(|v| self.rows.open("meta", b"local_identity", &v))
+            .transpose()?;
+        let reg = self
+            .get(
+                "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'registration_id'",
+                &[],
+            )?
+            .map(|v| self.rows.open("meta", b"registration_id", &v))
+            .transpose()?;
         let (Some(identity), Some(reg)) = (identity, reg) else {
             return Ok(None);
         };
-        let identity = IdentityKeyPair::from_bytes(&identity).map_err(|_| tampered("meta"))?;
-        let reg: [u8; 4] = reg.as_slice().try_into().map_err(|_| tampered("meta"))?;
-        Ok(Some(Local {
-            identity,
-            registration_id: u32::from_be_bytes(reg),
-        }))
+        Local::decode(&identity, &reg).map(Some)
     }
 
     /// Our identity, read from the database if another host set it since we opened.
@@ -519,14 +445,7 @@ impl PostgresStore {
         identity: &IdentityKeyPair,
         registration_id: u32,
     ) -> Result<(), StoreError> {
-        let sealed_identity =
-            self.sealer
-                .seal("meta", &self.row(b"local_identity"), &identity.to_bytes());
-        let sealed_reg = self.sealer.seal(
-            "meta",
-            &self.row(b"registration_id"),
-            &registration_id.to_be_bytes(),
-        );
+        let (sealed_identity, sealed_reg) = self.rows.seal_local(identity, registration_id);
         self.put(
             "INSERT INTO confide_meta (owner, k, v)
              VALUES ($1, 'local_identity', $2), ($1, 'registration_id', $3)
@@ -550,16 +469,11 @@ impl PostgresStore {
         self.delivered(address, id)
     }
 
-    fn message_index(&self, address: &Address, id: &MessageId) -> [u8; 32] {
-        self.sealer
-            .message_index(&self.address_key(address), id.as_bytes())
-    }
-
     /// The app has the message (1:1 or group) safely: drop its plaintext and keep only
     /// the dedupe record, so a later redelivery is refused as a duplicate. Returns
     /// whether the message was stored.
     pub fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
-        let idx = self.message_index(address, id);
+        let idx = self.rows.message_index(address, id);
         let n = self.put(
             "UPDATE confide_message SET v = NULL
              WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
@@ -576,7 +490,7 @@ impl PostgresStore {
         id: &MessageId,
         expires_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        let idx = self.message_index(address, id);
+        let idx = self.rows.message_index(address, id);
         let n = self.put(
             "UPDATE confide_message SET expires_at = $5
              WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
@@ -648,12 +562,11 @@ impl PostgresStore {
             (
                 "SELECT k, v FROM confide_meta WHERE owner = $1",
                 "meta",
-                RowKey::State,
+                RowKey::Meta,
             ),
         ];
-        let mut counts = [(0usize, 0usize); 8];
         // One snapshot for all tables.
-        let rows = self.with_conn(|c| {
+        let found = self.with_conn(|c| {
             let mut tx = c
                 .client
                 .build_transaction()
@@ -667,69 +580,14 @@ impl PostgresStore {
             tx.commit()?;
             Ok(all)
         })?;
-        for (((_, table, kind), rows), count) in passes.iter().zip(&rows).zip(&mut counts) {
-            let bad = || tampered(table);
-            for r in rows {
-                count.0 += 1;
-                let (row, sealed): (Vec<u8>, Option<Vec<u8>>) = match kind {
-                    RowKey::Address | RowKey::Message | RowKey::SenderKey => {
-                        let name: String = r.try_get(0).map_err(|_| bad())?;
-                        let device: i64 = r.try_get(1).map_err(|_| bad())?;
-                        let device = u32::try_from(device).map_err(|_| bad())?;
-                        let mut row = address_row(&Address::new(name, device));
-                        let v = match kind {
-                            RowKey::Address => r.try_get(2).map_err(|_| bad())?,
-                            _ => {
-                                let extra: Vec<u8> = r.try_get(2).map_err(|_| bad())?;
-                                row.extend_from_slice(&extra);
-                                r.try_get(3).map_err(|_| bad())?
-                            }
-                        };
-                        (row, v)
-                    }
-                    RowKey::Id => {
-                        let id: i64 = r.try_get(0).map_err(|_| bad())?;
-                        let id = u32::try_from(id).map_err(|_| bad())?;
-                        (id.to_be_bytes().to_vec(), r.try_get(1).map_err(|_| bad())?)
-                    }
-                    RowKey::State if *table == "meta" => {
-                        let k: String = r.try_get(0).map_err(|_| bad())?;
-                        (k.into_bytes(), r.try_get(1).map_err(|_| bad())?)
-                    }
-                    RowKey::State => {
-                        let kind: String = r.try_get(0).map_err(|_| bad())?;
-                        let k: String = r.try_get(1).map_err(|_| bad())?;
-                        (text_row(&[&kind, &k]), r.try_get(2).map_err(|_| bad())?)
-                    }
-                };
-                if let Some(v) = sealed {
-                    self.sealer
-                        .open(table, &self.row(&row), &v)
-                        .map_err(|_| bad())?;
-                    count.1 += 1;
-                }
+        let mut summary = StoreSummary::default();
+        for ((_, table, kind), found) in passes.iter().zip(&found) {
+            for row in found {
+                let row = VerifyRow { row, table };
+                self.rows.verify_row(table, *kind, &row, &mut summary)?;
             }
         }
-        let [
-            identities,
-            pre_keys,
-            signed,
-            sessions,
-            messages,
-            sender_keys,
-            states,
-            _,
-        ] = counts;
-        Ok(StoreSummary {
-            identities: identities.0,
-            pre_keys: pre_keys.0,
-            signed_pre_keys: signed.0,
-            sessions: sessions.0,
-            messages: messages.0,
-            unacknowledged: messages.1,
-            sender_keys: sender_keys.0,
-            states: states.0,
-        })
+        Ok(summary)
     }
 }
 
@@ -774,34 +632,23 @@ fn migrate(client: &mut ::postgres::Client) -> Result<(), PostgresOpenError> {
 
 impl IdentityStore for PostgresStore {
     fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
-        self.local()?
-            .as_ref()
-            .map(|l| l.identity.clone())
-            .ok_or(StoreError::NoLocalIdentity)
+        rows::local_identity(self.local()?.as_ref())
     }
 
     fn local_registration_id(&self) -> Result<u32, StoreError> {
-        self.local()?
-            .as_ref()
-            .map(|l| l.registration_id)
-            .ok_or(StoreError::NoLocalIdentity)
+        rows::local_registration_id(self.local()?.as_ref())
     }
 
     fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
-        self.get_sealed(
+        let sealed = self.get(
             "SELECT v FROM confide_identity WHERE owner = $1 AND name = $2 AND device = $3",
-            "identity",
-            &self.address_key(address),
             &[&address.name(), &i64::from(address.device_id())],
-        )?
-        .map(|v| IdentityKey::try_from(v.as_slice()).map_err(|_| tampered("identity")))
-        .transpose()
+        )?;
+        self.rows.open_identity(address, sealed)
     }
 
     fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
-        let sealed = self
-            .sealer
-            .seal("identity", &self.address_key(address), &key.serialize());
+        let sealed = self.rows.seal_identity(address, key);
         self.put(
             "INSERT INTO confide_identity (owner, name, device, v) VALUES ($1, $2, $3, $4)
              ON CONFLICT (owner, name, device) DO UPDATE SET v = EXCLUDED.v",
@@ -817,25 +664,19 @@ impl IdentityStore for PostgresStore {
 
 impl PreKeyStore for PostgresStore {
     fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
-        self.get_sealed(
+        let sealed = self.get(
             "SELECT v FROM confide_pre_key WHERE owner = $1 AND id = $2",
-            "pre_key",
-            &self.row(&id.to_be_bytes()),
             &[&i64::from(id)],
-        )?
-        .map(|v| PreKeyRecord::from_bytes(&v).map_err(StoreError::from))
-        .transpose()
+        )?;
+        self.rows.open_pre_key(id, sealed)
     }
 
     fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
-        let id = record.id();
-        let sealed = self
-            .sealer
-            .seal("pre_key", &self.row(&id.to_be_bytes()), &record.to_bytes());
+        let sealed = self.rows.seal_pre_key(record);
         self.put(
             "INSERT INTO confide_pre_key (owner, id, v) VALUES ($1, $2, $3)
              ON CONFLICT (owner, id) DO UPDATE SET v = EXCLUDED.v",
-            &[&i64::from(id), &sealed],
+            &[&i64::from(record.id()), &sealed],
         )?;
         Ok(())
     }
@@ -851,27 +692,19 @@ impl PreKeyStore for PostgresStore {
 
 impl SignedPreKeyStore for PostgresStore {
     fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        self.get_sealed(
+        let sealed = self.get(
             "SELECT v FROM confide_signed_pre_key WHERE owner = $1 AND id = $2",
-            "signed_pre_key",
-            &self.row(&id.to_be_bytes()),
             &[&i64::from(id)],
-        )?
-        .map(|v| SignedPreKeyRecord::from_bytes(&v).map_err(StoreError::from))
-        .transpose()
+        )?;
+        self.rows.open_signed_pre_key(id, sealed)
     }
 
     fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        let id = record.id();
-        let sealed = self.sealer.seal(
-            "signed_pre_key",
-            &self.row(&id.to_be_bytes()),
-            &record.to_bytes(),
-        );
+        let sealed = self.rows.seal_signed_pre_key(record);
         self.put(
             "INSERT INTO confide_signed_pre_key (owner, id, v) VALUES ($1, $2, $3)
              ON CONFLICT (owner, id) DO UPDATE SET v = EXCLUDED.v",
-            &[&i64::from(id), &sealed],
+            &[&i64::from(record.id()), &sealed],
         )?;
         Ok(())
     }
@@ -883,9 +716,7 @@ impl SessionStore for PostgresStore {
     }
 
     fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        let sealed = self
-            .sealer
-            .seal("session", &self.address_key(address), &record.to_bytes());
+        let sealed = self.rows.seal_session(address, record);
         self.put(
             "INSERT INTO confide_session (owner, name, device, v) VALUES ($1, $2, $3, $4)
              ON CONFLICT (owner, name, device) DO UPDATE SET v = EXCLUDED.v",
@@ -899,36 +730,73 @@ impl SessionStore for PostgresStore {
     }
 }
 
-/// A decrypted message sealed for its row: (HMAC row id, received at, sealed value).
-type SealedMessage = ([u8; 32], i64, Vec<u8>);
-
-/// The sealed values one commit writes, made before the transaction starts.
-struct Sealed {
-    session: Vec<u8>,
-    identity: Option<Vec<u8>>,
-    message: Option<SealedMessage>,
+/// The compare-and-swap that writes a commit's row: `insert` when the operation found
+/// no row, else `update` (which takes the expected nonce as its last parameter after
+/// `params`, and matches only while the row's sealed value still starts with it).
+struct Swap<'a> {
+    expected: SessionVersion,
+    insert: &'static str,
+    update: &'static str,
+    params: &'a [&'a (dyn ToSql + Sync)],
 }
 
-/// Inserts `message` from (`name`, `device`) into `owner`'s messages unless its id is
-/// already stored (1:1 and group messages alike); returns whether it inserted. A
-/// concurrent insert of the same id waits for the other transaction and then finds
-/// the row, so two commits of one message never both succeed.
-fn insert_message(
+/// Starts a commit's transaction: inserts the decrypted message (1:1 and group
+/// messages alike), if any, then runs the compare-and-swap. `None`, after a rollback,
+/// if the message id was already stored or the row changed since the operation read it.
+/// A concurrent insert of the same id, or a concurrent writer's `UPDATE` of the row,
+/// makes this one wait and then see the committed row, so two commits from one
+/// version never both succeed.
+fn begin_commit<'c>(
+    client: &'c mut ::postgres::Client,
     stmts: &mut pool::Stmts,
-    tx: &mut ::postgres::Transaction<'_>,
     owner: &str,
-    name: &str,
-    device: i64,
-    message: &SealedMessage,
-) -> Result<bool, ::postgres::Error> {
-    let (idx, received_at, v) = message;
-    let st = stmts.get(
-        tx,
-        "INSERT INTO confide_message (owner, name, device, id, received_at, v)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )?;
-    let n = tx.execute(&st, &[&owner, &name, &device, &&idx[..], received_at, v])?;
-    Ok(n > 0)
+    sender: &Address,
+    message: Option<&SealedMessage>,
+    swap: &Swap<'_>,
+) -> Result<Option<::postgres::Transaction<'c>>, ::postgres::Error> {
+    let mut tx = client.transaction()?;
+    if let Some(m) = message {
+        let st = stmts.get(
+            &mut tx,
+            "INSERT INTO confide_message (owner, name, device, id, received_at, v)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )?;
+        let device = i64::from(sender.device_id());
+        let idx = &m.idx[..];
+        let n = tx.execute(
+            &st,
+            &[
+                &owner,
+                &sender.name(),
+                &device,
+                &idx,
+                &m.received_at,
+                &m.sealed,
+            ],
+        )?;
+        if n == 0 {
+            tx.rollback()?;
+            return Ok(None);
+        }
+    }
+    let n = match swap.expected.token() {
+        None => {
+            let st = stmts.get(&mut tx, swap.insert)?;
+            tx.execute(&st, swap.params)?
+        }
+        Some(token) => {
+            let st = stmts.get(&mut tx, swap.update)?;
+            let token = &token[..];
+            let mut all = swap.params.to_vec();
+            all.push(&token);
+            tx.execute(&st, &all)?
+        }
+    };
+    if n == 0 {
+        tx.rollback()?;
+        return Ok(None);
+    }
+    Ok(Some(tx))
 }
 
 impl PostgresStore {
@@ -938,44 +806,30 @@ impl PostgresStore {
         &self,
         c: &mut Conn,
         commit: &Commit<'_>,
-        sealed: &Sealed,
+        sealed: &SealedCommit,
     ) -> Result<CommitOutcome, ::postgres::Error> {
         let name = commit.address.name();
         let device = i64::from(commit.address.device_id());
-        let mut tx = c.client.transaction()?;
-        if let Some(message) = &sealed.message {
-            if !insert_message(&mut c.stmts, &mut tx, &self.device, name, device, message)? {
-                tx.rollback()?;
-                return Ok(CommitOutcome::Conflict);
-            }
-        }
-        // The compare-and-swap: the row must still be the version the operation read.
-        let n = match commit.expected.token() {
-            None => {
-                let st = c.stmts.get(
-                    &mut tx,
-                    "INSERT INTO confide_session (owner, name, device, v)
+        let swap = Swap {
+            expected: commit.expected,
+            insert: "INSERT INTO confide_session (owner, name, device, v)
                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )?;
-                tx.execute(&st, &[&self.device, &name, &device, &sealed.session])?
-            }
-            Some(token) => {
-                let st = c.stmts.get(
-                    &mut tx,
-                    "UPDATE confide_session SET v = $4
+            update: "UPDATE confide_session SET v = $4
                      WHERE owner = $1 AND name = $2 AND device = $3
                        AND substring(v from 1 for 12) = $5",
-                )?;
-                tx.execute(
-                    &st,
-                    &[&self.device, &name, &device, &sealed.session, &&token[..]],
-                )?
-            }
+            params: &[&self.device, &name, &device, &sealed.session],
         };
-        if n == 0 {
-            tx.rollback()?;
+        let Some(mut tx) = begin_commit(
+            &mut c.client,
+            &mut c.stmts,
+            &self.device,
+            commit.address,
+            sealed.message.as_ref(),
+            &swap,
+        )?
+        else {
             return Ok(CommitOutcome::Conflict);
-        }
+        };
         if let Some(v) = &sealed.identity {
             let st = c.stmts.get(
                 &mut tx,
@@ -994,128 +848,40 @@ impl PostgresStore {
         tx.commit()?;
         Ok(CommitOutcome::Committed)
     }
-}
 
-impl TransactionalStore for PostgresStore {
-    fn load_session(
+    /// The transaction behind [`TransactionalGroupStore::commit_group`]; `Ok(Conflict)`
+    /// after a rollback.
+    fn commit_group_in(
         &self,
-        address: &Address,
-    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
-        let sealed: Option<Vec<u8>> = self.with_conn(|c| {
-            let st = c.stmts.get(
-                &mut c.client,
-                "SELECT v FROM confide_session WHERE owner = $1 AND name = $2 AND device = $3",
-            )?;
-            c.client
-                .query_opt(
-                    &st,
-                    &[
-                        &self.device,
-                        &address.name(),
-                        &i64::from(address.device_id()),
-                    ],
-                )?
-                .map(|r| r.try_get(0))
-                .transpose()
-        })?;
-        let Some(sealed) = sealed else {
-            return Ok((None, SessionVersion::ABSENT));
+        c: &mut Conn,
+        commit: &GroupCommit<'_>,
+        sealed: &SealedGroupCommit,
+    ) -> Result<CommitOutcome, ::postgres::Error> {
+        let name = commit.sender.name();
+        let device = i64::from(commit.sender.device_id());
+        let distribution = &commit.distribution_id.as_bytes()[..];
+        let swap = Swap {
+            expected: commit.expected,
+            insert: "INSERT INTO confide_sender_key (owner, name, device, distribution, v)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            update: "UPDATE confide_sender_key SET v = $5
+                     WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4
+                       AND substring(v from 1 for 12) = $6",
+            params: &[&self.device, &name, &device, &distribution, &sealed.record],
         };
-        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("session"))?;
-        let bytes = self
-            .sealer
-            .open("session", &self.address_key(address), &sealed)
-            .map_err(|_| tampered("session"))?;
-        let record = SessionRecord::from_bytes(&bytes)?;
-        Ok((Some(record), SessionVersion::new(version)))
-    }
-
-    fn delivered(
-        &self,
-        address: &Address,
-        id: &MessageId,
-    ) -> Result<Option<DeliveredMessage>, StoreError> {
-        self.stored_message(address, id)
-    }
-
-    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        let row = self.address_key(commit.address);
-        // Seal outside the transaction: it holds only SQL.
-        let sealed = Sealed {
-            session: self
-                .sealer
-                .seal("session", &row, &commit.session.to_bytes()),
-            identity: commit
-                .identity
-                .map(|k| self.sealer.seal("identity", &row, &k.serialize())),
-            message: commit
-                .message
-                .map(|m| self.seal_message(commit.address, &m)),
+        let Some(tx) = begin_commit(
+            &mut c.client,
+            &mut c.stmts,
+            &self.device,
+            commit.sender,
+            sealed.message.as_ref(),
+            &swap,
+        )?
+        else {
+            return Ok(CommitOutcome::Conflict);
         };
-        self.transact(|c| self.commit_in(c, commit, &sealed))
-    }
-}
-
-impl PostgresStore {
-    /// The message row for (`address`, `id`), 1:1 or group alike.
-    fn stored_message(
-        &self,
-        address: &Address,
-        id: &MessageId,
-    ) -> Result<Option<DeliveredMessage>, StoreError> {
-        let idx = self.message_index(address, id);
-        let found: Option<(i64, Option<Vec<u8>>)> = self.with_conn(|c| {
-            let st = c.stmts.get(
-                &mut c.client,
-                "SELECT received_at, v FROM confide_message
-                 WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
-            )?;
-            c.client
-                .query_opt(
-                    &st,
-                    &[
-                        &self.device,
-                        &address.name(),
-                        &i64::from(address.device_id()),
-                        &&idx[..],
-                    ],
-                )?
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .transpose()
-        })?;
-        let Some((received_at, sealed)) = found else {
-            return Ok(None);
-        };
-        let mut row = self.address_key(address);
-        row.extend_from_slice(&idx);
-        let plaintext = sealed
-            .map(|v| {
-                self.sealer
-                    .open("message", &row, &v)
-                    .map_err(|_| tampered("message"))
-            })
-            .transpose()?;
-        Ok(Some(DeliveredMessage::new(plaintext, from_ms(received_at))))
-    }
-
-    /// Seals a decrypted message from `address` for its row: (device, sender, HMAC of
-    /// the message id), the same for 1:1 and group messages.
-    fn seal_message(&self, address: &Address, message: &NewMessage<'_>) -> SealedMessage {
-        let idx = self.message_index(address, &message.id);
-        let mut mrow = self.address_key(address);
-        mrow.extend_from_slice(&idx);
-        (
-            idx,
-            ms(message.received_at),
-            self.sealer.seal("message", &mrow, message.plaintext),
-        )
-    }
-
-    /// The row key of the sender-key record of (`sender`, `distribution_id`).
-    fn sender_key_row(&self, sender: &Address, distribution_id: DistributionId) -> Vec<u8> {
-        let mut row = self.address_key(sender);
-        row.extend_from_slice(distribution_id.as_bytes());
-        row
+        tx.commit()?;
+        Ok(CommitOutcome::Committed)
     }
 
     /// Runs one commit's transaction on a pooled connection. A serialization failure,
@@ -1140,63 +906,62 @@ impl PostgresStore {
         }
     }
 
-    /// The transaction behind [`TransactionalGroupStore::commit_group`]; `Ok(Conflict)`
-    /// after a rollback.
-    fn commit_group_in(
+    /// The message row for (`address`, `id`), 1:1 or group alike.
+    fn stored_message(
         &self,
-        c: &mut Conn,
-        commit: &GroupCommit<'_>,
-        record: &[u8],
-        message: Option<&SealedMessage>,
-    ) -> Result<CommitOutcome, ::postgres::Error> {
-        let name = commit.sender.name();
-        let device = i64::from(commit.sender.device_id());
-        let distribution = &commit.distribution_id.as_bytes()[..];
-        let mut tx = c.client.transaction()?;
-        if let Some(message) = message {
-            if !insert_message(&mut c.stmts, &mut tx, &self.device, name, device, message)? {
-                tx.rollback()?;
-                return Ok(CommitOutcome::Conflict);
-            }
-        }
-        // The compare-and-swap: the row must still be the version the operation read
-        // (a concurrent writer's UPDATE makes this one wait, then re-check the nonce
-        // against the row it committed).
-        let n = match commit.expected.token() {
-            None => {
-                let st = c.stmts.get(
-                    &mut tx,
-                    "INSERT INTO confide_sender_key (owner, name, device, distribution, v)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )?;
-                tx.execute(&st, &[&self.device, &name, &device, &distribution, &record])?
-            }
-            Some(token) => {
-                let st = c.stmts.get(
-                    &mut tx,
-                    "UPDATE confide_sender_key SET v = $5
-                     WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4
-                       AND substring(v from 1 for 12) = $6",
-                )?;
-                tx.execute(
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        let idx = self.rows.message_index(address, id);
+        let found: Option<(i64, Option<Vec<u8>>)> = self.with_conn(|c| {
+            let st = c.stmts.get(
+                &mut c.client,
+                "SELECT received_at, v FROM confide_message
+                 WHERE owner = $1 AND name = $2 AND device = $3 AND id = $4",
+            )?;
+            c.client
+                .query_opt(
                     &st,
                     &[
                         &self.device,
-                        &name,
-                        &device,
-                        &distribution,
-                        &record,
-                        &&token[..],
+                        &address.name(),
+                        &i64::from(address.device_id()),
+                        &&idx[..],
                     ],
                 )?
-            }
-        };
-        if n == 0 {
-            tx.rollback()?;
-            return Ok(CommitOutcome::Conflict);
-        }
-        tx.commit()?;
-        Ok(CommitOutcome::Committed)
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()
+        })?;
+        found
+            .map(|(received_at, sealed)| self.rows.open_message(address, &idx, received_at, sealed))
+            .transpose()
+    }
+}
+
+impl TransactionalStore for PostgresStore {
+    fn load_session(
+        &self,
+        address: &Address,
+    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+        let sealed = self.get(
+            "SELECT v FROM confide_session WHERE owner = $1 AND name = $2 AND device = $3",
+            &[&address.name(), &i64::from(address.device_id())],
+        )?;
+        self.rows.open_session(address, sealed)
+    }
+
+    fn delivered(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        self.stored_message(address, id)
+    }
+
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        // Seal outside the transaction: it holds only SQL.
+        let sealed = self.rows.seal_commit(commit);
+        self.transact(|c| self.commit_in(c, commit, &sealed))
     }
 }
 
@@ -1215,11 +980,7 @@ impl SenderKeyStore for PostgresStore {
         distribution_id: DistributionId,
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal(
-            "sender_key",
-            &self.sender_key_row(sender, distribution_id),
-            &record.to_bytes(),
-        );
+        let sealed = self.rows.seal_sender_key(sender, distribution_id, record);
         self.put(
             "INSERT INTO confide_sender_key (owner, name, device, distribution, v)
              VALUES ($1, $2, $3, $4, $5)
@@ -1245,39 +1006,16 @@ impl TransactionalGroupStore for PostgresStore {
         sender: &Address,
         distribution_id: DistributionId,
     ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
-        let sealed: Option<Vec<u8>> = self.with_conn(|c| {
-            let st = c.stmts.get(
-                &mut c.client,
-                "SELECT v FROM confide_sender_key
-                 WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",
-            )?;
-            c.client
-                .query_opt(
-                    &st,
-                    &[
-                        &self.device,
-                        &sender.name(),
-                        &i64::from(sender.device_id()),
-                        &&distribution_id.as_bytes()[..],
-                    ],
-                )?
-                .map(|r| r.try_get(0))
-                .transpose()
-        })?;
-        let Some(sealed) = sealed else {
-            return Ok((None, SessionVersion::ABSENT));
-        };
-        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("sender_key"))?;
-        let bytes = self
-            .sealer
-            .open(
-                "sender_key",
-                &self.sender_key_row(sender, distribution_id),
-                &sealed,
-            )
-            .map_err(|_| tampered("sender_key"))?;
-        let record = SenderKeyRecord::from_bytes(&bytes)?;
-        Ok((Some(record), SessionVersion::new(version)))
+        let sealed = self.get(
+            "SELECT v FROM confide_sender_key
+             WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",
+            &[
+                &sender.name(),
+                &i64::from(sender.device_id()),
+                &&distribution_id.as_bytes()[..],
+            ],
+        )?;
+        self.rows.open_sender_key(sender, distribution_id, sealed)
     }
 
     fn group_delivered(
@@ -1290,30 +1028,22 @@ impl TransactionalGroupStore for PostgresStore {
 
     fn commit_group(&self, commit: &GroupCommit<'_>) -> Result<CommitOutcome, StoreError> {
         // Seal outside the transaction: it holds only SQL.
-        let record = self.sealer.seal(
-            "sender_key",
-            &self.sender_key_row(commit.sender, commit.distribution_id),
-            &commit.record.to_bytes(),
-        );
-        let message = commit.message.map(|m| self.seal_message(commit.sender, &m));
-        self.transact(|c| self.commit_group_in(c, commit, &record, message.as_ref()))
+        let sealed = self.rows.seal_group_commit(commit);
+        self.transact(|c| self.commit_group_in(c, commit, &sealed))
     }
 }
 
 impl StateStore for PostgresStore {
     fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        self.get_sealed(
+        let sealed = self.get(
             "SELECT v FROM confide_state WHERE owner = $1 AND kind = $2 AND k = $3",
-            "state",
-            &self.row(&text_row(&[kind, key])),
             &[&kind, &key],
-        )
+        )?;
+        self.rows.open_state(kind, key, sealed)
     }
 
     fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let sealed = self
-            .sealer
-            .seal("state", &self.row(&text_row(&[kind, key])), value);
+        let sealed = self.rows.seal_state(kind, key, value);
         self.put(
             "INSERT INTO confide_state (owner, kind, k, v) VALUES ($1, $2, $3, $4)
              ON CONFLICT (owner, kind, k) DO UPDATE SET v = EXCLUDED.v",

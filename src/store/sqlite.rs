@@ -56,6 +56,7 @@
 //! a file from a newer version ([`OpenError::NewerSchema`]). `tests/fixtures/sqlite/`
 //! keeps a database written by each released schema, which must keep opening.
 
+pub use super::rows::{StoreSummary, TamperedRow};
 pub use super::seal::StoreKey;
 
 use std::path::Path;
@@ -66,10 +67,11 @@ use rand_core::{CryptoRng, RngCore};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use super::seal::{self, Sealer};
+use super::rows::{self, Columns, Local, RowKey, Rows, SealedMessage, ms};
+use super::seal::Sealer;
 use super::{
-    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, NewMessage,
-    PreKeyStore, SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore,
+    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
+    SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore,
     TransactionalGroupStore, TransactionalStore,
 };
 use crate::error::StoreError;
@@ -182,47 +184,6 @@ impl From<rusqlite::Error> for OpenError {
     }
 }
 
-/// A row failed authentication: edited, moved to another row, or corrupt. Reported as
-/// [`StoreError::Backend`]; downcast to tell it from an I/O error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("row in table {table} failed authentication")]
-#[non_exhaustive]
-pub struct TamperedRow {
-    /// The table.
-    pub table: &'static str,
-}
-
-/// What [`SqliteStore::verify`] found: how many rows of each kind opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StoreSummary {
-    /// Trusted identities.
-    pub identities: usize,
-    /// One-time prekeys.
-    pub pre_keys: usize,
-    /// Signed prekeys.
-    pub signed_pre_keys: usize,
-    /// Session records.
-    pub sessions: usize,
-    /// Message rows (with or without plaintext).
-    pub messages: usize,
-    /// Message rows whose plaintext the app has not acknowledged yet.
-    pub unacknowledged: usize,
-    /// Privacy-model state values.
-    pub states: usize,
-    /// Sender-key records (own sending chains and other members' chains).
-    pub sender_keys: usize,
-}
-
-/// Maps a row to (row key, sealed value), or `None` for a row with no sealed value.
-type RowOf<'a> = dyn Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> + 'a;
-
-/// Our identity, cached after open.
-struct Local {
-    identity: IdentityKeyPair,
-    registration_id: u32,
-}
-
 /// A persistent [`super::ProtocolStore`] on SQLite, sealed under a [`StoreKey`]. See the
 /// [module docs](crate::store::sqlite) for what stays visible and how commits are made atomic.
 ///
@@ -230,7 +191,7 @@ struct Local {
 /// may open the same file (SQLite's locking orders their transactions).
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    sealer: Sealer,
+    rows: Rows,
     local: Mutex<Option<Local>>,
 }
 
@@ -244,42 +205,25 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn tampered(table: &'static str) -> StoreError {
-    StoreError::Backend(Box::new(TamperedRow { table }))
-}
+/// One row `verify` read, its columns typed as SQLite stores them.
+struct VerifyRow<'a, 'b>(&'a rusqlite::Row<'b>);
 
-fn address_row(address: &Address) -> Vec<u8> {
-    let mut row = Vec::with_capacity(address.name().len() + 5);
-    row.extend_from_slice(address.name().as_bytes());
-    row.push(0);
-    row.extend_from_slice(&address.device_id().to_be_bytes());
-    row
-}
-
-/// Length-prefixed parts, so no two (kind, key) pairs share a row key.
-fn text_row(parts: &[&str]) -> Vec<u8> {
-    let mut row = Vec::new();
-    for p in parts {
-        row.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
-        row.extend_from_slice(p.as_bytes());
+impl Columns for VerifyRow<'_, '_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.0.get(i).map_err(backend)
     }
-    row
-}
 
-/// The row key of a sender-key record: the sender's address row, then the 16-byte
-/// distribution id (both fixed-length suffixes, so no two pairs share a row key).
-fn sender_key_row(address: &Address, distribution_id: DistributionId) -> Vec<u8> {
-    let mut row = address_row(address);
-    row.extend_from_slice(distribution_id.as_bytes());
-    row
-}
+    fn number(&self, i: usize) -> Result<u32, StoreError> {
+        self.0.get(i).map_err(backend)
+    }
 
-fn ms(t: Timestamp) -> i64 {
-    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
-}
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.0.get(i).map_err(backend)
+    }
 
-fn from_ms(v: i64) -> Timestamp {
-    Timestamp::from_millis(u64::try_from(v).unwrap_or(0))
+    fn value(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(i).map_err(backend)
+    }
 }
 
 impl SqliteStore {
@@ -314,6 +258,8 @@ impl SqliteStore {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         let sealer = Sealer::new(key, salt).ok_or(OpenError::KeyDerivation)?;
+        // SQLite row keys have no owner prefix: the file holds one device.
+        let rows = Rows::new(sealer, Vec::new());
 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let generation: Option<Vec<u8>> = tx
@@ -335,12 +281,12 @@ impl SqliteStore {
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('generation', ?1)",
             params![generation.to_be_bytes().to_vec()],
         )?;
-        sealer.set_generation(generation);
+        rows.set_generation(generation);
         let check: Option<Vec<u8>> = tx
             .query_row("SELECT v FROM meta WHERE k = 'key_check'", [], |r| r.get(0))
             .optional()?;
         match check {
-            Some(sealed) => match sealer.open("meta", b"key_check", &sealed) {
+            Some(sealed) => match rows.open("meta", b"key_check", &sealed) {
                 Ok(v) if v.as_slice() == KEY_CHECK => {}
                 _ => return Err(OpenError::WrongKey),
             },
@@ -355,15 +301,15 @@ impl SqliteStore {
                 }
                 tx.execute(
                     "INSERT INTO meta (k, v) VALUES ('key_check', ?1)",
-                    params![sealer.seal("meta", b"key_check", KEY_CHECK)],
+                    params![rows.seal("meta", b"key_check", KEY_CHECK)],
                 )?;
             }
         }
-        let local = load_local(&tx, &sealer)?;
+        let local = load_local(&tx, &rows)?;
         tx.commit()?;
         Ok(Self {
             conn: Mutex::new(conn),
-            sealer,
+            rows,
             local: Mutex::new(local),
         })
     }
@@ -396,12 +342,7 @@ impl SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
-        let sealed_identity = self
-            .sealer
-            .seal("meta", b"local_identity", &identity.to_bytes());
-        let sealed_reg =
-            self.sealer
-                .seal("meta", b"registration_id", &registration_id.to_be_bytes());
+        let (sealed_identity, sealed_reg) = self.rows.seal_local(identity, registration_id);
         tx.execute(
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('local_identity', ?1), ('registration_id', ?2)",
             params![sealed_identity, sealed_reg],
@@ -430,16 +371,11 @@ impl SqliteStore {
     /// message was stored. For a group message `address` is the sender and `id` is
     /// [`MessageId::of_group`].
     pub fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
-        let idx = self
-            .sealer
-            .message_index(&address_row(address), id.as_bytes());
-        let conn = self.conn()?;
-        let n = conn
-            .prepare_cached(
-                "UPDATE message SET v = NULL WHERE name = ?1 AND device = ?2 AND id = ?3",
-            )
-            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), &idx[..]]))
-            .map_err(backend)?;
+        let idx = self.rows.message_index(address, id);
+        let n = self.put(
+            "UPDATE message SET v = NULL WHERE name = ?1 AND device = ?2 AND id = ?3",
+            params![address.name(), address.device_id(), &idx[..]],
+        )?;
         Ok(n > 0)
     }
 
@@ -451,23 +387,16 @@ impl SqliteStore {
         id: &MessageId,
         expires_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        let idx = self
-            .sealer
-            .message_index(&address_row(address), id.as_bytes());
-        let conn = self.conn()?;
-        let n = conn
-            .prepare_cached(
-                "UPDATE message SET expires_at = ?4 WHERE name = ?1 AND device = ?2 AND id = ?3",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    address.name(),
-                    address.device_id(),
-                    &idx[..],
-                    expires_at.map(ms)
-                ])
-            })
-            .map_err(backend)?;
+        let idx = self.rows.message_index(address, id);
+        let n = self.put(
+            "UPDATE message SET expires_at = ?4 WHERE name = ?1 AND device = ?2 AND id = ?3",
+            params![
+                address.name(),
+                address.device_id(),
+                &idx[..],
+                expires_at.map(ms)
+            ],
+        )?;
         Ok(n > 0)
     }
 
@@ -504,103 +433,63 @@ impl SqliteStore {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(backend)?;
         if ok != "ok" {
-            return Err(tampered("integrity_check"));
+            return Err(rows::tampered("integrity_check"));
         }
+        let passes: [(&str, &'static str, RowKey); 7] = [
+            (
+                "SELECT name, device, v FROM identity",
+                "identity",
+                RowKey::Address,
+            ),
+            (
+                "SELECT name, device, v FROM session",
+                "session",
+                RowKey::Address,
+            ),
+            ("SELECT id, v FROM pre_key", "pre_key", RowKey::Id),
+            (
+                "SELECT id, v FROM signed_pre_key",
+                "signed_pre_key",
+                RowKey::Id,
+            ),
+            (
+                "SELECT name, device, id, v FROM message",
+                "message",
+                RowKey::Message,
+            ),
+            ("SELECT kind, k, v FROM state", "state", RowKey::State),
+            (
+                "SELECT name, device, distribution, v FROM sender_key",
+                "sender_key",
+                RowKey::SenderKey,
+            ),
+        ];
         let mut summary = StoreSummary::default();
-        let check = |sql: &str,
-                     table: &'static str,
-                     row_of: &RowOf<'_>|
-         -> Result<(usize, usize), StoreError> {
+        for (sql, table, kind) in passes {
             let mut stmt = conn.prepare(sql).map_err(backend)?;
-            let mut rows = stmt.query([]).map_err(backend)?;
-            let (mut total, mut sealed) = (0, 0);
-            while let Some(r) = rows.next().map_err(backend)? {
-                total += 1;
-                if let Some((row, v)) = row_of(r).map_err(backend)? {
-                    self.sealer
-                        .open(table, &row, &v)
-                        .map_err(|_| tampered(table))?;
-                    sealed += 1;
-                }
+            let mut found = stmt.query([]).map_err(backend)?;
+            while let Some(r) = found.next().map_err(backend)? {
+                self.rows
+                    .verify_row(table, kind, &VerifyRow(r), &mut summary)?;
             }
-            Ok((total, sealed))
-        };
-        let addr = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
-            let name: String = r.get(0)?;
-            let device: u32 = r.get(1)?;
-            Ok(Some((address_row(&Address::new(name, device)), r.get(2)?)))
-        };
-        let id = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
-            let id: u32 = r.get(0)?;
-            Ok(Some((id.to_be_bytes().to_vec(), r.get(1)?)))
-        };
-        summary.identities = check("SELECT name, device, v FROM identity", "identity", &addr)?.0;
-        summary.sessions = check("SELECT name, device, v FROM session", "session", &addr)?.0;
-        summary.pre_keys = check("SELECT id, v FROM pre_key", "pre_key", &id)?.0;
-        summary.signed_pre_keys =
-            check("SELECT id, v FROM signed_pre_key", "signed_pre_key", &id)?.0;
-        let (messages, unacked) =
-            check("SELECT name, device, id, v FROM message", "message", &|r| {
-                let name: String = r.get(0)?;
-                let device: u32 = r.get(1)?;
-                let idx: Vec<u8> = r.get(2)?;
-                let v: Option<Vec<u8>> = r.get(3)?;
-                let mut row = address_row(&Address::new(name, device));
-                row.extend_from_slice(&idx);
-                Ok(v.map(|v| (row, v)))
-            })?;
-        summary.messages = messages;
-        summary.unacknowledged = unacked;
-        summary.states = check("SELECT kind, k, v FROM state", "state", &|r| {
-            let kind: String = r.get(0)?;
-            let k: String = r.get(1)?;
-            Ok(Some((text_row(&[&kind, &k]), r.get(2)?)))
-        })?
-        .0;
-        summary.sender_keys = check(
-            "SELECT name, device, distribution, v FROM sender_key",
-            "sender_key",
-            &|r| {
-                let name: String = r.get(0)?;
-                let device: u32 = r.get(1)?;
-                let distribution: Vec<u8> = r.get(2)?;
-                let mut row = address_row(&Address::new(name, device));
-                row.extend_from_slice(&distribution);
-                Ok(Some((row, r.get(3)?)))
-            },
-        )?
-        .0;
+        }
         Ok(summary)
     }
 
-    fn get_sealed(
-        &self,
-        sql: &str,
-        table: &'static str,
-        row: &[u8],
-        params: impl rusqlite::Params,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    /// The one sealed value `sql` selects, still sealed.
+    fn get(&self, sql: &str, params: impl rusqlite::Params) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn()?;
-        let sealed: Option<Vec<u8>> = conn
-            .prepare_cached(sql)
+        conn.prepare_cached(sql)
             .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
-            .map_err(backend)?;
-        drop(conn);
-        sealed
-            .map(|v| {
-                self.sealer
-                    .open(table, row, &v)
-                    .map_err(|_| tampered(table))
-            })
-            .transpose()
+            .map_err(backend)
     }
 
-    fn put(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
+    /// Runs one statement; returns the rows it changed.
+    fn put(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
         let conn = self.conn()?;
         conn.prepare_cached(sql)
             .and_then(|mut s| s.execute(params))
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 }
 
@@ -624,7 +513,7 @@ fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
     Ok(())
 }
 
-fn load_local(conn: &Connection, sealer: &Sealer) -> Result<Option<Local>, OpenError> {
+fn load_local(conn: &Connection, rows: &Rows) -> Result<Option<Local>, OpenError> {
     let get = |k: &str| -> Result<Option<Vec<u8>>, OpenError> {
         Ok(conn
             .query_row("SELECT v FROM meta WHERE k = ?1", params![k], |r| r.get(0))
@@ -633,59 +522,40 @@ fn load_local(conn: &Connection, sealer: &Sealer) -> Result<Option<Local>, OpenE
     let (Some(identity), Some(reg)) = (get("local_identity")?, get("registration_id")?) else {
         return Ok(None);
     };
-    let corrupt = |_| OpenError::Corrupt { table: "meta" };
-    let identity = sealer
-        .open("meta", b"local_identity", &identity)
-        .map_err(corrupt)?;
-    let identity = IdentityKeyPair::from_bytes(&identity).map_err(|_| corrupt(seal::OpenFailed))?;
-    let reg = sealer
-        .open("meta", b"registration_id", &reg)
-        .map_err(corrupt)?;
-    let reg: [u8; 4] = reg
-        .as_slice()
-        .try_into()
-        .map_err(|_| OpenError::Corrupt { table: "meta" })?;
-    Ok(Some(Local {
-        identity,
-        registration_id: u32::from_be_bytes(reg),
-    }))
+    let opened = || -> Result<Local, StoreError> {
+        let identity = rows.open("meta", b"local_identity", &identity)?;
+        let reg = rows.open("meta", b"registration_id", &reg)?;
+        Local::decode(&identity, &reg)
+    };
+    opened()
+        .map(Some)
+        .map_err(|_| OpenError::Corrupt { table: "meta" })
 }
 
 impl IdentityStore for SqliteStore {
     fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
-        self.local_guard()?
-            .as_ref()
-            .map(|l| l.identity.clone())
-            .ok_or(StoreError::NoLocalIdentity)
+        rows::local_identity(self.local_guard()?.as_ref())
     }
 
     fn local_registration_id(&self) -> Result<u32, StoreError> {
-        self.local_guard()?
-            .as_ref()
-            .map(|l| l.registration_id)
-            .ok_or(StoreError::NoLocalIdentity)
+        rows::local_registration_id(self.local_guard()?.as_ref())
     }
 
     fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
-        let row = address_row(address);
-        self.get_sealed(
+        let sealed = self.get(
             "SELECT v FROM identity WHERE name = ?1 AND device = ?2",
-            "identity",
-            &row,
             params![address.name(), address.device_id()],
-        )?
-        .map(|v| IdentityKey::try_from(v.as_slice()).map_err(|_| tampered("identity")))
-        .transpose()
+        )?;
+        self.rows.open_identity(address, sealed)
     }
 
     fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
-        let sealed = self
-            .sealer
-            .seal("identity", &address_row(address), &key.serialize());
+        let sealed = self.rows.seal_identity(address, key);
         self.put(
             "INSERT OR REPLACE INTO identity (name, device, v) VALUES (?1, ?2, ?3)",
             params![address.name(), address.device_id(), sealed],
-        )
+        )?;
+        Ok(())
     }
 
     fn state_store(&self) -> Option<&dyn StateStore> {
@@ -695,53 +565,38 @@ impl IdentityStore for SqliteStore {
 
 impl PreKeyStore for SqliteStore {
     fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
-        self.get_sealed(
-            "SELECT v FROM pre_key WHERE id = ?1",
-            "pre_key",
-            &id.to_be_bytes(),
-            params![id],
-        )?
-        .map(|v| PreKeyRecord::from_bytes(&v).map_err(StoreError::from))
-        .transpose()
+        let sealed = self.get("SELECT v FROM pre_key WHERE id = ?1", params![id])?;
+        self.rows.open_pre_key(id, sealed)
     }
 
     fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
-        let id = record.id();
-        let sealed = self
-            .sealer
-            .seal("pre_key", &id.to_be_bytes(), &record.to_bytes());
+        let sealed = self.rows.seal_pre_key(record);
         self.put(
             "INSERT OR REPLACE INTO pre_key (id, v) VALUES (?1, ?2)",
-            params![id, sealed],
-        )
+            params![record.id(), sealed],
+        )?;
+        Ok(())
     }
 
     fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
-        self.put("DELETE FROM pre_key WHERE id = ?1", params![id])
+        self.put("DELETE FROM pre_key WHERE id = ?1", params![id])?;
+        Ok(())
     }
 }
 
 impl SignedPreKeyStore for SqliteStore {
     fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        self.get_sealed(
-            "SELECT v FROM signed_pre_key WHERE id = ?1",
-            "signed_pre_key",
-            &id.to_be_bytes(),
-            params![id],
-        )?
-        .map(|v| SignedPreKeyRecord::from_bytes(&v).map_err(StoreError::from))
-        .transpose()
+        let sealed = self.get("SELECT v FROM signed_pre_key WHERE id = ?1", params![id])?;
+        self.rows.open_signed_pre_key(id, sealed)
     }
 
     fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        let id = record.id();
-        let sealed = self
-            .sealer
-            .seal("signed_pre_key", &id.to_be_bytes(), &record.to_bytes());
+        let sealed = self.rows.seal_signed_pre_key(record);
         self.put(
             "INSERT OR REPLACE INTO signed_pre_key (id, v) VALUES (?1, ?2)",
-            params![id, sealed],
-        )
+            params![record.id(), sealed],
+        )?;
+        Ok(())
     }
 }
 
@@ -751,13 +606,12 @@ impl SessionStore for SqliteStore {
     }
 
     fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        let sealed = self
-            .sealer
-            .seal("session", &address_row(address), &record.to_bytes());
+        let sealed = self.rows.seal_session(address, record);
         self.put(
             "INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)",
             params![address.name(), address.device_id(), sealed],
-        )
+        )?;
+        Ok(())
     }
 
     fn transactional(&self) -> Option<&dyn TransactionalStore> {
@@ -770,25 +624,11 @@ impl TransactionalStore for SqliteStore {
         &self,
         address: &Address,
     ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
-        let conn = self.conn()?;
-        let sealed: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT v FROM session WHERE name = ?1 AND device = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![address.name(), address.device_id()], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(backend)?;
-        drop(conn);
-        let Some(sealed) = sealed else {
-            return Ok((None, SessionVersion::ABSENT));
-        };
-        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("session"))?;
-        let bytes = self
-            .sealer
-            .open("session", &address_row(address), &sealed)
-            .map_err(|_| tampered("session"))?;
-        let record = SessionRecord::from_bytes(&bytes)?;
-        Ok((Some(record), SessionVersion::new(version)))
+        let sealed = self.get(
+            "SELECT v FROM session WHERE name = ?1 AND device = ?2",
+            params![address.name(), address.device_id()],
+        )?;
+        self.rows.open_session(address, sealed)
     }
 
     fn delivered(
@@ -801,43 +641,31 @@ impl TransactionalStore for SqliteStore {
 
     fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
         let address = commit.address;
-        let row = address_row(address);
         // Seal outside the lock: the transaction holds only SQL.
-        let session = self
-            .sealer
-            .seal("session", &row, &commit.session.to_bytes());
-        let identity = commit
-            .identity
-            .map(|k| self.sealer.seal("identity", &row, &k.serialize()));
-        let message = commit.message.map(|m| self.seal_message(address, &m));
+        let sealed = self.rows.seal_commit(commit);
 
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let current: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT substr(v, 1, 12) FROM session WHERE name = ?1 AND device = ?2")
+        let Some(tx) = begin_commit(
+            &mut conn,
+            "SELECT substr(v, 1, 12) FROM session WHERE name = ?1 AND device = ?2",
+            params![address.name(), address.device_id()],
+            commit.expected,
+            address,
+            sealed.message.as_ref(),
+        )?
+        else {
+            return Ok(CommitOutcome::Conflict);
+        };
+        tx.prepare_cached("INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| {
-                s.query_row(params![address.name(), address.device_id()], |r| r.get(0))
-                    .optional()
+                s.execute(params![address.name(), address.device_id(), sealed.session])
             })
             .map_err(backend)?;
-        if !version_matches(current.as_deref(), commit.expected) {
-            return Ok(CommitOutcome::Conflict);
-        }
-        if let Some(message) = &message {
-            if !insert_message(&tx, address, message)? {
-                return Ok(CommitOutcome::Conflict);
-            }
-        }
-        tx.prepare_cached("INSERT OR REPLACE INTO session (name, device, v) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), session]))
-            .map_err(backend)?;
-        if let Some(sealed) = identity {
+        if let Some(identity) = &sealed.identity {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO identity (name, device, v) VALUES (?1, ?2, ?3)",
             )
-            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), sealed]))
+            .and_then(|mut s| s.execute(params![address.name(), address.device_id(), identity]))
             .map_err(backend)?;
         }
         if let Some(id) = commit.remove_pre_key {
@@ -850,13 +678,6 @@ impl TransactionalStore for SqliteStore {
     }
 }
 
-/// A message sealed for its row, ready to insert inside a transaction.
-struct SealedMessage {
-    idx: [u8; 32],
-    received_at: Timestamp,
-    sealed: Vec<u8>,
-}
-
 /// Whether the version a commit expects is the row's current one (`current` is the
 /// first 12 bytes of the sealed value, its nonce, or `None` for no row).
 fn version_matches(current: Option<&[u8]>, expected: SessionVersion) -> bool {
@@ -865,6 +686,36 @@ fn version_matches(current: Option<&[u8]>, expected: SessionVersion) -> bool {
         (Some(cur), Some(exp)) => cur == exp.as_slice(),
         _ => false,
     }
+}
+
+/// Starts a commit's `BEGIN IMMEDIATE` transaction: checks the compare-and-swap
+/// (`current` selects the row's version, the first 12 bytes of its sealed value) and
+/// inserts the decrypted message from `sender`, if any. `None`, after a rollback, if the
+/// row changed since the operation read it or the message id is already stored.
+fn begin_commit<'c>(
+    conn: &'c mut Connection,
+    current: &str,
+    params: impl rusqlite::Params,
+    expected: SessionVersion,
+    sender: &Address,
+    message: Option<&SealedMessage>,
+) -> Result<Option<rusqlite::Transaction<'c>>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let current: Option<Vec<u8>> = tx
+        .prepare_cached(current)
+        .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
+        .map_err(backend)?;
+    if !version_matches(current.as_deref(), expected) {
+        return Ok(None);
+    }
+    if let Some(message) = message {
+        if !insert_message(&tx, sender, message)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(tx))
 }
 
 /// Inserts a message row unless one with its id exists; returns whether it inserted.
@@ -883,7 +734,7 @@ fn insert_message(
                 address.name(),
                 address.device_id(),
                 &message.idx[..],
-                ms(message.received_at),
+                message.received_at,
                 message.sealed
             ])
         })
@@ -892,27 +743,13 @@ fn insert_message(
 }
 
 impl SqliteStore {
-    /// Seals a decrypted message under its row: (sender, HMAC of the message id).
-    fn seal_message(&self, address: &Address, message: &NewMessage<'_>) -> SealedMessage {
-        let row = address_row(address);
-        let idx = self.sealer.message_index(&row, message.id.as_bytes());
-        let mut mrow = row;
-        mrow.extend_from_slice(&idx);
-        SealedMessage {
-            idx,
-            received_at: message.received_at,
-            sealed: self.sealer.seal("message", &mrow, message.plaintext),
-        }
-    }
-
     /// The message row for (`address`, `id`), 1:1 or group alike.
     fn stored_message(
         &self,
         address: &Address,
         id: &MessageId,
     ) -> Result<Option<DeliveredMessage>, StoreError> {
-        let mut row = address_row(address);
-        let idx = self.sealer.message_index(&row, id.as_bytes());
+        let idx = self.rows.message_index(address, id);
         let conn = self.conn()?;
         let found: Option<(i64, Option<Vec<u8>>)> = conn
             .prepare_cached(
@@ -927,44 +764,36 @@ impl SqliteStore {
             })
             .map_err(backend)?;
         drop(conn);
-        let Some((received_at, sealed)) = found else {
-            return Ok(None);
-        };
-        row.extend_from_slice(&idx);
-        let plaintext = sealed
-            .map(|v| {
-                self.sealer
-                    .open("message", &row, &v)
-                    .map_err(|_| tampered("message"))
-            })
-            .transpose()?;
-        Ok(Some(DeliveredMessage::new(plaintext, from_ms(received_at))))
+        found
+            .map(|(received_at, sealed)| self.rows.open_message(address, &idx, received_at, sealed))
+            .transpose()
     }
 }
 
 impl StateStore for SqliteStore {
     fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        self.get_sealed(
+        let sealed = self.get(
             "SELECT v FROM state WHERE kind = ?1 AND k = ?2",
-            "state",
-            &text_row(&[kind, key]),
             params![kind, key],
-        )
+        )?;
+        self.rows.open_state(kind, key, sealed)
     }
 
     fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal("state", &text_row(&[kind, key]), value);
+        let sealed = self.rows.seal_state(kind, key, value);
         self.put(
             "INSERT OR REPLACE INTO state (kind, k, v) VALUES (?1, ?2, ?3)",
             params![kind, key, sealed],
-        )
+        )?;
+        Ok(())
     }
 
     fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError> {
         self.put(
             "DELETE FROM state WHERE kind = ?1 AND k = ?2",
             params![kind, key],
-        )
+        )?;
+        Ok(())
     }
 }
 
@@ -974,18 +803,7 @@ impl SenderKeyStore for SqliteStore {
         sender: &Address,
         distribution_id: DistributionId,
     ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        self.get_sealed(
-            "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
-            "sender_key",
-            &sender_key_row(sender, distribution_id),
-            params![
-                sender.name(),
-                sender.device_id(),
-                &distribution_id.as_bytes()[..]
-            ],
-        )?
-        .map(|v| SenderKeyRecord::from_bytes(&v).map_err(StoreError::from))
-        .transpose()
+        Ok(self.load_sender_key(sender, distribution_id)?.0)
     }
 
     fn save_sender_key(
@@ -994,11 +812,7 @@ impl SenderKeyStore for SqliteStore {
         distribution_id: DistributionId,
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal(
-            "sender_key",
-            &sender_key_row(sender, distribution_id),
-            &record.to_bytes(),
-        );
+        let sealed = self.rows.seal_sender_key(sender, distribution_id, record);
         self.put(
             "INSERT OR REPLACE INTO sender_key (name, device, distribution, v)
              VALUES (?1, ?2, ?3, ?4)",
@@ -1008,7 +822,8 @@ impl SenderKeyStore for SqliteStore {
                 &distribution_id.as_bytes()[..],
                 sealed
             ],
-        )
+        )?;
+        Ok(())
     }
 
     fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
@@ -1022,38 +837,15 @@ impl TransactionalGroupStore for SqliteStore {
         sender: &Address,
         distribution_id: DistributionId,
     ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
-        let conn = self.conn()?;
-        let sealed: Option<Vec<u8>> = conn
-            .prepare_cached(
-                "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
-            )
-            .and_then(|mut s| {
-                s.query_row(
-                    params![
-                        sender.name(),
-                        sender.device_id(),
-                        &distribution_id.as_bytes()[..]
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()
-            })
-            .map_err(backend)?;
-        drop(conn);
-        let Some(sealed) = sealed else {
-            return Ok((None, SessionVersion::ABSENT));
-        };
-        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered("sender_key"))?;
-        let bytes = self
-            .sealer
-            .open(
-                "sender_key",
-                &sender_key_row(sender, distribution_id),
-                &sealed,
-            )
-            .map_err(|_| tampered("sender_key"))?;
-        let record = SenderKeyRecord::from_bytes(&bytes)?;
-        Ok((Some(record), SessionVersion::new(version)))
+        let sealed = self.get(
+            "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
+            params![
+                sender.name(),
+                sender.device_id(),
+                &distribution_id.as_bytes()[..]
+            ],
+        )?;
+        self.rows.open_sender_key(sender, distribution_id, sealed)
     }
 
     fn group_delivered(
@@ -1068,38 +860,21 @@ impl TransactionalGroupStore for SqliteStore {
         let sender = commit.sender;
         let distribution = &commit.distribution_id.as_bytes()[..];
         // Seal outside the lock: the transaction holds only SQL.
-        let record = self.sealer.seal(
-            "sender_key",
-            &sender_key_row(sender, commit.distribution_id),
-            &commit.record.to_bytes(),
-        );
-        let message = commit.message.map(|m| self.seal_message(sender, &m));
+        let sealed = self.rows.seal_group_commit(commit);
 
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let current: Option<Vec<u8>> = tx
-            .prepare_cached(
-                "SELECT substr(v, 1, 12) FROM sender_key
-                 WHERE name = ?1 AND device = ?2 AND distribution = ?3",
-            )
-            .and_then(|mut s| {
-                s.query_row(
-                    params![sender.name(), sender.device_id(), distribution],
-                    |r| r.get(0),
-                )
-                .optional()
-            })
-            .map_err(backend)?;
-        if !version_matches(current.as_deref(), commit.expected) {
+        let Some(tx) = begin_commit(
+            &mut conn,
+            "SELECT substr(v, 1, 12) FROM sender_key
+             WHERE name = ?1 AND device = ?2 AND distribution = ?3",
+            params![sender.name(), sender.device_id(), distribution],
+            commit.expected,
+            sender,
+            sealed.message.as_ref(),
+        )?
+        else {
             return Ok(CommitOutcome::Conflict);
-        }
-        if let Some(message) = &message {
-            if !insert_message(&tx, sender, message)? {
-                return Ok(CommitOutcome::Conflict);
-            }
-        }
+        };
         tx.prepare_cached(
             "INSERT OR REPLACE INTO sender_key (name, device, distribution, v)
              VALUES (?1, ?2, ?3, ?4)",
@@ -1109,7 +884,7 @@ impl TransactionalGroupStore for SqliteStore {
                 sender.name(),
                 sender.device_id(),
                 distribution,
-                record
+                sealed.record
             ])
         })
         .map_err(backend)?;

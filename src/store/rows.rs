@@ -1,0 +1,532 @@
+//! The store-independent half of the persistent stores: which table and row key each
+//! value is sealed under, how a stored value is opened and decoded, the sealed values a
+//! commit writes, and what `verify` counts. `SqliteStore` and `PostgresStore` keep only
+//! their SQL and connection handling on top, so a value is bound to its row the same way
+//! in both (each in its own sealing domain).
+
+use zeroize::Zeroizing;
+
+use super::seal::{self, Sealer};
+use super::{Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, SessionVersion};
+use crate::error::StoreError;
+use crate::group::{DistributionId, SenderKeyRecord};
+use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
+use crate::session::SessionRecord;
+use crate::{Address, Timestamp};
+
+/// A row failed authentication: edited, moved to another row or table (or, in
+/// `PostgresStore`, to another device), or corrupt. Reported as
+/// [`StoreError::Backend`]; downcast to tell it from a database or I/O error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
+#[non_exhaustive]
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
+}
+
+/// What a persistent store's `verify` (`SqliteStore::verify`, `PostgresStore::verify`)
+/// found: how many rows of each kind opened (in `PostgresStore`, of its device's rows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreSummary {
+    /// Trusted identities.
+    pub identities: usize,
+    /// One-time prekeys.
+    pub pre_keys: usize,
+    /// Signed prekeys.
+    pub signed_pre_keys: usize,
+    /// Session records.
+    pub sessions: usize,
+    /// Message rows (with or without plaintext).
+    pub messages: usize,
+    /// Message rows whose plaintext the app has not acknowledged yet.
+    pub unacknowledged: usize,
+    /// Privacy-model state values.
+    pub states: usize,
+    /// Sender-key records (own sending chains and other members' chains).
+    pub sender_keys: usize,
+}
+
+impl StoreSummary {
+    /// Counts one row of `table` that opened; `sealed` is whether it held a value (an
+    /// acknowledged message holds none). Rows of tables the summary does not report
+    /// (`meta`) are checked but not counted.
+    fn count(&mut self, table: &str, sealed: bool) {
+        let field = match table {
+            "identity" => &mut self.identities,
+            "pre_key" => &mut self.pre_keys,
+            "signed_pre_key" => &mut self.signed_pre_keys,
+            "session" => &mut self.sessions,
+            "message" => {
+                if sealed {
+                    self.unacknowledged += 1;
+                }
+                &mut self.messages
+            }
+            "state" => &mut self.states,
+            "sender_key" => &mut self.sender_keys,
+            _ => return,
+        };
+        *field += 1;
+    }
+}
+
+/// The error for a row of `table` that failed to open or decode.
+pub(crate) fn tampered(table: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(TamperedRow { table }))
+}
+
+/// The row key of an address: its name, a NUL, and the device id (fixed length).
+pub(crate) fn address_row(address: &Address) -> Vec<u8> {
+    let mut row = Vec::with_capacity(address.name().len() + 5);
+    row.extend_from_slice(address.name().as_bytes());
+    row.push(0);
+    row.extend_from_slice(&address.device_id().to_be_bytes());
+    row
+}
+
+/// Length-prefixed parts, so no two tuples share a row key.
+pub(crate) fn text_row(parts: &[&str]) -> Vec<u8> {
+    let mut row = Vec::new();
+    for p in parts {
+        row.extend_from_slice(&u32::try_from(p.len()).unwrap_or(u32::MAX).to_be_bytes());
+        row.extend_from_slice(p.as_bytes());
+    }
+    row
+}
+
+/// A timestamp as the milliseconds column the message tables keep.
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The timestamp a milliseconds column holds.
+pub(crate) fn from_ms(v: i64) -> Timestamp {
+    Timestamp::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+/// Our identity, cached by a store after it is read.
+pub(crate) struct Local {
+    /// Our identity key pair.
+    pub(crate) identity: IdentityKeyPair,
+    /// Our registration id.
+    pub(crate) registration_id: u32,
+}
+
+impl Local {
+    /// From the opened `local_identity` and `registration_id` meta values.
+    pub(crate) fn decode(identity: &[u8], registration_id: &[u8]) -> Result<Self, StoreError> {
+        let identity = IdentityKeyPair::from_bytes(identity).map_err(|_| tampered("meta"))?;
+        let reg: [u8; 4] = registration_id.try_into().map_err(|_| tampered("meta"))?;
+        Ok(Self {
+            identity,
+            registration_id: u32::from_be_bytes(reg),
+        })
+    }
+}
+
+/// The identity in `local`, or [`StoreError::NoLocalIdentity`] before one was set.
+pub(crate) fn local_identity(local: Option<&Local>) -> Result<IdentityKeyPair, StoreError> {
+    local
+        .map(|l| l.identity.clone())
+        .ok_or(StoreError::NoLocalIdentity)
+}
+
+/// The registration id in `local`, or [`StoreError::NoLocalIdentity`].
+pub(crate) fn local_registration_id(local: Option<&Local>) -> Result<u32, StoreError> {
+    local
+        .map(|l| l.registration_id)
+        .ok_or(StoreError::NoLocalIdentity)
+}
+
+/// A decrypted message sealed for its row, ready to insert inside a transaction.
+pub(crate) struct SealedMessage {
+    /// The row id: HMAC of the sender's row key and the message id.
+    pub(crate) idx: [u8; 32],
+    /// When it was decrypted, in milliseconds.
+    pub(crate) received_at: i64,
+    /// The sealed plaintext.
+    pub(crate) sealed: Vec<u8>,
+}
+
+/// The sealed values a 1:1 commit writes, made before its transaction starts so the
+/// transaction holds only SQL.
+pub(crate) struct SealedCommit {
+    /// The new session record.
+    pub(crate) session: Vec<u8>,
+    /// The identity to trust, if the commit sets one.
+    pub(crate) identity: Option<Vec<u8>>,
+    /// The decrypted message, if the commit stores one.
+    pub(crate) message: Option<SealedMessage>,
+}
+
+/// The sealed values a group commit writes, made before its transaction starts.
+pub(crate) struct SealedGroupCommit {
+    /// The new sender-key record.
+    pub(crate) record: Vec<u8>,
+    /// The decrypted message, if the commit stores one.
+    pub(crate) message: Option<SealedMessage>,
+}
+
+/// Which columns make up a row's key, for `verify`.
+#[derive(Clone, Copy)]
+pub(crate) enum RowKey {
+    /// `name, device`, then the value.
+    Address,
+    /// `id`, then the value.
+    Id,
+    /// `name, device, id`, then a nullable value.
+    Message,
+    /// `name, device, distribution`, then the value.
+    SenderKey,
+    /// `kind, k`, then the value.
+    State,
+    /// `k` (a meta row), then the value. Only PostgreSQL's `verify` opens meta rows.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Meta,
+}
+
+/// One row as `verify` read it, in the column order [`RowKey`] gives. Each store reads
+/// its own column types and reports a bad column its own way.
+pub(crate) trait Columns {
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    /// An integer column holding a `u32` (a device or prekey id).
+    fn number(&self, i: usize) -> Result<u32, StoreError>;
+    /// A non-null blob column.
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+    /// A nullable blob column.
+    fn value(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Seals and opens one store's rows: the table name and the row key (after the store's
+/// owner prefix: empty for SQLite, the device name for PostgreSQL) are the associated
+/// data, so a value moved to another row, table or device fails to open.
+pub(crate) struct Rows {
+    sealer: Sealer,
+    owner: Vec<u8>,
+}
+
+impl Rows {
+    /// Rows sealed by `sealer`, every row key starting with `owner`.
+    pub(crate) fn new(sealer: Sealer, owner: Vec<u8>) -> Self {
+        Self { sealer, owner }
+    }
+
+    /// Sets this open's generation (part of every nonce).
+    pub(crate) fn set_generation(&self, generation: u64) {
+        self.sealer.set_generation(generation);
+    }
+
+    /// The full row key of `row`: the owner prefix, then `row`.
+    fn key(&self, row: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.owner.len() + row.len());
+        out.extend_from_slice(&self.owner);
+        out.extend_from_slice(row);
+        out
+    }
+
+    /// The full row key of `address`.
+    fn address_key(&self, address: &Address) -> Vec<u8> {
+        self.key(&address_row(address))
+    }
+
+    /// The full row key of the sender-key record of (`sender`, `distribution_id`): the
+    /// sender's address row, then the 16-byte distribution id (both fixed-length
+    /// suffixes, so no two pairs share a row key).
+    fn sender_key_key(&self, sender: &Address, distribution_id: DistributionId) -> Vec<u8> {
+        let mut row = self.address_key(sender);
+        row.extend_from_slice(distribution_id.as_bytes());
+        row
+    }
+
+    /// Seals `value` for `row` of `table`.
+    pub(crate) fn seal(&self, table: &str, row: &[u8], value: &[u8]) -> Vec<u8> {
+        self.sealer.seal(table, &self.key(row), value)
+    }
+
+    /// Opens what [`Rows::seal`] wrote for `row` of `table`.
+    pub(crate) fn open(
+        &self,
+        table: &'static str,
+        row: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        self.open_key(table, &self.key(row), sealed)
+    }
+
+    fn open_key(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        self.sealer
+            .open(table, key, sealed)
+            .map_err(|_| tampered(table))
+    }
+
+    /// Opens and decodes a row value, if there is a row.
+    fn open_decoded<T>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        sealed: Option<Vec<u8>>,
+        decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        sealed
+            .map(|v| decode(&self.open_key(table, key, &v)?))
+            .transpose()
+    }
+
+    /// Opens and decodes a row value with its version (the nonce, unique per write), or
+    /// [`SessionVersion::ABSENT`] for no row.
+    fn open_versioned<T>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        sealed: Option<Vec<u8>>,
+        decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<(Option<T>, SessionVersion), StoreError> {
+        let Some(sealed) = sealed else {
+            return Ok((None, SessionVersion::ABSENT));
+        };
+        let version = seal::nonce_of(&sealed).ok_or_else(|| tampered(table))?;
+        let bytes = self.open_key(table, key, &sealed)?;
+        Ok((Some(decode(&bytes)?), SessionVersion::new(version)))
+    }
+
+    /// The sealed trusted identity of `address`.
+    pub(crate) fn seal_identity(&self, address: &Address, key: &IdentityKey) -> Vec<u8> {
+        self.sealer
+            .seal("identity", &self.address_key(address), &key.serialize())
+    }
+
+    /// The trusted identity of `address` from its sealed row, if there is one.
+    pub(crate) fn open_identity(
+        &self,
+        address: &Address,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<IdentityKey>, StoreError> {
+        self.open_decoded("identity", &self.address_key(address), sealed, |v| {
+            IdentityKey::try_from(v).map_err(|_| tampered("identity"))
+        })
+    }
+
+    /// The sealed one-time prekey.
+    pub(crate) fn seal_pre_key(&self, record: &PreKeyRecord) -> Vec<u8> {
+        self.seal("pre_key", &record.id().to_be_bytes(), &record.to_bytes())
+    }
+
+    /// The one-time prekey `id` from its sealed row, if there is one.
+    pub(crate) fn open_pre_key(
+        &self,
+        id: u32,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<PreKeyRecord>, StoreError> {
+        self.open_decoded("pre_key", &self.key(&id.to_be_bytes()), sealed, |v| {
+            Ok(PreKeyRecord::from_bytes(v)?)
+        })
+    }
+
+    /// The sealed signed prekey.
+    pub(crate) fn seal_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Vec<u8> {
+        self.seal(
+            "signed_pre_key",
+            &record.id().to_be_bytes(),
+            &record.to_bytes(),
+        )
+    }
+
+    /// The signed prekey `id` from its sealed row, if there is one.
+    pub(crate) fn open_signed_pre_key(
+        &self,
+        id: u32,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<SignedPreKeyRecord>, StoreError> {
+        self.open_decoded(
+            "signed_pre_key",
+            &self.key(&id.to_be_bytes()),
+            sealed,
+            |v| Ok(SignedPreKeyRecord::from_bytes(v)?),
+        )
+    }
+
+    /// The sealed session record of `address`.
+    pub(crate) fn seal_session(&self, address: &Address, record: &SessionRecord) -> Vec<u8> {
+        self.sealer
+            .seal("session", &self.address_key(address), &record.to_bytes())
+    }
+
+    /// The session of `address` from its sealed row, with its version
+    /// ([`SessionVersion::ABSENT`] for no row).
+    pub(crate) fn open_session(
+        &self,
+        address: &Address,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+        self.open_versioned("session", &self.address_key(address), sealed, |v| {
+            Ok(SessionRecord::from_bytes(v)?)
+        })
+    }
+
+    /// The sealed sender-key record of (`sender`, `distribution_id`).
+    pub(crate) fn seal_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Vec<u8> {
+        self.sealer.seal(
+            "sender_key",
+            &self.sender_key_key(sender, distribution_id),
+            &record.to_bytes(),
+        )
+    }
+
+    /// The sender-key record of (`sender`, `distribution_id`) from its sealed row, with
+    /// its version ([`SessionVersion::ABSENT`] for no row).
+    pub(crate) fn open_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
+        let key = self.sender_key_key(sender, distribution_id);
+        self.open_versioned("sender_key", &key, sealed, |v| {
+            Ok(SenderKeyRecord::from_bytes(v)?)
+        })
+    }
+
+    /// The sealed privacy-model state value under (`kind`, `key`).
+    pub(crate) fn seal_state(&self, kind: &str, key: &str, value: &[u8]) -> Vec<u8> {
+        self.seal("state", &text_row(&[kind, key]), value)
+    }
+
+    /// The privacy-model state value under (`kind`, `key`) from its sealed row.
+    pub(crate) fn open_state(
+        &self,
+        kind: &str,
+        key: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        sealed
+            .map(|v| self.open("state", &text_row(&[kind, key]), &v))
+            .transpose()
+    }
+
+    /// The sealed `local_identity` and `registration_id` meta values.
+    pub(crate) fn seal_local(
+        &self,
+        identity: &IdentityKeyPair,
+        registration_id: u32,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let identity = self.seal("meta", b"local_identity", &identity.to_bytes());
+        let reg = self.seal("meta", b"registration_id", &registration_id.to_be_bytes());
+        (identity, reg)
+    }
+
+    /// The row id a message is stored under: HMAC(index key, sender's row key ‖ id),
+    /// so the database does not show which of the server's ciphertexts it received.
+    pub(crate) fn message_index(&self, address: &Address, id: &MessageId) -> [u8; 32] {
+        self.sealer
+            .message_index(&self.address_key(address), id.as_bytes())
+    }
+
+    /// The row key of a message: the sender's row key, then the message's row id.
+    fn message_key(&self, address: &Address, idx: &[u8; 32]) -> Vec<u8> {
+        let mut row = self.address_key(address);
+        row.extend_from_slice(idx);
+        row
+    }
+
+    /// Seals a decrypted message from `address` for its row, the same for 1:1 and
+    /// group messages.
+    pub(crate) fn seal_message(
+        &self,
+        address: &Address,
+        message: &NewMessage<'_>,
+    ) -> SealedMessage {
+        let idx = self.message_index(address, &message.id);
+        SealedMessage {
+            idx,
+            received_at: ms(message.received_at),
+            sealed: self.sealer.seal(
+                "message",
+                &self.message_key(address, &idx),
+                message.plaintext,
+            ),
+        }
+    }
+
+    /// The stored message from `address` with row id `idx`, from its columns (`sealed`
+    /// is `None` once acknowledged).
+    pub(crate) fn open_message(
+        &self,
+        address: &Address,
+        idx: &[u8; 32],
+        received_at: i64,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<DeliveredMessage, StoreError> {
+        let plaintext = sealed
+            .map(|v| self.open_key("message", &self.message_key(address, idx), &v))
+            .transpose()?;
+        Ok(DeliveredMessage::new(plaintext, from_ms(received_at)))
+    }
+
+    /// Seals everything `commit` writes.
+    pub(crate) fn seal_commit(&self, commit: &Commit<'_>) -> SealedCommit {
+        SealedCommit {
+            session: self.seal_session(commit.address, commit.session),
+            identity: commit
+                .identity
+                .map(|k| self.seal_identity(commit.address, k)),
+            message: commit
+                .message
+                .map(|m| self.seal_message(commit.address, &m)),
+        }
+    }
+
+    /// Seals everything a group `commit` writes.
+    pub(crate) fn seal_group_commit(&self, commit: &GroupCommit<'_>) -> SealedGroupCommit {
+        SealedGroupCommit {
+            record: self.seal_sender_key(commit.sender, commit.distribution_id, commit.record),
+            message: commit.message.map(|m| self.seal_message(commit.sender, &m)),
+        }
+    }
+
+    /// Opens one row `verify` read from `table` and counts it in `summary`.
+    pub(crate) fn verify_row(
+        &self,
+        table: &'static str,
+        kind: RowKey,
+        r: &impl Columns,
+        summary: &mut StoreSummary,
+    ) -> Result<(), StoreError> {
+        let (row, sealed) = match kind {
+            RowKey::Address | RowKey::Message | RowKey::SenderKey => {
+                let mut row = address_row(&Address::new(r.text(0)?, r.number(1)?));
+                let v = match kind {
+                    RowKey::Address => Some(r.bytes(2)?),
+                    _ => {
+                        row.extend_from_slice(&r.bytes(2)?);
+                        match kind {
+                            RowKey::Message => r.value(3)?,
+                            _ => Some(r.bytes(3)?),
+                        }
+                    }
+                };
+                (row, v)
+            }
+            RowKey::Id => (r.number(0)?.to_be_bytes().to_vec(), Some(r.bytes(1)?)),
+            RowKey::State => (text_row(&[&r.text(0)?, &r.text(1)?]), Some(r.bytes(2)?)),
+            RowKey::Meta => (r.text(0)?.into_bytes(), Some(r.bytes(1)?)),
+        };
+        if let Some(v) = &sealed {
+            self.open(table, &row, v)?;
+        }
+        summary.count(table, sealed.is_some());
+        Ok(())
+    }
+}
