@@ -1,6 +1,9 @@
 //! Device: the app-facing object over a store, a clock and an RNG.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::path::Path;
 
 use confide::business::{
@@ -1077,48 +1080,6 @@ fn group_over_the_in_memory_store_behaves_as_before() {
     ));
 }
 
-/// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
-/// the middle) through `receivers[0]` and `receivers[1]`; returns, per message, how
-/// many decrypts were fresh.
-fn decrypt_from_two_threads(
-    receivers: [&SqlDevice; 2],
-    sender: &Address,
-    sent: &[(String, SenderKeyMessage)],
-) -> Vec<usize> {
-    let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = receivers
-            .iter()
-            .enumerate()
-            .map(|(t, dev)| {
-                s.spawn(move || {
-                    let order: Vec<usize> = if t == 0 {
-                        (0..sent.len()).collect()
-                    } else {
-                        (0..sent.len()).rev().collect()
-                    };
-                    order
-                        .into_iter()
-                        .map(|i| {
-                            let (text, m) = &sent[i];
-                            let d = dev
-                                .group_decrypt(sender, m)
-                                .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
-                            assert_eq!(d.plaintext.as_slice(), text.as_bytes());
-                            (i, d.redelivered)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut fresh = vec![0; sent.len()];
-    for (i, redelivered) in results.into_iter().flatten() {
-        fresh[i] += usize::from(!redelivered);
-    }
-    fresh
-}
-
 #[test]
 fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let dir = tempfile::tempdir().unwrap();
@@ -1143,7 +1104,7 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
 
     // One Device (one store, one connection) shared by two threads.
     let sent = send(40, "shared");
-    let fresh = decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
+    let fresh = stores::decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
     assert_eq!(
         fresh,
         vec![1; sent.len()],
@@ -1153,7 +1114,7 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     // Two Devices on two connections to the same file, as two processes would be.
     let bob2 = device_keyed(&pb, "bob", 102, 103, &clock);
     let sent2 = send(40, "two connections");
-    let fresh = decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
+    let fresh = stores::decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
     assert_eq!(
         fresh,
         vec![1; sent2.len()],
