@@ -26,10 +26,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use confide::cipher::{self, BundleSpec};
-use confide::device::{Device, FixedClock, GroupReceiveError};
-use confide::group::{
-    DistributionId, GroupDecryptError, Layout, SenderKeyMessage, SenderKeyRecord,
-};
+use confide::device::{Device, FixedClock};
+use confide::group::{DistributionId, Layout, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::store::postgres::client::{Client, Config, NoTls};
 use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
@@ -38,7 +36,7 @@ use confide::store::{
     PostgresPool, PostgresStore, PreKeyStore, SenderKeyStore, SessionStore, SessionVersion,
     SignedPreKeyStore, StateStore, StoreKey,
 };
-use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, StoreError, Timestamp};
+use confide::{Address, CiphertextMessage, IdentityKeyPair, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -429,69 +427,35 @@ fn every_trait_round_trips_and_survives_reopen() {
     assert_eq!(sum2.pre_keys, 0, "the one-time prekey was consumed");
 }
 
+/// [`stores::redelivery_until_acknowledged`], then expiry and purges.
 #[test]
 fn redelivery_returns_stored_plaintext_and_purges_work() {
     let server = PgServer::start();
     let pool = server.pool(2);
     let (a, b, first) = pair(&pool, "alice", "bob");
+    stores::redelivery_until_acknowledged(&a, &b, &first);
     let mut r = rng(7);
-    assert!(b.pre_key(42).unwrap().is_some());
-    let one = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    assert!(!one.redelivered);
-    assert!(
-        b.pre_key(42).unwrap().is_none(),
-        "prekey consumed in the commit"
-    );
-    let before = b.session(&alice()).unwrap().unwrap().to_bytes();
-    let again = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    assert!(again.redelivered);
-    assert_eq!(again.plaintext, one.plaintext);
-    assert_eq!(
-        b.session(&alice()).unwrap().unwrap().to_bytes(),
-        before,
-        "no second ratchet step"
-    );
-    let id = MessageId::of(&first);
-    let stored = b.message(&alice(), &id).unwrap().unwrap();
-    assert_eq!(stored.received_at, NOW);
-
-    // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
-    assert!(b.acknowledge(&alice(), &id).unwrap());
-    assert!(
-        b.message(&alice(), &id)
-            .unwrap()
-            .unwrap()
-            .plaintext
-            .is_none()
-    );
-    assert!(matches!(
-        cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW),
-        Err(DecryptError::DuplicateMessage { .. })
-    ));
 
     // Expiry: purged at its time, then a redelivery is refused.
-    let m = cipher::encrypt(&a, &bob(), b"second").unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
-    let id2 = MessageId::of(&m);
-    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
-    assert!(b.set_message_expiry(&alice(), &id2, Some(at)).unwrap());
-    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
-    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
-    assert!(b.message(&alice(), &id2).unwrap().is_none());
-    assert!(cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).is_err());
-    // The acknowledged record goes once it is old enough.
-    let later = Timestamp::from_millis(NOW.as_millis() + 1);
-    assert_eq!(b.purge_messages(NOW, later).unwrap(), 1);
-    assert_eq!(b.verify().unwrap().messages, 0);
-
-    // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
     let m = cipher::encrypt(&a, &bob(), b"third").unwrap();
     cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
-    let mut bytes = m.serialized().to_vec();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
-    assert!(cipher::decrypt_message(&b, &alice(), &forged, &mut r, NOW).is_err());
+    let id = MessageId::of(&m);
+    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
+    assert!(b.set_message_expiry(&alice(), &id, Some(at)).unwrap());
+    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
+    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
+    assert!(b.message(&alice(), &id).unwrap().is_none());
+    assert!(cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).is_err());
+    // The acknowledged record (of the first message) goes once it is old enough; the
+    // unacknowledged "second" stays.
+    let later = Timestamp::from_millis(NOW.as_millis() + 1);
+    assert_eq!(b.purge_messages(NOW, later).unwrap(), 1);
+    assert!(
+        b.message(&alice(), &MessageId::of(&first))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.verify().unwrap().messages, 1);
 }
 
 // ---- sealing ---------------------------------------------------------------------
@@ -864,15 +828,6 @@ fn dump(client: &mut Client, owner: &str) -> Vec<String> {
     out
 }
 
-fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
-    matches!(
-        r,
-        Err(GroupReceiveError::Decrypt(
-            GroupDecryptError::DuplicateMessage { .. }
-        ))
-    )
-}
-
 #[test]
 fn group_commit_is_compare_and_swap_and_keeps_the_message() {
     let server = PgServer::start();
@@ -1091,8 +1046,10 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .plaintext
             .is_none()
     );
-    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m)));
-    assert!(is_duplicate(other.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(
+        other.group_decrypt(alice.address(), &m)
+    ));
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
 
     // Expiry and purge cover group messages: gone at its time, and a redelivery then
@@ -1115,12 +1072,14 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .unwrap()
             .is_none()
     );
-    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m2)));
+    assert!(stores::is_duplicate(
+        bob.group_decrypt(alice.address(), &m2)
+    ));
     // The acknowledged dedupe record goes once it is old enough; the chain still
     // refuses the spent key.
     assert_eq!(purge(NOW, Timestamp::from_millis(NOW.as_millis() + 1)), 1);
     assert_eq!(bob.store().verify().unwrap().messages, 0);
-    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
 
     // Reopened, the chain goes on where it was.
     drop(bob);
@@ -1138,38 +1097,14 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let alice = device_on(&pool, "alice", 1, 101);
     let bob = device_on(&pool, "bob", 2, 102);
     hand_over(&alice, &bob);
-    let send = |n: usize, tag: &str| -> Vec<(String, SenderKeyMessage)> {
-        (0..n)
-            .map(|i| {
-                let text = format!("{tag} #{i}");
-                (
-                    text.clone(),
-                    alice.group_encrypt(GROUP, text.as_bytes()).unwrap(),
-                )
-            })
-            .collect()
-    };
 
     // One Device (one store, one pool) shared by two threads.
-    let sent = send(40, "shared");
-    let fresh = stores::decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
-    assert_eq!(
-        fresh,
-        vec![1; sent.len()],
-        "each message decrypted exactly once"
-    );
-
+    let sent = stores::decrypted_once_from_two_threads(&alice, [&bob, &bob], GROUP, 40, "shared");
     // Two hosts: the same device opened on two pools.
     let pool2 = server.pool(2);
     let bob2 = device_on(&pool2, "bob", 2, 103);
-    let sent2 = send(40, "two pools");
-    let fresh = stores::decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
-    assert_eq!(
-        fresh,
-        vec![1; sent2.len()],
-        "each message decrypted exactly once"
-    );
-
+    let sent2 =
+        stores::decrypted_once_from_two_threads(&alice, [&bob, &bob2], GROUP, 40, "two pools");
     // Two hosts whose connections run SERIALIZABLE: serialization failures are
     // conflicts too, and the device redoes the operation.
     let mut config = server.config();
@@ -1177,37 +1112,14 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let serial = PostgresPool::new(config, 2);
     let bob3 = device_on(&serial, "bob", 2, 104);
     let bob4 = device_on(&serial, "bob", 2, 105);
-    let sent3 = send(40, "serializable");
-    let fresh = stores::decrypt_from_two_threads([&bob3, &bob4], alice.address(), &sent3);
-    assert_eq!(
-        fresh,
-        vec![1; sent3.len()],
-        "each message decrypted exactly once"
-    );
+    let sent3 =
+        stores::decrypted_once_from_two_threads(&alice, [&bob3, &bob4], GROUP, 40, "serializable");
 
-    // Every message is stored once, sealed, and opens.
+    // Every message is stored once, sealed, and opens; no key is left to decrypt any
+    // of them again.
     let all: Vec<_> = sent.iter().chain(&sent2).chain(&sent3).collect();
-    let summary = bob.store().verify().unwrap();
-    assert_eq!(summary.unacknowledged, all.len());
-    assert_eq!(summary.sender_keys, 1);
-    // And the stored chain consumed every message key: with every dedupe record
-    // acknowledged and forgotten, no message decrypts again (a lost record update
-    // would have left some key behind).
-    for (_, m) in &all {
-        let id = MessageId::of_group(GROUP, m);
-        assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
-    }
-    let later = Timestamp::from_millis(NOW.as_millis() + 1);
-    assert_eq!(
-        bob.store().purge_messages(NOW, later).unwrap(),
-        all.len() as u64
-    );
-    for (i, (_, m)) in all.iter().enumerate() {
-        assert!(
-            is_duplicate(bob2.group_decrypt(alice.address(), m)),
-            "message {i} decrypted a second time"
-        );
-    }
+    let times = (NOW, Timestamp::from_millis(NOW.as_millis() + 1));
+    stores::every_key_spent(&bob, &bob2, alice.address(), GROUP, &all, 0, times);
 }
 
 #[test]
@@ -1221,31 +1133,8 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
     // pool (another host).
     let pool2 = server.pool(2);
     let alice2 = device_on(&pool2, "alice", 1, 113);
-    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
-        let hs: Vec<_> = [&alice, &alice, &alice2, &alice2]
-            .into_iter()
-            .enumerate()
-            .map(|(t, a)| {
-                s.spawn(move || {
-                    (0..25)
-                        .map(|i| {
-                            a.group_encrypt(GROUP, format!("{t}/{i}").as_bytes())
-                                .unwrap()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    });
-    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
-    iterations.sort_unstable();
-    iterations.dedup();
-    assert_eq!(iterations.len(), 100, "an iteration was used twice");
-    assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
-    for m in &sent {
-        assert!(!bob.group_decrypt(alice.address(), m).unwrap().redelivered);
-    }
+    let sent = stores::encrypted_from_threads(&[&alice, &alice, &alice2, &alice2], &bob, GROUP, 25);
+    assert_eq!(sent.len(), 100);
     // A rotation racing encrypts: every message is on the old chain or the new one,
     // and no (chain, iteration) pair repeats.
     let (sent, _) = std::thread::scope(|s| {

@@ -10,10 +10,9 @@ use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
-    SCHEMA_VERSION, SenderKeyStore, SessionStore, SessionVersion, SqliteStore, StoreKey,
-    TamperedRow,
+    SCHEMA_VERSION, SenderKeyStore, SessionVersion, SqliteStore, StoreKey, TamperedRow,
 };
-use confide::{Address, CiphertextMessage, DecryptError, StoreError, Timestamp};
+use confide::{Address, CiphertextMessage, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -97,50 +96,12 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     assert_eq!(s.unacknowledged, 21);
 }
 
+/// [`stores::redelivery_until_acknowledged`] on two database files.
 #[test]
 fn redelivery_returns_stored_plaintext_without_a_ratchet_step() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, first) = pair(dir.path());
-    let mut r = rng(7);
-    let one = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    let before = b.session(&alice()).unwrap().unwrap().to_bytes();
-    let again = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    assert!(again.redelivered);
-    assert_eq!(again.plaintext, one.plaintext);
-    assert_eq!(
-        b.session(&alice()).unwrap().unwrap().to_bytes(),
-        before,
-        "no second ratchet step"
-    );
-    // The plain API returns the stored plaintext too (nothing is lost).
-    assert_eq!(
-        cipher::decrypt(&b, &alice(), &first, &mut r).unwrap(),
-        b"first"
-    );
-
-    // Acknowledged: only the dedupe record is left, a redelivery is a duplicate.
-    let id = MessageId::of(&first);
-    assert!(b.acknowledge(&alice(), &id).unwrap());
-    assert!(
-        b.message(&alice(), &id)
-            .unwrap()
-            .unwrap()
-            .plaintext
-            .is_none()
-    );
-    assert!(matches!(
-        cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW),
-        Err(DecryptError::DuplicateMessage { .. })
-    ));
-
-    // A forged copy with a flipped byte is not a redelivery: it fails authentication.
-    let m = cipher::encrypt(&a, &bob(), b"second").unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
-    let mut bytes = m.serialized().to_vec();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
-    assert!(cipher::decrypt_message(&b, &alice(), &forged, &mut r, NOW).is_err());
+    stores::redelivery_until_acknowledged(&a, &b, &first);
 }
 
 #[test]

@@ -11,10 +11,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use confide::cipher::{self, BundleSpec};
-use confide::device::{Device, FixedClock};
-use confide::group::SenderKeyMessage;
+use confide::device::{Device, FixedClock, GroupReceiveError};
+use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
 use confide::store::{DeliveredMessage, MessageId, ProtocolStore, SqliteStore};
-use confide::{Address, CiphertextMessage, IdentityKeyPair, Timestamp};
+use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -25,6 +25,7 @@ pub const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 #[derive(Debug, PartialEq, Eq)]
 pub struct Rows {
     pub messages: usize,
+    pub unacknowledged: usize,
     pub sessions: usize,
     pub sender_keys: usize,
 }
@@ -37,6 +38,10 @@ pub trait RowStore: ProtocolStore + Send + Sync + 'static {
     fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32);
     /// The stored message with this id from `from`.
     fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage>;
+    /// The app has the message: only its dedupe record stays.
+    fn acknowledge(&self, from: &Address, id: &MessageId) -> bool;
+    /// Purges expired messages and acknowledged records received before `before`.
+    fn purge(&self, now: Timestamp, before: Timestamp) -> u64;
     /// Verifies every row and counts them.
     fn rows(&self) -> Rows;
 }
@@ -53,10 +58,17 @@ macro_rules! row_store {
             fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage> {
                 self.message(from, id).unwrap()
             }
+            fn acknowledge(&self, from: &Address, id: &MessageId) -> bool {
+                self.acknowledge(from, id).unwrap()
+            }
+            fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
+                u64::try_from(self.purge_messages(now, before).unwrap()).unwrap()
+            }
             fn rows(&self) -> Rows {
                 let s = self.verify().unwrap();
                 Rows {
                     messages: s.messages,
+                    unacknowledged: s.unacknowledged,
                     sessions: s.sessions,
                     sender_keys: s.sender_keys,
                 }
@@ -212,6 +224,184 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
     for (_, s) in &peers {
         s.rows();
     }
+}
+
+/// Bob (`b`) receives `first`, Alice's (`a`) first message to him, made on his
+/// one-time prekey 42, and then the same bytes again (as after a crash before the app
+/// saved the plaintext): the prekey went in the first decrypt's commit, the
+/// redelivery is the stored plaintext without a second ratchet step (through the
+/// plain API too), until the app acknowledges it; from then on a redelivery is a
+/// duplicate. A forged copy of a later message is no redelivery: it fails to
+/// decrypt. Leaves Alice's second message ("second") stored, unacknowledged.
+pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &CiphertextMessage) {
+    let alice = Address::new("alice", 1);
+    let mut r = rng(7);
+    assert!(b.pre_key(42).unwrap().is_some());
+    let one = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
+    assert!(!one.redelivered);
+    assert!(
+        b.pre_key(42).unwrap().is_none(),
+        "prekey consumed in the commit"
+    );
+    let before = b.session(&alice).unwrap().unwrap().to_bytes();
+    let again = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext, one.plaintext);
+    assert_eq!(
+        b.session(&alice).unwrap().unwrap().to_bytes(),
+        before,
+        "no second ratchet step"
+    );
+    // The plain API returns the stored plaintext too (nothing is lost).
+    assert_eq!(
+        cipher::decrypt(b, &alice, first, &mut r).unwrap(),
+        one.plaintext.as_slice()
+    );
+    let id = MessageId::of(first);
+    assert_eq!(b.stored(&alice, &id).unwrap().received_at, NOW);
+
+    // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
+    assert!(b.acknowledge(&alice, &id));
+    assert!(b.stored(&alice, &id).unwrap().plaintext.is_none());
+    assert!(matches!(
+        cipher::decrypt_message(b, &alice, first, &mut r, NOW),
+        Err(DecryptError::DuplicateMessage { .. })
+    ));
+
+    // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
+    let m = cipher::encrypt(a, &bob(), b"second").unwrap();
+    cipher::decrypt_message(b, &alice, &m, &mut r, NOW).unwrap();
+    let mut bytes = m.serialized().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
+    assert!(cipher::decrypt_message(b, &alice, &forged, &mut r, NOW).is_err());
+}
+
+/// A device on a store of type `S`, as the shared group bodies take it.
+pub type Dev<S> = Device<S, ChaCha20Rng, FixedClock>;
+
+/// Whether a group decrypt was refused as a duplicate (the message key is spent).
+pub fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
+    matches!(
+        r,
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { .. }
+        ))
+    )
+}
+
+/// `n` group messages from `sender` tagged `tag`, as (plaintext, message parsed back
+/// from its bytes as a transport would).
+pub fn group_send<S: ProtocolStore>(
+    sender: &Dev<S>,
+    group: DistributionId,
+    n: usize,
+    tag: &str,
+) -> Vec<(String, SenderKeyMessage)> {
+    (0..n)
+        .map(|i| {
+            let text = format!("{tag} #{i}");
+            let m = sender.group_encrypt(group, text.as_bytes()).unwrap();
+            (
+                text,
+                SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `n` messages from `sender`, each decrypted by both `receivers` from two threads
+/// at once: every one exactly once fresh. Returns the messages.
+pub fn decrypted_once_from_two_threads<S: ProtocolStore + Sync>(
+    sender: &Dev<S>,
+    receivers: [&Dev<S>; 2],
+    group: DistributionId,
+    n: usize,
+    tag: &str,
+) -> Vec<(String, SenderKeyMessage)> {
+    let sent = group_send(sender, group, n, tag);
+    let fresh = decrypt_from_two_threads(receivers, sender.address(), &sent);
+    assert_eq!(
+        fresh,
+        vec![1; sent.len()],
+        "{tag}: each message decrypted exactly once"
+    );
+    sent
+}
+
+/// After concurrent group decrypts: `receiver`'s store holds every one of `all` once
+/// (beside `other_unacknowledged` rows that are not group messages) and one sender
+/// key, and its chain consumed every message key: with every dedupe record
+/// acknowledged and purged (`now`, records before `later`), no message decrypts
+/// again, through `other` either (a lost record update would have left some key
+/// behind).
+pub fn every_key_spent<S: RowStore>(
+    receiver: &Dev<S>,
+    other: &Dev<S>,
+    sender: &Address,
+    group: DistributionId,
+    all: &[&(String, SenderKeyMessage)],
+    other_unacknowledged: usize,
+    (now, later): (Timestamp, Timestamp),
+) {
+    let rows = receiver.store().rows();
+    assert_eq!(rows.unacknowledged, other_unacknowledged + all.len());
+    assert_eq!(rows.sender_keys, 1);
+    for (_, m) in all {
+        let id = MessageId::of_group(group, m);
+        assert!(receiver.store().acknowledge(sender, &id));
+    }
+    assert_eq!(receiver.store().purge(now, later), all.len() as u64);
+    assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
+    for (i, (_, m)) in all.iter().enumerate() {
+        assert!(
+            is_duplicate(other.group_decrypt(sender, m)),
+            "message {i} decrypted a second time"
+        );
+    }
+}
+
+/// Each of `senders` (one device, possibly opened more than once) encrypts `n` group
+/// messages on its own thread, all at once: one chain, no iteration used twice, and
+/// `receiver` decrypts every message fresh. Returns the messages.
+pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
+    senders: &[&Dev<S>],
+    receiver: &Dev<S>,
+    group: DistributionId,
+    n: usize,
+) -> Vec<SenderKeyMessage> {
+    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
+        let hs: Vec<_> = senders
+            .iter()
+            .enumerate()
+            .map(|(t, a)| {
+                s.spawn(move || {
+                    (0..n)
+                        .map(|i| {
+                            a.group_encrypt(group, format!("{t}/{i}").as_bytes())
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
+    iterations.sort_unstable();
+    iterations.dedup();
+    assert_eq!(
+        iterations.len(),
+        senders.len() * n,
+        "an iteration was used twice"
+    );
+    assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
+    for m in &sent {
+        let d = receiver.group_decrypt(senders[0].address(), m).unwrap();
+        assert!(!d.redelivered);
+    }
+    sent
 }
 
 /// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
