@@ -38,9 +38,8 @@ use confide::store::{
 };
 use confide::{Address, CiphertextMessage, IdentityKeyPair, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
-const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+use stores::{NOW, alice, bob, key, rng};
 
 // ---- the server ------------------------------------------------------------------
 
@@ -236,22 +235,6 @@ impl Drop for PgServer {
 }
 
 // ---- helpers ---------------------------------------------------------------------
-
-fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
-
-fn key(b: u8) -> StoreKey {
-    StoreKey::from_bytes([b; 32])
-}
-
-fn alice() -> Address {
-    Address::new("alice", 1)
-}
-
-fn bob() -> Address {
-    Address::new("bob", 1)
-}
 
 /// Opens `device`'s store and gives it an identity if it has none.
 fn open(pool: &PostgresPool, device: &str, k: &StoreKey, seed: u64) -> PostgresStore {

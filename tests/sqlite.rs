@@ -12,27 +12,10 @@ use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
     SCHEMA_VERSION, SenderKeyStore, SessionVersion, SqliteStore, StoreKey, TamperedRow,
 };
-use confide::{Address, CiphertextMessage, StoreError, Timestamp};
+use confide::{CiphertextMessage, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
-const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
-
-fn key(b: u8) -> StoreKey {
-    StoreKey::from_bytes([b; 32])
-}
-
-fn alice() -> Address {
-    Address::new("alice", 1)
-}
-
-fn bob() -> Address {
-    Address::new("bob", 1)
-}
+use stores::{NOW, alice, bob, key, rng};
 
 /// Opens a store at `path` and gives it an identity if it has none.
 fn open(path: &Path, k: &StoreKey, seed: u64) -> SqliteStore {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
-use confide::store::{DeliveredMessage, MessageId, ProtocolStore, SqliteStore};
+use confide::store::{DeliveredMessage, MessageId, ProtocolStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -100,11 +100,23 @@ pub fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
     (sm.ratchet_key().serialize().to_vec(), sm.counter())
 }
 
-fn rng(seed: u64) -> ChaCha20Rng {
+/// The RNG of a test step, from its seed.
+pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
-fn bob() -> Address {
+/// A store key of one repeated byte (tests open stores with a few distinct keys).
+pub fn key(b: u8) -> StoreKey {
+    StoreKey::from_bytes([b; 32])
+}
+
+/// Alice's device 1.
+pub fn alice() -> Address {
+    Address::new("alice", 1)
+}
+
+/// Bob's device 1.
+pub fn bob() -> Address {
     Address::new("bob", 1)
 }
 
@@ -234,7 +246,7 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
 /// duplicate. A forged copy of a later message is no redelivery: it fails to
 /// decrypt. Leaves Alice's second message ("second") stored, unacknowledged.
 pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &CiphertextMessage) {
-    let alice = Address::new("alice", 1);
+    let alice = alice();
     let mut r = rng(7);
     assert!(b.pre_key(42).unwrap().is_some());
     let one = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
