@@ -12,7 +12,7 @@ use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
     SCHEMA_VERSION, SenderKeyStore, SessionVersion, SqliteStore, StoreKey, TamperedRow,
 };
-use confide::{CiphertextMessage, StoreError, Timestamp};
+use confide::{CiphertextMessage, StoreError};
 use rand_chacha::ChaCha20Rng;
 
 use stores::{NOW, alice, bob, key, rng};
@@ -91,16 +91,7 @@ fn redelivery_returns_stored_plaintext_without_a_ratchet_step() {
 fn expiry_purges_messages() {
     let dir = tempfile::tempdir().unwrap();
     let (_a, b, first) = pair(dir.path());
-    let mut r = rng(8);
-    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    let id = MessageId::of(&first);
-    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
-    assert!(b.set_message_expiry(&alice(), &id, Some(at)).unwrap());
-    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
-    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
-    assert!(b.message(&alice(), &id).unwrap().is_none());
-    // The key is gone with the ratchet step: a redelivery is refused, never re-decrypted.
-    assert!(cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).is_err());
+    stores::expiry_purges(&b, &first, &mut rng(8));
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub trait RowStore: ProtocolStore + Send + Sync + 'static {
     fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage>;
     /// The app has the message: only its dedupe record stays.
     fn acknowledge(&self, from: &Address, id: &MessageId) -> bool;
+    /// Sets when the stored message expires; whether it was stored.
+    fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool;
     /// Purges expired messages and acknowledged records received before `before`.
     fn purge(&self, now: Timestamp, before: Timestamp) -> u64;
     /// Verifies every row and counts them.
@@ -60,6 +62,9 @@ macro_rules! row_store {
             }
             fn acknowledge(&self, from: &Address, id: &MessageId) -> bool {
                 self.acknowledge(from, id).unwrap()
+            }
+            fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {
+                self.set_message_expiry(from, id, Some(at)).unwrap()
             }
             fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
                 u64::try_from(self.purge_messages(now, before).unwrap()).unwrap()
@@ -288,6 +293,20 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     bytes[last] ^= 1;
     let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
     assert!(cipher::decrypt_message(b, &alice, &forged, &mut r, NOW).is_err());
+}
+
+/// Bob (`b`) receives `m` from Alice, set to expire a second after [`NOW`]: a purge
+/// at [`NOW`] keeps it, one at its time drops it, and then a redelivery is refused
+/// (the key went with the ratchet step), never decrypted again.
+pub fn expiry_purges<S: RowStore>(b: &S, m: &CiphertextMessage, r: &mut ChaCha20Rng) {
+    cipher::decrypt_message(b, &alice(), m, r, NOW).unwrap();
+    let id = MessageId::of(m);
+    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
+    assert!(b.set_expiry(&alice(), &id, at));
+    assert_eq!(b.purge(NOW, Timestamp::from_millis(0)), 0);
+    assert_eq!(b.purge(at, Timestamp::from_millis(0)), 1);
+    assert!(b.stored(&alice(), &id).is_none());
+    assert!(cipher::decrypt_message(b, &alice(), m, r, NOW).is_err());
 }
 
 /// A device on a store of type `S`, as the shared group bodies take it.
