@@ -1,6 +1,9 @@
 //! Device: the app-facing object over a store, a clock and an RNG.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::path::Path;
 
 use confide::business::{
@@ -1077,48 +1080,6 @@ fn group_over_the_in_memory_store_behaves_as_before() {
     ));
 }
 
-/// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
-/// the middle) through `receivers[0]` and `receivers[1]`; returns, per message, how
-/// many decrypts were fresh.
-fn decrypt_from_two_threads(
-    receivers: [&SqlDevice; 2],
-    sender: &Address,
-    sent: &[(String, SenderKeyMessage)],
-) -> Vec<usize> {
-    let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = receivers
-            .iter()
-            .enumerate()
-            .map(|(t, dev)| {
-                s.spawn(move || {
-                    let order: Vec<usize> = if t == 0 {
-                        (0..sent.len()).collect()
-                    } else {
-                        (0..sent.len()).rev().collect()
-                    };
-                    order
-                        .into_iter()
-                        .map(|i| {
-                            let (text, m) = &sent[i];
-                            let d = dev
-                                .group_decrypt(sender, m)
-                                .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
-                            assert_eq!(d.plaintext.as_slice(), text.as_bytes());
-                            (i, d.redelivered)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut fresh = vec![0; sent.len()];
-    for (i, redelivered) in results.into_iter().flatten() {
-        fresh[i] += usize::from(!redelivered);
-    }
-    fresh
-}
-
 #[test]
 fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let dir = tempfile::tempdir().unwrap();
@@ -1128,63 +1089,24 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let bob = device(&pb, "bob", 102, &clock);
     let skdm = alice.group_distribution(GROUP).unwrap();
     hand_over(&alice, &bob, &skdm);
-    let send = |n: usize, tag: &str| -> Vec<(String, SenderKeyMessage)> {
-        (0..n)
-            .map(|i| {
-                let text = format!("{tag} #{i}");
-                let m = alice.group_encrypt(GROUP, text.as_bytes()).unwrap();
-                (
-                    text,
-                    SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap(),
-                )
-            })
-            .collect()
-    };
 
     // One Device (one store, one connection) shared by two threads.
-    let sent = send(40, "shared");
-    let fresh = decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
-    assert_eq!(
-        fresh,
-        vec![1; sent.len()],
-        "each message decrypted exactly once"
-    );
-
+    let sent = stores::decrypted_once_from_two_threads(&alice, [&bob, &bob], GROUP, 40, "shared");
     // Two Devices on two connections to the same file, as two processes would be.
     let bob2 = device_keyed(&pb, "bob", 102, 103, &clock);
-    let sent2 = send(40, "two connections");
-    let fresh = decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
-    assert_eq!(
-        fresh,
-        vec![1; sent2.len()],
-        "each message decrypted exactly once"
+    let sent2 = stores::decrypted_once_from_two_threads(
+        &alice,
+        [&bob, &bob2],
+        GROUP,
+        40,
+        "two connections",
     );
 
-    // Every message is stored once.
-    let summary = bob.store().verify().unwrap();
-    assert_eq!(summary.unacknowledged, 1 + sent.len() + sent2.len()); // + the SKDM
-    // And the stored chain consumed every message key: with every dedupe record
-    // acknowledged and forgotten, no message decrypts again (a lost record update
-    // would have left some key behind).
-    for (_, m) in sent.iter().chain(&sent2) {
-        let id = MessageId::of_group(GROUP, m);
-        assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
-    }
-    bob.store()
-        .purge_messages(at(2024, 1, 1), at(2100, 1, 1))
-        .unwrap();
-    assert_eq!(bob.store().verify().unwrap().messages, 1);
-    for (i, (_, m)) in sent.iter().chain(&sent2).enumerate() {
-        assert!(
-            matches!(
-                bob2.group_decrypt(alice.address(), m),
-                Err(GroupReceiveError::Decrypt(
-                    GroupDecryptError::DuplicateMessage { .. }
-                ))
-            ),
-            "message {i} decrypted a second time"
-        );
-    }
+    // Every message is stored once (beside the SKDM, a 1:1 message), and no key is
+    // left to decrypt any of them again.
+    let all: Vec<_> = sent.iter().chain(&sent2).collect();
+    let times = (at(2024, 1, 1), at(2100, 1, 1));
+    stores::every_key_spent(&bob, &bob2, alice.address(), GROUP, &all, 1, times);
 }
 
 #[test]
@@ -1197,28 +1119,6 @@ fn concurrent_group_encrypts_on_two_connections_never_reuse_a_chain_step() {
     let skdm = alice.group_distribution(GROUP).unwrap();
     hand_over(&alice, &bob, &skdm);
     let alice2 = device_keyed(&pa, "alice", 111, 113, &clock);
-    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
-        let hs: Vec<_> = [&alice, &alice2]
-            .into_iter()
-            .enumerate()
-            .map(|(t, a)| {
-                s.spawn(move || {
-                    (0..30)
-                        .map(|i| {
-                            a.group_encrypt(GROUP, format!("{t}/{i}").as_bytes())
-                                .unwrap()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    });
-    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
-    iterations.sort_unstable();
-    iterations.dedup();
-    assert_eq!(iterations.len(), 60, "a chain step was used twice");
-    for m in &sent {
-        assert!(!bob.group_decrypt(alice.address(), m).unwrap().redelivered);
-    }
+    let sent = stores::encrypted_from_threads(&[&alice, &alice2], &bob, GROUP, 30);
+    assert_eq!(sent.len(), 60);
 }

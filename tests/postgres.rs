@@ -15,19 +15,19 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/crash.rs"]
+mod crash;
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use confide::cipher::{self, BundleSpec};
-use confide::device::{Device, FixedClock, GroupReceiveError};
-use confide::group::{
-    DistributionId, GroupDecryptError, Layout, SenderKeyMessage, SenderKeyRecord,
-};
+use confide::device::{Device, FixedClock};
+use confide::group::{DistributionId, Layout, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::store::postgres::client::{Client, Config, NoTls};
 use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
@@ -36,11 +36,10 @@ use confide::store::{
     PostgresPool, PostgresStore, PreKeyStore, SenderKeyStore, SessionStore, SessionVersion,
     SignedPreKeyStore, StateStore, StoreKey,
 };
-use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, StoreError, Timestamp};
+use confide::{Address, CiphertextMessage, IdentityKeyPair, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
 
-const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+use stores::{NOW, alice, bob, key, rng};
 
 // ---- the server ------------------------------------------------------------------
 
@@ -237,22 +236,6 @@ impl Drop for PgServer {
 
 // ---- helpers ---------------------------------------------------------------------
 
-fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
-
-fn key(b: u8) -> StoreKey {
-    StoreKey::from_bytes([b; 32])
-}
-
-fn alice() -> Address {
-    Address::new("alice", 1)
-}
-
-fn bob() -> Address {
-    Address::new("bob", 1)
-}
-
 /// Opens `device`'s store and gives it an identity if it has none.
 fn open(pool: &PostgresPool, device: &str, k: &StoreKey, seed: u64) -> PostgresStore {
     let mut r = rng(seed);
@@ -292,16 +275,6 @@ fn tampered(e: StoreError) -> Option<&'static str> {
         StoreError::Backend(b) => b.downcast_ref::<TamperedRow>().map(|t| t.table),
         _ => None,
     }
-}
-
-/// The (sender ratchet key, counter) pair that names a ciphertext's message key.
-fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
-    let sm = match m {
-        CiphertextMessage::Signal(sm) => sm,
-        CiphertextMessage::PreKey(p) => p.message(),
-        _ => panic!("unexpected message kind"),
-    };
-    (sm.ratchet_key().serialize().to_vec(), sm.counter())
 }
 
 // ---- round trips -----------------------------------------------------------------
@@ -437,69 +410,28 @@ fn every_trait_round_trips_and_survives_reopen() {
     assert_eq!(sum2.pre_keys, 0, "the one-time prekey was consumed");
 }
 
+/// [`stores::redelivery_until_acknowledged`], then expiry and purges.
 #[test]
 fn redelivery_returns_stored_plaintext_and_purges_work() {
     let server = PgServer::start();
     let pool = server.pool(2);
     let (a, b, first) = pair(&pool, "alice", "bob");
+    stores::redelivery_until_acknowledged(&a, &b, &first);
     let mut r = rng(7);
-    assert!(b.pre_key(42).unwrap().is_some());
-    let one = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    assert!(!one.redelivered);
-    assert!(
-        b.pre_key(42).unwrap().is_none(),
-        "prekey consumed in the commit"
-    );
-    let before = b.session(&alice()).unwrap().unwrap().to_bytes();
-    let again = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    assert!(again.redelivered);
-    assert_eq!(again.plaintext, one.plaintext);
-    assert_eq!(
-        b.session(&alice()).unwrap().unwrap().to_bytes(),
-        before,
-        "no second ratchet step"
-    );
-    let id = MessageId::of(&first);
-    let stored = b.message(&alice(), &id).unwrap().unwrap();
-    assert_eq!(stored.received_at, NOW);
-
-    // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
-    assert!(b.acknowledge(&alice(), &id).unwrap());
-    assert!(
-        b.message(&alice(), &id)
-            .unwrap()
-            .unwrap()
-            .plaintext
-            .is_none()
-    );
-    assert!(matches!(
-        cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW),
-        Err(DecryptError::DuplicateMessage { .. })
-    ));
 
     // Expiry: purged at its time, then a redelivery is refused.
-    let m = cipher::encrypt(&a, &bob(), b"second").unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
-    let id2 = MessageId::of(&m);
-    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
-    assert!(b.set_message_expiry(&alice(), &id2, Some(at)).unwrap());
-    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
-    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
-    assert!(b.message(&alice(), &id2).unwrap().is_none());
-    assert!(cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).is_err());
-    // The acknowledged record goes once it is old enough.
+    let m = cipher::encrypt(&a, &bob(), b"third").unwrap();
+    stores::expiry_purges(&b, &m, &mut r);
+    // The acknowledged record (of the first message) goes once it is old enough; the
+    // unacknowledged "second" stays.
     let later = Timestamp::from_millis(NOW.as_millis() + 1);
     assert_eq!(b.purge_messages(NOW, later).unwrap(), 1);
-    assert_eq!(b.verify().unwrap().messages, 0);
-
-    // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
-    let m = cipher::encrypt(&a, &bob(), b"third").unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
-    let mut bytes = m.serialized().to_vec();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
-    assert!(cipher::decrypt_message(&b, &alice(), &forged, &mut r, NOW).is_err());
+    assert!(
+        b.message(&alice(), &MessageId::of(&first))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.verify().unwrap().messages, 1);
 }
 
 // ---- sealing ---------------------------------------------------------------------
@@ -791,118 +723,16 @@ fn store_is_send_and_sync() {
     check::<PostgresPool>();
 }
 
-/// Bob talks to Carol and Dave from two threads, and two threads of Alice's send to
-/// Bob over one session at once; then two threads receive Alice's messages, each one
-/// twice: every message decrypts fresh exactly once, no two ciphertexts share a
-/// (ratchet key, counter), and the stores verify. All four devices share one database
-/// and one pool.
+/// [`stores::concurrent_threads_to_different_and_same_peers`], with all four devices
+/// in one database and one pool.
 #[test]
 fn concurrent_threads_to_different_and_same_peers() {
     let server = PgServer::start();
     let pool = server.pool(4);
     let k = key(3);
-    let bob_s = Arc::new(open(&pool, "bob", &k, 20));
-    let peers: Vec<(Address, Arc<PostgresStore>)> = ["carol", "dave", "alice"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let s = open(&pool, n, &k, 30 + i as u64);
-            (Address::new(*n, 1), Arc::new(s))
-        })
-        .collect();
-    let mut r = rng(40);
-    for (i, (addr, s)) in peers.iter().enumerate() {
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(100 + i as u32),
-        };
-        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
-        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
-        let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
-        cipher::decrypt_message(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
-    }
-    const N: u32 = 40;
-    let mut handles = Vec::new();
-    for (t, (addr, s)) in peers.iter().take(2).cloned().enumerate() {
-        let bob_s = Arc::clone(&bob_s);
-        handles.push(std::thread::spawn(move || {
-            let mut r = rng(50 + t as u64);
-            let mut keys = Vec::new();
-            for i in 0..N {
-                let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
-                keys.push(key_of(&m));
-                let p = cipher::decrypt_message(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
-                assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
-                let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
-                assert_eq!(
-                    cipher::decrypt(&*s, &bob(), &back, &mut r).unwrap(),
-                    i.to_le_bytes()
-                );
-            }
-            keys
-        }));
-    }
-    let (alice_addr, alice_s) = peers[2].clone();
-    let sent: Vec<_> = (0..2)
-        .map(|t| {
-            let alice_s = Arc::clone(&alice_s);
-            std::thread::spawn(move || {
-                (0..N)
-                    .map(|i| {
-                        let text = format!("t{t}-{i}");
-                        let m = cipher::encrypt(&*alice_s, &bob(), text.as_bytes()).unwrap();
-                        (text, m)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    for h in handles {
-        let keys = h.join().unwrap();
-        let unique: HashSet<_> = keys.iter().collect();
-        assert_eq!(unique.len(), keys.len());
-    }
-    let sent: Vec<(String, CiphertextMessage)> =
-        sent.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    let mut pairs = HashSet::new();
-    for (_, m) in &sent {
-        assert!(pairs.insert(key_of(m)), "a message key was used twice");
-    }
-    let shared = Arc::new(sent);
-    let receivers: Vec<_> = (0..2)
-        .map(|t| {
-            let bob_s = Arc::clone(&bob_s);
-            let shared = Arc::clone(&shared);
-            let alice_addr = alice_addr.clone();
-            std::thread::spawn(move || {
-                let mut r = rng(60 + t);
-                let mut fresh = Vec::new();
-                for (text, m) in shared.iter() {
-                    let p = cipher::decrypt_message(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
-                    assert_eq!(p.plaintext.as_slice(), text.as_bytes());
-                    if !p.redelivered {
-                        fresh.push(text.clone());
-                    }
-                }
-                fresh
-            })
-        })
-        .collect();
-    let mut fresh: Vec<String> = receivers
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    fresh.sort();
-    let mut want: Vec<String> = shared.iter().map(|(t, _)| t.clone()).collect();
-    want.sort();
-    assert_eq!(fresh, want, "each message decrypted fresh exactly once");
-    let sb = bob_s.verify().unwrap();
-    assert_eq!(sb.sessions, 3);
-    assert_eq!(sb.messages, 3 + 2 * N as usize + 2 * N as usize);
-    for (_, s) in &peers {
-        s.verify().unwrap();
-    }
+    stores::concurrent_threads_to_different_and_same_peers(40, |name, seed| {
+        open(&pool, name, &k, seed)
+    });
 }
 
 // ---- groups: transactional sender keys --------------------------------------------
@@ -972,15 +802,6 @@ fn dump(client: &mut Client, owner: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
-    matches!(
-        r,
-        Err(GroupReceiveError::Decrypt(
-            GroupDecryptError::DuplicateMessage { .. }
-        ))
-    )
 }
 
 #[test]
@@ -1201,8 +1022,10 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .plaintext
             .is_none()
     );
-    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m)));
-    assert!(is_duplicate(other.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(
+        other.group_decrypt(alice.address(), &m)
+    ));
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
 
     // Expiry and purge cover group messages: gone at its time, and a redelivery then
@@ -1225,12 +1048,14 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .unwrap()
             .is_none()
     );
-    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m2)));
+    assert!(stores::is_duplicate(
+        bob.group_decrypt(alice.address(), &m2)
+    ));
     // The acknowledged dedupe record goes once it is old enough; the chain still
     // refuses the spent key.
     assert_eq!(purge(NOW, Timestamp::from_millis(NOW.as_millis() + 1)), 1);
     assert_eq!(bob.store().verify().unwrap().messages, 0);
-    assert!(is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
 
     // Reopened, the chain goes on where it was.
     drop(bob);
@@ -1241,48 +1066,6 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     assert!(!d.redelivered);
 }
 
-/// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
-/// the middle) through `receivers[0]` and `receivers[1]`; returns, per message, how
-/// many decrypts were fresh.
-fn decrypt_from_two_threads(
-    receivers: [&PgDevice; 2],
-    sender: &Address,
-    sent: &[(String, SenderKeyMessage)],
-) -> Vec<usize> {
-    let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = receivers
-            .iter()
-            .enumerate()
-            .map(|(t, dev)| {
-                s.spawn(move || {
-                    let order: Vec<usize> = if t == 0 {
-                        (0..sent.len()).collect()
-                    } else {
-                        (0..sent.len()).rev().collect()
-                    };
-                    order
-                        .into_iter()
-                        .map(|i| {
-                            let (text, m) = &sent[i];
-                            let d = dev
-                                .group_decrypt(sender, m)
-                                .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
-                            assert_eq!(d.plaintext.as_slice(), text.as_bytes());
-                            (i, d.redelivered)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut fresh = vec![0; sent.len()];
-    for (i, redelivered) in results.into_iter().flatten() {
-        fresh[i] += usize::from(!redelivered);
-    }
-    fresh
-}
-
 #[test]
 fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let server = PgServer::start();
@@ -1290,38 +1073,14 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let alice = device_on(&pool, "alice", 1, 101);
     let bob = device_on(&pool, "bob", 2, 102);
     hand_over(&alice, &bob);
-    let send = |n: usize, tag: &str| -> Vec<(String, SenderKeyMessage)> {
-        (0..n)
-            .map(|i| {
-                let text = format!("{tag} #{i}");
-                (
-                    text.clone(),
-                    alice.group_encrypt(GROUP, text.as_bytes()).unwrap(),
-                )
-            })
-            .collect()
-    };
 
     // One Device (one store, one pool) shared by two threads.
-    let sent = send(40, "shared");
-    let fresh = decrypt_from_two_threads([&bob, &bob], alice.address(), &sent);
-    assert_eq!(
-        fresh,
-        vec![1; sent.len()],
-        "each message decrypted exactly once"
-    );
-
+    let sent = stores::decrypted_once_from_two_threads(&alice, [&bob, &bob], GROUP, 40, "shared");
     // Two hosts: the same device opened on two pools.
     let pool2 = server.pool(2);
     let bob2 = device_on(&pool2, "bob", 2, 103);
-    let sent2 = send(40, "two pools");
-    let fresh = decrypt_from_two_threads([&bob, &bob2], alice.address(), &sent2);
-    assert_eq!(
-        fresh,
-        vec![1; sent2.len()],
-        "each message decrypted exactly once"
-    );
-
+    let sent2 =
+        stores::decrypted_once_from_two_threads(&alice, [&bob, &bob2], GROUP, 40, "two pools");
     // Two hosts whose connections run SERIALIZABLE: serialization failures are
     // conflicts too, and the device redoes the operation.
     let mut config = server.config();
@@ -1329,37 +1088,14 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let serial = PostgresPool::new(config, 2);
     let bob3 = device_on(&serial, "bob", 2, 104);
     let bob4 = device_on(&serial, "bob", 2, 105);
-    let sent3 = send(40, "serializable");
-    let fresh = decrypt_from_two_threads([&bob3, &bob4], alice.address(), &sent3);
-    assert_eq!(
-        fresh,
-        vec![1; sent3.len()],
-        "each message decrypted exactly once"
-    );
+    let sent3 =
+        stores::decrypted_once_from_two_threads(&alice, [&bob3, &bob4], GROUP, 40, "serializable");
 
-    // Every message is stored once, sealed, and opens.
+    // Every message is stored once, sealed, and opens; no key is left to decrypt any
+    // of them again.
     let all: Vec<_> = sent.iter().chain(&sent2).chain(&sent3).collect();
-    let summary = bob.store().verify().unwrap();
-    assert_eq!(summary.unacknowledged, all.len());
-    assert_eq!(summary.sender_keys, 1);
-    // And the stored chain consumed every message key: with every dedupe record
-    // acknowledged and forgotten, no message decrypts again (a lost record update
-    // would have left some key behind).
-    for (_, m) in &all {
-        let id = MessageId::of_group(GROUP, m);
-        assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
-    }
-    let later = Timestamp::from_millis(NOW.as_millis() + 1);
-    assert_eq!(
-        bob.store().purge_messages(NOW, later).unwrap(),
-        all.len() as u64
-    );
-    for (i, (_, m)) in all.iter().enumerate() {
-        assert!(
-            is_duplicate(bob2.group_decrypt(alice.address(), m)),
-            "message {i} decrypted a second time"
-        );
-    }
+    let times = (NOW, Timestamp::from_millis(NOW.as_millis() + 1));
+    stores::every_key_spent(&bob, &bob2, alice.address(), GROUP, &all, 0, times);
 }
 
 #[test]
@@ -1373,31 +1109,8 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
     // pool (another host).
     let pool2 = server.pool(2);
     let alice2 = device_on(&pool2, "alice", 1, 113);
-    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
-        let hs: Vec<_> = [&alice, &alice, &alice2, &alice2]
-            .into_iter()
-            .enumerate()
-            .map(|(t, a)| {
-                s.spawn(move || {
-                    (0..25)
-                        .map(|i| {
-                            a.group_encrypt(GROUP, format!("{t}/{i}").as_bytes())
-                                .unwrap()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    });
-    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
-    iterations.sort_unstable();
-    iterations.dedup();
-    assert_eq!(iterations.len(), 100, "an iteration was used twice");
-    assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
-    for m in &sent {
-        assert!(!bob.group_decrypt(alice.address(), m).unwrap().redelivered);
-    }
+    let sent = stores::encrypted_from_threads(&[&alice, &alice, &alice2, &alice2], &bob, GROUP, 25);
+    assert_eq!(sent.len(), 100);
     // A rotation racing encrypts: every message is on the old chain or the new one,
     // and no (chain, iteration) pair repeats.
     let (sent, _) = std::thread::scope(|s| {
@@ -1420,8 +1133,9 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
 
 // ---- crash test ------------------------------------------------------------------
 //
-// tests/crash.rs's flood against PostgreSQL: the child is this test binary re-run
-// with `CONFIDE_PG_CRASH_DIR` and `CONFIDE_PG_PORT` set (see [`pg_crash_child_entry`]);
+// tests/crash.rs's flood against PostgreSQL (the flood, kills and checks are
+// tests/common/crash.rs): the child is this test binary re-run with
+// `CONFIDE_PG_CRASH_DIR` and `CONFIDE_PG_PORT` set (see [`pg_crash_child_entry`]);
 // Alice and Bob are two devices in one database, each behind a [`Device`]. Three
 // lanes: 1:1 both ways (through `cipher`), and Alice's group messages to Bob (through
 // `Device::group_encrypt` / `group_decrypt`, so through the transactional group
@@ -1430,114 +1144,11 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
 // `CONFIDE_CRASH_SEED`. Every 30th kill the server crashes too (`pg_ctl stop -m
 // immediate`) and restarts with WAL recovery.
 
-const CRASH_KEY: [u8; 32] = [0x42; 32];
-
 /// How often (in client kills) the database server crashes too.
 const SERVER_CRASH_EVERY: usize = 30;
 
-/// One direction of traffic: sender, receiver, their files; 1:1 or the group.
-struct Lane {
-    from: &'static str,
-    to: &'static str,
-    group: bool,
-}
-
-const LANES: [Lane; 3] = [
-    Lane {
-        from: "alice",
-        to: "bob",
-        group: false,
-    },
-    Lane {
-        from: "bob",
-        to: "alice",
-        group: false,
-    },
-    Lane {
-        from: "alice",
-        to: "bob",
-        group: true,
-    },
-];
-
-impl Lane {
-    fn kind(&self) -> &'static str {
-        if self.group { "group" } else { "direct" }
-    }
-    fn wire(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}2{}.{}.log", self.from, self.to, self.kind()))
-    }
-    fn inbox(&self, dir: &Path) -> PathBuf {
-        dir.join(format!("{}.{}.inbox", self.to, self.kind()))
-    }
-    fn text(&self, n: usize) -> String {
-        format!("{}-{}-{n}", self.from, self.kind())
-    }
-    /// The store's id of a wire line, and the message key it used: (ratchet key,
-    /// counter) for 1:1, (chain id, iteration) for the group.
-    fn id_and_key(&self, line: &str) -> (MessageId, (Vec<u8>, u32)) {
-        if self.group {
-            let m = parse_group(line);
-            let key = (m.chain_id().to_be_bytes().to_vec(), m.iteration());
-            (MessageId::of_group(GROUP, &m), key)
-        } else {
-            let m = parse(line);
-            (MessageId::of(&m), key_of(&m))
-        }
-    }
-}
-
-/// The complete lines of a log (a torn last line, from a kill mid-write, is not one).
-fn lines(path: &Path) -> Vec<String> {
-    let mut s = String::new();
-    if let Ok(mut f) = File::open(path) {
-        f.read_to_string(&mut s).unwrap();
-    }
-    let complete = s.rfind('\n').map_or("", |i| &s[..=i]);
-    complete.lines().map(str::to_string).collect()
-}
-
-/// Cuts a torn last line off, so the next append starts a line.
-fn repair(path: &Path) {
-    let Ok(mut f) = OpenOptions::new().read(true).write(true).open(path) else {
-        return;
-    };
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).unwrap();
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if keep != bytes.len() {
-        f.set_len(keep as u64).unwrap();
-        f.sync_all().unwrap();
-    }
-}
-
-fn append(path: &Path, line: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(format!("{line}\n").as_bytes()).unwrap();
-    f.sync_data().unwrap();
-}
-
-fn parse(line: &str) -> CiphertextMessage {
-    let (t, h) = line.split_once(':').unwrap();
-    CiphertextMessage::from_parts(t.parse().unwrap(), &hex::decode(h).unwrap()).unwrap()
-}
-
-fn parse_group(line: &str) -> SenderKeyMessage {
-    SenderKeyMessage::parse(&hex::decode(line).unwrap(), Layout::Current).unwrap()
-}
-
 fn open_crash_store(pool: &PostgresPool, name: &str, rng: &mut ChaCha20Rng) -> PostgresStore {
-    let s = PostgresStore::open(pool, name, &StoreKey::from_bytes(CRASH_KEY), rng).unwrap();
-    if !s.has_local_identity().unwrap() {
-        let id = IdentityKeyPair::generate(rng);
-        s.set_local_identity(&id, 1 + (rng.next_u32() & 0x3fff))
-            .unwrap();
-    }
-    s
+    PostgresStore::open(pool, name, &StoreKey::from_bytes(crash::KEY), rng).unwrap()
 }
 
 /// The child: runs when `CONFIDE_PG_CRASH_DIR` is set, otherwise passes at once.
@@ -1546,100 +1157,11 @@ fn pg_crash_child_entry() {
     let Some(dir) = std::env::var_os("CONFIDE_PG_CRASH_DIR") else {
         return;
     };
-    let dir = PathBuf::from(dir);
     let port: u16 = std::env::var("CONFIDE_PG_PORT").unwrap().parse().unwrap();
-    let seed: u64 = std::env::var("CONFIDE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let drain = std::env::var_os("CONFIDE_CRASH_DRAIN").is_some();
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    for lane in &LANES {
-        repair(&lane.wire(&dir));
-        repair(&lane.inbox(&dir));
-    }
     let pool = PostgresPool::new(config_for(port), 1);
-    let a = open_crash_store(&pool, "alice", &mut rng);
-    let b = open_crash_store(&pool, "bob", &mut rng);
-    if a.session(&bob()).unwrap().is_none() {
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(1),
-        };
-        let bundle = cipher::new_bundle(&b, &mut rng, spec, NOW).unwrap();
-        cipher::process_bundle(&a, &bob(), &bundle, &mut rng, NOW).unwrap();
-    }
-    let device = |store, name, rng: &mut ChaCha20Rng| -> PgDevice {
-        let own = ChaCha20Rng::seed_from_u64(rng.next_u64());
-        Device::new(store, Address::new(name, 1), own, FixedClock::new(NOW))
-    };
-    let a = device(a, "alice", &mut rng);
-    let b = device(b, "bob", &mut rng);
-    let addr = |name: &str| Address::new(name, 1);
-    // Alice's group chain reaches Bob once (in the set-up run, which is not killed).
-    if b.store()
-        .sender_key(&addr("alice"), GROUP)
-        .unwrap()
-        .is_none()
-    {
-        hand_over(&a, &b);
-    }
-    let dev = |name: &str| if name == "alice" { &a } else { &b };
-    loop {
-        let mut idle = true;
-        for (i, lane) in LANES.iter().enumerate() {
-            let sent = lines(&lane.wire(&dir)).len();
-            let got = lines(&lane.inbox(&dir)).len();
-            // Receive: the next undelivered entry.
-            if got < sent && (drain || rng.next_u32() % 2 == 0) {
-                let line = &lines(&lane.wire(&dir))[got];
-                let from = addr(lane.from);
-                let d: Result<_, Box<dyn std::error::Error>> = if lane.group {
-                    dev(lane.to)
-                        .group_decrypt(&from, &parse_group(line))
-                        .map_err(Into::into)
-                } else {
-                    let m = parse(line);
-                    cipher::decrypt_message(dev(lane.to).store(), &from, &m, &mut rng, NOW)
-                        .map_err(Into::into)
-                };
-                let d = d.unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
-                let text = String::from_utf8(d.plaintext.to_vec()).unwrap();
-                append(
-                    &lane.inbox(&dir),
-                    &format!("{got}:{}:{text}", u8::from(d.redelivered)),
-                );
-                idle = false;
-            }
-            // Send the next message (Bob only once Alice's first message reached him).
-            let has = lane.group
-                || dev(lane.from)
-                    .store()
-                    .session(&addr(lane.to))
-                    .unwrap()
-                    .is_some_and(|r| r.has_current_session());
-            if !drain && has && rng.next_u32() % 2 == 0 {
-                let text = lane.text(sent);
-                let line = if lane.group {
-                    let m = dev(lane.from)
-                        .group_encrypt(GROUP, text.as_bytes())
-                        .unwrap();
-                    hex::encode(m.serialized())
-                } else {
-                    let m =
-                        cipher::encrypt(dev(lane.from).store(), &addr(lane.to), text.as_bytes())
-                            .unwrap();
-                    format!("{}:{}", m.message_type(), hex::encode(m.serialized()))
-                };
-                append(&lane.wire(&dir), &line);
-                idle = false;
-            }
-        }
-        if drain && idle {
-            return;
-        }
-    }
+    crash::child(Path::new(&dir), |name, rng| {
+        open_crash_store(&pool, name, rng)
+    });
 }
 
 /// Waits until the killed child's server backends are gone (the server rolls back
@@ -1663,176 +1185,29 @@ fn wait_for_no_other_backends(port: u16) {
     panic!("a killed child's database session never ended");
 }
 
-/// Messages delivered and how many of them were redeliveries, 1:1 and group.
-#[derive(Default)]
-struct Tally {
-    delivered: usize,
-    redelivered: usize,
-    group_delivered: usize,
-    group_redelivered: usize,
-}
-
-/// What the parent checks after every kill; returns what was delivered so far.
-fn check(port: u16, dir: &Path, rng: &mut ChaCha20Rng) -> Tally {
-    wait_for_no_other_backends(port);
-    let pool = PostgresPool::new(config_for(port), 1);
-    let a = open_crash_store(&pool, "alice", rng);
-    let b = open_crash_store(&pool, "bob", rng);
-    let store = |name: &str| if name == "alice" { &a } else { &b };
-    let mut tally = Tally::default();
-    // Message rows each store should hold: (alice, bob).
-    let mut expected = (0, 0);
-    for lane in &LANES {
-        let wire = lines(&lane.wire(dir));
-        let inbox = lines(&lane.inbox(dir));
-        let mut keys = HashSet::new();
-        let ids: Vec<MessageId> = wire
-            .iter()
-            .enumerate()
-            .map(|(n, l)| {
-                let (id, key) = lane.id_and_key(l);
-                assert!(
-                    keys.insert(key),
-                    "{} {}: message key of entry {n} used twice",
-                    lane.from,
-                    lane.kind()
-                );
-                id
-            })
-            .collect();
-        assert!(inbox.len() <= wire.len());
-        for (n, l) in inbox.iter().enumerate() {
-            let mut parts = l.splitn(3, ':');
-            let idx: usize = parts.next().unwrap().parse().unwrap();
-            let again = parts.next().unwrap() == "1";
-            let text = parts.next().unwrap();
-            assert_eq!(
-                idx,
-                n,
-                "{} {}: inbox out of order or duplicated",
-                lane.to,
-                lane.kind()
-            );
-            assert_eq!(
-                text,
-                lane.text(n),
-                "{} {}: wrong plaintext",
-                lane.to,
-                lane.kind()
-            );
-            tally.redelivered += usize::from(again);
-            if lane.group {
-                tally.group_redelivered += usize::from(again);
-            }
-        }
-        tally.delivered += inbox.len();
-        if lane.group {
-            tally.group_delivered += inbox.len();
-        }
-        // The receiver committed every inbox entry (the last one checked here, all of
-        // them by the count below) and at most the next one, whose inbox append a kill
-        // cut off; nothing beyond.
-        let st = store(lane.to);
-        let from = Address::new(lane.from, 1);
-        let stored = |n: usize| ids.get(n).and_then(|id| st.message(&from, id).unwrap());
-        if let Some(last) = inbox.len().checked_sub(1) {
-            let m = stored(last).expect("a delivered message is in the store");
-            assert_eq!(m.plaintext.unwrap().as_slice(), lane.text(last).as_bytes());
-        }
-        let pending = usize::from(stored(inbox.len()).is_some());
-        assert!(
-            stored(inbox.len() + 1).is_none(),
-            "decrypted ahead of the inbox"
-        );
-        if lane.to == "alice" {
-            expected.0 += inbox.len() + pending;
-        } else {
-            expected.1 += inbox.len() + pending;
-        }
-    }
-    let (sa, sb) = (a.verify().unwrap(), b.verify().unwrap());
-    assert_eq!(
-        (sa.messages, sb.messages),
-        expected,
-        "message tables vs inboxes"
-    );
-    for s in [sa, sb] {
-        assert!(s.sessions <= 1);
-        // Alice's own chain; Bob's copy of it.
-        assert_eq!(s.sender_keys, 1);
-    }
-    tally
-}
-
-fn run_child(port: u16, dir: &Path, seed: u64, drain: bool) -> std::process::Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "pg_crash_child_entry",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("CONFIDE_PG_CRASH_DIR", dir)
-    .env("CONFIDE_PG_PORT", port.to_string())
-    .env("CONFIDE_CRASH_SEED", seed.to_string())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    if drain {
-        cmd.env("CONFIDE_CRASH_DRAIN", "1");
-    }
-    cmd.spawn().unwrap()
-}
-
 #[test]
 fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     if std::env::var_os("CONFIDE_PG_CRASH_DIR").is_some() {
         return;
     }
-    let kills: usize = std::env::var("CONFIDE_CRASH_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(240);
-    let seed: u64 = std::env::var("CONFIDE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed);
+    let kills = crash::kills();
     let server = PgServer::start();
     let port = server.port;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let started = Instant::now();
-    let mut server_crashes = 0;
-    let mut setup = run_child(port, dir, seed, true);
-    let mut err = String::new();
-    setup
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(setup.wait().unwrap().success(), "setup failed:\n{err}");
-    for k in 0..kills {
-        let mut child = run_child(
-            port,
-            dir,
-            seed.wrapping_mul(1_000_003).wrapping_add(k as u64),
-            false,
-        );
+    let parent = crash::Parent {
+        dir,
+        child_test: "pg_crash_child_entry",
+        env: vec![
+            ("CONFIDE_PG_CRASH_DIR", dir.into()),
+            ("CONFIDE_PG_PORT", port.to_string().into()),
+        ],
         // Kill somewhere in 20..220 ms: mostly mid-flood, sometimes while the child
         // is still connecting and opening its stores.
-        let delay = Duration::from_micros(20_000 + rng.next_u64() % 200_000);
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_some() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("child exited before the kill (run {k}):\n{err}");
-        }
+        min_delay: Duration::from_millis(20),
+    };
+    let mut server_crashes = 0;
+    let kill = |k: usize, child: &mut std::process::Child| {
         // Every SERVER_CRASH_EVERY-th run the database crashes under the flood as
         // well (a failover): the child's in-flight commits fail with an unknown
         // outcome, and whatever the server acknowledged must survive its recovery.
@@ -1846,35 +1221,17 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         if server_crash {
             server.run();
         }
-        check(port, dir, &mut rng);
-    }
-    let mut child = run_child(port, dir, seed ^ 0xd4a1, true);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "drain failed:\n{err}");
-    let tally = check(port, dir, &mut rng);
-    for lane in &LANES {
-        assert_eq!(
-            lines(&lane.wire(dir)).len(),
-            lines(&lane.inbox(dir)).len(),
-            "everything sent was delivered"
-        );
-    }
+    };
+    let check = |rng: &mut ChaCha20Rng| {
+        wait_for_no_other_backends(port);
+        let pool = PostgresPool::new(config_for(port), 1);
+        crash::check(dir, rng, |name, rng| open_crash_store(&pool, name, rng))
+    };
+    let tally = parent.run(kills, crash::seed(), kill, check);
     eprintln!(
         "postgres crash test: {kills} SIGKILLs of the client ({server_crashes} with a server \
-         crash), {} messages delivered exactly once ({} of them redelivered from the store \
-         after a kill); of these, group: {} ({} redelivered); {:.1}s",
-        tally.delivered,
-        tally.redelivered,
-        tally.group_delivered,
-        tally.group_redelivered,
-        started.elapsed().as_secs_f64()
+         crash), {}",
+        tally.summary()
     );
-    assert!(tally.delivered > kills, "the flood made progress");
-    assert!(tally.group_delivered > 0, "the group lane made progress");
+    tally.assert_progress(kills);
 }

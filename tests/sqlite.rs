@@ -1,37 +1,21 @@
 //! SqliteStore: persistence, sealing, redelivery, schema fixtures, concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
-    SCHEMA_VERSION, SenderKeyStore, SessionStore, SessionVersion, SqliteStore, StoreKey,
-    TamperedRow,
+    SCHEMA_VERSION, SenderKeyStore, SessionVersion, SqliteStore, StoreKey, TamperedRow,
 };
-use confide::{Address, CiphertextMessage, DecryptError, StoreError, Timestamp};
+use confide::{CiphertextMessage, StoreError};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
-const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
-
-fn key(b: u8) -> StoreKey {
-    StoreKey::from_bytes([b; 32])
-}
-
-fn alice() -> Address {
-    Address::new("alice", 1)
-}
-
-fn bob() -> Address {
-    Address::new("bob", 1)
-}
+use stores::{NOW, alice, bob, key, rng};
 
 /// Opens a store at `path` and gives it an identity if it has none.
 fn open(path: &Path, k: &StoreKey, seed: u64) -> SqliteStore {
@@ -95,66 +79,19 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     assert_eq!(s.unacknowledged, 21);
 }
 
+/// [`stores::redelivery_until_acknowledged`] on two database files.
 #[test]
 fn redelivery_returns_stored_plaintext_without_a_ratchet_step() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, first) = pair(dir.path());
-    let mut r = rng(7);
-    let one = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    let before = b.session(&alice()).unwrap().unwrap().to_bytes();
-    let again = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    assert!(again.redelivered);
-    assert_eq!(again.plaintext, one.plaintext);
-    assert_eq!(
-        b.session(&alice()).unwrap().unwrap().to_bytes(),
-        before,
-        "no second ratchet step"
-    );
-    // The plain API returns the stored plaintext too (nothing is lost).
-    assert_eq!(
-        cipher::decrypt(&b, &alice(), &first, &mut r).unwrap(),
-        b"first"
-    );
-
-    // Acknowledged: only the dedupe record is left, a redelivery is a duplicate.
-    let id = MessageId::of(&first);
-    assert!(b.acknowledge(&alice(), &id).unwrap());
-    assert!(
-        b.message(&alice(), &id)
-            .unwrap()
-            .unwrap()
-            .plaintext
-            .is_none()
-    );
-    assert!(matches!(
-        cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW),
-        Err(DecryptError::DuplicateMessage { .. })
-    ));
-
-    // A forged copy with a flipped byte is not a redelivery: it fails authentication.
-    let m = cipher::encrypt(&a, &bob(), b"second").unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
-    let mut bytes = m.serialized().to_vec();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
-    assert!(cipher::decrypt_message(&b, &alice(), &forged, &mut r, NOW).is_err());
+    stores::redelivery_until_acknowledged(&a, &b, &first);
 }
 
 #[test]
 fn expiry_purges_messages() {
     let dir = tempfile::tempdir().unwrap();
     let (_a, b, first) = pair(dir.path());
-    let mut r = rng(8);
-    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
-    let id = MessageId::of(&first);
-    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
-    assert!(b.set_message_expiry(&alice(), &id, Some(at)).unwrap());
-    assert_eq!(b.purge_messages(NOW, Timestamp::from_millis(0)).unwrap(), 0);
-    assert_eq!(b.purge_messages(at, Timestamp::from_millis(0)).unwrap(), 1);
-    assert!(b.message(&alice(), &id).unwrap().is_none());
-    // The key is gone with the ratchet step: a redelivery is refused, never re-decrypted.
-    assert!(cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).is_err());
+    stores::expiry_purges(&b, &first, &mut rng(8));
 }
 
 #[test]
@@ -558,16 +495,6 @@ fn every_fixture_version_still_opens() {
 
 // ---- concurrency -----------------------------------------------------------------
 
-/// The (sender ratchet key, counter) pair that names a ciphertext's message key.
-fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
-    let sm = match m {
-        CiphertextMessage::Signal(sm) => sm,
-        CiphertextMessage::PreKey(p) => p.message(),
-        _ => panic!("unexpected message kind"),
-    };
-    (sm.ratchet_key().serialize().to_vec(), sm.counter())
-}
-
 #[test]
 fn store_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
@@ -575,115 +502,13 @@ fn store_is_send_and_sync() {
     check::<confide::device::Device<SqliteStore, ChaCha20Rng, confide::device::FixedClock>>();
 }
 
-/// Bob talks to Carol and Dave from two threads, and two threads of Alice's send to
-/// Bob over one session at once: every message decrypts exactly once, no two
-/// ciphertexts share a (ratchet key, counter), and the stores verify.
+/// [`stores::concurrent_threads_to_different_and_same_peers`], each device on its own
+/// database file.
 #[test]
 fn concurrent_threads_to_different_and_same_peers() {
     let dir = tempfile::tempdir().unwrap();
     let k = key(3);
-    let bob_s = Arc::new(open(&dir.path().join("bob.db"), &k, 20));
-    let peers: Vec<(Address, Arc<SqliteStore>)> = ["carol", "dave", "alice"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let s = open(&dir.path().join(format!("{n}.db")), &k, 30 + i as u64);
-            (Address::new(*n, 1), Arc::new(s))
-        })
-        .collect();
-    let mut r = rng(40);
-    for (i, (addr, s)) in peers.iter().enumerate() {
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(100 + i as u32),
-        };
-        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
-        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
-        let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
-        cipher::decrypt_message(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
-    }
-    const N: u32 = 60;
-    let mut handles = Vec::new();
-    // Different peers: Bob <-> Carol and Bob <-> Dave, each pair on its own thread.
-    for (t, (addr, s)) in peers.iter().take(2).cloned().enumerate() {
-        let bob_s = Arc::clone(&bob_s);
-        handles.push(std::thread::spawn(move || {
-            let mut r = rng(50 + t as u64);
-            let mut keys = Vec::new();
-            for i in 0..N {
-                let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
-                keys.push(key_of(&m));
-                let p = cipher::decrypt_message(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
-                assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
-                let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
-                assert_eq!(
-                    cipher::decrypt(&*s, &bob(), &back, &mut r).unwrap(),
-                    i.to_le_bytes()
-                );
-            }
-            keys
-        }));
-    }
-    // The same peer from two threads: Alice's two threads encrypt to Bob at once.
-    let (alice_addr, alice_s) = peers[2].clone();
-    let sent: Vec<_> = (0..2)
-        .map(|t| {
-            let alice_s = Arc::clone(&alice_s);
-            std::thread::spawn(move || {
-                (0..N)
-                    .map(|i| {
-                        let text = format!("t{t}-{i}");
-                        let m = cipher::encrypt(&*alice_s, &bob(), text.as_bytes()).unwrap();
-                        (text, m)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    for h in handles {
-        let keys = h.join().unwrap();
-        let unique: std::collections::HashSet<_> = keys.iter().collect();
-        assert_eq!(unique.len(), keys.len());
-    }
-    let sent: Vec<(String, CiphertextMessage)> =
-        sent.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    let mut pairs = std::collections::HashSet::new();
-    for (_, m) in &sent {
-        assert!(pairs.insert(key_of(m)), "a message key was used twice");
-    }
-    // Bob receives Alice's messages from two threads (same peer), each message
-    // delivered twice: every plaintext comes out right, exactly one copy is fresh.
-    let shared = Arc::new(sent);
-    let receivers: Vec<_> = (0..2)
-        .map(|t| {
-            let bob_s = Arc::clone(&bob_s);
-            let shared = Arc::clone(&shared);
-            let alice_addr = alice_addr.clone();
-            std::thread::spawn(move || {
-                let mut r = rng(60 + t);
-                let mut fresh = Vec::new();
-                for (text, m) in shared.iter() {
-                    let p = cipher::decrypt_message(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
-                    assert_eq!(p.plaintext.as_slice(), text.as_bytes());
-                    if !p.redelivered {
-                        fresh.push(text.clone());
-                    }
-                }
-                fresh
-            })
-        })
-        .collect();
-    let mut fresh: Vec<String> = receivers
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    fresh.sort();
-    let mut want: Vec<String> = shared.iter().map(|(t, _)| t.clone()).collect();
-    want.sort();
-    assert_eq!(fresh, want, "each message decrypted fresh exactly once");
-    bob_s.verify().unwrap();
-    for (_, s) in &peers {
-        s.verify().unwrap();
-    }
+    stores::concurrent_threads_to_different_and_same_peers(60, |name, seed| {
+        open(&dir.path().join(format!("{name}.db")), &k, seed)
+    });
 }

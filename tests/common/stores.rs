@@ -1,0 +1,478 @@
+//! Test bodies shared by the durable stores (`SqliteStore`, `PostgresStore`): the same
+//! assertions run against each, and each test file only says how to open its store.
+//! Included with `#[path = "common/stores.rs"] mod stores;` by tests/sqlite.rs,
+//! tests/postgres.rs, tests/device.rs and tests/crash.rs (and, through `crate::stores`,
+//! by tests/common/crash.rs).
+// Each including test file uses only part of this module, and the items are `pub` so
+// the files can reach them; neither is a sign of dead code in the suite as a whole.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use confide::cipher::{self, BundleSpec};
+use confide::device::{Device, FixedClock, GroupReceiveError};
+use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
+use confide::store::{DeliveredMessage, MessageId, ProtocolStore, SqliteStore, StoreKey};
+use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+/// The clock of every shared body.
+pub const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+/// Row counts of a store's `verify` (which also opened every row).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rows {
+    pub messages: usize,
+    pub unacknowledged: usize,
+    pub sessions: usize,
+    pub sender_keys: usize,
+}
+
+/// What the shared bodies need of a durable store beyond the protocol traits: its
+/// identity, its message table and its row check. Both stores have these as inherent
+/// methods of the same names, so the impls below only forward.
+pub trait RowStore: ProtocolStore + Send + Sync + 'static {
+    fn has_identity(&self) -> bool;
+    fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32);
+    /// The stored message with this id from `from`.
+    fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage>;
+    /// The app has the message: only its dedupe record stays.
+    fn acknowledge(&self, from: &Address, id: &MessageId) -> bool;
+    /// Sets when the stored message expires; whether it was stored.
+    fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool;
+    /// Purges expired messages and acknowledged records received before `before`.
+    fn purge(&self, now: Timestamp, before: Timestamp) -> u64;
+    /// Verifies every row and counts them.
+    fn rows(&self) -> Rows;
+}
+
+macro_rules! row_store {
+    ($t:ty) => {
+        impl RowStore for $t {
+            fn has_identity(&self) -> bool {
+                self.has_local_identity().unwrap()
+            }
+            fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32) {
+                self.set_local_identity(identity, registration_id).unwrap();
+            }
+            fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage> {
+                self.message(from, id).unwrap()
+            }
+            fn acknowledge(&self, from: &Address, id: &MessageId) -> bool {
+                self.acknowledge(from, id).unwrap()
+            }
+            fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {
+                self.set_message_expiry(from, id, Some(at)).unwrap()
+            }
+            fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
+                u64::try_from(self.purge_messages(now, before).unwrap()).unwrap()
+            }
+            fn rows(&self) -> Rows {
+                let s = self.verify().unwrap();
+                Rows {
+                    messages: s.messages,
+                    unacknowledged: s.unacknowledged,
+                    sessions: s.sessions,
+                    sender_keys: s.sender_keys,
+                }
+            }
+        }
+    };
+}
+
+row_store!(SqliteStore);
+#[cfg(feature = "postgres")]
+row_store!(confide::store::PostgresStore);
+
+/// Gives `store` a fresh identity (registration id from `rng`) unless it has one.
+pub fn with_identity<S: RowStore>(store: S, rng: &mut ChaCha20Rng) -> S {
+    if !store.has_identity() {
+        let id = IdentityKeyPair::generate(rng);
+        store.set_identity(&id, 1 + (rng.next_u32() & 0x3fff));
+    }
+    store
+}
+
+/// The (sender ratchet key, counter) pair that names a ciphertext's message key.
+pub fn key_of(m: &CiphertextMessage) -> (Vec<u8>, u32) {
+    let sm = match m {
+        CiphertextMessage::Signal(sm) => sm,
+        CiphertextMessage::PreKey(p) => p.message(),
+        _ => panic!("unexpected message kind"),
+    };
+    (sm.ratchet_key().serialize().to_vec(), sm.counter())
+}
+
+/// The RNG of a test step, from its seed.
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// A store key of one repeated byte (tests open stores with a few distinct keys).
+pub fn key(b: u8) -> StoreKey {
+    StoreKey::from_bytes([b; 32])
+}
+
+/// Alice's device 1.
+pub fn alice() -> Address {
+    Address::new("alice", 1)
+}
+
+/// Bob's device 1.
+pub fn bob() -> Address {
+    Address::new("bob", 1)
+}
+
+/// Bob talks to Carol and Dave from two threads, and two threads of Alice's send to
+/// Bob over one session at once; then two threads receive Alice's messages, each one
+/// twice: every message decrypts fresh exactly once, no two ciphertexts share a
+/// (ratchet key, counter), and the stores verify with the rows they should hold.
+/// `open(name, seed)` opens the named device's store (with an identity); `n` messages
+/// go each way per thread.
+pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
+    n: u32,
+    open: impl Fn(&str, u64) -> S,
+) {
+    let bob_s = Arc::new(open("bob", 20));
+    let peers: Vec<(Address, Arc<S>)> = ["carol", "dave", "alice"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let s = open(name, 30 + i as u64);
+            (Address::new(*name, 1), Arc::new(s))
+        })
+        .collect();
+    let mut r = rng(40);
+    for (i, (addr, s)) in peers.iter().enumerate() {
+        let spec = BundleSpec {
+            device_id: 1,
+            signed_pre_key_id: 1,
+            pre_key_id: Some(100 + i as u32),
+        };
+        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
+        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
+        let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
+        cipher::decrypt_message(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
+    }
+    let mut handles = Vec::new();
+    // Different peers: Bob <-> Carol and Bob <-> Dave, each pair on its own thread.
+    for (t, (addr, s)) in peers.iter().take(2).cloned().enumerate() {
+        let bob_s = Arc::clone(&bob_s);
+        handles.push(std::thread::spawn(move || {
+            let mut r = rng(50 + t as u64);
+            let mut keys = Vec::new();
+            for i in 0..n {
+                let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
+                keys.push(key_of(&m));
+                let p = cipher::decrypt_message(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
+                assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
+                let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
+                assert_eq!(
+                    cipher::decrypt(&*s, &bob(), &back, &mut r).unwrap(),
+                    i.to_le_bytes()
+                );
+            }
+            keys
+        }));
+    }
+    // The same peer from two threads: Alice's two threads encrypt to Bob at once.
+    let (alice_addr, alice_s) = peers[2].clone();
+    let sent: Vec<_> = (0..2)
+        .map(|t| {
+            let alice_s = Arc::clone(&alice_s);
+            std::thread::spawn(move || {
+                (0..n)
+                    .map(|i| {
+                        let text = format!("t{t}-{i}");
+                        let m = cipher::encrypt(&*alice_s, &bob(), text.as_bytes()).unwrap();
+                        (text, m)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for h in handles {
+        let keys = h.join().unwrap();
+        let unique: HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len());
+    }
+    let sent: Vec<(String, CiphertextMessage)> =
+        sent.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut pairs = HashSet::new();
+    for (_, m) in &sent {
+        assert!(pairs.insert(key_of(m)), "a message key was used twice");
+    }
+    // Bob receives Alice's messages from two threads (same peer), each message
+    // delivered twice: every plaintext comes out right, exactly one copy is fresh.
+    let shared = Arc::new(sent);
+    let receivers: Vec<_> = (0..2)
+        .map(|t| {
+            let bob_s = Arc::clone(&bob_s);
+            let shared = Arc::clone(&shared);
+            let alice_addr = alice_addr.clone();
+            std::thread::spawn(move || {
+                let mut r = rng(60 + t);
+                let mut fresh = Vec::new();
+                for (text, m) in shared.iter() {
+                    let p = cipher::decrypt_message(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
+                    assert_eq!(p.plaintext.as_slice(), text.as_bytes());
+                    if !p.redelivered {
+                        fresh.push(text.clone());
+                    }
+                }
+                fresh
+            })
+        })
+        .collect();
+    let mut fresh: Vec<String> = receivers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    fresh.sort();
+    let mut want: Vec<String> = shared.iter().map(|(t, _)| t.clone()).collect();
+    want.sort();
+    assert_eq!(fresh, want, "each message decrypted fresh exactly once");
+    let rows = bob_s.rows();
+    assert_eq!(rows.sessions, 3);
+    // The hellos, Carol's and Dave's messages, Alice's messages.
+    assert_eq!(rows.messages, 3 + 2 * n as usize + 2 * n as usize);
+    for (_, s) in &peers {
+        s.rows();
+    }
+}
+
+/// Bob (`b`) receives `first`, Alice's (`a`) first message to him, made on his
+/// one-time prekey 42, and then the same bytes again (as after a crash before the app
+/// saved the plaintext): the prekey went in the first decrypt's commit, the
+/// redelivery is the stored plaintext without a second ratchet step (through the
+/// plain API too), until the app acknowledges it; from then on a redelivery is a
+/// duplicate. A forged copy of a later message is no redelivery: it fails to
+/// decrypt. Leaves Alice's second message ("second") stored, unacknowledged.
+pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &CiphertextMessage) {
+    let alice = alice();
+    let mut r = rng(7);
+    assert!(b.pre_key(42).unwrap().is_some());
+    let one = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
+    assert!(!one.redelivered);
+    assert!(
+        b.pre_key(42).unwrap().is_none(),
+        "prekey consumed in the commit"
+    );
+    let before = b.session(&alice).unwrap().unwrap().to_bytes();
+    let again = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
+    assert!(again.redelivered);
+    assert_eq!(again.plaintext, one.plaintext);
+    assert_eq!(
+        b.session(&alice).unwrap().unwrap().to_bytes(),
+        before,
+        "no second ratchet step"
+    );
+    // The plain API returns the stored plaintext too (nothing is lost).
+    assert_eq!(
+        cipher::decrypt(b, &alice, first, &mut r).unwrap(),
+        one.plaintext.as_slice()
+    );
+    let id = MessageId::of(first);
+    assert_eq!(b.stored(&alice, &id).unwrap().received_at, NOW);
+
+    // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
+    assert!(b.acknowledge(&alice, &id));
+    assert!(b.stored(&alice, &id).unwrap().plaintext.is_none());
+    assert!(matches!(
+        cipher::decrypt_message(b, &alice, first, &mut r, NOW),
+        Err(DecryptError::DuplicateMessage { .. })
+    ));
+
+    // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
+    let m = cipher::encrypt(a, &bob(), b"second").unwrap();
+    cipher::decrypt_message(b, &alice, &m, &mut r, NOW).unwrap();
+    let mut bytes = m.serialized().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
+    assert!(cipher::decrypt_message(b, &alice, &forged, &mut r, NOW).is_err());
+}
+
+/// Bob (`b`) receives `m` from Alice, set to expire a second after [`NOW`]: a purge
+/// at [`NOW`] keeps it, one at its time drops it, and then a redelivery is refused
+/// (the key went with the ratchet step), never decrypted again.
+pub fn expiry_purges<S: RowStore>(b: &S, m: &CiphertextMessage, r: &mut ChaCha20Rng) {
+    cipher::decrypt_message(b, &alice(), m, r, NOW).unwrap();
+    let id = MessageId::of(m);
+    let at = Timestamp::from_millis(NOW.as_millis() + 1000);
+    assert!(b.set_expiry(&alice(), &id, at));
+    assert_eq!(b.purge(NOW, Timestamp::from_millis(0)), 0);
+    assert_eq!(b.purge(at, Timestamp::from_millis(0)), 1);
+    assert!(b.stored(&alice(), &id).is_none());
+    assert!(cipher::decrypt_message(b, &alice(), m, r, NOW).is_err());
+}
+
+/// A device on a store of type `S`, as the shared group bodies take it.
+pub type Dev<S> = Device<S, ChaCha20Rng, FixedClock>;
+
+/// Whether a group decrypt was refused as a duplicate (the message key is spent).
+pub fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
+    matches!(
+        r,
+        Err(GroupReceiveError::Decrypt(
+            GroupDecryptError::DuplicateMessage { .. }
+        ))
+    )
+}
+
+/// `n` group messages from `sender` tagged `tag`, as (plaintext, message parsed back
+/// from its bytes as a transport would).
+pub fn group_send<S: ProtocolStore>(
+    sender: &Dev<S>,
+    group: DistributionId,
+    n: usize,
+    tag: &str,
+) -> Vec<(String, SenderKeyMessage)> {
+    (0..n)
+        .map(|i| {
+            let text = format!("{tag} #{i}");
+            let m = sender.group_encrypt(group, text.as_bytes()).unwrap();
+            (
+                text,
+                SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `n` messages from `sender`, each decrypted by both `receivers` from two threads
+/// at once: every one exactly once fresh. Returns the messages.
+pub fn decrypted_once_from_two_threads<S: ProtocolStore + Sync>(
+    sender: &Dev<S>,
+    receivers: [&Dev<S>; 2],
+    group: DistributionId,
+    n: usize,
+    tag: &str,
+) -> Vec<(String, SenderKeyMessage)> {
+    let sent = group_send(sender, group, n, tag);
+    let fresh = decrypt_from_two_threads(receivers, sender.address(), &sent);
+    assert_eq!(
+        fresh,
+        vec![1; sent.len()],
+        "{tag}: each message decrypted exactly once"
+    );
+    sent
+}
+
+/// After concurrent group decrypts: `receiver`'s store holds every one of `all` once
+/// (beside `other_unacknowledged` rows that are not group messages) and one sender
+/// key, and its chain consumed every message key: with every dedupe record
+/// acknowledged and purged (`now`, records before `later`), no message decrypts
+/// again, through `other` either (a lost record update would have left some key
+/// behind).
+pub fn every_key_spent<S: RowStore>(
+    receiver: &Dev<S>,
+    other: &Dev<S>,
+    sender: &Address,
+    group: DistributionId,
+    all: &[&(String, SenderKeyMessage)],
+    other_unacknowledged: usize,
+    (now, later): (Timestamp, Timestamp),
+) {
+    let rows = receiver.store().rows();
+    assert_eq!(rows.unacknowledged, other_unacknowledged + all.len());
+    assert_eq!(rows.sender_keys, 1);
+    for (_, m) in all {
+        let id = MessageId::of_group(group, m);
+        assert!(receiver.store().acknowledge(sender, &id));
+    }
+    assert_eq!(receiver.store().purge(now, later), all.len() as u64);
+    assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
+    for (i, (_, m)) in all.iter().enumerate() {
+        assert!(
+            is_duplicate(other.group_decrypt(sender, m)),
+            "message {i} decrypted a second time"
+        );
+    }
+}
+
+/// Each of `senders` (one device, possibly opened more than once) encrypts `n` group
+/// messages on its own thread, all at once: one chain, no iteration used twice, and
+/// `receiver` decrypts every message fresh. Returns the messages.
+pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
+    senders: &[&Dev<S>],
+    receiver: &Dev<S>,
+    group: DistributionId,
+    n: usize,
+) -> Vec<SenderKeyMessage> {
+    let sent: Vec<SenderKeyMessage> = std::thread::scope(|s| {
+        let hs: Vec<_> = senders
+            .iter()
+            .enumerate()
+            .map(|(t, a)| {
+                s.spawn(move || {
+                    (0..n)
+                        .map(|i| {
+                            a.group_encrypt(group, format!("{t}/{i}").as_bytes())
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut iterations: Vec<u32> = sent.iter().map(SenderKeyMessage::iteration).collect();
+    iterations.sort_unstable();
+    iterations.dedup();
+    assert_eq!(
+        iterations.len(),
+        senders.len() * n,
+        "an iteration was used twice"
+    );
+    assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
+    for m in &sent {
+        let d = receiver.group_decrypt(senders[0].address(), m).unwrap();
+        assert!(!d.redelivered);
+    }
+    sent
+}
+
+/// Two threads each decrypt every one of `sent` (in opposite orders, so they meet in
+/// the middle) through `receivers[0]` and `receivers[1]`; returns, per message, how
+/// many decrypts were fresh.
+pub fn decrypt_from_two_threads<S: ProtocolStore + Sync>(
+    receivers: [&Device<S, ChaCha20Rng, FixedClock>; 2],
+    sender: &Address,
+    sent: &[(String, SenderKeyMessage)],
+) -> Vec<usize> {
+    let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = receivers
+            .iter()
+            .enumerate()
+            .map(|(t, dev)| {
+                s.spawn(move || {
+                    let order: Vec<usize> = if t == 0 {
+                        (0..sent.len()).collect()
+                    } else {
+                        (0..sent.len()).rev().collect()
+                    };
+                    order
+                        .into_iter()
+                        .map(|i| {
+                            let (text, m) = &sent[i];
+                            let d = dev
+                                .group_decrypt(sender, m)
+                                .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
+                            assert_eq!(d.plaintext.as_slice(), text.as_bytes());
+                            (i, d.redelivered)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut fresh = vec![0; sent.len()];
+    for (i, redelivered) in results.into_iter().flatten() {
+        fresh[i] += usize::from(!redelivered);
+    }
+    fresh
+}
