@@ -358,6 +358,25 @@ fn owned_records_without_a_store() {
         bob.current().unwrap().remote_identity(),
         alice_id.identity_key()
     );
+
+    // A record whose stored ratchet public key is not its private key's is refused by
+    // the public loader, which re-derives every key pair.
+    let bytes = bob.to_bytes();
+    let ours = reply.ratchet_key().serialize();
+    let at = bytes
+        .windows(ours.len())
+        .position(|w| w == &ours[..])
+        .expect("the sender ratchet key is in the record");
+    let mut forged = bytes.to_vec();
+    let other = confide::keys::KeyPair::generate(&mut r).public.serialize();
+    forged[at..at + ours.len()].copy_from_slice(&other);
+    assert_eq!(
+        confide::SessionRecord::from_bytes(&forged).unwrap_err(),
+        confide::RecordError::Inconsistent {
+            field: "sender_chain.ratchet_public"
+        }
+    );
+    assert!(confide::SessionRecord::from_bytes(&bytes).is_ok());
 }
 
 #[test]

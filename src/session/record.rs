@@ -246,13 +246,36 @@ impl SessionRecord {
         out
     }
 
-    /// Loads the persisted form, validating every field.
+    /// Loads the persisted form, validating every field, including that each stored
+    /// ratchet public key belongs to its private key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode(bytes, Origin::Untrusted)
+    }
+
+    /// Loads bytes that a store has just authenticated as ones confide wrote (AES-GCM
+    /// under the app's key, bound to their row). Every field is still validated, but the
+    /// ratchet public keys are taken as stored instead of re-derived: that base-point
+    /// multiplication per state would only re-check confide's own writer, and it is a
+    /// large share of a durable decrypt.
+    pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode(bytes, Origin::Sealed)
+    }
+
+    fn decode(bytes: &[u8], origin: Origin) -> Result<Self, RecordError> {
         let mut msg = pb::SessionRecord::decode(bytes).map_err(|_| RecordError::Malformed)?;
-        let result = record_from_proto(&msg);
+        let result = record_from_proto(&msg, origin);
         wipe_record(&mut msg);
         result
     }
+}
+
+/// Where persisted bytes come from, which decides what loading them re-checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Anything an app hands in: re-derive and compare every key pair.
+    Untrusted,
+    /// Authenticated by a store's seal as written by confide.
+    Sealed,
 }
 
 fn note_specific(slot: &mut Option<DecryptError>, e: DecryptError) {
@@ -335,7 +358,10 @@ fn state_to_proto(s: &Session) -> pb::SessionState {
     }
 }
 
-fn record_from_proto(msg: &pb::SessionRecord) -> Result<SessionRecord, RecordError> {
+fn record_from_proto(
+    msg: &pb::SessionRecord,
+    origin: Origin,
+) -> Result<SessionRecord, RecordError> {
     if msg.format_version != RECORD_FORMAT_VERSION {
         return Err(RecordError::UnsupportedVersion {
             found: msg.format_version,
@@ -345,11 +371,15 @@ fn record_from_proto(msg: &pb::SessionRecord) -> Result<SessionRecord, RecordErr
         return Err(RecordError::Inconsistent { field: "previous" });
     }
     Ok(SessionRecord {
-        current: msg.current.as_ref().map(state_from_proto).transpose()?,
+        current: msg
+            .current
+            .as_ref()
+            .map(|s| state_from_proto(s, origin))
+            .transpose()?,
         previous: msg
             .previous
             .iter()
-            .map(state_from_proto)
+            .map(|s| state_from_proto(s, origin))
             .collect::<Result<_, _>>()?,
     })
 }
@@ -367,7 +397,7 @@ fn chain_from_proto(c: Option<&pb::ChainKey>) -> Result<ChainKey, RecordError> {
     Ok(ChainKey::new(key32(&c.key, "chain_key.key")?, c.index))
 }
 
-fn state_from_proto(s: &pb::SessionState) -> Result<Session, RecordError> {
+fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, RecordError> {
     if s.session_version != u32::from(SESSION_VERSION) {
         return Err(RecordError::UnsupportedVersion {
             found: s.session_version,
@@ -377,13 +407,24 @@ fn state_from_proto(s: &pb::SessionState) -> Result<Session, RecordError> {
         field: "sender_chain",
     })?;
     let mut private = key32(&sender.ratchet_private, "sender_chain.ratchet_private")?;
-    let ratchet = KeyPair::from_private(crate::keys::PrivateKey::from_bytes(private));
+    let private_key = crate::keys::PrivateKey::from_bytes(private);
     private.zeroize();
-    if public(&sender.ratchet_public)? != ratchet.public {
-        return Err(RecordError::Inconsistent {
-            field: "sender_chain.ratchet_public",
-        });
-    }
+    let stored_public = public(&sender.ratchet_public)?;
+    let ratchet = match origin {
+        Origin::Sealed => KeyPair {
+            public: stored_public,
+            private: private_key,
+        },
+        Origin::Untrusted => {
+            let ratchet = KeyPair::from_private(private_key);
+            if stored_public != ratchet.public {
+                return Err(RecordError::Inconsistent {
+                    field: "sender_chain.ratchet_public",
+                });
+            }
+            ratchet
+        }
+    };
     if s.receiver_chains.len() > MAX_RECEIVER_CHAINS {
         return Err(RecordError::Inconsistent {
             field: "receiver_chains",

@@ -367,7 +367,7 @@ impl Rows {
         sealed: Option<Vec<u8>>,
     ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
         self.open_versioned("session", &self.address_key(address), sealed, |v| {
-            Ok(SessionRecord::from_bytes(v)?)
+            Ok(SessionRecord::from_sealed_bytes(v)?)
         })
     }
 
