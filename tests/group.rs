@@ -258,8 +258,27 @@ fn record_round_trip_and_bad_records() {
     let mut loaded = SenderKeyRecord::from_bytes(&bytes).unwrap();
     assert_eq!(*loaded.to_bytes(), *bytes);
     assert_eq!(loaded.decrypt(&msgs[1]).unwrap(), vec![1]);
-    let own = SenderKeyRecord::from_bytes(&a.record(&alice(), id).unwrap().to_bytes()).unwrap();
+    let own_bytes = a.record(&alice(), id).unwrap().to_bytes();
+    let own = SenderKeyRecord::from_bytes(&own_bytes).unwrap();
     assert!(own.can_send());
+    // An own chain whose stored signing public key is not its private key's is refused.
+    let signing = a
+        .create_distribution(&alice(), id, &mut r)
+        .signing_key()
+        .serialize();
+    let at = own_bytes
+        .windows(signing.len())
+        .position(|w| w == &signing[..])
+        .expect("the signing key is in the record");
+    let mut forged = own_bytes.to_vec();
+    let other = confide::keys::KeyPair::generate(&mut r).public.serialize();
+    forged[at..at + signing.len()].copy_from_slice(&other);
+    assert_eq!(
+        SenderKeyRecord::from_bytes(&forged).unwrap_err(),
+        RecordError::Inconsistent {
+            field: "signing_private"
+        }
+    );
     assert_eq!(
         SenderKeyRecord::from_bytes(&[0xff]).unwrap_err(),
         RecordError::Malformed

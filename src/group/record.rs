@@ -328,13 +328,25 @@ impl SenderKeyRecord {
     /// Loads a record written by [`to_bytes`](Self::to_bytes) of this or any earlier
     /// released version.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode(bytes, true)
+    }
+
+    /// Loads bytes a store has just authenticated as ones confide wrote (sealed under
+    /// the app's key, bound to their row): every field is validated, but the own
+    /// signing key's public half is taken as stored instead of re-derived, a base-point
+    /// multiplication that would only re-check confide's own writer on every group send.
+    pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode(bytes, false)
+    }
+
+    fn decode(bytes: &[u8], rederive: bool) -> Result<Self, RecordError> {
         let record = pb::SenderKeyRecord::decode(bytes).map_err(|_| RecordError::Malformed)?;
-        let result = Self::from_proto(&record);
+        let result = Self::from_proto(&record, rederive);
         zeroize_record(record);
         result
     }
 
-    fn from_proto(record: &pb::SenderKeyRecord) -> Result<Self, RecordError> {
+    fn from_proto(record: &pb::SenderKeyRecord, rederive: bool) -> Result<Self, RecordError> {
         if record.format_version != RECORD_FORMAT_VERSION {
             return Err(RecordError::UnsupportedVersion {
                 found: record.format_version,
@@ -376,7 +388,7 @@ impl SenderKeyRecord {
             let signing_private = match &s.signing_private {
                 Some(b) => {
                     let k = crate::keys::private_from_slice(b).map_err(RecordError::Key)?;
-                    if k.public_key() != signing_public {
+                    if rederive && k.public_key() != signing_public {
                         return Err(RecordError::Inconsistent {
                             field: "signing_private",
                         });

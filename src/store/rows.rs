@@ -395,7 +395,7 @@ impl Rows {
     ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
         let key = self.sender_key_key(sender, distribution_id);
         self.open_versioned("sender_key", &key, sealed, |v| {
-            Ok(SenderKeyRecord::from_bytes(v)?)
+            Ok(SenderKeyRecord::from_sealed_bytes(v)?)
         })
     }
 
