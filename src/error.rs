@@ -109,6 +109,20 @@ pub enum StoreError {
     /// The store has no local identity yet.
     #[error("the store has no local identity")]
     NoLocalIdentity,
+    /// A transactional store kept conflicting: concurrent operations on the same row won
+    /// every one of the attempts made.
+    #[error("commit kept conflicting with concurrent operations ({attempts} attempts)")]
+    Contention {
+        /// Attempts made.
+        attempts: usize,
+    },
+    /// A lock inside the store or device was poisoned by a thread that panicked while
+    /// holding it.
+    #[error("{what} lock poisoned")]
+    Poisoned {
+        /// Which lock.
+        what: &'static str,
+    },
     /// The backend itself failed (I/O, database, lock poisoning).
     #[error("store backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -35,7 +35,7 @@ use confide::store::postgres::client::{Client, Config, NoTls};
 use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
 use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, PostgresOpenError,
-    PostgresPool, PostgresStore, PreKeyStore, SenderKeyStore, SessionStore, SessionVersion,
+    PostgresPool, PostgresStore, PreKeyStore, RowVersion, SenderKeyStore, SessionStore,
     SignedPreKeyStore, StateStore, StoreKey,
 };
 use confide::{Address, CiphertextMessage, IdentityKeyPair, StoreError, Timestamp};
@@ -830,7 +830,7 @@ fn group_commit_is_compare_and_swap_and_keeps_the_message() {
     let a = alice();
     let (none, absent) = txn.load_sender_key(&a, g).unwrap();
     assert!(none.is_none());
-    assert_eq!(absent, SessionVersion::ABSENT);
+    assert_eq!(absent, RowVersion::ABSENT);
     let mut theirs = SenderKeyRecord::new(g, Layout::Current);
     theirs.process(&skdm).unwrap();
     let commit = GroupCommit::record(&a, g, absent, &theirs);

@@ -20,7 +20,7 @@ use confide::sealed::{
 };
 use confide::session::{LocalKeys, SessionRecord};
 use confide::store::{
-    Commit, DeliveredMessage, InMemoryStore, MessageId, NewMessage, SessionStore, SessionVersion,
+    Commit, DeliveredMessage, InMemoryStore, MessageId, NewMessage, RowVersion, SessionStore,
     SqliteStore, StoreKey,
 };
 use confide::{Address, Timestamp};
@@ -262,7 +262,7 @@ fn secret_debug_outputs() -> Snapshot {
         now,
     );
     out.push(("DeliveredMessage", format!("{delivered:?}")));
-    let commit = Commit::session(&b, SessionVersion::ABSENT, &record)
+    let commit = Commit::session(&b, RowVersion::ABSENT, &record)
         .with_identity(identity.identity_key())
         .with_message(new_message);
     out.push(("Commit", format!("{commit:?}")));
@@ -310,7 +310,7 @@ UnidentifiedSenderMessageContent: UnidentifiedSenderMessageContent { content_typ
 StoreKey: StoreKey(<redacted>)
 NewMessage: NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }
 DeliveredMessage: DeliveredMessage { plaintext: Some("<14 bytes>"), received_at: Timestamp(1700000000000) }
-Commit: Commit { address: Address { name: "bob", device_id: 1 }, expected: SessionVersion(None), session: SessionRecord { current: Some(Session { local_identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), remote_identity: IdentityKey(PublicKey(d15f6285cc9e4b0530ff4a8186b2aa4aadb371e7885713928fa27b123c76b34e)), root_key: RootKey(***), previous_counter: 0, sender: SenderChain { ratchet: KeyPair { public: PublicKey(616e21a9ad111a8828a6297b79fe164f6ba83454356d6003b918b430cbe76014), private: PrivateKey(***) }, chain_key: ChainKey { key: "***", index: 0 } }, receivers: [ReceiverChain { ratchet_key: PublicKey(a6a38c18cba0f5a1405d117c47edcaac4c2c7f4f51dba0d8ac083ba52608627d), chain_key: ChainKey { key: "***", index: 1 }, skipped: [], evicted_up_to: None }, ReceiverChain { ratchet_key: PublicKey(da544064435c2ff08186bc859714862a8bd1f16d285b1238a54d5fbc3e3fe137), chain_key: ChainKey { key: "***", index: 0 }, skipped: [], evicted_up_to: None }], pending_pre_key: None, local_registration_id: 3534, remote_registration_id: 11162, alice_base_key: PublicKey(e833dd96ef0e5952d12e2544239fe153b95a1f4e75115adb8ffd02783bb3bb0f) }), previous: [] }, identity: Some(IdentityKey(PublicKey(42bf9a08d1bcfc01bd2e3706ab8840891332085a421a52580f93b5c1386d845f))), remove_pre_key: None, message: Some(NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }) }
+Commit: Commit { address: Address { name: "bob", device_id: 1 }, expected: RowVersion(None), session: SessionRecord { current: Some(Session { local_identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), remote_identity: IdentityKey(PublicKey(d15f6285cc9e4b0530ff4a8186b2aa4aadb371e7885713928fa27b123c76b34e)), root_key: RootKey(***), previous_counter: 0, sender: SenderChain { ratchet: KeyPair { public: PublicKey(616e21a9ad111a8828a6297b79fe164f6ba83454356d6003b918b430cbe76014), private: PrivateKey(***) }, chain_key: ChainKey { key: "***", index: 0 } }, receivers: [ReceiverChain { ratchet_key: PublicKey(a6a38c18cba0f5a1405d117c47edcaac4c2c7f4f51dba0d8ac083ba52608627d), chain_key: ChainKey { key: "***", index: 1 }, skipped: [], evicted_up_to: None }, ReceiverChain { ratchet_key: PublicKey(da544064435c2ff08186bc859714862a8bd1f16d285b1238a54d5fbc3e3fe137), chain_key: ChainKey { key: "***", index: 0 }, skipped: [], evicted_up_to: None }], pending_pre_key: None, local_registration_id: 3534, remote_registration_id: 11162, alice_base_key: PublicKey(e833dd96ef0e5952d12e2544239fe153b95a1f4e75115adb8ffd02783bb3bb0f) }), previous: [] }, identity: Some(IdentityKey(PublicKey(42bf9a08d1bcfc01bd2e3706ab8840891332085a421a52580f93b5c1386d845f))), remove_pre_key: None, message: Some(NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }) }
 InMemoryStore: InMemoryStore { identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), .. }
 SqliteStore: SqliteStore { .. }
 Device: Device { address: Address { name: "carol", device_id: 2 }, .. }

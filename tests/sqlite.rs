@@ -10,7 +10,7 @@ use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
-    SCHEMA_VERSION, SenderKeyStore, SessionVersion, SqliteStore, StoreKey, TamperedRow,
+    RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StoreKey, TamperedRow,
 };
 use confide::{CiphertextMessage, StoreError};
 use rand_chacha::ChaCha20Rng;
@@ -249,7 +249,7 @@ fn group_commit_is_compare_and_swap_and_keeps_the_message() {
     let a = alice();
     let (none, absent) = txn.load_sender_key(&alice(), g).unwrap();
     assert!(none.is_none());
-    assert_eq!(absent, SessionVersion::ABSENT);
+    assert_eq!(absent, RowVersion::ABSENT);
     let mut theirs = SenderKeyRecord::new(g, Layout::Current);
     theirs.process(&skdm).unwrap();
     let commit = GroupCommit::record(&a, g, absent, &theirs);

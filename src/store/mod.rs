@@ -189,11 +189,11 @@ impl std::fmt::Debug for MessageId {
 
 /// The version of a session row a [`TransactionalStore`] (or of a sender-key row a
 /// [`TransactionalGroupStore`]) handed out, checked again at commit time
-/// (compare-and-swap). Opaque; `SessionVersion::ABSENT` means "no row".
+/// (compare-and-swap). Opaque; `RowVersion::ABSENT` means "no row".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SessionVersion(Option<[u8; 12]>);
+pub struct RowVersion(Option<[u8; 12]>);
 
-impl SessionVersion {
+impl RowVersion {
     /// There was no session row.
     pub const ABSENT: Self = Self(None);
 
@@ -203,7 +203,7 @@ impl SessionVersion {
         Self(Some(token))
     }
 
-    /// The token, or `None` for [`SessionVersion::ABSENT`].
+    /// The token, or `None` for [`RowVersion::ABSENT`].
     pub const fn token(&self) -> Option<&[u8; 12]> {
         self.0.as_ref()
     }
@@ -255,7 +255,7 @@ pub struct Commit<'a> {
     pub address: &'a Address,
     /// The session version the operation started from; the commit fails with
     /// [`CommitOutcome::Conflict`] if the row changed since.
-    pub expected: SessionVersion,
+    pub expected: RowVersion,
     /// The new session record.
     pub session: &'a SessionRecord,
     /// An identity to trust for `address` from now on.
@@ -268,11 +268,7 @@ pub struct Commit<'a> {
 
 impl<'a> Commit<'a> {
     /// A commit that only replaces the session (as `encrypt` does).
-    pub fn session(
-        address: &'a Address,
-        expected: SessionVersion,
-        session: &'a SessionRecord,
-    ) -> Self {
+    pub fn session(address: &'a Address, expected: RowVersion, session: &'a SessionRecord) -> Self {
         Self {
             address,
             expected,
@@ -356,7 +352,7 @@ pub trait TransactionalStore: Send + Sync {
     fn load_session(
         &self,
         address: &Address,
-    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError>;
+    ) -> Result<(Option<SessionRecord>, RowVersion), StoreError>;
 
     /// The message with this id from `address`, if an earlier decrypt stored it.
     fn delivered(
@@ -380,7 +376,7 @@ pub struct GroupCommit<'a> {
     pub distribution_id: DistributionId,
     /// The record version the operation started from; the commit fails with
     /// [`CommitOutcome::Conflict`] if the row changed since.
-    pub expected: SessionVersion,
+    pub expected: RowVersion,
     /// The new sender-key record.
     pub record: &'a SenderKeyRecord,
     /// The decrypted message; the commit conflicts if its id is already stored.
@@ -393,7 +389,7 @@ impl<'a> GroupCommit<'a> {
     pub fn record(
         sender: &'a Address,
         distribution_id: DistributionId,
-        expected: SessionVersion,
+        expected: RowVersion,
         record: &'a SenderKeyRecord,
     ) -> Self {
         Self {
@@ -422,7 +418,7 @@ pub trait TransactionalGroupStore: Send + Sync {
         &self,
         sender: &Address,
         distribution_id: DistributionId,
-    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError>;
+    ) -> Result<(Option<SenderKeyRecord>, RowVersion), StoreError>;
 
     /// The group message with this id from `sender`, if an earlier decrypt stored it.
     fn group_delivered(

@@ -87,7 +87,7 @@ use super::rows::{
 use super::seal::{self, Sealer};
 use super::{
     Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
-    SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore, StoreKey,
+    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StoreKey,
     TransactionalGroupStore, TransactionalStore,
 };
 use crate::error::StoreError;
@@ -734,7 +734,7 @@ impl SessionStore for PostgresStore {
 /// no row, else `update` (which takes the expected nonce as its last parameter after
 /// `params`, and matches only while the row's sealed value still starts with it).
 struct Swap<'a> {
-    expected: SessionVersion,
+    expected: RowVersion,
     insert: &'static str,
     update: &'static str,
     params: &'a [&'a (dyn ToSql + Sync)],
@@ -942,7 +942,7 @@ impl TransactionalStore for PostgresStore {
     fn load_session(
         &self,
         address: &Address,
-    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+    ) -> Result<(Option<SessionRecord>, RowVersion), StoreError> {
         let sealed = self.get(
             "SELECT v FROM confide_session WHERE owner = $1 AND name = $2 AND device = $3",
             &[&address.name(), &i64::from(address.device_id())],
@@ -1005,7 +1005,7 @@ impl TransactionalGroupStore for PostgresStore {
         &self,
         sender: &Address,
         distribution_id: DistributionId,
-    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
+    ) -> Result<(Option<SenderKeyRecord>, RowVersion), StoreError> {
         let sealed = self.get(
             "SELECT v FROM confide_sender_key
              WHERE owner = $1 AND name = $2 AND device = $3 AND distribution = $4",

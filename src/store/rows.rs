@@ -7,7 +7,7 @@
 use zeroize::Zeroizing;
 
 use super::seal::{self, Sealer};
-use super::{Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, SessionVersion};
+use super::{Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, RowVersion};
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
@@ -281,20 +281,20 @@ impl Rows {
     }
 
     /// Opens and decodes a row value with its version (the nonce, unique per write), or
-    /// [`SessionVersion::ABSENT`] for no row.
+    /// [`RowVersion::ABSENT`] for no row.
     fn open_versioned<T>(
         &self,
         table: &'static str,
         key: &[u8],
         sealed: Option<Vec<u8>>,
         decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
-    ) -> Result<(Option<T>, SessionVersion), StoreError> {
+    ) -> Result<(Option<T>, RowVersion), StoreError> {
         let Some(sealed) = sealed else {
-            return Ok((None, SessionVersion::ABSENT));
+            return Ok((None, RowVersion::ABSENT));
         };
         let version = seal::nonce_of(&sealed).ok_or_else(|| tampered(table))?;
         let bytes = self.open_key(table, key, &sealed)?;
-        Ok((Some(decode(&bytes)?), SessionVersion::new(version)))
+        Ok((Some(decode(&bytes)?), RowVersion::new(version)))
     }
 
     /// The sealed trusted identity of `address`.
@@ -360,12 +360,12 @@ impl Rows {
     }
 
     /// The session of `address` from its sealed row, with its version
-    /// ([`SessionVersion::ABSENT`] for no row).
+    /// ([`RowVersion::ABSENT`] for no row).
     pub(crate) fn open_session(
         &self,
         address: &Address,
         sealed: Option<Vec<u8>>,
-    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+    ) -> Result<(Option<SessionRecord>, RowVersion), StoreError> {
         self.open_versioned("session", &self.address_key(address), sealed, |v| {
             Ok(SessionRecord::from_sealed_bytes(v)?)
         })
@@ -386,13 +386,13 @@ impl Rows {
     }
 
     /// The sender-key record of (`sender`, `distribution_id`) from its sealed row, with
-    /// its version ([`SessionVersion::ABSENT`] for no row).
+    /// its version ([`RowVersion::ABSENT`] for no row).
     pub(crate) fn open_sender_key(
         &self,
         sender: &Address,
         distribution_id: DistributionId,
         sealed: Option<Vec<u8>>,
-    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
+    ) -> Result<(Option<SenderKeyRecord>, RowVersion), StoreError> {
         let key = self.sender_key_key(sender, distribution_id);
         self.open_versioned("sender_key", &key, sealed, |v| {
             Ok(SenderKeyRecord::from_sealed_bytes(v)?)

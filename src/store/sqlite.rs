@@ -71,7 +71,7 @@ use super::rows::{self, Columns, Local, RowKey, Rows, SealedMessage, ms};
 use super::seal::Sealer;
 use super::{
     Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
-    SenderKeyStore, SessionStore, SessionVersion, SignedPreKeyStore, StateStore,
+    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore,
     TransactionalGroupStore, TransactionalStore,
 };
 use crate::error::StoreError;
@@ -623,7 +623,7 @@ impl TransactionalStore for SqliteStore {
     fn load_session(
         &self,
         address: &Address,
-    ) -> Result<(Option<SessionRecord>, SessionVersion), StoreError> {
+    ) -> Result<(Option<SessionRecord>, RowVersion), StoreError> {
         let sealed = self.get(
             "SELECT v FROM session WHERE name = ?1 AND device = ?2",
             params![address.name(), address.device_id()],
@@ -680,7 +680,7 @@ impl TransactionalStore for SqliteStore {
 
 /// Whether the version a commit expects is the row's current one (`current` is the
 /// first 12 bytes of the sealed value, its nonce, or `None` for no row).
-fn version_matches(current: Option<&[u8]>, expected: SessionVersion) -> bool {
+fn version_matches(current: Option<&[u8]>, expected: RowVersion) -> bool {
     match (current, expected.token()) {
         (None, None) => true,
         (Some(cur), Some(exp)) => cur == exp.as_slice(),
@@ -696,7 +696,7 @@ fn begin_commit<'c>(
     conn: &'c mut Connection,
     current: &str,
     params: impl rusqlite::Params,
-    expected: SessionVersion,
+    expected: RowVersion,
     sender: &Address,
     message: Option<&SealedMessage>,
 ) -> Result<Option<rusqlite::Transaction<'c>>, StoreError> {
@@ -836,7 +836,7 @@ impl TransactionalGroupStore for SqliteStore {
         &self,
         sender: &Address,
         distribution_id: DistributionId,
-    ) -> Result<(Option<SenderKeyRecord>, SessionVersion), StoreError> {
+    ) -> Result<(Option<SenderKeyRecord>, RowVersion), StoreError> {
         let sealed = self.get(
             "SELECT v FROM sender_key WHERE name = ?1 AND device = ?2 AND distribution = ?3",
             params![
