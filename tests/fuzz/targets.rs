@@ -1,7 +1,7 @@
 //! The bodies of the fuzz targets, and the seed corpus they start from.
 //!
 //! Shared, unchanged, by the cargo-fuzz binaries in `fuzz/fuzz_targets/` and by
-//! `tests/fuzz_corpus.rs`, which replays every file of `fuzz/corpus/<target>/` through
+//! `tests/fuzz_corpus.rs`, which replays every file of `tests/fuzz/corpus/<target>/` through
 //! [`run`] as an ordinary test and regenerates the corpus from [`corpus`].
 //!
 //! The decrypt targets work against [`Fixture`]: a live session between Alice and Bob,

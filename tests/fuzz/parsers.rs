@@ -487,7 +487,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     add(
         "parse_content",
         "format1-fixture-padded",
-        include_bytes!("../../tests/fixtures/content/format1_message.padded.bin").to_vec(),
+        include_bytes!("../fixtures/content/format1_message.padded.bin").to_vec(),
     );
     add("parse_content", "empty", vec![]);
     add("parse_content", "padding-only", envelope::pad(&[]).to_vec());
@@ -498,7 +498,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
             add(
                 "parse_privacy",
                 $name,
-                include_bytes!(concat!("../../tests/fixtures/privacy/", $name, ".bin")).to_vec(),
+                include_bytes!(concat!("../fixtures/privacy/", $name, ".bin")).to_vec(),
             );
         )*};
     }
