@@ -257,6 +257,8 @@ impl SessionRecord {
     /// ratchet public keys are taken as stored instead of re-derived: that base-point
     /// multiplication per state would only re-check confide's own writer, and it is a
     /// large share of a durable decrypt.
+    // Only the persistent stores (feature `sqlite` or `postgres`) load sealed rows.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         Self::decode(bytes, Origin::Sealed)
     }
@@ -275,6 +277,7 @@ enum Origin {
     /// Anything an app hands in: re-derive and compare every key pair.
     Untrusted,
     /// Authenticated by a store's seal as written by confide.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     Sealed,
 }
 
