@@ -22,6 +22,7 @@
 mod calendar;
 mod ledger;
 mod persist;
+mod purpose;
 mod receipt;
 mod sharing;
 mod state;
@@ -37,9 +38,10 @@ pub use ledger::{
 };
 pub use persist::LoadError;
 pub use receipt::{RECEIPT_VERSION, ReceiptContext, ReceiptError};
+pub use purpose::Purpose;
 pub use sharing::{
     ConsentSnapshot, DataCategory, DataFlow, DenialReason, FamilyCategory, FlowError, LegalBasis,
-    Purpose, Recipient, Retention, SharingDecision, evaluate,
+    Recipient, Retention, SharingDecision, evaluate,
 };
 pub use state::{
     AccountState, Activity, ActivityError, Capabilities, DeletionCause, StateError, account_state,
