@@ -4,7 +4,7 @@ use prost::Message;
 use rand_core::{CryptoRng, RngCore};
 
 use super::{KeyPair, PrivateKey, PublicKey, SIGNATURE_LEN, private_from_slice};
-use crate::error::{KeyError, RecordError};
+use super::error::{KeyError, RecordError};
 use crate::proto::storage as pb;
 
 /// A device's long-term public identity key. Comparing two of them is how a user learns

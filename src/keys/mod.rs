@@ -1,11 +1,13 @@
 //! Curve25519 keys in the Signal encoding, identity keys, prekeys and bundles.
 
 mod bundle;
+mod error;
 mod identity;
 mod prekey;
 pub(crate) mod xeddsa;
 
 pub use bundle::{PreKeyBundle, PreKeyPublic, SignedPreKeyPublic};
+pub use error::{KeyError, RecordError};
 pub use identity::{IdentityKey, IdentityKeyPair};
 pub use prekey::{PreKeyRecord, SignedPreKeyRecord};
 pub use xeddsa::SIGNATURE_LEN;
@@ -14,7 +16,6 @@ use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-use crate::error::KeyError;
 
 /// The type byte that prefixes every serialized Curve25519 public key.
 pub const DJB_TYPE: u8 = 0x05;
