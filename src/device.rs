@@ -85,7 +85,7 @@ use crate::policy::{
     RecordConsentError, StateError, account_state,
 };
 use crate::sealed::{
-    self, ContentHint, ContentType, OpenError, Recipient, SealError, SenderCertificate,
+    self, ContentHint, ContentType, Recipient, SealError, SealedOpenError, SenderCertificate,
     UnidentifiedSenderMessageContent,
 };
 use crate::store::ProtocolStore;
@@ -348,7 +348,7 @@ pub enum UnsealError {
     /// The envelope did not open, or its certificate does not validate under the trust
     /// root at the device's time (expired, revoked, wrong root).
     #[error("sealed message refused: {0}")]
-    Open(#[from] OpenError),
+    Open(#[from] SealedOpenError),
     /// The certificate names this very device.
     #[error("sealed message claims to be from this device")]
     SelfSend,

@@ -69,6 +69,7 @@ pub mod error;
 pub mod export;
 pub mod fingerprint;
 pub mod group;
+pub mod hazmat;
 pub mod keys;
 pub mod media;
 pub mod policy;

@@ -112,7 +112,10 @@ fn every_target_has_a_corpus_directory_and_a_binary() {
     let fuzz_crate = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let checkout = fuzz_crate.join("Cargo.toml").is_file();
     for target in targets::TARGETS {
-        assert!(corpus_dir(target).is_dir(), "missing tests/fuzz/corpus/{target}");
+        assert!(
+            corpus_dir(target).is_dir(),
+            "missing tests/fuzz/corpus/{target}"
+        );
         if checkout {
             let bin = fuzz_crate.join("fuzz_targets").join(format!("{target}.rs"));
             assert!(bin.is_file(), "missing {}", bin.display());

@@ -53,9 +53,8 @@ use confide::keys::{
 };
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentHint, ContentType, MultiRecipientMessage,
-    OpenError as SealedOpenError, Recipient, SealError, SenderCertificate, SenderInfo,
-    ServerCertificate, ServiceId,
+    CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealError,
+    SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
 };
 use confide::store::sqlite::OpenError;
 use confide::store::{
@@ -1442,7 +1441,9 @@ unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "trust_root") }?;
     match <[u8; 32]>::try_from(raw) {
-        Ok(bare) => Ok(PublicKey::from_x25519(bare)),
+        Ok(bare) => {
+            PublicKey::try_from_x25519(bare).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT))
+        }
         Err(_) => PublicKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT)),
     }
 }

@@ -23,6 +23,9 @@ pub enum KeyError {
     /// 2^255 - 19): another spelling of some key, which no honest peer sends.
     #[error("key is not canonically encoded")]
     NonCanonical,
+    /// A public key given with a private key is not that private key's.
+    #[error("public key does not belong to the private key")]
+    MismatchedPair,
 }
 
 /// A stored record that cannot be loaded.

@@ -37,8 +37,8 @@ pub use ledger::{
     RecordConsentError, VersionConsent,
 };
 pub use persist::LoadError;
-pub use receipt::{RECEIPT_VERSION, ReceiptContext, ReceiptError};
 pub use purpose::Purpose;
+pub use receipt::{RECEIPT_VERSION, ReceiptContext, ReceiptError};
 pub use sharing::{
     ConsentSnapshot, DataCategory, DataFlow, DenialReason, FamilyCategory, FlowError, LegalBasis,
     Recipient, Retention, SharingDecision, evaluate,

@@ -2,12 +2,12 @@
 
 mod chain_key;
 mod message_keys;
-mod ratchet;
+// The bare session is public only as `hazmat::Session`.
+pub(crate) mod ratchet;
 mod record;
 mod root_key;
 mod x3dh;
 
-pub use ratchet::Session;
 pub use record::{LocalKeys, PreKeyDecrypted, SessionRecord};
 
 /// The bounds that keep a session's memory finite whatever a peer sends. Past each one
