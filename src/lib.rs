@@ -39,6 +39,12 @@
 //! With no features the library keeps every protocol operation and the in-memory store
 //! ([`store::InMemoryStore`]).
 //!
+//! # Low-level calls
+//!
+//! [`hazmat`] holds what skips a check the rest of the API makes (signing any bytes,
+//! sealed sender without certificate validation, the bare ratchet session, unchecked
+//! public keys), each with the reason it is dangerous.
+//!
 //! # Randomness: `rand_core` 0.6
 //!
 //! Every call that draws randomness takes `&mut (impl RngCore + CryptoRng)` from
