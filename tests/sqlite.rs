@@ -651,3 +651,36 @@ fn backend_errors_are_opaque() {
     let e = StoreError::backend("disk full");
     assert!(matches!(&e, StoreError::Backend(b) if b.to_string() == "disk full"));
 }
+
+/// The Kyber prekey extension point: `InMemoryStore` keeps opaque records, deletes a
+/// used one-time key and keeps a used last-resort key; the persistent store offers none
+/// (v3 only), through wrappers as well.
+#[test]
+fn kyber_pre_keys_extension_point() {
+    use std::sync::Arc;
+
+    use confide::store::KyberPreKeyStore;
+
+    let s = Arc::new(InMemoryStore::generate(&mut rng(1)));
+    let kyber = s.kyber_pre_keys().unwrap();
+    kyber
+        .save_kyber_pre_key(1, b"one-time record", false)
+        .unwrap();
+    kyber
+        .save_kyber_pre_key(2, b"last-resort record", true)
+        .unwrap();
+    assert_eq!(
+        kyber.kyber_pre_key(1).unwrap().unwrap().as_slice(),
+        b"one-time record"
+    );
+    kyber.mark_kyber_pre_key_used(1).unwrap();
+    kyber.mark_kyber_pre_key_used(2).unwrap();
+    assert!(s.kyber_pre_key(1).unwrap().is_none());
+    assert_eq!(
+        s.kyber_pre_key(2).unwrap().unwrap().as_slice(),
+        b"last-resort record"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let durable = Arc::new(open(&dir.path().join("k.db"), &key(1), 1));
+    assert!(durable.kyber_pre_keys().is_none());
+}
