@@ -56,7 +56,7 @@ use confide::sealed::{
     CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealError,
     SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
 };
-use confide::store::sqlite::OpenError;
+use confide::store::{DurableStore, OpenError};
 use confide::store::{
     IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
     SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalGroupStore,
