@@ -48,6 +48,17 @@ pub enum WireError {
     },
 }
 
+/// A row failed authentication: edited, moved to another row or table (or, in
+/// `PostgresStore`, to another device), sealed under another key, or corrupt. Reported
+/// as [`StoreError::Tampered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
+#[non_exhaustive]
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
+}
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -58,7 +69,7 @@ pub enum StoreError {
     /// A sealed row failed authentication: edited, moved to another row, table or
     /// device, sealed under another key, or corrupt.
     #[error("{0}")]
-    Tampered(#[from] crate::store::TamperedRow),
+    Tampered(#[from] TamperedRow),
     /// The store has no local identity yet.
     #[error("the store has no local identity")]
     NoLocalIdentity,
