@@ -5,7 +5,7 @@
 //! alternating direction, each decrypt running a DH ratchet step), and
 //! `setup/{confide,vodozemac,floor}` (bundle or key processing, the first message's
 //! encryption and the responder's decryption of it; `*_bob` is the responder alone).
-//! `*_store` and `*_from_bytes` are references through `confide::cipher` and from wire
+//! `*_store` and `*_from_bytes` are references through `confide::session::cipher` and from wire
 //! bytes; `primitive/*` are single primitives, to attribute differences.
 //!
 //! The floor is the v3 computation with nothing around it, using the crates confide uses
@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::session::LocalKeys;
 use confide::store::InMemoryStore;

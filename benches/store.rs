@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     InMemoryStore, ProtocolStore, SqliteOptions, SqliteStore, StoreKey, Synchronous,
 };

@@ -12,7 +12,8 @@ use confide::envelope::{
 };
 use confide::media::MediaKey;
 use confide::store::InMemoryStore;
-use confide::{Address, SystemRng, Timestamp, cipher};
+use confide::session::cipher;
+use confide::{Address, SystemRng, Timestamp};
 
 const HOUR: u64 = 60 * 60 * 1000;
 

@@ -69,7 +69,8 @@ use crate::business::{
     AttestationError, AttestationVerifier, BusinessId, ChatItem, DisclosureTracker,
     SignedAttestation, TrackError,
 };
-use crate::cipher::{self, BundleSpec, Decrypted};
+use crate::delivery::Decrypted;
+use crate::session::cipher::{self, BundleSpec};
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::export::{AccountInfo, AccountReport, ReportError, ReportSources};
 use crate::group::{

@@ -7,11 +7,12 @@
 //! Two ways to use sessions:
 //! - own the state: [`session::SessionRecord`] has plain `encrypt`/`decrypt` and
 //!   serializes to a documented, versioned protobuf;
-//! - let a store keep it: [`cipher`] runs the same operations against any
+//! - let a store keep it: [`session::cipher`] runs the same operations against any
 //!   [`store::ProtocolStore`], such as [`store::InMemoryStore`].
 //!
 //! ```
-//! use confide::{Address, SystemRng, Timestamp, cipher, store::InMemoryStore};
+//! use confide::session::cipher;
+//! use confide::{Address, SystemRng, Timestamp, store::InMemoryStore};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = SystemRng::new();
 //! let now = Timestamp::from_millis(1_700_000_000_000);
@@ -32,8 +33,8 @@
 #![forbid(unsafe_code)]
 
 pub mod business;
-pub mod cipher;
 mod crypto;
+mod delivery;
 pub mod device;
 pub mod envelope;
 pub mod error;
@@ -86,6 +87,7 @@ mod proto {
 pub use error::{
     BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError,
 };
+pub use delivery::Decrypted;
 pub use keys::{IdentityKey, IdentityKeyPair, PreKeyBundle};
 pub use session::SessionRecord;
 pub use wire::CiphertextMessage;

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, state_kind};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};

@@ -12,7 +12,8 @@ use confide::sealed::{
     UnidentifiedSenderMessageContent,
 };
 use confide::store::InMemoryStore;
-use confide::{Address, CiphertextMessage, Timestamp, cipher};
+use confide::session::cipher;
+use confide::{Address, CiphertextMessage, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 

@@ -5,7 +5,7 @@
 
 use std::mem::MaybeUninit;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock};
 use confide::envelope::{
     AttachmentKind, AttachmentPointer, BlobId, Body, Content, DataMessage, DisappearingTimer,

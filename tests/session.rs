@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Device, NOW, rng};
-use confide::cipher;
+use confide::session::cipher;
 use confide::session::limits;
 use confide::{BundleError, CiphertextMessage, DecryptError, IdentityKeyPair};
 

@@ -6,7 +6,7 @@ mod stores;
 
 use std::path::{Path, PathBuf};
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,

@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confide::cipher::Decrypted;
+use confide::Decrypted;
 use confide::device::{
     AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
     GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,

@@ -1,6 +1,7 @@
 //! The peer protocol's group (sender keys) and sealed-sender ops.
 
-use confide::cipher::{self, Decrypted};
+use confide::Decrypted;
+use confide::session::cipher;
 use confide::group::cipher as group;
 use confide::group::{
     DistributionId, GroupDecryptError, GroupDistributionError, GroupEncryptError,

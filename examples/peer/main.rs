@@ -16,7 +16,7 @@ mod media;
 
 use std::io::{BufRead, Write};
 
-use confide::cipher;
+use confide::session::cipher;
 use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
     SignedPreKeyPublic, SignedPreKeyRecord,

@@ -34,7 +34,7 @@
 
 use std::collections::HashMap;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::keys::PublicKey;
 use confide::session::limits::MAX_RECEIVER_CHAINS;
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};

@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::keys::{PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, SignalMessage};

@@ -1,6 +1,7 @@
 //! Pairwise sessions: X3DH and the Double Ratchet in the Signal Protocol v3 format.
 
 mod chain_key;
+pub mod cipher;
 mod message_keys;
 mod ratchet;
 mod record;

@@ -26,7 +26,7 @@
 //! database from a backup into service (make new sessions instead).
 //!
 //! # Atomicity
-//! [`PostgresStore`] implements [`TransactionalStore`]: each [`crate::cipher`] operation
+//! [`PostgresStore`] implements [`TransactionalStore`]: each [`crate::session::cipher`] operation
 //! commits in one transaction: the decrypted message is inserted (a duplicate id
 //! conflicts), the session row is replaced only if its sealed value still starts with
 //! the nonce the operation loaded (a compare-and-swap in the `UPDATE`'s `WHERE`), and

@@ -40,7 +40,7 @@
 //! cannot write, and never restore a store from a backup (make new sessions instead).
 //!
 //! # Atomicity
-//! [`SqliteStore`] implements [`TransactionalStore`]: [`crate::cipher`] commits each
+//! [`SqliteStore`] implements [`TransactionalStore`]: [`crate::session::cipher`] commits each
 //! operation in one `BEGIN IMMEDIATE` transaction with a compare-and-swap on the session
 //! row (its nonce is its version). It also implements [`TransactionalGroupStore`]:
 //! [`crate::device::Device`] commits each group operation the same way, with a

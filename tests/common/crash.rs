@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock};
 use confide::group::{DistributionId, Layout, SenderKeyMessage};
 use confide::store::MessageId;

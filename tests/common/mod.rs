@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::InMemoryStore;
 use confide::{Address, CiphertextMessage, Timestamp};
 use rand_chacha::ChaCha20Rng;

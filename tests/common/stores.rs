@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
 use confide::store::{DeliveredMessage, MessageId, ProtocolStore, SqliteStore, StoreKey};
@@ -313,7 +313,7 @@ pub fn expiry_purges<S: RowStore>(b: &S, m: &CiphertextMessage, r: &mut ChaCha20
 pub type Dev<S> = Device<S, ChaCha20Rng, FixedClock>;
 
 /// Whether a group decrypt was refused as a duplicate (the message key is spent).
-pub fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
+pub fn is_duplicate(r: Result<confide::Decrypted, GroupReceiveError>) -> bool {
     matches!(
         r,
         Err(GroupReceiveError::Decrypt(
