@@ -30,9 +30,9 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use confide::session::cipher::{self, BundleSpec};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::session::LocalKeys;
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::InMemoryStore;
 use confide::wire::{PreKeySignalMessage, SignalMessage};
 use confide::{
@@ -164,11 +164,11 @@ fn store_pair(seed: u64) -> StorePair {
     let bob_addr = Address::new("bob", 1);
     cipher::process_bundle(&alice, &bob_addr, &bundle, &mut rng, now()).unwrap();
     let m = cipher::encrypt(&alice, &bob_addr, b"hello").unwrap();
-    cipher::decrypt(&bob, &alice_addr, &m, &mut rng).unwrap();
+    cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
     let m = cipher::encrypt(&bob, &alice_addr, b"hi").unwrap();
-    cipher::decrypt(&alice, &bob_addr, &m, &mut rng).unwrap();
+    cipher::decrypt(&alice, &bob_addr, &m, &mut rng, now()).unwrap();
     let m = cipher::encrypt(&alice, &bob_addr, b"again").unwrap();
-    cipher::decrypt(&bob, &alice_addr, &m, &mut rng).unwrap();
+    cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
     StorePair {
         alice,
         bob,
@@ -807,7 +807,7 @@ fn bench_decrypt(c: &mut Criterion) {
                     n,
                     16,
                     || cipher::encrypt(&st.alice, &st.bob_addr, p).unwrap(),
-                    |m| cipher::decrypt(&st.bob, &st.alice_addr, &m, &mut st.rng).unwrap(),
+                    |m| cipher::decrypt(&st.bob, &st.alice_addr, &m, &mut st.rng, now()).unwrap(),
                 )
             });
         },

@@ -45,9 +45,9 @@ fn connect(a: &dyn ProtocolStore, b: &dyn ProtocolStore, rng: &mut ChaCha20Rng) 
     let bundle = cipher::new_bundle(b, rng, spec, NOW).unwrap();
     cipher::process_bundle(a, &ba, &bundle, rng, NOW).unwrap();
     let m = cipher::encrypt(a, &ba, b"hi").unwrap();
-    cipher::decrypt(b, &aa, &m, rng).unwrap();
+    cipher::decrypt(b, &aa, &m, rng, NOW).unwrap();
     let r = cipher::encrypt(b, &aa, b"hi").unwrap();
-    cipher::decrypt(a, &ba, &r, rng).unwrap();
+    cipher::decrypt(a, &ba, &r, rng, NOW).unwrap();
 }
 
 /// Makes the store under test, given a file name.
@@ -87,7 +87,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("decrypt_commit_140B/{name}"), |b| {
             b.iter_batched(
                 || cipher::encrypt(&sender, &ba, &MESSAGE).unwrap(),
-                |m| cipher::decrypt_message(&*receiver, &aa, &m, &mut rng, NOW).unwrap(),
+                |m| cipher::decrypt(&*receiver, &aa, &m, &mut rng, NOW).unwrap(),
                 BatchSize::SmallInput,
             );
         });

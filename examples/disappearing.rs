@@ -11,8 +11,8 @@ use confide::envelope::{
     Header, MessageId, Sha256Digest,
 };
 use confide::media::MediaKey;
-use confide::store::InMemoryStore;
 use confide::session::cipher;
+use confide::store::InMemoryStore;
 use confide::{Address, SystemRng, Timestamp};
 
 const HOUR: u64 = 60 * 60 * 1000;
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             padded.len(),
             wire.serialized().len()
         );
-        let plain = zeroize::Zeroizing::new(cipher::decrypt(&bob, &alice_addr, &wire, &mut rng)?);
+        let plain = cipher::decrypt(&bob, &alice_addr, &wire, &mut rng, at(2 * HOUR))?.plaintext;
         bob_chat.receive(Content::from_padded(&plain)?, at(2 * HOUR))?;
     }
     println!(

@@ -70,7 +70,6 @@ use crate::business::{
     SignedAttestation, TrackError,
 };
 use crate::delivery::Decrypted;
-use crate::session::cipher::{self, BundleSpec};
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::export::{AccountInfo, AccountReport, ReportError, ReportSources};
 use crate::group::{
@@ -89,6 +88,7 @@ use crate::sealed::{
     self, ContentHint, ContentType, OpenError, Recipient, SealError, SenderCertificate,
     UnidentifiedSenderMessageContent,
 };
+use crate::session::cipher::{self, BundleSpec};
 use crate::store::ProtocolStore;
 #[cfg(doc)]
 use crate::store::{MessageId, TransactionalGroupStore};
@@ -545,7 +545,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         cipher::encrypt(&self.store, remote, plaintext)
     }
 
-    /// Decrypts a message from `remote` (see [`cipher::decrypt_message`]: with a
+    /// Decrypts a message from `remote` (see [`cipher::decrypt`]: with a
     /// transactional store, committed before it returns, and a redelivery is marked).
     pub fn decrypt(
         &self,
@@ -554,7 +554,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     ) -> Result<Decrypted, DecryptError> {
         let now = self.clock.now();
         let mut rng = self.rng().map_err(DecryptError::Store)?;
-        cipher::decrypt_message(&self.store, remote, message, &mut *rng, now)
+        cipher::decrypt(&self.store, remote, message, &mut *rng, now)
     }
 
     /// Serialises group operations on a store without [`TransactionalGroupStore`]

@@ -25,8 +25,8 @@
 //! let alice_addr = Address::new("alice", 1);
 //! cipher::process_bundle(&alice, &bob_addr, &bob_bundle, &mut rng, now)?;
 //! let msg = cipher::encrypt(&alice, &bob_addr, b"hi Bob")?;
-//! let plaintext = cipher::decrypt(&bob, &alice_addr, &msg, &mut rng)?;
-//! assert_eq!(plaintext, b"hi Bob");
+//! let got = cipher::decrypt(&bob, &alice_addr, &msg, &mut rng, now)?;
+//! assert_eq!(got.plaintext.as_slice(), b"hi Bob");
 //! # Ok(()) }
 //! ```
 
@@ -84,10 +84,10 @@ mod proto {
     }
 }
 
+pub use delivery::Decrypted;
 pub use error::{
     BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError,
 };
-pub use delivery::Decrypted;
 pub use keys::{IdentityKey, IdentityKeyPair, PreKeyBundle};
 pub use session::SessionRecord;
 pub use wire::CiphertextMessage;

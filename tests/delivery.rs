@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use confide::session::cipher::{self, BundleSpec};
-use confide::store::{MessageId, SqliteStore, StoreKey};
+use confide::store::{MessageId, SqliteStore, StoreKey, TransactionalStore};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -22,7 +22,9 @@ fn open(path: &Path, seed: u8) -> SqliteStore {
     let mut r = rng(u64::from(seed));
     let store = SqliteStore::open(path, &StoreKey::from_bytes([seed; 32]), &mut r).unwrap();
     let id = IdentityKeyPair::generate(&mut r);
-    store.set_local_identity(&id, 1000 + u32::from(seed)).unwrap();
+    store
+        .set_local_identity(&id, 1000 + u32::from(seed))
+        .unwrap();
     store
 }
 
@@ -47,9 +49,17 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     cipher::process_bundle(&alice, &bob_addr, &bundle, &mut r, NOW).unwrap();
 
     let first = cipher::encrypt(&alice, &bob_addr, b"first").unwrap();
-    let got = cipher::decrypt(&bob, &alice_addr, &first, &mut r).unwrap();
-    assert_eq!(got, b"first");
-    assert!(bob.acknowledge(&alice_addr, &MessageId::of(&first)).unwrap());
+    let got = cipher::decrypt(&bob, &alice_addr, &first, &mut r, NOW).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"first");
+    assert_eq!(got.id, MessageId::of(&first));
+    assert_eq!(
+        bob.delivered(&alice_addr, &got.id)
+            .unwrap()
+            .unwrap()
+            .received_at,
+        NOW
+    );
+    assert!(bob.acknowledge(&alice_addr, &got.id).unwrap());
 
     // Skip more messages than the chain keeps keys for: the first message's counter is
     // now below the evicted mark, so the ratchet alone cannot call it a duplicate.
@@ -58,13 +68,13 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
         last = Some(cipher::encrypt(&alice, &bob_addr, b"later").unwrap());
     }
     let last = last.unwrap();
-    cipher::decrypt(&bob, &alice_addr, &last, &mut r).unwrap();
+    cipher::decrypt(&bob, &alice_addr, &last, &mut r, NOW).unwrap();
 
     bob.purge_messages(NOW, Timestamp::from_millis(NOW.as_millis() - HOUR))
         .unwrap();
 
     let again = CiphertextMessage::from_parts(first.message_type(), first.serialized()).unwrap();
-    match cipher::decrypt(&bob, &alice_addr, &again, &mut r) {
+    match cipher::decrypt(&bob, &alice_addr, &again, &mut r, NOW) {
         Err(DecryptError::DuplicateMessage { counter: 0 }) => {}
         other => panic!("redelivery after purge: {other:?}"),
     }

@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, state_kind};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::policy::Activity;
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::postgres::client::{Client, Config, NoTls};
 use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
 use confide::store::{
@@ -391,12 +391,14 @@ fn every_trait_round_trips_and_survives_reopen() {
         s.state("ledger", "acme").unwrap().unwrap().as_slice(),
         b"v2"
     );
-    let got =
-        cipher::decrypt_message(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
+    let got = cipher::decrypt(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"over the session");
     let reply = cipher::encrypt(&other, &Address::new("host/dev-1", 1), b"reply").unwrap();
     assert_eq!(
-        cipher::decrypt(&s, &dev2, &reply, &mut r).unwrap(),
+        cipher::decrypt(&s, &dev2, &reply, &mut r, NOW)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"reply"
     );
     let mut own = s.sender_key(&me_addr, dist).unwrap().unwrap();
@@ -453,7 +455,7 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     let (_a, b, first) = pair(&pool, "dev-a", "dev-b");
     let mut r = rng(8);
     let from = Address::new("dev-a", 1);
-    cipher::decrypt_message(&b, &from, &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &from, &first, &mut r, NOW).unwrap();
     for id in [1u32, 2] {
         b.save_pre_key(&PreKeyRecord::generate(&mut r, id)).unwrap();
     }
@@ -582,10 +584,10 @@ fn debug_output_holds_no_secrets_and_the_database_no_plaintext() {
     let (a, b, first) = pair(&pool, "alice", "bob");
     assert_eq!(format!("{b:?}"), "PostgresStore { device: \"bob\", .. }");
     let mut r = rng(9);
-    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     let secret = b"attack at dawn, bring the plans";
     let m = cipher::encrypt(&a, &bob(), secret).unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
     // Every value in every confide table, as the server holds it.
@@ -646,8 +648,8 @@ fn two_devices_in_one_database_are_isolated() {
     let from = Address::new("tenant1/alice", 1);
     assert!(b2.session(&from).unwrap().is_none());
     // tenant2/bob decrypting tenant1's message finds no session or prekey of its own.
-    assert!(cipher::decrypt_message(&b2, &from, &m1, &mut r, NOW).is_err());
-    let got = cipher::decrypt_message(&b1, &from, &m1, &mut r, NOW).unwrap();
+    assert!(cipher::decrypt(&b2, &from, &m1, &mut r, NOW).is_err());
+    let got = cipher::decrypt(&b1, &from, &m1, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert!(b1.pre_key(42).unwrap().is_none());
     assert_eq!(

@@ -11,8 +11,8 @@ use confide::sealed::{
     SealError, SealV2Context, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
     UnidentifiedSenderMessageContent,
 };
-use confide::store::InMemoryStore;
 use confide::session::cipher;
+use confide::store::InMemoryStore;
 use confide::{Address, CiphertextMessage, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -308,8 +308,8 @@ fn one_to_one_inside_sealed_sender() {
         let inner =
             CiphertextMessage::from_parts(opened.content_type().message_type(), opened.contents())
                 .unwrap();
-        let pt = cipher::decrypt(&bob_store, &alice_addr, &inner, &mut f.rng).unwrap();
-        assert_eq!(pt, text);
+        let pt = cipher::decrypt(&bob_store, &alice_addr, &inner, &mut f.rng, NOW).unwrap();
+        assert_eq!(pt.plaintext.as_slice(), text);
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::mem::MaybeUninit;
 
-use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock};
 use confide::envelope::{
     AttachmentKind, AttachmentPointer, BlobId, Body, Content, DataMessage, DisappearingTimer,
@@ -18,6 +17,7 @@ use confide::sealed::{
     ContentHint, ContentType, SenderCertificate, SenderInfo, ServerCertificate,
     UnidentifiedSenderMessageContent,
 };
+use confide::session::cipher::{self, BundleSpec};
 use confide::session::{LocalKeys, SessionRecord};
 use confide::store::{
     Commit, DeliveredMessage, InMemoryStore, MessageId, NewMessage, RowVersion, SessionStore,
@@ -172,9 +172,9 @@ fn secret_debug_outputs() -> Snapshot {
     let bundle = cipher::new_bundle(&bob, &mut rng, spec, now).unwrap();
     cipher::process_bundle(&alice, &b, &bundle, &mut rng, now).unwrap();
     let m = cipher::encrypt(&alice, &b, b"secret words").unwrap();
-    cipher::decrypt(&bob, &a, &m, &mut rng).unwrap();
+    cipher::decrypt(&bob, &a, &m, &mut rng, now).unwrap();
     let reply = cipher::encrypt(&bob, &a, b"secret reply").unwrap();
-    let decrypted = cipher::decrypt_message(&alice, &b, &reply, &mut rng, now).unwrap();
+    let decrypted = cipher::decrypt(&alice, &b, &reply, &mut rng, now).unwrap();
     let record: SessionRecord = alice.session(&b).unwrap().unwrap();
     out.push(("SessionRecord", format!("{record:?}")));
     out.push(("Decrypted", format!("{decrypted:?}")));

@@ -237,7 +237,7 @@ fn every_failure_class_leaves_state_unchanged() {
         let before = bob.snapshot(&alice);
         let res = CiphertextMessage::from_parts(*ty, bytes)
             .map_err(DecryptError::from)
-            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
+            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r, NOW));
         assert!(res.is_err(), "accepted {bytes:02x?}");
         assert_eq!(
             before,
@@ -283,7 +283,7 @@ fn every_failure_class_leaves_state_unchanged() {
         let before = bob.snapshot(&alice);
         let res = CiphertextMessage::from_parts(*ty, b)
             .map_err(DecryptError::from)
-            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
+            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r, NOW));
         assert!(res.is_err(), "accepted {b:02x?}");
         assert_eq!(before, bob.snapshot(&alice));
     }
@@ -422,7 +422,10 @@ fn prekey_id_zero_means_none_unless_held() {
     };
     assert_eq!(p.pre_key_id(), Some(0));
     assert_eq!(
-        cipher::decrypt(&bob.store, &alice.address, &parsed, &mut r).unwrap(),
+        cipher::decrypt(&bob.store, &alice.address, &parsed, &mut r, NOW)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"zero"
     );
     // Any other unknown id is still refused.
@@ -434,7 +437,7 @@ fn prekey_id_zero_means_none_unless_held() {
     with_seven.extend_from_slice(&m.serialized()[1..]);
     let parsed = CiphertextMessage::from_parts(3, &with_seven).unwrap();
     assert!(matches!(
-        cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r),
+        cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r, NOW),
         Err(DecryptError::UnknownPreKey { id: 7 })
     ));
 }

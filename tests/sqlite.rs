@@ -6,8 +6,8 @@ mod stores;
 
 use std::path::{Path, PathBuf};
 
-use confide::session::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
     RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StoreKey, TamperedRow,
@@ -50,7 +50,7 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     let (a, b, first) = pair(dir.path());
     let mut r = rng(4);
     assert!(b.pre_key(42).unwrap().is_some());
-    let got = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let got = cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert!(!got.redelivered);
     assert!(
@@ -64,12 +64,15 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     let b = open(&dir.path().join("bob.db"), &key(2), 6);
     let reply = cipher::encrypt(&b, &alice(), b"reply").unwrap();
     assert_eq!(
-        cipher::decrypt(&a, &bob(), &reply, &mut r).unwrap(),
+        cipher::decrypt(&a, &bob(), &reply, &mut r, NOW)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"reply"
     );
     for i in 0..20u32 {
         let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
-        let p = cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+        let p = cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
         assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
     }
     let s = b.verify().unwrap();
@@ -317,9 +320,9 @@ fn the_file_holds_no_plaintext_or_key_material() {
     let (a, b, first) = pair(dir.path());
     let mut r = rng(9);
     let secret = b"attack at dawn, bring the plans";
-    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     let m = cipher::encrypt(&a, &bob(), secret).unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
     drop((a, b));
@@ -378,7 +381,7 @@ fn write_fixture() {
     .unwrap();
     cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
     let delivered = cipher::encrypt(&a, &bob(), b"delivered before the upgrade").unwrap();
-    cipher::decrypt_message(&b, &alice(), &delivered, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &delivered, &mut r, NOW).unwrap();
     let pending = cipher::encrypt(&a, &bob(), b"pending across the upgrade").unwrap();
     // Since v2: Alice's sending chain in a group, known to Bob, with one group message
     // delivered and one pending.
@@ -454,17 +457,23 @@ fn every_fixture_version_still_opens() {
         b.verify().unwrap();
         let mut r = rng(3);
         // The delivered message is a redelivery from the store; the pending one decrypts.
-        let d = cipher::decrypt_message(&b, &alice(), &msgs[0], &mut r, NOW).unwrap();
+        let d = cipher::decrypt(&b, &alice(), &msgs[0], &mut r, NOW).unwrap();
         assert!(d.redelivered, "{}", src.display());
         assert_eq!(d.plaintext.as_slice(), b"delivered before the upgrade");
-        let p = cipher::decrypt_message(&b, &alice(), &msgs[1], &mut r, NOW).unwrap();
+        let p = cipher::decrypt(&b, &alice(), &msgs[1], &mut r, NOW).unwrap();
         assert!(!p.redelivered);
         assert_eq!(p.plaintext.as_slice(), b"pending across the upgrade");
         assert!(b.pre_key(2).unwrap().is_some());
         assert!(b.pre_key(1).unwrap().is_none());
         // Both directions still work.
         let m = cipher::encrypt(&b, &alice(), b"after").unwrap();
-        assert_eq!(cipher::decrypt(&a, &bob(), &m, &mut r).unwrap(), b"after");
+        assert_eq!(
+            cipher::decrypt(&a, &bob(), &m, &mut r, NOW)
+                .unwrap()
+                .plaintext
+                .as_slice(),
+            b"after"
+        );
         // Sender keys: none before v2 (the migration adds an empty table); from v2 on,
         // the delivered group message stays refused and the pending one decrypts.
         let g = DistributionId::from_bytes(FIXTURE_GROUP);

@@ -1,7 +1,6 @@
 //! The peer protocol's group (sender keys) and sealed-sender ops.
 
 use confide::Decrypted;
-use confide::session::cipher;
 use confide::group::cipher as group;
 use confide::group::{
     DistributionId, GroupDecryptError, GroupDistributionError, GroupEncryptError,
@@ -13,6 +12,7 @@ use confide::sealed::{
     self, ContentHint, ContentType, Recipient, SenderCertificate, SenderInfo, ServerCertificate,
     ServiceId, UnidentifiedSenderMessageContent,
 };
+use confide::session::cipher;
 use confide::{Address, CiphertextMessage, DecryptError, SystemRng, Timestamp};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -350,7 +350,7 @@ impl Peer {
                             .map_err(store_error)?;
                     }
                 }
-                let got = cipher::decrypt_message(store, &sender, &msg, &mut rng, now())
+                let got = cipher::decrypt(store, &sender, &msg, &mut rng, now())
                     .map_err(decrypt_error)?;
                 (got.plaintext, got.redelivered)
             }

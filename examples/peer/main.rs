@@ -16,11 +16,11 @@ mod media;
 
 use std::io::{BufRead, Write};
 
-use confide::session::cipher;
 use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
     SignedPreKeyPublic, SignedPreKeyRecord,
 };
+use confide::session::cipher;
 use confide::store::{IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
 use confide::{
     Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey, PreKeyBundle,
@@ -479,8 +479,8 @@ impl Peer {
                     .map_err(store_error)?;
             }
         }
-        let got = cipher::decrypt_message(d.store.get(), &addr, &msg, &mut rng, now())
-            .map_err(decrypt_error)?;
+        let got =
+            cipher::decrypt(d.store.get(), &addr, &msg, &mut rng, now()).map_err(decrypt_error)?;
         Ok(json!({
             "plaintext": hex::encode(got.plaintext.as_slice()),
             "text": String::from_utf8_lossy(&got.plaintext),

@@ -34,8 +34,8 @@
 
 use std::collections::HashMap;
 
-use confide::session::cipher::{self, BundleSpec};
 use confide::keys::PublicKey;
+use confide::session::cipher::{self, BundleSpec};
 use confide::session::limits::MAX_RECEIVER_CHAINS;
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, VERSION_BYTE};
@@ -906,7 +906,7 @@ pub fn receive(
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, DecryptError> {
     let message = CiphertextMessage::from_parts(message_type, bytes)?;
-    cipher::decrypt(store, from, &message, rng)
+    cipher::decrypt(store, from, &message, rng, NOW).map(|d| d.plaintext.to_vec())
 }
 
 /// Everything a failed decrypt from `peer` must leave alone: the session record's

@@ -107,7 +107,11 @@ impl GroupReceiveError {
 /// What one attempt of a group operation decided.
 enum Attempt<T> {
     /// Save this record (with the decrypted message to keep, if any), then return `T`.
-    Save(SenderKeyRecord, Option<(MessageId, Zeroizing<Vec<u8>>, Timestamp)>, T),
+    Save(
+        SenderKeyRecord,
+        Option<(MessageId, Zeroizing<Vec<u8>>, Timestamp)>,
+        T,
+    ),
     /// Return `T` without saving anything.
     Return(T),
     /// A concurrent operation got in between: load again and redo.
@@ -291,9 +295,11 @@ pub fn decrypt_in<S: SenderKeyStore + ?Sized>(
         if let Some(txn) = txn {
             if let Some(stored) = txn.group_delivered(sender, &id)? {
                 // The plaintext is gone once the app acknowledged the message.
-                let plaintext = stored.plaintext.ok_or(GroupDecryptError::DuplicateMessage {
-                    iteration: message.iteration(),
-                })?;
+                let plaintext = stored
+                    .plaintext
+                    .ok_or(GroupDecryptError::DuplicateMessage {
+                        iteration: message.iteration(),
+                    })?;
                 return Ok(Attempt::Return(Decrypted::redelivery(plaintext, id)));
             }
         }

@@ -9,7 +9,7 @@
 //! is load, change, save); different addresses may. A store with a
 //! [`crate::store::TransactionalStore`] (such as `SqliteStore`) makes every operation one
 //! atomic commit with a compare-and-swap on the session, so any mix of concurrent
-//! operations is safe, and [`decrypt_message`] keeps each decrypted message in the same
+//! operations is safe, and [`decrypt`] keeps each decrypted message in the same
 //! transaction: a message delivered again (say after a crash) yields the stored plaintext,
 //! marked as a redelivery, and never steps the ratchet twice.
 
@@ -196,26 +196,6 @@ pub fn encrypt<S: ProtocolStore + ?Sized>(
     })
 }
 
-/// Decrypts a message from `address`.
-///
-/// With a transactional store a byte-identical redelivery returns the stored plaintext
-/// (use [`decrypt_message`] to tell it apart); with a plain store it is refused as
-/// [`DecryptError::DuplicateMessage`].
-pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    address: &Address,
-    message: &CiphertextMessage,
-    rng: &mut R,
-) -> Result<Vec<u8>, DecryptError> {
-    let now = txn_clock_fallback();
-    decrypt_message(store, address, message, rng, now).map(|d| d.plaintext.to_vec())
-}
-
-/// `decrypt` has no clock argument; a message it stores is stamped with the epoch.
-fn txn_clock_fallback() -> Timestamp {
-    Timestamp::from_millis(0)
-}
-
 /// Trusts `key` for `address` from now on, replacing the previous identity. Call it
 /// only after the user was shown the change.
 pub fn accept_identity<S: ProtocolStore + ?Sized>(
@@ -244,7 +224,7 @@ pub fn has_session<S: ProtocolStore + ?Sized>(
 /// plaintext with `redelivered: true` and touches nothing. Once the app acknowledged
 /// the message to the store, a redelivery is [`DecryptError::DuplicateMessage`]. With a
 /// plain store `redelivered` is always `false` and a redelivery is that duplicate error.
-pub fn decrypt_message<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
     message: &CiphertextMessage,

@@ -30,9 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use confide::session::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock};
 use confide::group::{DistributionId, Layout, SenderKeyMessage};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::MessageId;
 use confide::{Address, CiphertextMessage};
 use rand_chacha::ChaCha20Rng;
@@ -212,7 +212,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                         .map_err(Into::into)
                 } else {
                     let m = parse(line);
-                    cipher::decrypt_message(dev(lane.to).store(), &from, &m, &mut rng, NOW)
+                    cipher::decrypt(dev(lane.to).store(), &from, &m, &mut rng, NOW)
                         .map_err(Into::into)
                 };
                 let d = d.unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));

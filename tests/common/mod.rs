@@ -56,7 +56,7 @@ impl Device {
     ) -> Result<Vec<u8>, confide::DecryptError> {
         // Go through bytes, as a real transport would.
         let parsed = CiphertextMessage::from_parts(msg.message_type(), msg.serialized())?;
-        cipher::decrypt(&self.store, &from.address, &parsed, rng)
+        cipher::decrypt(&self.store, &from.address, &parsed, rng, NOW).map(|d| d.plaintext.to_vec())
     }
 
     /// The serialized session record with `other`, for before/after comparisons.
