@@ -37,13 +37,9 @@ fn sqlite(dir: &Path, name: &str, sync: Synchronous, rng: &mut ChaCha20Rng) -> S
 /// A session from `a` to `b`, with one round trip so both sides use plain messages.
 fn connect(a: &dyn ProtocolStore, b: &dyn ProtocolStore, rng: &mut ChaCha20Rng) {
     let (aa, ba) = (Address::new("a", 1), Address::new("b", 1));
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(b, rng, spec, NOW).unwrap();
-    cipher::process_bundle(a, &ba, &bundle, rng, NOW).unwrap();
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(b, rng, &spec, NOW).unwrap();
+    cipher::start_session(a, &ba, &bundle, rng, NOW).unwrap();
     let m = cipher::encrypt(a, &ba, b"hi").unwrap();
     cipher::decrypt(b, &aa, &m, rng, NOW).unwrap();
     let r = cipher::encrypt(b, &aa, b"hi").unwrap();

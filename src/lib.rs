@@ -18,12 +18,12 @@
 //! let now = Timestamp::from_millis(1_700_000_000_000);
 //! let alice = InMemoryStore::generate(&mut rng);
 //! let bob = InMemoryStore::generate(&mut rng);
-//! let spec = cipher::BundleSpec { device_id: 1, signed_pre_key_id: 1, pre_key_id: Some(1) };
-//! let bob_bundle = cipher::new_bundle(&bob, &mut rng, spec, now)?;
+//! let spec = cipher::BundleSpec::new(1, 1).with_pre_key(Some(1));
+//! let bob_bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now)?;
 //!
 //! let bob_addr = Address::new("bob", 1);
 //! let alice_addr = Address::new("alice", 1);
-//! cipher::process_bundle(&alice, &bob_addr, &bob_bundle, &mut rng, now)?;
+//! cipher::start_session(&alice, &bob_addr, &bob_bundle, &mut rng, now)?;
 //! let msg = cipher::encrypt(&alice, &bob_addr, b"hi Bob")?;
 //! let got = cipher::decrypt(&bob, &alice_addr, &msg, &mut rng, now)?;
 //! assert_eq!(got.plaintext.as_slice(), b"hi Bob");

@@ -40,13 +40,9 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     let alice = open(&dir.path().join("alice.db"), 1);
     let bob = open(&dir.path().join("bob.db"), 2);
     let mut r = rng(3);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 7,
-        pre_key_id: Some(42),
-    };
-    let bundle = cipher::new_bundle(&bob, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(&alice, &bob_addr, &bundle, &mut r, NOW).unwrap();
+    let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
+    let bundle = cipher::publish_bundle(&bob, &mut r, &spec, NOW).unwrap();
+    cipher::start_session(&alice, &bob_addr, &bundle, &mut r, NOW).unwrap();
 
     let first = cipher::encrypt(&alice, &bob_addr, b"first").unwrap();
     let got = cipher::decrypt(&bob, &alice_addr, &first, &mut r, NOW).unwrap();

@@ -152,25 +152,18 @@ fn secret_debug_outputs() -> Snapshot {
     secrets.push(signed.key_pair().private.to_bytes().to_vec());
     out.push(("SignedPreKeyRecord", format!("{signed:?}")));
 
-    let local = LocalKeys {
-        identity: &identity,
-        registration_id: 42,
-        signed_pre_key: Some(&signed),
-        pre_key: Some(&pre_key),
-    };
+    let local = LocalKeys::new(&identity, 42)
+        .with_signed_pre_key(Some(&signed))
+        .with_pre_key(Some(&pre_key));
     out.push(("LocalKeys", format!("{local:?}")));
 
     // A real 1:1 session between two in-memory stores, one message each way.
     let alice = InMemoryStore::generate(&mut rng);
     let bob = InMemoryStore::generate(&mut rng);
     let (a, b) = (Address::new("alice", 1), Address::new("bob", 1));
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&bob, &mut rng, spec, now).unwrap();
-    cipher::process_bundle(&alice, &b, &bundle, &mut rng, now).unwrap();
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now).unwrap();
+    cipher::start_session(&alice, &b, &bundle, &mut rng, now).unwrap();
     let m = cipher::encrypt(&alice, &b, b"secret words").unwrap();
     cipher::decrypt(&bob, &a, &m, &mut rng, now).unwrap();
     let reply = cipher::encrypt(&bob, &a, b"secret reply").unwrap();
@@ -181,7 +174,7 @@ fn secret_debug_outputs() -> Snapshot {
 
     let dist = DistributionId::from_bytes([0x42; 16]);
     let mut group_record = SenderKeyRecord::new(dist, confide::group::Layout::Current);
-    let skdm = group_record.create_distribution(&mut rng);
+    let skdm = group_record.distribution(&mut rng);
     out.push(("SenderKeyRecord", format!("{group_record:?}")));
     out.push(("SenderKeyDistributionMessage", format!("{skdm:?}")));
     let mut groups = GroupSessions::new();

@@ -180,7 +180,7 @@ fn identity_change_is_typed_and_can_be_accepted() {
     // Bob reinstalls: new identity, same address.
     let mut bob2 = Device::new("bob", &mut r);
     let bundle = bob2.bundle(&mut r, true);
-    match cipher::process_bundle(&alice.store, &bob2.address, &bundle, &mut r, NOW) {
+    match cipher::start_session(&alice.store, &bob2.address, &bundle, &mut r, NOW) {
         Err(BundleError::UntrustedIdentity { known, received }) => {
             assert_eq!(known, old_key);
             assert_eq!(received, bundle.identity_key);
@@ -188,7 +188,7 @@ fn identity_change_is_typed_and_can_be_accepted() {
         other => panic!("expected UntrustedIdentity, got {other:?}"),
     }
     cipher::accept_identity(&alice.store, &bob2.address, &bundle.identity_key).unwrap();
-    cipher::process_bundle(&alice.store, &bob2.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&alice.store, &bob2.address, &bundle, &mut r, NOW).unwrap();
     let m = alice.send(&bob2, b"new phone?");
     assert_eq!(bob2.recv(&alice, &m, &mut r).unwrap(), b"new phone?");
 
@@ -327,7 +327,7 @@ fn owned_records_without_a_store() {
     };
     let mut alice = confide::SessionRecord::new();
     alice
-        .process_bundle((&alice_id, 11), &bundle, &mut r, NOW)
+        .start_session((&alice_id, 11), &bundle, &mut r, NOW)
         .unwrap();
     let CiphertextMessage::PreKey(first) = alice.encrypt(b"owned").unwrap() else {
         panic!("prekey message expected")
@@ -335,14 +335,11 @@ fn owned_records_without_a_store() {
     assert_eq!(first.pre_key_id(), Some(9));
     assert_eq!(first.registration_id(), 11);
     let mut bob = confide::SessionRecord::new();
-    let keys = LocalKeys {
-        identity: &bob_id,
-        registration_id: 22,
-        signed_pre_key: Some(&signed),
-        pre_key: Some(&one_time),
-    };
+    let keys = LocalKeys::new(&bob_id, 22)
+        .with_signed_pre_key(Some(&signed))
+        .with_pre_key(Some(&one_time));
     let out = bob.decrypt_prekey(&first, &keys, &mut r).unwrap();
-    assert_eq!(out.plaintext, b"owned");
+    assert_eq!(out.plaintext.as_slice(), b"owned");
     assert_eq!(out.used_pre_key, Some(9));
     assert!(out.new_session);
     // Debug shows the plaintext's length only.
@@ -353,7 +350,7 @@ fn owned_records_without_a_store() {
     let CiphertextMessage::Signal(reply) = bob.encrypt(b"back").unwrap() else {
         panic!("signal message expected")
     };
-    assert_eq!(alice.decrypt(&reply, &mut r).unwrap(), b"back");
+    assert_eq!(alice.decrypt(&reply, &mut r).unwrap().as_slice(), b"back");
     assert_eq!(
         bob.current().unwrap().remote_identity(),
         alice_id.identity_key()
@@ -440,4 +437,49 @@ fn prekey_id_zero_means_none_unless_held() {
         cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r, NOW),
         Err(DecryptError::UnknownPreKey { id: 7 })
     ));
+}
+
+/// Publishing keys under ids the store already holds is refused before anything is
+/// saved: silently replacing a published prekey would make every session started from
+/// the earlier bundle fail authentication.
+#[test]
+fn publish_bundle_refuses_ids_in_use() {
+    use confide::error::PublishError;
+    use confide::session::cipher::BundleSpec;
+    use confide::store::{PreKeyStore, SignedPreKeyStore};
+
+    let mut r = rng(41);
+    let alice = Device::new("alice", &mut r);
+    let bob = Device::new("bob", &mut r);
+    let first = BundleSpec::new(1, 7).with_pre_key(Some(70));
+    let bundle = cipher::publish_bundle(&bob.store, &mut r, &first, NOW).unwrap();
+    let signed_before = bob.store.signed_pre_key(7).unwrap().unwrap().to_bytes();
+    let pre_before = bob.store.pre_key(70).unwrap().unwrap().to_bytes();
+
+    let same_signed = BundleSpec::new(1, 7).with_pre_key(Some(71));
+    assert!(matches!(
+        cipher::publish_bundle(&bob.store, &mut r, &same_signed, NOW),
+        Err(PublishError::SignedPreKeyIdInUse { id: 7 })
+    ));
+    let same_pre = BundleSpec::new(1, 8).with_pre_key(Some(70));
+    assert!(matches!(
+        cipher::publish_bundle(&bob.store, &mut r, &same_pre, NOW),
+        Err(PublishError::PreKeyIdInUse { id: 70 })
+    ));
+    // Nothing of the refused bundles was saved, nothing published was replaced.
+    assert!(bob.store.pre_key(71).unwrap().is_none());
+    assert!(bob.store.signed_pre_key(8).unwrap().is_none());
+    assert_eq!(
+        bob.store.signed_pre_key(7).unwrap().unwrap().to_bytes(),
+        signed_before
+    );
+    assert_eq!(
+        bob.store.pre_key(70).unwrap().unwrap().to_bytes(),
+        pre_before
+    );
+
+    // A session from the first bundle still works.
+    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    let m = alice.send(&bob, b"still valid");
+    assert_eq!(bob.recv(&alice, &m, &mut r).unwrap(), b"still valid");
 }

@@ -33,13 +33,9 @@ fn pair(dir: &Path) -> (SqliteStore, SqliteStore, CiphertextMessage) {
     let a = open(&dir.join("alice.db"), &key(1), 1);
     let b = open(&dir.join("bob.db"), &key(2), 2);
     let mut r = rng(3);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 7,
-        pre_key_id: Some(42),
-    };
-    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
+    let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
+    cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
     let first = cipher::encrypt(&a, &bob(), b"first").unwrap();
     (a, b, first)
 }
@@ -149,7 +145,7 @@ fn swapped_rows_fail_to_open() {
     );
     for (who, g) in [(alice(), g1), (alice(), g2), (bob(), g1)] {
         let mut rec = SenderKeyRecord::new(g, Layout::Current);
-        rec.create_distribution(&mut r);
+        rec.distribution(&mut r);
         s.save_sender_key(&who, g, &rec).unwrap();
     }
     drop(s);
@@ -194,7 +190,7 @@ fn sender_keys_survive_reopen_and_stay_sealed() {
     let g = DistributionId::from_bytes([7; 16]);
     let mut r = rng(4);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let mut theirs = SenderKeyRecord::new(g, Layout::Current);
     theirs.process(&skdm).unwrap();
     let first = own.encrypt(b"group secret one", &mut r).unwrap();
@@ -213,8 +209,14 @@ fn sender_keys_survive_reopen_and_stay_sealed() {
     // The reloaded sending chain continues where it was: the next message is new.
     let second = own.encrypt(b"group secret two", &mut r).unwrap();
     assert_eq!(second.iteration(), first.iteration() + 1);
-    assert_eq!(theirs.decrypt(&second).unwrap(), b"group secret two");
-    assert_eq!(theirs.decrypt(&first).unwrap(), b"group secret one");
+    assert_eq!(
+        theirs.decrypt(&second).unwrap().as_slice(),
+        b"group secret two"
+    );
+    assert_eq!(
+        theirs.decrypt(&first).unwrap().as_slice(),
+        b"group secret one"
+    );
     s.save_sender_key(&bob(), g, &theirs).unwrap();
     // Another distribution of the same sender is another row.
     assert!(
@@ -244,7 +246,7 @@ fn group_commit_is_compare_and_swap_and_keeps_the_message() {
     let g = DistributionId::from_bytes([7; 16]);
     let mut r = rng(5);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let first = own.encrypt(b"group secret one", &mut r).unwrap();
     let second = own.encrypt(b"group secret two", &mut r).unwrap();
     let s = open(&path, &key(1), 1);
@@ -362,24 +364,16 @@ fn write_fixture() {
     let a = open(&out.join("alice.db"), &k, 11);
     let b = open(&out.join("bob.db"), &k, 12);
     let mut r = rng(13);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
-    cipher::new_bundle(
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
+    cipher::publish_bundle(
         &b,
         &mut r,
-        BundleSpec {
-            signed_pre_key_id: 2,
-            pre_key_id: Some(2),
-            ..spec
-        },
+        &BundleSpec::new(spec.device_id, 2).with_pre_key(Some(2)),
         NOW,
     )
     .unwrap();
-    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
     let delivered = cipher::encrypt(&a, &bob(), b"delivered before the upgrade").unwrap();
     cipher::decrypt(&b, &alice(), &delivered, &mut r, NOW).unwrap();
     let pending = cipher::encrypt(&a, &bob(), b"pending across the upgrade").unwrap();
@@ -387,7 +381,7 @@ fn write_fixture() {
     // delivered and one pending.
     let g = DistributionId::from_bytes(FIXTURE_GROUP);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let mut theirs = SenderKeyRecord::new(g, Layout::Current);
     theirs.process(&skdm).unwrap();
     let g_delivered = own
@@ -491,13 +485,13 @@ fn every_fixture_version_still_opens() {
         let mut theirs = b.sender_key(&alice(), g).unwrap().unwrap();
         assert!(theirs.decrypt(&gm[0]).is_err());
         assert_eq!(
-            theirs.decrypt(&gm[1]).unwrap(),
+            theirs.decrypt(&gm[1]).unwrap().as_slice(),
             b"group message across the upgrade"
         );
         let mut own = a.sender_key(&alice(), g).unwrap().unwrap();
         let next = own.encrypt(b"group after", &mut r).unwrap();
         assert_eq!(next.iteration(), gm[1].iteration() + 1);
-        assert_eq!(theirs.decrypt(&next).unwrap(), b"group after");
+        assert_eq!(theirs.decrypt(&next).unwrap().as_slice(), b"group after");
     }
     assert!(seen >= 1, "no fixture found");
 }

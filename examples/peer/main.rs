@@ -258,7 +258,7 @@ impl Peer {
             }
             "generate_identity" => self.generate_identity(req),
             "bundle" => self.bundle(req),
-            "process_bundle" => self.process_bundle(req),
+            "process_bundle" => self.start_session(req),
             "encrypt" => self.encrypt(req),
             "decrypt" => self.decrypt(req),
             "has_session" => {
@@ -418,7 +418,7 @@ impl Peer {
         }}))
     }
 
-    fn process_bundle(&mut self, req: &Value) -> Reply {
+    fn start_session(&mut self, req: &Value) -> Reply {
         let addr = address(req, "address")?;
         let b = field(req, "bundle")?;
         let identity_key =
@@ -451,7 +451,7 @@ impl Peer {
             cipher::accept_identity(d.store.get(), &addr, &bundle.identity_key)
                 .map_err(store_error)?;
         }
-        cipher::process_bundle(d.store.get(), &addr, &bundle, &mut rng, now())
+        cipher::start_session(d.store.get(), &addr, &bundle, &mut rng, now())
             .map_err(bundle_error)?;
         Ok(json!({}))
     }

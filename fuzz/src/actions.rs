@@ -518,18 +518,14 @@ impl World {
         let dev = &mut self.devices[to.index()];
         let id = dev.next_id;
         dev.next_id += 1;
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: id,
-            pre_key_id: one_time.then_some(id + 1000),
-        };
-        let bundle =
-            cipher::new_bundle(&dev.store, &mut self.rng, spec, NOW).expect("new_bundle failed");
+        let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(id + 1000));
+        let bundle = cipher::publish_bundle(&dev.store, &mut self.rng, &spec, NOW)
+            .expect("new_bundle failed");
         dev.signed_pre_key_ids.push(id);
         dev.pre_key_ids.extend(spec.pre_key_id);
         let peer = dev.address.clone();
         let initiator = &self.devices[from.index()];
-        cipher::process_bundle(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
+        cipher::start_session(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
             .expect("process_bundle failed");
         let base = *initiator
             .store

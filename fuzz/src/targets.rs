@@ -155,7 +155,7 @@ fn use_record(record: SessionRecord) {
         };
         let mut copy = record.clone();
         match copy.decrypt(&message, &mut rng) {
-            Ok(got) => assert_eq!(&got, plaintext, "a loaded record decrypted to other bytes"),
+            Ok(got) => assert_eq!(&*got, plaintext, "a loaded record decrypted to other bytes"),
             Err(e) => assert!(
                 copy.to_bytes() == before,
                 "failed decrypt ({e:?}) changed a loaded record"
@@ -317,13 +317,9 @@ impl Fixture {
         let mut sent: Vec<(String, CiphertextMessage, Vec<u8>, bool)> = Vec::new();
 
         let start = |id: u32, one_time: bool, rng: &mut ChaCha20Rng| {
-            let spec = BundleSpec {
-                device_id: 1,
-                signed_pre_key_id: id,
-                pre_key_id: one_time.then_some(1000 + id),
-            };
-            let bundle = cipher::new_bundle(&bob, rng, spec, NOW).expect("bundle");
-            cipher::process_bundle(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
+            let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(1000 + id));
+            let bundle = cipher::publish_bundle(&bob, rng, &spec, NOW).expect("bundle");
+            cipher::start_session(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
             bundle.to_bytes()
         };
         let send = |name: &str, sent: &mut Vec<_>| {

@@ -18,8 +18,12 @@
 //! per device around every group call on a plain store; a single-threaded caller needs
 //! nothing.
 //!
+//! Every operation names the group by its [`DistributionId`], whatever the layout: the
+//! legacy layout's messages carry none, and a current-layout message must name the one
+//! the caller expects, so a message for one group is never taken for another's.
+//!
 //! ```
-//! use confide::group::{DistributionId, cipher as group};
+//! use confide::group::{DistributionId, Layout, cipher as group};
 //! use confide::store::InMemoryStore;
 //! use confide::{Address, SystemRng, Timestamp};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,10 +32,10 @@
 //! let alice_store = InMemoryStore::generate(&mut rng);
 //! let bob_store = InMemoryStore::generate(&mut rng);
 //! let id = DistributionId::random(&mut rng);
-//! let skdm = group::distribution(&alice_store, &alice, id, &mut rng)?;
-//! group::process(&bob_store, &alice, &skdm)?; // over the pairwise session
+//! let skdm = group::distribution(&alice_store, &alice, id, Layout::Current, &mut rng)?;
+//! group::process(&bob_store, &alice, id, &skdm)?; // over the pairwise session
 //! let msg = group::encrypt(&alice_store, &alice, id, b"hello group", &mut rng)?;
-//! let got = group::decrypt(&bob_store, &alice, &msg, Timestamp::from_millis(0))?;
+//! let got = group::decrypt(&bob_store, &alice, id, &msg, Timestamp::from_millis(0))?;
 //! assert_eq!(got.plaintext.as_slice(), b"hello group");
 //! assert!(!got.redelivered);
 //! # Ok(()) }
@@ -156,22 +160,13 @@ fn update<S: SenderKeyStore + ?Sized, T, E: From<StoreError>>(
     })
 }
 
-/// The distribution message of `own`'s sending chain in the group (current layout),
-/// creating and saving the chain on first use. Send it to every member over the
-/// pairwise sessions. `own` is this device's address (its chain is stored under it).
+/// The distribution message of `own`'s sending chain in the group, creating and saving
+/// the chain (in `layout`) on first use. Send it to every member over the pairwise
+/// sessions. `own` is this device's address (its chain is stored under it). An own
+/// chain of the other layout is replaced by a fresh one. For [`Layout::Legacy`] the
+/// messages carry no distribution id: `distribution_id` only names the group in this
+/// store.
 pub fn distribution<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    own: &Address,
-    distribution_id: DistributionId,
-    rng: &mut R,
-) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-    distribution_with(store, own, distribution_id, Layout::Current, rng)
-}
-
-/// As [`distribution`], in the given layout. An own chain of the other layout is
-/// replaced by a fresh one. For [`Layout::Legacy`] the messages carry no distribution
-/// id: `distribution_id` only names the group in this store.
-pub fn distribution_with<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     own: &Address,
     distribution_id: DistributionId,
@@ -183,7 +178,7 @@ pub fn distribution_with<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
             Some(r) if r.layout() == layout && r.can_send() => (r, true),
             _ => (SenderKeyRecord::new(distribution_id, layout), false),
         };
-        let message = record.create_distribution(rng);
+        let message = record.distribution(rng);
         Ok(if existing {
             Attempt::Return(message)
         } else {
@@ -210,22 +205,12 @@ pub fn rotate<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
     })
 }
 
-/// Stores the chain a (current-layout) distribution message from `sender` describes.
+/// Stores the chain a distribution message from `sender` describes, for the group
+/// `distribution_id`. The caller always names the group (see the module docs): a
+/// current-layout message that names another distribution is refused as
+/// [`GroupProcessError::WrongDistribution`]; a legacy one names none. A stored record
+/// of the other layout is replaced.
 pub fn process<S: SenderKeyStore + ?Sized>(
-    store: &S,
-    sender: &Address,
-    message: &SenderKeyDistributionMessage,
-) -> Result<(), GroupKeyProcessError> {
-    let distribution_id = message
-        .distribution_id()
-        .ok_or(GroupProcessError::WrongLayout)?;
-    process_in(store, sender, distribution_id, message)
-}
-
-/// Stores the chain a distribution message from `sender` describes, for the named
-/// distribution (the legacy layout's messages carry none, so the app names it). A
-/// stored record of the other layout is replaced.
-pub fn process_in<S: SenderKeyStore + ?Sized>(
     store: &S,
     sender: &Address,
     distribution_id: DistributionId,
@@ -258,31 +243,19 @@ pub fn encrypt<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
     })
 }
 
-/// Decrypts a (current-layout) group message from `sender`, received at `now`. The
-/// record is changed on a copy and saved only on success: a failed decrypt writes
-/// nothing.
+/// Decrypts a group message from `sender` in the group `distribution_id`, received at
+/// `now`. A current-layout message that names another distribution is refused as
+/// [`GroupDecryptError::WrongDistribution`]. The record is changed on a copy and saved
+/// only on success: a failed decrypt writes nothing.
 ///
-/// With a [`TransactionalGroupStore`](crate::store::TransactionalGroupStore) the advanced record and the message itself (under
-/// [`MessageId::of_group`], stamped `now`) are committed in one transaction before this
-/// returns, and the same bytes delivered again return the stored plaintext with
-/// `redelivered: true`, touching nothing; once the app acknowledged the message to the
-/// store, a redelivery is [`GroupDecryptError::DuplicateMessage`]. With a plain store a
-/// redelivery is always that duplicate error and `redelivered` is always `false`.
+/// With a [`TransactionalGroupStore`](crate::store::TransactionalGroupStore) the
+/// advanced record and the message itself (under [`MessageId::of_group`], stamped
+/// `now`) are committed in one transaction before this returns, and the same bytes
+/// delivered again return the stored plaintext with `redelivered: true`, touching
+/// nothing; once the app acknowledged the message to the store, a redelivery is
+/// [`GroupDecryptError::DuplicateMessage`]. With a plain store a redelivery is always
+/// that duplicate error and `redelivered` is always `false`.
 pub fn decrypt<S: SenderKeyStore + ?Sized>(
-    store: &S,
-    sender: &Address,
-    message: &SenderKeyMessage,
-    now: Timestamp,
-) -> Result<Decrypted, GroupReceiveError> {
-    let distribution_id = message
-        .distribution_id()
-        .ok_or(GroupDecryptError::WrongLayout)?;
-    decrypt_in(store, sender, distribution_id, message, now)
-}
-
-/// Decrypts a group message from `sender` in the named distribution (needed for the
-/// legacy layout, whose messages name none); as [`decrypt`] otherwise.
-pub fn decrypt_in<S: SenderKeyStore + ?Sized>(
     store: &S,
     sender: &Address,
     distribution_id: DistributionId,
@@ -307,7 +280,7 @@ pub fn decrypt_in<S: SenderKeyStore + ?Sized>(
             chain_id: message.chain_id(),
         })?;
         let plaintext = match (record.decrypt(message), txn) {
-            (Ok(p), _) => Zeroizing::new(p),
+            (Ok(p), _) => p,
             // Another thread or process may have committed this very message since the
             // check above: go round and return its stored plaintext.
             (Err(GroupDecryptError::DuplicateMessage { .. }), Some(txn))

@@ -18,15 +18,17 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::delivery::{Decrypted, retry};
-use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
+use crate::error::{BundleError, DecryptError, EncryptError, PublishError, StoreError};
 use crate::keys::{IdentityKey, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::{LocalKeys, SessionRecord};
 use crate::store::{Commit, CommitOutcome, MessageId, NewMessage, ProtocolStore};
 use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 use crate::{Address, Timestamp};
 
-/// Which keys a new bundle gets.
+/// Which keys a new bundle gets: `BundleSpec::new(device_id, signed_pre_key_id)`, plus
+/// [`with_pre_key`](Self::with_pre_key) for a one-time prekey.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BundleSpec {
     /// Our device id, as the bundle names it.
     pub device_id: u32,
@@ -36,31 +38,62 @@ pub struct BundleSpec {
     pub pre_key_id: Option<u32>,
 }
 
+impl BundleSpec {
+    /// A bundle for `device_id` with a new signed prekey under `signed_pre_key_id` and
+    /// no one-time prekey.
+    pub const fn new(device_id: u32, signed_pre_key_id: u32) -> Self {
+        Self {
+            device_id,
+            signed_pre_key_id,
+            pre_key_id: None,
+        }
+    }
+
+    /// Also makes a one-time prekey under `id` (`None`: none).
+    #[must_use]
+    pub const fn with_pre_key(mut self, id: Option<u32>) -> Self {
+        self.pre_key_id = id;
+        self
+    }
+}
+
 /// Makes a fresh signed prekey (and one-time prekey), saves them and returns the bundle
-/// to publish.
-pub fn new_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+/// to publish. Ids already in the store are refused
+/// ([`PublishError::SignedPreKeyIdInUse`], [`PublishError::PreKeyIdInUse`]) before
+/// anything is saved: replacing a published key would make every session started from
+/// the old bundle fail.
+pub fn publish_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     rng: &mut R,
-    spec: BundleSpec,
+    spec: &BundleSpec,
     now: Timestamp,
-) -> Result<PreKeyBundle, StoreError> {
-    let identity = store.local_identity()?;
-    let signed = SignedPreKeyRecord::generate(rng, &identity, spec.signed_pre_key_id, now);
-    store.save_signed_pre_key(&signed)?;
-    let pre_key = match spec.pre_key_id {
-        Some(id) => {
-            let record = PreKeyRecord::generate(rng, id);
-            store.save_pre_key(&record)?;
-            Some(record.public())
+) -> Result<PreKeyBundle, PublishError> {
+    if store.signed_pre_key(spec.signed_pre_key_id)?.is_some() {
+        return Err(PublishError::SignedPreKeyIdInUse {
+            id: spec.signed_pre_key_id,
+        });
+    }
+    if let Some(id) = spec.pre_key_id {
+        if store.pre_key(id)?.is_some() {
+            return Err(PublishError::PreKeyIdInUse { id });
         }
-        None => None,
-    };
+    }
+    let identity = store.local_identity()?;
+    let registration_id = store.local_registration_id()?;
+    let signed = SignedPreKeyRecord::generate(rng, &identity, spec.signed_pre_key_id, now);
+    let pre_key = spec.pre_key_id.map(|id| PreKeyRecord::generate(rng, id));
+    // The one-time prekey first: if the signed prekey then fails to save, the bundle is
+    // never returned and the orphan one-time key is harmless.
+    if let Some(record) = &pre_key {
+        store.save_pre_key(record)?;
+    }
+    store.save_signed_pre_key(&signed)?;
     Ok(PreKeyBundle {
-        registration_id: store.local_registration_id()?,
+        registration_id,
         device_id: spec.device_id,
         identity_key: *identity.identity_key(),
         signed_pre_key: signed.public(),
-        pre_key,
+        pre_key: pre_key.as_ref().map(PreKeyRecord::public),
     })
 }
 
@@ -79,7 +112,7 @@ fn check_trust<S: ProtocolStore + ?Sized>(
 /// What one attempt of an operation decided.
 enum Attempt<T> {
     /// Save this change, then return `T`.
-    Save(Change, T),
+    Save(Box<Change>, T),
     /// Return `T` without saving anything.
     Return(T),
     /// A concurrent operation got in between: load again and redo.
@@ -153,8 +186,9 @@ fn update<S: ProtocolStore + ?Sized, T, E: From<StoreError>>(
     })
 }
 
-/// Starts a session with `address` from its bundle.
-pub fn process_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+/// Starts a session with `address` from its bundle (checking the signed prekey's
+/// signature and that the bundle's identity is the trusted one for `address`).
+pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
     bundle: &PreKeyBundle,
@@ -168,10 +202,10 @@ pub fn process_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     let registration_id = store.local_registration_id()?;
     update(store, address, |stored| {
         let mut record = stored.unwrap_or_default();
-        record.process_bundle((&identity, registration_id), bundle, rng, now)?;
+        record.start_session((&identity, registration_id), bundle, rng, now)?;
         let mut change = Change::record(record);
         change.identity = Some(bundle.identity_key);
-        Ok(Attempt::Save(change, ()))
+        Ok(Attempt::Save(Box::new(change), ()))
     })
 }
 
@@ -192,7 +226,7 @@ pub fn encrypt<S: ProtocolStore + ?Sized>(
             return Err(EncryptError::UntrustedIdentity { known, received });
         }
         let message = record.encrypt(plaintext)?;
-        Ok(Attempt::Save(Change::record(record), message))
+        Ok(Attempt::Save(Box::new(Change::record(record)), message))
     })
 }
 
@@ -260,7 +294,10 @@ pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
         if txn.is_some() {
             change.message = Some((id, plaintext.clone(), now));
         }
-        Ok(Attempt::Save(change, Decrypted::fresh(plaintext, id)))
+        Ok(Attempt::Save(
+            Box::new(change),
+            Decrypted::fresh(plaintext, id),
+        ))
     })
 }
 
@@ -279,7 +316,7 @@ fn signal_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
     let mut record = record.ok_or(DecryptError::NoSession)?;
-    let plaintext = Zeroizing::new(record.decrypt(message, rng)?);
+    let plaintext = record.decrypt(message, rng)?;
     if let Some(current) = record.current() {
         if let Err((known, received)) = check_trust(store, address, current.remote_identity())? {
             return Err(DecryptError::UntrustedIdentity { known, received });
@@ -304,12 +341,9 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
         Some(id) => store.pre_key(id)?,
         None => None,
     };
-    let keys = LocalKeys {
-        identity: &identity,
-        registration_id: store.local_registration_id()?,
-        signed_pre_key: signed.as_ref(),
-        pre_key: one_time.as_ref(),
-    };
+    let keys = LocalKeys::new(&identity, store.local_registration_id()?)
+        .with_signed_pre_key(signed.as_ref())
+        .with_pre_key(one_time.as_ref());
     let mut record = record.unwrap_or_default();
     let outcome = record.decrypt_prekey(message, &keys, rng)?;
     let change = Change {
@@ -318,5 +352,5 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
         used_pre_key: outcome.used_pre_key,
         message: None,
     };
-    Ok((change, Zeroizing::new(outcome.plaintext)))
+    Ok((change, outcome.plaintext))
 }

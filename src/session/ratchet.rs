@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use rand_core::{CryptoRng, RngCore};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::chain_key::ChainKey;
 use super::limits::{MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
@@ -200,7 +200,7 @@ impl Session {
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let mut copy = self.clone();
         let plaintext = copy.decrypt_in_place(message, rng)?;
         *self = copy;
@@ -212,7 +212,7 @@ impl Session {
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let chain = self.receiver_chain(message.ratchet_key(), rng)?;
         let keys = self.receivers[chain].message_keys(message.counter())?;
         if !message.verify_mac(keys.mac_key(), &self.remote_identity, &self.local_identity) {
@@ -220,6 +220,7 @@ impl Session {
         }
         let plaintext =
             crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
+                .map(Zeroizing::new)
                 .ok_or(DecryptError::InvalidMessage)?;
         // The responder has answered (or this is the responder): stop sending prekey messages.
         self.pending_pre_key = None;

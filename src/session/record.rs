@@ -28,7 +28,11 @@ pub(crate) const RECORD_FORMAT_VERSION: u32 = 1;
 /// Our keys that an incoming prekey message may need: look up the ids the message
 /// names ([`PreKeySignalMessage::signed_pre_key_id`], [`PreKeySignalMessage::pre_key_id`])
 /// and pass what you have.
+///
+/// Built with [`LocalKeys::new`] and the `with_` setters, so a new kind of prekey can be
+/// added without breaking callers.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct LocalKeys<'a> {
     /// Our identity.
     pub identity: &'a IdentityKeyPair,
@@ -40,13 +44,39 @@ pub struct LocalKeys<'a> {
     pub pre_key: Option<&'a PreKeyRecord>,
 }
 
+impl<'a> LocalKeys<'a> {
+    /// Our identity and registration id, with no prekeys.
+    pub fn new(identity: &'a IdentityKeyPair, registration_id: u32) -> Self {
+        Self {
+            identity,
+            registration_id,
+            signed_pre_key: None,
+            pre_key: None,
+        }
+    }
+
+    /// The signed prekey the message names, if we still have it.
+    #[must_use]
+    pub fn with_signed_pre_key(mut self, key: Option<&'a SignedPreKeyRecord>) -> Self {
+        self.signed_pre_key = key;
+        self
+    }
+
+    /// The one-time prekey the message names, if we still have it.
+    #[must_use]
+    pub fn with_pre_key(mut self, key: Option<&'a PreKeyRecord>) -> Self {
+        self.pre_key = key;
+        self
+    }
+}
+
 /// The result of decrypting a prekey message. `Debug` shows the plaintext's length, not
 /// its bytes, so a logged result never leaks a message.
 #[derive(PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PreKeyDecrypted {
     /// The plaintext.
-    pub plaintext: Vec<u8>,
+    pub plaintext: Zeroizing<Vec<u8>>,
     /// The one-time prekey this message consumed: delete it now.
     pub used_pre_key: Option<u32>,
     /// Whether the message started a new session (rather than continuing one a
@@ -102,7 +132,7 @@ impl SessionRecord {
     /// Starts a new session from `bundle` (checking its signature), keeping the
     /// current one as a previous state. Trust in `bundle.identity_key` is the caller's
     /// decision: compare it with what you knew first.
-    pub fn process_bundle<R: RngCore + CryptoRng>(
+    pub fn start_session<R: RngCore + CryptoRng>(
         &mut self,
         ours: (&IdentityKeyPair, u32),
         bundle: &PreKeyBundle,
@@ -128,7 +158,7 @@ impl SessionRecord {
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         if self.current.is_none() && self.previous.is_empty() {
             return Err(DecryptError::NoSession);
         }

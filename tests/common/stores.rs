@@ -146,13 +146,9 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
         .collect();
     let mut r = rng(40);
     for (i, (addr, s)) in peers.iter().enumerate() {
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(100 + i as u32),
-        };
-        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
-        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
+        let spec = BundleSpec::new(1, 1 + i as u32).with_pre_key(Some(100 + i as u32));
+        let bundle = cipher::publish_bundle(&*bob_s, &mut r, &spec, NOW).unwrap();
+        cipher::start_session(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
         let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
         cipher::decrypt(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
     }
@@ -392,7 +388,7 @@ pub fn every_key_spent<S: RowStore>(
     assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
     for (i, (_, m)) in all.iter().enumerate() {
         assert!(
-            is_duplicate(other.group_decrypt(sender, m)),
+            is_duplicate(other.group_decrypt(sender, group, m)),
             "message {i} decrypted a second time"
         );
     }
@@ -434,7 +430,9 @@ pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
     );
     assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
     for m in &sent {
-        let d = receiver.group_decrypt(senders[0].address(), m).unwrap();
+        let d = receiver
+            .group_decrypt(senders[0].address(), group, m)
+            .unwrap();
         assert!(!d.redelivered);
     }
     sent
@@ -463,8 +461,9 @@ pub fn decrypt_from_two_threads<S: ProtocolStore + Sync>(
                         .into_iter()
                         .map(|i| {
                             let (text, m) = &sent[i];
+                            let id = m.distribution_id().unwrap();
                             let d = dev
-                                .group_decrypt(sender, m)
+                                .group_decrypt(sender, id, m)
                                 .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
                             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
                             (i, d.redelivered)
