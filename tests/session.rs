@@ -483,3 +483,43 @@ fn publish_bundle_refuses_ids_in_use() {
     let m = alice.send(&bob, b"still valid");
     assert_eq!(bob.recv(&alice, &m, &mut r).unwrap(), b"still valid");
 }
+
+/// The protocol version is a value each state carries; v3 is `0x33` on the wire and
+/// `3` in storage, and bytes naming another version are refused.
+#[test]
+fn protocol_version_is_carried_by_each_state() {
+    use confide::session::ProtocolVersion;
+
+    let v3 = ProtocolVersion::V3;
+    assert_eq!(v3.version_byte(), 0x33);
+    assert_eq!(v3.number(), 3);
+    assert_eq!(ProtocolVersion::from_version_byte(0x33), Some(v3));
+    for byte in [0x34, 0x43, 0x23, 0x32, 0x00] {
+        assert_eq!(ProtocolVersion::from_version_byte(byte), None);
+    }
+    assert_eq!(ProtocolVersion::from_number(3), Some(v3));
+    assert_eq!(ProtocolVersion::from_number(4), None);
+
+    let mut r = rng(51);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let m = alice.send(&bob, b"v3");
+    let CiphertextMessage::PreKey(p) = &m else {
+        panic!("prekey message expected")
+    };
+    assert_eq!(p.version(), v3);
+    assert_eq!(p.message().version(), v3);
+    bob.recv(&alice, &m, &mut r).unwrap();
+    use confide::store::SessionStore;
+    let record = bob.store.session(&alice.address).unwrap().unwrap();
+    assert!(record.states().all(|s| s.protocol_version() == v3));
+
+    // A relabelled version byte (wrapper or inner message) is refused at parse time.
+    let mut bytes = m.serialized().to_vec();
+    bytes[0] = 0x34;
+    assert!(matches!(
+        CiphertextMessage::from_parts(3, &bytes),
+        Err(confide::WireError::UnsupportedVersion { found: 0x34 })
+    ));
+}
