@@ -8,7 +8,7 @@ use confide::group::{
     DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, GroupSessions, Layout,
     SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord, limits,
 };
-use confide::{Address, RecordError};
+use confide::{Address, RecordError, Timestamp};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -421,4 +421,56 @@ proptest! {
             }
         }
     }
+}
+
+/// The caller names the group in every operation: a current-layout message or
+/// distribution message naming another group is refused, and nothing changes.
+#[test]
+fn the_named_group_must_match_the_message() {
+    use confide::group::cipher as group;
+    use confide::store::{InMemoryStore, SenderKeyStore};
+
+    let mut r = rng(61);
+    let (a_id, b_id) = (
+        DistributionId::random(&mut r),
+        DistributionId::random(&mut r),
+    );
+    let alice_store = InMemoryStore::generate(&mut r);
+    let bob_store = InMemoryStore::generate(&mut r);
+    let skdm_a =
+        group::distribution(&alice_store, &alice(), a_id, Layout::Current, &mut r).unwrap();
+    let skdm_b =
+        group::distribution(&alice_store, &alice(), b_id, Layout::Current, &mut r).unwrap();
+    group::process(&bob_store, &alice(), b_id, &skdm_b).unwrap();
+    let before = bob_store
+        .sender_key(&alice(), b_id)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert!(matches!(
+        group::process(&bob_store, &alice(), b_id, &skdm_a),
+        Err(group::GroupKeyProcessError::Process(
+            GroupProcessError::WrongDistribution
+        ))
+    ));
+    let m = group::encrypt(&alice_store, &alice(), a_id, b"for a", &mut r).unwrap();
+    assert!(matches!(
+        group::decrypt(&bob_store, &alice(), b_id, &m, Timestamp::from_millis(1)),
+        Err(group::GroupReceiveError::Decrypt(
+            GroupDecryptError::WrongDistribution
+        ))
+    ));
+    assert_eq!(
+        bob_store
+            .sender_key(&alice(), b_id)
+            .unwrap()
+            .unwrap()
+            .to_bytes(),
+        before
+    );
+    assert!(bob_store.sender_key(&alice(), a_id).unwrap().is_none());
+    // Named right, it decrypts.
+    group::process(&bob_store, &alice(), a_id, &skdm_a).unwrap();
+    let got = group::decrypt(&bob_store, &alice(), a_id, &m, Timestamp::from_millis(1)).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"for a");
 }

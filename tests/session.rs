@@ -523,3 +523,30 @@ fn protocol_version_is_carried_by_each_state() {
         Err(confide::WireError::UnsupportedVersion { found: 0x34 })
     ));
 }
+
+/// A stored state of a version this release does not speak is a typed load error (the
+/// record has room for states of several versions, but never guesses one).
+#[test]
+fn stored_state_of_unknown_version_is_refused() {
+    use confide::store::SessionStore;
+
+    let mut r = rng(52);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, false);
+    let record = alice.store.session(&bob.address).unwrap().unwrap();
+    let bytes = record.to_bytes().to_vec();
+    // format_version = 1, then `current` (field 2, a length-delimited state) whose
+    // first field is session_version = 3.
+    assert_eq!(&bytes[..3], &[0x08, 0x01, 0x12]);
+    let len_bytes = if bytes[3] & 0x80 == 0 { 1 } else { 2 };
+    let at = 3 + len_bytes;
+    assert_eq!(&bytes[at..at + 2], &[0x08, 0x03]);
+    assert!(confide::SessionRecord::from_bytes(&bytes).is_ok());
+    let mut v4 = bytes.clone();
+    v4[at + 1] = 4;
+    assert!(matches!(
+        confide::SessionRecord::from_bytes(&v4),
+        Err(confide::RecordError::UnsupportedVersion { found: 4 })
+    ));
+}
