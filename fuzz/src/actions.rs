@@ -520,20 +520,20 @@ impl World {
         dev.next_id += 1;
         let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(id + 1000));
         let bundle = cipher::publish_bundle(&dev.store, &mut self.rng, &spec, NOW)
-            .expect("new_bundle failed");
+            .expect("publish_bundle failed");
         dev.signed_pre_key_ids.push(id);
         dev.pre_key_ids.extend(spec.pre_key_id);
         let peer = dev.address.clone();
         let initiator = &self.devices[from.index()];
         cipher::start_session(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
-            .expect("process_bundle failed");
+            .expect("start_session failed");
         let base = *initiator
             .store
             .session(&peer)
             .expect("store")
             .and_then(|r| r.current().map(|s| *s.alice_base_key()))
             .as_ref()
-            .expect("no current session after process_bundle");
+            .expect("no current session after start_session");
         // The initiator's state starts with one receiving chain, for the responder's
         // signed prekey: it takes one of the MAX_RECEIVER_CHAINS slots.
         self.chains[from.index()].insert(base, vec![bundle.signed_pre_key.key]);
