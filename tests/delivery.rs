@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use confide::session::cipher::{self, BundleSpec};
-use confide::store::{MessageId, SqliteStore, StoreKey, TransactionalStore};
+use confide::store::{DurableStore, MessageId, SqliteStore, StoreKey, TransactionalStore};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

@@ -21,7 +21,9 @@ use confide::keys::{
     SignedPreKeyPublic, SignedPreKeyRecord,
 };
 use confide::session::cipher;
-use confide::store::{IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
+use confide::store::{
+    DurableStore, IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey,
+};
 use confide::{
     Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey, PreKeyBundle,
     SystemRng, Timestamp,
