@@ -4,7 +4,7 @@
 //! `cargo run --example quickstart`
 
 use confide::device::{Device, SystemClock};
-use confide::group::{DistributionId, SenderKeyDistributionMessage, SenderKeyMessage};
+use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
 use confide::store::{DurableStore, MessageId, SessionStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, SystemRng};
 
@@ -136,16 +136,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 9. A group: Alice makes a sending chain and hands its distribution message to Bob
     //    over their session; then one ciphertext reaches every member.
     let group = DistributionId::random(&mut rng);
-    let skdm = alice.group_distribution(group)?;
+    let skdm = alice.group_distribution(group, Layout::Current)?;
     let wire = alice.encrypt(bob.address(), skdm.serialized())?;
     let got = bob.decrypt(alice.address(), &wire)?;
     bob.group_process(
         alice.address(),
+        group,
         &SenderKeyDistributionMessage::try_from(&got.plaintext[..])?,
     )?;
     let sent = alice.group_encrypt(group, b"Hello, group!")?;
     let received = SenderKeyMessage::try_from(sent.serialized())?;
-    let got = bob.group_decrypt(alice.address(), &received)?;
+    let got = bob.group_decrypt(alice.address(), group, &received)?;
     println!(
         "\nAlice -> group  {}\nBob reads       {:?} (redelivered: {})",
         short(sent.serialized()),
@@ -154,7 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // A group message is committed with the advanced sender key, so the same bytes
     // again come back from the store; once acknowledged, they are a duplicate.
-    let again = bob.group_decrypt(alice.address(), &received)?;
+    let again = bob.group_decrypt(alice.address(), group, &received)?;
     println!(
         "Redelivered     {:?} (redelivered: {})",
         String::from_utf8_lossy(&again.plaintext),
@@ -162,7 +163,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     bob.store()
         .acknowledge(alice.address(), &MessageId::of_group(group, &received))?;
-    if let Err(e) = bob.group_decrypt(alice.address(), &received) {
+    if let Err(e) = bob.group_decrypt(alice.address(), group, &received) {
         println!("After acknowledge, replay refused: {e}");
     }
 

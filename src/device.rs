@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use confide::device::{Device, FixedClock};
-//! use confide::group::DistributionId;
+//! use confide::group::{DistributionId, Layout};
 //! use confide::store::InMemoryStore;
 //! use confide::{Address, SystemRng, Timestamp};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,10 +50,10 @@
 //!     SystemRng::new(), clock);
 //! let group = DistributionId::random(&mut rng);
 //! // Sent to each member over the pairwise sessions.
-//! let skdm = alice.group_distribution(group)?;
-//! bob.group_process(alice.address(), &skdm)?;
+//! let skdm = alice.group_distribution(group, Layout::Current)?;
+//! bob.group_process(alice.address(), group, &skdm)?;
 //! let msg = alice.group_encrypt(group, b"hello group")?;
-//! let got = bob.group_decrypt(alice.address(), &msg)?;
+//! let got = bob.group_decrypt(alice.address(), group, &msg)?;
 //! assert_eq!(got.plaintext.as_slice(), b"hello group");
 //! assert!(!got.redelivered);
 //! # Ok(()) }
@@ -69,8 +69,8 @@ use crate::business::{
     AttestationError, AttestationVerifier, BusinessId, ChatItem, DisclosureTracker,
     SignedAttestation, TrackError,
 };
-use crate::cipher::{self, BundleSpec, Decrypted};
-use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
+use crate::delivery::Decrypted;
+use crate::error::{BundleError, DecryptError, EncryptError, PublishError, StoreError};
 use crate::export::{AccountInfo, AccountReport, ReportError, ReportSources};
 use crate::group::{
     self, DistributionId, GroupDecryptError, GroupEncryptError, GroupWireError, Layout,
@@ -88,6 +88,7 @@ use crate::sealed::{
     self, ContentHint, ContentType, OpenError, Recipient, SealError, SenderCertificate,
     UnidentifiedSenderMessageContent,
 };
+use crate::session::cipher::{self, BundleSpec};
 use crate::store::ProtocolStore;
 #[cfg(doc)]
 use crate::store::{MessageId, TransactionalGroupStore};
@@ -504,14 +505,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         &self,
         signed_pre_key_id: u32,
         pre_key_id: Option<u32>,
-    ) -> Result<PreKeyBundle, StoreError> {
-        let spec = BundleSpec {
-            device_id: self.address.device_id(),
-            signed_pre_key_id,
-            pre_key_id,
-        };
+    ) -> Result<PreKeyBundle, PublishError> {
+        let spec =
+            BundleSpec::new(self.address.device_id(), signed_pre_key_id).with_pre_key(pre_key_id);
         let now = self.clock.now();
-        cipher::new_bundle(&self.store, &mut *self.rng()?, spec, now)
+        cipher::publish_bundle(&self.store, &mut *self.rng()?, &spec, now)
     }
 
     /// Starts a session with `remote` from its bundle.
@@ -521,7 +519,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         bundle: &PreKeyBundle,
     ) -> Result<(), BundleError> {
         let now = self.clock.now();
-        cipher::process_bundle(&self.store, remote, bundle, &mut *self.rng()?, now)
+        cipher::start_session(&self.store, remote, bundle, &mut *self.rng()?, now)
     }
 
     /// Trusts `key` for `remote` from now on (after showing the user the change).
@@ -544,7 +542,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         cipher::encrypt(&self.store, remote, plaintext)
     }
 
-    /// Decrypts a message from `remote` (see [`cipher::decrypt_message`]: with a
+    /// Decrypts a message from `remote` (see [`cipher::decrypt`]: with a
     /// transactional store, committed before it returns, and a redelivery is marked).
     pub fn decrypt(
         &self,
@@ -553,7 +551,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     ) -> Result<Decrypted, DecryptError> {
         let now = self.clock.now();
         let mut rng = self.rng().map_err(DecryptError::Store)?;
-        cipher::decrypt_message(&self.store, remote, message, &mut *rng, now)
+        cipher::decrypt(&self.store, remote, message, &mut *rng, now)
     }
 
     /// Serialises group operations on a store without [`TransactionalGroupStore`]
@@ -569,27 +567,19 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             .map_err(|_| StoreError::Backend("device group lock poisoned".into()))
     }
 
-    /// The distribution message of this device's sending chain in the group (current
-    /// layout), creating and saving the chain on first use. Send it to every member over
-    /// the pairwise sessions.
+    /// The distribution message of this device's sending chain in the group, creating
+    /// and saving the chain (in `layout`) on first use. Send it to every member over the
+    /// pairwise sessions. An own chain of the other layout is replaced by a fresh one.
+    /// For [`Layout::Legacy`] the messages carry no distribution id: `distribution_id`
+    /// only names the group in this store.
     pub fn group_distribution(
-        &self,
-        distribution_id: DistributionId,
-    ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-        self.group_distribution_with(distribution_id, Layout::Current)
-    }
-
-    /// As [`Device::group_distribution`], in the given layout. An own chain of the other
-    /// layout is replaced by a fresh one. For [`Layout::Legacy`] the messages carry no
-    /// distribution id: `distribution_id` only names the group in this store.
-    pub fn group_distribution_with(
         &self,
         distribution_id: DistributionId,
         layout: Layout,
     ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
         let _serial = self.group_serial()?;
         let mut rng = self.rng()?;
-        group::cipher::distribution_with(
+        group::cipher::distribution(
             &self.store,
             &self.address,
             distribution_id,
@@ -610,26 +600,16 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         group::cipher::rotate(&self.store, &self.address, distribution_id, &mut *rng)
     }
 
-    /// Stores the chain a (current-layout) distribution message from `sender` describes.
+    /// Stores the chain a distribution message from `sender` describes, for the group
+    /// `distribution_id` (see [`group::cipher::process`]).
     pub fn group_process(
-        &self,
-        sender: &Address,
-        message: &SenderKeyDistributionMessage,
-    ) -> Result<(), GroupKeyProcessError> {
-        let _serial = self.group_serial()?;
-        group::cipher::process(&self.store, sender, message)
-    }
-
-    /// Stores the chain a distribution message from `sender` describes, for the named
-    /// distribution (the legacy layout's messages carry none, so the app names it).
-    pub fn group_process_in(
         &self,
         sender: &Address,
         distribution_id: DistributionId,
         message: &SenderKeyDistributionMessage,
     ) -> Result<(), GroupKeyProcessError> {
         let _serial = self.group_serial()?;
-        group::cipher::process_in(&self.store, sender, distribution_id, message)
+        group::cipher::process(&self.store, sender, distribution_id, message)
     }
 
     /// Encrypts a group message with this device's sending chain. The advanced chain is
@@ -651,8 +631,8 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         )
     }
 
-    /// Decrypts a (current-layout) group message from `sender`, at the device's time
-    /// (see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
+    /// Decrypts a group message from `sender` in the group `distribution_id`, at the
+    /// device's time (see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
     /// on success: a failed decrypt writes nothing.
     ///
     /// With a store that offers [`TransactionalGroupStore`] (`SqliteStore`, `PostgresStore`) the
@@ -665,24 +645,12 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     pub fn group_decrypt(
         &self,
         sender: &Address,
-        message: &SenderKeyMessage,
-    ) -> Result<Decrypted, GroupReceiveError> {
-        let now = self.clock.now();
-        let _serial = self.group_serial()?;
-        group::cipher::decrypt(&self.store, sender, message, now)
-    }
-
-    /// Decrypts a group message from `sender` in the named distribution (needed for the
-    /// legacy layout); as [`Device::group_decrypt`] otherwise.
-    pub fn group_decrypt_in(
-        &self,
-        sender: &Address,
         distribution_id: DistributionId,
         message: &SenderKeyMessage,
     ) -> Result<Decrypted, GroupReceiveError> {
         let now = self.clock.now();
         let _serial = self.group_serial()?;
-        group::cipher::decrypt_in(&self.store, sender, distribution_id, message, now)
+        group::cipher::decrypt(&self.store, sender, distribution_id, message, now)
     }
 
     /// Seals `content` (made by the app or by [`Device::seal_message`]'s steps) with this
@@ -814,7 +782,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             }
             ContentType::SenderKey => {
                 let message = SenderKeyMessage::parse(content.contents(), Layout::Current)?;
-                let d = self.group_decrypt(&sender, &message)?;
+                // The current layout names its distribution on the wire.
+                let id = message
+                    .distribution_id()
+                    .ok_or(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout))?;
+                let d = self.group_decrypt(&sender, id, &message)?;
                 (d.plaintext, d.redelivered)
             }
             other => {

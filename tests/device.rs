@@ -173,16 +173,16 @@ const GROUP: DistributionId = DistributionId::from_bytes([0x42; 16]);
 /// Sends `skdm` from `from` to `to` the way apps do: inside their pairwise session.
 fn hand_over(from: &SqlDevice, to: &SqlDevice, skdm: &SenderKeyDistributionMessage) {
     if !from.has_session(to.address()).unwrap() {
-        let bundle = to.publish_bundle(1, None).unwrap();
+        // Each bundle under a fresh signed prekey id: reusing one is refused.
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bundle = to.publish_bundle(id, None).unwrap();
         from.start_session(to.address(), &bundle).unwrap();
     }
     let wire = from.encrypt(to.address(), skdm.serialized()).unwrap();
     let got = to.decrypt(from.address(), &wire).unwrap();
     let skdm = SenderKeyDistributionMessage::parse(&got.plaintext, skdm.layout()).unwrap();
-    match skdm.distribution_id() {
-        Some(_) => to.group_process(from.address(), &skdm).unwrap(),
-        None => to.group_process_in(from.address(), GROUP, &skdm).unwrap(),
-    }
+    to.group_process(from.address(), GROUP, &skdm).unwrap();
 }
 
 fn shuffle<T>(items: &mut [T], rng: &mut ChaCha20Rng) {
@@ -233,15 +233,18 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     let carol = device(&dir.path().join("c.db"), "carol", 13, &clock);
     // Before any distribution there is nothing to send or receive with.
     assert!(alice.group_encrypt(GROUP, b"too early").is_err());
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
     // Asking again hands out the same chain, not a new one.
     assert_eq!(
-        alice.group_distribution(GROUP).unwrap().chain_id(),
+        alice
+            .group_distribution(GROUP, Layout::Current)
+            .unwrap()
+            .chain_id(),
         skdm.chain_id()
     );
     hand_over(&alice, &bob, &skdm);
     hand_over(&alice, &carol, &skdm);
-    let skdm_b = bob.group_distribution(GROUP).unwrap();
+    let skdm_b = bob.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&bob, &alice, &skdm_b);
     hand_over(&bob, &carol, &skdm_b);
 
@@ -258,20 +261,20 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
         for (i, m) in &sent {
             // Over the wire and back.
             let m = SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap();
-            let got = member.group_decrypt(alice.address(), &m).unwrap();
+            let got = member.group_decrypt(alice.address(), GROUP, &m).unwrap();
             assert_eq!(got.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             assert!(!got.redelivered);
         }
         // Every message again: each comes back from the store, marked; once the app
         // acknowledged it, it is refused as a duplicate.
         for (i, m) in &sent {
-            let again = member.group_decrypt(alice.address(), m).unwrap();
+            let again = member.group_decrypt(alice.address(), GROUP, m).unwrap();
             assert!(again.redelivered);
             assert_eq!(again.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             let id = MessageId::of_group(GROUP, m);
             assert!(member.store().acknowledge(alice.address(), &id).unwrap());
             assert!(matches!(
-                member.group_decrypt(alice.address(), m),
+                member.group_decrypt(alice.address(), GROUP, m),
                 Err(GroupReceiveError::Decrypt(
                     GroupDecryptError::DuplicateMessage { .. }
                 ))
@@ -280,7 +283,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     }
     assert_eq!(
         carol
-            .group_decrypt(bob.address(), &from_bob)
+            .group_decrypt(bob.address(), GROUP, &from_bob)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -288,7 +291,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     );
     assert_eq!(
         alice
-            .group_decrypt(bob.address(), &from_bob)
+            .group_decrypt(bob.address(), GROUP, &from_bob)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -296,7 +299,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     );
     // A message signed by Alice's chain but attributed to Bob is refused.
     let (_, m) = &sent[0];
-    assert!(bob.group_decrypt(carol.address(), m).is_err());
+    assert!(bob.group_decrypt(carol.address(), GROUP, m).is_err());
 }
 
 #[test]
@@ -306,14 +309,14 @@ fn rotation_leaves_the_departed_member_behind() {
     let alice = device(&dir.path().join("a.db"), "alice", 21, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 22, &clock);
     let carol = device(&dir.path().join("c.db"), "carol", 23, &clock);
-    let old = alice.group_distribution(GROUP).unwrap();
+    let old = alice.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&alice, &bob, &old);
     hand_over(&alice, &carol, &old);
     let before = alice.group_encrypt(GROUP, b"before").unwrap();
     let in_flight = alice.group_encrypt(GROUP, b"in flight").unwrap();
     assert_eq!(
         carol
-            .group_decrypt(alice.address(), &before)
+            .group_decrypt(alice.address(), GROUP, &before)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -335,10 +338,12 @@ fn rotation_leaves_the_departed_member_behind() {
     assert_eq!(after.chain_id(), new.chain_id());
     // Carol holds only the old chain: the new message is refused for her.
     assert!(no_key(
-        carol.group_decrypt(alice.address(), &after).unwrap_err()
+        carol
+            .group_decrypt(alice.address(), GROUP, &after)
+            .unwrap_err()
     ));
     assert_eq!(
-        bob.group_decrypt(alice.address(), &after)
+        bob.group_decrypt(alice.address(), GROUP, &after)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -346,7 +351,7 @@ fn rotation_leaves_the_departed_member_behind() {
     );
     // A message sent on the old chain before the rotation still reaches Bob.
     assert_eq!(
-        bob.group_decrypt(alice.address(), &in_flight)
+        bob.group_decrypt(alice.address(), GROUP, &in_flight)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -354,7 +359,10 @@ fn rotation_leaves_the_departed_member_behind() {
     );
     // Asking for the distribution again gives the new chain, never the old.
     assert_eq!(
-        alice.group_distribution(GROUP).unwrap().chain_id(),
+        alice
+            .group_distribution(GROUP, Layout::Current)
+            .unwrap()
+            .chain_id(),
         new.chain_id()
     );
 }
@@ -369,26 +377,32 @@ fn sender_keys_survive_closing_and_reopening() {
     {
         let alice = device(&pa, "alice", 31, &clock);
         let bob = device(&pb, "bob", 32, &clock);
-        let skdm = alice.group_distribution(GROUP).unwrap();
+        let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
         chain = skdm.chain_id();
         hand_over(&alice, &bob, &skdm);
         first = alice.group_encrypt(GROUP, b"first").unwrap();
-        bob.group_decrypt(alice.address(), &first).unwrap();
+        bob.group_decrypt(alice.address(), GROUP, &first).unwrap();
     }
     let alice = device(&pa, "alice", 31, &clock);
     let bob = device(&pb, "bob", 32, &clock);
-    assert_eq!(alice.group_distribution(GROUP).unwrap().chain_id(), chain);
+    assert_eq!(
+        alice
+            .group_distribution(GROUP, Layout::Current)
+            .unwrap()
+            .chain_id(),
+        chain
+    );
     let second = alice.group_encrypt(GROUP, b"second").unwrap();
     assert_eq!(second.iteration(), first.iteration() + 1);
     assert_eq!(
-        bob.group_decrypt(alice.address(), &second)
+        bob.group_decrypt(alice.address(), GROUP, &second)
             .unwrap()
             .plaintext
             .as_slice(),
         b"second"
     );
     // The first message, delivered again after the restart, comes from the store.
-    let again = bob.group_decrypt(alice.address(), &first).unwrap();
+    let again = bob.group_decrypt(alice.address(), GROUP, &first).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"first");
     assert_eq!(bob.store().verify().unwrap().sender_keys, 1);
@@ -401,7 +415,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     let pb = dir.path().join("b.db");
     let alice = device(&dir.path().join("a.db"), "alice", 41, &clock);
     let bob = device(&pb, "bob", 42, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&alice, &bob, &skdm);
     let skipped = alice.group_encrypt(GROUP, b"skipped").unwrap();
     let good = alice.group_encrypt(GROUP, b"good").unwrap();
@@ -420,7 +434,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
         if let Ok(m) = SenderKeyMessage::parse(&bytes, Layout::Current) {
             tried += 1;
             assert!(matches!(
-                bob.group_decrypt(alice.address(), &m),
+                bob.group_decrypt(alice.address(), GROUP, &m),
                 Err(GroupReceiveError::Decrypt(
                     GroupDecryptError::InvalidMessage
                 ))
@@ -432,18 +446,19 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
         tried >= 2,
         "the corrupted messages should parse and fail to decrypt"
     );
-    // The wrong sender, and a distribution message of the wrong layout: nothing written.
+    // The wrong sender, and a distribution message for another group than the one
+    // named: nothing written.
     assert!(no_key(
-        bob.group_decrypt(&Address::new("mallory", 1), &good)
+        bob.group_decrypt(&Address::new("mallory", 1), GROUP, &good)
             .unwrap_err()
     ));
-    let legacy = alice
-        .group_distribution_with(DistributionId::from_bytes([9; 16]), Layout::Legacy)
+    let elsewhere = alice
+        .group_distribution(DistributionId::from_bytes([9; 16]), Layout::Current)
         .unwrap();
     assert!(matches!(
-        bob.group_process(alice.address(), &legacy),
+        bob.group_process(alice.address(), GROUP, &elsewhere),
         Err(GroupKeyProcessError::Process(
-            GroupProcessError::WrongLayout
+            GroupProcessError::WrongDistribution
         ))
     ));
     assert_eq!(dump(&pb), before);
@@ -451,7 +466,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     // The intact message still decrypts afterwards (and that does write), then the
     // skipped one.
     assert_eq!(
-        bob.group_decrypt(alice.address(), &good)
+        bob.group_decrypt(alice.address(), GROUP, &good)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -459,7 +474,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     );
     assert_ne!(dump(&pb), before);
     assert_eq!(
-        bob.group_decrypt(alice.address(), &skipped)
+        bob.group_decrypt(alice.address(), GROUP, &skipped)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -473,29 +488,17 @@ fn legacy_layout_round_trip() {
     let clock = FixedClock::new(at(2024, 1, 1));
     let alice = device(&dir.path().join("a.db"), "alice", 51, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 52, &clock);
-    let skdm = alice
-        .group_distribution_with(GROUP, Layout::Legacy)
-        .unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Legacy).unwrap();
     assert_eq!(skdm.layout(), Layout::Legacy);
+    // It names no distribution: the one the app names is the group.
     assert_eq!(skdm.distribution_id(), None);
-    // It names no distribution, so the app has to.
-    assert!(matches!(
-        bob.group_process(alice.address(), &skdm),
-        Err(GroupKeyProcessError::Process(
-            GroupProcessError::WrongLayout
-        ))
-    ));
     hand_over(&alice, &bob, &skdm);
     for text in [&b"one"[..], b"two", b"three"] {
         let m = alice.group_encrypt(GROUP, text).unwrap();
         assert_eq!(m.layout(), Layout::Legacy);
         let m = SenderKeyMessage::parse(m.serialized(), Layout::Legacy).unwrap();
-        assert!(matches!(
-            bob.group_decrypt(alice.address(), &m),
-            Err(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout))
-        ));
         assert_eq!(
-            bob.group_decrypt_in(alice.address(), GROUP, &m)
+            bob.group_decrypt(alice.address(), GROUP, &m)
                 .unwrap()
                 .plaintext
                 .as_slice(),
@@ -503,15 +506,15 @@ fn legacy_layout_round_trip() {
         );
         // Legacy bytes name no group: the id binds the one the app named.
         assert!(
-            bob.group_decrypt_in(alice.address(), GROUP, &m)
+            bob.group_decrypt(alice.address(), GROUP, &m)
                 .unwrap()
                 .redelivered
         );
         let other = DistributionId::from_bytes([0x43; 16]);
-        assert!(bob.group_decrypt_in(alice.address(), other, &m).is_err());
+        assert!(bob.group_decrypt(alice.address(), other, &m).is_err());
     }
     // Switching the group to the current layout replaces the own chain.
-    let current = alice.group_distribution(GROUP).unwrap();
+    let current = alice.group_distribution(GROUP, Layout::Current).unwrap();
     assert_ne!(current.chain_id(), skdm.chain_id());
     assert_eq!(current.distribution_id(), Some(GROUP));
 }
@@ -663,7 +666,7 @@ fn sealed_group_messages_v1_and_v2() {
     let bob = device(&dir.path().join("b.db"), BOB_UUID, 72, &clock);
     let carol = device(&dir.path().join("c.db"), CAROL_UUID, 73, &clock);
     let cert_a = ca.certify(&alice, at(2024, 2, 1), &mut rng);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&alice, &bob, &skdm);
     hand_over(&alice, &carol, &skdm);
     let group_id = b"group-master-id-of-the-app".as_slice();
@@ -964,14 +967,14 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     let pb = dir.path().join("b.db");
     let alice = device(&dir.path().join("a.db"), "alice", 81, &clock);
     let mut bob = device(&pb, "bob", 82, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&alice, &bob, &skdm);
     let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
     // A 1:1 message from the same sender, to show the two kinds of id never collide.
     let direct = alice.encrypt(bob.address(), b"direct").unwrap();
     assert!(!bob.decrypt(alice.address(), &direct).unwrap().redelivered);
 
-    let first = bob.group_decrypt(alice.address(), &m).unwrap();
+    let first = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
     assert!(!first.redelivered);
     assert_eq!(first.plaintext.as_slice(), b"kept until acked");
     let row = sender_key_row(&pb, alice.address());
@@ -979,7 +982,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // The same bytes again (as after a crash before the app saved the plaintext): the
     // stored plaintext, and nothing in the database changes, the sender key included.
-    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     assert_eq!(sender_key_row(&pb, alice.address()), row);
@@ -988,7 +991,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Still so after a restart.
     drop(bob);
     bob = device(&pb, "bob", 82, &clock);
-    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"kept until acked");
     assert_eq!(sender_key_row(&pb, alice.address()), row);
@@ -1007,7 +1010,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &m),
+        bob.group_decrypt(alice.address(), GROUP, &m),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { iteration: 0 }
         ))
@@ -1022,7 +1025,11 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Disappearing-message purge drops stored group plaintexts too; the message key is
     // long spent, so a redelivery after the purge is a duplicate, never a decrypt.
     let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
-    assert!(!bob.group_decrypt(alice.address(), &m2).unwrap().redelivered);
+    assert!(
+        !bob.group_decrypt(alice.address(), GROUP, &m2)
+            .unwrap()
+            .redelivered
+    );
     let id2 = MessageId::of_group(GROUP, &m2);
     assert!(
         bob.store()
@@ -1044,7 +1051,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &m2),
+        bob.group_decrypt(alice.address(), GROUP, &m2),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         ))
@@ -1065,15 +1072,15 @@ fn group_over_the_in_memory_store_behaves_as_before() {
     };
     let alice = new("alice", 91, &mut rng);
     let bob = new("bob", 92, &mut rng);
-    let skdm = alice.group_distribution(GROUP).unwrap();
-    bob.group_process(alice.address(), &skdm).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
+    bob.group_process(alice.address(), GROUP, &skdm).unwrap();
     let m = alice.group_encrypt(GROUP, b"plain store").unwrap();
-    let got = bob.group_decrypt(alice.address(), &m).unwrap();
+    let got = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"plain store");
     assert!(!got.redelivered);
     // No message table: a redelivery is a duplicate, as it always was.
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &m),
+        bob.group_decrypt(alice.address(), GROUP, &m),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         ))
@@ -1087,7 +1094,7 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let pb = dir.path().join("b.db");
     let alice = device(&dir.path().join("a.db"), "alice", 101, &clock);
     let bob = device(&pb, "bob", 102, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&alice, &bob, &skdm);
 
     // One Device (one store, one connection) shared by two threads.
@@ -1116,7 +1123,7 @@ fn concurrent_group_encrypts_on_two_connections_never_reuse_a_chain_step() {
     let pa = dir.path().join("a.db");
     let alice = device(&pa, "alice", 111, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 112, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
     hand_over(&alice, &bob, &skdm);
     let alice2 = device_keyed(&pa, "alice", 111, 113, &clock);
     let sent = stores::encrypted_from_threads(&[&alice, &alice2], &bob, GROUP, 30);

@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confide::cipher::Decrypted;
+use confide::Decrypted;
 use confide::device::{
     AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
     GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,
@@ -45,8 +45,8 @@ use confide::device::{
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, Layout, SenderKeyDistributionMessage,
-    SenderKeyMessage, SenderKeyRecord,
+    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
+    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{
     PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
@@ -951,7 +951,7 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
         let bundle = d
             .device
             .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))
-            .map_err(store_failure)?;
+            .map_err(failing_with(CONFIDE_ERR_STORAGE))?;
         put_buffer(out, &bundle.to_bytes())
     })
 }
@@ -1545,7 +1545,7 @@ pub unsafe extern "C" fn confide_device_group_distribution(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         distribution_with(device, distribution_id, out, |d, id| {
-            d.group_distribution(id)
+            d.group_distribution(id, Layout::Current)
         })
     }
 }
@@ -1592,7 +1592,11 @@ pub unsafe extern "C" fn confide_device_group_process(
         peer_call(args, "message", |d, sender, raw| {
             let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
                 .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_process(sender, &message)
+            let id = message
+                .distribution_id()
+                .ok_or(GroupProcessError::WrongLayout)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_process(sender, id, &message)
                 .map_err(failing(group_process_code))
         })
     }
@@ -1665,7 +1669,11 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, sender, raw| {
             let message = group_message(raw)?;
-            d.group_decrypt(sender, &message)
+            let id = message
+                .distribution_id()
+                .ok_or(GroupDecryptError::WrongLayout)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_decrypt(sender, id, &message)
                 .map_err(failing(group_receive_code))
         })
     }
