@@ -745,6 +745,27 @@ fn concurrent_threads_to_different_and_same_peers() {
     });
 }
 
+/// [`stores::state_commit_is_compare_and_swap`] on one device; what it committed
+/// verifies; two hosts (two pools, two opens of one device) commit concurrently without
+/// losing an update; another device's rows are untouched.
+#[test]
+fn state_commit_is_compare_and_swap() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let s = open(&pool, "state", &key(1), 1);
+    stores::state_commit_is_compare_and_swap(&s);
+    assert_eq!(s.verify().unwrap().states, 2);
+    let other_device = open(&pool, "other", &key(1), 2);
+    assert_eq!(
+        other_device.load_state("ledger", "").unwrap().1,
+        RowVersion::ABSENT
+    );
+    let pool2 = server.pool(2);
+    let host2 = open(&pool2, "state", &key(1), 3);
+    stores::concurrent_state_commits_lose_nothing(&[&s, &host2, &s], 25);
+    assert!(other_device.state("counter", "a").unwrap().is_none());
+}
+
 // ---- groups: transactional sender keys --------------------------------------------
 
 const GROUP: DistributionId = DistributionId::from_bytes([0x6e; 16]);

@@ -433,6 +433,12 @@ pub trait TransactionalGroupStore: Send + Sync {
 
 /// Sealed key-value storage for the privacy-model state (see
 /// [`IdentityStore::state_store`]). Values are the types' own versioned `to_bytes`.
+///
+/// A change that spans several values (a disclosure tracker and the attestation
+/// verifier it fed) goes through [`StateStore::commit_state`]: load each value with
+/// [`StateStore::load_state`], change copies, and commit them together. The commit
+/// writes all of them or none, and only if no other writer (another thread, another
+/// host serving the same device) changed any of them since they were loaded.
 pub trait StateStore: Send + Sync {
     /// The value stored under (`kind`, `key`).
     fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
@@ -440,4 +446,59 @@ pub trait StateStore: Send + Sync {
     fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Deletes the value under (`kind`, `key`).
     fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError>;
+
+    /// The value under (`kind`, `key`) with the row's version, for `commit_state`.
+    fn load_state(&self, kind: &str, key: &str) -> Result<VersionedState, StoreError>;
+
+    /// Writes every entry in one transaction if each row still has its `expected`
+    /// version (`RowVersion::ABSENT`: no row yet); otherwise writes nothing and returns
+    /// `CommitOutcome::Conflict`.
+    ///
+    /// Entries apply in order, each checked against the row as the entries before it
+    /// left it: name each row once (a second entry for the same row expects the
+    /// version the first one's write replaced, and so conflicts). An empty slice
+    /// commits nothing and returns `CommitOutcome::Committed`.
+    fn commit_state(&self, writes: &[StateWrite<'_>]) -> Result<CommitOutcome, StoreError>;
+}
+
+/// A privacy-model state value (`None`: no row) with its row's version, as
+/// [`StateStore::load_state`] returns it.
+pub type VersionedState = (Option<Zeroizing<Vec<u8>>>, RowVersion);
+
+/// One value [`StateStore::commit_state`] writes.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct StateWrite<'a> {
+    /// The kind of state (for example the consent ledger).
+    pub kind: &'a str,
+    /// The key within the kind (empty for kinds with one value).
+    pub key: &'a str,
+    /// The version [`StateStore::load_state`] returned; [`RowVersion::ABSENT`] if it
+    /// found no row.
+    pub expected: RowVersion,
+    /// The new value.
+    pub value: &'a [u8],
+}
+
+impl<'a> StateWrite<'a> {
+    /// A write of `value` under (`kind`, `key`), expecting the row at `expected`.
+    pub fn new(kind: &'a str, key: &'a str, expected: RowVersion, value: &'a [u8]) -> Self {
+        Self {
+            kind,
+            key,
+            expected,
+            value,
+        }
+    }
+}
+
+impl std::fmt::Debug for StateWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateWrite")
+            .field("kind", &self.kind)
+            .field("key", &self.key)
+            .field("expected", &self.expected)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .finish()
+    }
 }

@@ -87,8 +87,8 @@ use super::rows::{
 use super::seal::{self, Sealer};
 use super::{
     Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
-    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StoreKey,
-    TransactionalGroupStore, TransactionalStore,
+    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StateWrite, StoreKey,
+    TransactionalGroupStore, TransactionalStore, VersionedState,
 };
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
@@ -1058,5 +1058,62 @@ impl StateStore for PostgresStore {
             &[&kind, &key],
         )?;
         Ok(())
+    }
+
+    fn load_state(&self, kind: &str, key: &str) -> Result<VersionedState, StoreError> {
+        let sealed = self.get(
+            "SELECT v FROM confide_state WHERE owner = $1 AND kind = $2 AND k = $3",
+            &[&kind, &key],
+        )?;
+        self.rows.open_state_versioned(kind, key, sealed)
+    }
+
+    fn commit_state(&self, writes: &[StateWrite<'_>]) -> Result<CommitOutcome, StoreError> {
+        // Seal outside the transaction: it holds only SQL.
+        let sealed = self.rows.seal_states(writes);
+        self.transact(|c| self.commit_state_in(c, writes, &sealed))
+    }
+}
+
+impl PostgresStore {
+    /// The transaction behind [`StateStore::commit_state`]: a compare-and-swap per
+    /// entry (an insert that does nothing if a row appeared, or an update that matches
+    /// only while the row's sealed value starts with the expected nonce); `Ok(Conflict)`
+    /// after a rollback.
+    fn commit_state_in(
+        &self,
+        c: &mut Conn,
+        writes: &[StateWrite<'_>],
+        sealed: &[Vec<u8>],
+    ) -> Result<CommitOutcome, ::postgres::Error> {
+        let mut tx = c.client.transaction()?;
+        for (w, v) in writes.iter().zip(sealed) {
+            let n = match w.expected.token() {
+                None => {
+                    let st = c.stmts.get(
+                        &mut tx,
+                        "INSERT INTO confide_state (owner, kind, k, v) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT DO NOTHING",
+                    )?;
+                    tx.execute(&st, &[&self.device, &w.kind, &w.key, v])?
+                }
+                Some(token) => {
+                    let st = c.stmts.get(
+                        &mut tx,
+                        "UPDATE confide_state SET v = $4
+                         WHERE owner = $1 AND kind = $2 AND k = $3
+                           AND substring(v from 1 for 12) = $5",
+                    )?;
+                    let token = &token[..];
+                    tx.execute(&st, &[&self.device, &w.kind, &w.key, v, &token])?
+                }
+            };
+            if n == 0 {
+                tx.rollback()?;
+                return Ok(CommitOutcome::Conflict);
+            }
+        }
+        tx.commit()?;
+        Ok(CommitOutcome::Committed)
     }
 }

@@ -7,7 +7,10 @@
 use zeroize::Zeroizing;
 
 use super::seal::{self, Sealer};
-use super::{Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, RowVersion};
+use super::{
+    Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, RowVersion, StateWrite,
+    VersionedState,
+};
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
@@ -414,6 +417,26 @@ impl Rows {
         sealed
             .map(|v| self.open("state", &text_row(&[kind, key]), &v))
             .transpose()
+    }
+
+    /// The privacy-model state value under (`kind`, `key`) from its sealed row, with
+    /// its version ([`RowVersion::ABSENT`] for no row).
+    pub(crate) fn open_state_versioned(
+        &self,
+        kind: &str,
+        key: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<VersionedState, StoreError> {
+        let row = self.key(&text_row(&[kind, key]));
+        self.open_versioned("state", &row, sealed, |v| Ok(Zeroizing::new(v.to_vec())))
+    }
+
+    /// Seals every value a state commit writes, in order.
+    pub(crate) fn seal_states(&self, writes: &[StateWrite<'_>]) -> Vec<Vec<u8>> {
+        writes
+            .iter()
+            .map(|w| self.seal_state(w.kind, w.key, w.value))
+            .collect()
     }
 
     /// The sealed `local_identity` and `registration_id` meta values.

@@ -71,8 +71,8 @@ use super::rows::{self, Columns, Local, RowKey, Rows, SealedMessage, ms};
 use super::seal::Sealer;
 use super::{
     Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
-    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore,
-    TransactionalGroupStore, TransactionalStore,
+    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StateWrite,
+    TransactionalGroupStore, TransactionalStore, VersionedState,
 };
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
@@ -794,6 +794,38 @@ impl StateStore for SqliteStore {
             params![kind, key],
         )?;
         Ok(())
+    }
+
+    fn load_state(&self, kind: &str, key: &str) -> Result<VersionedState, StoreError> {
+        let sealed = self.get(
+            "SELECT v FROM state WHERE kind = ?1 AND k = ?2",
+            params![kind, key],
+        )?;
+        self.rows.open_state_versioned(kind, key, sealed)
+    }
+
+    fn commit_state(&self, writes: &[StateWrite<'_>]) -> Result<CommitOutcome, StoreError> {
+        // Seal outside the lock: the transaction holds only SQL.
+        let sealed = self.rows.seal_states(writes);
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        for (w, sealed) in writes.iter().zip(&sealed) {
+            let current: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT substr(v, 1, 12) FROM state WHERE kind = ?1 AND k = ?2")
+                .and_then(|mut s| s.query_row(params![w.kind, w.key], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            if !version_matches(current.as_deref(), w.expected) {
+                // Dropping the transaction rolls back the entries written so far.
+                return Ok(CommitOutcome::Conflict);
+            }
+            tx.prepare_cached("INSERT OR REPLACE INTO state (kind, k, v) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![w.kind, w.key, sealed]))
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(CommitOutcome::Committed)
     }
 }
 
