@@ -83,6 +83,7 @@ use crate::{
 mod error;
 mod privacy;
 mod sealed;
+mod state;
 
 pub use error::{
     AccountError, ActivityRecordError, AttestationReceiveError, BusinessMessageError, ConsentError,

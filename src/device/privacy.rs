@@ -1,12 +1,18 @@
-//! The privacy-model state a [`Device`] keeps in its store's
-//! [`StateStore`]: the consent ledger, the account's activity, the attestation verifier
-//! and one disclosure tracker per business chat.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+//! The privacy-model state a [`Device`] keeps in its store's [`StateStore`]: the
+//! consent ledger, the account's activity, the attestation verifier and one disclosure
+//! tracker per business chat.
+//!
+//! Every change loads the rows it touches with their versions, changes copies, and
+//! commits all of them in one transaction with a compare-and-swap on each (see
+//! [`super::state`]): an attestation's verifier serial and the tracker it fed are
+//! written together or not at all, and two handles on one device (two hosts serving it
+//! from one PostgreSQL database) never lose each other's consent or disclosure
+//! updates. Reads load from the store, so they see what any handle committed.
 
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
+use super::state::{self, MemoryState};
 use super::{
     AccountError, ActivityRecordError, AttestationReceiveError, BusinessMessageError, Clock,
     ConsentError, Device, PrivacyStateError,
@@ -34,103 +40,79 @@ pub mod state_kind {
     pub const DISCLOSURE_TRACKER: &str = "business.disclosure_tracker";
 }
 
-/// Privacy-model state cached in memory (loaded from the store on first use).
-#[derive(Default)]
-struct Cache {
-    loaded: bool,
-    ledger: ConsentLedger,
-    activity: Option<Activity>,
-    verifier: AttestationVerifier,
-    trackers: HashMap<BusinessId, DisclosureTracker>,
-}
+use state_kind::{ACTIVITY, ATTESTATION_VERIFIER, CONSENT_LEDGER, DISCLOSURE_TRACKER};
 
-/// The privacy-model state of one device, over the store's [`StateStore`] (with none,
-/// it lives as long as the device).
+/// Where a device's privacy-model state lives: the store's [`StateStore`] if it has
+/// one, otherwise values in memory that live as long as the device.
 #[derive(Default)]
 pub(crate) struct PrivacyState {
-    cache: Mutex<Cache>,
+    memory: MemoryState,
 }
 
 impl PrivacyState {
-    fn cache(
-        &self,
-        st: Option<&dyn StateStore>,
-    ) -> Result<MutexGuard<'_, Cache>, PrivacyStateError> {
-        let mut p = self.cache.lock().map_err(|_| PrivacyStateError::Poisoned)?;
-        if !p.loaded {
-            if let Some(st) = st {
-                use state_kind::{ACTIVITY, ATTESTATION_VERIFIER, CONSENT_LEDGER};
-                if let Some(b) = st.state(CONSENT_LEDGER, "")? {
-                    p.ledger =
-                        ConsentLedger::from_bytes(&b).map_err(|_| PrivacyStateError::Corrupt {
-                            kind: CONSENT_LEDGER,
-                        })?;
-                }
-                if let Some(b) = st.state(ACTIVITY, "")? {
-                    p.activity = Some(
-                        Activity::from_bytes(&b)
-                            .map_err(|_| PrivacyStateError::Corrupt { kind: ACTIVITY })?,
-                    );
-                }
-                if let Some(b) = st.state(ATTESTATION_VERIFIER, "")? {
-                    p.verifier = AttestationVerifier::from_bytes(&b).map_err(|_| {
-                        PrivacyStateError::Corrupt {
-                            kind: ATTESTATION_VERIFIER,
-                        }
-                    })?;
-                }
+    /// The state store to use for a store that offers `st`.
+    pub(super) fn on<'a>(&'a self, st: Option<&'a dyn StateStore>) -> &'a dyn StateStore {
+        st.unwrap_or(&self.memory)
+    }
+}
+
+fn corrupt(kind: &'static str) -> PrivacyStateError {
+    PrivacyStateError::Corrupt { kind }
+}
+
+fn ledger(b: Option<&Zeroizing<Vec<u8>>>) -> Result<ConsentLedger, PrivacyStateError> {
+    b.map_or(Ok(ConsentLedger::default()), |b| {
+        ConsentLedger::from_bytes(b).map_err(|_| corrupt(CONSENT_LEDGER))
+    })
+}
+
+fn activity(b: Option<&Zeroizing<Vec<u8>>>) -> Result<Option<Activity>, PrivacyStateError> {
+    b.map(|b| Activity::from_bytes(b).map_err(|_| corrupt(ACTIVITY)))
+        .transpose()
+}
+
+fn verifier(b: Option<&Zeroizing<Vec<u8>>>) -> Result<AttestationVerifier, PrivacyStateError> {
+    b.map_or(Ok(AttestationVerifier::default()), |b| {
+        AttestationVerifier::from_bytes(b).map_err(|_| corrupt(ATTESTATION_VERIFIER))
+    })
+}
+
+fn tracker(
+    b: Option<&Zeroizing<Vec<u8>>>,
+    business: &BusinessId,
+) -> Result<DisclosureTracker, PrivacyStateError> {
+    match b {
+        Some(b) => {
+            let t = DisclosureTracker::from_bytes(b).map_err(|_| corrupt(DISCLOSURE_TRACKER))?;
+            // A row under another business's key is not this chat's tracker.
+            if t.business_id() != business {
+                return Err(corrupt(DISCLOSURE_TRACKER));
             }
-            p.loaded = true;
+            Ok(t)
         }
-        Ok(p)
-    }
-
-    fn tracker<'p>(
-        st: Option<&dyn StateStore>,
-        p: &'p mut Cache,
-        business: &BusinessId,
-    ) -> Result<&'p mut DisclosureTracker, PrivacyStateError> {
-        if !p.trackers.contains_key(business) {
-            let stored = match st {
-                Some(st) => st.state(state_kind::DISCLOSURE_TRACKER, business.as_str())?,
-                None => None,
-            };
-            let tracker = match stored {
-                Some(b) => {
-                    DisclosureTracker::from_bytes(&b).map_err(|_| PrivacyStateError::Corrupt {
-                        kind: state_kind::DISCLOSURE_TRACKER,
-                    })?
-                }
-                None => DisclosureTracker::new(business.clone()),
-            };
-            p.trackers.insert(business.clone(), tracker);
-        }
-        p.trackers
-            .get_mut(business)
-            .ok_or(PrivacyStateError::Poisoned)
-    }
-
-    fn save(
-        st: Option<&dyn StateStore>,
-        kind: &'static str,
-        key: &str,
-        bytes: &[u8],
-    ) -> Result<(), PrivacyStateError> {
-        if let Some(st) = st {
-            st.save_state(kind, key, bytes)?;
-        }
-        Ok(())
+        None => Ok(DisclosureTracker::new(business.clone())),
     }
 }
 
 impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
-    fn privacy_store(&self) -> Option<&dyn StateStore> {
-        self.store.state_store()
+    /// Where the device keeps its privacy-model state.
+    pub(super) fn state_store(&self) -> &dyn StateStore {
+        self.privacy.on(self.store.state_store())
+    }
+
+    /// The ledger and activity as stored now.
+    fn account_rows(&self) -> Result<(ConsentLedger, Option<Activity>), PrivacyStateError> {
+        let st = self.state_store();
+        let l = ledger(state::read(st, CONSENT_LEDGER, "")?.as_ref())?;
+        let a = activity(state::read(st, ACTIVITY, "")?.as_ref())?;
+        Ok((l, a))
     }
 
     /// A business chat's hosting attestation arrived: verifies it against the
     /// business's identity key and feeds the chat's disclosure tracker. Returns the
-    /// notices to show and the held messages it releases, in display order.
+    /// notices to show and the held messages it releases, in display order. The
+    /// verifier's serial and the tracker are committed in one transaction; on failure
+    /// nothing changed.
     pub fn receive_attestation(
         &self,
         signed: &SignedAttestation,
@@ -138,100 +120,82 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         business_key: &IdentityKey,
     ) -> Result<Vec<ChatItem>, AttestationReceiveError> {
         let now = self.clock.now();
-        let st = self.privacy_store();
-        let mut guard = self.privacy.cache(st)?;
-        let p = &mut *guard;
-        let mut verifier = p.verifier.clone();
-        let verified = verifier.verify(signed, business, business_key, now)?;
-        let mut tracker = PrivacyState::tracker(st, p, business)?.clone();
-        let items = tracker.on_attestation(&verified)?;
-        PrivacyState::save(
-            st,
-            state_kind::DISCLOSURE_TRACKER,
-            business.as_str(),
-            &tracker.to_bytes(),
-        )?;
-        PrivacyState::save(
-            st,
-            state_kind::ATTESTATION_VERIFIER,
-            "",
-            &verifier.to_bytes(),
-        )?;
-        p.verifier = verifier;
-        p.trackers.insert(business.clone(), tracker);
-        Ok(items)
+        let rows = [
+            (ATTESTATION_VERIFIER, ""),
+            (DISCLOSURE_TRACKER, business.as_str()),
+        ];
+        state::update(self.state_store(), &rows, |v| {
+            let mut verifier = verifier(v[0].as_ref())?;
+            let mut tracker = tracker(v[1].as_ref(), business)?;
+            let verified = verifier.verify(signed, business, business_key, now)?;
+            let items = tracker.on_attestation(&verified)?;
+            Ok((items, vec![verifier.to_bytes(), tracker.to_bytes()]))
+        })
     }
 
     /// A message in a business chat, registered by the app as `id`, with the serial of
-    /// the hosting tag it carried. Returns what can be shown now, in order.
+    /// the hosting tag it carried. Returns what can be shown now, in order; on failure
+    /// nothing changed.
     pub fn business_message(
         &self,
         business: &BusinessId,
         id: u64,
         serial: Option<u64>,
     ) -> Result<Vec<ChatItem>, BusinessMessageError> {
-        let st = self.privacy_store();
-        let mut guard = self.privacy.cache(st)?;
-        let mut tracker = PrivacyState::tracker(st, &mut guard, business)?.clone();
-        let items = tracker.on_message(id, serial)?;
-        PrivacyState::save(
-            st,
-            state_kind::DISCLOSURE_TRACKER,
-            business.as_str(),
-            &tracker.to_bytes(),
-        )?;
-        guard.trackers.insert(business.clone(), tracker);
-        Ok(items)
+        let rows = [(DISCLOSURE_TRACKER, business.as_str())];
+        state::update(self.state_store(), &rows, |v| {
+            let mut tracker = tracker(v[0].as_ref(), business)?;
+            let items = tracker.on_message(id, serial)?;
+            Ok((items, vec![tracker.to_bytes()]))
+        })
     }
 
-    /// The chat's disclosure tracker as it stands (a fresh one for an unknown business).
+    /// The chat's disclosure tracker as stored now (a fresh one for an unknown
+    /// business).
     pub fn disclosure(
         &self,
         business: &BusinessId,
     ) -> Result<DisclosureTracker, PrivacyStateError> {
-        let st = self.privacy_store();
-        let mut guard = self.privacy.cache(st)?;
-        Ok(PrivacyState::tracker(st, &mut guard, business)?.clone())
+        let b = state::read(self.state_store(), DISCLOSURE_TRACKER, business.as_str())?;
+        tracker(b.as_ref(), business)
     }
 
-    /// Records the user's answer to a policy version in the consent ledger.
+    /// Records the user's answer to a policy version in the consent ledger; on failure
+    /// nothing changed.
     pub fn record_consent(
         &self,
         event: ConsentEvent,
         schedule: &PolicySchedule,
     ) -> Result<(), ConsentError> {
-        let st = self.privacy_store();
-        let mut guard = self.privacy.cache(st)?;
-        let mut ledger = guard.ledger.clone();
-        ledger.record(event, schedule)?;
-        PrivacyState::save(st, state_kind::CONSENT_LEDGER, "", &ledger.to_bytes())?;
-        guard.ledger = ledger;
-        Ok(())
+        state::update(self.state_store(), &[(CONSENT_LEDGER, "")], |v| {
+            let mut ledger = ledger(v[0].as_ref())?;
+            ledger.record(event.clone(), schedule)?;
+            Ok(((), vec![ledger.to_bytes()]))
+        })
     }
 
-    /// The consent ledger.
+    /// The consent ledger as stored now.
     pub fn consent_ledger(&self) -> Result<ConsentLedger, PrivacyStateError> {
-        Ok(self.privacy.cache(self.privacy_store())?.ledger.clone())
+        ledger(state::read(self.state_store(), CONSENT_LEDGER, "")?.as_ref())
     }
 
-    /// Records that the user connected now; the first call registers the account.
+    /// Records that the user connected now; the first call registers the account. On
+    /// failure nothing changed.
     pub fn record_connection(&self) -> Result<(), ActivityRecordError> {
         let now = self.clock.now();
-        let st = self.privacy_store();
-        let mut guard = self.privacy.cache(st)?;
-        let mut activity = guard.activity.clone().unwrap_or_else(|| Activity::new(now));
-        activity.connected(now)?;
-        PrivacyState::save(st, state_kind::ACTIVITY, "", &activity.to_bytes())?;
-        guard.activity = Some(activity);
-        Ok(())
+        state::update(self.state_store(), &[(ACTIVITY, "")], |v| {
+            let mut activity = activity(v[0].as_ref())?.unwrap_or_else(|| Activity::new(now));
+            activity.connected(now)?;
+            Ok(((), vec![activity.to_bytes()]))
+        })
     }
 
     /// The account's state now under `schedule`.
     pub fn account_state(&self, schedule: &PolicySchedule) -> Result<AccountState, AccountError> {
         let now = self.clock.now();
-        let guard = self.privacy.cache(self.privacy_store())?;
-        let activity = guard.activity.as_ref().ok_or(AccountError::NotRegistered)?;
-        Ok(account_state(&guard.ledger, schedule, activity, now)?)
+        let (ledger, activity) = self.account_rows()?;
+        let activity = activity.ok_or(AccountError::NotRegistered)?;
+        Ok(account_state(&ledger, schedule, &activity, now)?)
     }
 
     /// The account-information report now.
@@ -241,13 +205,13 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         schedule: &PolicySchedule,
     ) -> Result<AccountReport, AccountError> {
         let now = self.clock.now();
-        let guard = self.privacy.cache(self.privacy_store())?;
-        let activity = guard.activity.as_ref().ok_or(AccountError::NotRegistered)?;
+        let (ledger, activity) = self.account_rows()?;
+        let activity = activity.ok_or(AccountError::NotRegistered)?;
         let sources = ReportSources {
             info,
-            ledger: &guard.ledger,
+            ledger: &ledger,
             schedule,
-            activity,
+            activity: &activity,
         };
         Ok(AccountReport::build(&sources, now)?)
     }

@@ -406,7 +406,8 @@ pub struct Parent<'a> {
 }
 
 impl Parent<'_> {
-    fn spawn(&self, seed: u64, drain: bool) -> Child {
+    /// Starts the child with `seed` (and in drain mode if `drain`).
+    pub fn spawn(&self, seed: u64, drain: bool) -> Child {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",
