@@ -788,7 +788,9 @@ fn device_on(pool: &PostgresPool, name: &str, k: u8, seed: u64) -> PgDevice {
 /// Alice's group chain handed to Bob (directly: the pairwise delivery of the
 /// distribution message is the 1:1 tests' business).
 fn hand_over(alice: &PgDevice, bob: &PgDevice) {
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     bob.group_process(alice.address(), &skdm).unwrap();
 }
 
@@ -953,7 +955,7 @@ fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
     let alice = device_on(&pool, "alice", 1, 1);
     let bob = device_on(&pool, "bob", 2, 2);
     hand_over(&alice, &bob);
-    let m = alice.group_encrypt(GROUP, b"contended").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"contended").unwrap();
     let txn = bob.store().transactional_group().unwrap();
     let (record, version) = txn.load_sender_key(alice.address(), GROUP).unwrap();
     let mut record = record.unwrap();
@@ -1004,9 +1006,13 @@ fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
         "the message insert rolled back"
     );
     // Redone, it commits; then the device sees a redelivery.
-    let d = bob.group_decrypt(alice.address(), &m).unwrap();
+    let d = bob.group_decrypt_raw(alice.address(), &m).unwrap();
     assert!(!d.redelivered);
-    assert!(bob.group_decrypt(alice.address(), &m).unwrap().redelivered);
+    assert!(
+        bob.group_decrypt_raw(alice.address(), &m)
+            .unwrap()
+            .redelivered
+    );
 }
 
 #[test]
@@ -1017,9 +1023,9 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     let alice = device_on(&pool, "alice", 1, 81);
     let mut bob = device_on(&pool, "bob", 2, 82);
     hand_over(&alice, &bob);
-    let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"kept until acked").unwrap();
 
-    let first = bob.group_decrypt(alice.address(), &m).unwrap();
+    let first = bob.group_decrypt_raw(alice.address(), &m).unwrap();
     assert!(!first.redelivered);
     assert_eq!(first.plaintext.as_slice(), b"kept until acked");
     let row = sender_key_row(&mut sql, "bob", alice.address());
@@ -1027,7 +1033,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // The same bytes again (after a crash before the app saved the plaintext): the
     // stored plaintext, and nothing in the database changes, the sender key included.
-    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
@@ -1036,7 +1042,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Still so from another host (another pool and open of the same device).
     let pool2 = server.pool(1);
     let other = device_on(&pool2, "bob", 2, 83);
-    let again = other.group_decrypt(alice.address(), &m).unwrap();
+    let again = other.group_decrypt_raw(alice.address(), &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"kept until acked");
     assert_eq!(dump(&mut sql, "bob"), before);
@@ -1053,16 +1059,22 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .plaintext
             .is_none()
     );
-    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
     assert!(stores::is_duplicate(
-        other.group_decrypt(alice.address(), &m)
+        bob.group_decrypt_raw(alice.address(), &m)
+    ));
+    assert!(stores::is_duplicate(
+        other.group_decrypt_raw(alice.address(), &m)
     ));
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
 
     // Expiry and purge cover group messages: gone at its time, and a redelivery then
     // is a duplicate (its key is spent), never a second decrypt.
-    let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
-    assert!(!bob.group_decrypt(alice.address(), &m2).unwrap().redelivered);
+    let m2 = alice.group_encrypt_raw(GROUP, b"disappears").unwrap();
+    assert!(
+        !bob.group_decrypt_raw(alice.address(), &m2)
+            .unwrap()
+            .redelivered
+    );
     let id2 = MessageId::of_group(GROUP, &m2);
     let at = Timestamp::from_millis(NOW.as_millis() + 1000);
     assert!(
@@ -1080,19 +1092,21 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(stores::is_duplicate(
-        bob.group_decrypt(alice.address(), &m2)
+        bob.group_decrypt_raw(alice.address(), &m2)
     ));
     // The acknowledged dedupe record goes once it is old enough; the chain still
     // refuses the spent key.
     assert_eq!(purge(NOW, Timestamp::from_millis(NOW.as_millis() + 1)), 1);
     assert_eq!(bob.store().verify().unwrap().messages, 0);
-    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(
+        bob.group_decrypt_raw(alice.address(), &m)
+    ));
 
     // Reopened, the chain goes on where it was.
     drop(bob);
     bob = device_on(&pool, "bob", 2, 84);
-    let m3 = alice.group_encrypt(GROUP, b"after reopen").unwrap();
-    let d = bob.group_decrypt(alice.address(), &m3).unwrap();
+    let m3 = alice.group_encrypt_raw(GROUP, b"after reopen").unwrap();
+    let d = bob.group_decrypt_raw(alice.address(), &m3).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"after reopen");
     assert!(!d.redelivered);
 }
@@ -1149,7 +1163,7 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
             (0..20)
                 .map(|i| {
                     alice2
-                        .group_encrypt(GROUP, format!("r{i}").as_bytes())
+                        .group_encrypt_raw(GROUP, format!("r{i}").as_bytes())
                         .unwrap()
                 })
                 .collect::<Vec<_>>()
@@ -1352,9 +1366,9 @@ fn write_fixture() {
             .to_owned(),
     ];
     let mut direct = |label: &str, from: &PgDevice, to: &PgDevice, text: &str, deliver: bool| {
-        let m = from.encrypt(to.address(), text.as_bytes()).unwrap();
+        let m = from.encrypt_raw(to.address(), text.as_bytes()).unwrap();
         if deliver {
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
         }
         lines.push(format!(
@@ -1382,14 +1396,24 @@ fn write_fixture() {
 
     // Each member's chain handed to the other directly (the pairwise delivery of a
     // distribution message is the 1:1 session's business).
-    b.group_process(a.address(), &a.group_distribution(FIXTURE_GROUP).unwrap())
-        .unwrap();
-    a.group_process(b.address(), &b.group_distribution(FIXTURE_GROUP).unwrap())
-        .unwrap();
+    b.group_process(
+        a.address(),
+        &a.group_distribution_raw(FIXTURE_GROUP, Layout::Current)
+            .unwrap(),
+    )
+    .unwrap();
+    a.group_process(
+        b.address(),
+        &b.group_distribution_raw(FIXTURE_GROUP, Layout::Current)
+            .unwrap(),
+    )
+    .unwrap();
     let mut group = |label: &str, from: &PgDevice, to: &PgDevice, text: &str, deliver: bool| {
-        let m = from.group_encrypt(FIXTURE_GROUP, text.as_bytes()).unwrap();
+        let m = from
+            .group_encrypt_raw(FIXTURE_GROUP, text.as_bytes())
+            .unwrap();
         if deliver {
-            let d = to.group_decrypt(from.address(), &m).unwrap();
+            let d = to.group_decrypt_raw(from.address(), &m).unwrap();
             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
         }
         lines.push(format!(
@@ -1568,24 +1592,26 @@ fn every_fixture_version_still_opens() {
         let (m, _) = direct("acknowledged");
         assert!(
             matches!(
-                b.decrypt(&alice(), &m),
+                b.decrypt_raw(&alice(), &m),
                 Err(confide::DecryptError::DuplicateMessage { .. })
             ),
             "{name}"
         );
         for (label, from, to) in [("reply", &b, &a), ("delivered", &a, &b)] {
             let (m, text) = direct(label);
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert!(d.redelivered, "{name}: {label}");
             assert_eq!(d.plaintext.as_slice(), text, "{name}: {label}");
         }
         let (m, text) = direct("pending");
-        let d = b.decrypt(&alice(), &m).unwrap();
+        let d = b.decrypt_raw(&alice(), &m).unwrap();
         assert!(!d.redelivered);
         assert_eq!(d.plaintext.as_slice(), text, "{name}: pending");
         for (from, to) in [(&b, &a), (&a, &b)] {
-            let m = from.encrypt(to.address(), b"after the upgrade").unwrap();
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let m = from
+                .encrypt_raw(to.address(), b"after the upgrade")
+                .unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert!(!d.redelivered);
             assert_eq!(d.plaintext.as_slice(), b"after the upgrade");
         }
@@ -1594,7 +1620,7 @@ fn every_fixture_version_still_opens() {
         // in the records), the pending one decrypts, and both chains carry on.
         for (label, from, to) in [("group-delivered", &a, &b), ("group-reply", &b, &a)] {
             let (m, text) = group(label);
-            let d = to.group_decrypt(from.address(), &m).unwrap();
+            let d = to.group_decrypt_raw(from.address(), &m).unwrap();
             assert!(d.redelivered, "{name}: {label}");
             assert_eq!(d.plaintext.as_slice(), text, "{name}: {label}");
             let mut record = to
@@ -1605,14 +1631,14 @@ fn every_fixture_version_still_opens() {
             assert!(record.decrypt(&m).is_err(), "{name}: {label}");
         }
         let (pending, text) = group("group-pending");
-        let d = b.group_decrypt(&alice(), &pending).unwrap();
+        let d = b.group_decrypt_raw(&alice(), &pending).unwrap();
         assert!(!d.redelivered);
         assert_eq!(d.plaintext.as_slice(), text, "{name}: group-pending");
-        let next = a.group_encrypt(FIXTURE_GROUP, b"group after").unwrap();
+        let next = a.group_encrypt_raw(FIXTURE_GROUP, b"group after").unwrap();
         assert_eq!(next.iteration(), pending.iteration() + 1);
-        let back = b.group_encrypt(FIXTURE_GROUP, b"group after").unwrap();
+        let back = b.group_encrypt_raw(FIXTURE_GROUP, b"group after").unwrap();
         for (m, from, to) in [(next, &a, &b), (back, &b, &a)] {
-            let d = to.group_decrypt(from.address(), &m).unwrap();
+            let d = to.group_decrypt_raw(from.address(), &m).unwrap();
             assert!(!d.redelivered);
             assert_eq!(d.plaintext.as_slice(), b"group after");
         }

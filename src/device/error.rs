@@ -104,9 +104,15 @@ pub enum AccountError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealToError {
-    /// No identity key is trusted for the v1 recipient yet.
+    /// No identity key is trusted for the recipient yet.
     #[error("no identity key known for the recipient")]
     UnknownRecipient,
+    /// No session with the v2 recipient, so its registration id is unknown.
+    #[error("no session with the recipient")]
+    NoSession,
+    /// The v2 recipient's address name is not a service id (a UUID, or `PNI:` one).
+    #[error("the recipient's name is not a service id")]
+    NotAServiceId,
     /// Sealing refused the recipients (see [`SealError`]).
     #[error("seal failed: {0}")]
     Seal(#[from] SealError),
@@ -120,9 +126,15 @@ pub enum SealToError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealMessageError {
-    /// No identity key is trusted for the v1 recipient yet.
+    /// No identity key is trusted for the recipient yet.
     #[error("no identity key known for the recipient")]
     UnknownRecipient,
+    /// No session with the v2 recipient, so its registration id is unknown.
+    #[error("no session with the recipient")]
+    NoSession,
+    /// The v2 recipient's address name is not a service id (a UUID, or `PNI:` one).
+    #[error("the recipient's name is not a service id")]
+    NotAServiceId,
     /// The 1:1 encrypt failed.
     #[error("encrypt failed: {0}")]
     Encrypt(#[from] EncryptError),
@@ -138,6 +150,8 @@ impl From<SealToError> for SealMessageError {
     fn from(e: SealToError) -> Self {
         match e {
             SealToError::UnknownRecipient => Self::UnknownRecipient,
+            SealToError::NoSession => Self::NoSession,
+            SealToError::NotAServiceId => Self::NotAServiceId,
             SealToError::Seal(e) => Self::Seal(e),
             SealToError::Store(e) => Self::Store(e),
         }
@@ -149,9 +163,15 @@ impl From<SealToError> for SealMessageError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealGroupMessageError {
-    /// No identity key is trusted for the v1 recipient yet.
+    /// No identity key is trusted for the recipient yet.
     #[error("no identity key known for the recipient")]
     UnknownRecipient,
+    /// No session with the v2 recipient, so its registration id is unknown.
+    #[error("no session with the recipient")]
+    NoSession,
+    /// The v2 recipient's address name is not a service id (a UUID, or `PNI:` one).
+    #[error("the recipient's name is not a service id")]
+    NotAServiceId,
     /// The group encrypt failed.
     #[error("group encrypt failed: {0}")]
     Encrypt(#[from] GroupEncryptError),
@@ -167,6 +187,8 @@ impl From<SealToError> for SealGroupMessageError {
     fn from(e: SealToError) -> Self {
         match e {
             SealToError::UnknownRecipient => Self::UnknownRecipient,
+            SealToError::NoSession => Self::NoSession,
+            SealToError::NotAServiceId => Self::NotAServiceId,
             SealToError::Seal(e) => Self::Seal(e),
             SealToError::Store(e) => Self::Store(e),
         }

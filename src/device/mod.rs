@@ -1,24 +1,42 @@
 //! [`Device`]: the one object an app holds — its identity (in a store), the store, and
 //! the clock and RNG it was given — with the calls an app makes.
 //!
+//! [`Device::open`] opens a persistent device, creating its identity on first use;
+//! [`Device::publish_bundle`] makes the keys a peer starts a session from, under ids the
+//! device allocates (and [`Device::top_up_pre_keys`] keeps a batch of one-time prekeys
+//! on offer). Messages are padded [`Content`](crate::envelope::Content) by default:
+//! [`Device::encrypt`] pads, [`Device::decrypt`] unpads and parses, so the server learns
+//! a size class, never a length (`encrypt_raw`/`decrypt_raw` are for apps with their own
+//! framing). Once the app saved a message it calls [`Device::acknowledge`].
+//!
 //! ```
 //! use confide::device::{Device, FixedClock};
-//! use confide::store::InMemoryStore;
+//! use confide::envelope::Body;
+//! use confide::store::{SqliteStore, StoreKey};
 //! use confide::{Address, SystemRng, Timestamp};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
 //! let clock = FixedClock::new(Timestamp::from_millis(1_700_000_000_000));
 //! let mut rng = SystemRng::new();
-//! let alice_store = InMemoryStore::generate(&mut rng);
-//! let bob_store = InMemoryStore::generate(&mut rng);
-//! let alice = Device::new(alice_store, Address::new("alice", 1), SystemRng::new(), clock.clone());
-//! let bob = Device::new(bob_store, Address::new("bob", 1), SystemRng::new(), clock);
+//! let (alice_key, bob_key) = (StoreKey::generate(&mut rng), StoreKey::generate(&mut rng));
+//! let alice_store = SqliteStore::open(dir.path().join("alice.db"), &alice_key, &mut rng)?;
+//! let bob_store = SqliteStore::open(dir.path().join("bob.db"), &bob_key, &mut rng)?;
+//! let alice = Device::open(alice_store, Address::new("alice", 1), SystemRng::new(), clock.clone())?;
+//! let bob = Device::open(bob_store, Address::new("bob", 1), SystemRng::new(), clock)?;
 //!
-//! let bundle = bob.publish_bundle(1, Some(1))?;
+//! let bundle = bob.publish_bundle()?;
 //! alice.start_session(bob.address(), &bundle)?;
-//! let wire = alice.encrypt(bob.address(), b"hi Bob")?;
+//! let wire = alice.encrypt(bob.address(), &alice.text("hi Bob")?)?;
 //! let got = bob.decrypt(alice.address(), &wire)?;
-//! assert_eq!(got.plaintext.as_slice(), b"hi Bob");
+//! let Body::Message(message) = got.content.body() else { panic!("a chat message") };
+//! assert_eq!(message.text(), Some("hi Bob"));
 //! assert!(!got.redelivered);
+//! bob.acknowledge(alice.address(), &got.id)?;
+//! // Both users compare the same 60 digits.
+//! assert_eq!(
+//!     alice.safety_number(bob.address())?.displayable().to_string(),
+//!     bob.safety_number(alice.address())?.displayable().to_string(),
+//! );
 //! # Ok(()) }
 //! ```
 //!
@@ -36,8 +54,11 @@
 //! unsealing validates the certificate with the device's clock and decrypts through the
 //! same paths.
 //!
+//! A sender's chain reaches the members as content over the pairwise sessions:
+//!
 //! ```
 //! use confide::device::{Device, FixedClock};
+//! use confide::envelope::Body;
 //! use confide::group::DistributionId;
 //! use confide::store::InMemoryStore;
 //! use confide::{Address, SystemRng, Timestamp};
@@ -48,14 +69,16 @@
 //!     SystemRng::new(), clock.clone());
 //! let bob = Device::new(InMemoryStore::generate(&mut rng), Address::new("bob", 1),
 //!     SystemRng::new(), clock);
+//! alice.start_session(bob.address(), &bob.publish_bundle()?)?;
 //! let group = DistributionId::random(&mut rng);
-//! // Sent to each member over the pairwise sessions.
-//! let skdm = alice.group_distribution(group)?;
-//! bob.group_process(alice.address(), &skdm)?;
-//! let msg = alice.group_encrypt(group, b"hello group")?;
+//! let invite = alice.encrypt(bob.address(), &alice.group_distribution(group)?)?;
+//! let got = bob.decrypt(alice.address(), &invite)?;
+//! let Body::SenderKeyDistribution(key) = got.content.body() else { panic!("a group key") };
+//! bob.group_process(alice.address(), key)?;
+//! let msg = alice.group_encrypt(group, &alice.text("hello group")?)?;
 //! let got = bob.group_decrypt(alice.address(), &msg)?;
-//! assert_eq!(got.plaintext.as_slice(), b"hello group");
-//! assert!(!got.redelivered);
+//! let Body::Message(message) = got.content.body() else { panic!("a chat message") };
+//! assert_eq!(message.text(), Some("hello group"));
 //! # Ok(()) }
 //! ```
 
@@ -64,7 +87,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand_core::{CryptoRng, RngCore};
 
-use crate::cipher::{self, BundleSpec, Decrypted};
+use crate::cipher::{self, Decrypted};
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::group::{self, DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
 pub use crate::group::{
@@ -80,18 +103,24 @@ use crate::{
     store::{MessageId, TransactionalGroupStore},
 };
 
+mod content;
 mod error;
+mod identity;
+mod prekeys;
 mod privacy;
 mod sealed;
 mod state;
 
+pub use content::{ReceiveError, Received, TextError};
 pub use error::{
     AccountError, ActivityRecordError, AttestationReceiveError, BusinessMessageError, ConsentError,
     PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
 };
+pub use identity::{DeviceOpenError, SafetyNumberError};
+pub use prekeys::{PRE_KEY_BATCH, PublishError};
 use privacy::PrivacyState;
 pub use privacy::state_kind;
-pub use sealed::{SealFor, Unsealed};
+pub use sealed::{SealAs, SealFor, SealVersion, Unsealed};
 
 /// A source of the current time, handed to a [`Device`].
 pub trait Clock: Send + Sync {
@@ -201,22 +230,6 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         self.rng.lock().map_err(|_| rng_poisoned())
     }
 
-    /// Makes and stores a new signed prekey (and one-time prekey) and returns the bundle
-    /// to publish.
-    pub fn publish_bundle(
-        &self,
-        signed_pre_key_id: u32,
-        pre_key_id: Option<u32>,
-    ) -> Result<PreKeyBundle, StoreError> {
-        let spec = BundleSpec {
-            device_id: self.address.device_id(),
-            signed_pre_key_id,
-            pre_key_id,
-        };
-        let now = self.clock.now();
-        cipher::new_bundle(&self.store, &mut *self.rng()?, spec, now)
-    }
-
     /// Starts a session with `remote` from its bundle.
     pub fn start_session(
         &self,
@@ -237,9 +250,10 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         cipher::has_session(&self.store, remote)
     }
 
-    /// Encrypts for `remote`; with a transactional store the advanced chain is durable
-    /// before the ciphertext is returned.
-    pub fn encrypt(
+    /// Encrypts `plaintext` as given (no padding, no content framing: for apps with
+    /// their own; [`Device::encrypt`] is the default) for `remote`; with a transactional
+    /// store the advanced chain is durable before the ciphertext is returned.
+    pub fn encrypt_raw(
         &self,
         remote: &Address,
         plaintext: &[u8],
@@ -247,9 +261,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         cipher::encrypt(&self.store, remote, plaintext)
     }
 
-    /// Decrypts a message from `remote` (see [`cipher::decrypt_message`]: with a
-    /// transactional store, committed before it returns, and a redelivery is marked).
-    pub fn decrypt(
+    /// Decrypts a message from `remote` and returns its plaintext as sent (for apps that
+    /// frame their own; [`Device::decrypt`] parses padded content). See
+    /// [`cipher::decrypt_message`]: with a transactional store, committed before it
+    /// returns, and a redelivery is marked.
+    pub fn decrypt_raw(
         &self,
         remote: &Address,
         message: &CiphertextMessage,
@@ -272,20 +288,13 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             .map_err(|_| StoreError::Backend("device group lock poisoned".into()))
     }
 
-    /// The distribution message of this device's sending chain in the group (current
-    /// layout), creating and saving the chain on first use. Send it to every member over
-    /// the pairwise sessions.
-    pub fn group_distribution(
-        &self,
-        distribution_id: DistributionId,
-    ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-        self.group_distribution_with(distribution_id, Layout::Current)
-    }
-
-    /// As [`Device::group_distribution`], in the given layout. An own chain of the other
-    /// layout is replaced by a fresh one. For [`Layout::Legacy`] the messages carry no
-    /// distribution id: `distribution_id` only names the group in this store.
-    pub fn group_distribution_with(
+    /// The distribution message of this device's sending chain in the group, in the
+    /// given layout, creating and saving the chain on first use (as
+    /// [`Device::group_distribution`], which wraps the current layout's in content). An
+    /// own chain of the other layout is replaced by a fresh one. For [`Layout::Legacy`]
+    /// the messages carry no distribution id: `distribution_id` only names the group in
+    /// this store.
+    pub fn group_distribution_raw(
         &self,
         distribution_id: DistributionId,
         layout: Layout,
@@ -302,8 +311,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     }
 
     /// Starts a fresh sending chain in the group (after a member left) and returns its
-    /// distribution message, for the remaining members only. The old chain and its
-    /// signing key are gone from the store before this returns. Keeps the group's layout.
+    /// distribution message, for the remaining members only (send it with
+    /// [`Device::encrypt_raw`] after framing it, or wrap it in
+    /// [`Body::SenderKeyDistribution`](crate::envelope::Body::SenderKeyDistribution)
+    /// content with [`Device::compose`]). The old chain and its signing key are gone
+    /// from the store before this returns. Keeps the group's layout.
     pub fn group_rotate(
         &self,
         distribution_id: DistributionId,
@@ -335,10 +347,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         group::cipher::process_in(&self.store, sender, distribution_id, message)
     }
 
-    /// Encrypts a group message with this device's sending chain. The advanced chain is
-    /// saved before the ciphertext is returned (with a transactional store, by a
-    /// compare-and-swap commit), so no chain step is ever used twice.
-    pub fn group_encrypt(
+    /// Encrypts `plaintext` as given (no padding; [`Device::group_encrypt`] is the
+    /// default) with this device's sending chain. The advanced chain is saved before the
+    /// ciphertext is returned (with a transactional store, by a compare-and-swap
+    /// commit), so no chain step is ever used twice.
+    pub fn group_encrypt_raw(
         &self,
         distribution_id: DistributionId,
         plaintext: &[u8],
@@ -354,8 +367,9 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         )
     }
 
-    /// Decrypts a (current-layout) group message from `sender`, at the device's time
-    /// (see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
+    /// Decrypts a (current-layout) group message from `sender`, at the device's time,
+    /// and returns the plaintext as sent ([`Device::group_decrypt`] parses padded
+    /// content; see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
     /// on success: a failed decrypt writes nothing.
     ///
     /// With a store that offers [`TransactionalGroupStore`] (`SqliteStore`, `PostgresStore`) the
@@ -365,7 +379,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// once the app acknowledged the message to the store, a redelivery is
     /// [`GroupDecryptError::DuplicateMessage`]. With a plain store a redelivery is
     /// always that duplicate error and `redelivered` is always `false`.
-    pub fn group_decrypt(
+    pub fn group_decrypt_raw(
         &self,
         sender: &Address,
         message: &SenderKeyMessage,
@@ -376,7 +390,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     }
 
     /// Decrypts a group message from `sender` in the named distribution (needed for the
-    /// legacy layout); as [`Device::group_decrypt`] otherwise.
+    /// legacy layout); as [`Device::group_decrypt_raw`] otherwise.
     pub fn group_decrypt_in(
         &self,
         sender: &Address,

@@ -27,7 +27,7 @@ use crate::policy::{
 };
 use crate::store::{ProtocolStore, StateStore};
 
-/// `kind` names under which a [`Device`] keeps privacy-model state in a
+/// `kind` names under which a [`Device`] keeps its state in a
 /// [`crate::store::StateStore`].
 pub mod state_kind {
     /// The consent ledger (key `""`).
@@ -38,6 +38,9 @@ pub mod state_kind {
     pub const ATTESTATION_VERIFIER: &str = "business.attestation_verifier";
     /// One disclosure tracker per business chat (key: the business id).
     pub const DISCLOSURE_TRACKER: &str = "business.disclosure_tracker";
+    /// The next signed-prekey and one-time-prekey ids the device hands out, and the
+    /// one-time prekeys on offer (key `""`).
+    pub const PREKEY_IDS: &str = "device.prekey_ids";
 }
 
 use state_kind::{ACTIVITY, ATTESTATION_VERIFIER, CONSENT_LEDGER, DISCLOSURE_TRACKER};
@@ -95,7 +98,7 @@ fn tracker(
 }
 
 impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
-    /// Where the device keeps its privacy-model state.
+    /// Where the device keeps its own state (privacy model, prekey ids).
     pub(super) fn state_store(&self) -> &dyn StateStore {
         self.privacy.on(self.store.state_store())
     }

@@ -193,7 +193,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
         .unwrap()
         .is_none()
     {
-        let skdm = a.group_distribution(GROUP).unwrap();
+        let skdm = a.group_distribution_raw(GROUP, Layout::Current).unwrap();
         b.group_process(a.address(), &skdm).unwrap();
     }
     let dev = |name: &str| if name == "alice" { &a } else { &b };
@@ -208,7 +208,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 let from = addr(lane.from);
                 let d: Result<_, Box<dyn std::error::Error>> = if lane.group {
                     dev(lane.to)
-                        .group_decrypt(&from, &parse_group(line))
+                        .group_decrypt_raw(&from, &parse_group(line))
                         .map_err(Into::into)
                 } else {
                     let m = parse(line);
@@ -235,7 +235,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 let text = lane.text(sent);
                 let line = if lane.group {
                     let m = dev(lane.from)
-                        .group_encrypt(GROUP, text.as_bytes())
+                        .group_encrypt_raw(GROUP, text.as_bytes())
                         .unwrap();
                     hex::encode(m.serialized())
                 } else {
