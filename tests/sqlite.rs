@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
-    CommitOutcome, GroupCommit, IdentityStore, InMemoryStore, MessageId, NewMessage, OpenError,
-    PreKeyStore, RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StateStore, StoreKey,
-    TamperedRow,
+    CommitOutcome, DurableStore, GroupCommit, IdentityStore, InMemoryStore, MessageId, NewMessage,
+    OpenError, PreKeyStore, RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StateStore,
+    StoreKey, TamperedRow,
 };
 use confide::{CiphertextMessage, StoreError};
 use rand_chacha::ChaCha20Rng;
@@ -168,7 +168,7 @@ fn swapped_rows_fail_to_open() {
     let s = open(&path, &key(1), 3);
     assert!(s.pre_key(1).unwrap().is_some());
     let tampered = |e: StoreError| match e {
-        StoreError::Backend(b) => b.downcast_ref::<TamperedRow>().map(|t| t.table),
+        StoreError::Tampered(TamperedRow { table, .. }) => Some(table),
         _ => None,
     };
     assert_eq!(tampered(s.pre_key(2).unwrap_err()), Some("pre_key"));
@@ -542,4 +542,89 @@ fn concurrent_threads_to_different_and_same_peers() {
     stores::concurrent_threads_to_different_and_same_peers(60, |name, seed| {
         open(&dir.path().join(format!("{name}.db")), &k, seed)
     });
+}
+
+// ---- the durable-store contract, through wrappers ----------------------------------
+
+/// `bootstrap_identity` makes an identity once: the second call and a second handle on
+/// the file keep it, and it survives a reopen.
+#[test]
+fn bootstrap_identity_makes_one_identity_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boot.db");
+    let s = SqliteStore::open(&path, &key(1), &mut rng(1)).unwrap();
+    let other = SqliteStore::open(&path, &key(1), &mut rng(2)).unwrap();
+    assert!(!s.has_local_identity().unwrap());
+    assert!(matches!(
+        s.local_identity(),
+        Err(StoreError::NoLocalIdentity)
+    ));
+    assert!(s.bootstrap_identity(&mut rng(3)).unwrap());
+    let made = s.local_identity().unwrap();
+    assert!(!s.bootstrap_identity(&mut rng(4)).unwrap());
+    // The other handle cached "none" at open: it finds the identity instead of making one.
+    assert!(!other.bootstrap_identity(&mut rng(5)).unwrap());
+    assert_eq!(
+        other.local_identity().unwrap().identity_key(),
+        made.identity_key()
+    );
+    drop((s, other));
+    let s = SqliteStore::open(&path, &key(1), &mut rng(6)).unwrap();
+    assert_eq!(
+        s.local_identity().unwrap().identity_key(),
+        made.identity_key()
+    );
+    assert!(s.verify().is_ok());
+}
+
+/// Every store trait works through `Arc<T>`, `Box<T>` and `&T`, and as
+/// `Box<dyn ProtocolStore>`: the defaulted accessors (`transactional`,
+/// `transactional_group`, `state_store`) are forwarded, not reset to `None`, so a
+/// wrapped persistent store keeps its atomic commits.
+#[test]
+fn stores_work_through_arc_box_and_references() {
+    use std::sync::Arc;
+
+    use confide::store::{ProtocolStore, SessionStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arc::new(open(&dir.path().join("a.db"), &key(1), 1));
+    let b: Box<dyn ProtocolStore> = Box::new(open(&dir.path().join("b.db"), &key(2), 2));
+    assert!(a.transactional().is_some());
+    assert!(a.transactional_group().is_some());
+    assert!(a.state_store().is_some());
+    assert!(b.transactional().is_some() && b.state_store().is_some());
+    // `&&dyn ProtocolStore` goes through the `&T` impl.
+    let by_ref: &dyn ProtocolStore = &*b;
+    assert!(SenderKeyStore::transactional_group(&&by_ref).is_some());
+    assert!(a.kyber_pre_keys().is_none());
+
+    let mut r = rng(3);
+    let spec = BundleSpec {
+        device_id: 1,
+        signed_pre_key_id: 7,
+        pre_key_id: Some(42),
+    };
+    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
+    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    let m = cipher::encrypt(&a, &bob(), b"through wrappers").unwrap();
+    let d = cipher::decrypt_message(&*b, &alice(), &m, &mut r, NOW).unwrap();
+    assert_eq!(d.plaintext.as_slice(), b"through wrappers");
+    // The commit went through the transactional store: the message is kept until
+    // acknowledged, and the durable contract reaches it through the Arc.
+    let id = MessageId::of(&m);
+    let durable: &dyn DurableStore = &a;
+    assert!(durable.message(&bob(), &id).unwrap().is_none());
+    assert_eq!(a.verify().unwrap().sessions, 1);
+
+    // A Device over Arc<SqliteStore> (and so over a store the app keeps a handle to).
+    let device = confide::device::Device::new(
+        Arc::clone(&a),
+        alice(),
+        rng(4),
+        confide::device::FixedClock::new(NOW),
+    );
+    let m2 = device.encrypt_raw(&bob(), b"device over an Arc").unwrap();
+    let d2 = cipher::decrypt_message(&*b, &alice(), &m2, &mut r, NOW).unwrap();
+    assert_eq!(d2.plaintext.as_slice(), b"device over an Arc");
 }

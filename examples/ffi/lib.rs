@@ -57,7 +57,7 @@ use confide::sealed::{
     CertificateError, ContentType, MultiRecipientMessage, OpenError as SealedOpenError, Recipient,
     SealError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
 };
-use confide::store::sqlite::OpenError;
+use confide::store::{DurableStore, OpenError};
 use confide::store::{
     IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
     SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalGroupStore,

@@ -21,7 +21,9 @@ use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
     SignedPreKeyPublic, SignedPreKeyRecord,
 };
-use confide::store::{IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
+use confide::store::{
+    DurableStore, IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey,
+};
 use confide::{
     Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey, PreKeyBundle,
     SystemRng, Timestamp,

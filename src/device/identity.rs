@@ -8,8 +8,8 @@ use super::{Clock, Device};
 use crate::Address;
 use crate::error::StoreError;
 use crate::fingerprint::{Fingerprint, FingerprintError, Party};
-use crate::keys::{IdentityKey, IdentityKeyPair, generate_registration_id};
-use crate::store::{MessageId, ProtocolStore, SqliteStore};
+use crate::keys::IdentityKey;
+use crate::store::{DurableStore, MessageId, ProtocolStore};
 
 /// [`Device::open`] failed; the store is unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -35,20 +35,14 @@ pub enum SafetyNumberError {
     Store(#[from] StoreError),
 }
 
-impl<R: RngCore + CryptoRng, C: Clock> Device<SqliteStore, R, C> {
-    /// Opens the device kept in `store`, creating it on first use: when the store holds
-    /// no identity yet, a new identity key pair and registration id are generated with
-    /// `rng` and saved, and the device is ready to [`Device::publish_bundle`].
-    pub fn open(
-        store: SqliteStore,
-        address: Address,
-        mut rng: R,
-        clock: C,
-    ) -> Result<Self, DeviceOpenError> {
-        if !store.has_local_identity()? {
-            let registration_id = generate_registration_id(&mut rng);
-            store.set_local_identity(&IdentityKeyPair::generate(&mut rng), registration_id)?;
-        }
+impl<S: DurableStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
+    /// Opens the device kept in a persistent `store` (`SqliteStore`, `PostgresStore`),
+    /// creating it on first use: when the store holds no identity yet, a new identity
+    /// key pair and registration id are drawn from `rng` and saved (two hosts opening
+    /// one new device at once agree on one), and the device is ready to
+    /// [`Device::publish_bundle`].
+    pub fn open(store: S, address: Address, mut rng: R, clock: C) -> Result<Self, DeviceOpenError> {
+        store.bootstrap_identity(&mut rng)?;
         Ok(Self::new(store, address, rng, clock))
     }
 

@@ -5,25 +5,35 @@
 //! implementation guards its own state (see [`InMemoryStore`]). The functions in
 //! [`crate::cipher`] load, change a copy, and save only on success.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod durable;
+mod forward;
+mod kyber;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod seal;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PostgresOpenError, PostgresPool, PostgresStore};
+pub use self::postgres::{PostgresPool, PostgresStore};
+pub use crate::error::BackendError;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use durable::{DurableStore, OpenError};
+pub use kyber::KyberPreKeyStore;
 pub use memory::InMemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use rows::{StoreSummary, TamperedRow};
+pub use rows::StoreSummary;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use seal::StoreKey;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
 
 use zeroize::Zeroizing;
 
@@ -60,6 +70,14 @@ pub trait PreKeyStore: Send + Sync {
     fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError>;
     /// Deletes a prekey once a session used it.
     fn remove_pre_key(&self, id: u32) -> Result<(), StoreError>;
+
+    /// Where this store keeps Kyber (post-quantum) prekeys, if it keeps them: the
+    /// extension point protocol v4 will use, so adding it breaks no store written
+    /// today. The default, `None`, means this store offers only v3 (no store of this
+    /// release keeps them yet).
+    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
+        None
+    }
 }
 
 /// Signed prekeys.
@@ -122,6 +140,12 @@ pub trait SenderKeyStore: Send + Sync {
 
 /// Everything [`crate::cipher`], [`crate::group::cipher`] and [`crate::device::Device`]
 /// need: the 1:1 state and the sender keys of groups.
+///
+/// A blanket impl over the five traits, so it never gains a required supertrait:
+/// what later protocol versions need (Kyber prekeys) arrives as an accessor with a
+/// default ([`PreKeyStore::kyber_pre_keys`]). Every store trait is also implemented
+/// for `&T`, `Box<T>` and `Arc<T>`, so `Box<dyn ProtocolStore>` and
+/// `Arc<SqliteStore>` are stores too.
 pub trait ProtocolStore:
     IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore + SenderKeyStore
 {
@@ -185,6 +209,17 @@ impl std::fmt::Debug for MessageId {
             self.0[0], self.0[1], self.0[2], self.0[3]
         )
     }
+}
+
+/// A row failed authentication: edited, moved to another row or table (or, in
+/// `PostgresStore`, to another device), sealed under another key, or corrupt. Reported
+/// as [`StoreError::Tampered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
+#[non_exhaustive]
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
 }
 
 /// The version of a session row a [`TransactionalStore`] (or of a sender-key row a

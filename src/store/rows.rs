@@ -17,17 +17,6 @@ use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord
 use crate::session::SessionRecord;
 use crate::{Address, Timestamp};
 
-/// A row failed authentication: edited, moved to another row or table (or, in
-/// `PostgresStore`, to another device), or corrupt. Reported as
-/// [`StoreError::Backend`]; downcast to tell it from a database or I/O error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("row in table {table} failed authentication")]
-#[non_exhaustive]
-pub struct TamperedRow {
-    /// The table.
-    pub table: &'static str,
-}
-
 /// What a persistent store's `verify` (`SqliteStore::verify`, `PostgresStore::verify`)
 /// found: how many rows of each kind opened (in `PostgresStore`, of its device's rows).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,7 +66,7 @@ impl StoreSummary {
 
 /// The error for a row of `table` that failed to open or decode.
 pub(crate) fn tampered(table: &'static str) -> StoreError {
-    StoreError::Backend(Box::new(TamperedRow { table }))
+    StoreError::Tampered(super::TamperedRow { table })
 }
 
 /// The row key of an address: its name, a NUL, and the device id (fixed length).
@@ -405,18 +394,6 @@ impl Rows {
     /// The sealed privacy-model state value under (`kind`, `key`).
     pub(crate) fn seal_state(&self, kind: &str, key: &str, value: &[u8]) -> Vec<u8> {
         self.seal("state", &text_row(&[kind, key]), value)
-    }
-
-    /// The privacy-model state value under (`kind`, `key`) from its sealed row.
-    pub(crate) fn open_state(
-        &self,
-        kind: &str,
-        key: &str,
-        sealed: Option<Vec<u8>>,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        sealed
-            .map(|v| self.open("state", &text_row(&[kind, key]), &v))
-            .transpose()
     }
 
     /// The privacy-model state value under (`kind`, `key`) from its sealed row, with

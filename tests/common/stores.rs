@@ -14,8 +14,8 @@ use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
 use confide::store::{
-    CommitOutcome, DeliveredMessage, MessageId, ProtocolStore, RowVersion, SqliteStore, StateStore,
-    StateWrite, StoreKey,
+    CommitOutcome, DeliveredMessage, DurableStore, MessageId, ProtocolStore, RowVersion,
+    StateStore, StateWrite, StoreKey,
 };
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -34,60 +34,43 @@ pub struct Rows {
 }
 
 /// What the shared bodies need of a durable store beyond the protocol traits: its
-/// identity, its message table and its row check. Both stores have these as inherent
-/// methods of the same names, so the impls below only forward.
-pub trait RowStore: ProtocolStore + Send + Sync + 'static {
-    fn has_identity(&self) -> bool;
-    fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32);
+/// identity, its message table and its row check, all from [`DurableStore`].
+pub trait RowStore: DurableStore + Send + Sync + 'static {
+    fn has_identity(&self) -> bool {
+        self.has_local_identity().unwrap()
+    }
+    fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32) {
+        self.set_local_identity(identity, registration_id).unwrap();
+    }
     /// The stored message with this id from `from`.
-    fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage>;
+    fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage> {
+        self.message(from, id).unwrap()
+    }
     /// The app has the message: only its dedupe record stays.
-    fn acknowledge(&self, from: &Address, id: &MessageId) -> bool;
+    fn ack(&self, from: &Address, id: &MessageId) -> bool {
+        self.acknowledge(from, id).unwrap()
+    }
     /// Sets when the stored message expires; whether it was stored.
-    fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool;
+    fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {
+        self.set_message_expiry(from, id, Some(at)).unwrap()
+    }
     /// Purges expired messages and acknowledged records received before `before`.
-    fn purge(&self, now: Timestamp, before: Timestamp) -> u64;
+    fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
+        self.purge_messages(now, before).unwrap()
+    }
     /// Verifies every row and counts them.
-    fn rows(&self) -> Rows;
-}
-
-macro_rules! row_store {
-    ($t:ty) => {
-        impl RowStore for $t {
-            fn has_identity(&self) -> bool {
-                self.has_local_identity().unwrap()
-            }
-            fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32) {
-                self.set_local_identity(identity, registration_id).unwrap();
-            }
-            fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage> {
-                self.message(from, id).unwrap()
-            }
-            fn acknowledge(&self, from: &Address, id: &MessageId) -> bool {
-                self.acknowledge(from, id).unwrap()
-            }
-            fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {
-                self.set_message_expiry(from, id, Some(at)).unwrap()
-            }
-            fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
-                u64::try_from(self.purge_messages(now, before).unwrap()).unwrap()
-            }
-            fn rows(&self) -> Rows {
-                let s = self.verify().unwrap();
-                Rows {
-                    messages: s.messages,
-                    unacknowledged: s.unacknowledged,
-                    sessions: s.sessions,
-                    sender_keys: s.sender_keys,
-                }
-            }
+    fn rows(&self) -> Rows {
+        let s = self.verify().unwrap();
+        Rows {
+            messages: s.messages,
+            unacknowledged: s.unacknowledged,
+            sessions: s.sessions,
+            sender_keys: s.sender_keys,
         }
-    };
+    }
 }
 
-row_store!(SqliteStore);
-#[cfg(feature = "postgres")]
-row_store!(confide::store::PostgresStore);
+impl<S: DurableStore + 'static> RowStore for S {}
 
 /// Gives `store` a fresh identity (registration id from `rng`) unless it has one.
 pub fn with_identity<S: RowStore>(store: S, rng: &mut ChaCha20Rng) -> S {
@@ -281,7 +264,7 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     assert_eq!(b.stored(&alice, &id).unwrap().received_at, NOW);
 
     // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
-    assert!(b.acknowledge(&alice, &id));
+    assert!(b.ack(&alice, &id));
     assert!(b.stored(&alice, &id).unwrap().plaintext.is_none());
     assert!(matches!(
         cipher::decrypt_message(b, &alice, first, &mut r, NOW),
@@ -384,7 +367,7 @@ pub fn every_key_spent<S: RowStore>(
     assert_eq!(rows.sender_keys, 1);
     for (_, m) in all {
         let id = MessageId::of_group(group, m);
-        assert!(receiver.store().acknowledge(sender, &id));
+        assert!(receiver.store().ack(sender, &id));
     }
     assert_eq!(receiver.store().purge(now, later), all.len() as u64);
     assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
