@@ -1,6 +1,8 @@
 //! Device: the app-facing object over a store, a clock and an RNG.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "device/first_hour.rs"]
+mod first_hour;
 #[path = "device/privacy_cas.rs"]
 mod privacy_cas;
 #[path = "common/stores.rs"]

@@ -153,3 +153,65 @@ impl StateStore for MemoryState {
         Ok(CommitOutcome::Committed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_state_commits_all_or_nothing_on_the_versions_it_handed_out() {
+        let st = MemoryState::default();
+        let (none, absent) = st.load_state("k", "a").unwrap();
+        assert!(none.is_none());
+        assert_eq!(absent, RowVersion::ABSENT);
+        let w = [StateWrite::new("k", "a", absent, b"1")];
+        assert!(matches!(
+            st.commit_state(&w).unwrap(),
+            CommitOutcome::Committed
+        ));
+        // The same expectation again is stale: nothing is written.
+        let both = [
+            StateWrite::new("k", "b", RowVersion::ABSENT, b"x"),
+            StateWrite::new("k", "a", absent, b"2"),
+        ];
+        assert!(matches!(
+            st.commit_state(&both).unwrap(),
+            CommitOutcome::Conflict
+        ));
+        assert!(st.state("k", "b").unwrap().is_none());
+        let (v, version) = st.load_state("k", "a").unwrap();
+        assert_eq!(v.unwrap().as_slice(), b"1");
+        let w = [StateWrite::new("k", "a", version, b"2")];
+        assert!(matches!(
+            st.commit_state(&w).unwrap(),
+            CommitOutcome::Committed
+        ));
+        assert_eq!(read(&st, "k", "a").unwrap().unwrap().as_slice(), b"2");
+    }
+
+    #[test]
+    fn update_retries_on_conflict_and_gives_up_with_contention() {
+        let st = MemoryState::default();
+        let mut runs = 0;
+        // Another writer changes the row during the first run only.
+        let out: Result<u8, PrivacyStateError> = update(&st, &[("k", "")], |v| {
+            runs += 1;
+            if runs == 1 {
+                st.save_state("k", "", b"other").unwrap();
+            }
+            assert_eq!(v[0].is_some(), runs > 1);
+            Ok((7, vec![b"mine".to_vec()]))
+        });
+        assert_eq!(out.unwrap(), 7);
+        assert_eq!(runs, 2);
+        assert_eq!(read(&st, "k", "").unwrap().unwrap().as_slice(), b"mine");
+        let never: Result<(), PrivacyStateError> = update(&st, &[("k", "")], |_| {
+            st.save_state("k", "", b"again").unwrap();
+            Ok(((), vec![b"lost".to_vec()]))
+        });
+        assert!(matches!(
+            never,
+            Err(PrivacyStateError::Store(StoreError::Contention { attempts })) if attempts == MAX_COMMIT_ATTEMPTS
+        ));
+    }
+}
