@@ -155,6 +155,10 @@ fn messages_are_padded_content_and_raw_bytes_are_refused_as_content() {
     assert!(raw_short.serialized().len() < short.serialized().len());
     let got = bob.decrypt(alice.address(), &short).unwrap();
     assert_eq!(got.text(), Some("a"));
+    assert!(
+        !format!("{got:?}").contains("\"a\""),
+        "Debug hides the text"
+    );
     assert_eq!(got.id, MessageId::of(&short));
     assert!(!got.redelivered);
     let content = got.content.clone();
@@ -206,6 +210,7 @@ fn group_key_travels_as_content_and_group_messages_are_padded() {
         panic!("not a group key: {:?}", got.content)
     };
     assert_eq!(key.distribution_id(), Some(group));
+    assert!(format!("{got:?}").contains("chain_key: \"***\""));
     bob.group_process(alice.address(), key).unwrap();
     bob.acknowledge(alice.address(), &got.id).unwrap();
 
