@@ -117,7 +117,7 @@ pub use error::{
     PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
-pub use prekeys::{PRE_KEY_BATCH, PublishError};
+pub use prekeys::{PRE_KEY_BATCH, PreKeyError};
 use privacy::PrivacyState;
 pub use privacy::state_kind;
 pub use sealed::{SealAs, SealFor, SealVersion, Unsealed};

@@ -24,7 +24,7 @@ const MAX_ID: u32 = 0x00FF_FFFF;
 /// before the failure are never handed out again.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PublishError {
+pub enum PreKeyError {
     /// Every prekey id of a kind was handed out.
     #[error("prekey ids exhausted")]
     IdsExhausted,
@@ -88,11 +88,11 @@ impl Ids {
     fn take(
         counter: &mut u32,
         taken: impl Fn(u32) -> Result<bool, StoreError>,
-    ) -> Result<u32, PublishError> {
+    ) -> Result<u32, PreKeyError> {
         loop {
             let id = *counter;
             if id == 0 || id > MAX_ID {
-                return Err(PublishError::IdsExhausted);
+                return Err(PreKeyError::IdsExhausted);
             }
             *counter += 1;
             if !taken(id)? {
@@ -106,7 +106,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// Makes and stores a new signed prekey and a new one-time prekey under ids the
     /// device allocates, and returns the bundle to publish. Ids are never reused, so a
     /// bundle published earlier stays valid until its keys are used.
-    pub fn publish_bundle(&self) -> Result<PreKeyBundle, PublishError> {
+    pub fn publish_bundle(&self) -> Result<PreKeyBundle, PreKeyError> {
         let (signed, pre) = state::update(self.state_store(), &[(PREKEY_IDS, "")], |v| {
             let mut ids = Ids::from_bytes(v[0].as_deref().map(Vec::as_slice))?;
             let signed = Ids::take(&mut ids.next_signed, |id| {
@@ -116,7 +116,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
                 Ok(self.store.pre_key(id)?.is_some())
             })?;
             ids.outstanding.push(pre);
-            Ok::<_, PublishError>(((signed, pre), vec![ids.to_bytes()]))
+            Ok::<_, PreKeyError>(((signed, pre), vec![ids.to_bytes()]))
         })?;
         let spec = BundleSpec {
             device_id: self.address.device_id(),
@@ -135,7 +135,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// Tops the device's unused one-time prekeys up to [`PRE_KEY_BATCH`]: makes and
     /// stores new ones under fresh ids and returns their public halves, for the app to
     /// upload (empty when the batch is full). Keys consumed by sessions leave the batch.
-    pub fn top_up_pre_keys(&self) -> Result<Vec<PreKeyPublic>, PublishError> {
+    pub fn top_up_pre_keys(&self) -> Result<Vec<PreKeyPublic>, PreKeyError> {
         let fresh = state::update(self.state_store(), &[(PREKEY_IDS, "")], |v| {
             let mut ids = Ids::from_bytes(v[0].as_deref().map(Vec::as_slice))?;
             let mut live = Vec::with_capacity(ids.outstanding.len());
@@ -153,7 +153,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
                 ids.outstanding.push(id);
                 fresh.push(id);
             }
-            Ok::<_, PublishError>((fresh, vec![ids.to_bytes()]))
+            Ok::<_, PreKeyError>((fresh, vec![ids.to_bytes()]))
         })?;
         let mut rng = self.rng()?;
         let mut out = Vec::with_capacity(fresh.len());
@@ -192,7 +192,7 @@ mod tests {
         let mut counter = MAX_ID + 1;
         assert!(matches!(
             Ids::take(&mut counter, |_| Ok(false)),
-            Err(PublishError::IdsExhausted)
+            Err(PreKeyError::IdsExhausted)
         ));
     }
 }
