@@ -33,16 +33,26 @@ fn open(path: &Path, k: &StoreKey, seed: u64) -> SqliteStore {
 fn pair(dir: &Path) -> (SqliteStore, SqliteStore, CiphertextMessage) {
     let a = open(&dir.join("alice.db"), &key(1), 1);
     let b = open(&dir.join("bob.db"), &key(2), 2);
+    let first = handshake(&a, &b, b"first");
+    (a, b, first)
+}
+
+/// Alice's store `a` starts a session from a bundle of Bob's store `b` (any stores,
+/// wrapped or not) and encrypts `first` to Bob.
+fn handshake<A, B>(a: &A, b: &B, first: &[u8]) -> CiphertextMessage
+where
+    A: confide::store::ProtocolStore + ?Sized,
+    B: confide::store::ProtocolStore + ?Sized,
+{
     let mut r = rng(3);
     let spec = BundleSpec {
         device_id: 1,
         signed_pre_key_id: 7,
         pre_key_id: Some(42),
     };
-    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
-    let first = cipher::encrypt(&a, &bob(), b"first").unwrap();
-    (a, b, first)
+    let bundle = cipher::new_bundle(b, &mut r, spec, NOW).unwrap();
+    cipher::process_bundle(a, &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::encrypt(a, &bob(), first).unwrap()
 }
 
 #[test]
@@ -599,15 +609,8 @@ fn stores_work_through_arc_box_and_references() {
     assert!(SenderKeyStore::transactional_group(&&by_ref).is_some());
     assert!(a.kyber_pre_keys().is_none());
 
-    let mut r = rng(3);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 7,
-        pre_key_id: Some(42),
-    };
-    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
-    let m = cipher::encrypt(&a, &bob(), b"through wrappers").unwrap();
+    let m = handshake(&a, &b, b"through wrappers");
+    let mut r = rng(4);
     let d = cipher::decrypt_message(&*b, &alice(), &m, &mut r, NOW).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"through wrappers");
     // The commit went through the transactional store: the message is kept until
@@ -627,4 +630,57 @@ fn stores_work_through_arc_box_and_references() {
     let m2 = device.encrypt_raw(&bob(), b"device over an Arc").unwrap();
     let d2 = cipher::decrypt_message(&*b, &alice(), &m2, &mut r, NOW).unwrap();
     assert_eq!(d2.plaintext.as_slice(), b"device over an Arc");
+}
+
+/// A database failure is `OpenError::Backend` / `StoreError::Backend` around an opaque
+/// `BackendError`: it describes the failure, but the backend crate's error type is not
+/// reachable (not even by downcasting the source chain's first link).
+#[test]
+fn backend_errors_are_opaque() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory is not a database file.
+    let err = SqliteStore::open(dir.path(), &key(1), &mut rng(1)).unwrap_err();
+    let OpenError::Backend(inner) = &err else {
+        panic!("expected a backend error, got {err:?}");
+    };
+    assert!(!inner.to_string().is_empty());
+    let source = std::error::Error::source(&err).unwrap();
+    assert!(source.is::<confide::store::BackendError>());
+    assert!(!source.is::<rusqlite::Error>());
+    // An app's own store reports its failures the same way.
+    let e = StoreError::backend("disk full");
+    assert!(matches!(&e, StoreError::Backend(b) if b.to_string() == "disk full"));
+}
+
+/// The Kyber prekey extension point: `InMemoryStore` keeps opaque records, deletes a
+/// used one-time key and keeps a used last-resort key; the persistent store offers none
+/// (v3 only), through wrappers as well.
+#[test]
+fn kyber_pre_keys_extension_point() {
+    use std::sync::Arc;
+
+    use confide::store::KyberPreKeyStore;
+
+    let s = Arc::new(InMemoryStore::generate(&mut rng(1)));
+    let kyber = s.kyber_pre_keys().unwrap();
+    kyber
+        .save_kyber_pre_key(1, b"one-time record", false)
+        .unwrap();
+    kyber
+        .save_kyber_pre_key(2, b"last-resort record", true)
+        .unwrap();
+    assert_eq!(
+        kyber.kyber_pre_key(1).unwrap().unwrap().as_slice(),
+        b"one-time record"
+    );
+    kyber.mark_kyber_pre_key_used(1).unwrap();
+    kyber.mark_kyber_pre_key_used(2).unwrap();
+    assert!(s.kyber_pre_key(1).unwrap().is_none());
+    assert_eq!(
+        s.kyber_pre_key(2).unwrap().unwrap().as_slice(),
+        b"last-resort record"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let durable = Arc::new(open(&dir.path().join("k.db"), &key(1), 1));
+    assert!(durable.kyber_pre_keys().is_none());
 }

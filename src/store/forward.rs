@@ -9,9 +9,13 @@ use std::sync::Arc;
 /// The names the forwarding impls mention, brought into each impl's scope by the
 /// macros (so a call site needs no imports of its own).
 pub(crate) mod names {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) use rand_core::CryptoRngCore;
     pub(crate) use zeroize::Zeroizing;
 
+    pub(crate) use crate::Address;
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) use crate::Timestamp;
     pub(crate) use crate::error::StoreError;
     pub(crate) use crate::group::{DistributionId, SenderKeyRecord};
     pub(crate) use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
@@ -23,7 +27,6 @@ pub(crate) mod names {
     };
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) use crate::store::{DurableStore, StoreSummary};
-    pub(crate) use crate::{Address, Timestamp};
 }
 
 /// Implements `$trait` for `$ty` by forwarding each method to `$inner` (an expression
@@ -111,6 +114,13 @@ macro_rules! forward_protocol {
             fn commit_group(&self, commit: &GroupCommit<'_>)
                 -> Result<CommitOutcome, StoreError>;
         });
+    };
+}
+
+/// `DurableStore` of `$ty` forwarded to `$inner`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! forward_durable {
+    ($(@$g:ident)? $ty:ty, $s:ident => $inner:expr) => {
         $crate::store::forward::forward!(DurableStore, $(@$g)? $ty, $s => $inner, {
             fn has_local_identity(&self) -> Result<bool, StoreError>;
             fn set_local_identity(&self, identity: &IdentityKeyPair, registration_id: u32)
@@ -133,8 +143,6 @@ macro_rules! forward_protocol {
     };
 }
 
-pub(crate) use {forward, forward_protocol};
-
 /// [`KyberPreKeyStore`] of `$ty` forwarded to `$inner`.
 macro_rules! forward_kyber {
     ($(@$g:ident)? $ty:ty, $s:ident => $inner:expr) => {
@@ -147,9 +155,19 @@ macro_rules! forward_kyber {
     };
 }
 
+pub(crate) use forward;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use {forward_durable, forward_protocol};
+
 forward_protocol!(@T &T, s => (**s));
 forward_protocol!(@T Box<T>, s => (**s));
 forward_protocol!(@T Arc<T>, s => (**s));
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const _: () = {
+    forward_durable!(@T &T, s => (**s));
+    forward_durable!(@T Box<T>, s => (**s));
+    forward_durable!(@T Arc<T>, s => (**s));
+};
 forward_kyber!(@T &T, s => (**s));
 forward_kyber!(@T Box<T>, s => (**s));
 forward_kyber!(@T Arc<T>, s => (**s));

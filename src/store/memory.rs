@@ -7,8 +7,8 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{
-    CommitOutcome, IdentityStore, PreKeyStore, RowVersion, SenderKeyStore, SessionStore,
-    SignedPreKeyStore, StateStore, StateWrite, VersionedState,
+    CommitOutcome, IdentityStore, KyberPreKeyStore, PreKeyStore, RowVersion, SenderKeyStore,
+    SessionStore, SignedPreKeyStore, StateStore, StateWrite, VersionedState,
 };
 use crate::Address;
 use crate::error::StoreError;
@@ -32,6 +32,8 @@ struct Inner {
     states: HashMap<(String, String), StateRow>,
     /// Writes of state values so far: the next value's version.
     state_writes: u64,
+    /// Kyber prekey records by id, each with whether it is a last-resort key.
+    kyber_pre_keys: HashMap<u32, (Zeroizing<Vec<u8>>, bool)>,
 }
 
 impl Inner {
@@ -130,6 +132,36 @@ impl PreKeyStore for InMemoryStore {
 
     fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
         self.lock()?.pre_keys.remove(&id);
+        Ok(())
+    }
+
+    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
+        Some(self)
+    }
+}
+
+impl KyberPreKeyStore for InMemoryStore {
+    fn kyber_pre_key(&self, id: u32) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(self.lock()?.kyber_pre_keys.get(&id).map(|(r, _)| r.clone()))
+    }
+
+    fn save_kyber_pre_key(
+        &self,
+        id: u32,
+        record: &[u8],
+        last_resort: bool,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .kyber_pre_keys
+            .insert(id, (Zeroizing::new(record.to_vec()), last_resort));
+        Ok(())
+    }
+
+    fn mark_kyber_pre_key_used(&self, id: u32) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if matches!(inner.kyber_pre_keys.get(&id), Some((_, false))) {
+            inner.kyber_pre_keys.remove(&id);
+        }
         Ok(())
     }
 }

@@ -4,6 +4,17 @@
 //! `&self` and are `Send + Sync`, so one store can be shared across threads; an
 //! implementation guards its own state (see [`InMemoryStore`]). The functions in
 //! [`crate::cipher`] load, change a copy, and save only on success.
+//!
+//! - A store that can commit atomically says so through accessors with defaults
+//!   ([`SessionStore::transactional`], [`SenderKeyStore::transactional_group`],
+//!   [`IdentityStore::state_store`], and for protocol v4 [`PreKeyStore::kyber_pre_keys`]),
+//!   so new capabilities never break a store written outside this crate.
+//! - Every trait is implemented for `&T`, `Box<T>` and `Arc<T>`, forwarding every
+//!   method (the accessors too).
+//! - The persistent stores, `SqliteStore` and `PostgresStore`, share one contract for
+//!   what they add (identity bootstrap, the stored messages' lifecycle, `verify`):
+//!   `DurableStore`. They fail to open with one [`OpenError`], and a row that fails
+//!   authentication is [`StoreError::Tampered`].
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod durable;
@@ -73,8 +84,8 @@ pub trait PreKeyStore: Send + Sync {
 
     /// Where this store keeps Kyber (post-quantum) prekeys, if it keeps them: the
     /// extension point protocol v4 will use, so adding it breaks no store written
-    /// today. The default, `None`, means this store offers only v3 (no store of this
-    /// release keeps them yet).
+    /// today. The default, `None`, means this store offers only v3 ([`InMemoryStore`]
+    /// keeps them; the persistent stores do not yet).
     fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
         None
     }

@@ -1,8 +1,8 @@
 //! The store-independent half of the persistent stores: which table and row key each
 //! value is sealed under, how a stored value is opened and decoded, the sealed values a
-//! commit writes, and what `verify` counts. `SqliteStore` and `PostgresStore` keep only
-//! their SQL and connection handling on top, so a value is bound to its row the same way
-//! in both (each in its own sealing domain).
+//! commit writes, and what `verify` counts. The shared store logic (`durable`) seals
+//! and opens every value through here, so a value is bound to its row the same way in
+//! both persistent stores (each in its own sealing domain).
 
 use zeroize::Zeroizing;
 
@@ -17,8 +17,8 @@ use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord
 use crate::session::SessionRecord;
 use crate::{Address, Timestamp};
 
-/// What a persistent store's `verify` (`SqliteStore::verify`, `PostgresStore::verify`)
-/// found: how many rows of each kind opened (in `PostgresStore`, of its device's rows).
+/// What a persistent store's [`super::DurableStore::verify`] found: how many rows of
+/// each kind opened (in `PostgresStore`, of its device's rows).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreSummary {

@@ -37,6 +37,16 @@ fn is_conflict(e: &::postgres::Error) -> bool {
     )
 }
 
+/// A pool failure as a store error (a poisoned pool lock is [`StoreError::Poisoned`]).
+fn pool_failed(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Poisoned => StoreError::Poisoned {
+            what: "postgres connection pool",
+        },
+        e => StoreError::backend(e),
+    }
+}
+
 fn abort(e: ::postgres::Error) -> Abort {
     if is_conflict(&e) {
         Abort::Conflict
@@ -167,10 +177,10 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, ::postgres::Error>,
     ) -> Result<T, StoreError> {
-        let mut lease = self.pool.get().map_err(StoreError::backend)?;
+        let mut lease = self.pool.get().map_err(pool_failed)?;
         let conn = lease
             .conn()
-            .ok_or_else(|| StoreError::backend(PoolError::Poisoned))?;
+            .ok_or_else(|| pool_failed(PoolError::Poisoned))?;
         f(conn).map_err(StoreError::backend)
     }
 }
@@ -245,10 +255,10 @@ impl Backend for Db {
         &self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), Abort>,
     ) -> Result<CommitOutcome, StoreError> {
-        let mut lease = self.pool.get().map_err(StoreError::backend)?;
+        let mut lease = self.pool.get().map_err(pool_failed)?;
         let conn = lease
             .conn()
-            .ok_or_else(|| StoreError::backend(PoolError::Poisoned))?;
+            .ok_or_else(|| pool_failed(PoolError::Poisoned))?;
         let tx = match conn.client.transaction() {
             Ok(tx) => tx,
             Err(e) => return Err(StoreError::backend(e)),

@@ -78,7 +78,7 @@ pub use super::{StoreSummary, TamperedRow};
 use rand_core::{CryptoRng, RngCore};
 
 use super::durable::Core;
-use super::forward::forward_protocol;
+use super::forward::{forward_durable, forward_protocol};
 use super::rows::{Rows, text_row};
 use super::seal::{self, Sealer};
 use super::{OpenError, StoreKey};
@@ -146,3 +146,4 @@ impl PostgresStore {
 }
 
 forward_protocol!(PostgresStore, s => s.core);
+forward_durable!(PostgresStore, s => s.core);

@@ -70,7 +70,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::OpenError;
 use super::durable::Core;
-use super::forward::forward_protocol;
+use super::forward::{forward_durable, forward_protocol};
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -161,3 +161,4 @@ impl SqliteStore {
 }
 
 forward_protocol!(SqliteStore, s => s.core);
+forward_durable!(SqliteStore, s => s.core);
