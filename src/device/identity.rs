@@ -9,7 +9,9 @@ use crate::Address;
 use crate::error::StoreError;
 use crate::fingerprint::{Fingerprint, FingerprintError, Party};
 use crate::keys::IdentityKey;
-use crate::store::{DurableStore, MessageId, ProtocolStore};
+use crate::store::ProtocolStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::store::{DurableStore, MessageId};
 
 /// [`Device::open`] failed; the store is unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,7 @@ pub enum SafetyNumberError {
     Store(#[from] StoreError),
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<S: DurableStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// Opens the device kept in a persistent `store` (`SqliteStore`, `PostgresStore`),
     /// creating it on first use: when the store holds no identity yet, a new identity
