@@ -100,11 +100,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let invite = alice.encrypt(bob.address(), &alice.group_distribution(group)?)?;
     let got = bob.decrypt(alice.address(), &invite)?;
     if let Body::SenderKeyDistribution(key) = got.content.body() {
-        bob.group_process(alice.address(), key)?;
+        bob.group_process(alice.address(), group, key)?;
     }
     bob.acknowledge(alice.address(), &got.id)?;
     let sent = alice.group_encrypt(group, &alice.text("Hello, group!")?)?;
-    let got = bob.group_decrypt(alice.address(), &sent)?;
+    let got = bob.group_decrypt(alice.address(), group, &sent)?;
     println!(
         "\n  bob reads {:?} in the group ({} bytes on the wire)",
         got.text().unwrap_or("<not text>"),

@@ -192,13 +192,13 @@ fn hand_over(from: &SqlDevice, to: &SqlDevice, skdm: &SenderKeyDistributionMessa
         let Body::SenderKeyDistribution(skdm) = got.content.body() else {
             panic!("not a group key: {:?}", got.content)
         };
-        to.group_process(from.address(), skdm).unwrap();
+        to.group_process(from.address(), GROUP, skdm).unwrap();
         return;
     }
     let wire = from.encrypt_raw(to.address(), skdm.serialized()).unwrap();
     let got = to.decrypt_raw(from.address(), &wire).unwrap();
     let skdm = SenderKeyDistributionMessage::parse(&got.plaintext, skdm.layout()).unwrap();
-    to.group_process_in(from.address(), GROUP, &skdm).unwrap();
+    to.group_process(from.address(), GROUP, &skdm).unwrap();
 }
 
 fn shuffle<T>(items: &mut [T], rng: &mut ChaCha20Rng) {
@@ -279,20 +279,22 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
         for (i, m) in &sent {
             // Over the wire and back.
             let m = SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap();
-            let got = member.group_decrypt_raw(alice.address(), &m).unwrap();
+            let got = member
+                .group_decrypt_raw(alice.address(), GROUP, &m)
+                .unwrap();
             assert_eq!(got.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             assert!(!got.redelivered);
         }
         // Every message again: each comes back from the store, marked; once the app
         // acknowledged it, it is refused as a duplicate.
         for (i, m) in &sent {
-            let again = member.group_decrypt_raw(alice.address(), m).unwrap();
+            let again = member.group_decrypt_raw(alice.address(), GROUP, m).unwrap();
             assert!(again.redelivered);
             assert_eq!(again.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             let id = MessageId::of_group(GROUP, m);
             assert!(member.store().acknowledge(alice.address(), &id).unwrap());
             assert!(matches!(
-                member.group_decrypt_raw(alice.address(), m),
+                member.group_decrypt_raw(alice.address(), GROUP, m),
                 Err(GroupReceiveError::Decrypt(
                     GroupDecryptError::DuplicateMessage { .. }
                 ))
@@ -301,7 +303,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     }
     assert_eq!(
         carol
-            .group_decrypt_raw(bob.address(), &from_bob)
+            .group_decrypt_raw(bob.address(), GROUP, &from_bob)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -309,7 +311,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     );
     assert_eq!(
         alice
-            .group_decrypt_raw(bob.address(), &from_bob)
+            .group_decrypt_raw(bob.address(), GROUP, &from_bob)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -317,7 +319,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     );
     // A message signed by Alice's chain but attributed to Bob is refused.
     let (_, m) = &sent[0];
-    assert!(bob.group_decrypt_raw(carol.address(), m).is_err());
+    assert!(bob.group_decrypt_raw(carol.address(), GROUP, m).is_err());
 }
 
 #[test]
@@ -336,7 +338,7 @@ fn rotation_leaves_the_departed_member_behind() {
     let in_flight = alice.group_encrypt_raw(GROUP, b"in flight").unwrap();
     assert_eq!(
         carol
-            .group_decrypt_raw(alice.address(), &before)
+            .group_decrypt_raw(alice.address(), GROUP, &before)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -359,11 +361,11 @@ fn rotation_leaves_the_departed_member_behind() {
     // Carol holds only the old chain: the new message is refused for her.
     assert!(no_key(
         carol
-            .group_decrypt_raw(alice.address(), &after)
+            .group_decrypt_raw(alice.address(), GROUP, &after)
             .unwrap_err()
     ));
     assert_eq!(
-        bob.group_decrypt_raw(alice.address(), &after)
+        bob.group_decrypt_raw(alice.address(), GROUP, &after)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -371,7 +373,7 @@ fn rotation_leaves_the_departed_member_behind() {
     );
     // A message sent on the old chain before the rotation still reaches Bob.
     assert_eq!(
-        bob.group_decrypt_raw(alice.address(), &in_flight)
+        bob.group_decrypt_raw(alice.address(), GROUP, &in_flight)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -403,7 +405,8 @@ fn sender_keys_survive_closing_and_reopening() {
         chain = skdm.chain_id();
         hand_over(&alice, &bob, &skdm);
         first = alice.group_encrypt_raw(GROUP, b"first").unwrap();
-        bob.group_decrypt_raw(alice.address(), &first).unwrap();
+        bob.group_decrypt_raw(alice.address(), GROUP, &first)
+            .unwrap();
     }
     let alice = device(&pa, "alice", 31, &clock);
     let bob = device(&pb, "bob", 32, &clock);
@@ -417,14 +420,16 @@ fn sender_keys_survive_closing_and_reopening() {
     let second = alice.group_encrypt_raw(GROUP, b"second").unwrap();
     assert_eq!(second.iteration(), first.iteration() + 1);
     assert_eq!(
-        bob.group_decrypt_raw(alice.address(), &second)
+        bob.group_decrypt_raw(alice.address(), GROUP, &second)
             .unwrap()
             .plaintext
             .as_slice(),
         b"second"
     );
     // The first message, delivered again after the restart, comes from the store.
-    let again = bob.group_decrypt_raw(alice.address(), &first).unwrap();
+    let again = bob
+        .group_decrypt_raw(alice.address(), GROUP, &first)
+        .unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"first");
     assert_eq!(bob.store().verify().unwrap().sender_keys, 1);
@@ -458,7 +463,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
         if let Ok(m) = SenderKeyMessage::parse(&bytes, Layout::Current) {
             tried += 1;
             assert!(matches!(
-                bob.group_decrypt_raw(alice.address(), &m),
+                bob.group_decrypt_raw(alice.address(), GROUP, &m),
                 Err(GroupReceiveError::Decrypt(
                     GroupDecryptError::InvalidMessage
                 ))
@@ -470,18 +475,19 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
         tried >= 2,
         "the corrupted messages should parse and fail to decrypt"
     );
-    // The wrong sender, and a distribution message of the wrong layout: nothing written.
+    // The wrong sender, and a distribution message for another group than the one
+    // named: nothing written.
     assert!(no_key(
-        bob.group_decrypt_raw(&Address::new("mallory", 1), &good)
+        bob.group_decrypt_raw(&Address::new("mallory", 1), GROUP, &good)
             .unwrap_err()
     ));
-    let legacy = alice
-        .group_distribution_raw(DistributionId::from_bytes([9; 16]), Layout::Legacy)
+    let elsewhere = alice
+        .group_distribution_raw(DistributionId::from_bytes([9; 16]), Layout::Current)
         .unwrap();
     assert!(matches!(
-        bob.group_process(alice.address(), &legacy),
+        bob.group_process(alice.address(), GROUP, &elsewhere),
         Err(GroupKeyProcessError::Process(
-            GroupProcessError::WrongLayout
+            GroupProcessError::WrongDistribution
         ))
     ));
     assert_eq!(dump(&pb), before);
@@ -489,7 +495,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     // The intact message still decrypts afterwards (and that does write), then the
     // skipped one.
     assert_eq!(
-        bob.group_decrypt_raw(alice.address(), &good)
+        bob.group_decrypt_raw(alice.address(), GROUP, &good)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -497,7 +503,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     );
     assert_ne!(dump(&pb), before);
     assert_eq!(
-        bob.group_decrypt_raw(alice.address(), &skipped)
+        bob.group_decrypt_raw(alice.address(), GROUP, &skipped)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -513,25 +519,15 @@ fn legacy_layout_round_trip() {
     let bob = device(&dir.path().join("b.db"), "bob", 52, &clock);
     let skdm = alice.group_distribution_raw(GROUP, Layout::Legacy).unwrap();
     assert_eq!(skdm.layout(), Layout::Legacy);
+    // It names no distribution: the one the app names is the group.
     assert_eq!(skdm.distribution_id(), None);
-    // It names no distribution, so the app has to.
-    assert!(matches!(
-        bob.group_process(alice.address(), &skdm),
-        Err(GroupKeyProcessError::Process(
-            GroupProcessError::WrongLayout
-        ))
-    ));
     hand_over(&alice, &bob, &skdm);
     for text in [&b"one"[..], b"two", b"three"] {
         let m = alice.group_encrypt_raw(GROUP, text).unwrap();
         assert_eq!(m.layout(), Layout::Legacy);
         let m = SenderKeyMessage::parse(m.serialized(), Layout::Legacy).unwrap();
-        assert!(matches!(
-            bob.group_decrypt_raw(alice.address(), &m),
-            Err(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout))
-        ));
         assert_eq!(
-            bob.group_decrypt_in(alice.address(), GROUP, &m)
+            bob.group_decrypt_raw(alice.address(), GROUP, &m)
                 .unwrap()
                 .plaintext
                 .as_slice(),
@@ -539,12 +535,12 @@ fn legacy_layout_round_trip() {
         );
         // Legacy bytes name no group: the id binds the one the app named.
         assert!(
-            bob.group_decrypt_in(alice.address(), GROUP, &m)
+            bob.group_decrypt_raw(alice.address(), GROUP, &m)
                 .unwrap()
                 .redelivered
         );
         let other = DistributionId::from_bytes([0x43; 16]);
-        assert!(bob.group_decrypt_in(alice.address(), other, &m).is_err());
+        assert!(bob.group_decrypt_raw(alice.address(), other, &m).is_err());
     }
     // Switching the group to the current layout replaces the own chain.
     let current = alice
@@ -1005,7 +1001,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .redelivered
     );
 
-    let first = bob.group_decrypt_raw(alice.address(), &m).unwrap();
+    let first = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(!first.redelivered);
     assert_eq!(first.plaintext.as_slice(), b"kept until acked");
     let row = sender_key_row(&pb, alice.address());
@@ -1013,7 +1009,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // The same bytes again (as after a crash before the app saved the plaintext): the
     // stored plaintext, and nothing in the database changes, the sender key included.
-    let again = bob.group_decrypt_raw(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     assert_eq!(sender_key_row(&pb, alice.address()), row);
@@ -1022,7 +1018,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Still so after a restart.
     drop(bob);
     bob = device(&pb, "bob", 82, &clock);
-    let again = bob.group_decrypt_raw(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"kept until acked");
     assert_eq!(sender_key_row(&pb, alice.address()), row);
@@ -1041,7 +1037,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(matches!(
-        bob.group_decrypt_raw(alice.address(), &m),
+        bob.group_decrypt_raw(alice.address(), GROUP, &m),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { iteration: 0 }
         ))
@@ -1057,7 +1053,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // long spent, so a redelivery after the purge is a duplicate, never a decrypt.
     let m2 = alice.group_encrypt_raw(GROUP, b"disappears").unwrap();
     assert!(
-        !bob.group_decrypt_raw(alice.address(), &m2)
+        !bob.group_decrypt_raw(alice.address(), GROUP, &m2)
             .unwrap()
             .redelivered
     );
@@ -1082,7 +1078,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(matches!(
-        bob.group_decrypt_raw(alice.address(), &m2),
+        bob.group_decrypt_raw(alice.address(), GROUP, &m2),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         ))
@@ -1106,14 +1102,14 @@ fn group_over_the_in_memory_store_behaves_as_before() {
     let skdm = alice
         .group_distribution_raw(GROUP, Layout::Current)
         .unwrap();
-    bob.group_process(alice.address(), &skdm).unwrap();
+    bob.group_process(alice.address(), GROUP, &skdm).unwrap();
     let m = alice.group_encrypt_raw(GROUP, b"plain store").unwrap();
-    let got = bob.group_decrypt_raw(alice.address(), &m).unwrap();
+    let got = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"plain store");
     assert!(!got.redelivered);
     // No message table: a redelivery is a duplicate, as it always was.
     assert!(matches!(
-        bob.group_decrypt_raw(alice.address(), &m),
+        bob.group_decrypt_raw(alice.address(), GROUP, &m),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         ))

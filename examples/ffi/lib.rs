@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confide::cipher::Decrypted;
+use confide::Decrypted;
 use confide::device::{
     AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
     GroupSendError, SealAs, SealFor, SealGroupMessageError, SealMessageError, SealVersion,
@@ -46,8 +46,8 @@ use confide::device::{
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, Layout, SenderKeyDistributionMessage,
-    SenderKeyMessage, SenderKeyRecord,
+    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
+    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{
     PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
@@ -953,7 +953,7 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
         let bundle = d
             .device
             .publish_bundle()
-            .map_err(|e| Failure(CONFIDE_ERR_STORAGE, describe(&e)))?;
+            .map_err(failing_with(CONFIDE_ERR_STORAGE))?;
         put_buffer(out, &bundle.to_bytes())
     })
 }
@@ -1595,7 +1595,11 @@ pub unsafe extern "C" fn confide_device_group_process(
         peer_call(args, "message", |d, sender, raw| {
             let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
                 .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_process(sender, &message)
+            let id = message
+                .distribution_id()
+                .ok_or(GroupProcessError::WrongLayout)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_process(sender, id, &message)
                 .map_err(failing(group_process_code))
         })
     }
@@ -1668,7 +1672,11 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, sender, raw| {
             let message = group_message(raw)?;
-            d.group_decrypt_raw(sender, &message)
+            let id = message
+                .distribution_id()
+                .ok_or(GroupDecryptError::WrongLayout)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_decrypt_raw(sender, id, &message)
                 .map_err(failing(group_receive_code))
         })
     }

@@ -11,10 +11,10 @@
 use rand_core::{CryptoRng, RngCore};
 
 use super::{Clock, Device};
-use crate::cipher::Decrypted;
+use crate::delivery::Decrypted;
 use crate::envelope::{self, Body, Content, ContentError, DataMessage, DisappearingTimer, Header};
 use crate::error::{DecryptError, EncryptError};
-use crate::group::{DistributionId, GroupDecryptError, SenderKeyMessage};
+use crate::group::{DistributionId, SenderKeyMessage};
 use crate::store::{MessageId, ProtocolStore};
 use crate::wire::CiphertextMessage;
 use crate::{Address, group};
@@ -67,14 +67,14 @@ impl Received {
     }
 }
 
-fn received(d: Decrypted, id: MessageId) -> Result<Received, ReceiveError> {
+fn received(d: Decrypted) -> Result<Received, ReceiveError> {
     match Content::from_padded(&d.plaintext) {
         Ok(content) => Ok(Received {
             content,
-            id,
+            id: d.id,
             redelivered: d.redelivered,
         }),
-        Err(error) => Err(ReceiveError::Content { id, error }),
+        Err(error) => Err(ReceiveError::Content { id: d.id, error }),
     }
 }
 
@@ -112,8 +112,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         remote: &Address,
         message: &CiphertextMessage,
     ) -> Result<Received, ReceiveError> {
-        let d = self.decrypt_raw(remote, message)?;
-        received(d, MessageId::of(message))
+        received(self.decrypt_raw(remote, message)?)
     }
 
     /// Encrypts `content`, padded, with this device's sending chain in the group (see
@@ -126,20 +125,15 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         self.group_encrypt_raw(distribution_id, &content.to_padded())
     }
 
-    /// Decrypts a (current-layout) group message from `sender` and parses its padded
-    /// content (see [`Device::group_decrypt_raw`]).
+    /// Decrypts a group message from `sender` in the group `distribution_id` and
+    /// parses its padded content (see [`Device::group_decrypt_raw`]).
     pub fn group_decrypt(
         &self,
         sender: &Address,
+        distribution_id: DistributionId,
         message: &SenderKeyMessage,
     ) -> Result<Received, ReceiveError> {
-        // A current-layout message names its distribution; a legacy one does not
-        // decrypt here.
-        let Some(group) = message.distribution_id() else {
-            return Err(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout).into());
-        };
-        let d = self.group_decrypt_raw(sender, message)?;
-        received(d, MessageId::of_group(group, message))
+        received(self.group_decrypt_raw(sender, distribution_id, message)?)
     }
 
     /// The distribution message of this device's sending chain in the group (current

@@ -74,9 +74,9 @@
 //! let invite = alice.encrypt(bob.address(), &alice.group_distribution(group)?)?;
 //! let got = bob.decrypt(alice.address(), &invite)?;
 //! let Body::SenderKeyDistribution(key) = got.content.body() else { panic!("a group key") };
-//! bob.group_process(alice.address(), key)?;
+//! bob.group_process(alice.address(), group, key)?;
 //! let msg = alice.group_encrypt(group, &alice.text("hello group")?)?;
-//! let got = bob.group_decrypt(alice.address(), &msg)?;
+//! let got = bob.group_decrypt(alice.address(), group, &msg)?;
 //! let Body::Message(message) = got.content.body() else { panic!("a chat message") };
 //! assert_eq!(message.text(), Some("hello group"));
 //! # Ok(()) }
@@ -87,13 +87,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand_core::{CryptoRng, RngCore};
 
-use crate::cipher::{self, Decrypted};
+use crate::delivery::Decrypted;
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::group::{self, DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
 pub use crate::group::{
     GroupDistributionError, GroupKeyProcessError, GroupReceiveError, GroupSendError,
 };
 use crate::keys::IdentityKey;
+use crate::session::cipher;
 use crate::store::ProtocolStore;
 use crate::wire::CiphertextMessage;
 use crate::{Address, PreKeyBundle, Timestamp};
@@ -190,7 +191,9 @@ impl<S, R, C> std::fmt::Debug for Device<S, R, C> {
 
 /// The store's RNG lock was poisoned.
 fn rng_poisoned() -> StoreError {
-    StoreError::Backend("device RNG lock poisoned".into())
+    StoreError::Poisoned {
+        what: "device RNG lock",
+    }
 }
 
 impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
@@ -237,7 +240,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         bundle: &PreKeyBundle,
     ) -> Result<(), BundleError> {
         let now = self.clock.now();
-        cipher::process_bundle(&self.store, remote, bundle, &mut *self.rng()?, now)
+        cipher::start_session(&self.store, remote, bundle, &mut *self.rng()?, now)
     }
 
     /// Trusts `key` for `remote` from now on (after showing the user the change).
@@ -263,8 +266,8 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
 
     /// Decrypts a message from `remote` and returns its plaintext as sent (for apps that
     /// frame their own; [`Device::decrypt`] parses padded content). See
-    /// [`cipher::decrypt_message`]: with a transactional store, committed before it
-    /// returns, and a redelivery is marked.
+    /// [`cipher::decrypt`]: with a transactional store, committed before it returns,
+    /// and a redelivery is marked.
     pub fn decrypt_raw(
         &self,
         remote: &Address,
@@ -272,7 +275,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     ) -> Result<Decrypted, DecryptError> {
         let now = self.clock.now();
         let mut rng = self.rng().map_err(DecryptError::Store)?;
-        cipher::decrypt_message(&self.store, remote, message, &mut *rng, now)
+        cipher::decrypt(&self.store, remote, message, &mut *rng, now)
     }
 
     /// Serialises group operations on a store without [`TransactionalGroupStore`]
@@ -285,7 +288,9 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         self.group
             .lock()
             .map(Some)
-            .map_err(|_| StoreError::Backend("device group lock poisoned".into()))
+            .map_err(|_| StoreError::Poisoned {
+                what: "device group lock",
+            })
     }
 
     /// The distribution message of this device's sending chain in the group, in the
@@ -301,7 +306,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     ) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
         let _serial = self.group_serial()?;
         let mut rng = self.rng()?;
-        group::cipher::distribution_with(
+        group::cipher::distribution(
             &self.store,
             &self.address,
             distribution_id,
@@ -325,26 +330,17 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         group::cipher::rotate(&self.store, &self.address, distribution_id, &mut *rng)
     }
 
-    /// Stores the chain a (current-layout) distribution message from `sender` describes.
+    /// Stores the chain a distribution message from `sender` describes, for the group
+    /// `distribution_id` (see [`group::cipher::process`]; the current layout's
+    /// messages name their group, which must be this one).
     pub fn group_process(
-        &self,
-        sender: &Address,
-        message: &SenderKeyDistributionMessage,
-    ) -> Result<(), GroupKeyProcessError> {
-        let _serial = self.group_serial()?;
-        group::cipher::process(&self.store, sender, message)
-    }
-
-    /// Stores the chain a distribution message from `sender` describes, for the named
-    /// distribution (the legacy layout's messages carry none, so the app names it).
-    pub fn group_process_in(
         &self,
         sender: &Address,
         distribution_id: DistributionId,
         message: &SenderKeyDistributionMessage,
     ) -> Result<(), GroupKeyProcessError> {
         let _serial = self.group_serial()?;
-        group::cipher::process_in(&self.store, sender, distribution_id, message)
+        group::cipher::process(&self.store, sender, distribution_id, message)
     }
 
     /// Encrypts `plaintext` as given (no padding; [`Device::group_encrypt`] is the
@@ -367,8 +363,8 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         )
     }
 
-    /// Decrypts a (current-layout) group message from `sender`, at the device's time,
-    /// and returns the plaintext as sent ([`Device::group_decrypt`] parses padded
+    /// Decrypts a group message from `sender` in the group `distribution_id`, at the
+    /// device's time, and returns the plaintext as sent ([`Device::group_decrypt`] parses padded
     /// content; see [`group::cipher::decrypt`]). The record is changed on a copy and saved only
     /// on success: a failed decrypt writes nothing.
     ///
@@ -382,23 +378,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     pub fn group_decrypt_raw(
         &self,
         sender: &Address,
-        message: &SenderKeyMessage,
-    ) -> Result<Decrypted, GroupReceiveError> {
-        let now = self.clock.now();
-        let _serial = self.group_serial()?;
-        group::cipher::decrypt(&self.store, sender, message, now)
-    }
-
-    /// Decrypts a group message from `sender` in the named distribution (needed for the
-    /// legacy layout); as [`Device::group_decrypt_raw`] otherwise.
-    pub fn group_decrypt_in(
-        &self,
-        sender: &Address,
         distribution_id: DistributionId,
         message: &SenderKeyMessage,
     ) -> Result<Decrypted, GroupReceiveError> {
         let now = self.clock.now();
         let _serial = self.group_serial()?;
-        group::cipher::decrypt_in(&self.store, sender, distribution_id, message, now)
+        group::cipher::decrypt(&self.store, sender, distribution_id, message, now)
     }
 }

@@ -9,9 +9,9 @@ use super::privacy::state_kind::PREKEY_IDS;
 use super::state;
 use super::{Clock, Device, PrivacyStateError};
 use crate::PreKeyBundle;
-use crate::cipher::{self, BundleSpec};
-use crate::error::StoreError;
+use crate::error::{PublishError, StoreError};
 use crate::keys::{PreKeyPublic, PreKeyRecord};
+use crate::session::cipher::{self, BundleSpec};
 use crate::store::ProtocolStore;
 
 /// How many unused one-time prekeys [`Device::top_up_pre_keys`] keeps on offer.
@@ -28,6 +28,10 @@ pub enum PreKeyError {
     /// Every prekey id of a kind was handed out.
     #[error("prekey ids exhausted")]
     IdsExhausted,
+    /// The store-driven publish refused an id (only when something else wrote a
+    /// prekey under an id the device had just allocated).
+    #[error("publish refused: {0}")]
+    Publish(#[from] PublishError),
     /// The device's id counters could not be loaded or committed.
     #[error("device state: {0}")]
     State(#[from] PrivacyStateError),
@@ -118,16 +122,12 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             ids.outstanding.push(pre);
             Ok::<_, PreKeyError>(((signed, pre), vec![ids.to_bytes()]))
         })?;
-        let spec = BundleSpec {
-            device_id: self.address.device_id(),
-            signed_pre_key_id: signed,
-            pre_key_id: Some(pre),
-        };
+        let spec = BundleSpec::new(self.address.device_id(), signed).with_pre_key(Some(pre));
         let now = self.clock.now();
-        Ok(cipher::new_bundle(
+        Ok(cipher::publish_bundle(
             &self.store,
             &mut *self.rng()?,
-            spec,
+            &spec,
             now,
         )?)
     }

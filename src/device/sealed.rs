@@ -6,9 +6,11 @@ use rand_core::{CryptoRng, RngCore};
 use super::{Clock, Device, SealGroupMessageError, SealMessageError, SealToError, UnsealError};
 use crate::Address;
 #[cfg(doc)]
-use crate::cipher::Decrypted;
+use crate::delivery::Decrypted;
 use crate::envelope::{Content, ContentError};
-use crate::group::{DistributionId, Layout, SenderKeyMessage};
+use crate::group::{
+    DistributionId, GroupDecryptError, GroupReceiveError, Layout, SenderKeyMessage,
+};
 use crate::keys::PublicKey;
 use crate::sealed::{
     self, ContentHint, ContentType, Recipient, SealError, SenderCertificate, ServiceId,
@@ -315,7 +317,11 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             }
             ContentType::SenderKey => {
                 let message = SenderKeyMessage::parse(content.contents(), Layout::Current)?;
-                let d = self.group_decrypt_raw(&sender, &message)?;
+                // The current layout names its distribution on the wire.
+                let id = message
+                    .distribution_id()
+                    .ok_or(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout))?;
+                let d = self.group_decrypt_raw(&sender, id, &message)?;
                 (d.plaintext, d.redelivered)
             }
             other => {

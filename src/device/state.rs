@@ -11,12 +11,9 @@ use std::sync::Mutex;
 use zeroize::Zeroizing;
 
 use super::PrivacyStateError;
+use crate::delivery::MAX_COMMIT_ATTEMPTS;
 use crate::error::StoreError;
 use crate::store::{CommitOutcome, RowVersion, StateStore, StateWrite};
-
-/// How many times an update is redone after losing a compare-and-swap before it gives
-/// up with [`StoreError::Contention`].
-const MAX_COMMIT_ATTEMPTS: usize = 64;
 
 /// One row an update reads: its `kind` and `key`.
 pub(super) type RowKey<'a> = (&'static str, &'a str);

@@ -211,7 +211,7 @@ fn group_key_travels_as_content_and_group_messages_are_padded() {
     };
     assert_eq!(key.distribution_id(), Some(group));
     assert!(format!("{got:?}").contains("chain_key: \"***\""));
-    bob.group_process(alice.address(), key).unwrap();
+    bob.group_process(alice.address(), group, key).unwrap();
     bob.acknowledge(alice.address(), &got.id).unwrap();
 
     let short = alice
@@ -221,33 +221,35 @@ fn group_key_travels_as_content_and_group_messages_are_padded() {
         .group_encrypt(group, &alice.text(&"y".repeat(100)).unwrap())
         .unwrap();
     assert_eq!(short.serialized().len(), long.serialized().len());
-    let got = bob.group_decrypt(alice.address(), &short).unwrap();
+    let got = bob.group_decrypt(alice.address(), group, &short).unwrap();
     assert_eq!(got.text(), Some("x"));
     assert_eq!(got.id, MessageId::of_group(group, &short));
     assert!(
-        bob.group_decrypt(alice.address(), &short)
+        bob.group_decrypt(alice.address(), group, &short)
             .unwrap()
             .redelivered
     );
     assert!(bob.acknowledge(alice.address(), &got.id).unwrap());
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &short),
+        bob.group_decrypt(alice.address(), group, &short),
         Err(ReceiveError::Group(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         )))
     ));
     assert_eq!(
-        bob.group_decrypt(alice.address(), &long).unwrap().text(),
+        bob.group_decrypt(alice.address(), group, &long)
+            .unwrap()
+            .text(),
         Some("y".repeat(100).as_str())
     );
     // A raw group message is not content.
     let raw = alice.group_encrypt_raw(group, b"raw").unwrap();
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &raw),
+        bob.group_decrypt(alice.address(), group, &raw),
         Err(ReceiveError::Content { .. })
     ));
     assert_eq!(
-        bob.group_decrypt_raw(alice.address(), &raw)
+        bob.group_decrypt_raw(alice.address(), group, &raw)
             .unwrap()
             .plaintext
             .as_slice(),
