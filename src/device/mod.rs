@@ -87,7 +87,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand_core::{CryptoRng, RngCore};
 
-use crate::delivery::Decrypted;
+pub use crate::delivery::Decrypted;
 use crate::error::{BundleError, DecryptError, EncryptError, StoreError};
 use crate::group::{self, DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
 pub use crate::group::{
