@@ -607,7 +607,7 @@ fn unknown_fields_from_a_newer_version_survive_byte_for_byte() {
 
 #[test]
 fn a_body_kind_from_a_newer_version_is_unsupported_not_refused() {
-    let newer = raw_content(15, &fb(1, b"a poll, say"));
+    let newer = raw_content(30, &fb(1, b"a poll, say"));
     let parsed = reparse(&newer);
     assert_eq!(parsed.body(), &Body::Unsupported);
     assert_eq!(parsed.id(), id(1));

@@ -822,7 +822,9 @@ fn device_on(pool: &PostgresPool, name: &str, k: u8, seed: u64) -> PgDevice {
 /// Alice's group chain handed to Bob (directly: the pairwise delivery of the
 /// distribution message is the 1:1 tests' business).
 fn hand_over(alice: &PgDevice, bob: &PgDevice) {
-    let skdm = alice.group_distribution(GROUP, Layout::Current).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     bob.group_process(alice.address(), GROUP, &skdm).unwrap();
 }
 
@@ -987,7 +989,7 @@ fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
     let alice = device_on(&pool, "alice", 1, 1);
     let bob = device_on(&pool, "bob", 2, 2);
     hand_over(&alice, &bob);
-    let m = alice.group_encrypt(GROUP, b"contended").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"contended").unwrap();
     let txn = bob.store().transactional_group().unwrap();
     let (record, version) = txn.load_sender_key(alice.address(), GROUP).unwrap();
     let mut record = record.unwrap();
@@ -1038,10 +1040,10 @@ fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
         "the message insert rolled back"
     );
     // Redone, it commits; then the device sees a redelivery.
-    let d = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
+    let d = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(!d.redelivered);
     assert!(
-        bob.group_decrypt(alice.address(), GROUP, &m)
+        bob.group_decrypt_raw(alice.address(), GROUP, &m)
             .unwrap()
             .redelivered
     );
@@ -1055,9 +1057,9 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     let alice = device_on(&pool, "alice", 1, 81);
     let mut bob = device_on(&pool, "bob", 2, 82);
     hand_over(&alice, &bob);
-    let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"kept until acked").unwrap();
 
-    let first = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
+    let first = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(!first.redelivered);
     assert_eq!(first.plaintext.as_slice(), b"kept until acked");
     let row = sender_key_row(&mut sql, "bob", alice.address());
@@ -1065,7 +1067,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // The same bytes again (after a crash before the app saved the plaintext): the
     // stored plaintext, and nothing in the database changes, the sender key included.
-    let again = bob.group_decrypt(alice.address(), GROUP, &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
@@ -1074,7 +1076,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Still so from another host (another pool and open of the same device).
     let pool2 = server.pool(1);
     let other = device_on(&pool2, "bob", 2, 83);
-    let again = other.group_decrypt(alice.address(), GROUP, &m).unwrap();
+    let again = other.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"kept until acked");
     assert_eq!(dump(&mut sql, "bob"), before);
@@ -1091,12 +1093,12 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .plaintext
             .is_none()
     );
-    assert!(stores::is_duplicate(bob.group_decrypt(
+    assert!(stores::is_duplicate(bob.group_decrypt_raw(
         alice.address(),
         GROUP,
         &m
     )));
-    assert!(stores::is_duplicate(other.group_decrypt(
+    assert!(stores::is_duplicate(other.group_decrypt_raw(
         alice.address(),
         GROUP,
         &m
@@ -1105,9 +1107,9 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // Expiry and purge cover group messages: gone at its time, and a redelivery then
     // is a duplicate (its key is spent), never a second decrypt.
-    let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
+    let m2 = alice.group_encrypt_raw(GROUP, b"disappears").unwrap();
     assert!(
-        !bob.group_decrypt(alice.address(), GROUP, &m2)
+        !bob.group_decrypt_raw(alice.address(), GROUP, &m2)
             .unwrap()
             .redelivered
     );
@@ -1127,7 +1129,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .unwrap()
             .is_none()
     );
-    assert!(stores::is_duplicate(bob.group_decrypt(
+    assert!(stores::is_duplicate(bob.group_decrypt_raw(
         alice.address(),
         GROUP,
         &m2
@@ -1136,7 +1138,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // refuses the spent key.
     assert_eq!(purge(NOW, Timestamp::from_millis(NOW.as_millis() + 1)), 1);
     assert_eq!(bob.store().verify().unwrap().messages, 0);
-    assert!(stores::is_duplicate(bob.group_decrypt(
+    assert!(stores::is_duplicate(bob.group_decrypt_raw(
         alice.address(),
         GROUP,
         &m
@@ -1145,8 +1147,8 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Reopened, the chain goes on where it was.
     drop(bob);
     bob = device_on(&pool, "bob", 2, 84);
-    let m3 = alice.group_encrypt(GROUP, b"after reopen").unwrap();
-    let d = bob.group_decrypt(alice.address(), GROUP, &m3).unwrap();
+    let m3 = alice.group_encrypt_raw(GROUP, b"after reopen").unwrap();
+    let d = bob.group_decrypt_raw(alice.address(), GROUP, &m3).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"after reopen");
     assert!(!d.redelivered);
 }
@@ -1203,7 +1205,7 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
             (0..20)
                 .map(|i| {
                     alice2
-                        .group_encrypt(GROUP, format!("r{i}").as_bytes())
+                        .group_encrypt_raw(GROUP, format!("r{i}").as_bytes())
                         .unwrap()
                 })
                 .collect::<Vec<_>>()
@@ -1398,9 +1400,9 @@ fn write_fixture() {
             .to_owned(),
     ];
     let mut direct = |label: &str, from: &PgDevice, to: &PgDevice, text: &str, deliver: bool| {
-        let m = from.encrypt(to.address(), text.as_bytes()).unwrap();
+        let m = from.encrypt_raw(to.address(), text.as_bytes()).unwrap();
         if deliver {
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
         }
         lines.push(format!(
@@ -1431,21 +1433,25 @@ fn write_fixture() {
     b.group_process(
         a.address(),
         FIXTURE_GROUP,
-        &a.group_distribution(FIXTURE_GROUP, Layout::Current)
+        &a.group_distribution_raw(FIXTURE_GROUP, Layout::Current)
             .unwrap(),
     )
     .unwrap();
     a.group_process(
         b.address(),
         FIXTURE_GROUP,
-        &b.group_distribution(FIXTURE_GROUP, Layout::Current)
+        &b.group_distribution_raw(FIXTURE_GROUP, Layout::Current)
             .unwrap(),
     )
     .unwrap();
     let mut group = |label: &str, from: &PgDevice, to: &PgDevice, text: &str, deliver: bool| {
-        let m = from.group_encrypt(FIXTURE_GROUP, text.as_bytes()).unwrap();
+        let m = from
+            .group_encrypt_raw(FIXTURE_GROUP, text.as_bytes())
+            .unwrap();
         if deliver {
-            let d = to.group_decrypt(from.address(), FIXTURE_GROUP, &m).unwrap();
+            let d = to
+                .group_decrypt_raw(from.address(), FIXTURE_GROUP, &m)
+                .unwrap();
             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
         }
         lines.push(format!(
@@ -1624,24 +1630,26 @@ fn every_fixture_version_still_opens() {
         let (m, _) = direct("acknowledged");
         assert!(
             matches!(
-                b.decrypt(&alice(), &m),
+                b.decrypt_raw(&alice(), &m),
                 Err(confide::DecryptError::DuplicateMessage { .. })
             ),
             "{name}"
         );
         for (label, from, to) in [("reply", &b, &a), ("delivered", &a, &b)] {
             let (m, text) = direct(label);
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert!(d.redelivered, "{name}: {label}");
             assert_eq!(d.plaintext.as_slice(), text, "{name}: {label}");
         }
         let (m, text) = direct("pending");
-        let d = b.decrypt(&alice(), &m).unwrap();
+        let d = b.decrypt_raw(&alice(), &m).unwrap();
         assert!(!d.redelivered);
         assert_eq!(d.plaintext.as_slice(), text, "{name}: pending");
         for (from, to) in [(&b, &a), (&a, &b)] {
-            let m = from.encrypt(to.address(), b"after the upgrade").unwrap();
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let m = from
+                .encrypt_raw(to.address(), b"after the upgrade")
+                .unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert!(!d.redelivered);
             assert_eq!(d.plaintext.as_slice(), b"after the upgrade");
         }
@@ -1650,7 +1658,9 @@ fn every_fixture_version_still_opens() {
         // in the records), the pending one decrypts, and both chains carry on.
         for (label, from, to) in [("group-delivered", &a, &b), ("group-reply", &b, &a)] {
             let (m, text) = group(label);
-            let d = to.group_decrypt(from.address(), FIXTURE_GROUP, &m).unwrap();
+            let d = to
+                .group_decrypt_raw(from.address(), FIXTURE_GROUP, &m)
+                .unwrap();
             assert!(d.redelivered, "{name}: {label}");
             assert_eq!(d.plaintext.as_slice(), text, "{name}: {label}");
             let mut record = to
@@ -1661,14 +1671,18 @@ fn every_fixture_version_still_opens() {
             assert!(record.decrypt(&m).is_err(), "{name}: {label}");
         }
         let (pending, text) = group("group-pending");
-        let d = b.group_decrypt(&alice(), FIXTURE_GROUP, &pending).unwrap();
+        let d = b
+            .group_decrypt_raw(&alice(), FIXTURE_GROUP, &pending)
+            .unwrap();
         assert!(!d.redelivered);
         assert_eq!(d.plaintext.as_slice(), text, "{name}: group-pending");
-        let next = a.group_encrypt(FIXTURE_GROUP, b"group after").unwrap();
+        let next = a.group_encrypt_raw(FIXTURE_GROUP, b"group after").unwrap();
         assert_eq!(next.iteration(), pending.iteration() + 1);
-        let back = b.group_encrypt(FIXTURE_GROUP, b"group after").unwrap();
+        let back = b.group_encrypt_raw(FIXTURE_GROUP, b"group after").unwrap();
         for (m, from, to) in [(next, &a, &b), (back, &b, &a)] {
-            let d = to.group_decrypt(from.address(), FIXTURE_GROUP, &m).unwrap();
+            let d = to
+                .group_decrypt_raw(from.address(), FIXTURE_GROUP, &m)
+                .unwrap();
             assert!(!d.redelivered);
             assert_eq!(d.plaintext.as_slice(), b"group after");
         }

@@ -40,7 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use confide::Decrypted;
 use confide::device::{
     AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
-    GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,
+    GroupSendError, SealAs, SealFor, SealGroupMessageError, SealMessageError, SealVersion,
+    UnsealError,
 };
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
@@ -53,9 +54,8 @@ use confide::keys::{
 };
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentHint, ContentType, MultiRecipientMessage,
-    OpenError as SealedOpenError, Recipient, SealError, SenderCertificate, SenderInfo,
-    ServerCertificate, ServiceId,
+    CertificateError, ContentType, MultiRecipientMessage, OpenError as SealedOpenError, Recipient,
+    SealError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
 };
 use confide::store::{DurableStore, OpenError};
 use confide::store::{
@@ -948,9 +948,11 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
+        // The device allocates the prekey ids (never reused); the arguments are ignored.
+        let _ = (signed_prekey_id, prekey_id);
         let bundle = d
             .device
-            .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))
+            .publish_bundle()
             .map_err(failing_with(CONFIDE_ERR_STORAGE))?;
         put_buffer(out, &bundle.to_bytes())
     })
@@ -1071,7 +1073,7 @@ pub unsafe extern "C" fn confide_device_encrypt(
         };
         let message = d
             .device
-            .encrypt(&remote, plaintext)
+            .encrypt_raw(&remote, plaintext)
             .map_err(failing(encrypt_code))?;
         out_type.write(message.message_type());
         put_buffer(out, message.serialized())
@@ -1110,7 +1112,8 @@ pub unsafe extern "C" fn confide_device_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, remote, raw| {
             let message = ciphertext(message_type, raw)?;
-            d.decrypt(remote, &message).map_err(failing(decrypt_code))
+            d.decrypt_raw(remote, &message)
+                .map_err(failing(decrypt_code))
         })
     }
 }
@@ -1545,7 +1548,7 @@ pub unsafe extern "C" fn confide_device_group_distribution(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         distribution_with(device, distribution_id, out, |d, id| {
-            d.group_distribution(id, Layout::Current)
+            d.group_distribution_raw(id, Layout::Current)
         })
     }
 }
@@ -1632,7 +1635,7 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
         };
         let message = d
             .device
-            .group_encrypt(id, plaintext)
+            .group_encrypt_raw(id, plaintext)
             .map_err(failing(group_send_code))?;
         put_buffer(out, message.serialized())
     })
@@ -1673,7 +1676,7 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
                 .distribution_id()
                 .ok_or(GroupDecryptError::WrongLayout)
                 .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_decrypt(sender, id, &message)
+            d.group_decrypt_raw(sender, id, &message)
                 .map_err(failing(group_receive_code))
         })
     }
@@ -1761,9 +1764,17 @@ pub unsafe extern "C" fn confide_device_seal_message(
         let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
         let mut v2 = Vec::new();
         let to = seal_for(d, version, std::slice::from_ref(&remote), &mut v2)?;
+        let version = match to {
+            SealFor::V1(_) => SealVersion::V1,
+            _ => SealVersion::V2,
+        };
         let sealed = d
             .device
-            .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)
+            .seal_message_raw(
+                &remote,
+                plaintext,
+                &SealAs::new(&certificate).version(version),
+            )
             .map_err(failing(seal_message_code))?;
         put_buffer(out, &sealed)
     })
@@ -1833,12 +1844,12 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
         let group_id = (!group_id.is_empty()).then_some(group_id);
         let sealed = d
             .device
-            .seal_group_message(
+            .seal_group_message_raw(
                 id,
                 plaintext,
-                group_id,
-                &certificate,
-                ContentHint::Default,
+                &group_id.map_or(SealAs::new(&certificate), |g| {
+                    SealAs::new(&certificate).group_id(g)
+                }),
                 to,
             )
             .map_err(failing(seal_group_message_code))?;

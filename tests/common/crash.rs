@@ -189,7 +189,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
         .unwrap()
         .is_none()
     {
-        let skdm = a.group_distribution(GROUP, Layout::Current).unwrap();
+        let skdm = a.group_distribution_raw(GROUP, Layout::Current).unwrap();
         b.group_process(a.address(), GROUP, &skdm).unwrap();
     }
     let dev = |name: &str| if name == "alice" { &a } else { &b };
@@ -204,7 +204,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 let from = addr(lane.from);
                 let d: Result<_, Box<dyn std::error::Error>> = if lane.group {
                     dev(lane.to)
-                        .group_decrypt(&from, GROUP, &parse_group(line))
+                        .group_decrypt_raw(&from, GROUP, &parse_group(line))
                         .map_err(Into::into)
                 } else {
                     let m = parse(line);
@@ -231,7 +231,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 let text = lane.text(sent);
                 let line = if lane.group {
                     let m = dev(lane.from)
-                        .group_encrypt(GROUP, text.as_bytes())
+                        .group_encrypt_raw(GROUP, text.as_bytes())
                         .unwrap();
                     hex::encode(m.serialized())
                 } else {
@@ -402,7 +402,8 @@ pub struct Parent<'a> {
 }
 
 impl Parent<'_> {
-    fn spawn(&self, seed: u64, drain: bool) -> Child {
+    /// Starts the child with `seed` (and in drain mode if `drain`).
+    pub fn spawn(&self, seed: u64, drain: bool) -> Child {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",

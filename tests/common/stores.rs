@@ -320,7 +320,7 @@ pub fn group_send<S: ProtocolStore>(
     (0..n)
         .map(|i| {
             let text = format!("{tag} #{i}");
-            let m = sender.group_encrypt(group, text.as_bytes()).unwrap();
+            let m = sender.group_encrypt_raw(group, text.as_bytes()).unwrap();
             (
                 text,
                 SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap(),
@@ -374,7 +374,7 @@ pub fn every_key_spent<S: RowStore>(
     assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
     for (i, (_, m)) in all.iter().enumerate() {
         assert!(
-            is_duplicate(other.group_decrypt(sender, group, m)),
+            is_duplicate(other.group_decrypt_raw(sender, group, m)),
             "message {i} decrypted a second time"
         );
     }
@@ -397,7 +397,7 @@ pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
                 s.spawn(move || {
                     (0..n)
                         .map(|i| {
-                            a.group_encrypt(group, format!("{t}/{i}").as_bytes())
+                            a.group_encrypt_raw(group, format!("{t}/{i}").as_bytes())
                                 .unwrap()
                         })
                         .collect::<Vec<_>>()
@@ -417,7 +417,7 @@ pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
     assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
     for m in &sent {
         let d = receiver
-            .group_decrypt(senders[0].address(), group, m)
+            .group_decrypt_raw(senders[0].address(), group, m)
             .unwrap();
         assert!(!d.redelivered);
     }
@@ -449,7 +449,7 @@ pub fn decrypt_from_two_threads<S: ProtocolStore + Sync>(
                             let (text, m) = &sent[i];
                             let id = m.distribution_id().unwrap();
                             let d = dev
-                                .group_decrypt(sender, id, m)
+                                .group_decrypt_raw(sender, id, m)
                                 .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
                             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
                             (i, d.redelivered)
