@@ -37,24 +37,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confide::cipher::Decrypted;
+use confide::Decrypted;
 use confide::device::{
     AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
-    GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,
+    GroupSendError, SealAs, SealFor, SealGroupMessageError, SealMessageError, SealVersion,
+    UnsealError,
 };
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, Layout, SenderKeyDistributionMessage,
-    SenderKeyMessage, SenderKeyRecord,
+    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
+    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{
     PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
 };
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealError,
-    SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    CertificateError, ContentType, MultiRecipientMessage, Recipient, SealError, SealedOpenError,
+    SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
 };
 use confide::store::{DurableStore, OpenError};
 use confide::store::{
@@ -947,10 +948,12 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
+        // The device allocates the prekey ids (never reused); the arguments are ignored.
+        let _ = (signed_prekey_id, prekey_id);
         let bundle = d
             .device
-            .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))
-            .map_err(store_failure)?;
+            .publish_bundle()
+            .map_err(failing_with(CONFIDE_ERR_STORAGE))?;
         put_buffer(out, &bundle.to_bytes())
     })
 }
@@ -1070,7 +1073,7 @@ pub unsafe extern "C" fn confide_device_encrypt(
         };
         let message = d
             .device
-            .encrypt(&remote, plaintext)
+            .encrypt_raw(&remote, plaintext)
             .map_err(failing(encrypt_code))?;
         out_type.write(message.message_type());
         put_buffer(out, message.serialized())
@@ -1109,7 +1112,8 @@ pub unsafe extern "C" fn confide_device_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, remote, raw| {
             let message = ciphertext(message_type, raw)?;
-            d.decrypt(remote, &message).map_err(failing(decrypt_code))
+            d.decrypt_raw(remote, &message)
+                .map_err(failing(decrypt_code))
         })
     }
 }
@@ -1546,7 +1550,7 @@ pub unsafe extern "C" fn confide_device_group_distribution(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         distribution_with(device, distribution_id, out, |d, id| {
-            d.group_distribution(id)
+            d.group_distribution_raw(id, Layout::Current)
         })
     }
 }
@@ -1593,7 +1597,11 @@ pub unsafe extern "C" fn confide_device_group_process(
         peer_call(args, "message", |d, sender, raw| {
             let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
                 .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_process(sender, &message)
+            let id = message
+                .distribution_id()
+                .ok_or(GroupProcessError::WrongLayout)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_process(sender, id, &message)
                 .map_err(failing(group_process_code))
         })
     }
@@ -1629,7 +1637,7 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
         };
         let message = d
             .device
-            .group_encrypt(id, plaintext)
+            .group_encrypt_raw(id, plaintext)
             .map_err(failing(group_send_code))?;
         put_buffer(out, message.serialized())
     })
@@ -1666,7 +1674,11 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, sender, raw| {
             let message = group_message(raw)?;
-            d.group_decrypt(sender, &message)
+            let id = message
+                .distribution_id()
+                .ok_or(GroupDecryptError::WrongLayout)
+                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+            d.group_decrypt_raw(sender, id, &message)
                 .map_err(failing(group_receive_code))
         })
     }
@@ -1754,9 +1766,17 @@ pub unsafe extern "C" fn confide_device_seal_message(
         let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
         let mut v2 = Vec::new();
         let to = seal_for(d, version, std::slice::from_ref(&remote), &mut v2)?;
+        let version = match to {
+            SealFor::V1(_) => SealVersion::V1,
+            _ => SealVersion::V2,
+        };
         let sealed = d
             .device
-            .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)
+            .seal_message_raw(
+                &remote,
+                plaintext,
+                &SealAs::new(&certificate).version(version),
+            )
             .map_err(failing(seal_message_code))?;
         put_buffer(out, &sealed)
     })
@@ -1826,12 +1846,12 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
         let group_id = (!group_id.is_empty()).then_some(group_id);
         let sealed = d
             .device
-            .seal_group_message(
+            .seal_group_message_raw(
                 id,
                 plaintext,
-                group_id,
-                &certificate,
-                ContentHint::Default,
+                &group_id.map_or(SealAs::new(&certificate), |g| {
+                    SealAs::new(&certificate).group_id(g)
+                }),
                 to,
             )
             .map_err(failing(seal_group_message_code))?;

@@ -1,10 +1,10 @@
 //! The peer protocol's group (sender keys) and sealed-sender ops.
 
-use confide::cipher::{self, Decrypted};
+use confide::Decrypted;
 use confide::group::cipher as group;
 use confide::group::{
     DistributionId, GroupDecryptError, GroupDistributionError, GroupEncryptError,
-    GroupKeyProcessError, GroupProcessError, GroupReceiveError, GroupSendError,
+    GroupKeyProcessError, GroupProcessError, GroupReceiveError, GroupSendError, Layout,
     SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
 use confide::keys::{KeyPair, PrivateKey};
@@ -12,6 +12,7 @@ use confide::sealed::{
     self, ContentHint, ContentType, Recipient, SenderCertificate, SenderInfo, ServerCertificate,
     ServiceId, UnidentifiedSenderMessageContent,
 };
+use confide::session::cipher;
 use confide::{Address, CiphertextMessage, DecryptError, SystemRng, Timestamp};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -80,7 +81,10 @@ impl super::Device {
     /// that also keeps the message, so a redelivery after a crash returns the stored
     /// plaintext with `redelivered: true`.
     fn group_open(&self, sender: &Address, m: &SenderKeyMessage) -> Result<Decrypted, Failure> {
-        group::decrypt(self.store.get(), sender, m, now()).map_err(group_receive_error)
+        let id = m
+            .distribution_id()
+            .ok_or_else(|| group_decrypt_error(GroupDecryptError::WrongLayout))?;
+        group::decrypt(self.store.get(), sender, id, m, now()).map_err(group_receive_error)
     }
 }
 
@@ -142,7 +146,7 @@ impl Peer {
         let skdm = if rotate {
             group::rotate(store, &me, id, &mut rng)
         } else {
-            group::distribution(store, &me, id, &mut rng)
+            group::distribution(store, &me, id, Layout::Current, &mut rng)
         }
         .map_err(group_distribution_error)?;
         Ok(json!({ "distribution_id": id.to_string(), "skdm": hex::encode(skdm.serialized()) }))
@@ -153,7 +157,12 @@ impl Peer {
         let skdm = SenderKeyDistributionMessage::try_from(&hex_field(req, "skdm")?[..])
             .map_err(|e| Failure::new("InvalidMessage", e))?;
         let d = self.device()?;
-        group::process(d.store.get(), &sender, &skdm).map_err(group_key_process_error)?;
+        let id = skdm.distribution_id().ok_or_else(|| {
+            group_key_process_error(GroupKeyProcessError::Process(
+                GroupProcessError::WrongLayout,
+            ))
+        })?;
+        group::process(d.store.get(), &sender, id, &skdm).map_err(group_key_process_error)?;
         Ok(json!({}))
     }
 
@@ -349,7 +358,7 @@ impl Peer {
                             .map_err(store_error)?;
                     }
                 }
-                let got = cipher::decrypt_message(store, &sender, &msg, &mut rng, now())
+                let got = cipher::decrypt(store, &sender, &msg, &mut rng, now())
                     .map_err(decrypt_error)?;
                 (got.plaintext, got.redelivered)
             }

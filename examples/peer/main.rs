@@ -16,11 +16,11 @@ mod media;
 
 use std::io::{BufRead, Write};
 
-use confide::cipher;
 use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
     SignedPreKeyPublic, SignedPreKeyRecord,
 };
+use confide::session::cipher;
 use confide::store::{
     DurableStore, IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey,
 };
@@ -260,7 +260,7 @@ impl Peer {
             }
             "generate_identity" => self.generate_identity(req),
             "bundle" => self.bundle(req),
-            "process_bundle" => self.process_bundle(req),
+            "process_bundle" => self.start_session(req),
             "encrypt" => self.encrypt(req),
             "decrypt" => self.decrypt(req),
             "has_session" => {
@@ -426,7 +426,7 @@ impl Peer {
         }}))
     }
 
-    fn process_bundle(&mut self, req: &Value) -> Reply {
+    fn start_session(&mut self, req: &Value) -> Reply {
         let addr = address(req, "address")?;
         let b = field(req, "bundle")?;
         let identity_key =
@@ -462,7 +462,7 @@ impl Peer {
             cipher::accept_identity(d.store.get(), &addr, &bundle.identity_key)
                 .map_err(store_error)?;
         }
-        cipher::process_bundle(d.store.get(), &addr, &bundle, &mut rng, now())
+        cipher::start_session(d.store.get(), &addr, &bundle, &mut rng, now())
             .map_err(bundle_error)?;
         Ok(json!({}))
     }
@@ -490,8 +490,8 @@ impl Peer {
                     .map_err(store_error)?;
             }
         }
-        let got = cipher::decrypt_message(d.store.get(), &addr, &msg, &mut rng, now())
-            .map_err(decrypt_error)?;
+        let got =
+            cipher::decrypt(d.store.get(), &addr, &msg, &mut rng, now()).map_err(decrypt_error)?;
         Ok(json!({
             "plaintext": hex::encode(got.plaintext.as_slice()),
             "text": String::from_utf8_lossy(&got.plaintext),

@@ -132,7 +132,7 @@ impl SenderKeyRecord {
 
     /// The distribution message for the own sending chain, creating the chain (random
     /// chain id, chain key and signing key) when there is none yet.
-    pub fn create_distribution<R: RngCore + CryptoRng>(
+    pub fn distribution<R: RngCore + CryptoRng>(
         &mut self,
         rng: &mut R,
     ) -> SenderKeyDistributionMessage {
@@ -259,7 +259,10 @@ impl SenderKeyRecord {
     }
 
     /// Verifies and decrypts one group message. On any error the record is unchanged.
-    pub fn decrypt(&mut self, message: &SenderKeyMessage) -> Result<Vec<u8>, GroupDecryptError> {
+    pub fn decrypt(
+        &mut self,
+        message: &SenderKeyMessage,
+    ) -> Result<Zeroizing<Vec<u8>>, GroupDecryptError> {
         if message.layout() != self.layout {
             return Err(GroupDecryptError::WrongLayout);
         }
@@ -282,6 +285,7 @@ impl SenderKeyRecord {
         let keys = seed.keys();
         let plaintext =
             crypto::aes256_cbc_decrypt(&keys.cipher_key, &keys.iv, message.ciphertext())
+                .map(Zeroizing::new)
                 .ok_or(GroupDecryptError::InvalidMessage)?;
         self.states[index] = state;
         Ok(plaintext)
@@ -335,8 +339,8 @@ impl SenderKeyRecord {
     /// the app's key, bound to their row): every field is validated, but the own
     /// signing key's public half is taken as stored instead of re-derived, a base-point
     /// multiplication that would only re-check confide's own writer on every group send.
-    // Only the persistent stores (feature `sqlite` or `postgres`) load sealed rows.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    // Only the persistent stores seal what they load.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         Self::decode(bytes, false)
     }
