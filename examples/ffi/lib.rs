@@ -54,8 +54,8 @@ use confide::keys::{
 };
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentType, MultiRecipientMessage, OpenError as SealedOpenError, Recipient,
-    SealError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    CertificateError, ContentType, MultiRecipientMessage, Recipient, SealError, SealedOpenError,
+    SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
 };
 use confide::store::{DurableStore, OpenError};
 use confide::store::{
@@ -1445,7 +1445,9 @@ unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "trust_root") }?;
     match <[u8; 32]>::try_from(raw) {
-        Ok(bare) => Ok(PublicKey::from_x25519(bare)),
+        Ok(bare) => {
+            PublicKey::try_from_x25519(bare).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT))
+        }
         Err(_) => PublicKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT)),
     }
 }

@@ -204,7 +204,7 @@ impl Peer {
         let me = self.own_address()?;
         let d = self.device()?;
         let identity = d.store.get().local_identity().map_err(store_error)?;
-        let server_cert = ServerCertificate::new(key_id, server.public, &root.private, &mut rng);
+        let server_cert = ServerCertificate::new(key_id, server.public(), root.private(), &mut rng);
         let info = SenderInfo {
             uuid: me.name().to_string(),
             e164,
@@ -212,10 +212,10 @@ impl Peer {
             identity_key: *identity.identity_key(),
             expiration: Timestamp::from_millis(expiration),
         };
-        let cert = SenderCertificate::new(info, server_cert.clone(), &server.private, &mut rng);
+        let cert = SenderCertificate::new(info, server_cert.clone(), server.private(), &mut rng);
         Ok(json!({
-            "trust_root": hex::encode(root.public.serialize()),
-            "trust_root_private": hex::encode(root.private.to_bytes().as_ref()),
+            "trust_root": hex::encode(root.public().serialize()),
+            "trust_root_private": hex::encode(root.private().to_bytes().as_ref()),
             "server_certificate": hex::encode(server_cert.serialized()),
             "sender_cert": hex::encode(cert.serialized()),
         }))

@@ -274,7 +274,9 @@ impl Peer {
                 let mut rng = SystemRng::new();
                 let d = self.device()?;
                 let identity = d.store.get().local_identity().map_err(store_error)?;
-                Ok(json!({ "signature": hex::encode(identity.sign(&mut rng, &message)) }))
+                Ok(
+                    json!({ "signature": hex::encode(confide::hazmat::xeddsa_sign(identity.private_key(), &mut rng, &message)) }),
+                )
             }
             "verify" => {
                 let key = public_key(&hex_field(req, "public_key")?, "public_key")?;
@@ -384,7 +386,11 @@ impl Peer {
             Some(b) => KeyPair::from_private(PrivateKey::from_bytes(b)),
             None => KeyPair::generate(&mut rng),
         };
-        let signature = identity.sign(&mut rng, &signed_pair.public.serialize());
+        let signature = confide::hazmat::xeddsa_sign(
+            identity.private_key(),
+            &mut rng,
+            &signed_pair.public().serialize(),
+        );
         let signed = SignedPreKeyRecord::new(signed_id, now(), signed_pair, signature);
         d.store
             .get()
@@ -436,17 +442,20 @@ impl Peer {
             (None, None) => None,
             _ => return Err(Failure::bad_request("prekey_id and prekey go together")),
         };
-        let bundle = PreKeyBundle {
-            registration_id: u32_field(b, "registration_id")?,
-            device_id: u32_field(b, "device_id")?,
-            identity_key,
-            signed_pre_key: SignedPreKeyPublic {
-                id: u32_field(b, "signed_prekey_id")?,
-                key: public_key(&hex_field(b, "signed_prekey")?, "signed_prekey")?,
-                signature,
-            },
-            pre_key,
+        let signed_pre_key = SignedPreKeyPublic {
+            id: u32_field(b, "signed_prekey_id")?,
+            key: public_key(&hex_field(b, "signed_prekey")?, "signed_prekey")?,
+            signature,
         };
+        let mut bundle = PreKeyBundle::new(
+            u32_field(b, "registration_id")?,
+            u32_field(b, "device_id")?,
+            identity_key,
+            signed_pre_key,
+        );
+        if let Some(pre_key) = pre_key {
+            bundle = bundle.with_pre_key(pre_key);
+        }
         let mut rng = SystemRng::new();
         let d = self.device()?;
         if d.trust_all {
