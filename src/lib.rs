@@ -1,34 +1,53 @@
 //! confide: end-to-end encrypted messaging with an honest, typed privacy model.
 //!
-//! This crate speaks the Signal Protocol v3 wire format byte for byte (X3DH, the Double
-//! Ratchet, `0x33` messages), so it talks to the v3 implementations that deployed
+//! Sessions speak the Signal Protocol v3 wire format byte for byte (X3DH, the Double
+//! Ratchet, `0x33` messages), so confide talks to the v3 implementations that deployed
 //! WhatsApp-style clients run. Randomness and time are always passed in.
 //!
-//! Two ways to use sessions:
-//! - own the state: [`session::SessionRecord`] has plain `encrypt`/`decrypt` and
-//!   serializes to a documented, versioned protobuf;
-//! - let a store keep it: [`session::cipher`] runs the same operations against any
-//!   [`store::ProtocolStore`], such as [`store::InMemoryStore`].
+//! # Quick start: [`Device`]
+//!
+//! An app holds one [`Device`]: its store (identity, sessions, group keys, privacy state),
+//! its address, an RNG and a clock. [`Device::open`] opens a persistent store and creates
+//! the identity on first use; messages are padded [`envelope::Content`], so the wire shows
+//! only a size class.
 //!
 //! ```
-//! use confide::session::cipher;
-//! use confide::{Address, SystemRng, Timestamp, store::InMemoryStore};
+//! use confide::{Address, Device, SqliteStore, StoreKey, SystemClock, SystemRng};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
 //! let mut rng = SystemRng::new();
-//! let now = Timestamp::from_millis(1_700_000_000_000);
-//! let alice = InMemoryStore::generate(&mut rng);
-//! let bob = InMemoryStore::generate(&mut rng);
-//! let spec = cipher::BundleSpec::new(1, 1).with_pre_key(Some(1));
-//! let bob_bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now)?;
+//! let (alice_key, bob_key) = (StoreKey::generate(&mut rng), StoreKey::generate(&mut rng));
+//! let open = |file: &str, key: &StoreKey, name: &str| -> Result<_, Box<dyn std::error::Error>> {
+//!     let mut rng = SystemRng::new();
+//!     let store = SqliteStore::open(dir.path().join(file), key, &mut rng)?;
+//!     Ok(Device::open(store, Address::new(name, 1), rng, SystemClock)?)
+//! };
+//! let alice = open("alice.db", &alice_key, "alice")?;
+//! let bob = open("bob.db", &bob_key, "bob")?;
 //!
-//! let bob_addr = Address::new("bob", 1);
-//! let alice_addr = Address::new("alice", 1);
-//! cipher::start_session(&alice, &bob_addr, &bob_bundle, &mut rng, now)?;
-//! let msg = cipher::encrypt(&alice, &bob_addr, b"hi Bob")?;
-//! let got = cipher::decrypt(&bob, &alice_addr, &msg, &mut rng, now)?;
-//! assert_eq!(got.plaintext.as_slice(), b"hi Bob");
+//! // Bob publishes a bundle (the device picks prekey ids); Alice starts a session from it.
+//! let bundle = bob.publish_bundle()?;
+//! alice.start_session(bob.address(), &bundle)?;
+//! let wire = alice.encrypt(bob.address(), &alice.text("hi Bob")?)?;
+//!
+//! let got = bob.decrypt(alice.address(), &wire)?;
+//! assert_eq!(got.text(), Some("hi Bob"));
+//! // Once the app has saved the message, the store may drop its copy.
+//! bob.acknowledge(alice.address(), &got.id)?;
+//!
+//! // Both sides show the same safety number.
+//! assert_eq!(
+//!     alice.safety_number(bob.address())?.displayable().to_string(),
+//!     bob.safety_number(alice.address())?.displayable().to_string(),
+//! );
 //! # Ok(()) }
 //! ```
+//!
+//! Below `Device`, and for apps that keep their own state:
+//! - [`session::cipher`] and [`group::cipher`] run the same operations against any
+//!   [`store::ProtocolStore`] ([`store::InMemoryStore`], [`store::SqliteStore`], yours);
+//! - [`SessionRecord`] and [`group::SenderKeyRecord`] are owned state with plain
+//!   `encrypt`/`decrypt`, serialized to documented, versioned protobufs.
 //!
 //! # Features
 //!
@@ -121,11 +140,17 @@ mod proto {
 }
 
 pub use delivery::Decrypted;
+pub use device::{Clock, Device, FixedClock, Received, SystemClock};
 pub use error::{
     BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError,
 };
 pub use keys::{IdentityKey, IdentityKeyPair, PreKeyBundle};
 pub use session::SessionRecord;
+pub use store::InMemoryStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::{DurableStore, StoreKey};
 pub use wire::CiphertextMessage;
 
 /// The `rand_core` (version 0.6) whose `RngCore + CryptoRng` every randomized call takes;
