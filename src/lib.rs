@@ -33,6 +33,7 @@
 
 pub mod business;
 pub mod cipher;
+mod codes;
 mod crypto;
 pub mod device;
 pub mod envelope;

@@ -1,0 +1,261 @@
+//! Stable names for failures: `code()` on every public error enum an adapter reports
+//! (the peer example's JSON `code`, the C ABI's status codes). The names are the peer
+//! protocol's (`../shared/interop/PEER_PROTOCOL.md`), which follow libsignal's error
+//! names where it has one, and never change between versions; a wrapping error reports
+//! the code of the error it wraps. Matches are exhaustive, so a new variant needs a code.
+
+use crate::device::{
+    AccountError, ActivityRecordError, PrivacyStateError, SealGroupMessageError, SealMessageError,
+    UnsealError,
+};
+use crate::error::{BundleError, EncryptError, KeyError, RecordError, StoreError, WireError};
+use crate::fingerprint::FingerprintError;
+use crate::group::{
+    GroupDistributionError, GroupEncryptError, GroupKeyProcessError, GroupProcessError,
+    GroupSendError, GroupWireError,
+};
+use crate::media::{MediaDecryptError, MediaEncryptError};
+use crate::sealed::{CertificateError, SealError};
+
+impl StoreError {
+    /// `"Store"`, whatever failed underneath.
+    pub fn code(&self) -> &'static str {
+        "Store"
+    }
+}
+
+impl KeyError {
+    /// `"InvalidKey"`.
+    pub fn code(&self) -> &'static str {
+        "InvalidKey"
+    }
+}
+
+impl RecordError {
+    /// `"InvalidMessage"`: bytes (a bundle, a record) that do not decode.
+    pub fn code(&self) -> &'static str {
+        "InvalidMessage"
+    }
+}
+
+impl WireError {
+    /// `"InvalidVersion"` for a message of another protocol version, else
+    /// `"InvalidMessage"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnsupportedVersion { .. } => "InvalidVersion",
+            _ => "InvalidMessage",
+        }
+    }
+}
+
+impl BundleError {
+    /// The variant's name; a store failure is `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidSignature => "InvalidSignature",
+            Self::UntrustedIdentity { .. } => "UntrustedIdentity",
+            Self::WeakKey => "WeakKey",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl EncryptError {
+    /// The variant's name; a store failure is `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoSession => "NoSession",
+            Self::UntrustedIdentity { .. } => "UntrustedIdentity",
+            Self::ChainExhausted => "ChainExhausted",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl GroupWireError {
+    /// `"InvalidMessage"`.
+    pub fn code(&self) -> &'static str {
+        "InvalidMessage"
+    }
+}
+
+impl GroupProcessError {
+    /// The variant's name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongDistribution => "WrongDistribution",
+            Self::WrongLayout => "WrongLayout",
+        }
+    }
+}
+
+impl GroupEncryptError {
+    /// `"NoSenderKeyState"` (libsignal's name) or `"ChainExhausted"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoSenderKey => "NoSenderKeyState",
+            Self::ChainExhausted => "ChainExhausted",
+        }
+    }
+}
+
+impl GroupDistributionError {
+    /// `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl GroupKeyProcessError {
+    /// The wrapped error's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Process(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl GroupSendError {
+    /// The wrapped error's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Encrypt(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl CertificateError {
+    /// `"CertificateExpired"`, `"CertificateRevoked"`, else `"InvalidCertificate"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Expired { .. } => "CertificateExpired",
+            Self::Revoked { .. } => "CertificateRevoked",
+            Self::Malformed { .. }
+            | Self::InvalidKey(_)
+            | Self::UntrustedServer
+            | Self::BadSignature => "InvalidCertificate",
+        }
+    }
+}
+
+impl SealError {
+    /// `"InvalidKey"` for a weak recipient key, else `"InvalidArgument"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WeakKey => "InvalidKey",
+            Self::InvalidRegistrationId { .. }
+            | Self::InvalidDeviceId { .. }
+            | Self::NoRecipients => "InvalidArgument",
+        }
+    }
+}
+
+impl SealMessageError {
+    /// `"NoSession"` when no identity is known for the recipient (libsignal's name for
+    /// sealing to an unknown address), else the wrapped error's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownRecipient => "NoSession",
+            Self::Encrypt(e) => e.code(),
+            Self::Seal(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl SealGroupMessageError {
+    /// As [`SealMessageError::code`], with the group encrypt's codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownRecipient => "NoSession",
+            Self::Encrypt(e) => e.code(),
+            Self::Seal(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl UnsealError {
+    /// The envelope's, certificate's or inner message's code, or the variant's name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Open(e) => e.code(),
+            Self::SelfSend => "SelfSend",
+            Self::UntrustedIdentity { .. } => "UntrustedIdentity",
+            Self::IdentityMismatch => "InvalidSealedSenderMessage",
+            Self::UnsupportedContent { .. } => "UnsupportedContent",
+            Self::Wire(e) => e.code(),
+            Self::GroupWire(e) => e.code(),
+            Self::Decrypt(e) => e.code(),
+            Self::GroupDecrypt(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl PrivacyStateError {
+    /// `"Store"`: the stored state did not load or save.
+    pub fn code(&self) -> &'static str {
+        "Store"
+    }
+}
+
+impl ActivityRecordError {
+    /// `"InvalidArgument"` for an event the activity log refuses, else `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Activity(_) => "InvalidArgument",
+            Self::State(e) => e.code(),
+        }
+    }
+}
+
+impl AccountError {
+    /// `"NotRegistered"` before any recorded connection, `"Store"` for the stored state,
+    /// else `"InvalidArgument"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotRegistered => "NotRegistered",
+            Self::State(_) | Self::Report(_) => "InvalidArgument",
+            Self::PrivacyState(e) => e.code(),
+        }
+    }
+}
+
+impl FingerprintError {
+    /// `"InvalidArgument"`.
+    pub fn code(&self) -> &'static str {
+        "InvalidArgument"
+    }
+}
+
+impl MediaEncryptError {
+    /// `"Io"`: reading or writing a file failed.
+    pub fn code(&self) -> &'static str {
+        "Io"
+    }
+}
+
+impl MediaDecryptError {
+    /// The variant's name for a check that failed, `"Io"` for a file that could not be
+    /// read or written.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadMac => "BadMac",
+            Self::EncSha256Mismatch => "EncSha256Mismatch",
+            Self::FileSha256Mismatch => "FileSha256Mismatch",
+            Self::LengthMismatch { .. } => "LengthMismatch",
+            Self::BadPadding => "BadPadding",
+            Self::TooShort { .. } => "TooShort",
+            Self::NotBlockAligned { .. } => "NotBlockAligned",
+            Self::Read { .. } | Self::Write { .. } | Self::Output { .. } | Self::HelperStopped => {
+                "Io"
+            }
+        }
+    }
+}
