@@ -2,6 +2,7 @@
 
 mod bundle;
 mod identity;
+mod import;
 mod prekey;
 pub(crate) mod xeddsa;
 
