@@ -6,16 +6,18 @@
 
 use crate::device::{
     AccountError, ActivityRecordError, PrivacyStateError, SealGroupMessageError, SealMessageError,
-    UnsealError,
+    SealToError, UnsealError,
 };
 use crate::error::{BundleError, EncryptError, KeyError, RecordError, StoreError, WireError};
+use crate::export::ReportError;
 use crate::fingerprint::FingerprintError;
 use crate::group::{
     GroupDistributionError, GroupEncryptError, GroupKeyProcessError, GroupProcessError,
     GroupSendError, GroupWireError,
 };
 use crate::media::{MediaDecryptError, MediaEncryptError};
-use crate::sealed::{CertificateError, SealError};
+use crate::policy::LoadError;
+use crate::sealed::{CertificateError, SealError, SealedWireError};
 
 impl StoreError {
     /// `"Store"`, whatever failed underneath.
@@ -129,6 +131,16 @@ impl GroupSendError {
     }
 }
 
+impl SealedWireError {
+    /// As [`OpenError::code`](crate::sealed::OpenError::code) for malformed bytes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnsupportedVersion { .. } => "UnknownSealedSenderVersion",
+            Self::TooShort { .. } | Self::Malformed { .. } => "InvalidSealedSenderMessage",
+        }
+    }
+}
+
 impl CertificateError {
     /// `"CertificateExpired"`, `"CertificateRevoked"`, else `"InvalidCertificate"`.
     pub fn code(&self) -> &'static str {
@@ -151,6 +163,17 @@ impl SealError {
             Self::InvalidRegistrationId { .. }
             | Self::InvalidDeviceId { .. }
             | Self::NoRecipients => "InvalidArgument",
+        }
+    }
+}
+
+impl SealToError {
+    /// As [`SealMessageError::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownRecipient => "NoSession",
+            Self::Seal(e) => e.code(),
+            Self::Store(e) => e.code(),
         }
     }
 }
@@ -206,10 +229,10 @@ impl PrivacyStateError {
 }
 
 impl ActivityRecordError {
-    /// `"InvalidArgument"` for an event the activity log refuses, else `"Store"`.
+    /// `"ActivityRefused"` for an event the activity log refuses, else `"Store"`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Activity(_) => "InvalidArgument",
+            Self::Activity(_) => "ActivityRefused",
             Self::State(e) => e.code(),
         }
     }
@@ -217,12 +240,41 @@ impl ActivityRecordError {
 
 impl AccountError {
     /// `"NotRegistered"` before any recorded connection, `"Store"` for the stored state,
-    /// else `"InvalidArgument"`.
+    /// `"AccountState"` or `"Report"` when the state or report cannot be computed.
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotRegistered => "NotRegistered",
-            Self::State(_) | Self::Report(_) => "InvalidArgument",
+            Self::State(_) => "AccountState",
+            Self::Report(_) => "Report",
             Self::PrivacyState(e) => e.code(),
+        }
+    }
+}
+
+impl LoadError {
+    /// `"InvalidMessage"`: persisted policy bytes that do not load.
+    pub fn code(&self) -> &'static str {
+        "InvalidMessage"
+    }
+}
+
+impl ReportError {
+    /// `"Report"`.
+    pub fn code(&self) -> &'static str {
+        "Report"
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl crate::store::sqlite::OpenError {
+    /// `"WrongKey"` for a database sealed under another key, else `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongKey => "WrongKey",
+            Self::Database(_)
+            | Self::NewerSchema { .. }
+            | Self::Corrupt { .. }
+            | Self::KeyDerivation => "Store",
         }
     }
 }
@@ -259,3 +311,58 @@ impl MediaDecryptError {
         }
     }
 }
+
+/// An error with a stable [`code`](ErrorCode::code): every error enum an adapter
+/// reports, so an adapter maps any of them in one place (`impl<E: ErrorCode> From<E>`).
+pub trait ErrorCode: std::error::Error {
+    /// The failure's stable name (the peer protocol's `code`).
+    fn code(&self) -> &'static str;
+}
+
+/// Implements [`ErrorCode`] by the inherent `code()` of each type.
+macro_rules! error_code {
+    ($($t:ty),* $(,)?) => {
+        $(impl ErrorCode for $t {
+            fn code(&self) -> &'static str {
+                <$t>::code(self)
+            }
+        })*
+    };
+}
+
+error_code!(
+    StoreError,
+    KeyError,
+    RecordError,
+    WireError,
+    BundleError,
+    EncryptError,
+    crate::error::DecryptError,
+    GroupWireError,
+    GroupProcessError,
+    GroupEncryptError,
+    crate::group::GroupDecryptError,
+    GroupDistributionError,
+    GroupKeyProcessError,
+    GroupSendError,
+    crate::group::GroupReceiveError,
+    SealedWireError,
+    CertificateError,
+    SealError,
+    crate::sealed::OpenError,
+    SealToError,
+    SealMessageError,
+    SealGroupMessageError,
+    UnsealError,
+    PrivacyStateError,
+    ActivityRecordError,
+    AccountError,
+    LoadError,
+    ReportError,
+    FingerprintError,
+    MediaEncryptError,
+    MediaDecryptError,
+);
+
+#[cfg(feature = "sqlite")]
+error_code!(crate::store::sqlite::OpenError);

@@ -84,6 +84,7 @@ mod proto {
     }
 }
 
+pub use codes::ErrorCode;
 pub use error::{
     BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError,
 };

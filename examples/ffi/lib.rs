@@ -38,34 +38,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use confide::cipher::Decrypted;
-use confide::device::{
-    AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
-    GroupSendError, SealFor, SealGroupMessageError, SealMessageError, UnsealError,
-};
+use confide::device::{Clock, Device, GroupDistributionError, SealFor};
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, Layout, SenderKeyDistributionMessage,
-    SenderKeyMessage, SenderKeyRecord,
+    DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
-use confide::keys::{
-    PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
-};
+use confide::keys::{PreKeyRecord, PublicKey, SignedPreKeyRecord, generate_registration_id};
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentHint, ContentType, MultiRecipientMessage,
-    OpenError as SealedOpenError, Recipient, SealError, SenderCertificate, SenderInfo,
-    ServerCertificate, ServiceId,
+    ContentHint, ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId,
 };
-use confide::store::sqlite::OpenError;
 use confide::store::{
     IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
     SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalGroupStore,
     TransactionalStore,
 };
 use confide::{
-    Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey,
-    IdentityKeyPair, PreKeyBundle, SessionRecord, StoreError, SystemRng, Timestamp,
+    Address, CiphertextMessage, ErrorCode, IdentityKey, IdentityKeyPair, PreKeyBundle,
+    SessionRecord, StoreError, SystemRng, Timestamp,
 };
 
 /// Success.
@@ -79,7 +70,7 @@ pub const CONFIDE_ERR_INVALID_MESSAGE: i32 = 2;
 /// The message was already decrypted and acknowledged (or the store cannot tell a
 /// redelivery).
 pub const CONFIDE_ERR_DUPLICATE_MESSAGE: i32 = 3;
-/// No session with this address.
+/// No session with this address (so no identity to seal to, either).
 pub const CONFIDE_ERR_NO_SESSION: i32 = 4;
 /// The remote identity key differs from the trusted one (see
 /// `confide_device_accept_identity`).
@@ -97,8 +88,8 @@ pub const CONFIDE_ERR_PANIC: i32 = 9;
 pub const CONFIDE_ERR_STORAGE: i32 = 10;
 /// The database was sealed with another store key.
 pub const CONFIDE_ERR_WRONG_KEY: i32 = 11;
-/// Nothing is known yet: no trusted identity for that address, or no activity recorded
-/// for the account report.
+/// Nothing is known yet: no trusted identity for that address (for the safety number), or
+/// no activity recorded for the account report.
 pub const CONFIDE_ERR_NOT_FOUND: i32 = 12;
 /// A sender certificate that does not parse, is not this device's (when sealing), or
 /// does not validate under the trust root (bad signature, unknown or revoked server
@@ -141,6 +132,7 @@ pub const CONFIDE_DISTRIBUTION_ID_LEN: usize = 16;
 /// sender trust root.
 pub const CONFIDE_PUBLIC_KEY_LEN: usize = 33;
 /// Bytes of a private key given to `confide_test_sender_certificate`.
+#[cfg(feature = "ffi-testing")]
 pub const CONFIDE_PRIVATE_KEY_LEN: usize = 32;
 
 /// `ConfideAccountInfo` visibility: everyone.
@@ -402,182 +394,40 @@ fn invalid(what: &str) -> Failure {
     )
 }
 
-/// Maps an error to the status code `code_of` picks for it, with its described message.
-fn failing<E: std::error::Error>(code_of: impl Fn(&E) -> i32) -> impl Fn(E) -> Failure {
-    move |e| Failure(code_of(&e), describe(&e))
-}
-
-/// As `failing`, for an error that means `code` whatever its variant.
-fn failing_with<E: std::error::Error>(code: i32) -> impl Fn(E) -> Failure {
-    failing(move |_: &E| code)
-}
-
-fn store_failure(e: StoreError) -> Failure {
-    Failure(CONFIDE_ERR_STORAGE, describe(&e))
-}
-
-fn bundle_code(e: &BundleError) -> i32 {
-    match e {
-        BundleError::InvalidSignature => CONFIDE_ERR_INVALID_SIGNATURE,
-        BundleError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        BundleError::WeakKey => CONFIDE_ERR_INVALID_MESSAGE,
-        BundleError::Store(_) => CONFIDE_ERR_STORAGE,
+/// The status code for a failure's stable code (see `confide::ErrorCode`): the one
+/// table from the library's codes to this ABI's.
+fn status(code: &str) -> i32 {
+    match code {
+        "InvalidMessage"
+        | "InvalidVersion"
+        | "WeakKey"
+        | "InvalidKey"
+        | "WrongDistribution"
+        | "WrongLayout"
+        | "TooFarAhead"
+        | "InvalidSealedSenderMessage"
+        | "UnknownSealedSenderVersion" => CONFIDE_ERR_INVALID_MESSAGE,
+        "DuplicateMessage" => CONFIDE_ERR_DUPLICATE_MESSAGE,
+        "NoSession" => CONFIDE_ERR_NO_SESSION,
+        "UntrustedIdentity" => CONFIDE_ERR_UNTRUSTED_IDENTITY,
+        "InvalidSignature" => CONFIDE_ERR_INVALID_SIGNATURE,
+        "InvalidPreKeyId" | "InvalidSignedPreKeyId" => CONFIDE_ERR_UNKNOWN_PREKEY,
+        "Store" | "StoreError" => CONFIDE_ERR_STORAGE,
+        "WrongKey" => CONFIDE_ERR_WRONG_KEY,
+        "NotRegistered" => CONFIDE_ERR_NOT_FOUND,
+        "InvalidCertificate" | "CertificateRevoked" => CONFIDE_ERR_INVALID_CERTIFICATE,
+        "CertificateExpired" => CONFIDE_ERR_CERTIFICATE_EXPIRED,
+        "NoSenderKeyState" => CONFIDE_ERR_NO_SENDER_KEY,
+        "SelfSend" => CONFIDE_ERR_SELF_SEND,
+        "InvalidArgument" => CONFIDE_ERR_INVALID_ARGUMENT,
         _ => CONFIDE_ERR_OTHER,
     }
 }
 
-fn encrypt_code(e: &EncryptError) -> i32 {
-    match e {
-        EncryptError::NoSession => CONFIDE_ERR_NO_SESSION,
-        EncryptError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        EncryptError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn decrypt_code(e: &DecryptError) -> i32 {
-    match e {
-        DecryptError::Wire(_) | DecryptError::InvalidMessage | DecryptError::WeakKey => {
-            CONFIDE_ERR_INVALID_MESSAGE
-        }
-        DecryptError::DuplicateMessage { .. } => CONFIDE_ERR_DUPLICATE_MESSAGE,
-        DecryptError::NoSession => CONFIDE_ERR_NO_SESSION,
-        DecryptError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        DecryptError::UnknownPreKey { .. } | DecryptError::UnknownSignedPreKey { .. } => {
-            CONFIDE_ERR_UNKNOWN_PREKEY
-        }
-        DecryptError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn store_open_code(e: &OpenError) -> i32 {
-    match e {
-        OpenError::WrongKey => CONFIDE_ERR_WRONG_KEY,
-        _ => CONFIDE_ERR_STORAGE,
-    }
-}
-
-fn group_distribution_code(e: &GroupDistributionError) -> i32 {
-    match e {
-        GroupDistributionError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_process_code(e: &GroupKeyProcessError) -> i32 {
-    match e {
-        // Another group or layout than the stored chain: not a message for this record.
-        GroupKeyProcessError::Process(_) => CONFIDE_ERR_INVALID_MESSAGE,
-        GroupKeyProcessError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_encrypt_code(e: &GroupEncryptError) -> i32 {
-    match e {
-        GroupEncryptError::NoSenderKey => CONFIDE_ERR_NO_SENDER_KEY,
-        // ChainExhausted (2^32 messages): the message says to rotate.
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_send_code(e: &GroupSendError) -> i32 {
-    match e {
-        GroupSendError::Encrypt(g) => group_encrypt_code(g),
-        GroupSendError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_decrypt_code(e: &GroupDecryptError) -> i32 {
-    match e {
-        GroupDecryptError::NoSenderKey { .. } => CONFIDE_ERR_NO_SENDER_KEY,
-        GroupDecryptError::DuplicateMessage { .. } => CONFIDE_ERR_DUPLICATE_MESSAGE,
-        GroupDecryptError::WrongDistribution
-        | GroupDecryptError::WrongLayout
-        | GroupDecryptError::TooFarAhead { .. }
-        | GroupDecryptError::InvalidMessage => CONFIDE_ERR_INVALID_MESSAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_receive_code(e: &GroupReceiveError) -> i32 {
-    match e {
-        GroupReceiveError::Decrypt(g) => group_decrypt_code(g),
-        GroupReceiveError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn certificate_code(e: &CertificateError) -> i32 {
-    match e {
-        CertificateError::Expired { .. } => CONFIDE_ERR_CERTIFICATE_EXPIRED,
-        _ => CONFIDE_ERR_INVALID_CERTIFICATE,
-    }
-}
-
-fn seal_code(e: &SealError) -> i32 {
-    match e {
-        SealError::WeakKey => CONFIDE_ERR_INVALID_MESSAGE,
-        SealError::InvalidRegistrationId { .. }
-        | SealError::InvalidDeviceId { .. }
-        | SealError::NoRecipients => CONFIDE_ERR_INVALID_ARGUMENT,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn seal_message_code(e: &SealMessageError) -> i32 {
-    match e {
-        SealMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
-        SealMessageError::Encrypt(inner) => encrypt_code(inner),
-        SealMessageError::Seal(inner) => seal_code(inner),
-        SealMessageError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn seal_group_message_code(e: &SealGroupMessageError) -> i32 {
-    match e {
-        SealGroupMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
-        SealGroupMessageError::Encrypt(inner) => group_encrypt_code(inner),
-        SealGroupMessageError::Seal(inner) => seal_code(inner),
-        SealGroupMessageError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn open_code(e: &SealedOpenError) -> i32 {
-    match e {
-        SealedOpenError::Certificate(c) => certificate_code(c),
-        SealedOpenError::Wire(_)
-        | SealedOpenError::InvalidMessage
-        | SealedOpenError::MalformedContent { .. } => CONFIDE_ERR_INVALID_MESSAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn unseal_code(e: &UnsealError) -> i32 {
-    match e {
-        UnsealError::Open(inner) => open_code(inner),
-        UnsealError::SelfSend => CONFIDE_ERR_SELF_SEND,
-        UnsealError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        UnsealError::IdentityMismatch | UnsealError::Wire(_) | UnsealError::GroupWire(_) => {
-            CONFIDE_ERR_INVALID_MESSAGE
-        }
-        UnsealError::Decrypt(inner) => decrypt_code(inner),
-        UnsealError::GroupDecrypt(inner) => group_decrypt_code(inner),
-        UnsealError::Store(_) => CONFIDE_ERR_STORAGE,
-        // UnsupportedContent (plaintext content) and later variants: see the message.
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn account_code(e: &AccountError) -> i32 {
-    match e {
-        AccountError::NotRegistered => CONFIDE_ERR_NOT_FOUND,
-        AccountError::PrivacyState(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
+/// Every library error becomes its status code, with its described message.
+impl<E: ErrorCode> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(status(e.code()), describe(&e))
     }
 }
 
@@ -692,14 +542,12 @@ fn new_buffer(data: &[u8]) -> ConfideBuffer {
 
 /// A 1:1 message of `message_type` from its bytes.
 fn ciphertext(message_type: u8, raw: &[u8]) -> Result<CiphertextMessage, Failure> {
-    CiphertextMessage::from_parts(message_type, raw)
-        .map_err(DecryptError::from)
-        .map_err(failing(decrypt_code))
+    CiphertextMessage::from_parts(message_type, raw).map_err(Failure::from)
 }
 
 /// A (current-layout) group message from its bytes.
 fn group_message(raw: &[u8]) -> Result<SenderKeyMessage, Failure> {
-    SenderKeyMessage::parse(raw, Layout::Current).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))
+    SenderKeyMessage::parse(raw, Layout::Current).map_err(Failure::from)
 }
 
 /// Drops the stored plaintext of the message `id` names from `sender`, and tells
@@ -711,7 +559,7 @@ fn acknowledge_stored(
     id: impl FnOnce() -> Result<MessageId, Failure>,
 ) -> Result<bool, Failure> {
     match d.device.store() {
-        AnyStore::Sqlite(s) => s.acknowledge(sender, &id()?).map_err(store_failure),
+        AnyStore::Sqlite(s) => s.acknowledge(sender, &id()?).map_err(Failure::from),
         AnyStore::Memory(_) => Ok(false),
     }
 }
@@ -841,12 +689,12 @@ pub unsafe extern "C" fn confide_device_open(
         };
         let key = StoreKey::try_from(key).map_err(|_| invalid("the store key is not 32 bytes"))?;
         let mut rng = SystemRng::new();
-        let store = SqliteStore::open(path, &key, &mut rng).map_err(failing(store_open_code))?;
-        if !store.has_local_identity().map_err(store_failure)? {
+        let store = SqliteStore::open(path, &key, &mut rng).map_err(Failure::from)?;
+        if !store.has_local_identity().map_err(Failure::from)? {
             let identity = IdentityKeyPair::generate(&mut rng);
             store
                 .set_local_identity(&identity, generate_registration_id(&mut rng))
-                .map_err(store_failure)?;
+                .map_err(Failure::from)?;
         }
         out.write(new_handle(AnyStore::Sqlite(store), name, device_id));
         Ok(())
@@ -926,7 +774,7 @@ pub unsafe extern "C" fn confide_device_identity_key(
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
-        let key = d.device.identity_key().map_err(store_failure)?;
+        let key = d.device.identity_key().map_err(Failure::from)?;
         put_buffer(out, &key.serialize())
     })
 }
@@ -951,7 +799,7 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
         let bundle = d
             .device
             .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))
-            .map_err(store_failure)?;
+            .map_err(Failure::from)?;
         put_buffer(out, &bundle.to_bytes())
     })
 }
@@ -978,10 +826,8 @@ pub unsafe extern "C" fn confide_device_start_session(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "bundle", |d, remote, raw| {
-            let bundle =
-                PreKeyBundle::from_bytes(raw).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.start_session(remote, &bundle)
-                .map_err(failing(bundle_code))
+            let bundle = PreKeyBundle::from_bytes(raw).map_err(Failure::from)?;
+            d.start_session(remote, &bundle).map_err(Failure::from)
         })
     }
 }
@@ -1008,7 +854,7 @@ pub unsafe extern "C" fn confide_device_has_session(
                 required_out(out, "out is null")?,
             )
         };
-        out.write(d.device.has_session(&remote).map_err(store_failure)?);
+        out.write(d.device.has_session(&remote).map_err(Failure::from)?);
         Ok(())
     })
 }
@@ -1032,9 +878,8 @@ pub unsafe extern "C" fn confide_device_accept_identity(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "key", |d, remote, raw| {
-            let key =
-                IdentityKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.accept_identity(remote, &key).map_err(store_failure)
+            let key = IdentityKey::try_from(raw).map_err(Failure::from)?;
+            d.accept_identity(remote, &key).map_err(Failure::from)
         })
     }
 }
@@ -1072,7 +917,7 @@ pub unsafe extern "C" fn confide_device_encrypt(
         let message = d
             .device
             .encrypt(&remote, plaintext)
-            .map_err(failing(encrypt_code))?;
+            .map_err(Failure::from)?;
         out_type.write(message.message_type());
         put_buffer(out, message.serialized())
     })
@@ -1110,7 +955,7 @@ pub unsafe extern "C" fn confide_device_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, remote, raw| {
             let message = ciphertext(message_type, raw)?;
-            d.decrypt(remote, &message).map_err(failing(decrypt_code))
+            d.decrypt(remote, &message).map_err(Failure::from)
         })
     }
 }
@@ -1188,12 +1033,12 @@ pub unsafe extern "C" fn confide_device_safety_number(
                 bytes(remote_id, remote_id_len, "remote_id")?,
             )
         };
-        let ours = d.device.identity_key().map_err(store_failure)?;
+        let ours = d.device.identity_key().map_err(Failure::from)?;
         let theirs = d
             .device
             .store()
             .identity(&remote)
-            .map_err(store_failure)?
+            .map_err(Failure::from)?
             .ok_or_else(|| {
                 Failure(
                     CONFIDE_ERR_NOT_FOUND,
@@ -1206,7 +1051,7 @@ pub unsafe extern "C" fn confide_device_safety_number(
             })?;
         let fingerprint =
             Fingerprint::with_defaults(Party::new(local_id, &ours), Party::new(remote_id, &theirs))
-                .map_err(failing_with(CONFIDE_ERR_OTHER))?;
+                .map_err(Failure::from)?;
         let mut digits = [0u8; CONFIDE_SAFETY_NUMBER_SIZE];
         let text = fingerprint.displayable().to_string();
         let dst = digits
@@ -1234,9 +1079,7 @@ pub unsafe extern "C" fn confide_device_record_connection(device: *const Confide
     guard(|| {
         // SAFETY: forwarded caller guarantee.
         let d = unsafe { device_ref(device) }?;
-        d.device
-            .record_connection()
-            .map_err(failing_with(CONFIDE_ERR_STORAGE))
+        d.device.record_connection().map_err(Failure::from)
     })
 }
 
@@ -1317,8 +1160,7 @@ pub unsafe extern "C" fn confide_device_account_report(
                 required_out(out, "out is null")?,
             )
         };
-        let schedule = PolicySchedule::from_bytes(schedule)
-            .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+        let schedule = PolicySchedule::from_bytes(schedule).map_err(Failure::from)?;
         // SAFETY: the caller guarantees the strings are NUL-terminated (or null).
         let (phone, display_name, about) = unsafe {
             (
@@ -1349,8 +1191,8 @@ pub unsafe extern "C" fn confide_device_account_report(
         let report = d
             .device
             .account_report(&account, &schedule)
-            .map_err(failing(account_code))?;
-        let zip = report.to_zip().map_err(failing_with(CONFIDE_ERR_OTHER))?;
+            .map_err(Failure::from)?;
+        let zip = report.to_zip().map_err(Failure::from)?;
         put_buffer(out, &zip)
     })
 }
@@ -1380,8 +1222,8 @@ unsafe fn own_certificate(
 ) -> Result<SenderCertificate, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "certificate") }?;
-    let certificate = SenderCertificate::try_from(raw).map_err(failing(certificate_code))?;
-    let ours = d.device.identity_key().map_err(store_failure)?;
+    let certificate = SenderCertificate::try_from(raw).map_err(Failure::from)?;
+    let ours = d.device.identity_key().map_err(Failure::from)?;
     let info = certificate.sender();
     if info.identity_key != ours
         || info.uuid != d.device.address().name()
@@ -1409,16 +1251,16 @@ fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failur
     let store = d.device.store();
     let identity_key = store
         .identity(remote)
-        .map_err(store_failure)?
+        .map_err(Failure::from)?
         .ok_or_else(|| {
             Failure(
-                CONFIDE_ERR_NOT_FOUND,
+                CONFIDE_ERR_NO_SESSION,
                 "no identity key known for the recipient".into(),
             )
         })?;
     let registration_id = store
         .session(remote)
-        .map_err(store_failure)?
+        .map_err(Failure::from)?
         .and_then(|r| r.current().map(|s| s.remote_registration_id()))
         .ok_or_else(|| {
             Failure(
@@ -1443,7 +1285,7 @@ unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
     let raw = unsafe { bytes(p, len, "trust_root") }?;
     match <[u8; 32]>::try_from(raw) {
         Ok(bare) => Ok(PublicKey::from_x25519(bare)),
-        Err(_) => PublicKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT)),
+        Err(_) => PublicKey::try_from(raw).map_err(|_| invalid("trust_root is not a public key")),
     }
 }
 
@@ -1518,7 +1360,7 @@ unsafe fn distribution_with(
                 self::distribution_id(distribution_id)?,
             )
         };
-        let message = make(&d.device, id).map_err(failing(group_distribution_code))?;
+        let message = make(&d.device, id).map_err(Failure::from)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1590,10 +1432,9 @@ pub unsafe extern "C" fn confide_device_group_process(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "message", |d, sender, raw| {
-            let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
-                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_process(sender, &message)
-                .map_err(failing(group_process_code))
+            let message =
+                SenderKeyDistributionMessage::parse(raw, Layout::Current).map_err(Failure::from)?;
+            d.group_process(sender, &message).map_err(Failure::from)
         })
     }
 }
@@ -1629,7 +1470,7 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
         let message = d
             .device
             .group_encrypt(id, plaintext)
-            .map_err(failing(group_send_code))?;
+            .map_err(Failure::from)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1665,8 +1506,7 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, sender, raw| {
             let message = group_message(raw)?;
-            d.group_decrypt(sender, &message)
-                .map_err(failing(group_receive_code))
+            d.group_decrypt(sender, &message).map_err(Failure::from)
         })
     }
 }
@@ -1720,7 +1560,7 @@ pub unsafe extern "C" fn confide_device_group_acknowledge(
 ///   recipient's UUID, and its registration id comes from the session.
 ///
 /// A certificate that is not this device's is `CONFIDE_ERR_INVALID_CERTIFICATE`; no
-/// identity known for the recipient is `CONFIDE_ERR_NOT_FOUND`; both are checked before
+/// identity known for the recipient is `CONFIDE_ERR_NO_SESSION`; both are checked before
 /// anything is encrypted. The content hint is "default".
 ///
 /// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
@@ -1756,7 +1596,7 @@ pub unsafe extern "C" fn confide_device_seal_message(
         let sealed = d
             .device
             .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)
-            .map_err(failing(seal_message_code))?;
+            .map_err(Failure::from)?;
         put_buffer(out, &sealed)
     })
 }
@@ -1833,7 +1673,7 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
                 ContentHint::Default,
                 to,
             )
-            .map_err(failing(seal_group_message_code))?;
+            .map_err(Failure::from)?;
         put_buffer(out, &sealed)
     })
 }
@@ -1863,8 +1703,7 @@ pub unsafe extern "C" fn confide_sealed_v2_for_recipient(
             )
         };
         let service_id = service_id(name)?;
-        let multi = MultiRecipientMessage::try_from(raw)
-            .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+        let multi = MultiRecipientMessage::try_from(raw).map_err(Failure::from)?;
         let delivered = multi.for_recipient(&service_id).ok_or_else(|| {
             Failure(
                 CONFIDE_ERR_NOT_FOUND,
@@ -1911,7 +1750,7 @@ pub unsafe extern "C" fn confide_device_unseal(
                 sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let got = d.device.unseal(raw, &root).map_err(failing(unseal_code))?;
+        let got = d.device.unseal(raw, &root).map_err(Failure::from)?;
         // Nothing below can fail: the message is consumed, so it must reach the caller.
         let name = CString::new(got.sender.name().replace('\0', "\u{FFFD}")).unwrap_or_default();
         out.write(ConfideUnsealed {
@@ -1958,9 +1797,9 @@ pub unsafe extern "C" fn confide_device_acknowledge_sealed(
                 sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let identity = d.device.store().local_identity().map_err(store_failure)?;
-        let content = confide::sealed::open(raw, &identity, &root, d.device.now())
-            .map_err(failing(open_code))?;
+        let identity = d.device.store().local_identity().map_err(Failure::from)?;
+        let content =
+            confide::sealed::open(raw, &identity, &root, d.device.now()).map_err(Failure::from)?;
         let info = content.sender().sender();
         let sender = Address::new(info.uuid.clone(), info.device_id);
         let contents = content.contents();
@@ -2014,10 +1853,12 @@ pub unsafe extern "C" fn confide_unsealed_free(unsealed: *mut ConfideUnsealed) {
     }));
 }
 
-/// FOR TESTS AND DEMOS ONLY. Plays the sealed-sender server: certifies the server key
-/// `server_private` under id `server_key_id` with the trust root `trust_root_private`,
-/// then certifies this device (its name as the UUID, its device id and identity key,
-/// no phone number) until `expiration_ms` (milliseconds since the Unix epoch). Writes
+/// FOR TESTS AND DEMOS ONLY: exported only by a library built with the cargo feature
+/// `ffi-testing`, declared only when `CONFIDE_FFI_TESTING` is defined. Plays the
+/// sealed-sender server: certifies the server key `server_private` under id
+/// `server_key_id` with the trust root `trust_root_private`, then certifies this device
+/// (its name as the UUID, its device id and identity key, no phone number) until
+/// `expiration_ms` (milliseconds since the Unix epoch). Writes
 /// the sender certificate into `*out_certificate` and, if `out_trust_root` is not null,
 /// the trust root's public key (`CONFIDE_PUBLIC_KEY_LEN` bytes) into it. A real app
 /// gets its certificate and the trust root from its server; a trust root's private key
@@ -2029,6 +1870,7 @@ pub unsafe extern "C" fn confide_unsealed_free(unsealed: *mut ConfideUnsealed) {
 /// `device` is a live handle; `trust_root_private` and `server_private` hold
 /// `CONFIDE_PRIVATE_KEY_LEN` bytes each; `out_certificate` is writable;
 /// `out_trust_root` is null or writable for `CONFIDE_PUBLIC_KEY_LEN` bytes.
+#[cfg(feature = "ffi-testing")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn confide_test_sender_certificate(
     device: *const ConfideDevice,
@@ -2039,6 +1881,8 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
     out_certificate: *mut ConfideBuffer,
     out_trust_root: *mut u8,
 ) -> i32 {
+    use confide::keys::PrivateKey;
+    use confide::sealed::{SenderInfo, ServerCertificate};
     guard(|| {
         // SAFETY: forwarded caller guarantees; the caller's `out_trust_root` array holds
         // CONFIDE_PUBLIC_KEY_LEN bytes, so it is writable as a byte array that long.
@@ -2072,7 +1916,7 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
             uuid: d.device.address().name().to_owned(),
             e164: None,
             device_id: d.device.address().device_id(),
-            identity_key: d.device.identity_key().map_err(store_failure)?,
+            identity_key: d.device.identity_key().map_err(Failure::from)?,
             expiration: Timestamp::from_millis(expiration_ms),
         };
         let certificate = SenderCertificate::new(info, server_certificate, &server, &mut rng);
