@@ -335,34 +335,35 @@ error_code!(
     KeyError,
     RecordError,
     WireError,
-    BundleError,
-    EncryptError,
-    crate::error::DecryptError,
+    LoadError,
+    ReportError
+);
+error_code!(BundleError, EncryptError, crate::error::DecryptError);
+error_code!(
     GroupWireError,
     GroupProcessError,
     GroupEncryptError,
+    GroupDistributionError
+);
+error_code!(
     crate::group::GroupDecryptError,
-    GroupDistributionError,
-    GroupKeyProcessError,
-    GroupSendError,
-    crate::group::GroupReceiveError,
+    crate::group::GroupReceiveError
+);
+error_code!(GroupKeyProcessError, GroupSendError);
+error_code!(
     SealedWireError,
     CertificateError,
     SealError,
-    crate::sealed::OpenError,
+    crate::sealed::OpenError
+);
+error_code!(
     SealToError,
     SealMessageError,
     SealGroupMessageError,
-    UnsealError,
-    PrivacyStateError,
-    ActivityRecordError,
-    AccountError,
-    LoadError,
-    ReportError,
-    FingerprintError,
-    MediaEncryptError,
-    MediaDecryptError,
+    UnsealError
 );
+error_code!(PrivacyStateError, ActivityRecordError, AccountError);
+error_code!(FingerprintError, MediaEncryptError, MediaDecryptError);
 
 #[cfg(feature = "sqlite")]
 error_code!(crate::store::sqlite::OpenError);

@@ -689,12 +689,10 @@ pub unsafe extern "C" fn confide_device_open(
         };
         let key = StoreKey::try_from(key).map_err(|_| invalid("the store key is not 32 bytes"))?;
         let mut rng = SystemRng::new();
-        let store = SqliteStore::open(path, &key, &mut rng).map_err(Failure::from)?;
-        if !store.has_local_identity().map_err(Failure::from)? {
+        let store = SqliteStore::open(path, &key, &mut rng)?;
+        if !store.has_local_identity()? {
             let identity = IdentityKeyPair::generate(&mut rng);
-            store
-                .set_local_identity(&identity, generate_registration_id(&mut rng))
-                .map_err(Failure::from)?;
+            store.set_local_identity(&identity, generate_registration_id(&mut rng))?;
         }
         out.write(new_handle(AnyStore::Sqlite(store), name, device_id));
         Ok(())
@@ -774,7 +772,7 @@ pub unsafe extern "C" fn confide_device_identity_key(
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
-        let key = d.device.identity_key().map_err(Failure::from)?;
+        let key = d.device.identity_key()?;
         put_buffer(out, &key.serialize())
     })
 }
@@ -798,8 +796,7 @@ pub unsafe extern "C" fn confide_device_publish_bundle(
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
         let bundle = d
             .device
-            .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))
-            .map_err(Failure::from)?;
+            .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))?;
         put_buffer(out, &bundle.to_bytes())
     })
 }
@@ -826,7 +823,7 @@ pub unsafe extern "C" fn confide_device_start_session(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "bundle", |d, remote, raw| {
-            let bundle = PreKeyBundle::from_bytes(raw).map_err(Failure::from)?;
+            let bundle = PreKeyBundle::from_bytes(raw)?;
             d.start_session(remote, &bundle).map_err(Failure::from)
         })
     }
@@ -854,7 +851,7 @@ pub unsafe extern "C" fn confide_device_has_session(
                 required_out(out, "out is null")?,
             )
         };
-        out.write(d.device.has_session(&remote).map_err(Failure::from)?);
+        out.write(d.device.has_session(&remote)?);
         Ok(())
     })
 }
@@ -878,7 +875,7 @@ pub unsafe extern "C" fn confide_device_accept_identity(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "key", |d, remote, raw| {
-            let key = IdentityKey::try_from(raw).map_err(Failure::from)?;
+            let key = IdentityKey::try_from(raw)?;
             d.accept_identity(remote, &key).map_err(Failure::from)
         })
     }
@@ -914,10 +911,7 @@ pub unsafe extern "C" fn confide_device_encrypt(
                 peer_args(args, "plaintext")?,
             )
         };
-        let message = d
-            .device
-            .encrypt(&remote, plaintext)
-            .map_err(Failure::from)?;
+        let message = d.device.encrypt(&remote, plaintext)?;
         out_type.write(message.message_type());
         put_buffer(out, message.serialized())
     })
@@ -1033,25 +1027,21 @@ pub unsafe extern "C" fn confide_device_safety_number(
                 bytes(remote_id, remote_id_len, "remote_id")?,
             )
         };
-        let ours = d.device.identity_key().map_err(Failure::from)?;
-        let theirs = d
-            .device
-            .store()
-            .identity(&remote)
-            .map_err(Failure::from)?
-            .ok_or_else(|| {
-                Failure(
-                    CONFIDE_ERR_NOT_FOUND,
-                    format!(
-                        "no trusted identity for {}.{}",
-                        remote.name(),
-                        remote_device_id
-                    ),
-                )
-            })?;
-        let fingerprint =
-            Fingerprint::with_defaults(Party::new(local_id, &ours), Party::new(remote_id, &theirs))
-                .map_err(Failure::from)?;
+        let ours = d.device.identity_key()?;
+        let theirs = d.device.store().identity(&remote)?.ok_or_else(|| {
+            Failure(
+                CONFIDE_ERR_NOT_FOUND,
+                format!(
+                    "no trusted identity for {}.{}",
+                    remote.name(),
+                    remote_device_id
+                ),
+            )
+        })?;
+        let fingerprint = Fingerprint::with_defaults(
+            Party::new(local_id, &ours),
+            Party::new(remote_id, &theirs),
+        )?;
         let mut digits = [0u8; CONFIDE_SAFETY_NUMBER_SIZE];
         let text = fingerprint.displayable().to_string();
         let dst = digits
@@ -1160,7 +1150,7 @@ pub unsafe extern "C" fn confide_device_account_report(
                 required_out(out, "out is null")?,
             )
         };
-        let schedule = PolicySchedule::from_bytes(schedule).map_err(Failure::from)?;
+        let schedule = PolicySchedule::from_bytes(schedule)?;
         // SAFETY: the caller guarantees the strings are NUL-terminated (or null).
         let (phone, display_name, about) = unsafe {
             (
@@ -1188,11 +1178,8 @@ pub unsafe extern "C" fn confide_device_account_report(
             groups: Vec::new(),
             business_chats: Vec::new(),
         };
-        let report = d
-            .device
-            .account_report(&account, &schedule)
-            .map_err(Failure::from)?;
-        let zip = report.to_zip().map_err(Failure::from)?;
+        let report = d.device.account_report(&account, &schedule)?;
+        let zip = report.to_zip()?;
         put_buffer(out, &zip)
     })
 }
@@ -1222,8 +1209,8 @@ unsafe fn own_certificate(
 ) -> Result<SenderCertificate, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "certificate") }?;
-    let certificate = SenderCertificate::try_from(raw).map_err(Failure::from)?;
-    let ours = d.device.identity_key().map_err(Failure::from)?;
+    let certificate = SenderCertificate::try_from(raw)?;
+    let ours = d.device.identity_key()?;
     let info = certificate.sender();
     if info.identity_key != ours
         || info.uuid != d.device.address().name()
@@ -1249,18 +1236,14 @@ fn service_id(name: &str) -> Result<ServiceId, Failure> {
 fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failure> {
     let service_id = service_id(remote.name())?;
     let store = d.device.store();
-    let identity_key = store
-        .identity(remote)
-        .map_err(Failure::from)?
-        .ok_or_else(|| {
-            Failure(
-                CONFIDE_ERR_NO_SESSION,
-                "no identity key known for the recipient".into(),
-            )
-        })?;
+    let identity_key = store.identity(remote)?.ok_or_else(|| {
+        Failure(
+            CONFIDE_ERR_NO_SESSION,
+            "no identity key known for the recipient".into(),
+        )
+    })?;
     let registration_id = store
-        .session(remote)
-        .map_err(Failure::from)?
+        .session(remote)?
         .and_then(|r| r.current().map(|s| s.remote_registration_id()))
         .ok_or_else(|| {
             Failure(
@@ -1360,7 +1343,7 @@ unsafe fn distribution_with(
                 self::distribution_id(distribution_id)?,
             )
         };
-        let message = make(&d.device, id).map_err(Failure::from)?;
+        let message = make(&d.device, id)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1432,8 +1415,7 @@ pub unsafe extern "C" fn confide_device_group_process(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "message", |d, sender, raw| {
-            let message =
-                SenderKeyDistributionMessage::parse(raw, Layout::Current).map_err(Failure::from)?;
+            let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)?;
             d.group_process(sender, &message).map_err(Failure::from)
         })
     }
@@ -1467,10 +1449,7 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
                 bytes(plaintext, plaintext_len, "plaintext")?,
             )
         };
-        let message = d
-            .device
-            .group_encrypt(id, plaintext)
-            .map_err(Failure::from)?;
+        let message = d.device.group_encrypt(id, plaintext)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1593,10 +1572,9 @@ pub unsafe extern "C" fn confide_device_seal_message(
         let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
         let mut v2 = Vec::new();
         let to = seal_for(d, version, std::slice::from_ref(&remote), &mut v2)?;
-        let sealed = d
-            .device
-            .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)
-            .map_err(Failure::from)?;
+        let sealed =
+            d.device
+                .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)?;
         put_buffer(out, &sealed)
     })
 }
@@ -1663,17 +1641,14 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
         let mut v2 = Vec::new();
         let to = seal_for(d, version, &addresses, &mut v2)?;
         let group_id = (!group_id.is_empty()).then_some(group_id);
-        let sealed = d
-            .device
-            .seal_group_message(
-                id,
-                plaintext,
-                group_id,
-                &certificate,
-                ContentHint::Default,
-                to,
-            )
-            .map_err(Failure::from)?;
+        let sealed = d.device.seal_group_message(
+            id,
+            plaintext,
+            group_id,
+            &certificate,
+            ContentHint::Default,
+            to,
+        )?;
         put_buffer(out, &sealed)
     })
 }
@@ -1703,7 +1678,7 @@ pub unsafe extern "C" fn confide_sealed_v2_for_recipient(
             )
         };
         let service_id = service_id(name)?;
-        let multi = MultiRecipientMessage::try_from(raw).map_err(Failure::from)?;
+        let multi = MultiRecipientMessage::try_from(raw)?;
         let delivered = multi.for_recipient(&service_id).ok_or_else(|| {
             Failure(
                 CONFIDE_ERR_NOT_FOUND,
@@ -1750,7 +1725,7 @@ pub unsafe extern "C" fn confide_device_unseal(
                 sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let got = d.device.unseal(raw, &root).map_err(Failure::from)?;
+        let got = d.device.unseal(raw, &root)?;
         // Nothing below can fail: the message is consumed, so it must reach the caller.
         let name = CString::new(got.sender.name().replace('\0', "\u{FFFD}")).unwrap_or_default();
         out.write(ConfideUnsealed {
@@ -1797,9 +1772,8 @@ pub unsafe extern "C" fn confide_device_acknowledge_sealed(
                 sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let identity = d.device.store().local_identity().map_err(Failure::from)?;
-        let content =
-            confide::sealed::open(raw, &identity, &root, d.device.now()).map_err(Failure::from)?;
+        let identity = d.device.store().local_identity()?;
+        let content = confide::sealed::open(raw, &identity, &root, d.device.now())?;
         let info = content.sender().sender();
         let sender = Address::new(info.uuid.clone(), info.device_id);
         let contents = content.contents();
@@ -1916,7 +1890,7 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
             uuid: d.device.address().name().to_owned(),
             e164: None,
             device_id: d.device.address().device_id(),
-            identity_key: d.device.identity_key().map_err(Failure::from)?,
+            identity_key: d.device.identity_key()?,
             expiration: Timestamp::from_millis(expiration_ms),
         };
         let certificate = SenderCertificate::new(info, server_certificate, &server, &mut rng);
