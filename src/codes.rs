@@ -330,40 +330,17 @@ macro_rules! error_code {
     };
 }
 
-error_code!(
-    StoreError,
-    KeyError,
-    RecordError,
-    WireError,
-    LoadError,
-    ReportError
-);
-error_code!(BundleError, EncryptError, crate::error::DecryptError);
-error_code!(
-    GroupWireError,
-    GroupProcessError,
-    GroupEncryptError,
-    GroupDistributionError
-);
-error_code!(
-    crate::group::GroupDecryptError,
-    crate::group::GroupReceiveError
-);
-error_code!(GroupKeyProcessError, GroupSendError);
-error_code!(
-    SealedWireError,
-    CertificateError,
-    SealError,
-    crate::sealed::OpenError
-);
-error_code!(
-    SealToError,
-    SealMessageError,
-    SealGroupMessageError,
-    UnsealError
-);
-error_code!(PrivacyStateError, ActivityRecordError, AccountError);
-error_code!(FingerprintError, MediaEncryptError, MediaDecryptError);
+error_code! {
+    StoreError, KeyError, RecordError, WireError, LoadError, ReportError,
+    BundleError, EncryptError, crate::error::DecryptError,
+    GroupWireError, GroupProcessError, GroupEncryptError, GroupDistributionError,
+    crate::group::GroupDecryptError, crate::group::GroupReceiveError,
+    GroupKeyProcessError, GroupSendError,
+    SealedWireError, CertificateError, SealError, crate::sealed::OpenError,
+    SealToError, SealMessageError, SealGroupMessageError, UnsealError,
+    PrivacyStateError, ActivityRecordError, AccountError,
+    FingerprintError, MediaEncryptError, MediaDecryptError,
+}
 
 #[cfg(feature = "sqlite")]
 error_code!(crate::store::sqlite::OpenError);
