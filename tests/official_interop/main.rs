@@ -10,6 +10,7 @@ mod harness;
 mod layout;
 mod peer_suite;
 mod persistent;
+mod unseal;
 
 use confide::group::{
     DistributionId, GroupDecryptError, GroupSessions, SenderKeyDistributionMessage,
