@@ -344,3 +344,48 @@ error_code! {
 
 #[cfg(feature = "sqlite")]
 error_code!(crate::store::sqlite::OpenError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::DecryptError;
+    use crate::group::GroupDecryptError;
+
+    /// The codes the interop suites and the C ABI's table depend on, pinned.
+    #[test]
+    fn codes_are_the_peer_protocols_names() {
+        let store = || StoreError::NoLocalIdentity;
+        let pinned: [(&dyn ErrorCode, &str); 12] = [
+            (&store(), "Store"),
+            (&BundleError::InvalidSignature, "InvalidSignature"),
+            (&EncryptError::Store(store()), "Store"),
+            (&DecryptError::UnknownPreKey { id: 1 }, "InvalidPreKeyId"),
+            (&GroupEncryptError::NoSenderKey, "NoSenderKeyState"),
+            (
+                &GroupSendError::Encrypt(GroupEncryptError::NoSenderKey),
+                "NoSenderKeyState",
+            ),
+            (
+                &GroupKeyProcessError::Process(GroupProcessError::WrongLayout),
+                "WrongLayout",
+            ),
+            (
+                &GroupDecryptError::DuplicateMessage { iteration: 3 },
+                "DuplicateMessage",
+            ),
+            (&SealMessageError::UnknownRecipient, "NoSession"),
+            (
+                &SealGroupMessageError::Encrypt(GroupEncryptError::ChainExhausted),
+                "ChainExhausted",
+            ),
+            (&UnsealError::SelfSend, "SelfSend"),
+            (
+                &CertificateError::Revoked { key_id: 7 },
+                "CertificateRevoked",
+            ),
+        ];
+        for (error, code) in pinned {
+            assert_eq!(error.code(), code, "{error}");
+        }
+    }
+}
