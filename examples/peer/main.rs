@@ -403,6 +403,11 @@ fn serve_persistent(path: String, key_hex: &str) -> Result<(), String> {
 }
 
 fn main() -> std::process::ExitCode {
+    // The protocol's v4 mode (PQXDH, Kyber prekeys) is not built yet: `hello` reports
+    // `message_version` 3 whatever the environment asks, so a driver can tell.
+    if std::env::var("CONFIDE_PEER_VERSION").is_ok_and(|v| v != "3") {
+        eprintln!("peer: only protocol version 3 is supported; speaking v3");
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |flag: &str| {
         args.iter()
