@@ -11,7 +11,7 @@ use std::path::Path;
 
 use confide::cipher::{self, BundleSpec};
 use confide::store::{
-    InMemoryStore, ProtocolStore, SqliteOptions, SqliteStore, StoreKey, Synchronous,
+    DurableStore, InMemoryStore, ProtocolStore, SqliteOptions, SqliteStore, StoreKey, Synchronous,
 };
 use confide::{Address, IdentityKeyPair, Timestamp};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};

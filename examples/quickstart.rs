@@ -5,7 +5,7 @@
 
 use confide::device::{Device, SystemClock};
 use confide::group::{DistributionId, SenderKeyDistributionMessage, SenderKeyMessage};
-use confide::store::{MessageId, SessionStore, SqliteStore, StoreKey};
+use confide::store::{DurableStore, MessageId, SessionStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, SystemRng};
 
 fn short(bytes: &[u8]) -> String {

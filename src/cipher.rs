@@ -245,9 +245,9 @@ pub struct ContentionError {
 }
 
 fn contention() -> StoreError {
-    StoreError::Backend(Box::new(ContentionError {
+    StoreError::Contention {
         attempts: MAX_COMMIT_ATTEMPTS,
-    }))
+    }
 }
 
 /// `decrypt` has no clock argument; a message it stores is stamped with the epoch.

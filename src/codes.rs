@@ -265,13 +265,15 @@ impl ReportError {
     }
 }
 
-#[cfg(feature = "sqlite")]
-impl crate::store::sqlite::OpenError {
-    /// `"WrongKey"` for a database sealed under another key, else `"Store"`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl crate::store::OpenError {
+    /// `"WrongKey"` for a database sealed under another key, `"InvalidArgument"` for a
+    /// device name the store cannot hold, else `"Store"`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::WrongKey => "WrongKey",
-            Self::Database(_)
+            Self::InvalidDevice => "InvalidArgument",
+            Self::Backend(_)
             | Self::NewerSchema { .. }
             | Self::Corrupt { .. }
             | Self::KeyDerivation => "Store",
@@ -342,8 +344,8 @@ error_code! {
     FingerprintError, MediaEncryptError, MediaDecryptError,
 }
 
-#[cfg(feature = "sqlite")]
-error_code!(crate::store::sqlite::OpenError);
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+error_code!(crate::store::OpenError);
 
 #[cfg(test)]
 mod tests {

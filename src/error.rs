@@ -99,13 +99,17 @@ pub enum RecordError {
     },
 }
 
-/// A store backend failed.
+/// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// A stored value could not be loaded.
     #[error("stored record is corrupt: {0}")]
     Corrupt(#[from] RecordError),
+    /// A sealed row failed authentication: edited, moved to another row, table or
+    /// device, sealed under another key, or corrupt.
+    #[error("{0}")]
+    Tampered(#[from] crate::store::TamperedRow),
     /// The store has no local identity yet.
     #[error("the store has no local identity")]
     NoLocalIdentity,
@@ -123,9 +127,59 @@ pub enum StoreError {
         /// Which lock.
         what: &'static str,
     },
-    /// The backend itself failed (I/O, database, lock poisoning).
+    /// The backend itself failed (I/O, the database, the connection).
     #[error("store backend failed")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(#[source] BackendError),
+}
+
+impl StoreError {
+    /// A [`StoreError::Backend`] from any error (or message) of a store's backend.
+    pub fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Backend(BackendError::new(error))
+    }
+}
+
+/// What a store's backend (a database, a file system, a connection) reported, kept
+/// opaque so the backend's own error types are not part of this crate's API. Its
+/// `Display` is the backend's description and [`std::error::Error::source`] reaches
+/// the backend's error chain.
+pub struct BackendError(Box<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    /// Wraps a backend's error, or a description of what failed.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<&str> for BackendError {
+    fn from(description: &str) -> Self {
+        Self::new(description)
+    }
+}
+
+impl From<String> for BackendError {
+    fn from(description: String) -> Self {
+        Self::new(description)
+    }
+}
+
+impl std::fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BackendError").field(&self.0).finish()
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// Processing a prekey bundle failed; nothing was stored.

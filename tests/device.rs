@@ -27,7 +27,7 @@ use confide::sealed::{
     SenderCertificate, SenderInfo, ServerCertificate, ServiceId, UnidentifiedSenderMessageContent,
 };
 use confide::store::{
-    IdentityStore, InMemoryStore, MessageId, SenderKeyStore, SqliteStore, StoreKey,
+    DurableStore, IdentityStore, InMemoryStore, MessageId, SenderKeyStore, SqliteStore, StoreKey,
 };
 use confide::{Address, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;

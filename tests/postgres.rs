@@ -31,12 +31,12 @@ use confide::device::{Device, FixedClock, state_kind};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::policy::Activity;
+use confide::store::postgres::SCHEMA_VERSION;
 use confide::store::postgres::client::{Client, Config, NoTls};
-use confide::store::postgres::{SCHEMA_VERSION, TamperedRow};
 use confide::store::{
-    CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, PostgresOpenError,
+    CommitOutcome, DurableStore, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError,
     PostgresPool, PostgresStore, PreKeyStore, RowVersion, SenderKeyStore, SessionStore,
-    SignedPreKeyStore, StateStore, StoreKey,
+    SignedPreKeyStore, StateStore, StoreKey, TamperedRow,
 };
 use confide::{Address, CiphertextMessage, IdentityKeyPair, StoreError, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -282,7 +282,7 @@ fn pair(
 
 fn tampered(e: StoreError) -> Option<&'static str> {
     match e {
-        StoreError::Backend(b) => b.downcast_ref::<TamperedRow>().map(|t| t.table),
+        StoreError::Tampered(TamperedRow { table, .. }) => Some(table),
         _ => None,
     }
 }
@@ -500,7 +500,7 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     assert_eq!(tampered(b.session(&from).unwrap_err()), Some("session"));
     assert!(matches!(
         cipher::encrypt(&b, &from, b"x"),
-        Err(confide::EncryptError::Store(StoreError::Backend(_)))
+        Err(confide::EncryptError::Store(StoreError::Tampered(_)))
     ));
     assert!(b.verify().is_err());
     // dev-c's own rows are untouched and still open.
@@ -514,7 +514,7 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     .unwrap();
     assert!(matches!(
         PostgresStore::open(&pool, "dev-c", &key(2), &mut rng(1)),
-        Err(PostgresOpenError::Corrupt { table: "meta" })
+        Err(OpenError::Corrupt { table: "meta" })
     ));
 }
 
@@ -525,14 +525,14 @@ fn wrong_key_newer_schema_and_bad_device_names_are_refused() {
     drop(open(&pool, "d1", &key(1), 1));
     assert!(matches!(
         PostgresStore::open(&pool, "d1", &key(9), &mut rng(1)),
-        Err(PostgresOpenError::WrongKey)
+        Err(OpenError::WrongKey)
     ));
     // Another device may use another key in the same database.
     drop(open(&pool, "d2", &key(9), 2));
     for bad in ["", "a\0b", &"x".repeat(257)] {
         assert!(matches!(
             PostgresStore::open(&pool, bad, &key(1), &mut rng(1)),
-            Err(PostgresOpenError::InvalidDevice)
+            Err(OpenError::InvalidDevice)
         ));
     }
     let mut sql = server.client();
@@ -545,7 +545,7 @@ fn wrong_key_newer_schema_and_bad_device_names_are_refused() {
     .unwrap();
     assert!(matches!(
         PostgresStore::open(&pool, "d2", &key(9), &mut rng(1)),
-        Err(PostgresOpenError::Corrupt { table: "meta" })
+        Err(OpenError::Corrupt { table: "meta" })
     ));
     let v: i32 = sql
         .query_one("SELECT version FROM confide_schema_version", &[])
@@ -558,7 +558,7 @@ fn wrong_key_newer_schema_and_bad_device_names_are_refused() {
     )
     .unwrap();
     match PostgresStore::open(&pool, "d1", &key(1), &mut rng(1)) {
-        Err(PostgresOpenError::NewerSchema { found, supported }) => {
+        Err(OpenError::NewerSchema { found, supported }) => {
             assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
         }
         other => panic!("expected NewerSchema, got {other:?}"),
@@ -567,7 +567,7 @@ fn wrong_key_newer_schema_and_bad_device_names_are_refused() {
     let dead = PostgresPool::new(config_for(free_port()), 1);
     assert!(matches!(
         PostgresStore::open(&dead, "d1", &key(1), &mut rng(1)),
-        Err(PostgresOpenError::Pool(_))
+        Err(OpenError::Backend(_))
     ));
 }
 
@@ -715,7 +715,7 @@ fn concurrent_first_opens_migrate_once_and_agree_on_a_new_device() {
     let pool = server.pool(1);
     assert!(matches!(
         PostgresStore::open(&pool, "shared", &key(7), &mut rng(1)),
-        Err(PostgresOpenError::WrongKey)
+        Err(OpenError::WrongKey)
     ));
     for t in 0..4u64 {
         let s = PostgresStore::open(&pool, &format!("own-{t}"), &key(6), &mut rng(1)).unwrap();
@@ -743,6 +743,64 @@ fn concurrent_threads_to_different_and_same_peers() {
     stores::concurrent_threads_to_different_and_same_peers(40, |name, seed| {
         open(&pool, name, &k, seed)
     });
+}
+
+/// [`stores::state_commit_is_compare_and_swap`] on one device; what it committed
+/// verifies; two hosts (two pools, two opens of one device) commit concurrently without
+/// losing an update; another device's rows are untouched.
+#[test]
+fn state_commit_is_compare_and_swap() {
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let s = open(&pool, "state", &key(1), 1);
+    stores::state_commit_is_compare_and_swap(&s);
+    assert_eq!(s.verify().unwrap().states, 2);
+    let other_device = open(&pool, "other", &key(1), 2);
+    assert_eq!(
+        other_device.load_state("ledger", "").unwrap().1,
+        RowVersion::ABSENT
+    );
+    let pool2 = server.pool(2);
+    let host2 = open(&pool2, "state", &key(1), 3);
+    stores::concurrent_state_commits_lose_nothing(&[&s, &host2, &s], 25);
+    assert!(other_device.state("counter", "a").unwrap().is_none());
+}
+
+/// Hosts opening one new device at once and each calling `bootstrap_identity`: exactly
+/// one makes the identity and every host ends up with that one.
+#[test]
+fn racing_bootstraps_agree_on_one_identity() {
+    let server = PgServer::start();
+    let hosts: Vec<PostgresStore> = (0..4)
+        .map(|i| {
+            let pool = server.pool(1);
+            PostgresStore::open(&pool, "fresh", &key(1), &mut rng(10 + i)).unwrap()
+        })
+        .collect();
+    let made: Vec<bool> = std::thread::scope(|scope| {
+        let runs: Vec<_> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| scope.spawn(move || h.bootstrap_identity(&mut rng(20 + i as u64))))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap().unwrap())
+            .collect()
+    });
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "{made:?}");
+    let first = hosts[0].local_identity().unwrap();
+    for h in &hosts {
+        assert_eq!(
+            h.local_identity().unwrap().identity_key(),
+            first.identity_key()
+        );
+        assert_eq!(
+            h.local_registration_id().unwrap(),
+            hosts[0].local_registration_id().unwrap()
+        );
+        assert!(!h.bootstrap_identity(&mut rng(30)).unwrap());
+    }
+    hosts[0].verify().unwrap();
 }
 
 // ---- groups: transactional sender keys --------------------------------------------

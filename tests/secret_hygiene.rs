@@ -20,8 +20,8 @@ use confide::sealed::{
 };
 use confide::session::{LocalKeys, SessionRecord};
 use confide::store::{
-    Commit, DeliveredMessage, InMemoryStore, MessageId, NewMessage, RowVersion, SessionStore,
-    SqliteStore, StoreKey,
+    Commit, DeliveredMessage, DurableStore, InMemoryStore, MessageId, NewMessage, RowVersion,
+    SessionStore, SqliteStore, StoreKey,
 };
 use confide::{Address, Timestamp};
 use rand_chacha::ChaCha20Rng;

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::store::{
-    CommitOutcome, GroupCommit, IdentityStore, MessageId, NewMessage, OpenError, PreKeyStore,
-    RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StoreKey, TamperedRow,
+    CommitOutcome, DurableStore, GroupCommit, IdentityStore, InMemoryStore, MessageId, NewMessage,
+    OpenError, PreKeyStore, RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StateStore,
+    StoreKey, TamperedRow,
 };
 use confide::{CiphertextMessage, StoreError};
 use rand_chacha::ChaCha20Rng;
@@ -32,16 +33,26 @@ fn open(path: &Path, k: &StoreKey, seed: u64) -> SqliteStore {
 fn pair(dir: &Path) -> (SqliteStore, SqliteStore, CiphertextMessage) {
     let a = open(&dir.join("alice.db"), &key(1), 1);
     let b = open(&dir.join("bob.db"), &key(2), 2);
+    let first = handshake(&a, &b, b"first");
+    (a, b, first)
+}
+
+/// Alice's store `a` starts a session from a bundle of Bob's store `b` (any stores,
+/// wrapped or not) and encrypts `first` to Bob.
+fn handshake<A, B>(a: &A, b: &B, first: &[u8]) -> CiphertextMessage
+where
+    A: confide::store::ProtocolStore + ?Sized,
+    B: confide::store::ProtocolStore + ?Sized,
+{
     let mut r = rng(3);
     let spec = BundleSpec {
         device_id: 1,
         signed_pre_key_id: 7,
         pre_key_id: Some(42),
     };
-    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
-    let first = cipher::encrypt(&a, &bob(), b"first").unwrap();
-    (a, b, first)
+    let bundle = cipher::new_bundle(b, &mut r, spec, NOW).unwrap();
+    cipher::process_bundle(a, &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::encrypt(a, &bob(), first).unwrap()
 }
 
 #[test]
@@ -167,7 +178,7 @@ fn swapped_rows_fail_to_open() {
     let s = open(&path, &key(1), 3);
     assert!(s.pre_key(1).unwrap().is_some());
     let tampered = |e: StoreError| match e {
-        StoreError::Backend(b) => b.downcast_ref::<TamperedRow>().map(|t| t.table),
+        StoreError::Tampered(TamperedRow { table, .. }) => Some(table),
         _ => None,
     };
     assert_eq!(tampered(s.pre_key(2).unwrap_err()), Some("pre_key"));
@@ -300,6 +311,36 @@ fn group_commit_is_compare_and_swap_and_keeps_the_message() {
         all.extend(std::fs::read(f.unwrap().path()).unwrap());
     }
     assert!(!all.windows(12).any(|w| w == b"group secret"));
+}
+
+/// [`stores::state_commit_is_compare_and_swap`] on a database file; what it committed
+/// survives a reopen and verifies; two connections to one file commit concurrently
+/// without losing an update.
+#[test]
+fn state_commit_is_compare_and_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let s = open(&path, &key(1), 1);
+    stores::state_commit_is_compare_and_swap(&s);
+    drop(s);
+    let s = open(&path, &key(1), 2);
+    assert_eq!(
+        s.state("ledger", "").unwrap().unwrap().as_slice(),
+        b"ledger 3"
+    );
+    assert_eq!(s.state("tracker", "biz").unwrap().unwrap().as_slice(), b"t");
+    assert_eq!(s.verify().unwrap().states, 2);
+    let other = open(&path, &key(1), 3);
+    stores::concurrent_state_commits_lose_nothing(&[&s, &other], 40);
+}
+
+/// The same for [`InMemoryStore`], which is its own state store.
+#[test]
+fn in_memory_state_commit_is_compare_and_swap() {
+    let s = InMemoryStore::generate(&mut rng(1));
+    assert!(s.state_store().is_some());
+    stores::state_commit_is_compare_and_swap(&s);
+    stores::concurrent_state_commits_lose_nothing(&[&s, &s, &s], 200);
 }
 
 #[test]
@@ -511,4 +552,135 @@ fn concurrent_threads_to_different_and_same_peers() {
     stores::concurrent_threads_to_different_and_same_peers(60, |name, seed| {
         open(&dir.path().join(format!("{name}.db")), &k, seed)
     });
+}
+
+// ---- the durable-store contract, through wrappers ----------------------------------
+
+/// `bootstrap_identity` makes an identity once: the second call and a second handle on
+/// the file keep it, and it survives a reopen.
+#[test]
+fn bootstrap_identity_makes_one_identity_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boot.db");
+    let s = SqliteStore::open(&path, &key(1), &mut rng(1)).unwrap();
+    let other = SqliteStore::open(&path, &key(1), &mut rng(2)).unwrap();
+    assert!(!s.has_local_identity().unwrap());
+    assert!(matches!(
+        s.local_identity(),
+        Err(StoreError::NoLocalIdentity)
+    ));
+    assert!(s.bootstrap_identity(&mut rng(3)).unwrap());
+    let made = s.local_identity().unwrap();
+    assert!(!s.bootstrap_identity(&mut rng(4)).unwrap());
+    // The other handle cached "none" at open: it finds the identity instead of making one.
+    assert!(!other.bootstrap_identity(&mut rng(5)).unwrap());
+    assert_eq!(
+        other.local_identity().unwrap().identity_key(),
+        made.identity_key()
+    );
+    drop((s, other));
+    let s = SqliteStore::open(&path, &key(1), &mut rng(6)).unwrap();
+    assert_eq!(
+        s.local_identity().unwrap().identity_key(),
+        made.identity_key()
+    );
+    assert!(s.verify().is_ok());
+}
+
+/// Every store trait works through `Arc<T>`, `Box<T>` and `&T`, and as
+/// `Box<dyn ProtocolStore>`: the defaulted accessors (`transactional`,
+/// `transactional_group`, `state_store`) are forwarded, not reset to `None`, so a
+/// wrapped persistent store keeps its atomic commits.
+#[test]
+fn stores_work_through_arc_box_and_references() {
+    use std::sync::Arc;
+
+    use confide::store::{ProtocolStore, SessionStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arc::new(open(&dir.path().join("a.db"), &key(1), 1));
+    let b: Box<dyn ProtocolStore> = Box::new(open(&dir.path().join("b.db"), &key(2), 2));
+    assert!(a.transactional().is_some());
+    assert!(a.transactional_group().is_some());
+    assert!(a.state_store().is_some());
+    assert!(b.transactional().is_some() && b.state_store().is_some());
+    // `&&dyn ProtocolStore` goes through the `&T` impl.
+    let by_ref: &dyn ProtocolStore = &*b;
+    assert!(SenderKeyStore::transactional_group(&&by_ref).is_some());
+    assert!(a.kyber_pre_keys().is_none());
+
+    let m = handshake(&a, &b, b"through wrappers");
+    let mut r = rng(4);
+    let d = cipher::decrypt_message(&*b, &alice(), &m, &mut r, NOW).unwrap();
+    assert_eq!(d.plaintext.as_slice(), b"through wrappers");
+    // The commit went through the transactional store: the message is kept until
+    // acknowledged, and the durable contract reaches it through the Arc.
+    let id = MessageId::of(&m);
+    let durable: &dyn DurableStore = &a;
+    assert!(durable.message(&bob(), &id).unwrap().is_none());
+    assert_eq!(a.verify().unwrap().sessions, 1);
+
+    // A Device over Arc<SqliteStore> (and so over a store the app keeps a handle to).
+    let device = confide::device::Device::new(
+        Arc::clone(&a),
+        alice(),
+        rng(4),
+        confide::device::FixedClock::new(NOW),
+    );
+    let m2 = device.encrypt(&bob(), b"device over an Arc").unwrap();
+    let d2 = cipher::decrypt_message(&*b, &alice(), &m2, &mut r, NOW).unwrap();
+    assert_eq!(d2.plaintext.as_slice(), b"device over an Arc");
+}
+
+/// A database failure is `OpenError::Backend` / `StoreError::Backend` around an opaque
+/// `BackendError`: it describes the failure, but the backend crate's error type is not
+/// reachable (not even by downcasting the source chain's first link).
+#[test]
+fn backend_errors_are_opaque() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory is not a database file.
+    let err = SqliteStore::open(dir.path(), &key(1), &mut rng(1)).unwrap_err();
+    let OpenError::Backend(inner) = &err else {
+        panic!("expected a backend error, got {err:?}");
+    };
+    assert!(!inner.to_string().is_empty());
+    let source = std::error::Error::source(&err).unwrap();
+    assert!(source.is::<confide::store::BackendError>());
+    assert!(!source.is::<rusqlite::Error>());
+    // An app's own store reports its failures the same way.
+    let e = StoreError::backend("disk full");
+    assert!(matches!(&e, StoreError::Backend(b) if b.to_string() == "disk full"));
+}
+
+/// The Kyber prekey extension point: `InMemoryStore` keeps opaque records, deletes a
+/// used one-time key and keeps a used last-resort key; the persistent store offers none
+/// (v3 only), through wrappers as well.
+#[test]
+fn kyber_pre_keys_extension_point() {
+    use std::sync::Arc;
+
+    use confide::store::KyberPreKeyStore;
+
+    let s = Arc::new(InMemoryStore::generate(&mut rng(1)));
+    let kyber = s.kyber_pre_keys().unwrap();
+    kyber
+        .save_kyber_pre_key(1, b"one-time record", false)
+        .unwrap();
+    kyber
+        .save_kyber_pre_key(2, b"last-resort record", true)
+        .unwrap();
+    assert_eq!(
+        kyber.kyber_pre_key(1).unwrap().unwrap().as_slice(),
+        b"one-time record"
+    );
+    kyber.mark_kyber_pre_key_used(1).unwrap();
+    kyber.mark_kyber_pre_key_used(2).unwrap();
+    assert!(s.kyber_pre_key(1).unwrap().is_none());
+    assert_eq!(
+        s.kyber_pre_key(2).unwrap().unwrap().as_slice(),
+        b"last-resort record"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let durable = Arc::new(open(&dir.path().join("k.db"), &key(1), 1));
+    assert!(durable.kyber_pre_keys().is_none());
 }

@@ -41,22 +41,17 @@ use confide::cipher::Decrypted;
 use confide::device::{Clock, Device, GroupDistributionError, SealFor};
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
-use confide::group::{
-    DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
-};
-use confide::keys::{PreKeyRecord, PublicKey, SignedPreKeyRecord, generate_registration_id};
+use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
+use confide::keys::PublicKey;
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
     ContentHint, ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId,
 };
 use confide::store::{
-    IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
-    SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalGroupStore,
-    TransactionalStore,
+    DurableStore, InMemoryStore, MessageId, ProtocolStore, SqliteStore, StoreKey,
 };
 use confide::{
-    Address, CiphertextMessage, ErrorCode, IdentityKey, IdentityKeyPair, PreKeyBundle,
-    SessionRecord, StoreError, SystemRng, Timestamp,
+    Address, CiphertextMessage, ErrorCode, IdentityKey, PreKeyBundle, SystemRng, Timestamp,
 };
 
 /// Success.
@@ -151,97 +146,6 @@ pub const CONFIDE_TIMER_7_DAYS: u8 = 2;
 /// `ConfideAccountInfo` default message timer: 90 days.
 pub const CONFIDE_TIMER_90_DAYS: u8 = 3;
 
-/// The store behind a handle: persistent or in memory. One enum keeps a single
-/// `Device` type (and so a single handle type) for both.
-// One per handle, and the handle is boxed: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-enum AnyStore {
-    Sqlite(SqliteStore),
-    Memory(InMemoryStore),
-}
-
-/// Forwards a store call to whichever store the handle has.
-macro_rules! forward {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Sqlite($s) => $call,
-            AnyStore::Memory($s) => $call,
-        }
-    };
-}
-
-impl IdentityStore for AnyStore {
-    fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
-        forward!(self, s => s.local_identity())
-    }
-    fn local_registration_id(&self) -> Result<u32, StoreError> {
-        forward!(self, s => s.local_registration_id())
-    }
-    fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
-        forward!(self, s => s.identity(address))
-    }
-    fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
-        forward!(self, s => s.save_identity(address, key))
-    }
-    fn state_store(&self) -> Option<&dyn StateStore> {
-        forward!(self, s => s.state_store())
-    }
-}
-
-impl PreKeyStore for AnyStore {
-    fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
-        forward!(self, s => s.pre_key(id))
-    }
-    fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
-        forward!(self, s => s.save_pre_key(record))
-    }
-    fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
-        forward!(self, s => s.remove_pre_key(id))
-    }
-}
-
-impl SignedPreKeyStore for AnyStore {
-    fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        forward!(self, s => s.signed_pre_key(id))
-    }
-    fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        forward!(self, s => s.save_signed_pre_key(record))
-    }
-}
-
-impl SessionStore for AnyStore {
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
-        forward!(self, s => s.session(address))
-    }
-    fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        forward!(self, s => s.save_session(address, record))
-    }
-    fn transactional(&self) -> Option<&dyn TransactionalStore> {
-        forward!(self, s => s.transactional())
-    }
-}
-
-impl SenderKeyStore for AnyStore {
-    fn sender_key(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-    ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        forward!(self, s => s.sender_key(sender, distribution_id))
-    }
-    fn save_sender_key(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-        record: &SenderKeyRecord,
-    ) -> Result<(), StoreError> {
-        forward!(self, s => s.save_sender_key(sender, distribution_id, record))
-    }
-    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
-        forward!(self, s => s.transactional_group())
-    }
-}
-
 /// The system clock, or a fixed time the caller set (0 means "use the system clock").
 struct FfiClock(Arc<AtomicU64>);
 
@@ -254,13 +158,16 @@ impl Clock for FfiClock {
     }
 }
 
-/// The `Device` behind every handle.
-type FfiDevice = Device<AnyStore, SystemRng, FfiClock>;
+/// The `Device` behind every handle, over either store (a SQLite file or memory).
+type FfiDevice = Device<Box<dyn ProtocolStore>, SystemRng, FfiClock>;
 
 /// One device of one user: its identity, prekeys, sessions and privacy state, in a
 /// SQLite file or in memory. Opaque; free with `confide_device_free`.
 pub struct ConfideDevice {
     device: FfiDevice,
+    /// The SQLite store the device holds, shared, for what only a persistent store
+    /// offers (acknowledging a stored message); `None` in memory, which keeps none.
+    durable: Option<Arc<SqliteStore>>,
     fixed_time: Arc<AtomicU64>,
 }
 
@@ -558,9 +465,9 @@ fn acknowledge_stored(
     sender: &Address,
     id: impl FnOnce() -> Result<MessageId, Failure>,
 ) -> Result<bool, Failure> {
-    match d.device.store() {
-        AnyStore::Sqlite(s) => s.acknowledge(sender, &id()?).map_err(Failure::from),
-        AnyStore::Memory(_) => Ok(false),
+    match &d.durable {
+        Some(store) => Ok(store.acknowledge(sender, &id()?)?),
+        None => Ok(false),
     }
 }
 
@@ -629,7 +536,14 @@ unsafe fn acknowledge_with(
     })
 }
 
-fn new_handle(store: AnyStore, name: &str, device_id: u32) -> *mut ConfideDevice {
+/// A handle on a device over `store`; `durable` is the same store when it is a SQLite
+/// one.
+fn new_handle(
+    store: Box<dyn ProtocolStore>,
+    durable: Option<Arc<SqliteStore>>,
+    name: &str,
+    device_id: u32,
+) -> *mut ConfideDevice {
     let fixed_time = Arc::new(AtomicU64::new(0));
     let device = Device::new(
         store,
@@ -637,7 +551,11 @@ fn new_handle(store: AnyStore, name: &str, device_id: u32) -> *mut ConfideDevice
         SystemRng::new(),
         FfiClock(Arc::clone(&fixed_time)),
     );
-    Box::into_raw(Box::new(ConfideDevice { device, fixed_time }))
+    Box::into_raw(Box::new(ConfideDevice {
+        device,
+        durable,
+        fixed_time,
+    }))
 }
 
 #[cfg(unix)]
@@ -689,12 +607,10 @@ pub unsafe extern "C" fn confide_device_open(
         };
         let key = StoreKey::try_from(key).map_err(|_| invalid("the store key is not 32 bytes"))?;
         let mut rng = SystemRng::new();
-        let store = SqliteStore::open(path, &key, &mut rng)?;
-        if !store.has_local_identity()? {
-            let identity = IdentityKeyPair::generate(&mut rng);
-            store.set_local_identity(&identity, generate_registration_id(&mut rng))?;
-        }
-        out.write(new_handle(AnyStore::Sqlite(store), name, device_id));
+        let store = Arc::new(SqliteStore::open(path, &key, &mut rng)?);
+        store.bootstrap_identity(&mut rng)?;
+        let shared = Box::new(Arc::clone(&store));
+        out.write(new_handle(shared, Some(store), name, device_id));
         Ok(())
     })
 }
@@ -717,7 +633,7 @@ pub unsafe extern "C" fn confide_device_new_in_memory(
         // SAFETY: forwarded caller guarantees.
         let (out, name) = unsafe { (required_out(out, "out is null")?, string(name, "name")?) };
         let store = InMemoryStore::generate(&mut SystemRng::new());
-        out.write(new_handle(AnyStore::Memory(store), name, device_id));
+        out.write(new_handle(Box::new(store), None, name, device_id));
         Ok(())
     })
 }

@@ -25,7 +25,7 @@ use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, SignedPreKeyPublic,
     SignedPreKeyRecord, generate_registration_id,
 };
-use confide::store::{InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
+use confide::store::{DurableStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, IdentityKey, PreKeyBundle, SystemRng, Timestamp};
 use rand_core::RngCore;
 use serde_json::{Value, json};

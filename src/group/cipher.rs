@@ -43,7 +43,7 @@ use super::{
     DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
     SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
-use crate::cipher::{ContentionError, Decrypted};
+use crate::cipher::Decrypted;
 use crate::error::StoreError;
 use crate::store::{
     CommitOutcome, GroupCommit, MessageId, NewMessage, SenderKeyStore, TransactionalGroupStore,
@@ -110,9 +110,9 @@ impl GroupReceiveError {
 const GROUP_COMMIT_ATTEMPTS: usize = 64;
 
 fn contention() -> StoreError {
-    StoreError::Backend(Box::new(ContentionError {
+    StoreError::Contention {
         attempts: GROUP_COMMIT_ATTEMPTS,
-    }))
+    }
 }
 
 /// Runs `step` on the stored record of (`sender`, `distribution_id`) and saves the

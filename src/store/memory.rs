@@ -4,8 +4,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
-use super::{IdentityStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore};
+use super::{
+    CommitOutcome, IdentityStore, KyberPreKeyStore, PreKeyStore, RowVersion, SenderKeyStore,
+    SessionStore, SignedPreKeyStore, StateStore, StateWrite, VersionedState,
+};
 use crate::Address;
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
@@ -14,6 +18,9 @@ use crate::keys::{
 };
 use crate::session::SessionRecord;
 
+/// A state value with its version.
+type StateRow = (Zeroizing<Vec<u8>>, RowVersion);
+
 #[derive(Default)]
 struct Inner {
     identities: HashMap<Address, IdentityKey>,
@@ -21,9 +28,37 @@ struct Inner {
     signed_pre_keys: HashMap<u32, SignedPreKeyRecord>,
     sessions: HashMap<Address, SessionRecord>,
     sender_keys: HashMap<(Address, DistributionId), SenderKeyRecord>,
+    /// Privacy-model state by (kind, key), each value with its version.
+    states: HashMap<(String, String), StateRow>,
+    /// Writes of state values so far: the next value's version.
+    state_writes: u64,
+    /// Kyber prekey records by id, each with whether it is a last-resort key.
+    kyber_pre_keys: HashMap<u32, (Zeroizing<Vec<u8>>, bool)>,
 }
 
-/// Keeps everything in memory behind one mutex.
+impl Inner {
+    /// Stores a state value under a fresh version (a write counter, so no two writes
+    /// share one).
+    fn put_state(&mut self, kind: &str, key: &str, value: &[u8]) {
+        self.state_writes = self.state_writes.wrapping_add(1);
+        let mut token = [0u8; 12];
+        token[4..].copy_from_slice(&self.state_writes.to_be_bytes());
+        self.states.insert(
+            (kind.to_owned(), key.to_owned()),
+            (Zeroizing::new(value.to_vec()), RowVersion::new(token)),
+        );
+    }
+
+    fn state_version(&self, kind: &str, key: &str) -> RowVersion {
+        self.states
+            .get(&(kind.to_owned(), key.to_owned()))
+            .map_or(RowVersion::ABSENT, |(_, v)| *v)
+    }
+}
+
+/// Keeps everything in memory behind one mutex, privacy-model state included (it is its
+/// own [`StateStore`], so a `Device` on it keeps that state for as long as the store
+/// lives).
 pub struct InMemoryStore {
     identity: IdentityKeyPair,
     registration_id: u32,
@@ -48,9 +83,9 @@ impl InMemoryStore {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
-        self.inner
-            .lock()
-            .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))
+        self.inner.lock().map_err(|_| StoreError::Poisoned {
+            what: "in-memory store",
+        })
     }
 }
 
@@ -79,6 +114,10 @@ impl IdentityStore for InMemoryStore {
         self.lock()?.identities.insert(address.clone(), *key);
         Ok(())
     }
+
+    fn state_store(&self) -> Option<&dyn StateStore> {
+        Some(self)
+    }
 }
 
 impl PreKeyStore for InMemoryStore {
@@ -93,6 +132,36 @@ impl PreKeyStore for InMemoryStore {
 
     fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
         self.lock()?.pre_keys.remove(&id);
+        Ok(())
+    }
+
+    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
+        Some(self)
+    }
+}
+
+impl KyberPreKeyStore for InMemoryStore {
+    fn kyber_pre_key(&self, id: u32) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(self.lock()?.kyber_pre_keys.get(&id).map(|(r, _)| r.clone()))
+    }
+
+    fn save_kyber_pre_key(
+        &self,
+        id: u32,
+        record: &[u8],
+        last_resort: bool,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .kyber_pre_keys
+            .insert(id, (Zeroizing::new(record.to_vec()), last_resort));
+        Ok(())
+    }
+
+    fn mark_kyber_pre_key_used(&self, id: u32) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if matches!(inner.kyber_pre_keys.get(&id), Some((_, false))) {
+            inner.kyber_pre_keys.remove(&id);
+        }
         Ok(())
     }
 }
@@ -146,5 +215,52 @@ impl SenderKeyStore for InMemoryStore {
             .sender_keys
             .insert((sender.clone(), distribution_id), record.clone());
         Ok(())
+    }
+}
+
+impl StateStore for InMemoryStore {
+    fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(self.load_state(kind, key)?.0)
+    }
+
+    fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.lock()?.put_state(kind, key, value);
+        Ok(())
+    }
+
+    fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        self.lock()?
+            .states
+            .remove(&(kind.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    fn load_state(&self, kind: &str, key: &str) -> Result<VersionedState, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .states
+            .get(&(kind.to_owned(), key.to_owned()))
+            .map_or((None, RowVersion::ABSENT), |(v, version)| {
+                (Some(v.clone()), *version)
+            }))
+    }
+
+    fn commit_state(&self, writes: &[StateWrite<'_>]) -> Result<CommitOutcome, StoreError> {
+        let mut inner = self.lock()?;
+        // Check every entry before writing any. A second entry for one row conflicts:
+        // the first one's write gives the row a version no caller holds yet.
+        let mut planned: Vec<(&str, &str)> = Vec::with_capacity(writes.len());
+        for w in writes {
+            if planned.contains(&(w.kind, w.key))
+                || inner.state_version(w.kind, w.key) != w.expected
+            {
+                return Ok(CommitOutcome::Conflict);
+            }
+            planned.push((w.kind, w.key));
+        }
+        for w in writes {
+            inner.put_state(w.kind, w.key, w.value);
+        }
+        Ok(CommitOutcome::Committed)
     }
 }

@@ -4,26 +4,47 @@
 //! `&self` and are `Send + Sync`, so one store can be shared across threads; an
 //! implementation guards its own state (see [`InMemoryStore`]). The functions in
 //! [`crate::cipher`] load, change a copy, and save only on success.
+//!
+//! - A store that can commit atomically says so through accessors with defaults
+//!   ([`SessionStore::transactional`], [`SenderKeyStore::transactional_group`],
+//!   [`IdentityStore::state_store`], and for protocol v4 [`PreKeyStore::kyber_pre_keys`]),
+//!   so new capabilities never break a store written outside this crate.
+//! - Every trait is implemented for `&T`, `Box<T>` and `Arc<T>`, forwarding every
+//!   method (the accessors too).
+//! - The persistent stores, `SqliteStore` and `PostgresStore`, share one contract for
+//!   what they add (identity bootstrap, the stored messages' lifecycle, `verify`):
+//!   `DurableStore`. They fail to open with one [`OpenError`], and a row that fails
+//!   authentication is [`StoreError::Tampered`].
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod durable;
+mod forward;
+mod kyber;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod seal;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PostgresOpenError, PostgresPool, PostgresStore};
+pub use self::postgres::{PostgresPool, PostgresStore};
+pub use crate::error::BackendError;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use durable::{DurableStore, OpenError};
+pub use kyber::KyberPreKeyStore;
 pub use memory::InMemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use rows::{StoreSummary, TamperedRow};
+pub use rows::StoreSummary;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use seal::StoreKey;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{OpenError, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
 
 use zeroize::Zeroizing;
 
@@ -60,6 +81,14 @@ pub trait PreKeyStore: Send + Sync {
     fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError>;
     /// Deletes a prekey once a session used it.
     fn remove_pre_key(&self, id: u32) -> Result<(), StoreError>;
+
+    /// Where this store keeps Kyber (post-quantum) prekeys, if it keeps them: the
+    /// extension point protocol v4 will use, so adding it breaks no store written
+    /// today. The default, `None`, means this store offers only v3 ([`InMemoryStore`]
+    /// keeps them; the persistent stores do not yet).
+    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
+        None
+    }
 }
 
 /// Signed prekeys.
@@ -122,6 +151,12 @@ pub trait SenderKeyStore: Send + Sync {
 
 /// Everything [`crate::cipher`], [`crate::group::cipher`] and [`crate::device::Device`]
 /// need: the 1:1 state and the sender keys of groups.
+///
+/// A blanket impl over the five traits, so it never gains a required supertrait:
+/// what later protocol versions need (Kyber prekeys) arrives as an accessor with a
+/// default ([`PreKeyStore::kyber_pre_keys`]). Every store trait is also implemented
+/// for `&T`, `Box<T>` and `Arc<T>`, so `Box<dyn ProtocolStore>` and
+/// `Arc<SqliteStore>` are stores too.
 pub trait ProtocolStore:
     IdentityStore + PreKeyStore + SignedPreKeyStore + SessionStore + SenderKeyStore
 {
@@ -185,6 +220,17 @@ impl std::fmt::Debug for MessageId {
             self.0[0], self.0[1], self.0[2], self.0[3]
         )
     }
+}
+
+/// A row failed authentication: edited, moved to another row or table (or, in
+/// `PostgresStore`, to another device), sealed under another key, or corrupt. Reported
+/// as [`StoreError::Tampered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
+#[non_exhaustive]
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
 }
 
 /// The version of a session row a [`TransactionalStore`] (or of a sender-key row a
@@ -433,6 +479,12 @@ pub trait TransactionalGroupStore: Send + Sync {
 
 /// Sealed key-value storage for the privacy-model state (see
 /// [`IdentityStore::state_store`]). Values are the types' own versioned `to_bytes`.
+///
+/// A change that spans several values (a disclosure tracker and the attestation
+/// verifier it fed) goes through [`StateStore::commit_state`]: load each value with
+/// [`StateStore::load_state`], change copies, and commit them together. The commit
+/// writes all of them or none, and only if no other writer (another thread, another
+/// host serving the same device) changed any of them since they were loaded.
 pub trait StateStore: Send + Sync {
     /// The value stored under (`kind`, `key`).
     fn state(&self, kind: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
@@ -440,4 +492,59 @@ pub trait StateStore: Send + Sync {
     fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Deletes the value under (`kind`, `key`).
     fn remove_state(&self, kind: &str, key: &str) -> Result<(), StoreError>;
+
+    /// The value under (`kind`, `key`) with the row's version, for `commit_state`.
+    fn load_state(&self, kind: &str, key: &str) -> Result<VersionedState, StoreError>;
+
+    /// Writes every entry in one transaction if each row still has its `expected`
+    /// version (`RowVersion::ABSENT`: no row yet); otherwise writes nothing and returns
+    /// `CommitOutcome::Conflict`.
+    ///
+    /// Entries apply in order, each checked against the row as the entries before it
+    /// left it: name each row once (a second entry for the same row expects the
+    /// version the first one's write replaced, and so conflicts). An empty slice
+    /// commits nothing and returns `CommitOutcome::Committed`.
+    fn commit_state(&self, writes: &[StateWrite<'_>]) -> Result<CommitOutcome, StoreError>;
+}
+
+/// A privacy-model state value (`None`: no row) with its row's version, as
+/// [`StateStore::load_state`] returns it.
+pub type VersionedState = (Option<Zeroizing<Vec<u8>>>, RowVersion);
+
+/// One value [`StateStore::commit_state`] writes.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct StateWrite<'a> {
+    /// The kind of state (for example the consent ledger).
+    pub kind: &'a str,
+    /// The key within the kind (empty for kinds with one value).
+    pub key: &'a str,
+    /// The version [`StateStore::load_state`] returned; [`RowVersion::ABSENT`] if it
+    /// found no row.
+    pub expected: RowVersion,
+    /// The new value.
+    pub value: &'a [u8],
+}
+
+impl<'a> StateWrite<'a> {
+    /// A write of `value` under (`kind`, `key`), expecting the row at `expected`.
+    pub fn new(kind: &'a str, key: &'a str, expected: RowVersion, value: &'a [u8]) -> Self {
+        Self {
+            kind,
+            key,
+            expected,
+            value,
+        }
+    }
+}
+
+impl std::fmt::Debug for StateWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateWrite")
+            .field("kind", &self.kind)
+            .field("key", &self.key)
+            .field("expected", &self.expected)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .finish()
+    }
 }

@@ -1,32 +1,24 @@
 //! The store-independent half of the persistent stores: which table and row key each
 //! value is sealed under, how a stored value is opened and decoded, the sealed values a
-//! commit writes, and what `verify` counts. `SqliteStore` and `PostgresStore` keep only
-//! their SQL and connection handling on top, so a value is bound to its row the same way
-//! in both (each in its own sealing domain).
+//! commit writes, and what `verify` counts. The shared store logic (`durable`) seals
+//! and opens every value through here, so a value is bound to its row the same way in
+//! both persistent stores (each in its own sealing domain).
 
 use zeroize::Zeroizing;
 
 use super::seal::{self, Sealer};
-use super::{Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, RowVersion};
+use super::{
+    Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, RowVersion, StateWrite,
+    VersionedState,
+};
 use crate::error::StoreError;
 use crate::group::{DistributionId, SenderKeyRecord};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::SessionRecord;
 use crate::{Address, Timestamp};
 
-/// A row failed authentication: edited, moved to another row or table (or, in
-/// `PostgresStore`, to another device), or corrupt. Reported as
-/// [`StoreError::Backend`]; downcast to tell it from a database or I/O error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("row in table {table} failed authentication")]
-#[non_exhaustive]
-pub struct TamperedRow {
-    /// The table.
-    pub table: &'static str,
-}
-
-/// What a persistent store's `verify` (`SqliteStore::verify`, `PostgresStore::verify`)
-/// found: how many rows of each kind opened (in `PostgresStore`, of its device's rows).
+/// What a persistent store's [`super::DurableStore::verify`] found: how many rows of
+/// each kind opened (in `PostgresStore`, of its device's rows).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreSummary {
@@ -74,7 +66,7 @@ impl StoreSummary {
 
 /// The error for a row of `table` that failed to open or decode.
 pub(crate) fn tampered(table: &'static str) -> StoreError {
-    StoreError::Backend(Box::new(TamperedRow { table }))
+    StoreError::Tampered(super::TamperedRow { table })
 }
 
 /// The row key of an address: its name, a NUL, and the device id (fixed length).
@@ -404,16 +396,24 @@ impl Rows {
         self.seal("state", &text_row(&[kind, key]), value)
     }
 
-    /// The privacy-model state value under (`kind`, `key`) from its sealed row.
-    pub(crate) fn open_state(
+    /// The privacy-model state value under (`kind`, `key`) from its sealed row, with
+    /// its version ([`RowVersion::ABSENT`] for no row).
+    pub(crate) fn open_state_versioned(
         &self,
         kind: &str,
         key: &str,
         sealed: Option<Vec<u8>>,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        sealed
-            .map(|v| self.open("state", &text_row(&[kind, key]), &v))
-            .transpose()
+    ) -> Result<VersionedState, StoreError> {
+        let row = self.key(&text_row(&[kind, key]));
+        self.open_versioned("state", &row, sealed, |v| Ok(Zeroizing::new(v.to_vec())))
+    }
+
+    /// Seals every value a state commit writes, in order.
+    pub(crate) fn seal_states(&self, writes: &[StateWrite<'_>]) -> Vec<Vec<u8>> {
+        writes
+            .iter()
+            .map(|w| self.seal_state(w.kind, w.key, w.value))
+            .collect()
     }
 
     /// The sealed `local_identity` and `registration_id` meta values.

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
-use confide::store::{DeliveredMessage, MessageId, ProtocolStore, SqliteStore, StoreKey};
+use confide::store::{
+    CommitOutcome, DeliveredMessage, DurableStore, MessageId, ProtocolStore, RowVersion,
+    StateStore, StateWrite, StoreKey,
+};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -31,60 +34,43 @@ pub struct Rows {
 }
 
 /// What the shared bodies need of a durable store beyond the protocol traits: its
-/// identity, its message table and its row check. Both stores have these as inherent
-/// methods of the same names, so the impls below only forward.
-pub trait RowStore: ProtocolStore + Send + Sync + 'static {
-    fn has_identity(&self) -> bool;
-    fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32);
+/// identity, its message table and its row check, all from [`DurableStore`].
+pub trait RowStore: DurableStore + Send + Sync + 'static {
+    fn has_identity(&self) -> bool {
+        self.has_local_identity().unwrap()
+    }
+    fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32) {
+        self.set_local_identity(identity, registration_id).unwrap();
+    }
     /// The stored message with this id from `from`.
-    fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage>;
+    fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage> {
+        self.message(from, id).unwrap()
+    }
     /// The app has the message: only its dedupe record stays.
-    fn acknowledge(&self, from: &Address, id: &MessageId) -> bool;
+    fn ack(&self, from: &Address, id: &MessageId) -> bool {
+        self.acknowledge(from, id).unwrap()
+    }
     /// Sets when the stored message expires; whether it was stored.
-    fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool;
+    fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {
+        self.set_message_expiry(from, id, Some(at)).unwrap()
+    }
     /// Purges expired messages and acknowledged records received before `before`.
-    fn purge(&self, now: Timestamp, before: Timestamp) -> u64;
+    fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
+        self.purge_messages(now, before).unwrap()
+    }
     /// Verifies every row and counts them.
-    fn rows(&self) -> Rows;
-}
-
-macro_rules! row_store {
-    ($t:ty) => {
-        impl RowStore for $t {
-            fn has_identity(&self) -> bool {
-                self.has_local_identity().unwrap()
-            }
-            fn set_identity(&self, identity: &IdentityKeyPair, registration_id: u32) {
-                self.set_local_identity(identity, registration_id).unwrap();
-            }
-            fn stored(&self, from: &Address, id: &MessageId) -> Option<DeliveredMessage> {
-                self.message(from, id).unwrap()
-            }
-            fn acknowledge(&self, from: &Address, id: &MessageId) -> bool {
-                self.acknowledge(from, id).unwrap()
-            }
-            fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {
-                self.set_message_expiry(from, id, Some(at)).unwrap()
-            }
-            fn purge(&self, now: Timestamp, before: Timestamp) -> u64 {
-                u64::try_from(self.purge_messages(now, before).unwrap()).unwrap()
-            }
-            fn rows(&self) -> Rows {
-                let s = self.verify().unwrap();
-                Rows {
-                    messages: s.messages,
-                    unacknowledged: s.unacknowledged,
-                    sessions: s.sessions,
-                    sender_keys: s.sender_keys,
-                }
-            }
+    fn rows(&self) -> Rows {
+        let s = self.verify().unwrap();
+        Rows {
+            messages: s.messages,
+            unacknowledged: s.unacknowledged,
+            sessions: s.sessions,
+            sender_keys: s.sender_keys,
         }
-    };
+    }
 }
 
-row_store!(SqliteStore);
-#[cfg(feature = "postgres")]
-row_store!(confide::store::PostgresStore);
+impl<S: DurableStore + 'static> RowStore for S {}
 
 /// Gives `store` a fresh identity (registration id from `rng`) unless it has one.
 pub fn with_identity<S: RowStore>(store: S, rng: &mut ChaCha20Rng) -> S {
@@ -278,7 +264,7 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     assert_eq!(b.stored(&alice, &id).unwrap().received_at, NOW);
 
     // Acknowledged: only the dedupe record stays, a redelivery is a duplicate.
-    assert!(b.acknowledge(&alice, &id));
+    assert!(b.ack(&alice, &id));
     assert!(b.stored(&alice, &id).unwrap().plaintext.is_none());
     assert!(matches!(
         cipher::decrypt_message(b, &alice, first, &mut r, NOW),
@@ -381,7 +367,7 @@ pub fn every_key_spent<S: RowStore>(
     assert_eq!(rows.sender_keys, 1);
     for (_, m) in all {
         let id = MessageId::of_group(group, m);
-        assert!(receiver.store().acknowledge(sender, &id));
+        assert!(receiver.store().ack(sender, &id));
     }
     assert_eq!(receiver.store().purge(now, later), all.len() as u64);
     assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
@@ -475,4 +461,145 @@ pub fn decrypt_from_two_threads<S: ProtocolStore + Sync>(
         fresh[i] += usize::from(!redelivered);
     }
     fresh
+}
+
+/// [`StateStore::commit_state`] is all or nothing with a compare-and-swap on every row:
+/// a multi-row commit lands whole; a stale version (a row written since it was loaded,
+/// a row that appeared where none was expected, a row expected but gone) anywhere in
+/// the commit writes nothing and conflicts; a plain `save_state` makes earlier versions
+/// stale; two entries for one row conflict.
+pub fn state_commit_is_compare_and_swap<S: StateStore + ?Sized>(s: &S) {
+    let value = |kind: &str, key: &str| s.state(kind, key).unwrap().map(|v| v.to_vec());
+    let (none, absent) = s.load_state("ledger", "").unwrap();
+    assert!(none.is_none());
+    assert_eq!(absent, RowVersion::ABSENT);
+
+    // Two new rows in one commit.
+    let first = [
+        StateWrite::new("ledger", "", RowVersion::ABSENT, b"ledger 1"),
+        StateWrite::new("tracker", "biz", RowVersion::ABSENT, b"tracker 1"),
+    ];
+    assert_eq!(s.commit_state(&first).unwrap(), CommitOutcome::Committed);
+    let (l1, lv1) = s.load_state("ledger", "").unwrap();
+    let (t1, tv1) = s.load_state("tracker", "biz").unwrap();
+    assert_eq!(l1.unwrap().as_slice(), b"ledger 1");
+    assert_eq!(t1.unwrap().as_slice(), b"tracker 1");
+    assert_ne!(lv1, RowVersion::ABSENT);
+    assert_ne!(tv1, RowVersion::ABSENT);
+    assert_ne!(lv1, tv1);
+
+    // Both rows move on together; the versions change.
+    let second = [
+        StateWrite::new("ledger", "", lv1, b"ledger 2"),
+        StateWrite::new("tracker", "biz", tv1, b"tracker 2"),
+    ];
+    assert_eq!(s.commit_state(&second).unwrap(), CommitOutcome::Committed);
+    let (_, lv2) = s.load_state("ledger", "").unwrap();
+    let (_, tv2) = s.load_state("tracker", "biz").unwrap();
+    assert_ne!(lv2, lv1);
+    assert_ne!(tv2, tv1);
+
+    let unchanged = |why: &str| {
+        assert_eq!(value("ledger", "").unwrap(), b"ledger 2", "{why}");
+        assert_eq!(value("tracker", "biz").unwrap(), b"tracker 2", "{why}");
+        assert_eq!(s.load_state("ledger", "").unwrap().1, lv2, "{why}");
+        assert_eq!(s.load_state("tracker", "biz").unwrap().1, tv2, "{why}");
+        assert!(value("verifier", "").is_none(), "{why}");
+    };
+    let conflicts: [(&str, Vec<StateWrite<'_>>); 6] = [
+        (
+            "stale second entry",
+            vec![
+                StateWrite::new("ledger", "", lv2, b"x"),
+                StateWrite::new("tracker", "biz", tv1, b"x"),
+            ],
+        ),
+        (
+            "stale first entry, new row after it",
+            vec![
+                StateWrite::new("ledger", "", lv1, b"x"),
+                StateWrite::new("verifier", "", RowVersion::ABSENT, b"x"),
+            ],
+        ),
+        (
+            "new row first, then a stale one",
+            vec![
+                StateWrite::new("verifier", "", RowVersion::ABSENT, b"x"),
+                StateWrite::new("tracker", "biz", tv1, b"x"),
+            ],
+        ),
+        (
+            "ABSENT expected but the row exists",
+            vec![StateWrite::new("ledger", "", RowVersion::ABSENT, b"x")],
+        ),
+        (
+            "a version expected but there is no row",
+            vec![StateWrite::new("verifier", "", lv2, b"x")],
+        ),
+        (
+            "the same row twice",
+            vec![
+                StateWrite::new("ledger", "", lv2, b"x"),
+                StateWrite::new("ledger", "", lv2, b"y"),
+            ],
+        ),
+    ];
+    for (why, writes) in &conflicts {
+        assert_eq!(
+            s.commit_state(writes).unwrap(),
+            CommitOutcome::Conflict,
+            "{why}"
+        );
+        unchanged(why);
+    }
+
+    // A plain save makes the loaded version stale.
+    s.save_state("ledger", "", b"ledger 3").unwrap();
+    let stale = [StateWrite::new("ledger", "", lv2, b"x")];
+    assert_eq!(s.commit_state(&stale).unwrap(), CommitOutcome::Conflict);
+    assert_eq!(value("ledger", "").unwrap(), b"ledger 3");
+
+    // Removed rows are ABSENT again; an empty commit commits nothing.
+    s.remove_state("tracker", "biz").unwrap();
+    assert_eq!(
+        s.load_state("tracker", "biz").unwrap().1,
+        RowVersion::ABSENT
+    );
+    assert_eq!(s.commit_state(&[]).unwrap(), CommitOutcome::Committed);
+    let again = [StateWrite::new("tracker", "biz", RowVersion::ABSENT, b"t")];
+    assert_eq!(s.commit_state(&again).unwrap(), CommitOutcome::Committed);
+    assert_eq!(value("tracker", "biz").unwrap(), b"t");
+}
+
+/// Threads that each add to two counters (two rows, always committed together) by
+/// load, change, `commit_state`, redo on conflict: no increment is lost and the two rows
+/// never disagree. `stores` are handles on one store (for PostgreSQL, handles opened on
+/// separate pools, as two hosts would).
+pub fn concurrent_state_commits_lose_nothing<S: StateStore + ?Sized>(stores: &[&S], per: u64) {
+    let read = |v: Option<zeroize::Zeroizing<Vec<u8>>>| {
+        v.map_or(0, |b| u64::from_be_bytes(b.as_slice().try_into().unwrap()))
+    };
+    std::thread::scope(|scope| {
+        for s in stores {
+            scope.spawn(move || {
+                let mut done = 0;
+                while done < per {
+                    let (a, av) = s.load_state("counter", "a").unwrap();
+                    let (b, bv) = s.load_state("counter", "b").unwrap();
+                    let (a, b) = (read(a) + 1, read(b) + 1);
+                    let (a, b) = (a.to_be_bytes(), b.to_be_bytes());
+                    let writes = [
+                        StateWrite::new("counter", "a", av, &a),
+                        StateWrite::new("counter", "b", bv, &b),
+                    ];
+                    if s.commit_state(&writes).unwrap() == CommitOutcome::Committed {
+                        done += 1;
+                    }
+                }
+            });
+        }
+    });
+    let total = per * stores.len() as u64;
+    assert_eq!(read(stores[0].state("counter", "a").unwrap()), total);
+    assert_eq!(read(stores[0].state("counter", "b").unwrap()), total);
 }

@@ -22,7 +22,7 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub enum PoolError {
     /// Connecting to the server failed.
     #[error("connecting to PostgreSQL failed")]
-    Connect(#[source] ::postgres::Error),
+    Connect(#[source] crate::error::BackendError),
     /// Every connection stayed in use for the whole wait.
     #[error("no PostgreSQL connection became free within {0:?}")]
     Timeout(Duration),
@@ -63,7 +63,7 @@ pub(super) struct Conn {
 
 /// Prepared statements of one connection, by their SQL text.
 #[derive(Default)]
-pub(super) struct Stmts(HashMap<&'static str, Statement>);
+pub(super) struct Stmts(HashMap<String, Statement>);
 
 impl Stmts {
     /// The statement for `sql`, prepared on `client` (a connection or a transaction
@@ -71,13 +71,13 @@ impl Stmts {
     pub(super) fn get(
         &mut self,
         client: &mut impl GenericClient,
-        sql: &'static str,
+        sql: &str,
     ) -> Result<Statement, ::postgres::Error> {
         if let Some(s) = self.0.get(sql) {
             return Ok(s.clone());
         }
         let s = client.prepare(sql)?;
-        self.0.insert(sql, s.clone());
+        self.0.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
 }
@@ -160,7 +160,7 @@ impl PostgresPool {
                         let mut state = self.lock()?;
                         state.open = state.open.saturating_sub(1);
                         self.inner.freed.notify_one();
-                        Err(PoolError::Connect(e))
+                        Err(PoolError::Connect(crate::error::BackendError::new(e)))
                     }
                 };
             }
