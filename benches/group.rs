@@ -33,7 +33,7 @@ fn group(c: &mut Criterion) {
         let pt = vec![0x5au8; n];
         g.throughput(Throughput::Bytes(n as u64));
         let mut sender = SenderKeyRecord::new(id, Layout::Current);
-        let skdm = sender.create_distribution(&mut rng);
+        let skdm = sender.distribution(&mut rng);
         g.bench_function(BenchmarkId::new("confide_encrypt", label), |b| {
             b.iter(|| black_box(sender.encrypt(&pt, &mut rng).unwrap()))
         });
@@ -151,7 +151,7 @@ fn min_of(rounds: usize) {
         let batch = if n > 1024 { 16 } else { 128 };
         let pt = vec![0x5au8; n];
         let mut sender = SenderKeyRecord::new(id, Layout::Current);
-        let skdm = sender.create_distribution(&mut rng);
+        let skdm = sender.distribution(&mut rng);
         let mut receiver = SenderKeyRecord::new(id, Layout::Current);
         receiver.process(&skdm).unwrap();
         let first = sender.encrypt(&pt, &mut rng).unwrap();

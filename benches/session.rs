@@ -5,7 +5,7 @@
 //! alternating direction, each decrypt running a DH ratchet step), and
 //! `setup/{confide,vodozemac,floor}` (bundle or key processing, the first message's
 //! encryption and the responder's decryption of it; `*_bob` is the responder alone).
-//! `*_store` and `*_from_bytes` are references through `confide::cipher` and from wire
+//! `*_store` and `*_from_bytes` are references through `confide::session::cipher` and from wire
 //! bytes; `primitive/*` are single primitives, to attribute differences.
 //!
 //! The floor is the v3 computation with nothing around it, using the crates confide uses
@@ -30,9 +30,9 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use confide::cipher::{self, BundleSpec};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::session::LocalKeys;
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::InMemoryStore;
 use confide::wire::{PreKeySignalMessage, SignalMessage};
 use confide::{
@@ -105,12 +105,9 @@ impl ConfideBob {
     }
 
     fn local_keys(&self) -> LocalKeys<'_> {
-        LocalKeys {
-            identity: &self.identity,
-            registration_id: 2222,
-            signed_pre_key: Some(&self.signed),
-            pre_key: Some(&self.one_time),
-        }
+        LocalKeys::new(&self.identity, 2222)
+            .with_signed_pre_key(Some(&self.signed))
+            .with_pre_key(Some(&self.one_time))
     }
 }
 
@@ -128,7 +125,7 @@ fn confide_pair(seed: u64) -> ConfidePair {
     let bob_keys = ConfideBob::new(&mut rng);
     let mut alice = SessionRecord::new();
     alice
-        .process_bundle((&alice_id, 1111), &bob_keys.bundle, &mut rng, now())
+        .start_session((&alice_id, 1111), &bob_keys.bundle, &mut rng, now())
         .unwrap();
     let first = prekey(alice.encrypt(b"hello").unwrap());
     let mut bob = SessionRecord::new();
@@ -154,21 +151,17 @@ fn store_pair(seed: u64) -> StorePair {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let alice = InMemoryStore::generate(&mut rng);
     let bob = InMemoryStore::generate(&mut rng);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&bob, &mut rng, spec, now()).unwrap();
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now()).unwrap();
     let alice_addr = Address::new("alice", 1);
     let bob_addr = Address::new("bob", 1);
-    cipher::process_bundle(&alice, &bob_addr, &bundle, &mut rng, now()).unwrap();
+    cipher::start_session(&alice, &bob_addr, &bundle, &mut rng, now()).unwrap();
     let m = cipher::encrypt(&alice, &bob_addr, b"hello").unwrap();
-    cipher::decrypt(&bob, &alice_addr, &m, &mut rng).unwrap();
+    cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
     let m = cipher::encrypt(&bob, &alice_addr, b"hi").unwrap();
-    cipher::decrypt(&alice, &bob_addr, &m, &mut rng).unwrap();
+    cipher::decrypt(&alice, &bob_addr, &m, &mut rng, now()).unwrap();
     let m = cipher::encrypt(&alice, &bob_addr, b"again").unwrap();
-    cipher::decrypt(&bob, &alice_addr, &m, &mut rng).unwrap();
+    cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
     StorePair {
         alice,
         bob,
@@ -807,7 +800,7 @@ fn bench_decrypt(c: &mut Criterion) {
                     n,
                     16,
                     || cipher::encrypt(&st.alice, &st.bob_addr, p).unwrap(),
-                    |m| cipher::decrypt(&st.bob, &st.alice_addr, &m, &mut st.rng).unwrap(),
+                    |m| cipher::decrypt(&st.bob, &st.alice_addr, &m, &mut st.rng, now()).unwrap(),
                 )
             });
         },
@@ -836,7 +829,7 @@ fn bench_pingpong(c: &mut Criterion) {
         let m = signal(tx.encrypt(&plaintext).unwrap());
         assert_ne!(Some(*m.ratchet_key()), last_key, "no ratchet step");
         last_key = Some(*m.ratchet_key());
-        assert_eq!(rx.decrypt(&m, &mut s.rng).unwrap(), plaintext);
+        assert_eq!(*rx.decrypt(&m, &mut s.rng).unwrap(), plaintext);
     }
     group.bench_function("confide", |b| {
         b.iter_custom(|n| {
@@ -936,7 +929,7 @@ fn bench_setup(c: &mut Criterion) {
                 |()| {
                     let mut alice = SessionRecord::new();
                     alice
-                        .process_bundle((&alice_id, 1111), &bob.bundle, &mut rng, now())
+                        .start_session((&alice_id, 1111), &bob.bundle, &mut rng, now())
                         .unwrap();
                     let m = prekey(alice.encrypt(&plaintext).unwrap());
                     let mut bob_record = SessionRecord::new();
@@ -957,7 +950,7 @@ fn bench_setup(c: &mut Criterion) {
                     let mut alice = SessionRecord::new();
                     let rng = &mut *rng_cell.borrow_mut();
                     alice
-                        .process_bundle((&alice_id, 1111), &bob.bundle, rng, now())
+                        .start_session((&alice_id, 1111), &bob.bundle, rng, now())
                         .unwrap();
                     prekey(alice.encrypt(&plaintext).unwrap())
                 },

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     DurableStore, InMemoryStore, ProtocolStore, SqliteOptions, SqliteStore, StoreKey, Synchronous,
 };
@@ -37,17 +37,13 @@ fn sqlite(dir: &Path, name: &str, sync: Synchronous, rng: &mut ChaCha20Rng) -> S
 /// A session from `a` to `b`, with one round trip so both sides use plain messages.
 fn connect(a: &dyn ProtocolStore, b: &dyn ProtocolStore, rng: &mut ChaCha20Rng) {
     let (aa, ba) = (Address::new("a", 1), Address::new("b", 1));
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(b, rng, spec, NOW).unwrap();
-    cipher::process_bundle(a, &ba, &bundle, rng, NOW).unwrap();
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(b, rng, &spec, NOW).unwrap();
+    cipher::start_session(a, &ba, &bundle, rng, NOW).unwrap();
     let m = cipher::encrypt(a, &ba, b"hi").unwrap();
-    cipher::decrypt(b, &aa, &m, rng).unwrap();
+    cipher::decrypt(b, &aa, &m, rng, NOW).unwrap();
     let r = cipher::encrypt(b, &aa, b"hi").unwrap();
-    cipher::decrypt(a, &ba, &r, rng).unwrap();
+    cipher::decrypt(a, &ba, &r, rng, NOW).unwrap();
 }
 
 /// Makes the store under test, given a file name.
@@ -87,7 +83,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("decrypt_commit_140B/{name}"), |b| {
             b.iter_batched(
                 || cipher::encrypt(&sender, &ba, &MESSAGE).unwrap(),
-                |m| cipher::decrypt_message(&*receiver, &aa, &m, &mut rng, NOW).unwrap(),
+                |m| cipher::decrypt(&*receiver, &aa, &m, &mut rng, NOW).unwrap(),
                 BatchSize::SmallInput,
             );
         });

@@ -11,8 +11,9 @@ use confide::envelope::{
     Header, MessageId, Sha256Digest,
 };
 use confide::media::MediaKey;
+use confide::session::cipher;
 use confide::store::InMemoryStore;
-use confide::{Address, SystemRng, Timestamp, cipher};
+use confide::{Address, SystemRng, Timestamp};
 
 const HOUR: u64 = 60 * 60 * 1000;
 
@@ -25,13 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let alice = InMemoryStore::generate(&mut rng);
     let bob = InMemoryStore::generate(&mut rng);
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
-    let spec = cipher::BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&bob, &mut rng, spec, start)?;
-    cipher::process_bundle(&alice, &bob_addr, &bundle, &mut rng, start)?;
+    let spec = cipher::BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, start)?;
+    cipher::start_session(&alice, &bob_addr, &bundle, &mut rng, start)?;
 
     // Alice's default timer is 24 h; Bob's is off. Each chat starts under its owner's.
     let mut alice_chat = Chat::new(DisappearingTimer::HOURS_24);
@@ -65,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             padded.len(),
             wire.serialized().len()
         );
-        let plain = zeroize::Zeroizing::new(cipher::decrypt(&bob, &alice_addr, &wire, &mut rng)?);
+        let plain = cipher::decrypt(&bob, &alice_addr, &wire, &mut rng, at(2 * HOUR))?.plaintext;
         bob_chat.receive(Content::from_padded(&plain)?, at(2 * HOUR))?;
     }
     println!(

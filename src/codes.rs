@@ -5,10 +5,13 @@
 //! the code of the error it wraps. Matches are exhaustive, so a new variant needs a code.
 
 use crate::device::{
-    AccountError, ActivityRecordError, PrivacyStateError, SealGroupMessageError, SealMessageError,
-    SealToError, UnsealError,
+    AccountError, ActivityRecordError, DeviceOpenError, PreKeyError, PrivacyStateError,
+    ReceiveError, SafetyNumberError, SealGroupMessageError, SealMessageError, SealToError,
+    TextError, UnsealError,
 };
-use crate::error::{BundleError, EncryptError, KeyError, RecordError, StoreError, WireError};
+use crate::error::{
+    BundleError, EncryptError, KeyError, PublishError, RecordError, StoreError, WireError,
+};
 use crate::export::ReportError;
 use crate::fingerprint::FingerprintError;
 use crate::group::{
@@ -168,10 +171,13 @@ impl SealError {
 }
 
 impl SealToError {
-    /// As [`SealMessageError::code`].
+    /// `"NoSession"` when no identity (or, for v2, no session) is known for a recipient,
+    /// `"InvalidArgument"` for a v2 recipient not named by a service id, else the
+    /// wrapped error's code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::UnknownRecipient => "NoSession",
+            Self::UnknownRecipient | Self::NoSession => "NoSession",
+            Self::NotAServiceId => "InvalidArgument",
             Self::Seal(e) => e.code(),
             Self::Store(e) => e.code(),
         }
@@ -179,11 +185,12 @@ impl SealToError {
 }
 
 impl SealMessageError {
-    /// `"NoSession"` when no identity is known for the recipient (libsignal's name for
-    /// sealing to an unknown address), else the wrapped error's code.
+    /// As [`SealToError::code`] (`"NoSession"` is libsignal's name for sealing to an
+    /// unknown address), or the encrypt's code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::UnknownRecipient => "NoSession",
+            Self::UnknownRecipient | Self::NoSession => "NoSession",
+            Self::NotAServiceId => "InvalidArgument",
             Self::Encrypt(e) => e.code(),
             Self::Seal(e) => e.code(),
             Self::Store(e) => e.code(),
@@ -192,10 +199,11 @@ impl SealMessageError {
 }
 
 impl SealGroupMessageError {
-    /// As [`SealMessageError::code`], with the group encrypt's codes.
+    /// As [`SealToError::code`], or the group encrypt's code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::UnknownRecipient => "NoSession",
+            Self::UnknownRecipient | Self::NoSession => "NoSession",
+            Self::NotAServiceId => "InvalidArgument",
             Self::Encrypt(e) => e.code(),
             Self::Seal(e) => e.code(),
             Self::Store(e) => e.code(),
@@ -216,6 +224,72 @@ impl UnsealError {
             Self::GroupWire(e) => e.code(),
             Self::Decrypt(e) => e.code(),
             Self::GroupDecrypt(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl PublishError {
+    /// `"PreKeyIdInUse"` for an id the store already holds (either kind), else
+    /// `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SignedPreKeyIdInUse { .. } | Self::PreKeyIdInUse { .. } => "PreKeyIdInUse",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl PreKeyError {
+    /// `"PreKeyIdsExhausted"`, or the wrapped error's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::IdsExhausted => "PreKeyIdsExhausted",
+            Self::Publish(e) => e.code(),
+            Self::State(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl DeviceOpenError {
+    /// `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl SafetyNumberError {
+    /// `"UnknownIdentity"` before an identity key is known for the peer, else the
+    /// wrapped error's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownIdentity => "UnknownIdentity",
+            Self::Fingerprint(e) => e.code(),
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl ReceiveError {
+    /// The decrypt's code, or `"InvalidContent"` for a message that decrypted but is
+    /// not padded content.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Decrypt(e) => e.code(),
+            Self::Group(e) => e.code(),
+            Self::Content { .. } => "InvalidContent",
+        }
+    }
+}
+
+impl TextError {
+    /// `"InvalidContent"` for text that does not fit, else `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Content(_) => "InvalidContent",
             Self::Store(e) => e.code(),
         }
     }
@@ -340,6 +414,7 @@ error_code! {
     GroupKeyProcessError, GroupSendError,
     SealedWireError, CertificateError, SealError, crate::sealed::OpenError,
     SealToError, SealMessageError, SealGroupMessageError, UnsealError,
+    PublishError, PreKeyError, DeviceOpenError, SafetyNumberError, ReceiveError, TextError,
     PrivacyStateError, ActivityRecordError, AccountError,
     FingerprintError, MediaEncryptError, MediaDecryptError,
 }

@@ -206,6 +206,28 @@ pub enum BundleError {
     Store(#[from] StoreError),
 }
 
+/// Making and storing a bundle's keys failed; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The store already holds a signed prekey under this id: replacing it would break
+    /// every session started from the bundle that published it.
+    #[error("signed prekey id {id} is already in use")]
+    SignedPreKeyIdInUse {
+        /// The id asked for.
+        id: u32,
+    },
+    /// The store already holds a one-time prekey under this id.
+    #[error("one-time prekey id {id} is already in use")]
+    PreKeyIdInUse {
+        /// The id asked for.
+        id: u32,
+    },
+    /// The store failed.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// Encrypting failed; nothing was changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

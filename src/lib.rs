@@ -7,34 +7,35 @@
 //! Two ways to use sessions:
 //! - own the state: [`session::SessionRecord`] has plain `encrypt`/`decrypt` and
 //!   serializes to a documented, versioned protobuf;
-//! - let a store keep it: [`cipher`] runs the same operations against any
+//! - let a store keep it: [`session::cipher`] runs the same operations against any
 //!   [`store::ProtocolStore`], such as [`store::InMemoryStore`].
 //!
 //! ```
-//! use confide::{Address, SystemRng, Timestamp, cipher, store::InMemoryStore};
+//! use confide::session::cipher;
+//! use confide::{Address, SystemRng, Timestamp, store::InMemoryStore};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = SystemRng::new();
 //! let now = Timestamp::from_millis(1_700_000_000_000);
 //! let alice = InMemoryStore::generate(&mut rng);
 //! let bob = InMemoryStore::generate(&mut rng);
-//! let spec = cipher::BundleSpec { device_id: 1, signed_pre_key_id: 1, pre_key_id: Some(1) };
-//! let bob_bundle = cipher::new_bundle(&bob, &mut rng, spec, now)?;
+//! let spec = cipher::BundleSpec::new(1, 1).with_pre_key(Some(1));
+//! let bob_bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now)?;
 //!
 //! let bob_addr = Address::new("bob", 1);
 //! let alice_addr = Address::new("alice", 1);
-//! cipher::process_bundle(&alice, &bob_addr, &bob_bundle, &mut rng, now)?;
+//! cipher::start_session(&alice, &bob_addr, &bob_bundle, &mut rng, now)?;
 //! let msg = cipher::encrypt(&alice, &bob_addr, b"hi Bob")?;
-//! let plaintext = cipher::decrypt(&bob, &alice_addr, &msg, &mut rng)?;
-//! assert_eq!(plaintext, b"hi Bob");
+//! let got = cipher::decrypt(&bob, &alice_addr, &msg, &mut rng, now)?;
+//! assert_eq!(got.plaintext.as_slice(), b"hi Bob");
 //! # Ok(()) }
 //! ```
 
 #![forbid(unsafe_code)]
 
 pub mod business;
-pub mod cipher;
 mod codes;
 mod crypto;
+mod delivery;
 pub mod device;
 pub mod envelope;
 pub mod error;
@@ -85,6 +86,7 @@ mod proto {
 }
 
 pub use codes::ErrorCode;
+pub use delivery::Decrypted;
 pub use error::{
     BundleError, DecryptError, EncryptError, KeyError, RecordError, StoreError, WireError,
 };

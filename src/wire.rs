@@ -7,9 +7,11 @@ use crate::crypto;
 use crate::error::WireError;
 use crate::keys::{IdentityKey, PublicKey};
 use crate::proto::wire as pb;
+use crate::session::ProtocolVersion;
 
-/// The version byte of every v3 message: `(3 << 4) | 3`.
-pub const VERSION_BYTE: u8 = 0x33;
+/// The version byte of every v3 message: `(3 << 4) | 3`
+/// ([`ProtocolVersion::version_byte`] of [`ProtocolVersion::V3`]).
+pub const VERSION_BYTE: u8 = ProtocolVersion::V3.version_byte();
 
 /// Length of the truncated HMAC-SHA256 at the end of a [`SignalMessage`].
 pub const MAC_LEN: usize = 8;
@@ -20,9 +22,10 @@ pub const SIGNAL_MESSAGE_TYPE: u8 = 2;
 /// libsignal's type number for a [`PreKeySignalMessage`].
 pub const PREKEY_MESSAGE_TYPE: u8 = 3;
 
-/// A Double Ratchet message: `0x33` ‖ protobuf ‖ 8-byte MAC.
+/// A Double Ratchet message: version byte (`0x33`) ‖ protobuf ‖ 8-byte MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignalMessage {
+    version: ProtocolVersion,
     ratchet_key: PublicKey,
     counter: u32,
     previous_counter: u32,
@@ -31,9 +34,10 @@ pub struct SignalMessage {
 }
 
 impl SignalMessage {
-    /// Builds and MACs a message. `sender` and `receiver` are the two identity keys in
-    /// that order, as the MAC input requires.
+    /// Builds and MACs a message of `version`. `sender` and `receiver` are the two
+    /// identity keys in that order, as the MAC input requires.
     pub(crate) fn new(
+        version: ProtocolVersion,
         mac_key: &[u8; 32],
         ratchet_key: PublicKey,
         counter: u32,
@@ -48,18 +52,24 @@ impl SignalMessage {
             ciphertext: Some(ciphertext),
         };
         let mut serialized = Vec::with_capacity(1 + body.encoded_len() + MAC_LEN);
-        serialized.push(VERSION_BYTE);
+        serialized.push(version.version_byte());
         // Encoding into a Vec only fails for lack of capacity, which Vec grows itself.
         let _ = body.encode(&mut serialized);
         let mac = compute_mac(mac_key, sender, receiver, &serialized);
         serialized.extend_from_slice(&mac);
         Self {
+            version,
             ratchet_key,
             counter,
             previous_counter,
             ciphertext: body.ciphertext.unwrap_or_default(),
             serialized,
         }
+    }
+
+    /// The protocol version its first byte names.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
     }
 
     /// The sender's current ratchet public key.
@@ -115,13 +125,11 @@ fn compute_mac(
     out
 }
 
-fn check_version(bytes: &[u8]) -> Result<(), WireError> {
-    match bytes.first() {
-        None => Err(WireError::TooShort { len: 0 }),
-        // Both nibbles must say 3: a relabelled byte is refused, not ignored.
-        Some(&VERSION_BYTE) => Ok(()),
-        Some(&found) => Err(WireError::UnsupportedVersion { found }),
-    }
+/// The version the first byte names; a version this release does not speak (or a
+/// relabelled byte whose nibbles disagree) is refused, not ignored.
+fn parse_version(bytes: &[u8]) -> Result<ProtocolVersion, WireError> {
+    let &found = bytes.first().ok_or(WireError::TooShort { len: 0 })?;
+    ProtocolVersion::from_version_byte(found).ok_or(WireError::UnsupportedVersion { found })
 }
 
 fn key_field(field: &'static str, value: Option<&Vec<u8>>) -> Result<PublicKey, WireError> {
@@ -136,7 +144,7 @@ impl TryFrom<&[u8]> for SignalMessage {
         if bytes.len() < 1 + MAC_LEN {
             return Err(WireError::TooShort { len: bytes.len() });
         }
-        check_version(bytes)?;
+        let version = parse_version(bytes)?;
         let body = &bytes[1..bytes.len() - MAC_LEN];
         let msg = pb::SignalMessage::decode(body).map_err(|_| WireError::Malformed)?;
         let ratchet_key = key_field("ratchet_key", msg.ratchet_key.as_ref())?;
@@ -147,6 +155,7 @@ impl TryFrom<&[u8]> for SignalMessage {
             field: "ciphertext",
         })?;
         Ok(Self {
+            version,
             ratchet_key,
             counter,
             previous_counter: msg.previous_counter.unwrap_or(0),
@@ -156,7 +165,7 @@ impl TryFrom<&[u8]> for SignalMessage {
     }
 }
 
-/// The first messages of a session: `0x33` ‖ protobuf, wrapping a [`SignalMessage`] and
+/// The first messages of a session: version byte (`0x33`) ‖ protobuf, wrapping a [`SignalMessage`] and
 /// carrying what the receiver needs for X3DH.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeySignalMessage {
@@ -190,7 +199,7 @@ impl PreKeySignalMessage {
             signed_pre_key_id: Some(header.signed_pre_key_id),
         };
         let mut serialized = Vec::with_capacity(1 + body.encoded_len());
-        serialized.push(VERSION_BYTE);
+        serialized.push(message.version().version_byte());
         let _ = body.encode(&mut serialized);
         Self {
             registration_id: header.registration_id,
@@ -228,6 +237,11 @@ impl PreKeySignalMessage {
         &self.identity_key
     }
 
+    /// The protocol version (the wrapped message's).
+    pub fn version(&self) -> ProtocolVersion {
+        self.message.version()
+    }
+
     /// The wrapped message.
     pub fn message(&self) -> &SignalMessage {
         &self.message
@@ -253,7 +267,7 @@ impl TryFrom<&[u8]> for PreKeySignalMessage {
     type Error = WireError;
 
     fn try_from(bytes: &[u8]) -> Result<Self, WireError> {
-        check_version(bytes)?;
+        let version = parse_version(bytes)?;
         let msg = pb::PreKeySignalMessage::decode(&bytes[1..]).map_err(|_| WireError::Malformed)?;
         let base_key = key_field("base_key", msg.base_key.as_ref())?;
         let identity_key = IdentityKey::new(key_field("identity_key", msg.identity_key.as_ref())?);
@@ -264,6 +278,12 @@ impl TryFrom<&[u8]> for PreKeySignalMessage {
             .message
             .ok_or(WireError::MissingField { field: "message" })?;
         let message = SignalMessage::try_from(&inner[..])?;
+        // The wrapper and the message it carries speak one version.
+        if message.version() != version {
+            return Err(WireError::UnsupportedVersion {
+                found: message.version().version_byte(),
+            });
+        }
         Ok(Self {
             registration_id: msg.registration_id.unwrap_or(0),
             pre_key_id: msg.pre_key_id,

@@ -1,6 +1,10 @@
 //! Device: the app-facing object over a store, a clock and an RNG.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "device/first_hour.rs"]
+mod first_hour;
+#[path = "device/privacy_cas.rs"]
+mod privacy_cas;
 #[path = "common/stores.rs"]
 mod stores;
 
@@ -10,9 +14,10 @@ use confide::business::{
     BusinessId, ChatItem, HostingAttestation, HostingMode, SelfManagedEndpoint,
 };
 use confide::device::{
-    Device, FixedClock, GroupKeyProcessError, GroupReceiveError, SealFor, SealMessageError,
-    UnsealError,
+    Device, FixedClock, GroupKeyProcessError, GroupReceiveError, SealAs, SealFor, SealMessageError,
+    SealVersion, UnsealError,
 };
+use confide::envelope::Body;
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::group::{
     DistributionId, GroupDecryptError, GroupProcessError, Layout, SenderKeyDistributionMessage,
@@ -62,31 +67,31 @@ fn one_to_one_over_sqlite_with_redelivery_and_restart() {
     let clock = FixedClock::new(at(2024, 1, 1));
     let alice = device(&dir.path().join("a.db"), "alice", 1, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 2, &clock);
-    let bundle = bob.publish_bundle(1, Some(1)).unwrap();
+    let bundle = bob.publish_bundle().unwrap();
     assert_eq!(bundle.identity_key, bob.identity_key().unwrap());
     alice.start_session(bob.address(), &bundle).unwrap();
     assert!(alice.has_session(bob.address()).unwrap());
-    let m = alice.encrypt(bob.address(), b"hello").unwrap();
-    let first = bob.decrypt(alice.address(), &m).unwrap();
+    let m = alice.encrypt_raw(bob.address(), b"hello").unwrap();
+    let first = bob.decrypt_raw(alice.address(), &m).unwrap();
     assert!(!first.redelivered);
-    let again = bob.decrypt(alice.address(), &m).unwrap();
+    let again = bob.decrypt_raw(alice.address(), &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     drop((alice, bob));
 
     let alice = device(&dir.path().join("a.db"), "alice", 1, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 2, &clock);
-    let r = bob.encrypt(alice.address(), b"back").unwrap();
+    let r = bob.encrypt_raw(alice.address(), b"back").unwrap();
     assert_eq!(
         alice
-            .decrypt(bob.address(), &r)
+            .decrypt_raw(bob.address(), &r)
             .unwrap()
             .plaintext
             .as_slice(),
         b"back"
     );
     // After the restart the first message is still a redelivery, not a new decrypt.
-    assert!(bob.decrypt(alice.address(), &m).unwrap().redelivered);
+    assert!(bob.decrypt_raw(alice.address(), &m).unwrap().redelivered);
 }
 
 #[test]
@@ -154,12 +159,12 @@ fn works_over_the_in_memory_store() {
         ChaCha20Rng::seed_from_u64(7),
         clock,
     );
-    let bundle = b.publish_bundle(1, None).unwrap();
+    let bundle = b.publish_bundle().unwrap();
     a.start_session(b.address(), &bundle).unwrap();
-    let m = a.encrypt(b.address(), b"x").unwrap();
-    assert!(!b.decrypt(a.address(), &m).unwrap().redelivered);
+    let m = a.encrypt_raw(b.address(), b"x").unwrap();
+    assert!(!b.decrypt_raw(a.address(), &m).unwrap().redelivered);
     // A plain store cannot tell a redelivery: it is a duplicate.
-    assert!(b.decrypt(a.address(), &m).is_err());
+    assert!(b.decrypt_raw(a.address(), &m).is_err());
     // Privacy state without a state store lives in the device.
     assert!(a.account_state(&timeline_2021([b"a", b"b"], true)).is_err());
     a.record_connection().unwrap();
@@ -170,19 +175,30 @@ fn works_over_the_in_memory_store() {
 
 const GROUP: DistributionId = DistributionId::from_bytes([0x42; 16]);
 
-/// Sends `skdm` from `from` to `to` the way apps do: inside their pairwise session.
+/// Sends `skdm` from `from` to `to` the way apps do: inside their pairwise session,
+/// as typed content for the current layout, as raw bytes the app frames for the legacy
+/// one.
 fn hand_over(from: &SqlDevice, to: &SqlDevice, skdm: &SenderKeyDistributionMessage) {
     if !from.has_session(to.address()).unwrap() {
-        let bundle = to.publish_bundle(1, None).unwrap();
+        let bundle = to.publish_bundle().unwrap();
         from.start_session(to.address(), &bundle).unwrap();
     }
-    let wire = from.encrypt(to.address(), skdm.serialized()).unwrap();
-    let got = to.decrypt(from.address(), &wire).unwrap();
-    let skdm = SenderKeyDistributionMessage::parse(&got.plaintext, skdm.layout()).unwrap();
-    match skdm.distribution_id() {
-        Some(_) => to.group_process(from.address(), &skdm).unwrap(),
-        None => to.group_process_in(from.address(), GROUP, &skdm).unwrap(),
+    if skdm.layout() == Layout::Current {
+        let content = from
+            .compose(Body::SenderKeyDistribution(skdm.clone()))
+            .unwrap();
+        let wire = from.encrypt(to.address(), &content).unwrap();
+        let got = to.decrypt(from.address(), &wire).unwrap();
+        let Body::SenderKeyDistribution(skdm) = got.content.body() else {
+            panic!("not a group key: {:?}", got.content)
+        };
+        to.group_process(from.address(), GROUP, skdm).unwrap();
+        return;
     }
+    let wire = from.encrypt_raw(to.address(), skdm.serialized()).unwrap();
+    let got = to.decrypt_raw(from.address(), &wire).unwrap();
+    let skdm = SenderKeyDistributionMessage::parse(&got.plaintext, skdm.layout()).unwrap();
+    to.group_process(from.address(), GROUP, &skdm).unwrap();
 }
 
 fn shuffle<T>(items: &mut [T], rng: &mut ChaCha20Rng) {
@@ -232,46 +248,53 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     let bob = device(&dir.path().join("b.db"), "bob", 12, &clock);
     let carol = device(&dir.path().join("c.db"), "carol", 13, &clock);
     // Before any distribution there is nothing to send or receive with.
-    assert!(alice.group_encrypt(GROUP, b"too early").is_err());
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    assert!(alice.group_encrypt_raw(GROUP, b"too early").is_err());
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     // Asking again hands out the same chain, not a new one.
     assert_eq!(
-        alice.group_distribution(GROUP).unwrap().chain_id(),
+        alice
+            .group_distribution_raw(GROUP, Layout::Current)
+            .unwrap()
+            .chain_id(),
         skdm.chain_id()
     );
     hand_over(&alice, &bob, &skdm);
     hand_over(&alice, &carol, &skdm);
-    let skdm_b = bob.group_distribution(GROUP).unwrap();
+    let skdm_b = bob.group_distribution_raw(GROUP, Layout::Current).unwrap();
     hand_over(&bob, &alice, &skdm_b);
     hand_over(&bob, &carol, &skdm_b);
 
     let mut sent: Vec<(usize, SenderKeyMessage)> = (0..12)
         .map(|i| {
             let text = format!("alice #{i}");
-            (i, alice.group_encrypt(GROUP, text.as_bytes()).unwrap())
+            (i, alice.group_encrypt_raw(GROUP, text.as_bytes()).unwrap())
         })
         .collect();
-    let from_bob = bob.group_encrypt(GROUP, b"bob here").unwrap();
+    let from_bob = bob.group_encrypt_raw(GROUP, b"bob here").unwrap();
     let mut order = ChaCha20Rng::seed_from_u64(99);
     for member in [&bob, &carol] {
         shuffle(&mut sent, &mut order);
         for (i, m) in &sent {
             // Over the wire and back.
             let m = SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap();
-            let got = member.group_decrypt(alice.address(), &m).unwrap();
+            let got = member
+                .group_decrypt_raw(alice.address(), GROUP, &m)
+                .unwrap();
             assert_eq!(got.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             assert!(!got.redelivered);
         }
         // Every message again: each comes back from the store, marked; once the app
         // acknowledged it, it is refused as a duplicate.
         for (i, m) in &sent {
-            let again = member.group_decrypt(alice.address(), m).unwrap();
+            let again = member.group_decrypt_raw(alice.address(), GROUP, m).unwrap();
             assert!(again.redelivered);
             assert_eq!(again.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             let id = MessageId::of_group(GROUP, m);
             assert!(member.store().acknowledge(alice.address(), &id).unwrap());
             assert!(matches!(
-                member.group_decrypt(alice.address(), m),
+                member.group_decrypt_raw(alice.address(), GROUP, m),
                 Err(GroupReceiveError::Decrypt(
                     GroupDecryptError::DuplicateMessage { .. }
                 ))
@@ -280,7 +303,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     }
     assert_eq!(
         carol
-            .group_decrypt(bob.address(), &from_bob)
+            .group_decrypt_raw(bob.address(), GROUP, &from_bob)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -288,7 +311,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     );
     assert_eq!(
         alice
-            .group_decrypt(bob.address(), &from_bob)
+            .group_decrypt_raw(bob.address(), GROUP, &from_bob)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -296,7 +319,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
     );
     // A message signed by Alice's chain but attributed to Bob is refused.
     let (_, m) = &sent[0];
-    assert!(bob.group_decrypt(carol.address(), m).is_err());
+    assert!(bob.group_decrypt_raw(carol.address(), GROUP, m).is_err());
 }
 
 #[test]
@@ -306,14 +329,16 @@ fn rotation_leaves_the_departed_member_behind() {
     let alice = device(&dir.path().join("a.db"), "alice", 21, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 22, &clock);
     let carol = device(&dir.path().join("c.db"), "carol", 23, &clock);
-    let old = alice.group_distribution(GROUP).unwrap();
+    let old = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     hand_over(&alice, &bob, &old);
     hand_over(&alice, &carol, &old);
-    let before = alice.group_encrypt(GROUP, b"before").unwrap();
-    let in_flight = alice.group_encrypt(GROUP, b"in flight").unwrap();
+    let before = alice.group_encrypt_raw(GROUP, b"before").unwrap();
+    let in_flight = alice.group_encrypt_raw(GROUP, b"in flight").unwrap();
     assert_eq!(
         carol
-            .group_decrypt(alice.address(), &before)
+            .group_decrypt_raw(alice.address(), GROUP, &before)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -331,14 +356,16 @@ fn rotation_leaves_the_departed_member_behind() {
         .unwrap();
     assert_eq!(own.chain_count(), 1, "the old chain is gone from the store");
     hand_over(&alice, &bob, &new);
-    let after = alice.group_encrypt(GROUP, b"after").unwrap();
+    let after = alice.group_encrypt_raw(GROUP, b"after").unwrap();
     assert_eq!(after.chain_id(), new.chain_id());
     // Carol holds only the old chain: the new message is refused for her.
     assert!(no_key(
-        carol.group_decrypt(alice.address(), &after).unwrap_err()
+        carol
+            .group_decrypt_raw(alice.address(), GROUP, &after)
+            .unwrap_err()
     ));
     assert_eq!(
-        bob.group_decrypt(alice.address(), &after)
+        bob.group_decrypt_raw(alice.address(), GROUP, &after)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -346,7 +373,7 @@ fn rotation_leaves_the_departed_member_behind() {
     );
     // A message sent on the old chain before the rotation still reaches Bob.
     assert_eq!(
-        bob.group_decrypt(alice.address(), &in_flight)
+        bob.group_decrypt_raw(alice.address(), GROUP, &in_flight)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -354,7 +381,10 @@ fn rotation_leaves_the_departed_member_behind() {
     );
     // Asking for the distribution again gives the new chain, never the old.
     assert_eq!(
-        alice.group_distribution(GROUP).unwrap().chain_id(),
+        alice
+            .group_distribution_raw(GROUP, Layout::Current)
+            .unwrap()
+            .chain_id(),
         new.chain_id()
     );
 }
@@ -369,26 +399,37 @@ fn sender_keys_survive_closing_and_reopening() {
     {
         let alice = device(&pa, "alice", 31, &clock);
         let bob = device(&pb, "bob", 32, &clock);
-        let skdm = alice.group_distribution(GROUP).unwrap();
+        let skdm = alice
+            .group_distribution_raw(GROUP, Layout::Current)
+            .unwrap();
         chain = skdm.chain_id();
         hand_over(&alice, &bob, &skdm);
-        first = alice.group_encrypt(GROUP, b"first").unwrap();
-        bob.group_decrypt(alice.address(), &first).unwrap();
+        first = alice.group_encrypt_raw(GROUP, b"first").unwrap();
+        bob.group_decrypt_raw(alice.address(), GROUP, &first)
+            .unwrap();
     }
     let alice = device(&pa, "alice", 31, &clock);
     let bob = device(&pb, "bob", 32, &clock);
-    assert_eq!(alice.group_distribution(GROUP).unwrap().chain_id(), chain);
-    let second = alice.group_encrypt(GROUP, b"second").unwrap();
+    assert_eq!(
+        alice
+            .group_distribution_raw(GROUP, Layout::Current)
+            .unwrap()
+            .chain_id(),
+        chain
+    );
+    let second = alice.group_encrypt_raw(GROUP, b"second").unwrap();
     assert_eq!(second.iteration(), first.iteration() + 1);
     assert_eq!(
-        bob.group_decrypt(alice.address(), &second)
+        bob.group_decrypt_raw(alice.address(), GROUP, &second)
             .unwrap()
             .plaintext
             .as_slice(),
         b"second"
     );
     // The first message, delivered again after the restart, comes from the store.
-    let again = bob.group_decrypt(alice.address(), &first).unwrap();
+    let again = bob
+        .group_decrypt_raw(alice.address(), GROUP, &first)
+        .unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"first");
     assert_eq!(bob.store().verify().unwrap().sender_keys, 1);
@@ -401,10 +442,12 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     let pb = dir.path().join("b.db");
     let alice = device(&dir.path().join("a.db"), "alice", 41, &clock);
     let bob = device(&pb, "bob", 42, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     hand_over(&alice, &bob, &skdm);
-    let skipped = alice.group_encrypt(GROUP, b"skipped").unwrap();
-    let good = alice.group_encrypt(GROUP, b"good").unwrap();
+    let skipped = alice.group_encrypt_raw(GROUP, b"skipped").unwrap();
+    let good = alice.group_encrypt_raw(GROUP, b"good").unwrap();
 
     let before = dump(&pb);
     assert!(before.iter().any(|r| r.starts_with("sender_key: ")));
@@ -420,7 +463,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
         if let Ok(m) = SenderKeyMessage::parse(&bytes, Layout::Current) {
             tried += 1;
             assert!(matches!(
-                bob.group_decrypt(alice.address(), &m),
+                bob.group_decrypt_raw(alice.address(), GROUP, &m),
                 Err(GroupReceiveError::Decrypt(
                     GroupDecryptError::InvalidMessage
                 ))
@@ -432,18 +475,19 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
         tried >= 2,
         "the corrupted messages should parse and fail to decrypt"
     );
-    // The wrong sender, and a distribution message of the wrong layout: nothing written.
+    // The wrong sender, and a distribution message for another group than the one
+    // named: nothing written.
     assert!(no_key(
-        bob.group_decrypt(&Address::new("mallory", 1), &good)
+        bob.group_decrypt_raw(&Address::new("mallory", 1), GROUP, &good)
             .unwrap_err()
     ));
-    let legacy = alice
-        .group_distribution_with(DistributionId::from_bytes([9; 16]), Layout::Legacy)
+    let elsewhere = alice
+        .group_distribution_raw(DistributionId::from_bytes([9; 16]), Layout::Current)
         .unwrap();
     assert!(matches!(
-        bob.group_process(alice.address(), &legacy),
+        bob.group_process(alice.address(), GROUP, &elsewhere),
         Err(GroupKeyProcessError::Process(
-            GroupProcessError::WrongLayout
+            GroupProcessError::WrongDistribution
         ))
     ));
     assert_eq!(dump(&pb), before);
@@ -451,7 +495,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     // The intact message still decrypts afterwards (and that does write), then the
     // skipped one.
     assert_eq!(
-        bob.group_decrypt(alice.address(), &good)
+        bob.group_decrypt_raw(alice.address(), GROUP, &good)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -459,7 +503,7 @@ fn a_failed_group_decrypt_leaves_the_database_unchanged() {
     );
     assert_ne!(dump(&pb), before);
     assert_eq!(
-        bob.group_decrypt(alice.address(), &skipped)
+        bob.group_decrypt_raw(alice.address(), GROUP, &skipped)
             .unwrap()
             .plaintext
             .as_slice(),
@@ -473,29 +517,17 @@ fn legacy_layout_round_trip() {
     let clock = FixedClock::new(at(2024, 1, 1));
     let alice = device(&dir.path().join("a.db"), "alice", 51, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 52, &clock);
-    let skdm = alice
-        .group_distribution_with(GROUP, Layout::Legacy)
-        .unwrap();
+    let skdm = alice.group_distribution_raw(GROUP, Layout::Legacy).unwrap();
     assert_eq!(skdm.layout(), Layout::Legacy);
+    // It names no distribution: the one the app names is the group.
     assert_eq!(skdm.distribution_id(), None);
-    // It names no distribution, so the app has to.
-    assert!(matches!(
-        bob.group_process(alice.address(), &skdm),
-        Err(GroupKeyProcessError::Process(
-            GroupProcessError::WrongLayout
-        ))
-    ));
     hand_over(&alice, &bob, &skdm);
     for text in [&b"one"[..], b"two", b"three"] {
-        let m = alice.group_encrypt(GROUP, text).unwrap();
+        let m = alice.group_encrypt_raw(GROUP, text).unwrap();
         assert_eq!(m.layout(), Layout::Legacy);
         let m = SenderKeyMessage::parse(m.serialized(), Layout::Legacy).unwrap();
-        assert!(matches!(
-            bob.group_decrypt(alice.address(), &m),
-            Err(GroupReceiveError::Decrypt(GroupDecryptError::WrongLayout))
-        ));
         assert_eq!(
-            bob.group_decrypt_in(alice.address(), GROUP, &m)
+            bob.group_decrypt_raw(alice.address(), GROUP, &m)
                 .unwrap()
                 .plaintext
                 .as_slice(),
@@ -503,15 +535,17 @@ fn legacy_layout_round_trip() {
         );
         // Legacy bytes name no group: the id binds the one the app named.
         assert!(
-            bob.group_decrypt_in(alice.address(), GROUP, &m)
+            bob.group_decrypt_raw(alice.address(), GROUP, &m)
                 .unwrap()
                 .redelivered
         );
         let other = DistributionId::from_bytes([0x43; 16]);
-        assert!(bob.group_decrypt_in(alice.address(), other, &m).is_err());
+        assert!(bob.group_decrypt_raw(alice.address(), other, &m).is_err());
     }
     // Switching the group to the current layout replaces the own chain.
-    let current = alice.group_distribution(GROUP).unwrap();
+    let current = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     assert_ne!(current.chain_id(), skdm.chain_id());
     assert_eq!(current.distribution_id(), Some(GROUP));
 }
@@ -589,24 +623,18 @@ fn sealed_one_to_one_v1_and_v2() {
 
     // No session yet: nothing known about Bob to seal to.
     assert!(matches!(
-        alice.seal_message(
-            bob.address(),
-            b"x",
-            &cert_a,
-            ContentHint::Default,
-            SealFor::V1(bob.address())
-        ),
+        alice.seal_message_raw(bob.address(), b"x", &SealAs::new(&cert_a)),
         Err(SealMessageError::UnknownRecipient)
     ));
-    let bundle = bob.publish_bundle(1, Some(1)).unwrap();
+    let bundle = bob.publish_bundle().unwrap();
     alice.start_session(bob.address(), &bundle).unwrap();
+    // Padded content by default: the envelope's inner plaintext is 160 bytes.
+    let hello = alice.text("sealed hello").unwrap();
     let v1 = alice
         .seal_message(
             bob.address(),
-            b"sealed hello",
-            &cert_a,
-            ContentHint::Resendable,
-            SealFor::V1(bob.address()),
+            &hello,
+            &SealAs::new(&cert_a).hint(ContentHint::Resendable),
         )
         .unwrap();
     let got = bob.unseal(&v1, &ca.root.public).unwrap();
@@ -614,22 +642,23 @@ fn sealed_one_to_one_v1_and_v2() {
     assert_eq!(got.content_type, ContentType::PreKey);
     assert_eq!(got.content_hint, ContentHint::Resendable);
     assert_eq!(got.group_id, None);
-    assert_eq!(got.plaintext.as_slice(), b"sealed hello");
+    assert_eq!(got.plaintext.len(), 160);
+    assert_eq!(got.content().unwrap(), hello);
     assert!(!got.redelivered);
     assert_eq!(got.certificate.sender().uuid, ALICE_UUID);
     // The same envelope again comes from the store, marked, without a ratchet step.
     let again = bob.unseal(&v1, &ca.root.public).unwrap();
     assert!(again.redelivered);
-    assert_eq!(again.plaintext.as_slice(), b"sealed hello");
+    assert_eq!(again.content().unwrap(), hello);
 
     // Bob answers by v2 (one recipient device), which completes Alice's session.
+    // The recipient is named once; v2 builds its entry from the session.
+    assert_eq!(bob.recipient(alice.address()).unwrap(), recipient(&alice));
     let multi = bob
-        .seal_message(
+        .seal_message_raw(
             alice.address(),
             b"sealed reply",
-            &cert_b,
-            ContentHint::Default,
-            SealFor::V2(&[recipient(&alice)]),
+            &SealAs::new(&cert_b).version(SealVersion::V2),
         )
         .unwrap();
     let got = alice
@@ -639,12 +668,10 @@ fn sealed_one_to_one_v1_and_v2() {
     assert_eq!(got.content_type, ContentType::Whisper);
     assert_eq!(got.plaintext.as_slice(), b"sealed reply");
     let v1 = alice
-        .seal_message(
+        .seal_message_raw(
             bob.address(),
             b"now plain whisper",
-            &cert_a,
-            ContentHint::Implicit,
-            SealFor::V1(bob.address()),
+            &SealAs::new(&cert_a).hint(ContentHint::Implicit),
         )
         .unwrap();
     let got = bob.unseal(&v1, &ca.root.public).unwrap();
@@ -663,18 +690,20 @@ fn sealed_group_messages_v1_and_v2() {
     let bob = device(&dir.path().join("b.db"), BOB_UUID, 72, &clock);
     let carol = device(&dir.path().join("c.db"), CAROL_UUID, 73, &clock);
     let cert_a = ca.certify(&alice, at(2024, 2, 1), &mut rng);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     hand_over(&alice, &bob, &skdm);
     hand_over(&alice, &carol, &skdm);
     let group_id = b"group-master-id-of-the-app".as_slice();
 
     let multi = alice
-        .seal_group_message(
+        .seal_group_message_raw(
             GROUP,
             b"to everyone, sealed",
-            Some(group_id),
-            &cert_a,
-            ContentHint::Resendable,
+            &SealAs::new(&cert_a)
+                .hint(ContentHint::Resendable)
+                .group_id(group_id),
             SealFor::V2(&[recipient(&bob), recipient(&carol)]),
         )
         .unwrap();
@@ -698,7 +727,7 @@ fn sealed_group_messages_v1_and_v2() {
 
     // v1: one group message, sealed once per member.
     let m = alice
-        .group_encrypt(GROUP, b"one ciphertext, two envelopes")
+        .group_encrypt_raw(GROUP, b"one ciphertext, two envelopes")
         .unwrap();
     let content = UnidentifiedSenderMessageContent::new(
         ContentType::SenderKey,
@@ -727,15 +756,16 @@ fn sealed_group_messages_v1_and_v2() {
     let sealed = alice
         .seal_group_message(
             GROUP,
-            b"just bob",
-            None,
-            &cert_a,
-            ContentHint::Default,
+            &alice.text("just bob").unwrap(),
+            &SealAs::new(&cert_a),
             SealFor::V1(bob.address()),
         )
         .unwrap();
     let got = bob.unseal(&sealed, &ca.root.public).unwrap();
-    assert_eq!(got.plaintext.as_slice(), b"just bob");
+    let Body::Message(m) = got.content().unwrap().into_body() else {
+        panic!("a chat message")
+    };
+    assert_eq!(m.text(), Some("just bob"));
     assert_eq!(got.group_id, None);
 }
 
@@ -751,16 +781,10 @@ fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
     let bob = device(&pb, BOB_UUID, 82, &clock);
     let mallory = device(&dir.path().join("m.db"), CAROL_UUID, 83, &clock);
     let cert_a = ca.certify(&alice, at(2024, 1, 2), &mut rng);
-    let bundle = bob.publish_bundle(1, Some(1)).unwrap();
+    let bundle = bob.publish_bundle().unwrap();
     alice.start_session(bob.address(), &bundle).unwrap();
     let sealed = alice
-        .seal_message(
-            bob.address(),
-            b"check me",
-            &cert_a,
-            ContentHint::Default,
-            SealFor::V1(bob.address()),
-        )
+        .seal_message_raw(bob.address(), b"check me", &SealAs::new(&cert_a))
         .unwrap();
     let before = dump(&pb);
 
@@ -964,14 +988,20 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     let pb = dir.path().join("b.db");
     let alice = device(&dir.path().join("a.db"), "alice", 81, &clock);
     let mut bob = device(&pb, "bob", 82, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     hand_over(&alice, &bob, &skdm);
-    let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"kept until acked").unwrap();
     // A 1:1 message from the same sender, to show the two kinds of id never collide.
-    let direct = alice.encrypt(bob.address(), b"direct").unwrap();
-    assert!(!bob.decrypt(alice.address(), &direct).unwrap().redelivered);
+    let direct = alice.encrypt_raw(bob.address(), b"direct").unwrap();
+    assert!(
+        !bob.decrypt_raw(alice.address(), &direct)
+            .unwrap()
+            .redelivered
+    );
 
-    let first = bob.group_decrypt(alice.address(), &m).unwrap();
+    let first = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(!first.redelivered);
     assert_eq!(first.plaintext.as_slice(), b"kept until acked");
     let row = sender_key_row(&pb, alice.address());
@@ -979,7 +1009,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // The same bytes again (as after a crash before the app saved the plaintext): the
     // stored plaintext, and nothing in the database changes, the sender key included.
-    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     assert_eq!(sender_key_row(&pb, alice.address()), row);
@@ -988,7 +1018,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Still so after a restart.
     drop(bob);
     bob = device(&pb, "bob", 82, &clock);
-    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"kept until acked");
     assert_eq!(sender_key_row(&pb, alice.address()), row);
@@ -1007,22 +1037,26 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &m),
+        bob.group_decrypt_raw(alice.address(), GROUP, &m),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { iteration: 0 }
         ))
     ));
     assert_eq!(sender_key_row(&pb, alice.address()), row);
     // The 1:1 message from the same sender is untouched by the group acknowledge.
-    let d = bob.decrypt(alice.address(), &direct).unwrap();
+    let d = bob.decrypt_raw(alice.address(), &direct).unwrap();
     assert!(d.redelivered);
     assert_eq!(d.plaintext.as_slice(), b"direct");
     assert_eq!(bob.store().verify().unwrap().unacknowledged, 2); // direct + the SKDM
 
     // Disappearing-message purge drops stored group plaintexts too; the message key is
     // long spent, so a redelivery after the purge is a duplicate, never a decrypt.
-    let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
-    assert!(!bob.group_decrypt(alice.address(), &m2).unwrap().redelivered);
+    let m2 = alice.group_encrypt_raw(GROUP, b"disappears").unwrap();
+    assert!(
+        !bob.group_decrypt_raw(alice.address(), GROUP, &m2)
+            .unwrap()
+            .redelivered
+    );
     let id2 = MessageId::of_group(GROUP, &m2);
     assert!(
         bob.store()
@@ -1044,7 +1078,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .is_none()
     );
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &m2),
+        bob.group_decrypt_raw(alice.address(), GROUP, &m2),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         ))
@@ -1065,15 +1099,17 @@ fn group_over_the_in_memory_store_behaves_as_before() {
     };
     let alice = new("alice", 91, &mut rng);
     let bob = new("bob", 92, &mut rng);
-    let skdm = alice.group_distribution(GROUP).unwrap();
-    bob.group_process(alice.address(), &skdm).unwrap();
-    let m = alice.group_encrypt(GROUP, b"plain store").unwrap();
-    let got = bob.group_decrypt(alice.address(), &m).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
+    bob.group_process(alice.address(), GROUP, &skdm).unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"plain store").unwrap();
+    let got = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"plain store");
     assert!(!got.redelivered);
     // No message table: a redelivery is a duplicate, as it always was.
     assert!(matches!(
-        bob.group_decrypt(alice.address(), &m),
+        bob.group_decrypt_raw(alice.address(), GROUP, &m),
         Err(GroupReceiveError::Decrypt(
             GroupDecryptError::DuplicateMessage { .. }
         ))
@@ -1087,7 +1123,9 @@ fn concurrent_group_decrypts_never_lose_or_double_decrypt() {
     let pb = dir.path().join("b.db");
     let alice = device(&dir.path().join("a.db"), "alice", 101, &clock);
     let bob = device(&pb, "bob", 102, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     hand_over(&alice, &bob, &skdm);
 
     // One Device (one store, one connection) shared by two threads.
@@ -1116,7 +1154,9 @@ fn concurrent_group_encrypts_on_two_connections_never_reuse_a_chain_step() {
     let pa = dir.path().join("a.db");
     let alice = device(&pa, "alice", 111, &clock);
     let bob = device(&dir.path().join("b.db"), "bob", 112, &clock);
-    let skdm = alice.group_distribution(GROUP).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
     hand_over(&alice, &bob, &skdm);
     let alice2 = device_keyed(&pa, "alice", 111, 113, &clock);
     let sent = stores::encrypted_from_threads(&[&alice, &alice2], &bob, GROUP, 30);

@@ -8,7 +8,7 @@ use confide::group::{
     DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, GroupSessions, Layout,
     SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord, limits,
 };
-use confide::{Address, RecordError};
+use confide::{Address, RecordError, Timestamp};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -26,9 +26,9 @@ fn setup(layout: Layout, seed: u64) -> (ChaCha20Rng, DistributionId, GroupSessio
     let id = DistributionId::random(&mut r);
     let mut a = GroupSessions::new();
     let mut b = GroupSessions::new();
-    let skdm = a.create_distribution_with(&alice(), id, layout, &mut r);
+    let skdm = a.distribution(&alice(), id, layout, &mut r);
     let wire = SenderKeyDistributionMessage::parse(skdm.serialized(), layout).unwrap();
-    b.process_in(&alice(), id, &wire).unwrap();
+    b.process(&alice(), id, &wire).unwrap();
     (r, id, a, b)
 }
 
@@ -41,7 +41,7 @@ fn round_trip_both_layouts() {
             assert_eq!(m.serialized()[0], 0x33);
             let parsed = SenderKeyMessage::parse(m.serialized(), layout).unwrap();
             assert_eq!(parsed.iteration(), u32::from(i));
-            assert_eq!(b.decrypt_in(&alice(), id, &parsed).unwrap(), vec![i; 40]);
+            assert_eq!(*b.decrypt(&alice(), id, &parsed).unwrap(), vec![i; 40]);
         }
     }
 }
@@ -52,7 +52,7 @@ fn wire_layout_field_numbers() {
     let id: DistributionId = "d1d1d1d1-7000-11eb-b32a-33b8a8a487a6".parse().unwrap();
     assert_eq!(id.to_string(), "d1d1d1d1-7000-11eb-b32a-33b8a8a487a6");
     let mut rec = SenderKeyRecord::new(id, Layout::Current);
-    let skdm = rec.create_distribution(&mut r);
+    let skdm = rec.distribution(&mut r);
     let b = skdm.serialized();
     // 0x33, then field 1 (distribution_uuid, length-delimited, 16 bytes).
     assert_eq!(&b[..3], &[0x33, 0x0a, 16]);
@@ -62,7 +62,7 @@ fn wire_layout_field_numbers() {
     assert_eq!(&m.serialized()[..3], &[0x33, 0x0a, 16]);
 
     let mut legacy = SenderKeyRecord::new(id, Layout::Legacy);
-    let skdm = legacy.create_distribution(&mut r);
+    let skdm = legacy.distribution(&mut r);
     assert_eq!(skdm.serialized()[1], 0x08); // field 1 id varint
     let m = legacy.encrypt(b"x", &mut r).unwrap();
     assert_eq!(m.serialized()[1], 0x08);
@@ -76,11 +76,11 @@ fn out_of_order_and_replay() {
         .map(|i| a.encrypt(&alice(), id, &[i], &mut r).unwrap())
         .collect();
     for i in [9usize, 0, 5, 3, 1, 2, 4, 8, 6, 7] {
-        assert_eq!(b.decrypt(&alice(), &msgs[i]).unwrap(), vec![i as u8]);
+        assert_eq!(*b.decrypt(&alice(), id, &msgs[i]).unwrap(), vec![i as u8]);
     }
     for m in &msgs {
         assert_eq!(
-            b.decrypt(&alice(), m),
+            b.decrypt(&alice(), id, m),
             Err(GroupDecryptError::DuplicateMessage {
                 iteration: m.iteration()
             })
@@ -97,15 +97,15 @@ fn bounds_are_enforced() {
         last = a.encrypt(&alice(), id, b"n", &mut r).unwrap();
     }
     // Skipping 2001 keys evicts the oldest: message 0 is refused, message 1 is kept.
-    assert_eq!(b.decrypt(&alice(), &last).unwrap(), b"n");
+    assert_eq!(*b.decrypt(&alice(), id, &last).unwrap(), b"n");
     assert!(matches!(
-        b.decrypt(&alice(), &first),
+        b.decrypt(&alice(), id, &first),
         Err(GroupDecryptError::DuplicateMessage { iteration: 0 })
     ));
 
     // Too far ahead.
     let mut rec = SenderKeyRecord::new(id, Layout::Current);
-    let skdm = rec.create_distribution(&mut r);
+    let skdm = rec.distribution(&mut r);
     let mut recv = SenderKeyRecord::new(id, Layout::Current);
     recv.process(&skdm).unwrap();
     let mut far = None;
@@ -135,12 +135,12 @@ fn failed_decrypt_changes_nothing() {
     bad[n - 70] ^= 1; // inside the ciphertext, so the signature fails
     let bad = SenderKeyMessage::try_from(&bad[..]).unwrap();
     assert_eq!(
-        b.decrypt(&alice(), &bad),
+        b.decrypt(&alice(), id, &bad),
         Err(GroupDecryptError::InvalidMessage)
     );
     assert_eq!(*b.record(&alice(), id).unwrap().to_bytes(), *before);
-    assert_eq!(b.decrypt(&alice(), &m5).unwrap(), b"five");
-    assert_eq!(b.decrypt(&alice(), &m0).unwrap(), b"zero");
+    assert_eq!(*b.decrypt(&alice(), id, &m5).unwrap(), b"five");
+    assert_eq!(*b.decrypt(&alice(), id, &m0).unwrap(), b"zero");
 }
 
 #[test]
@@ -168,14 +168,14 @@ fn rotation_and_state_bound() {
     assert_eq!(new.iteration(), 0);
     // A receiver without the new distribution message cannot read the new chain.
     assert!(matches!(
-        b.decrypt(&alice(), &new),
+        b.decrypt(&alice(), id, &new),
         Err(GroupDecryptError::NoSenderKey { .. })
     ));
-    b.process(&alice(), &skdm).unwrap();
-    assert_eq!(b.decrypt(&alice(), &new).unwrap(), b"new");
+    b.process(&alice(), id, &skdm).unwrap();
+    assert_eq!(*b.decrypt(&alice(), id, &new).unwrap(), b"new");
     // In-flight messages of the old chain still open (as libsignal), until the app
     // forgets previous chains.
-    assert_eq!(b.decrypt(&alice(), &old).unwrap(), b"old");
+    assert_eq!(*b.decrypt(&alice(), id, &old).unwrap(), b"old");
     let mut rec = b.record(&alice(), id).unwrap().clone();
     assert_eq!(rec.chain_count(), 2);
     rec.forget_previous_chains();
@@ -189,7 +189,7 @@ fn rotation_and_state_bound() {
     // At most MAX_SENDER_KEY_STATES chains are kept.
     for _ in 0..10 {
         let skdm = a.rotate(&alice(), id, &mut r);
-        b.process(&alice(), &skdm).unwrap();
+        b.process(&alice(), id, &skdm).unwrap();
     }
     assert_eq!(
         b.record(&alice(), id).unwrap().chain_count(),
@@ -200,12 +200,12 @@ fn rotation_and_state_bound() {
 #[test]
 fn reprocessing_distribution_keeps_progress() {
     let (mut r, id, mut a, mut b) = setup(Layout::Current, 8);
-    let skdm = a.create_distribution(&alice(), id, &mut r);
+    let skdm = a.distribution(&alice(), id, Layout::Current, &mut r);
     let m = a.encrypt(&alice(), id, b"m", &mut r).unwrap();
-    assert_eq!(b.decrypt(&alice(), &m).unwrap(), b"m");
-    b.process(&alice(), &skdm).unwrap();
+    assert_eq!(*b.decrypt(&alice(), id, &m).unwrap(), b"m");
+    b.process(&alice(), id, &skdm).unwrap();
     assert!(matches!(
-        b.decrypt(&alice(), &m),
+        b.decrypt(&alice(), id, &m),
         Err(GroupDecryptError::DuplicateMessage { .. })
     ));
 }
@@ -221,13 +221,13 @@ fn wrong_layout_distribution_and_no_key() {
         GroupEncryptError::NoSenderKey
     );
     let mut o = SenderKeyRecord::new(other, Layout::Current);
-    let skdm = o.create_distribution(&mut r);
+    let skdm = o.distribution(&mut r);
     assert_eq!(
         rec.process(&skdm),
         Err(GroupProcessError::WrongDistribution)
     );
     let mut l = SenderKeyRecord::new(id, Layout::Legacy);
-    let lskdm = l.create_distribution(&mut r);
+    let lskdm = l.distribution(&mut r);
     assert_eq!(rec.process(&lskdm), Err(GroupProcessError::WrongLayout));
     let m = o.encrypt(b"x", &mut r).unwrap();
     assert_eq!(rec.decrypt(&m), Err(GroupDecryptError::WrongDistribution));
@@ -238,7 +238,7 @@ fn debug_is_redacted() {
     let mut r = rng(10);
     let id: DistributionId = "00000000-0000-4000-8000-000000000001".parse().unwrap();
     let mut rec = SenderKeyRecord::new(id, Layout::Current);
-    let skdm = rec.create_distribution(&mut r);
+    let skdm = rec.distribution(&mut r);
     assert_eq!(
         format!("{rec:?}"),
         "SenderKeyRecord { layout: Current, distribution_id: Some(DistributionId(00000000-0000-4000-8000-000000000001)), chains: 1, can_send: true, .. }"
@@ -253,17 +253,17 @@ fn record_round_trip_and_bad_records() {
     let msgs: Vec<_> = (0..4u8)
         .map(|i| a.encrypt(&alice(), id, &[i], &mut r).unwrap())
         .collect();
-    b.decrypt(&alice(), &msgs[3]).unwrap();
+    b.decrypt(&alice(), id, &msgs[3]).unwrap();
     let bytes = b.record(&alice(), id).unwrap().to_bytes();
     let mut loaded = SenderKeyRecord::from_bytes(&bytes).unwrap();
     assert_eq!(*loaded.to_bytes(), *bytes);
-    assert_eq!(loaded.decrypt(&msgs[1]).unwrap(), vec![1]);
+    assert_eq!(*loaded.decrypt(&msgs[1]).unwrap(), vec![1]);
     let own_bytes = a.record(&alice(), id).unwrap().to_bytes();
     let own = SenderKeyRecord::from_bytes(&own_bytes).unwrap();
     assert!(own.can_send());
     // An own chain whose stored signing public key is not its private key's is refused.
     let signing = a
-        .create_distribution(&alice(), id, &mut r)
+        .distribution(&alice(), id, Layout::Current, &mut r)
         .signing_key()
         .serialize();
     let at = own_bytes
@@ -302,7 +302,7 @@ fn fixture_material() -> Vec<(String, Vec<u8>)> {
     let msgs: Vec<_> = (0..4u8)
         .map(|i| a.encrypt(&alice(), id, &[b'm', b'0' + i], &mut r).unwrap())
         .collect();
-    b.decrypt(&alice(), &msgs[1]).unwrap();
+    b.decrypt(&alice(), id, &msgs[1]).unwrap();
     vec![
         (
             "sender".into(),
@@ -342,12 +342,12 @@ fn committed_v1_record_still_loads() {
     assert!(sender.can_send() && !receiver.can_send());
     for (k, pt) in [("msg3", b"m3"), ("msg0", b"m0"), ("msg2", b"m2")] {
         let m = SenderKeyMessage::try_from(&get(k)[..]).unwrap();
-        assert_eq!(receiver.decrypt(&m).unwrap(), pt);
+        assert_eq!(receiver.decrypt(&m).unwrap().as_slice(), pt);
     }
     // The sender continues at iteration 4 and the receiver reads it.
     let m = sender.encrypt(b"m4", &mut rng(1)).unwrap();
     assert_eq!(m.iteration(), 4);
-    assert_eq!(receiver.decrypt(&m).unwrap(), b"m4");
+    assert_eq!(receiver.decrypt(&m).unwrap().as_slice(), b"m4");
 }
 
 /// One step of a group's life: send, deliver a pending message (by index into the
@@ -389,7 +389,7 @@ proptest! {
                 }
                 Action::Deliver(i) if !pending.is_empty() => {
                     let (m, pt) = pending.remove(i % pending.len());
-                    prop_assert_eq!(b.decrypt(&alice(), &m).unwrap(), pt);
+                    prop_assert_eq!(b.decrypt(&alice(), id, &m).unwrap().to_vec(), pt);
                     delivered.push(m);
                 }
                 Action::Drop(i) if !pending.is_empty() => {
@@ -400,7 +400,7 @@ proptest! {
                     let before = b.record(&alice(), id).unwrap().to_bytes();
                     // A duplicate, or its chain was dropped beyond the kept bound.
                     let is_duplicate = matches!(
-                        b.decrypt(&alice(), m),
+                        b.decrypt(&alice(), id, m),
                         Err(GroupDecryptError::DuplicateMessage { .. })
                             | Err(GroupDecryptError::NoSenderKey { .. })
                     );
@@ -409,7 +409,7 @@ proptest! {
                 }
                 Action::Rotate => {
                     let skdm = a.rotate(&alice(), id, &mut r);
-                    b.process(&alice(), &skdm).unwrap();
+                    b.process(&alice(), id, &skdm).unwrap();
                     // Pending messages of chains beyond the kept bound would be lost;
                     // keep the sequence within it by delivering them first.
                     let chains = b.record(&alice(), id).unwrap().chain_count();
@@ -421,4 +421,56 @@ proptest! {
             }
         }
     }
+}
+
+/// The caller names the group in every operation: a current-layout message or
+/// distribution message naming another group is refused, and nothing changes.
+#[test]
+fn the_named_group_must_match_the_message() {
+    use confide::group::cipher as group;
+    use confide::store::{InMemoryStore, SenderKeyStore};
+
+    let mut r = rng(61);
+    let (a_id, b_id) = (
+        DistributionId::random(&mut r),
+        DistributionId::random(&mut r),
+    );
+    let alice_store = InMemoryStore::generate(&mut r);
+    let bob_store = InMemoryStore::generate(&mut r);
+    let skdm_a =
+        group::distribution(&alice_store, &alice(), a_id, Layout::Current, &mut r).unwrap();
+    let skdm_b =
+        group::distribution(&alice_store, &alice(), b_id, Layout::Current, &mut r).unwrap();
+    group::process(&bob_store, &alice(), b_id, &skdm_b).unwrap();
+    let before = bob_store
+        .sender_key(&alice(), b_id)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert!(matches!(
+        group::process(&bob_store, &alice(), b_id, &skdm_a),
+        Err(group::GroupKeyProcessError::Process(
+            GroupProcessError::WrongDistribution
+        ))
+    ));
+    let m = group::encrypt(&alice_store, &alice(), a_id, b"for a", &mut r).unwrap();
+    assert!(matches!(
+        group::decrypt(&bob_store, &alice(), b_id, &m, Timestamp::from_millis(1)),
+        Err(group::GroupReceiveError::Decrypt(
+            GroupDecryptError::WrongDistribution
+        ))
+    ));
+    assert_eq!(
+        bob_store
+            .sender_key(&alice(), b_id)
+            .unwrap()
+            .unwrap()
+            .to_bytes(),
+        before
+    );
+    assert!(bob_store.sender_key(&alice(), a_id).unwrap().is_none());
+    // Named right, it decrypts.
+    group::process(&bob_store, &alice(), a_id, &skdm_a).unwrap();
+    let got = group::decrypt(&bob_store, &alice(), a_id, &m, Timestamp::from_millis(1)).unwrap();
+    assert_eq!(got.plaintext.as_slice(), b"for a");
 }

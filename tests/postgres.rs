@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, state_kind};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::policy::Activity;
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::postgres::SCHEMA_VERSION;
 use confide::store::postgres::client::{Client, Config, NoTls};
 use confide::store::{
@@ -269,13 +269,9 @@ fn pair(
     let sa = open(pool, a, &key(1), 1);
     let sb = open(pool, b, &key(2), 2);
     let mut r = rng(3);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 7,
-        pre_key_id: Some(42),
-    };
-    let bundle = cipher::new_bundle(&sb, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(&sa, &Address::new(b, 1), &bundle, &mut r, NOW).unwrap();
+    let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
+    let bundle = cipher::publish_bundle(&sb, &mut r, &spec, NOW).unwrap();
+    cipher::start_session(&sa, &Address::new(b, 1), &bundle, &mut r, NOW).unwrap();
     let first = cipher::encrypt(&sa, &Address::new(b, 1), b"first").unwrap();
     (sa, sb, first)
 }
@@ -330,7 +326,7 @@ fn every_trait_round_trips_and_survives_reopen() {
     let dist = DistributionId::random(&mut r);
     let me_addr = Address::new("host/dev-1", 1);
     let mut own = SenderKeyRecord::new(dist, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     s.save_sender_key(&me_addr, dist, &own).unwrap();
     let mut loaded = s.sender_key(&me_addr, dist).unwrap().unwrap();
     let group_msg = loaded.encrypt(b"group hello", &mut r).unwrap();
@@ -346,7 +342,10 @@ fn every_trait_round_trips_and_survives_reopen() {
     learned.process(&skdm).unwrap();
     other.save_sender_key(&me_addr, dist, &learned).unwrap();
     let mut learned = other.sender_key(&me_addr, dist).unwrap().unwrap();
-    assert_eq!(learned.decrypt(&group_msg).unwrap(), b"group hello");
+    assert_eq!(
+        learned.decrypt(&group_msg).unwrap().as_slice(),
+        b"group hello"
+    );
     other.save_sender_key(&me_addr, dist, &learned).unwrap();
 
     // StateStore.
@@ -361,19 +360,15 @@ fn every_trait_round_trips_and_survives_reopen() {
     assert!(s.state("ledger", "acmf").unwrap().is_none());
 
     // SessionStore: a session made through the cipher, then reopened elsewhere.
-    let bundle = cipher::new_bundle(
+    let bundle = cipher::publish_bundle(
         &other,
         &mut r,
-        BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(1),
-        },
+        &BundleSpec::new(1, 1).with_pre_key(Some(1)),
         NOW,
     )
     .unwrap();
     let dev2 = Address::new("host/dev-2", 1);
-    cipher::process_bundle(&s, &dev2, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&s, &dev2, &bundle, &mut r, NOW).unwrap();
     let m = cipher::encrypt(&s, &dev2, b"over the session").unwrap();
     assert!(s.session(&dev2).unwrap().is_some());
 
@@ -391,18 +386,20 @@ fn every_trait_round_trips_and_survives_reopen() {
         s.state("ledger", "acme").unwrap().unwrap().as_slice(),
         b"v2"
     );
-    let got =
-        cipher::decrypt_message(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
+    let got = cipher::decrypt(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"over the session");
     let reply = cipher::encrypt(&other, &Address::new("host/dev-1", 1), b"reply").unwrap();
     assert_eq!(
-        cipher::decrypt(&s, &dev2, &reply, &mut r).unwrap(),
+        cipher::decrypt(&s, &dev2, &reply, &mut r, NOW)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"reply"
     );
     let mut own = s.sender_key(&me_addr, dist).unwrap().unwrap();
     let second = own.encrypt(b"second", &mut r).unwrap();
     let mut learned = other.sender_key(&me_addr, dist).unwrap().unwrap();
-    assert_eq!(learned.decrypt(&second).unwrap(), b"second");
+    assert_eq!(learned.decrypt(&second).unwrap().as_slice(), b"second");
 
     let sum = s.verify().unwrap();
     assert_eq!(
@@ -453,7 +450,7 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     let (_a, b, first) = pair(&pool, "dev-a", "dev-b");
     let mut r = rng(8);
     let from = Address::new("dev-a", 1);
-    cipher::decrypt_message(&b, &from, &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &from, &first, &mut r, NOW).unwrap();
     for id in [1u32, 2] {
         b.save_pre_key(&PreKeyRecord::generate(&mut r, id)).unwrap();
     }
@@ -582,10 +579,10 @@ fn debug_output_holds_no_secrets_and_the_database_no_plaintext() {
     let (a, b, first) = pair(&pool, "alice", "bob");
     assert_eq!(format!("{b:?}"), "PostgresStore { device: \"bob\", .. }");
     let mut r = rng(9);
-    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     let secret = b"attack at dawn, bring the plans";
     let m = cipher::encrypt(&a, &bob(), secret).unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
     // Every value in every confide table, as the server holds it.
@@ -646,8 +643,8 @@ fn two_devices_in_one_database_are_isolated() {
     let from = Address::new("tenant1/alice", 1);
     assert!(b2.session(&from).unwrap().is_none());
     // tenant2/bob decrypting tenant1's message finds no session or prekey of its own.
-    assert!(cipher::decrypt_message(&b2, &from, &m1, &mut r, NOW).is_err());
-    let got = cipher::decrypt_message(&b1, &from, &m1, &mut r, NOW).unwrap();
+    assert!(cipher::decrypt(&b2, &from, &m1, &mut r, NOW).is_err());
+    let got = cipher::decrypt(&b1, &from, &m1, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert!(b1.pre_key(42).unwrap().is_none());
     assert_eq!(
@@ -825,8 +822,10 @@ fn device_on(pool: &PostgresPool, name: &str, k: u8, seed: u64) -> PgDevice {
 /// Alice's group chain handed to Bob (directly: the pairwise delivery of the
 /// distribution message is the 1:1 tests' business).
 fn hand_over(alice: &PgDevice, bob: &PgDevice) {
-    let skdm = alice.group_distribution(GROUP).unwrap();
-    bob.group_process(alice.address(), &skdm).unwrap();
+    let skdm = alice
+        .group_distribution_raw(GROUP, Layout::Current)
+        .unwrap();
+    bob.group_process(alice.address(), GROUP, &skdm).unwrap();
 }
 
 /// The sealed sender-key row of `sender` in `owner`'s part of the database.
@@ -880,7 +879,7 @@ fn group_commit_is_compare_and_swap_and_keeps_the_message() {
     let g = GROUP;
     let mut r = rng(5);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let first = own.encrypt(b"group secret one", &mut r).unwrap();
     let second = own.encrypt(b"group secret two", &mut r).unwrap();
     let s = open(&pool, "bob", &key(1), 1);
@@ -990,7 +989,7 @@ fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
     let alice = device_on(&pool, "alice", 1, 1);
     let bob = device_on(&pool, "bob", 2, 2);
     hand_over(&alice, &bob);
-    let m = alice.group_encrypt(GROUP, b"contended").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"contended").unwrap();
     let txn = bob.store().transactional_group().unwrap();
     let (record, version) = txn.load_sender_key(alice.address(), GROUP).unwrap();
     let mut record = record.unwrap();
@@ -1041,9 +1040,13 @@ fn a_serialization_failure_is_a_conflict_and_writes_nothing() {
         "the message insert rolled back"
     );
     // Redone, it commits; then the device sees a redelivery.
-    let d = bob.group_decrypt(alice.address(), &m).unwrap();
+    let d = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(!d.redelivered);
-    assert!(bob.group_decrypt(alice.address(), &m).unwrap().redelivered);
+    assert!(
+        bob.group_decrypt_raw(alice.address(), GROUP, &m)
+            .unwrap()
+            .redelivered
+    );
 }
 
 #[test]
@@ -1054,9 +1057,9 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     let alice = device_on(&pool, "alice", 1, 81);
     let mut bob = device_on(&pool, "bob", 2, 82);
     hand_over(&alice, &bob);
-    let m = alice.group_encrypt(GROUP, b"kept until acked").unwrap();
+    let m = alice.group_encrypt_raw(GROUP, b"kept until acked").unwrap();
 
-    let first = bob.group_decrypt(alice.address(), &m).unwrap();
+    let first = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(!first.redelivered);
     assert_eq!(first.plaintext.as_slice(), b"kept until acked");
     let row = sender_key_row(&mut sql, "bob", alice.address());
@@ -1064,7 +1067,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
 
     // The same bytes again (after a crash before the app saved the plaintext): the
     // stored plaintext, and nothing in the database changes, the sender key included.
-    let again = bob.group_decrypt(alice.address(), &m).unwrap();
+    let again = bob.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, first.plaintext);
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
@@ -1073,7 +1076,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Still so from another host (another pool and open of the same device).
     let pool2 = server.pool(1);
     let other = device_on(&pool2, "bob", 2, 83);
-    let again = other.group_decrypt(alice.address(), &m).unwrap();
+    let again = other.group_decrypt_raw(alice.address(), GROUP, &m).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext.as_slice(), b"kept until acked");
     assert_eq!(dump(&mut sql, "bob"), before);
@@ -1090,16 +1093,26 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .plaintext
             .is_none()
     );
-    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
-    assert!(stores::is_duplicate(
-        other.group_decrypt(alice.address(), &m)
-    ));
+    assert!(stores::is_duplicate(bob.group_decrypt_raw(
+        alice.address(),
+        GROUP,
+        &m
+    )));
+    assert!(stores::is_duplicate(other.group_decrypt_raw(
+        alice.address(),
+        GROUP,
+        &m
+    )));
     assert_eq!(sender_key_row(&mut sql, "bob", alice.address()), row);
 
     // Expiry and purge cover group messages: gone at its time, and a redelivery then
     // is a duplicate (its key is spent), never a second decrypt.
-    let m2 = alice.group_encrypt(GROUP, b"disappears").unwrap();
-    assert!(!bob.group_decrypt(alice.address(), &m2).unwrap().redelivered);
+    let m2 = alice.group_encrypt_raw(GROUP, b"disappears").unwrap();
+    assert!(
+        !bob.group_decrypt_raw(alice.address(), GROUP, &m2)
+            .unwrap()
+            .redelivered
+    );
     let id2 = MessageId::of_group(GROUP, &m2);
     let at = Timestamp::from_millis(NOW.as_millis() + 1000);
     assert!(
@@ -1116,20 +1129,26 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
             .unwrap()
             .is_none()
     );
-    assert!(stores::is_duplicate(
-        bob.group_decrypt(alice.address(), &m2)
-    ));
+    assert!(stores::is_duplicate(bob.group_decrypt_raw(
+        alice.address(),
+        GROUP,
+        &m2
+    )));
     // The acknowledged dedupe record goes once it is old enough; the chain still
     // refuses the spent key.
     assert_eq!(purge(NOW, Timestamp::from_millis(NOW.as_millis() + 1)), 1);
     assert_eq!(bob.store().verify().unwrap().messages, 0);
-    assert!(stores::is_duplicate(bob.group_decrypt(alice.address(), &m)));
+    assert!(stores::is_duplicate(bob.group_decrypt_raw(
+        alice.address(),
+        GROUP,
+        &m
+    )));
 
     // Reopened, the chain goes on where it was.
     drop(bob);
     bob = device_on(&pool, "bob", 2, 84);
-    let m3 = alice.group_encrypt(GROUP, b"after reopen").unwrap();
-    let d = bob.group_decrypt(alice.address(), &m3).unwrap();
+    let m3 = alice.group_encrypt_raw(GROUP, b"after reopen").unwrap();
+    let d = bob.group_decrypt_raw(alice.address(), GROUP, &m3).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"after reopen");
     assert!(!d.redelivered);
 }
@@ -1186,7 +1205,7 @@ fn concurrent_group_encrypts_never_reuse_an_iteration() {
             (0..20)
                 .map(|i| {
                     alice2
-                        .group_encrypt(GROUP, format!("r{i}").as_bytes())
+                        .group_encrypt_raw(GROUP, format!("r{i}").as_bytes())
                         .unwrap()
                 })
                 .collect::<Vec<_>>()
@@ -1368,19 +1387,11 @@ fn write_fixture() {
     let a = device_on(&pool, "alice", FIXTURE_KEY, 11);
     let b = device_on(&pool, "bob", FIXTURE_KEY, 12);
     let mut r = rng(13);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(b.store(), &mut r, spec, NOW).unwrap();
-    let second = BundleSpec {
-        signed_pre_key_id: 2,
-        pre_key_id: Some(2),
-        ..spec
-    };
-    cipher::new_bundle(b.store(), &mut r, second, NOW).unwrap();
-    cipher::process_bundle(a.store(), &bob(), &bundle, &mut r, NOW).unwrap();
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(b.store(), &mut r, &spec, NOW).unwrap();
+    let second = BundleSpec::new(spec.device_id, 2).with_pre_key(Some(2));
+    cipher::publish_bundle(b.store(), &mut r, &second, NOW).unwrap();
+    cipher::start_session(a.store(), &bob(), &bundle, &mut r, NOW).unwrap();
 
     let mut lines = vec![
         "# written by write_fixture in tests/postgres.rs: one line per message or state value"
@@ -1389,9 +1400,9 @@ fn write_fixture() {
             .to_owned(),
     ];
     let mut direct = |label: &str, from: &PgDevice, to: &PgDevice, text: &str, deliver: bool| {
-        let m = from.encrypt(to.address(), text.as_bytes()).unwrap();
+        let m = from.encrypt_raw(to.address(), text.as_bytes()).unwrap();
         if deliver {
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
         }
         lines.push(format!(
@@ -1419,14 +1430,28 @@ fn write_fixture() {
 
     // Each member's chain handed to the other directly (the pairwise delivery of a
     // distribution message is the 1:1 session's business).
-    b.group_process(a.address(), &a.group_distribution(FIXTURE_GROUP).unwrap())
-        .unwrap();
-    a.group_process(b.address(), &b.group_distribution(FIXTURE_GROUP).unwrap())
-        .unwrap();
+    b.group_process(
+        a.address(),
+        FIXTURE_GROUP,
+        &a.group_distribution_raw(FIXTURE_GROUP, Layout::Current)
+            .unwrap(),
+    )
+    .unwrap();
+    a.group_process(
+        b.address(),
+        FIXTURE_GROUP,
+        &b.group_distribution_raw(FIXTURE_GROUP, Layout::Current)
+            .unwrap(),
+    )
+    .unwrap();
     let mut group = |label: &str, from: &PgDevice, to: &PgDevice, text: &str, deliver: bool| {
-        let m = from.group_encrypt(FIXTURE_GROUP, text.as_bytes()).unwrap();
+        let m = from
+            .group_encrypt_raw(FIXTURE_GROUP, text.as_bytes())
+            .unwrap();
         if deliver {
-            let d = to.group_decrypt(from.address(), &m).unwrap();
+            let d = to
+                .group_decrypt_raw(from.address(), FIXTURE_GROUP, &m)
+                .unwrap();
             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
         }
         lines.push(format!(
@@ -1605,24 +1630,26 @@ fn every_fixture_version_still_opens() {
         let (m, _) = direct("acknowledged");
         assert!(
             matches!(
-                b.decrypt(&alice(), &m),
+                b.decrypt_raw(&alice(), &m),
                 Err(confide::DecryptError::DuplicateMessage { .. })
             ),
             "{name}"
         );
         for (label, from, to) in [("reply", &b, &a), ("delivered", &a, &b)] {
             let (m, text) = direct(label);
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert!(d.redelivered, "{name}: {label}");
             assert_eq!(d.plaintext.as_slice(), text, "{name}: {label}");
         }
         let (m, text) = direct("pending");
-        let d = b.decrypt(&alice(), &m).unwrap();
+        let d = b.decrypt_raw(&alice(), &m).unwrap();
         assert!(!d.redelivered);
         assert_eq!(d.plaintext.as_slice(), text, "{name}: pending");
         for (from, to) in [(&b, &a), (&a, &b)] {
-            let m = from.encrypt(to.address(), b"after the upgrade").unwrap();
-            let d = to.decrypt(from.address(), &m).unwrap();
+            let m = from
+                .encrypt_raw(to.address(), b"after the upgrade")
+                .unwrap();
+            let d = to.decrypt_raw(from.address(), &m).unwrap();
             assert!(!d.redelivered);
             assert_eq!(d.plaintext.as_slice(), b"after the upgrade");
         }
@@ -1631,7 +1658,9 @@ fn every_fixture_version_still_opens() {
         // in the records), the pending one decrypts, and both chains carry on.
         for (label, from, to) in [("group-delivered", &a, &b), ("group-reply", &b, &a)] {
             let (m, text) = group(label);
-            let d = to.group_decrypt(from.address(), &m).unwrap();
+            let d = to
+                .group_decrypt_raw(from.address(), FIXTURE_GROUP, &m)
+                .unwrap();
             assert!(d.redelivered, "{name}: {label}");
             assert_eq!(d.plaintext.as_slice(), text, "{name}: {label}");
             let mut record = to
@@ -1642,14 +1671,18 @@ fn every_fixture_version_still_opens() {
             assert!(record.decrypt(&m).is_err(), "{name}: {label}");
         }
         let (pending, text) = group("group-pending");
-        let d = b.group_decrypt(&alice(), &pending).unwrap();
+        let d = b
+            .group_decrypt_raw(&alice(), FIXTURE_GROUP, &pending)
+            .unwrap();
         assert!(!d.redelivered);
         assert_eq!(d.plaintext.as_slice(), text, "{name}: group-pending");
-        let next = a.group_encrypt(FIXTURE_GROUP, b"group after").unwrap();
+        let next = a.group_encrypt_raw(FIXTURE_GROUP, b"group after").unwrap();
         assert_eq!(next.iteration(), pending.iteration() + 1);
-        let back = b.group_encrypt(FIXTURE_GROUP, b"group after").unwrap();
+        let back = b.group_encrypt_raw(FIXTURE_GROUP, b"group after").unwrap();
         for (m, from, to) in [(next, &a, &b), (back, &b, &a)] {
-            let d = to.group_decrypt(from.address(), &m).unwrap();
+            let d = to
+                .group_decrypt_raw(from.address(), FIXTURE_GROUP, &m)
+                .unwrap();
             assert!(!d.redelivered);
             assert_eq!(d.plaintext.as_slice(), b"group after");
         }

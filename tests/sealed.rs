@@ -4,15 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use confide::group::{DistributionId, GroupSessions};
+use confide::group::{DistributionId, GroupSessions, Layout};
 use confide::keys::{IdentityKeyPair, KeyPair};
 use confide::sealed::{
     self, CertificateError, ContentHint, ContentType, MultiRecipientMessage, OpenError, Recipient,
     SealError, SealV2Context, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
     UnidentifiedSenderMessageContent,
 };
+use confide::session::cipher;
 use confide::store::InMemoryStore;
-use confide::{Address, CiphertextMessage, Timestamp, cipher};
+use confide::{Address, CiphertextMessage, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -250,8 +251,8 @@ fn group_message_inside_sealed_sender() {
     let group = DistributionId::random(&mut f.rng);
     let mut a = GroupSessions::new();
     let mut b = GroupSessions::new();
-    let skdm = a.create_distribution(&me, group, &mut f.rng);
-    b.process(&me, &skdm).unwrap();
+    let skdm = a.distribution(&me, group, Layout::Current, &mut f.rng);
+    b.process(&me, group, &skdm).unwrap();
     let m = a.encrypt(&me, group, b"sealed group", &mut f.rng).unwrap();
     let c = content(&f, m.serialized());
     let bytes = sealed::seal_v1(&c, &f.alice, bob.identity_key(), &mut f.rng).unwrap();
@@ -259,7 +260,10 @@ fn group_message_inside_sealed_sender() {
     let sender = opened.sender().sender();
     let from = Address::new(sender.uuid.clone(), sender.device_id);
     let inner = confide::group::SenderKeyMessage::try_from(opened.contents()).unwrap();
-    assert_eq!(b.decrypt(&from, &inner).unwrap(), b"sealed group");
+    assert_eq!(
+        b.decrypt(&from, group, &inner).unwrap().as_slice(),
+        b"sealed group"
+    );
 }
 
 #[test]
@@ -267,15 +271,11 @@ fn one_to_one_inside_sealed_sender() {
     let mut f = fixture(7, 1);
     let alice_store = InMemoryStore::new(f.alice.clone(), 11);
     let bob_store = InMemoryStore::generate(&mut f.rng);
-    let spec = cipher::BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&bob_store, &mut f.rng, spec, NOW).unwrap();
+    let spec = cipher::BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&bob_store, &mut f.rng, &spec, NOW).unwrap();
     let bob_addr = Address::new("bob", 1);
     let alice_addr = Address::new(ALICE, 2);
-    cipher::process_bundle(&alice_store, &bob_addr, &bundle, &mut f.rng, NOW).unwrap();
+    cipher::start_session(&alice_store, &bob_addr, &bundle, &mut f.rng, NOW).unwrap();
     let bob_identity = confide::store::IdentityStore::local_identity(&bob_store).unwrap();
     for (i, text) in [&b"first"[..], b"second"].into_iter().enumerate() {
         let msg = cipher::encrypt(&alice_store, &bob_addr, text).unwrap();
@@ -307,8 +307,8 @@ fn one_to_one_inside_sealed_sender() {
         let inner =
             CiphertextMessage::from_parts(opened.content_type().message_type(), opened.contents())
                 .unwrap();
-        let pt = cipher::decrypt(&bob_store, &alice_addr, &inner, &mut f.rng).unwrap();
-        assert_eq!(pt, text);
+        let pt = cipher::decrypt(&bob_store, &alice_addr, &inner, &mut f.rng, NOW).unwrap();
+        assert_eq!(pt.plaintext.as_slice(), text);
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::mem::MaybeUninit;
 
-use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock};
 use confide::envelope::{
     AttachmentKind, AttachmentPointer, BlobId, Body, Content, DataMessage, DisappearingTimer,
@@ -18,6 +17,7 @@ use confide::sealed::{
     ContentHint, ContentType, SenderCertificate, SenderInfo, ServerCertificate,
     UnidentifiedSenderMessageContent,
 };
+use confide::session::cipher::{self, BundleSpec};
 use confide::session::{LocalKeys, SessionRecord};
 use confide::store::{
     Commit, DeliveredMessage, DurableStore, InMemoryStore, MessageId, NewMessage, RowVersion,
@@ -152,36 +152,29 @@ fn secret_debug_outputs() -> Snapshot {
     secrets.push(signed.key_pair().private.to_bytes().to_vec());
     out.push(("SignedPreKeyRecord", format!("{signed:?}")));
 
-    let local = LocalKeys {
-        identity: &identity,
-        registration_id: 42,
-        signed_pre_key: Some(&signed),
-        pre_key: Some(&pre_key),
-    };
+    let local = LocalKeys::new(&identity, 42)
+        .with_signed_pre_key(Some(&signed))
+        .with_pre_key(Some(&pre_key));
     out.push(("LocalKeys", format!("{local:?}")));
 
     // A real 1:1 session between two in-memory stores, one message each way.
     let alice = InMemoryStore::generate(&mut rng);
     let bob = InMemoryStore::generate(&mut rng);
     let (a, b) = (Address::new("alice", 1), Address::new("bob", 1));
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&bob, &mut rng, spec, now).unwrap();
-    cipher::process_bundle(&alice, &b, &bundle, &mut rng, now).unwrap();
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now).unwrap();
+    cipher::start_session(&alice, &b, &bundle, &mut rng, now).unwrap();
     let m = cipher::encrypt(&alice, &b, b"secret words").unwrap();
-    cipher::decrypt(&bob, &a, &m, &mut rng).unwrap();
+    cipher::decrypt(&bob, &a, &m, &mut rng, now).unwrap();
     let reply = cipher::encrypt(&bob, &a, b"secret reply").unwrap();
-    let decrypted = cipher::decrypt_message(&alice, &b, &reply, &mut rng, now).unwrap();
+    let decrypted = cipher::decrypt(&alice, &b, &reply, &mut rng, now).unwrap();
     let record: SessionRecord = alice.session(&b).unwrap().unwrap();
     out.push(("SessionRecord", format!("{record:?}")));
     out.push(("Decrypted", format!("{decrypted:?}")));
 
     let dist = DistributionId::from_bytes([0x42; 16]);
     let mut group_record = SenderKeyRecord::new(dist, confide::group::Layout::Current);
-    let skdm = group_record.create_distribution(&mut rng);
+    let skdm = group_record.distribution(&mut rng);
     out.push(("SenderKeyRecord", format!("{group_record:?}")));
     out.push(("SenderKeyDistributionMessage", format!("{skdm:?}")));
     let mut groups = GroupSessions::new();
@@ -294,7 +287,7 @@ IdentityKeyPair: IdentityKeyPair { identity: IdentityKey(PublicKey(42bf9a08d1bcf
 PreKeyRecord: PreKeyRecord { id: 5, key_pair: KeyPair { public: PublicKey(bbf2b82bc6b3d06e3ec8cf871cc658fe648fefb9d10c71f7963df30399ab6117), private: PrivateKey(***) } }
 SignedPreKeyRecord: SignedPreKeyRecord { id: 1, timestamp: Timestamp(1700000000000), key_pair: KeyPair { public: PublicKey(b5fef971fd40feb72928a97f5bf48ef1dab2fce550e8469633c57d6bac1eb208), private: PrivateKey(***) }, signature: [85, 206, 95, 152, 102, 226, 106, 242, 151, 217, 185, 66, 237, 108, 118, 29, 129, 51, 13, 153, 135, 169, 231, 138, 79, 147, 99, 253, 48, 114, 151, 242, 167, 20, 153, 145, 223, 150, 117, 0, 61, 19, 211, 187, 237, 122, 202, 222, 25, 201, 85, 10, 162, 120, 1, 227, 169, 217, 61, 221, 87, 123, 213, 10] }
 LocalKeys: LocalKeys { identity: IdentityKeyPair { identity: IdentityKey(PublicKey(42bf9a08d1bcfc01bd2e3706ab8840891332085a421a52580f93b5c1386d845f)), private: PrivateKey(***) }, registration_id: 42, signed_pre_key: Some(SignedPreKeyRecord { id: 1, timestamp: Timestamp(1700000000000), key_pair: KeyPair { public: PublicKey(b5fef971fd40feb72928a97f5bf48ef1dab2fce550e8469633c57d6bac1eb208), private: PrivateKey(***) }, signature: [85, 206, 95, 152, 102, 226, 106, 242, 151, 217, 185, 66, 237, 108, 118, 29, 129, 51, 13, 153, 135, 169, 231, 138, 79, 147, 99, 253, 48, 114, 151, 242, 167, 20, 153, 145, 223, 150, 117, 0, 61, 19, 211, 187, 237, 122, 202, 222, 25, 201, 85, 10, 162, 120, 1, 227, 169, 217, 61, 221, 87, 123, 213, 10] }), pre_key: Some(PreKeyRecord { id: 5, key_pair: KeyPair { public: PublicKey(bbf2b82bc6b3d06e3ec8cf871cc658fe648fefb9d10c71f7963df30399ab6117), private: PrivateKey(***) } }) }
-SessionRecord: SessionRecord { current: Some(Session { local_identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), remote_identity: IdentityKey(PublicKey(d15f6285cc9e4b0530ff4a8186b2aa4aadb371e7885713928fa27b123c76b34e)), root_key: RootKey(***), previous_counter: 0, sender: SenderChain { ratchet: KeyPair { public: PublicKey(616e21a9ad111a8828a6297b79fe164f6ba83454356d6003b918b430cbe76014), private: PrivateKey(***) }, chain_key: ChainKey { key: "***", index: 0 } }, receivers: [ReceiverChain { ratchet_key: PublicKey(a6a38c18cba0f5a1405d117c47edcaac4c2c7f4f51dba0d8ac083ba52608627d), chain_key: ChainKey { key: "***", index: 1 }, skipped: [], evicted_up_to: None }, ReceiverChain { ratchet_key: PublicKey(da544064435c2ff08186bc859714862a8bd1f16d285b1238a54d5fbc3e3fe137), chain_key: ChainKey { key: "***", index: 0 }, skipped: [], evicted_up_to: None }], pending_pre_key: None, local_registration_id: 3534, remote_registration_id: 11162, alice_base_key: PublicKey(e833dd96ef0e5952d12e2544239fe153b95a1f4e75115adb8ffd02783bb3bb0f) }), previous: [] }
+SessionRecord: SessionRecord { current: Some(Session { version: V3, local_identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), remote_identity: IdentityKey(PublicKey(d15f6285cc9e4b0530ff4a8186b2aa4aadb371e7885713928fa27b123c76b34e)), root_key: RootKey(***), previous_counter: 0, sender: SenderChain { ratchet: KeyPair { public: PublicKey(616e21a9ad111a8828a6297b79fe164f6ba83454356d6003b918b430cbe76014), private: PrivateKey(***) }, chain_key: ChainKey { key: "***", index: 0 } }, receivers: [ReceiverChain { ratchet_key: PublicKey(a6a38c18cba0f5a1405d117c47edcaac4c2c7f4f51dba0d8ac083ba52608627d), chain_key: ChainKey { key: "***", index: 1 }, skipped: [], evicted_up_to: None }, ReceiverChain { ratchet_key: PublicKey(da544064435c2ff08186bc859714862a8bd1f16d285b1238a54d5fbc3e3fe137), chain_key: ChainKey { key: "***", index: 0 }, skipped: [], evicted_up_to: None }], pending_pre_key: None, local_registration_id: 3534, remote_registration_id: 11162, alice_base_key: PublicKey(e833dd96ef0e5952d12e2544239fe153b95a1f4e75115adb8ffd02783bb3bb0f) }), previous: [] }
 Decrypted: Decrypted { plaintext: <12 bytes>, redelivered: false }
 SenderKeyRecord: SenderKeyRecord { layout: Current, distribution_id: Some(DistributionId(42424242-4242-4242-4242-424242424242)), chains: 1, can_send: true, .. }
 SenderKeyDistributionMessage: SenderKeyDistributionMessage { layout: Current, distribution_id: Some(DistributionId(42424242-4242-4242-4242-424242424242)), chain_id: 1213381097, iteration: 0, chain_key: "***", signing_key: PublicKey(3604c139dcc06f058e153d5d77d3681192fd85c53f78c0f5160f32b63b06a12c) }
@@ -310,7 +303,7 @@ UnidentifiedSenderMessageContent: UnidentifiedSenderMessageContent { content_typ
 StoreKey: StoreKey(<redacted>)
 NewMessage: NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }
 DeliveredMessage: DeliveredMessage { plaintext: Some("<14 bytes>"), received_at: Timestamp(1700000000000) }
-Commit: Commit { address: Address { name: "bob", device_id: 1 }, expected: RowVersion(None), session: SessionRecord { current: Some(Session { local_identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), remote_identity: IdentityKey(PublicKey(d15f6285cc9e4b0530ff4a8186b2aa4aadb371e7885713928fa27b123c76b34e)), root_key: RootKey(***), previous_counter: 0, sender: SenderChain { ratchet: KeyPair { public: PublicKey(616e21a9ad111a8828a6297b79fe164f6ba83454356d6003b918b430cbe76014), private: PrivateKey(***) }, chain_key: ChainKey { key: "***", index: 0 } }, receivers: [ReceiverChain { ratchet_key: PublicKey(a6a38c18cba0f5a1405d117c47edcaac4c2c7f4f51dba0d8ac083ba52608627d), chain_key: ChainKey { key: "***", index: 1 }, skipped: [], evicted_up_to: None }, ReceiverChain { ratchet_key: PublicKey(da544064435c2ff08186bc859714862a8bd1f16d285b1238a54d5fbc3e3fe137), chain_key: ChainKey { key: "***", index: 0 }, skipped: [], evicted_up_to: None }], pending_pre_key: None, local_registration_id: 3534, remote_registration_id: 11162, alice_base_key: PublicKey(e833dd96ef0e5952d12e2544239fe153b95a1f4e75115adb8ffd02783bb3bb0f) }), previous: [] }, identity: Some(IdentityKey(PublicKey(42bf9a08d1bcfc01bd2e3706ab8840891332085a421a52580f93b5c1386d845f))), remove_pre_key: None, message: Some(NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }) }
+Commit: Commit { address: Address { name: "bob", device_id: 1 }, expected: RowVersion(None), session: SessionRecord { current: Some(Session { version: V3, local_identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), remote_identity: IdentityKey(PublicKey(d15f6285cc9e4b0530ff4a8186b2aa4aadb371e7885713928fa27b123c76b34e)), root_key: RootKey(***), previous_counter: 0, sender: SenderChain { ratchet: KeyPair { public: PublicKey(616e21a9ad111a8828a6297b79fe164f6ba83454356d6003b918b430cbe76014), private: PrivateKey(***) }, chain_key: ChainKey { key: "***", index: 0 } }, receivers: [ReceiverChain { ratchet_key: PublicKey(a6a38c18cba0f5a1405d117c47edcaac4c2c7f4f51dba0d8ac083ba52608627d), chain_key: ChainKey { key: "***", index: 1 }, skipped: [], evicted_up_to: None }, ReceiverChain { ratchet_key: PublicKey(da544064435c2ff08186bc859714862a8bd1f16d285b1238a54d5fbc3e3fe137), chain_key: ChainKey { key: "***", index: 0 }, skipped: [], evicted_up_to: None }], pending_pre_key: None, local_registration_id: 3534, remote_registration_id: 11162, alice_base_key: PublicKey(e833dd96ef0e5952d12e2544239fe153b95a1f4e75115adb8ffd02783bb3bb0f) }), previous: [] }, identity: Some(IdentityKey(PublicKey(42bf9a08d1bcfc01bd2e3706ab8840891332085a421a52580f93b5c1386d845f))), remove_pre_key: None, message: Some(NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }) }
 InMemoryStore: InMemoryStore { identity: IdentityKey(PublicKey(095c5c6cc23cd9fa0955cc0f81205e379aeefa327a500f80b1ebeba561e02f16)), .. }
 SqliteStore: SqliteStore { .. }
 Device: Device { address: Address { name: "carol", device_id: 2 }, .. }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Device, NOW, rng};
-use confide::cipher;
+use confide::session::cipher;
 use confide::session::limits;
 use confide::{BundleError, CiphertextMessage, DecryptError, IdentityKeyPair};
 
@@ -180,7 +180,7 @@ fn identity_change_is_typed_and_can_be_accepted() {
     // Bob reinstalls: new identity, same address.
     let mut bob2 = Device::new("bob", &mut r);
     let bundle = bob2.bundle(&mut r, true);
-    match cipher::process_bundle(&alice.store, &bob2.address, &bundle, &mut r, NOW) {
+    match cipher::start_session(&alice.store, &bob2.address, &bundle, &mut r, NOW) {
         Err(BundleError::UntrustedIdentity { known, received }) => {
             assert_eq!(known, old_key);
             assert_eq!(received, bundle.identity_key);
@@ -188,7 +188,7 @@ fn identity_change_is_typed_and_can_be_accepted() {
         other => panic!("expected UntrustedIdentity, got {other:?}"),
     }
     cipher::accept_identity(&alice.store, &bob2.address, &bundle.identity_key).unwrap();
-    cipher::process_bundle(&alice.store, &bob2.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&alice.store, &bob2.address, &bundle, &mut r, NOW).unwrap();
     let m = alice.send(&bob2, b"new phone?");
     assert_eq!(bob2.recv(&alice, &m, &mut r).unwrap(), b"new phone?");
 
@@ -237,7 +237,7 @@ fn every_failure_class_leaves_state_unchanged() {
         let before = bob.snapshot(&alice);
         let res = CiphertextMessage::from_parts(*ty, bytes)
             .map_err(DecryptError::from)
-            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
+            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r, NOW));
         assert!(res.is_err(), "accepted {bytes:02x?}");
         assert_eq!(
             before,
@@ -283,7 +283,7 @@ fn every_failure_class_leaves_state_unchanged() {
         let before = bob.snapshot(&alice);
         let res = CiphertextMessage::from_parts(*ty, b)
             .map_err(DecryptError::from)
-            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r));
+            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r, NOW));
         assert!(res.is_err(), "accepted {b:02x?}");
         assert_eq!(before, bob.snapshot(&alice));
     }
@@ -327,7 +327,7 @@ fn owned_records_without_a_store() {
     };
     let mut alice = confide::SessionRecord::new();
     alice
-        .process_bundle((&alice_id, 11), &bundle, &mut r, NOW)
+        .start_session((&alice_id, 11), &bundle, &mut r, NOW)
         .unwrap();
     let CiphertextMessage::PreKey(first) = alice.encrypt(b"owned").unwrap() else {
         panic!("prekey message expected")
@@ -335,14 +335,11 @@ fn owned_records_without_a_store() {
     assert_eq!(first.pre_key_id(), Some(9));
     assert_eq!(first.registration_id(), 11);
     let mut bob = confide::SessionRecord::new();
-    let keys = LocalKeys {
-        identity: &bob_id,
-        registration_id: 22,
-        signed_pre_key: Some(&signed),
-        pre_key: Some(&one_time),
-    };
+    let keys = LocalKeys::new(&bob_id, 22)
+        .with_signed_pre_key(Some(&signed))
+        .with_pre_key(Some(&one_time));
     let out = bob.decrypt_prekey(&first, &keys, &mut r).unwrap();
-    assert_eq!(out.plaintext, b"owned");
+    assert_eq!(out.plaintext.as_slice(), b"owned");
     assert_eq!(out.used_pre_key, Some(9));
     assert!(out.new_session);
     // Debug shows the plaintext's length only.
@@ -353,7 +350,7 @@ fn owned_records_without_a_store() {
     let CiphertextMessage::Signal(reply) = bob.encrypt(b"back").unwrap() else {
         panic!("signal message expected")
     };
-    assert_eq!(alice.decrypt(&reply, &mut r).unwrap(), b"back");
+    assert_eq!(alice.decrypt(&reply, &mut r).unwrap().as_slice(), b"back");
     assert_eq!(
         bob.current().unwrap().remote_identity(),
         alice_id.identity_key()
@@ -422,7 +419,10 @@ fn prekey_id_zero_means_none_unless_held() {
     };
     assert_eq!(p.pre_key_id(), Some(0));
     assert_eq!(
-        cipher::decrypt(&bob.store, &alice.address, &parsed, &mut r).unwrap(),
+        cipher::decrypt(&bob.store, &alice.address, &parsed, &mut r, NOW)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"zero"
     );
     // Any other unknown id is still refused.
@@ -434,7 +434,119 @@ fn prekey_id_zero_means_none_unless_held() {
     with_seven.extend_from_slice(&m.serialized()[1..]);
     let parsed = CiphertextMessage::from_parts(3, &with_seven).unwrap();
     assert!(matches!(
-        cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r),
+        cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r, NOW),
         Err(DecryptError::UnknownPreKey { id: 7 })
+    ));
+}
+
+/// Publishing keys under ids the store already holds is refused before anything is
+/// saved: silently replacing a published prekey would make every session started from
+/// the earlier bundle fail authentication.
+#[test]
+fn publish_bundle_refuses_ids_in_use() {
+    use confide::error::PublishError;
+    use confide::session::cipher::BundleSpec;
+    use confide::store::{PreKeyStore, SignedPreKeyStore};
+
+    let mut r = rng(41);
+    let alice = Device::new("alice", &mut r);
+    let bob = Device::new("bob", &mut r);
+    let first = BundleSpec::new(1, 7).with_pre_key(Some(70));
+    let bundle = cipher::publish_bundle(&bob.store, &mut r, &first, NOW).unwrap();
+    let signed_before = bob.store.signed_pre_key(7).unwrap().unwrap().to_bytes();
+    let pre_before = bob.store.pre_key(70).unwrap().unwrap().to_bytes();
+
+    let same_signed = BundleSpec::new(1, 7).with_pre_key(Some(71));
+    assert!(matches!(
+        cipher::publish_bundle(&bob.store, &mut r, &same_signed, NOW),
+        Err(PublishError::SignedPreKeyIdInUse { id: 7 })
+    ));
+    let same_pre = BundleSpec::new(1, 8).with_pre_key(Some(70));
+    assert!(matches!(
+        cipher::publish_bundle(&bob.store, &mut r, &same_pre, NOW),
+        Err(PublishError::PreKeyIdInUse { id: 70 })
+    ));
+    // Nothing of the refused bundles was saved, nothing published was replaced.
+    assert!(bob.store.pre_key(71).unwrap().is_none());
+    assert!(bob.store.signed_pre_key(8).unwrap().is_none());
+    assert_eq!(
+        bob.store.signed_pre_key(7).unwrap().unwrap().to_bytes(),
+        signed_before
+    );
+    assert_eq!(
+        bob.store.pre_key(70).unwrap().unwrap().to_bytes(),
+        pre_before
+    );
+
+    // A session from the first bundle still works.
+    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    let m = alice.send(&bob, b"still valid");
+    assert_eq!(bob.recv(&alice, &m, &mut r).unwrap(), b"still valid");
+}
+
+/// The protocol version is a value each state carries; v3 is `0x33` on the wire and
+/// `3` in storage, and bytes naming another version are refused.
+#[test]
+fn protocol_version_is_carried_by_each_state() {
+    use confide::session::ProtocolVersion;
+
+    let v3 = ProtocolVersion::V3;
+    assert_eq!(v3.version_byte(), 0x33);
+    assert_eq!(v3.number(), 3);
+    assert_eq!(ProtocolVersion::from_version_byte(0x33), Some(v3));
+    for byte in [0x34, 0x43, 0x23, 0x32, 0x00] {
+        assert_eq!(ProtocolVersion::from_version_byte(byte), None);
+    }
+    assert_eq!(ProtocolVersion::from_number(3), Some(v3));
+    assert_eq!(ProtocolVersion::from_number(4), None);
+
+    let mut r = rng(51);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let m = alice.send(&bob, b"v3");
+    let CiphertextMessage::PreKey(p) = &m else {
+        panic!("prekey message expected")
+    };
+    assert_eq!(p.version(), v3);
+    assert_eq!(p.message().version(), v3);
+    bob.recv(&alice, &m, &mut r).unwrap();
+    use confide::store::SessionStore;
+    let record = bob.store.session(&alice.address).unwrap().unwrap();
+    assert!(record.states().all(|s| s.protocol_version() == v3));
+
+    // A relabelled version byte (wrapper or inner message) is refused at parse time.
+    let mut bytes = m.serialized().to_vec();
+    bytes[0] = 0x34;
+    assert!(matches!(
+        CiphertextMessage::from_parts(3, &bytes),
+        Err(confide::WireError::UnsupportedVersion { found: 0x34 })
+    ));
+}
+
+/// A stored state of a version this release does not speak is a typed load error (the
+/// record has room for states of several versions, but never guesses one).
+#[test]
+fn stored_state_of_unknown_version_is_refused() {
+    use confide::store::SessionStore;
+
+    let mut r = rng(52);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, false);
+    let record = alice.store.session(&bob.address).unwrap().unwrap();
+    let bytes = record.to_bytes().to_vec();
+    // format_version = 1, then `current` (field 2, a length-delimited state) whose
+    // first field is session_version = 3.
+    assert_eq!(&bytes[..3], &[0x08, 0x01, 0x12]);
+    let len_bytes = if bytes[3] & 0x80 == 0 { 1 } else { 2 };
+    let at = 3 + len_bytes;
+    assert_eq!(&bytes[at..at + 2], &[0x08, 0x03]);
+    assert!(confide::SessionRecord::from_bytes(&bytes).is_ok());
+    let mut v4 = bytes.clone();
+    v4[at + 1] = 4;
+    assert!(matches!(
+        confide::SessionRecord::from_bytes(&v4),
+        Err(confide::RecordError::UnsupportedVersion { found: 4 })
     ));
 }

@@ -6,8 +6,8 @@ mod stores;
 
 use std::path::{Path, PathBuf};
 
-use confide::cipher::{self, BundleSpec};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     CommitOutcome, DurableStore, GroupCommit, IdentityStore, InMemoryStore, MessageId, NewMessage,
     OpenError, PreKeyStore, RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StateStore,
@@ -45,13 +45,9 @@ where
     B: confide::store::ProtocolStore + ?Sized,
 {
     let mut r = rng(3);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 7,
-        pre_key_id: Some(42),
-    };
-    let bundle = cipher::new_bundle(b, &mut r, spec, NOW).unwrap();
-    cipher::process_bundle(a, &bob(), &bundle, &mut r, NOW).unwrap();
+    let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
+    let bundle = cipher::publish_bundle(b, &mut r, &spec, NOW).unwrap();
+    cipher::start_session(a, &bob(), &bundle, &mut r, NOW).unwrap();
     cipher::encrypt(a, &bob(), first).unwrap()
 }
 
@@ -61,7 +57,7 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     let (a, b, first) = pair(dir.path());
     let mut r = rng(4);
     assert!(b.pre_key(42).unwrap().is_some());
-    let got = cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let got = cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert!(!got.redelivered);
     assert!(
@@ -75,12 +71,15 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     let b = open(&dir.path().join("bob.db"), &key(2), 6);
     let reply = cipher::encrypt(&b, &alice(), b"reply").unwrap();
     assert_eq!(
-        cipher::decrypt(&a, &bob(), &reply, &mut r).unwrap(),
+        cipher::decrypt(&a, &bob(), &reply, &mut r, NOW)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"reply"
     );
     for i in 0..20u32 {
         let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
-        let p = cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+        let p = cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
         assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
     }
     let s = b.verify().unwrap();
@@ -157,7 +156,7 @@ fn swapped_rows_fail_to_open() {
     );
     for (who, g) in [(alice(), g1), (alice(), g2), (bob(), g1)] {
         let mut rec = SenderKeyRecord::new(g, Layout::Current);
-        rec.create_distribution(&mut r);
+        rec.distribution(&mut r);
         s.save_sender_key(&who, g, &rec).unwrap();
     }
     drop(s);
@@ -202,7 +201,7 @@ fn sender_keys_survive_reopen_and_stay_sealed() {
     let g = DistributionId::from_bytes([7; 16]);
     let mut r = rng(4);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let mut theirs = SenderKeyRecord::new(g, Layout::Current);
     theirs.process(&skdm).unwrap();
     let first = own.encrypt(b"group secret one", &mut r).unwrap();
@@ -221,8 +220,14 @@ fn sender_keys_survive_reopen_and_stay_sealed() {
     // The reloaded sending chain continues where it was: the next message is new.
     let second = own.encrypt(b"group secret two", &mut r).unwrap();
     assert_eq!(second.iteration(), first.iteration() + 1);
-    assert_eq!(theirs.decrypt(&second).unwrap(), b"group secret two");
-    assert_eq!(theirs.decrypt(&first).unwrap(), b"group secret one");
+    assert_eq!(
+        theirs.decrypt(&second).unwrap().as_slice(),
+        b"group secret two"
+    );
+    assert_eq!(
+        theirs.decrypt(&first).unwrap().as_slice(),
+        b"group secret one"
+    );
     s.save_sender_key(&bob(), g, &theirs).unwrap();
     // Another distribution of the same sender is another row.
     assert!(
@@ -252,7 +257,7 @@ fn group_commit_is_compare_and_swap_and_keeps_the_message() {
     let g = DistributionId::from_bytes([7; 16]);
     let mut r = rng(5);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let first = own.encrypt(b"group secret one", &mut r).unwrap();
     let second = own.encrypt(b"group secret two", &mut r).unwrap();
     let s = open(&path, &key(1), 1);
@@ -358,9 +363,9 @@ fn the_file_holds_no_plaintext_or_key_material() {
     let (a, b, first) = pair(dir.path());
     let mut r = rng(9);
     let secret = b"attack at dawn, bring the plans";
-    cipher::decrypt_message(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     let m = cipher::encrypt(&a, &bob(), secret).unwrap();
-    cipher::decrypt_message(&b, &alice(), &m, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
     drop((a, b));
@@ -400,32 +405,24 @@ fn write_fixture() {
     let a = open(&out.join("alice.db"), &k, 11);
     let b = open(&out.join("bob.db"), &k, 12);
     let mut r = rng(13);
-    let spec = BundleSpec {
-        device_id: 1,
-        signed_pre_key_id: 1,
-        pre_key_id: Some(1),
-    };
-    let bundle = cipher::new_bundle(&b, &mut r, spec, NOW).unwrap();
-    cipher::new_bundle(
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+    let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
+    cipher::publish_bundle(
         &b,
         &mut r,
-        BundleSpec {
-            signed_pre_key_id: 2,
-            pre_key_id: Some(2),
-            ..spec
-        },
+        &BundleSpec::new(spec.device_id, 2).with_pre_key(Some(2)),
         NOW,
     )
     .unwrap();
-    cipher::process_bundle(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
     let delivered = cipher::encrypt(&a, &bob(), b"delivered before the upgrade").unwrap();
-    cipher::decrypt_message(&b, &alice(), &delivered, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &alice(), &delivered, &mut r, NOW).unwrap();
     let pending = cipher::encrypt(&a, &bob(), b"pending across the upgrade").unwrap();
     // Since v2: Alice's sending chain in a group, known to Bob, with one group message
     // delivered and one pending.
     let g = DistributionId::from_bytes(FIXTURE_GROUP);
     let mut own = SenderKeyRecord::new(g, Layout::Current);
-    let skdm = own.create_distribution(&mut r);
+    let skdm = own.distribution(&mut r);
     let mut theirs = SenderKeyRecord::new(g, Layout::Current);
     theirs.process(&skdm).unwrap();
     let g_delivered = own
@@ -495,17 +492,23 @@ fn every_fixture_version_still_opens() {
         b.verify().unwrap();
         let mut r = rng(3);
         // The delivered message is a redelivery from the store; the pending one decrypts.
-        let d = cipher::decrypt_message(&b, &alice(), &msgs[0], &mut r, NOW).unwrap();
+        let d = cipher::decrypt(&b, &alice(), &msgs[0], &mut r, NOW).unwrap();
         assert!(d.redelivered, "{}", src.display());
         assert_eq!(d.plaintext.as_slice(), b"delivered before the upgrade");
-        let p = cipher::decrypt_message(&b, &alice(), &msgs[1], &mut r, NOW).unwrap();
+        let p = cipher::decrypt(&b, &alice(), &msgs[1], &mut r, NOW).unwrap();
         assert!(!p.redelivered);
         assert_eq!(p.plaintext.as_slice(), b"pending across the upgrade");
         assert!(b.pre_key(2).unwrap().is_some());
         assert!(b.pre_key(1).unwrap().is_none());
         // Both directions still work.
         let m = cipher::encrypt(&b, &alice(), b"after").unwrap();
-        assert_eq!(cipher::decrypt(&a, &bob(), &m, &mut r).unwrap(), b"after");
+        assert_eq!(
+            cipher::decrypt(&a, &bob(), &m, &mut r, NOW)
+                .unwrap()
+                .plaintext
+                .as_slice(),
+            b"after"
+        );
         // Sender keys: none before v2 (the migration adds an empty table); from v2 on,
         // the delivered group message stays refused and the pending one decrypts.
         let g = DistributionId::from_bytes(FIXTURE_GROUP);
@@ -523,13 +526,13 @@ fn every_fixture_version_still_opens() {
         let mut theirs = b.sender_key(&alice(), g).unwrap().unwrap();
         assert!(theirs.decrypt(&gm[0]).is_err());
         assert_eq!(
-            theirs.decrypt(&gm[1]).unwrap(),
+            theirs.decrypt(&gm[1]).unwrap().as_slice(),
             b"group message across the upgrade"
         );
         let mut own = a.sender_key(&alice(), g).unwrap().unwrap();
         let next = own.encrypt(b"group after", &mut r).unwrap();
         assert_eq!(next.iteration(), gm[1].iteration() + 1);
-        assert_eq!(theirs.decrypt(&next).unwrap(), b"group after");
+        assert_eq!(theirs.decrypt(&next).unwrap().as_slice(), b"group after");
     }
     assert!(seen >= 1, "no fixture found");
 }
@@ -611,7 +614,7 @@ fn stores_work_through_arc_box_and_references() {
 
     let m = handshake(&a, &b, b"through wrappers");
     let mut r = rng(4);
-    let d = cipher::decrypt_message(&*b, &alice(), &m, &mut r, NOW).unwrap();
+    let d = cipher::decrypt(&*b, &alice(), &m, &mut r, NOW).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"through wrappers");
     // The commit went through the transactional store: the message is kept until
     // acknowledged, and the durable contract reaches it through the Arc.
@@ -627,8 +630,8 @@ fn stores_work_through_arc_box_and_references() {
         rng(4),
         confide::device::FixedClock::new(NOW),
     );
-    let m2 = device.encrypt(&bob(), b"device over an Arc").unwrap();
-    let d2 = cipher::decrypt_message(&*b, &alice(), &m2, &mut r, NOW).unwrap();
+    let m2 = device.encrypt_raw(&bob(), b"device over an Arc").unwrap();
+    let d2 = cipher::decrypt(&*b, &alice(), &m2, &mut r, NOW).unwrap();
     assert_eq!(d2.plaintext.as_slice(), b"device over an Arc");
 }
 

@@ -65,7 +65,10 @@ fn format_1_fixtures_still_load_and_decrypt() {
         panic!("type 2 expected")
     };
     let mut r = rng(1);
-    assert_eq!(record.decrypt(&message, &mut r).unwrap(), PLAINTEXT);
+    assert_eq!(
+        record.decrypt(&message, &mut r).unwrap().as_slice(),
+        PLAINTEXT
+    );
 
     let pre_key = PreKeyRecord::from_bytes(&read("pre_key.bin")).unwrap();
     assert_eq!(pre_key.id(), 7);

@@ -262,16 +262,15 @@ int32_t confide_device_set_time(const struct ConfideDevice *device, uint64_t now
 // `device` is a live handle; `out` is writable.
 int32_t confide_device_identity_key(const struct ConfideDevice *device, struct ConfideBuffer *out);
 
-// Makes and keeps a new signed prekey (and a one-time prekey unless `prekey_id` is 0)
-// and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
+// Makes and keeps a new signed prekey and a one-time prekey, under ids the device
+// allocates (never reused, so a bundle published earlier stays valid until its keys
+// are used), and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
 //
 // Thread-safe.
 //
 // # Safety
 // `device` is a live handle; `out` is writable.
 int32_t confide_device_publish_bundle(const struct ConfideDevice *device,
-                                      uint32_t signed_prekey_id,
-                                      uint32_t prekey_id,
                                       struct ConfideBuffer *out);
 
 // Starts a session with (`name`, `remote_device_id`) from the bundle bytes it

@@ -63,7 +63,7 @@ class Library:
         sigs = {
             "confide_device_open": [text, data, size, text, u32, ctypes.POINTER(dev)],
             "confide_device_new_in_memory": [text, u32, ctypes.POINTER(dev)],
-            "confide_device_publish_bundle": [dev, u32, u32, buf_p],
+            "confide_device_publish_bundle": [dev, buf_p],
             "confide_device_start_session": [dev, text, u32, data, size],
             "confide_device_has_session": [dev, text, u32, c_bool_p],
             "confide_device_encrypt": [dev, text, u32, data, size, ctypes.POINTER(u8), buf_p],
@@ -173,8 +173,9 @@ class Device:
             self.lib.lib.confide_device_free(self.handle)
         self.handle = ctypes.c_void_p()
 
-    def publish_bundle(self, signed_id, prekey_id):
-        return self.lib.out_buffer("confide_device_publish_bundle", self.handle, signed_id, prekey_id)
+    def publish_bundle(self):
+        """New prekeys under ids the device allocates; the bundle bytes to publish."""
+        return self.lib.out_buffer("confide_device_publish_bundle", self.handle)
 
     def start_session(self, name, device_id, bundle):
         self.lib.call("confide_device_start_session", self.handle, name.encode(), device_id, bundle, len(bundle))

@@ -131,11 +131,11 @@ static int group_and_sealed(const char *dir, const uint8_t *key, size_t key_len)
       check(confide_device_new_in_memory(CAT, 1, &cat), "new cat"))
     goto out;
   /* Ann has pairwise sessions with Ben and Cat. */
-  if (check(confide_device_publish_bundle(ben, 1, 1, &bundle), "ben bundle") ||
+  if (check(confide_device_publish_bundle(ben, &bundle), "ben bundle") ||
       check(confide_device_start_session(ann, BEN, 1, bundle.data, bundle.len), "session ben"))
     goto out;
   drop_buf(&bundle);
-  if (check(confide_device_publish_bundle(cat, 1, 1, &bundle), "cat bundle") ||
+  if (check(confide_device_publish_bundle(cat, &bundle), "cat bundle") ||
       check(confide_device_start_session(ann, CAT, 1, bundle.data, bundle.len), "session cat"))
     goto out;
 
@@ -392,7 +392,7 @@ int main(void) {
     goto done;
 
   /* Bob publishes a bundle; Alice starts a session from it. */
-  if (check(confide_device_publish_bundle(bob, 1, 100, &bundle), "publish bundle")) goto done;
+  if (check(confide_device_publish_bundle(bob, &bundle), "publish bundle")) goto done;
   if (check(confide_device_start_session(alice, "bob", 1, bundle.data, bundle.len),
             "start session"))
     goto done;

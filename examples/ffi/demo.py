@@ -48,8 +48,8 @@ def group_and_sealed(lib, tmp, key):
     ann, cat = Device(lib, ANN), Device(lib, CAT)
     ben = Device(lib, BEN, path=os.path.join(tmp, "ben.db"), key=key)
     try:
-        ann.start_session(BEN, 1, ben.publish_bundle(1, 1))
-        ann.start_session(CAT, 1, cat.publish_bundle(1, 1))
+        ann.start_session(BEN, 1, ben.publish_bundle())
+        ann.start_session(CAT, 1, cat.publish_bundle())
         group = bytes(range(0xA0, 0xB0))
         skdm = ann.group_distribution(group)
         for member, name in ((ben, BEN), (cat, CAT)):
@@ -131,7 +131,7 @@ def main(path):
         alice = Device(lib, "alice", path=db, key=key)
         bob = Device(lib, "bob")
         try:
-            alice.start_session("bob", 1, bob.publish_bundle(1, 100))
+            alice.start_session("bob", 1, bob.publish_bundle())
             kind, msg = alice.encrypt("bob", 1, b"hello from Python")
             print("bob read:", bob.decrypt("alice", 1, kind, msg)[0].decode())
             refused("replay refused", ERR_DUPLICATE_MESSAGE, bob.decrypt, "alice", 1, kind, msg)

@@ -37,15 +37,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confide::cipher::Decrypted;
-use confide::device::{Clock, Device, GroupDistributionError, SealFor};
+use confide::Decrypted;
+use confide::device::{Clock, Device, GroupDistributionError, SealAs, SealFor, SealVersion};
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
 use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
 use confide::keys::PublicKey;
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    ContentHint, ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId,
+    ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId,
 };
 use confide::store::{
     DurableStore, InMemoryStore, MessageId, ProtocolStore, SqliteStore, StoreKey,
@@ -693,8 +693,9 @@ pub unsafe extern "C" fn confide_device_identity_key(
     })
 }
 
-/// Makes and keeps a new signed prekey (and a one-time prekey unless `prekey_id` is 0)
-/// and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
+/// Makes and keeps a new signed prekey and a one-time prekey, under ids the device
+/// allocates (never reused, so a bundle published earlier stays valid until its keys
+/// are used), and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
 ///
 /// Thread-safe.
 ///
@@ -703,17 +704,12 @@ pub unsafe extern "C" fn confide_device_identity_key(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn confide_device_publish_bundle(
     device: *const ConfideDevice,
-    signed_prekey_id: u32,
-    prekey_id: u32,
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
-        let bundle = d
-            .device
-            .publish_bundle(signed_prekey_id, (prekey_id != 0).then_some(prekey_id))?;
-        put_buffer(out, &bundle.to_bytes())
+        put_buffer(out, &d.device.publish_bundle()?.to_bytes())
     })
 }
 
@@ -827,7 +823,7 @@ pub unsafe extern "C" fn confide_device_encrypt(
                 peer_args(args, "plaintext")?,
             )
         };
-        let message = d.device.encrypt(&remote, plaintext)?;
+        let message = d.device.encrypt_raw(&remote, plaintext)?;
         out_type.write(message.message_type());
         put_buffer(out, message.serialized())
     })
@@ -865,7 +861,7 @@ pub unsafe extern "C" fn confide_device_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, remote, raw| {
             let message = ciphertext(message_type, raw)?;
-            d.decrypt(remote, &message).map_err(Failure::from)
+            d.decrypt_raw(remote, &message).map_err(Failure::from)
         })
     }
 }
@@ -944,7 +940,7 @@ pub unsafe extern "C" fn confide_device_safety_number(
             )
         };
         let ours = d.device.identity_key()?;
-        let theirs = d.device.store().identity(&remote)?.ok_or_else(|| {
+        let theirs = d.device.remote_identity(&remote)?.ok_or_else(|| {
             Failure(
                 CONFIDE_ERR_NOT_FOUND,
                 format!(
@@ -1147,34 +1143,6 @@ fn service_id(name: &str) -> Result<ServiceId, Failure> {
         .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))
 }
 
-/// A sealed sender v2 recipient: its UUID (the address's name), and the identity key
-/// and registration id this device knows from its session with it.
-fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failure> {
-    let service_id = service_id(remote.name())?;
-    let store = d.device.store();
-    let identity_key = store.identity(remote)?.ok_or_else(|| {
-        Failure(
-            CONFIDE_ERR_NO_SESSION,
-            "no identity key known for the recipient".into(),
-        )
-    })?;
-    let registration_id = store
-        .session(remote)?
-        .and_then(|r| r.current().map(|s| s.remote_registration_id()))
-        .ok_or_else(|| {
-            Failure(
-                CONFIDE_ERR_NO_SESSION,
-                "no session with the recipient, so its registration id is unknown".into(),
-            )
-        })?;
-    Ok(Recipient {
-        service_id,
-        device_id: remote.device_id(),
-        registration_id,
-        identity_key,
-    })
-}
-
 /// A trust root: the 33-byte serialized public key, or its 32 bare key bytes.
 ///
 /// # Safety
@@ -1209,7 +1177,7 @@ fn seal_for<'a>(
     }
     *v2 = to
         .iter()
-        .map(|a| v2_recipient(d, a))
+        .map(|a| d.device.recipient(a))
         .collect::<Result<_, _>>()?;
     Ok(SealFor::V2(v2))
 }
@@ -1286,7 +1254,7 @@ pub unsafe extern "C" fn confide_device_group_distribution(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         distribution_with(device, distribution_id, out, |d, id| {
-            d.group_distribution(id)
+            d.group_distribution_raw(id, Layout::Current)
         })
     }
 }
@@ -1332,7 +1300,8 @@ pub unsafe extern "C" fn confide_device_group_process(
     unsafe {
         peer_call(args, "message", |d, sender, raw| {
             let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)?;
-            d.group_process(sender, &message).map_err(Failure::from)
+            d.group_process(sender, group_of(&message.distribution_id())?, &message)
+                .map_err(Failure::from)
         })
     }
 }
@@ -1365,7 +1334,7 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
                 bytes(plaintext, plaintext_len, "plaintext")?,
             )
         };
-        let message = d.device.group_encrypt(id, plaintext)?;
+        let message = d.device.group_encrypt_raw(id, plaintext)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1401,7 +1370,8 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, sender, raw| {
             let message = group_message(raw)?;
-            d.group_decrypt(sender, &message).map_err(Failure::from)
+            d.group_decrypt_raw(sender, group_of(&message.distribution_id())?, &message)
+                .map_err(Failure::from)
         })
     }
 }
@@ -1410,13 +1380,20 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
 /// distribution id and bytes, as `Device::group_decrypt` computed it.
 fn group_message_id(raw: &[u8]) -> Result<MessageId, Failure> {
     let message = group_message(raw)?;
-    let distribution_id = message.distribution_id().ok_or_else(|| {
+    Ok(MessageId::of_group(
+        group_of(&message.distribution_id())?,
+        &message,
+    ))
+}
+
+/// The group a (current-layout) message names.
+fn group_of(id: &Option<DistributionId>) -> Result<DistributionId, Failure> {
+    id.ok_or_else(|| {
         Failure(
             CONFIDE_ERR_INVALID_MESSAGE,
             "group message names no distribution".into(),
         )
-    })?;
-    Ok(MessageId::of_group(distribution_id, &message))
+    })
 }
 
 /// Tells a SQLite device that the app has saved the plaintext of this group message
@@ -1486,12 +1463,12 @@ pub unsafe extern "C" fn confide_device_seal_message(
         let (d, remote, plaintext) = unsafe { peer_args(args, "plaintext") }?;
         // SAFETY: forwarded caller guarantee.
         let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
-        let mut v2 = Vec::new();
-        let to = seal_for(d, version, std::slice::from_ref(&remote), &mut v2)?;
-        let sealed =
-            d.device
-                .seal_message(&remote, plaintext, &certificate, ContentHint::Default, to)?;
-        put_buffer(out, &sealed)
+        let version = match version {
+            CONFIDE_SEALED_SENDER_V1 => SealVersion::V1,
+            _ => SealVersion::V2,
+        };
+        let from = SealAs::new(&certificate).version(version);
+        put_buffer(out, &d.device.seal_message_raw(&remote, plaintext, &from)?)
     })
 }
 
@@ -1556,16 +1533,14 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
             .collect::<Result<Vec<_>, _>>()?;
         let mut v2 = Vec::new();
         let to = seal_for(d, version, &addresses, &mut v2)?;
-        let group_id = (!group_id.is_empty()).then_some(group_id);
-        let sealed = d.device.seal_group_message(
-            id,
-            plaintext,
-            group_id,
-            &certificate,
-            ContentHint::Default,
-            to,
-        )?;
-        put_buffer(out, &sealed)
+        let mut from = SealAs::new(&certificate);
+        if !group_id.is_empty() {
+            from = from.group_id(group_id);
+        }
+        put_buffer(
+            out,
+            &d.device.seal_group_message_raw(id, plaintext, &from, to)?,
+        )
     })
 }
 

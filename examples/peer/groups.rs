@@ -1,12 +1,12 @@
 //! The peer protocol's group (sender keys) and sealed-sender ops, through the device's
 //! group and sealed-sender calls.
 
-use confide::device::SealFor;
+use confide::device::{SealAs, SealFor};
 use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
 use confide::keys::{KeyPair, PrivateKey};
 use confide::sealed::{
-    ContentHint, ContentType, MultiRecipientMessage, Recipient, SenderCertificate, SenderInfo,
-    ServerCertificate, ServiceId, UnidentifiedSenderMessageContent,
+    ContentHint, ContentType, MultiRecipientMessage, SenderCertificate, SenderInfo,
+    ServerCertificate, UnidentifiedSenderMessageContent,
 };
 use confide::store::ProtocolStore;
 use confide::{SystemRng, Timestamp};
@@ -38,6 +38,11 @@ fn layout(req: &Value) -> Result<Layout, Failure> {
     }
 }
 
+/// The group a (current-layout) message names.
+fn named_group(id: Option<DistributionId>) -> Result<DistributionId, Failure> {
+    id.ok_or_else(|| Failure::new("InvalidMessage", "the message names no group"))
+}
+
 impl<S: ProtocolStore> Peer<S> {
     pub(super) fn group_create(&self, req: &Value) -> Reply {
         let id = match opt(req, "distribution_id") {
@@ -49,7 +54,7 @@ impl<S: ProtocolStore> Peer<S> {
         let d = self.device()?;
         let skdm = match rotate {
             true => d.group_rotate(id)?,
-            false => d.group_distribution_with(id, layout)?,
+            false => d.group_distribution_raw(id, layout)?,
         };
         Ok(json!({ "distribution_id": id.to_string(), "skdm": hex::encode(skdm.serialized()) }))
     }
@@ -57,21 +62,23 @@ impl<S: ProtocolStore> Peer<S> {
     pub(super) fn group_process(&self, req: &Value) -> Reply {
         let sender = address(req, "sender")?;
         let skdm = SenderKeyDistributionMessage::try_from(&hex_field(req, "skdm")?[..])?;
-        self.device()?.group_process(&sender, &skdm)?;
+        let id = named_group(skdm.distribution_id())?;
+        self.device()?.group_process(&sender, id, &skdm)?;
         Ok(json!({}))
     }
 
     pub(super) fn group_encrypt(&self, req: &Value) -> Reply {
         let id = distribution(req)?;
         let plaintext = payload(req)?;
-        let m = self.device()?.group_encrypt(id, &plaintext)?;
+        let m = self.device()?.group_encrypt_raw(id, &plaintext)?;
         Ok(json!({ "ciphertext": hex::encode(m.serialized()) }))
     }
 
     pub(super) fn group_decrypt(&self, req: &Value) -> Reply {
         let sender = address(req, "sender")?;
         let m = SenderKeyMessage::try_from(&hex_field(req, "ciphertext")?[..])?;
-        let got = self.device()?.group_decrypt(&sender, &m)?;
+        let id = named_group(m.distribution_id())?;
+        let got = self.device()?.group_decrypt_raw(&sender, id, &m)?;
         Ok(decrypted(&got.plaintext, got.redelivered))
     }
 
@@ -105,31 +112,6 @@ impl<S: ProtocolStore> Peer<S> {
         }))
     }
 
-    /// The one v2 recipient: named by its UUID, with the identity key this device trusts
-    /// for it and the registration id the request gives or the session knows.
-    fn v2_recipient(&self, req: &Value) -> Result<Recipient, Failure> {
-        let addr = address(req, "address")?;
-        let service_id: ServiceId = addr
-            .name()
-            .parse()
-            .map_err(|_| Failure::bad_request("sealed v2 needs a UUID address name"))?;
-        let store = self.device()?.store();
-        let identity_key = store
-            .identity(&addr)?
-            .ok_or_else(|| Failure::new("NoSession", "no identity known for address"))?;
-        let from_session = store
-            .session(&addr)?
-            .and_then(|r| r.current().map(|s| s.remote_registration_id()));
-        Ok(Recipient {
-            service_id,
-            device_id: addr.device_id(),
-            registration_id: opt_u32(req, "registration_id")?
-                .or(from_session)
-                .unwrap_or(1),
-            identity_key,
-        })
-    }
-
     pub(super) fn sealed_encrypt(&self, req: &Value) -> Reply {
         let addr = address(req, "address")?;
         let cert = SenderCertificate::try_from(&hex_field(req, "sender_cert")?[..])?;
@@ -142,24 +124,29 @@ impl<S: ProtocolStore> Peer<S> {
         let dist = opt(req, "distribution_id")
             .map(|_| distribution(req))
             .transpose()?;
+        let d = self.device()?;
         let v2 = match version {
             1 => None,
-            2 => Some(self.v2_recipient(req)?),
+            2 => Some(d.recipient(&addr)?),
             _ => return Err(Failure::bad_request("field version must be 1 or 2")),
         };
         let to = match &v2 {
             Some(recipient) => SealFor::V2(std::slice::from_ref(recipient)),
             None => SealFor::V1(&addr),
         };
-        let d = self.device()?;
         let (kind, sealed) = match dist {
             Some(id) => {
-                let sealed =
-                    d.seal_group_message(id, &plaintext, group_id.as_deref(), &cert, hint, to)?;
+                let mut from = SealAs::new(&cert).hint(hint);
+                if let Some(group_id) = &group_id {
+                    from = from.group_id(group_id);
+                }
+                let sealed = d.seal_group_message_raw(id, &plaintext, &from, to)?;
                 (ContentType::SenderKey, sealed)
             }
             None => {
-                let m = d.encrypt(&addr, &plaintext)?;
+                // Encrypted and sealed in two steps (what `Device::seal_message_raw`
+                // does), since the reply names the inner message's type.
+                let m = d.encrypt_raw(&addr, &plaintext)?;
                 let kind = ContentType::from_message_type(m.message_type())
                     .ok_or_else(|| Failure::new("InvalidMessage", "unknown inner type"))?;
                 let content = UnidentifiedSenderMessageContent::new(

@@ -25,9 +25,9 @@ use confide::keys::{
     IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, SignedPreKeyPublic,
     SignedPreKeyRecord, generate_registration_id,
 };
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{DurableStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, IdentityKey, PreKeyBundle, SystemRng, Timestamp};
-use rand_core::RngCore;
 use serde_json::{Value, json};
 
 use json::{
@@ -129,7 +129,7 @@ impl<S: ProtocolStore> Peer<S> {
             "process_bundle" => self.process_bundle(req),
             "encrypt" => {
                 let addr = address(req, "address")?;
-                let msg = self.device()?.encrypt(&addr, &payload(req)?)?;
+                let msg = self.device()?.encrypt_raw(&addr, &payload(req)?)?;
                 Ok(
                     json!({ "type": msg.message_type(), "ciphertext": hex::encode(msg.serialized()) }),
                 )
@@ -233,45 +233,25 @@ impl<S: ProtocolStore> Peer<S> {
         let signed_pair = key_pair("signed_prekey_private")?;
         let pre_key_pair = key_pair("prekey_private")?;
         let d = self.device()?;
-        let mut rng = SystemRng::new();
-        // Until the device allocates ids itself: a random 24-bit id (libsignal's range).
-        let mut fresh_id = || rng.next_u32() % 0xFF_FFFF + 1;
-        let (signed_id, pre_key_id) = (
-            signed_id.unwrap_or_else(&mut fresh_id),
-            pre_key_id.unwrap_or_else(&mut fresh_id),
-        );
-        let bundle = match (signed_pair, pre_key_pair) {
-            (None, None) => d.publish_bundle(signed_id, one_time.then_some(pre_key_id))?,
-            (signed_pair, pre_key_pair) => {
-                let store = d.store();
-                let identity = store.local_identity()?;
-                let signed_pair = signed_pair.unwrap_or_else(|| KeyPair::generate(&mut rng));
-                let signed = SignedPreKeyRecord::from_key_pair(
-                    &mut rng,
-                    &identity,
-                    signed_id,
-                    signed_pair,
-                    d.now(),
-                );
-                store.save_signed_pre_key(&signed)?;
-                let pre_key = match one_time {
-                    true => {
-                        let pair = pre_key_pair.unwrap_or_else(|| KeyPair::generate(&mut rng));
-                        let record = PreKeyRecord::new(pre_key_id, pair);
-                        store.save_pre_key(&record)?;
-                        Some(record.public())
-                    }
-                    false => None,
-                };
-                PreKeyBundle {
-                    registration_id: store.local_registration_id()?,
-                    device_id: d.address().device_id(),
-                    identity_key: *identity.identity_key(),
-                    signed_pre_key: signed.public(),
-                    pre_key,
-                }
+        let explicit = [signed_id, pre_key_id].iter().any(Option::is_some)
+            || signed_pair.is_some()
+            || pre_key_pair.is_some();
+        let mut bundle = match explicit {
+            // The device's own ids and keys.
+            false => d.publish_bundle()?,
+            // The ids the request names (default 1; one in use is refused), then the
+            // keys it gives in place of the fresh ones, under those ids.
+            true => {
+                let spec = BundleSpec::new(d.address().device_id(), signed_id.unwrap_or(1))
+                    .with_pre_key(one_time.then(|| pre_key_id.unwrap_or(1)));
+                let made =
+                    cipher::publish_bundle(d.store(), &mut SystemRng::new(), &spec, d.now())?;
+                self.import_keys(made, signed_pair, pre_key_pair)?
             }
         };
+        if !one_time {
+            bundle.pre_key = None;
+        }
         let spk = bundle.signed_pre_key;
         Ok(json!({ "bundle": {
             "registration_id": bundle.registration_id,
@@ -286,6 +266,32 @@ impl<S: ProtocolStore> Peer<S> {
             "kyber_prekey": null,
             "kyber_prekey_signature": null,
         }}))
+    }
+
+    /// `bundle` with the given key pairs in place of the ones just made under its ids
+    /// (which nobody has seen yet), saved as the records the library builds from them.
+    fn import_keys(
+        &self,
+        mut bundle: PreKeyBundle,
+        signed: Option<KeyPair>,
+        pre_key: Option<KeyPair>,
+    ) -> Result<PreKeyBundle, Failure> {
+        let d = self.device()?;
+        let store = d.store();
+        if let Some(pair) = signed {
+            let identity = store.local_identity()?;
+            let id = bundle.signed_pre_key.id;
+            let mut rng = SystemRng::new();
+            let record = SignedPreKeyRecord::from_key_pair(&mut rng, &identity, id, pair, d.now());
+            store.save_signed_pre_key(&record)?;
+            bundle.signed_pre_key = record.public();
+        }
+        if let (Some(pair), Some(made)) = (pre_key, bundle.pre_key) {
+            let record = PreKeyRecord::new(made.id, pair);
+            store.save_pre_key(&record)?;
+            bundle.pre_key = Some(record.public());
+        }
+        Ok(bundle)
     }
 
     fn process_bundle(&self, req: &Value) -> Reply {
@@ -333,7 +339,7 @@ impl<S: ProtocolStore> Peer<S> {
         if let (true, CiphertextMessage::PreKey(p)) = (self.trust_all, &msg) {
             d.accept_identity(&addr, p.identity_key())?;
         }
-        let got = d.decrypt(&addr, &msg)?;
+        let got = d.decrypt_raw(&addr, &msg)?;
         Ok(json::decrypted(&got.plaintext, got.redelivered))
     }
 }

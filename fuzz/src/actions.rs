@@ -34,8 +34,8 @@
 
 use std::collections::HashMap;
 
-use confide::cipher::{self, BundleSpec};
 use confide::keys::PublicKey;
+use confide::session::cipher::{self, BundleSpec};
 use confide::session::limits::MAX_RECEIVER_CHAINS;
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, VERSION_BYTE};
@@ -518,26 +518,22 @@ impl World {
         let dev = &mut self.devices[to.index()];
         let id = dev.next_id;
         dev.next_id += 1;
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: id,
-            pre_key_id: one_time.then_some(id + 1000),
-        };
-        let bundle =
-            cipher::new_bundle(&dev.store, &mut self.rng, spec, NOW).expect("new_bundle failed");
+        let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(id + 1000));
+        let bundle = cipher::publish_bundle(&dev.store, &mut self.rng, &spec, NOW)
+            .expect("publish_bundle failed");
         dev.signed_pre_key_ids.push(id);
         dev.pre_key_ids.extend(spec.pre_key_id);
         let peer = dev.address.clone();
         let initiator = &self.devices[from.index()];
-        cipher::process_bundle(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
-            .expect("process_bundle failed");
+        cipher::start_session(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
+            .expect("start_session failed");
         let base = *initiator
             .store
             .session(&peer)
             .expect("store")
             .and_then(|r| r.current().map(|s| *s.alice_base_key()))
             .as_ref()
-            .expect("no current session after process_bundle");
+            .expect("no current session after start_session");
         // The initiator's state starts with one receiving chain, for the responder's
         // signed prekey: it takes one of the MAX_RECEIVER_CHAINS slots.
         self.chains[from.index()].insert(base, vec![bundle.signed_pre_key.key]);
@@ -906,7 +902,7 @@ pub fn receive(
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, DecryptError> {
     let message = CiphertextMessage::from_parts(message_type, bytes)?;
-    cipher::decrypt(store, from, &message, rng)
+    cipher::decrypt(store, from, &message, rng, NOW).map(|d| d.plaintext.to_vec())
 }
 
 /// Everything a failed decrypt from `peer` must leave alone: the session record's

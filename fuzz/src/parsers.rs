@@ -112,7 +112,7 @@ pub fn decrypt_group(data: &[u8]) {
                     .iter()
                     .find(|s| s.layout == layout && s.bytes[..s.bytes.len() - 64] == *body)
                     .unwrap_or_else(|| panic!("accepted a group message never sent: {data:02x?}"));
-                assert_eq!(plaintext, sent.plaintext, "decrypted to other bytes");
+                assert_eq!(*plaintext, sent.plaintext, "decrypted to other bytes");
                 let after = record.to_bytes();
                 match record.decrypt(&message) {
                     Err(GroupDecryptError::DuplicateMessage { .. }) => {}
@@ -268,7 +268,7 @@ impl GroupFixture {
             };
             for (round, chain) in ["m", "n"].into_iter().enumerate() {
                 let skdm = if round == 0 {
-                    alice.create_distribution(&mut rng)
+                    alice.distribution(&mut rng)
                 } else {
                     alice.rotate(&mut rng)
                 };
@@ -532,7 +532,7 @@ pub fn check_seeds() {
         let message = SenderKeyMessage::parse(&m.bytes, m.layout).expect("parse");
         let delivered = m.name.ends_with('1') || m.name.ends_with('3');
         match (delivered, record.decrypt(&message)) {
-            (false, Ok(plaintext)) => assert_eq!(plaintext, m.plaintext, "{}", m.name),
+            (false, Ok(plaintext)) => assert_eq!(*plaintext, m.plaintext, "{}", m.name),
             (true, Err(GroupDecryptError::DuplicateMessage { .. })) => {}
             (_, other) => panic!("{}: {other:?}", m.name),
         }

@@ -13,8 +13,8 @@
 
 use std::sync::OnceLock;
 
-use confide::cipher::{self, BundleSpec};
 use confide::keys::{PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, SignalMessage};
 use confide::{
@@ -155,7 +155,7 @@ fn use_record(record: SessionRecord) {
         };
         let mut copy = record.clone();
         match copy.decrypt(&message, &mut rng) {
-            Ok(got) => assert_eq!(&got, plaintext, "a loaded record decrypted to other bytes"),
+            Ok(got) => assert_eq!(&*got, plaintext, "a loaded record decrypted to other bytes"),
             Err(e) => assert!(
                 copy.to_bytes() == before,
                 "failed decrypt ({e:?}) changed a loaded record"
@@ -317,13 +317,9 @@ impl Fixture {
         let mut sent: Vec<(String, CiphertextMessage, Vec<u8>, bool)> = Vec::new();
 
         let start = |id: u32, one_time: bool, rng: &mut ChaCha20Rng| {
-            let spec = BundleSpec {
-                device_id: 1,
-                signed_pre_key_id: id,
-                pre_key_id: one_time.then_some(1000 + id),
-            };
-            let bundle = cipher::new_bundle(&bob, rng, spec, NOW).expect("bundle");
-            cipher::process_bundle(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
+            let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(1000 + id));
+            let bundle = cipher::publish_bundle(&bob, rng, &spec, NOW).expect("bundle");
+            cipher::start_session(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
             bundle.to_bytes()
         };
         let send = |name: &str, sent: &mut Vec<_>| {
@@ -335,13 +331,13 @@ impl Fixture {
                        sent: &mut Vec<(String, CiphertextMessage, Vec<u8>, bool)>,
                        rng: &mut ChaCha20Rng| {
             let entry = sent.iter_mut().find(|e| e.0 == name).expect("sent");
-            let got = cipher::decrypt(&bob, &alice_addr, &entry.1, rng).expect("decrypt");
-            assert_eq!(got, entry.2);
+            let got = cipher::decrypt(&bob, &alice_addr, &entry.1, rng, NOW).expect("decrypt");
+            assert_eq!(got.plaintext.as_slice(), entry.2.as_slice());
             entry.3 = true;
         };
         let answer = |rng: &mut ChaCha20Rng| {
             let m = cipher::encrypt(&bob, &alice_addr, b"answer").expect("encrypt");
-            cipher::decrypt(&alice, &bob_addr, &m, rng).expect("decrypt");
+            cipher::decrypt(&alice, &bob_addr, &m, rng, NOW).expect("decrypt");
         };
 
         let bundle = start(1, true, &mut rng);

@@ -14,6 +14,7 @@ use super::error::ContentError;
 use super::padding::{pad, unpad};
 use super::{DisappearingTimer, FORMAT};
 use crate::Timestamp;
+use crate::group::SenderKeyDistributionMessage;
 use crate::proto::content as pb;
 
 /// A message's id: 16 random bytes chosen by its sender. Random rather than a
@@ -98,6 +99,9 @@ pub enum Body {
     Typing(Typing),
     /// The sender changed the chat's disappearing timer (an in-chat event).
     TimerChange(DisappearingTimer),
+    /// A group member's sending chain, handed over a pairwise session: give it to
+    /// [`Device::group_process`](crate::device::Device::group_process) (current layout).
+    SenderKeyDistribution(SenderKeyDistributionMessage),
     /// No body this version knows: a kind added later (show "update to see this
     /// message"). Its bytes are kept like any other content.
     Unsupported,
@@ -131,6 +135,9 @@ impl Content {
                 Body::TimerChange(t) => Some(pb::content::Body::TimerChange(pb::TimerChange {
                     timer_seconds: t.as_secs(),
                 })),
+                Body::SenderKeyDistribution(m) => Some(pb::content::Body::SenderKeyDistribution(
+                    m.serialized().to_vec(),
+                )),
                 Body::Unsupported => None,
             },
         };
@@ -213,6 +220,10 @@ fn parse(msg: &pb::Content) -> Result<(Header, Body), ContentError> {
         Some(pb::content::Body::Receipt(r)) => Body::Receipt(r.try_into()?),
         Some(pb::content::Body::Typing(t)) => Body::Typing(t.try_into()?),
         Some(pb::content::Body::TimerChange(t)) => Body::TimerChange(convert::timer_change(t)?),
+        Some(pb::content::Body::SenderKeyDistribution(b)) => Body::SenderKeyDistribution(
+            SenderKeyDistributionMessage::try_from(b.as_slice())
+                .map_err(|_| ContentError::Malformed)?,
+        ),
         None => Body::Unsupported,
     };
     Ok((header, body))
@@ -220,10 +231,14 @@ fn parse(msg: &pb::Content) -> Result<(Header, Body), ContentError> {
 
 /// Wipes the media keys a prost struct holds once it has served its purpose.
 fn scrub(msg: &mut pb::Content) {
-    if let Some(pb::content::Body::Message(m)) = &mut msg.body {
-        for a in &mut m.attachments {
-            a.media_key.zeroize();
+    match &mut msg.body {
+        Some(pb::content::Body::Message(m)) => {
+            for a in &mut m.attachments {
+                a.media_key.zeroize();
+            }
         }
+        Some(pb::content::Body::SenderKeyDistribution(b)) => b.zeroize(),
+        _ => {}
     }
 }
 

@@ -17,7 +17,7 @@
 //! let mut chat = Chat::new(DisappearingTimer::DAYS_7);
 //! let header = Header::new(MessageId::random(&mut rng), now);
 //! let content = chat.send(header, DataMessage::builder().text("hi"))?;
-//! let padded = content.to_padded(); // encrypt this with `confide::cipher::encrypt`
+//! let padded = content.to_padded(); // encrypt this with `confide::session::cipher::encrypt`
 //! assert_eq!(padded.len(), 160);
 //! assert_eq!(Content::from_padded(&padded)?, content);
 //! # Ok(()) }

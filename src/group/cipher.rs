@@ -1,10 +1,10 @@
 //! Group (sender-key) operations against a [`SenderKeyStore`], the group counterpart of
-//! [`crate::cipher`]: each loads the record of one (sender, distribution), works on a
+//! [`crate::session::cipher`]: each loads the record of one (sender, distribution), works on a
 //! copy, and saves only after it succeeded, so a failed decrypt writes nothing and a
 //! sending chain is saved before its ciphertext is returned (no chain step is ever used
 //! twice, even across a crash).
 //!
-//! With a store that offers [`TransactionalGroupStore`] (`SqliteStore`, `PostgresStore`) every
+//! With a store that offers [`TransactionalGroupStore`](crate::store::TransactionalGroupStore) (`SqliteStore`, `PostgresStore`) every
 //! operation is one commit with a compare-and-swap on the record, redone from the
 //! winner's record on a conflict, so any mix of concurrent operations — across threads,
 //! devices sharing the store, or processes — is safe; and [`decrypt`] keeps the
@@ -18,8 +18,12 @@
 //! per device around every group call on a plain store; a single-threaded caller needs
 //! nothing.
 //!
+//! Every operation names the group by its [`DistributionId`], whatever the layout: the
+//! legacy layout's messages carry none, and a current-layout message must name the one
+//! the caller expects, so a message for one group is never taken for another's.
+//!
 //! ```
-//! use confide::group::{DistributionId, cipher as group};
+//! use confide::group::{DistributionId, Layout, cipher as group};
 //! use confide::store::InMemoryStore;
 //! use confide::{Address, SystemRng, Timestamp};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,26 +32,25 @@
 //! let alice_store = InMemoryStore::generate(&mut rng);
 //! let bob_store = InMemoryStore::generate(&mut rng);
 //! let id = DistributionId::random(&mut rng);
-//! let skdm = group::distribution(&alice_store, &alice, id, &mut rng)?;
-//! group::process(&bob_store, &alice, &skdm)?; // over the pairwise session
+//! let skdm = group::distribution(&alice_store, &alice, id, Layout::Current, &mut rng)?;
+//! group::process(&bob_store, &alice, id, &skdm)?; // over the pairwise session
 //! let msg = group::encrypt(&alice_store, &alice, id, b"hello group", &mut rng)?;
-//! let got = group::decrypt(&bob_store, &alice, &msg, Timestamp::from_millis(0))?;
+//! let got = group::decrypt(&bob_store, &alice, id, &msg, Timestamp::from_millis(0))?;
 //! assert_eq!(got.plaintext.as_slice(), b"hello group");
 //! assert!(!got.redelivered);
 //! # Ok(()) }
 //! ```
 
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use super::{
     DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
     SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
 };
-use crate::cipher::Decrypted;
+use crate::delivery::{Decrypted, retry};
 use crate::error::StoreError;
-use crate::store::{
-    CommitOutcome, GroupCommit, MessageId, NewMessage, SenderKeyStore, TransactionalGroupStore,
-};
+use crate::store::{CommitOutcome, GroupCommit, MessageId, NewMessage, SenderKeyStore};
 use crate::{Address, Timestamp};
 
 /// [`distribution`] or [`rotate`] failed; nothing changed.
@@ -105,65 +108,65 @@ impl GroupReceiveError {
     }
 }
 
-/// How often a group operation is redone after a compare-and-swap conflict before
-/// giving up.
-const GROUP_COMMIT_ATTEMPTS: usize = 64;
-
-fn contention() -> StoreError {
-    StoreError::Contention {
-        attempts: GROUP_COMMIT_ATTEMPTS,
-    }
+/// What one attempt of a group operation decided.
+enum Attempt<T> {
+    /// Save this record (with the decrypted message to keep, if any), then return `T`.
+    Save(
+        SenderKeyRecord,
+        Option<(MessageId, Zeroizing<Vec<u8>>, Timestamp)>,
+        T,
+    ),
+    /// Return `T` without saving anything.
+    Return(T),
+    /// A concurrent operation got in between: load again and redo.
+    Redo,
 }
 
-/// Runs `step` on the stored record of (`sender`, `distribution_id`) and saves the
-/// record it returns (if any) before returning its output: through a compare-and-swap
-/// commit when the store is transactional (redoing `step` from the winner's record on
-/// a conflict), as a plain load and save otherwise (the caller serialises).
+/// Runs `step` on the stored record of (`sender`, `distribution_id`) and saves what it
+/// returns before returning its output: through a compare-and-swap commit when the
+/// store is transactional (redoing `step` from the winner's record on a conflict), as a
+/// plain load and save otherwise (the caller serialises).
 fn update<S: SenderKeyStore + ?Sized, T, E: From<StoreError>>(
     store: &S,
     sender: &Address,
     distribution_id: DistributionId,
-    mut step: impl FnMut(Option<SenderKeyRecord>) -> Result<(Option<SenderKeyRecord>, T), E>,
+    mut step: impl FnMut(Option<SenderKeyRecord>) -> Result<Attempt<T>, E>,
 ) -> Result<T, E> {
-    if let Some(txn) = store.transactional_group() {
-        for _ in 0..GROUP_COMMIT_ATTEMPTS {
-            let (record, version) = txn.load_sender_key(sender, distribution_id)?;
-            let (changed, out) = step(record)?;
-            let Some(changed) = changed else {
-                return Ok(out);
-            };
-            let commit = GroupCommit::record(sender, distribution_id, version, &changed);
-            // On a conflict `out` (a ciphertext, a distribution message) is dropped
-            // unseen and the step redone from the winner's record.
-            if txn.commit_group(&commit)? == CommitOutcome::Committed {
-                return Ok(out);
+    let txn = store.transactional_group();
+    retry(|| {
+        let (stored, version) = match txn {
+            Some(txn) => {
+                let (record, version) = txn.load_sender_key(sender, distribution_id)?;
+                (record, Some(version))
             }
+            None => (store.sender_key(sender, distribution_id)?, None),
+        };
+        let (record, message, out) = match step(stored)? {
+            Attempt::Save(record, message, out) => (record, message, out),
+            Attempt::Return(out) => return Ok(Some(out)),
+            Attempt::Redo => return Ok(None),
+        };
+        if let (Some(txn), Some(version)) = (txn, version) {
+            let mut commit = GroupCommit::record(sender, distribution_id, version, &record);
+            if let Some((id, plaintext, now)) = message.as_ref() {
+                commit = commit.with_message(NewMessage::new(*id, plaintext, *now));
+            }
+            // On a conflict `out` (a ciphertext, a distribution message, a plaintext) is
+            // dropped unseen and the step redone from the winner's record.
+            return Ok((txn.commit_group(&commit)? == CommitOutcome::Committed).then_some(out));
         }
-        return Err(contention().into());
-    }
-    let (changed, out) = step(store.sender_key(sender, distribution_id)?)?;
-    if let Some(changed) = changed {
-        store.save_sender_key(sender, distribution_id, &changed)?;
-    }
-    Ok(out)
+        store.save_sender_key(sender, distribution_id, &record)?;
+        Ok(Some(out))
+    })
 }
 
-/// The distribution message of `own`'s sending chain in the group (current layout),
-/// creating and saving the chain on first use. Send it to every member over the
-/// pairwise sessions. `own` is this device's address (its chain is stored under it).
+/// The distribution message of `own`'s sending chain in the group, creating and saving
+/// the chain (in `layout`) on first use. Send it to every member over the pairwise
+/// sessions. `own` is this device's address (its chain is stored under it). An own
+/// chain of the other layout is replaced by a fresh one. For [`Layout::Legacy`] the
+/// messages carry no distribution id: `distribution_id` only names the group in this
+/// store.
 pub fn distribution<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    own: &Address,
-    distribution_id: DistributionId,
-    rng: &mut R,
-) -> Result<SenderKeyDistributionMessage, GroupDistributionError> {
-    distribution_with(store, own, distribution_id, Layout::Current, rng)
-}
-
-/// As [`distribution`], in the given layout. An own chain of the other layout is
-/// replaced by a fresh one. For [`Layout::Legacy`] the messages carry no distribution
-/// id: `distribution_id` only names the group in this store.
-pub fn distribution_with<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     own: &Address,
     distribution_id: DistributionId,
@@ -175,8 +178,12 @@ pub fn distribution_with<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
             Some(r) if r.layout() == layout && r.can_send() => (r, true),
             _ => (SenderKeyRecord::new(distribution_id, layout), false),
         };
-        let message = record.create_distribution(rng);
-        Ok((if existing { None } else { Some(record) }, message))
+        let message = record.distribution(rng);
+        Ok(if existing {
+            Attempt::Return(message)
+        } else {
+            Attempt::Save(record, None, message)
+        })
     })
 }
 
@@ -194,26 +201,16 @@ pub fn rotate<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
         let mut record =
             stored.unwrap_or_else(|| SenderKeyRecord::new(distribution_id, Layout::Current));
         let message = record.rotate(rng);
-        Ok((Some(record), message))
+        Ok(Attempt::Save(record, None, message))
     })
 }
 
-/// Stores the chain a (current-layout) distribution message from `sender` describes.
+/// Stores the chain a distribution message from `sender` describes, for the group
+/// `distribution_id`. The caller always names the group (see the module docs): a
+/// current-layout message that names another distribution is refused as
+/// [`GroupProcessError::WrongDistribution`]; a legacy one names none. A stored record
+/// of the other layout is replaced.
 pub fn process<S: SenderKeyStore + ?Sized>(
-    store: &S,
-    sender: &Address,
-    message: &SenderKeyDistributionMessage,
-) -> Result<(), GroupKeyProcessError> {
-    let distribution_id = message
-        .distribution_id()
-        .ok_or(GroupProcessError::WrongLayout)?;
-    process_in(store, sender, distribution_id, message)
-}
-
-/// Stores the chain a distribution message from `sender` describes, for the named
-/// distribution (the legacy layout's messages carry none, so the app names it). A
-/// stored record of the other layout is replaced.
-pub fn process_in<S: SenderKeyStore + ?Sized>(
     store: &S,
     sender: &Address,
     distribution_id: DistributionId,
@@ -225,7 +222,7 @@ pub fn process_in<S: SenderKeyStore + ?Sized>(
             _ => SenderKeyRecord::new(distribution_id, message.layout()),
         };
         record.process(message)?;
-        Ok((Some(record), ()))
+        Ok(Attempt::Save(record, None, ()))
     })
 }
 
@@ -242,116 +239,58 @@ pub fn encrypt<S: SenderKeyStore + ?Sized, R: RngCore + CryptoRng>(
     update(store, own, distribution_id, |stored| {
         let mut record = stored.ok_or(GroupEncryptError::NoSenderKey)?;
         let message = record.encrypt(plaintext, rng)?;
-        Ok((Some(record), message))
+        Ok(Attempt::Save(record, None, message))
     })
 }
 
-/// Decrypts a (current-layout) group message from `sender`, received at `now`. The
-/// record is changed on a copy and saved only on success: a failed decrypt writes
-/// nothing.
+/// Decrypts a group message from `sender` in the group `distribution_id`, received at
+/// `now`. A current-layout message that names another distribution is refused as
+/// [`GroupDecryptError::WrongDistribution`]. The record is changed on a copy and saved
+/// only on success: a failed decrypt writes nothing.
 ///
-/// With a [`TransactionalGroupStore`] the advanced record and the message itself (under
-/// [`MessageId::of_group`], stamped `now`) are committed in one transaction before this
-/// returns, and the same bytes delivered again return the stored plaintext with
-/// `redelivered: true`, touching nothing; once the app acknowledged the message to the
-/// store, a redelivery is [`GroupDecryptError::DuplicateMessage`]. With a plain store a
-/// redelivery is always that duplicate error and `redelivered` is always `false`.
+/// With a [`TransactionalGroupStore`](crate::store::TransactionalGroupStore) the
+/// advanced record and the message itself (under [`MessageId::of_group`], stamped
+/// `now`) are committed in one transaction before this returns, and the same bytes
+/// delivered again return the stored plaintext with `redelivered: true`, touching
+/// nothing; once the app acknowledged the message to the store, a redelivery is
+/// [`GroupDecryptError::DuplicateMessage`]. With a plain store a redelivery is always
+/// that duplicate error and `redelivered` is always `false`.
 pub fn decrypt<S: SenderKeyStore + ?Sized>(
     store: &S,
-    sender: &Address,
-    message: &SenderKeyMessage,
-    now: Timestamp,
-) -> Result<Decrypted, GroupReceiveError> {
-    let distribution_id = message
-        .distribution_id()
-        .ok_or(GroupDecryptError::WrongLayout)?;
-    decrypt_in(store, sender, distribution_id, message, now)
-}
-
-/// Decrypts a group message from `sender` in the named distribution (needed for the
-/// legacy layout, whose messages name none); as [`decrypt`] otherwise.
-pub fn decrypt_in<S: SenderKeyStore + ?Sized>(
-    store: &S,
-    sender: &Address,
-    distribution_id: DistributionId,
-    message: &SenderKeyMessage,
-    now: Timestamp,
-) -> Result<Decrypted, GroupReceiveError> {
-    if let Some(txn) = store.transactional_group() {
-        return decrypt_committed(txn, sender, distribution_id, message, now);
-    }
-    let mut record =
-        store
-            .sender_key(sender, distribution_id)?
-            .ok_or(GroupDecryptError::NoSenderKey {
-                chain_id: message.chain_id(),
-            })?;
-    let plaintext = zeroize::Zeroizing::new(record.decrypt(message)?);
-    store.save_sender_key(sender, distribution_id, &record)?;
-    Ok(Decrypted {
-        plaintext,
-        redelivered: false,
-    })
-}
-
-/// The stored plaintext of an earlier delivery of `id`, or a duplicate error once the
-/// app acknowledged it.
-fn redelivery(
-    txn: &dyn TransactionalGroupStore,
-    sender: &Address,
-    id: &MessageId,
-    message: &SenderKeyMessage,
-) -> Result<Option<Decrypted>, GroupReceiveError> {
-    let Some(stored) = txn.group_delivered(sender, id)? else {
-        return Ok(None);
-    };
-    match stored.plaintext {
-        Some(plaintext) => Ok(Some(Decrypted {
-            plaintext,
-            redelivered: true,
-        })),
-        None => Err(GroupDecryptError::DuplicateMessage {
-            iteration: message.iteration(),
-        }
-        .into()),
-    }
-}
-
-fn decrypt_committed(
-    txn: &dyn TransactionalGroupStore,
     sender: &Address,
     distribution_id: DistributionId,
     message: &SenderKeyMessage,
     now: Timestamp,
 ) -> Result<Decrypted, GroupReceiveError> {
     let id = MessageId::of_group(distribution_id, message);
-    for _ in 0..GROUP_COMMIT_ATTEMPTS {
-        if let Some(d) = redelivery(txn, sender, &id, message)? {
-            return Ok(d);
+    let txn = store.transactional_group();
+    update(store, sender, distribution_id, |stored| {
+        if let Some(txn) = txn {
+            if let Some(stored) = txn.group_delivered(sender, &id)? {
+                // The plaintext is gone once the app acknowledged the message.
+                let plaintext = stored
+                    .plaintext
+                    .ok_or(GroupDecryptError::DuplicateMessage {
+                        iteration: message.iteration(),
+                    })?;
+                return Ok(Attempt::Return(Decrypted::redelivery(plaintext, id)));
+            }
         }
-        let (record, version) = txn.load_sender_key(sender, distribution_id)?;
-        let mut record = record.ok_or(GroupDecryptError::NoSenderKey {
+        let mut record = stored.ok_or(GroupDecryptError::NoSenderKey {
             chain_id: message.chain_id(),
         })?;
-        let plaintext = match record.decrypt(message) {
-            Ok(p) => zeroize::Zeroizing::new(p),
+        let plaintext = match (record.decrypt(message), txn) {
+            (Ok(p), _) => p,
             // Another thread or process may have committed this very message since the
             // check above: go round and return its stored plaintext.
-            Err(GroupDecryptError::DuplicateMessage { .. })
+            (Err(GroupDecryptError::DuplicateMessage { .. }), Some(txn))
                 if txn.group_delivered(sender, &id)?.is_some() =>
             {
-                continue;
+                return Ok(Attempt::Redo);
             }
-            Err(e) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
         };
-        let commit = GroupCommit::record(sender, distribution_id, version, &record)
-            .with_message(NewMessage::new(id, &plaintext, now));
-        if txn.commit_group(&commit)? == CommitOutcome::Committed {
-            return Ok(Decrypted {
-                plaintext,
-                redelivered: false,
-            });
-        }
-    }
-    Err(contention().into())
+        let kept = txn.is_some().then(|| (id, plaintext.clone(), now));
+        Ok(Attempt::Save(record, kept, Decrypted::fresh(plaintext, id)))
+    })
 }

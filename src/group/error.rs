@@ -49,7 +49,7 @@ pub enum GroupProcessError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GroupEncryptError {
-    /// There is no own sending chain for this distribution: call `create_distribution`.
+    /// There is no own sending chain for this distribution: call `distribution`.
     #[error("no own sender key for this distribution")]
     NoSenderKey,
     /// The sending chain used all 2^32 iterations; rotate.

@@ -25,7 +25,7 @@
 //! atomic commit with a stored, redeliverable message on a transactional store).
 //!
 //! ```
-//! use confide::group::{DistributionId, GroupSessions};
+//! use confide::group::{DistributionId, GroupSessions, Layout};
 //! use confide::{Address, SystemRng};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = SystemRng::new();
@@ -34,10 +34,10 @@
 //! let mut alice_keys = GroupSessions::new();
 //! let mut bob_keys = GroupSessions::new();
 //!
-//! let skdm = alice_keys.create_distribution(&alice, group, &mut rng);
-//! bob_keys.process(&alice, &skdm)?; // delivered over the pairwise session
+//! let skdm = alice_keys.distribution(&alice, group, Layout::Current, &mut rng);
+//! bob_keys.process(&alice, group, &skdm)?; // delivered over the pairwise session
 //! let msg = alice_keys.encrypt(&alice, group, b"hello group", &mut rng)?;
-//! assert_eq!(bob_keys.decrypt(&alice, &msg)?, b"hello group");
+//! assert_eq!(bob_keys.decrypt(&alice, group, &msg)?.as_slice(), b"hello group");
 //! # Ok(()) }
 //! ```
 
@@ -50,6 +50,7 @@ mod record;
 use std::collections::HashMap;
 
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 pub use cipher::{GroupDistributionError, GroupKeyProcessError, GroupReceiveError, GroupSendError};
 pub use error::{
@@ -201,20 +202,10 @@ impl GroupSessions {
         }
     }
 
-    /// The distribution message for the own chain of `me` in this group (current
-    /// layout), creating the chain on first use.
-    pub fn create_distribution<R: RngCore + CryptoRng>(
-        &mut self,
-        me: &Address,
-        distribution_id: DistributionId,
-        rng: &mut R,
-    ) -> SenderKeyDistributionMessage {
-        self.create_distribution_with(me, distribution_id, Layout::Current, rng)
-    }
-
-    /// As [`create_distribution`](Self::create_distribution), in the given layout. An
-    /// existing own record of the other layout is replaced by a fresh chain.
-    pub fn create_distribution_with<R: RngCore + CryptoRng>(
+    /// The distribution message for the own chain of `me` in this group, creating the
+    /// chain (in `layout`) on first use. An existing own record of the other layout is
+    /// replaced by a fresh chain.
+    pub fn distribution<R: RngCore + CryptoRng>(
         &mut self,
         me: &Address,
         distribution_id: DistributionId,
@@ -228,7 +219,7 @@ impl GroupSessions {
         if record.layout() != layout {
             *record = SenderKeyRecord::new(distribution_id, layout);
         }
-        record.create_distribution(rng)
+        record.distribution(rng)
     }
 
     /// Starts a fresh own chain (after a member left); see [`SenderKeyRecord::rotate`].
@@ -245,21 +236,9 @@ impl GroupSessions {
             .rotate(rng)
     }
 
-    /// Processes a distribution message from `sender` (current layout).
+    /// Processes a distribution message from `sender` for the group `distribution_id`
+    /// (a current-layout message must name it; a legacy one names none).
     pub fn process(
-        &mut self,
-        sender: &Address,
-        message: &SenderKeyDistributionMessage,
-    ) -> Result<(), GroupProcessError> {
-        let id = message
-            .distribution_id()
-            .ok_or(GroupProcessError::WrongLayout)?;
-        self.process_in(sender, id, message)
-    }
-
-    /// Processes a distribution message from `sender` for the named distribution
-    /// (needed for the older layout, whose messages carry no distribution id).
-    pub fn process_in(
         &mut self,
         sender: &Address,
         distribution_id: DistributionId,
@@ -289,25 +268,14 @@ impl GroupSessions {
             .encrypt(plaintext, rng)
     }
 
-    /// Decrypts a group message from `sender` (current layout).
+    /// Decrypts a group message from `sender` in the group `distribution_id` (a
+    /// current-layout message must name it; a legacy one names none).
     pub fn decrypt(
-        &mut self,
-        sender: &Address,
-        message: &SenderKeyMessage,
-    ) -> Result<Vec<u8>, GroupDecryptError> {
-        let id = message
-            .distribution_id()
-            .ok_or(GroupDecryptError::WrongLayout)?;
-        self.decrypt_in(sender, id, message)
-    }
-
-    /// Decrypts a group message from `sender` in the named distribution.
-    pub fn decrypt_in(
         &mut self,
         sender: &Address,
         distribution_id: DistributionId,
         message: &SenderKeyMessage,
-    ) -> Result<Vec<u8>, GroupDecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, GroupDecryptError> {
         self.records
             .get_mut(&(sender.clone(), distribution_id))
             .ok_or(GroupDecryptError::NoSenderKey {

@@ -132,7 +132,7 @@ impl SenderKeyRecord {
 
     /// The distribution message for the own sending chain, creating the chain (random
     /// chain id, chain key and signing key) when there is none yet.
-    pub fn create_distribution<R: RngCore + CryptoRng>(
+    pub fn distribution<R: RngCore + CryptoRng>(
         &mut self,
         rng: &mut R,
     ) -> SenderKeyDistributionMessage {
@@ -259,7 +259,10 @@ impl SenderKeyRecord {
     }
 
     /// Verifies and decrypts one group message. On any error the record is unchanged.
-    pub fn decrypt(&mut self, message: &SenderKeyMessage) -> Result<Vec<u8>, GroupDecryptError> {
+    pub fn decrypt(
+        &mut self,
+        message: &SenderKeyMessage,
+    ) -> Result<Zeroizing<Vec<u8>>, GroupDecryptError> {
         if message.layout() != self.layout {
             return Err(GroupDecryptError::WrongLayout);
         }
@@ -282,6 +285,7 @@ impl SenderKeyRecord {
         let keys = seed.keys();
         let plaintext =
             crypto::aes256_cbc_decrypt(&keys.cipher_key, &keys.iv, message.ciphertext())
+                .map(Zeroizing::new)
                 .ok_or(GroupDecryptError::InvalidMessage)?;
         self.states[index] = state;
         Ok(plaintext)

@@ -28,11 +28,12 @@ impl ChainKey {
         self.index
     }
 
-    /// The message keys for `self.index()` and the next chain key, keying HMAC once.
-    /// The next key is `None` once the u32 counter is used up.
-    pub(crate) fn step(&self) -> (MessageKeys, Option<ChainKey>) {
+    /// The message keys for `self.index()` (derived with `salt`, see
+    /// [`MessageKeys::derive`]) and the next chain key, keying HMAC once. The next key
+    /// is `None` once the u32 counter is used up.
+    pub(crate) fn step(&self, salt: Option<&[u8]>) -> (MessageKeys, Option<ChainKey>) {
         let (mut seed, next) = self.seed_and_next();
-        let keys = MessageKeys::derive(&seed);
+        let keys = MessageKeys::derive(&seed, salt);
         seed.zeroize();
         (keys, next)
     }

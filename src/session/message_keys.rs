@@ -15,10 +15,11 @@ pub(crate) struct MessageKeys {
 }
 
 impl MessageKeys {
-    /// HKDF-SHA256(no salt, seed, "WhisperMessageKeys") → cipher[0..32] ‖ mac[32..64] ‖ iv[64..80].
-    pub(crate) fn derive(seed: &[u8; 32]) -> Self {
+    /// HKDF-SHA256(salt, seed, "WhisperMessageKeys") → cipher[0..32] ‖ mac[32..64] ‖
+    /// iv[64..80]. v3 uses no salt (`None`, HKDF's all-zero default).
+    pub(crate) fn derive(seed: &[u8; 32], salt: Option<&[u8]>) -> Self {
         let mut okm = [0u8; 80];
-        crypto::hkdf_sha256(&[], seed, MESSAGE_KEYS_INFO, &mut okm);
+        crypto::hkdf_sha256(salt.unwrap_or(&[]), seed, MESSAGE_KEYS_INFO, &mut okm);
         let mut keys = Self {
             cipher_key: [0u8; 32],
             mac_key: [0u8; 32],

@@ -1,14 +1,22 @@
 //! Pairwise sessions: X3DH and the Double Ratchet in the Signal Protocol v3 format.
+//!
+//! The version is a value ([`ProtocolVersion`]) carried by each session state, not a
+//! constant: the handshake derivation takes its label and an optional KEM secret, the
+//! message-key derivation an optional salt, and a [`SessionRecord`] may hold states of
+//! different versions.
 
 mod chain_key;
+pub mod cipher;
 mod message_keys;
 mod ratchet;
 mod record;
 mod root_key;
+mod version;
 mod x3dh;
 
 pub use ratchet::Session;
 pub use record::{LocalKeys, PreKeyDecrypted, SessionRecord};
+pub use version::ProtocolVersion;
 
 /// The bounds that keep a session's memory finite whatever a peer sends. Past each one
 /// the operation fails with a typed error or drops the oldest item, never grows.

@@ -3,20 +3,18 @@
 use std::collections::VecDeque;
 
 use rand_core::{CryptoRng, RngCore};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::chain_key::ChainKey;
 use super::limits::{MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
 use super::message_keys::MessageKeys;
 use super::root_key::RootKey;
+use super::version::ProtocolVersion;
 use crate::Timestamp;
 use crate::crypto;
 use crate::error::{DecryptError, EncryptError};
 use crate::keys::{IdentityKey, KeyPair, PublicKey};
 use crate::wire::{CiphertextMessage, PreKeyHeader, PreKeySignalMessage, SignalMessage};
-
-/// The Signal Protocol message version this state speaks.
-pub(crate) const SESSION_VERSION: u8 = 3;
 
 #[derive(Clone, Debug)]
 pub(crate) struct SenderChain {
@@ -56,13 +54,18 @@ impl ReceiverChain {
         }
     }
 
-    /// The keys for `counter`, advancing the chain or taking a kept key.
-    fn message_keys(&mut self, counter: u32) -> Result<MessageKeys, DecryptError> {
+    /// The keys for `counter` (derived with `salt`), advancing the chain or taking a
+    /// kept key.
+    fn message_keys(
+        &mut self,
+        counter: u32,
+        salt: Option<&[u8]>,
+    ) -> Result<MessageKeys, DecryptError> {
         let next = self.chain_key.index();
         if counter < next {
             let pos = self.skipped.iter().position(|k| k.counter == counter);
             if let Some(kept) = pos.and_then(|p| self.skipped.remove(p)) {
-                return Ok(MessageKeys::derive(&kept.seed));
+                return Ok(MessageKeys::derive(&kept.seed, salt));
             }
             return Err(match self.evicted_up_to {
                 Some(e) if counter <= e => DecryptError::MessageKeyEvicted { counter },
@@ -94,7 +97,7 @@ impl ReceiverChain {
             }
             self.chain_key = following.ok_or_else(exhausted)?;
         }
-        let (keys, following) = self.chain_key.step();
+        let (keys, following) = self.chain_key.step(salt);
         self.chain_key = following.ok_or_else(exhausted)?;
         Ok(keys)
     }
@@ -115,6 +118,7 @@ pub(crate) struct PendingPreKey {
 /// it rather than this type unless you manage re-initiation yourself.
 #[derive(Clone, Debug)]
 pub struct Session {
+    pub(crate) version: ProtocolVersion,
     pub(crate) local_identity: IdentityKey,
     pub(crate) remote_identity: IdentityKey,
     pub(crate) root_key: RootKey,
@@ -160,18 +164,33 @@ impl Session {
         self.pending_pre_key.is_some()
     }
 
-    /// The message version (3).
+    /// The protocol version's number (3).
     pub fn version(&self) -> u8 {
-        SESSION_VERSION
+        self.version.number()
+    }
+
+    /// The protocol version this state speaks: every message it sends and accepts is
+    /// of this version.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The salt of this state's message-key derivation: none in v3.
+    fn message_key_salt(&self) -> Option<Zeroizing<Vec<u8>>> {
+        match self.version {
+            ProtocolVersion::V3 => None,
+        }
     }
 
     /// Encrypts one message and advances the sending chain.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
         let chain_key = &self.sender.chain_key;
-        let (keys, next) = chain_key.step();
+        let salt = self.message_key_salt();
+        let (keys, next) = chain_key.step(salt.as_deref().map(Vec::as_slice));
         let next = next.ok_or(EncryptError::ChainExhausted)?;
         let ciphertext = crypto::aes256_cbc_encrypt(keys.cipher_key(), keys.iv(), plaintext);
         let message = SignalMessage::new(
+            self.version,
             keys.mac_key(),
             self.sender.ratchet.public,
             chain_key.index(),
@@ -200,7 +219,7 @@ impl Session {
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let mut copy = self.clone();
         let plaintext = copy.decrypt_in_place(message, rng)?;
         *self = copy;
@@ -212,14 +231,21 @@ impl Session {
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        // A state only reads messages of its own version.
+        if message.version() != self.version {
+            return Err(DecryptError::InvalidMessage);
+        }
         let chain = self.receiver_chain(message.ratchet_key(), rng)?;
-        let keys = self.receivers[chain].message_keys(message.counter())?;
+        let salt = self.message_key_salt();
+        let keys = self.receivers[chain]
+            .message_keys(message.counter(), salt.as_deref().map(Vec::as_slice))?;
         if !message.verify_mac(keys.mac_key(), &self.remote_identity, &self.local_identity) {
             return Err(DecryptError::InvalidMessage);
         }
         let plaintext =
             crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
+                .map(Zeroizing::new)
                 .ok_or(DecryptError::InvalidMessage)?;
         // The responder has answered (or this is the responder): stop sending prekey messages.
         self.pending_pre_key = None;

@@ -8,13 +8,12 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::chain_key::ChainKey;
 use super::limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
-use super::ratchet::{
-    PendingPreKey, ReceiverChain, SESSION_VERSION, SenderChain, Session, SkippedKey,
-};
+use super::ratchet::{PendingPreKey, ReceiverChain, SenderChain, Session, SkippedKey};
 use super::root_key::RootKey;
+use super::version::ProtocolVersion;
 use super::x3dh::{self, ResponderKeys};
 use crate::Timestamp;
-use crate::error::{BundleError, DecryptError, EncryptError, RecordError};
+use crate::error::{BundleError, DecryptError, EncryptError, RecordError, WireError};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KeyPair, PreKeyBundle, PreKeyRecord, PublicKey,
     SignedPreKeyRecord,
@@ -28,7 +27,11 @@ pub(crate) const RECORD_FORMAT_VERSION: u32 = 1;
 /// Our keys that an incoming prekey message may need: look up the ids the message
 /// names ([`PreKeySignalMessage::signed_pre_key_id`], [`PreKeySignalMessage::pre_key_id`])
 /// and pass what you have.
+///
+/// Built with [`LocalKeys::new`] and the `with_` setters, so a new kind of prekey can be
+/// added without breaking callers.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct LocalKeys<'a> {
     /// Our identity.
     pub identity: &'a IdentityKeyPair,
@@ -40,13 +43,39 @@ pub struct LocalKeys<'a> {
     pub pre_key: Option<&'a PreKeyRecord>,
 }
 
+impl<'a> LocalKeys<'a> {
+    /// Our identity and registration id, with no prekeys.
+    pub fn new(identity: &'a IdentityKeyPair, registration_id: u32) -> Self {
+        Self {
+            identity,
+            registration_id,
+            signed_pre_key: None,
+            pre_key: None,
+        }
+    }
+
+    /// The signed prekey the message names, if we still have it.
+    #[must_use]
+    pub fn with_signed_pre_key(mut self, key: Option<&'a SignedPreKeyRecord>) -> Self {
+        self.signed_pre_key = key;
+        self
+    }
+
+    /// The one-time prekey the message names, if we still have it.
+    #[must_use]
+    pub fn with_pre_key(mut self, key: Option<&'a PreKeyRecord>) -> Self {
+        self.pre_key = key;
+        self
+    }
+}
+
 /// The result of decrypting a prekey message. `Debug` shows the plaintext's length, not
 /// its bytes, so a logged result never leaks a message.
 #[derive(PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PreKeyDecrypted {
     /// The plaintext.
-    pub plaintext: Vec<u8>,
+    pub plaintext: Zeroizing<Vec<u8>>,
     /// The one-time prekey this message consumed: delete it now.
     pub used_pre_key: Option<u32>,
     /// Whether the message started a new session (rather than continuing one a
@@ -102,7 +131,7 @@ impl SessionRecord {
     /// Starts a new session from `bundle` (checking its signature), keeping the
     /// current one as a previous state. Trust in `bundle.identity_key` is the caller's
     /// decision: compare it with what you knew first.
-    pub fn process_bundle<R: RngCore + CryptoRng>(
+    pub fn start_session<R: RngCore + CryptoRng>(
         &mut self,
         ours: (&IdentityKeyPair, u32),
         bundle: &PreKeyBundle,
@@ -128,9 +157,17 @@ impl SessionRecord {
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         if self.current.is_none() && self.previous.is_empty() {
             return Err(DecryptError::NoSession);
+        }
+        // A message of a version no kept state speaks is refused as such, as the parser
+        // refuses a version this release does not know.
+        let version = message.version();
+        if !self.states().any(|s| s.protocol_version() == version) {
+            return Err(DecryptError::Wire(WireError::UnsupportedVersion {
+                found: version.version_byte(),
+            }));
         }
         // A specific verdict (duplicate, evicted, too far ahead) from a state whose chain
         // matched is worth reporting; MAC and padding failures stay one opaque error.
@@ -198,7 +235,7 @@ impl SessionRecord {
             signed_pre_key: signed.key_pair(),
             one_time_pre_key: one_time.map(PreKeyRecord::key_pair),
         };
-        let mut session = x3dh::respond(&responder, &message.header())?;
+        let mut session = x3dh::respond(&responder, &message.header(), message.version())?;
         let plaintext = session.decrypt_in_place(message.message(), rng)?;
         self.install(session);
         Ok(PreKeyDecrypted {
@@ -210,10 +247,12 @@ impl SessionRecord {
 
     /// Whether any kept state was started with this X3DH base key.
     pub fn has_base_key(&self, base_key: &PublicKey) -> bool {
-        self.current
-            .iter()
-            .chain(self.previous.iter())
-            .any(|s| s.alice_base_key() == base_key)
+        self.states().any(|s| s.alice_base_key() == base_key)
+    }
+
+    /// Every kept state, current first. States may be of different protocol versions.
+    pub fn states(&self) -> impl Iterator<Item = &Session> {
+        self.current.iter().chain(self.previous.iter())
     }
 
     /// Makes `session` current, keeping the old current one as the newest previous state.
@@ -319,7 +358,7 @@ fn chain_to_proto(c: &ChainKey) -> pb::ChainKey {
 
 fn state_to_proto(s: &Session) -> pb::SessionState {
     pb::SessionState {
-        session_version: u32::from(SESSION_VERSION),
+        session_version: u32::from(s.version.number()),
         local_identity: s.local_identity.serialize().to_vec(),
         remote_identity: s.remote_identity.serialize().to_vec(),
         root_key: s.root_key.as_bytes().to_vec(),
@@ -398,11 +437,12 @@ fn chain_from_proto(c: Option<&pb::ChainKey>) -> Result<ChainKey, RecordError> {
 }
 
 fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, RecordError> {
-    if s.session_version != u32::from(SESSION_VERSION) {
-        return Err(RecordError::UnsupportedVersion {
+    // Each state names its own version; one this release does not speak is a typed
+    // load error, never a guess.
+    let version =
+        ProtocolVersion::from_number(s.session_version).ok_or(RecordError::UnsupportedVersion {
             found: s.session_version,
-        });
-    }
+        })?;
     let sender = s.sender_chain.as_ref().ok_or(RecordError::MissingField {
         field: "sender_chain",
     })?;
@@ -467,6 +507,7 @@ fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, Rec
         })
         .transpose()?;
     Ok(Session {
+        version,
         local_identity: IdentityKey::new(public(&s.local_identity)?),
         remote_identity: IdentityKey::new(public(&s.remote_identity)?),
         root_key: RootKey::new(key32(&s.root_key, "root_key")?),

@@ -3,7 +3,7 @@
 //! Five narrow traits, one per kind of state, combined as [`ProtocolStore`]. All take
 //! `&self` and are `Send + Sync`, so one store can be shared across threads; an
 //! implementation guards its own state (see [`InMemoryStore`]). The functions in
-//! [`crate::cipher`] load, change a copy, and save only on success.
+//! [`crate::session::cipher`] load, change a copy, and save only on success.
 //!
 //! - A store that can commit atomically says so through accessors with defaults
 //!   ([`SessionStore::transactional`], [`SenderKeyStore::transactional_group`],
@@ -106,7 +106,7 @@ pub trait SessionStore: Send + Sync {
     /// Replaces the record for `address`.
     fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError>;
 
-    /// This store's atomic interface, if it has one. [`crate::cipher`] then commits each
+    /// This store's atomic interface, if it has one. [`crate::session::cipher`] then commits each
     /// operation's changes (session, consumed prekey, trusted identity, the decrypted
     /// message) in one transaction, with a compare-and-swap on the session so concurrent
     /// operations on one address never both use the same state. The default, `None`,
@@ -149,7 +149,7 @@ pub trait SenderKeyStore: Send + Sync {
     }
 }
 
-/// Everything [`crate::cipher`], [`crate::group::cipher`] and [`crate::device::Device`]
+/// Everything [`crate::session::cipher`], [`crate::group::cipher`] and [`crate::device::Device`]
 /// need: the 1:1 state and the sender keys of groups.
 ///
 /// A blanket impl over the five traits, so it never gains a required supertrait:
@@ -391,7 +391,7 @@ impl std::fmt::Debug for DeliveredMessage {
     }
 }
 
-/// The atomic interface a persistent store offers [`crate::cipher`] (see
+/// The atomic interface a persistent store offers [`crate::session::cipher`] (see
 /// [`SessionStore::transactional`]).
 pub trait TransactionalStore: Send + Sync {
     /// The session for `address` with its current version.

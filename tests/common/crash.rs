@@ -30,9 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock};
 use confide::group::{DistributionId, Layout, SenderKeyMessage};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::MessageId;
 use confide::{Address, CiphertextMessage};
 use rand_chacha::ChaCha20Rng;
@@ -172,13 +172,9 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
     let a = with_identity(open("alice", &mut rng), &mut rng);
     let b = with_identity(open("bob", &mut rng), &mut rng);
     if a.session(&addr("bob")).unwrap().is_none() {
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(1),
-        };
-        let bundle = cipher::new_bundle(&b, &mut rng, spec, NOW).unwrap();
-        cipher::process_bundle(&a, &addr("bob"), &bundle, &mut rng, NOW).unwrap();
+        let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+        let bundle = cipher::publish_bundle(&b, &mut rng, &spec, NOW).unwrap();
+        cipher::start_session(&a, &addr("bob"), &bundle, &mut rng, NOW).unwrap();
     }
     let device = |store, name, rng: &mut ChaCha20Rng| -> Device<S, ChaCha20Rng, FixedClock> {
         let own = ChaCha20Rng::seed_from_u64(rng.next_u64());
@@ -193,8 +189,8 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
         .unwrap()
         .is_none()
     {
-        let skdm = a.group_distribution(GROUP).unwrap();
-        b.group_process(a.address(), &skdm).unwrap();
+        let skdm = a.group_distribution_raw(GROUP, Layout::Current).unwrap();
+        b.group_process(a.address(), GROUP, &skdm).unwrap();
     }
     let dev = |name: &str| if name == "alice" { &a } else { &b };
     loop {
@@ -208,11 +204,11 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 let from = addr(lane.from);
                 let d: Result<_, Box<dyn std::error::Error>> = if lane.group {
                     dev(lane.to)
-                        .group_decrypt(&from, &parse_group(line))
+                        .group_decrypt_raw(&from, GROUP, &parse_group(line))
                         .map_err(Into::into)
                 } else {
                     let m = parse(line);
-                    cipher::decrypt_message(dev(lane.to).store(), &from, &m, &mut rng, NOW)
+                    cipher::decrypt(dev(lane.to).store(), &from, &m, &mut rng, NOW)
                         .map_err(Into::into)
                 };
                 let d = d.unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
@@ -235,7 +231,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 let text = lane.text(sent);
                 let line = if lane.group {
                     let m = dev(lane.from)
-                        .group_encrypt(GROUP, text.as_bytes())
+                        .group_encrypt_raw(GROUP, text.as_bytes())
                         .unwrap();
                     hex::encode(m.serialized())
                 } else {
@@ -406,7 +402,8 @@ pub struct Parent<'a> {
 }
 
 impl Parent<'_> {
-    fn spawn(&self, seed: u64, drain: bool) -> Child {
+    /// Starts the child with `seed` (and in drain mode if `drain`).
+    pub fn spawn(&self, seed: u64, drain: bool) -> Child {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",

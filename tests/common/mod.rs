@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use confide::cipher::{self, BundleSpec};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::InMemoryStore;
 use confide::{Address, CiphertextMessage, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -31,17 +31,13 @@ impl Device {
     pub fn bundle(&mut self, rng: &mut ChaCha20Rng, one_time: bool) -> confide::PreKeyBundle {
         let id = self.next_id;
         self.next_id += 1;
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: id,
-            pre_key_id: one_time.then_some(id + 1000),
-        };
-        cipher::new_bundle(&self.store, rng, spec, NOW).unwrap()
+        let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(id + 1000));
+        cipher::publish_bundle(&self.store, rng, &spec, NOW).unwrap()
     }
 
     pub fn start(&self, other: &mut Device, rng: &mut ChaCha20Rng, one_time: bool) {
         let bundle = other.bundle(rng, one_time);
-        cipher::process_bundle(&self.store, &other.address, &bundle, rng, NOW).unwrap();
+        cipher::start_session(&self.store, &other.address, &bundle, rng, NOW).unwrap();
     }
 
     pub fn send(&self, to: &Device, text: &[u8]) -> CiphertextMessage {
@@ -56,7 +52,7 @@ impl Device {
     ) -> Result<Vec<u8>, confide::DecryptError> {
         // Go through bytes, as a real transport would.
         let parsed = CiphertextMessage::from_parts(msg.message_type(), msg.serialized())?;
-        cipher::decrypt(&self.store, &from.address, &parsed, rng)
+        cipher::decrypt(&self.store, &from.address, &parsed, rng, NOW).map(|d| d.plaintext.to_vec())
     }
 
     /// The serialized session record with `other`, for before/after comparisons.

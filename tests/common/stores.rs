@@ -10,9 +10,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use confide::cipher::{self, BundleSpec};
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
+use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     CommitOutcome, DeliveredMessage, DurableStore, MessageId, ProtocolStore, RowVersion,
     StateStore, StateWrite, StoreKey,
@@ -132,15 +132,11 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
         .collect();
     let mut r = rng(40);
     for (i, (addr, s)) in peers.iter().enumerate() {
-        let spec = BundleSpec {
-            device_id: 1,
-            signed_pre_key_id: 1,
-            pre_key_id: Some(100 + i as u32),
-        };
-        let bundle = cipher::new_bundle(&*bob_s, &mut r, spec, NOW).unwrap();
-        cipher::process_bundle(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
+        let spec = BundleSpec::new(1, 1 + i as u32).with_pre_key(Some(100 + i as u32));
+        let bundle = cipher::publish_bundle(&*bob_s, &mut r, &spec, NOW).unwrap();
+        cipher::start_session(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
         let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
-        cipher::decrypt_message(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
+        cipher::decrypt(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
     }
     let mut handles = Vec::new();
     // Different peers: Bob <-> Carol and Bob <-> Dave, each pair on its own thread.
@@ -152,11 +148,14 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
             for i in 0..n {
                 let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
                 keys.push(key_of(&m));
-                let p = cipher::decrypt_message(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
+                let p = cipher::decrypt(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
                 assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
                 let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
                 assert_eq!(
-                    cipher::decrypt(&*s, &bob(), &back, &mut r).unwrap(),
+                    cipher::decrypt(&*s, &bob(), &back, &mut r, NOW)
+                        .unwrap()
+                        .plaintext
+                        .as_slice(),
                     i.to_le_bytes()
                 );
             }
@@ -202,7 +201,7 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
                 let mut r = rng(60 + t);
                 let mut fresh = Vec::new();
                 for (text, m) in shared.iter() {
-                    let p = cipher::decrypt_message(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
+                    let p = cipher::decrypt(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
                     assert_eq!(p.plaintext.as_slice(), text.as_bytes());
                     if !p.redelivered {
                         fresh.push(text.clone());
@@ -240,14 +239,14 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     let alice = alice();
     let mut r = rng(7);
     assert!(b.pre_key(42).unwrap().is_some());
-    let one = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
+    let one = cipher::decrypt(b, &alice, first, &mut r, NOW).unwrap();
     assert!(!one.redelivered);
     assert!(
         b.pre_key(42).unwrap().is_none(),
         "prekey consumed in the commit"
     );
     let before = b.session(&alice).unwrap().unwrap().to_bytes();
-    let again = cipher::decrypt_message(b, &alice, first, &mut r, NOW).unwrap();
+    let again = cipher::decrypt(b, &alice, first, &mut r, NOW).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, one.plaintext);
     assert_eq!(
@@ -255,10 +254,12 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
         before,
         "no second ratchet step"
     );
-    // The plain API returns the stored plaintext too (nothing is lost).
+    // Again: the stored plaintext once more (nothing is lost).
     assert_eq!(
-        cipher::decrypt(b, &alice, first, &mut r).unwrap(),
-        one.plaintext.as_slice()
+        cipher::decrypt(b, &alice, first, &mut r, NOW)
+            .unwrap()
+            .plaintext,
+        one.plaintext
     );
     let id = MessageId::of(first);
     assert_eq!(b.stored(&alice, &id).unwrap().received_at, NOW);
@@ -267,39 +268,39 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     assert!(b.ack(&alice, &id));
     assert!(b.stored(&alice, &id).unwrap().plaintext.is_none());
     assert!(matches!(
-        cipher::decrypt_message(b, &alice, first, &mut r, NOW),
+        cipher::decrypt(b, &alice, first, &mut r, NOW),
         Err(DecryptError::DuplicateMessage { .. })
     ));
 
     // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
     let m = cipher::encrypt(a, &bob(), b"second").unwrap();
-    cipher::decrypt_message(b, &alice, &m, &mut r, NOW).unwrap();
+    cipher::decrypt(b, &alice, &m, &mut r, NOW).unwrap();
     let mut bytes = m.serialized().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
-    assert!(cipher::decrypt_message(b, &alice, &forged, &mut r, NOW).is_err());
+    assert!(cipher::decrypt(b, &alice, &forged, &mut r, NOW).is_err());
 }
 
 /// Bob (`b`) receives `m` from Alice, set to expire a second after [`NOW`]: a purge
 /// at [`NOW`] keeps it, one at its time drops it, and then a redelivery is refused
 /// (the key went with the ratchet step), never decrypted again.
 pub fn expiry_purges<S: RowStore>(b: &S, m: &CiphertextMessage, r: &mut ChaCha20Rng) {
-    cipher::decrypt_message(b, &alice(), m, r, NOW).unwrap();
+    cipher::decrypt(b, &alice(), m, r, NOW).unwrap();
     let id = MessageId::of(m);
     let at = Timestamp::from_millis(NOW.as_millis() + 1000);
     assert!(b.set_expiry(&alice(), &id, at));
     assert_eq!(b.purge(NOW, Timestamp::from_millis(0)), 0);
     assert_eq!(b.purge(at, Timestamp::from_millis(0)), 1);
     assert!(b.stored(&alice(), &id).is_none());
-    assert!(cipher::decrypt_message(b, &alice(), m, r, NOW).is_err());
+    assert!(cipher::decrypt(b, &alice(), m, r, NOW).is_err());
 }
 
 /// A device on a store of type `S`, as the shared group bodies take it.
 pub type Dev<S> = Device<S, ChaCha20Rng, FixedClock>;
 
 /// Whether a group decrypt was refused as a duplicate (the message key is spent).
-pub fn is_duplicate(r: Result<cipher::Decrypted, GroupReceiveError>) -> bool {
+pub fn is_duplicate(r: Result<confide::Decrypted, GroupReceiveError>) -> bool {
     matches!(
         r,
         Err(GroupReceiveError::Decrypt(
@@ -319,7 +320,7 @@ pub fn group_send<S: ProtocolStore>(
     (0..n)
         .map(|i| {
             let text = format!("{tag} #{i}");
-            let m = sender.group_encrypt(group, text.as_bytes()).unwrap();
+            let m = sender.group_encrypt_raw(group, text.as_bytes()).unwrap();
             (
                 text,
                 SenderKeyMessage::parse(m.serialized(), Layout::Current).unwrap(),
@@ -373,7 +374,7 @@ pub fn every_key_spent<S: RowStore>(
     assert_eq!(receiver.store().rows().messages, rows.messages - all.len());
     for (i, (_, m)) in all.iter().enumerate() {
         assert!(
-            is_duplicate(other.group_decrypt(sender, m)),
+            is_duplicate(other.group_decrypt_raw(sender, group, m)),
             "message {i} decrypted a second time"
         );
     }
@@ -396,7 +397,7 @@ pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
                 s.spawn(move || {
                     (0..n)
                         .map(|i| {
-                            a.group_encrypt(group, format!("{t}/{i}").as_bytes())
+                            a.group_encrypt_raw(group, format!("{t}/{i}").as_bytes())
                                 .unwrap()
                         })
                         .collect::<Vec<_>>()
@@ -415,7 +416,9 @@ pub fn encrypted_from_threads<S: ProtocolStore + Sync>(
     );
     assert!(sent.iter().all(|m| m.chain_id() == sent[0].chain_id()));
     for m in &sent {
-        let d = receiver.group_decrypt(senders[0].address(), m).unwrap();
+        let d = receiver
+            .group_decrypt_raw(senders[0].address(), group, m)
+            .unwrap();
         assert!(!d.redelivered);
     }
     sent
@@ -444,8 +447,9 @@ pub fn decrypt_from_two_threads<S: ProtocolStore + Sync>(
                         .into_iter()
                         .map(|i| {
                             let (text, m) = &sent[i];
+                            let id = m.distribution_id().unwrap();
                             let d = dev
-                                .group_decrypt(sender, m)
+                                .group_decrypt_raw(sender, id, m)
                                 .unwrap_or_else(|e| panic!("thread {t}, message {i}: {e}"));
                             assert_eq!(d.plaintext.as_slice(), text.as_bytes());
                             (i, d.redelivered)

@@ -80,7 +80,7 @@ impl Device {
         b
     }
 
-    pub(crate) fn process_bundle(&mut self, other: &Device, bundle: Value) {
+    pub(crate) fn start_session(&mut self, other: &Device, bundle: Value) {
         self.peer.ok(
             "process_bundle",
             json!({ "address": other.address(), "bundle": bundle }),

@@ -60,7 +60,7 @@ pub(crate) fn establish(c: &mut Ctx, one_time: bool) {
         c.a.label()
     );
     let bundle = c.b.bundle(one_time);
-    c.a.process_bundle(&c.b, bundle);
+    c.a.start_session(&c.b, bundle);
     assert!(
         c.a.has_session(&c.b),
         "{} has no session after process_bundle",
@@ -110,7 +110,7 @@ pub(crate) fn prekey_messages_shuffled(c: &mut Ctx) {
             c.b = Device::new(kb, "bob", 7);
         }
         let bundle = c.b.bundle(one_time);
-        c.a.process_bundle(&c.b, bundle);
+        c.a.start_session(&c.b, bundle);
         let mut msgs: Vec<Msg> = (0..6)
             .map(|_| {
                 let len = some_len(&mut c.rng);
@@ -159,7 +159,7 @@ pub(crate) fn long_chain_shuffled(c: &mut Ctx) {
 /// ratchets through several steps, then delivered.
 pub(crate) fn held_across_ratchet_steps(c: &mut Ctx) {
     let bundle = c.b.bundle(true);
-    c.a.process_bundle(&c.b, bundle);
+    c.a.start_session(&c.b, bundle);
     let mut held_for_b = Vec::new();
     let mut held_for_a = Vec::new();
 
@@ -220,7 +220,7 @@ pub(crate) fn held_across_ratchet_steps(c: &mut Ctx) {
 pub(crate) fn payload_sizes(c: &mut Ctx) {
     const SIZES: [usize; 5] = [0, 1, 140, 1024, 65536];
     let bundle = c.b.bundle(true);
-    c.a.process_bundle(&c.b, bundle);
+    c.a.start_session(&c.b, bundle);
     for len in SIZES {
         let m = send(&mut c.rng, &mut c.a, &c.b, len);
         expect_type(&m, 3, "no reply received yet");
@@ -262,8 +262,8 @@ pub(crate) fn simultaneous_initiation(c: &mut Ctx) {
 
     let ba = c.a.bundle(true);
     let bb = c.b.bundle(true);
-    c.a.process_bundle(&c.b, bb);
-    c.b.process_bundle(&c.a, ba);
+    c.a.start_session(&c.b, bb);
+    c.b.start_session(&c.a, ba);
     let ma = send(&mut c.rng, &mut c.a, &c.b, 16);
     let mb = send(&mut c.rng, &mut c.b, &c.a, 16);
     expect_type(&ma, 3, "simultaneous initiation");

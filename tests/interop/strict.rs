@@ -236,7 +236,7 @@ pub(crate) fn run(sender: Impl, sender_initiates: bool) {
 
     let first_prekey_msg = if sender_initiates {
         let bundle = s.rcv.bundle(true);
-        s.snd.process_bundle(&s.rcv, bundle);
+        s.snd.start_session(&s.rcv, bundle);
         let p0 = s.send_to_rcv();
         let p1 = s.send_to_rcv();
         assert_eq!((p0.kind, p1.kind), (3, 3), "sender's first messages");
@@ -248,7 +248,7 @@ pub(crate) fn run(sender: Impl, sender_initiates: bool) {
         Some(p0)
     } else {
         let bundle = s.snd.bundle(true);
-        s.rcv.process_bundle(&s.snd, bundle);
+        s.rcv.start_session(&s.snd, bundle);
         let p = s.send_to_snd();
         assert_eq!(p.kind, 3, "confide's first message");
         s.snd.decrypt(&s.rcv, &p);
@@ -295,7 +295,7 @@ pub(crate) fn run(sender: Impl, sender_initiates: bool) {
     // trusted (no trust_all was given), and must not disturb the session.
     let mut impostor = Device::new(sender, "bob", 2);
     let bundle = s.rcv.bundle(true);
-    impostor.process_bundle(&s.rcv, bundle);
+    impostor.start_session(&s.rcv, bundle);
     let fake = send(&mut s.rng, &mut impostor, &s.rcv, 24);
     if let Ok(pt) = s.rcv.try_decrypt(&impostor, &fake) {
         s.rcv.peer.fail(&format!(

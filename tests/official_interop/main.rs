@@ -13,7 +13,7 @@ mod persistent;
 mod unseal;
 
 use confide::group::{
-    DistributionId, GroupDecryptError, GroupSessions, SenderKeyDistributionMessage,
+    DistributionId, GroupDecryptError, GroupSessions, Layout, SenderKeyDistributionMessage,
     SenderKeyMessage,
 };
 use confide::keys::{IdentityKeyPair, KeyPair, PublicKey};
@@ -83,7 +83,7 @@ fn group_confide_to_libsignal() {
     let mut s = setup(1);
     let group = DistributionId::random(&mut s.rng);
     let mut mine = GroupSessions::new();
-    let skdm = mine.create_distribution(&s.me, group, &mut s.rng);
+    let skdm = mine.distribution(&s.me, group, Layout::Current, &mut s.rng);
     s.node.ok(
         "group_process",
         json!({"sender": addr_json(&s.me), "skdm": hex::encode(skdm.serialized())}),
@@ -148,7 +148,7 @@ fn group_libsignal_to_confide() {
     let skdm = SenderKeyDistributionMessage::try_from(&unhex(&r["skdm"])[..]).unwrap();
     assert_eq!(skdm.distribution_id(), Some(group));
     let mut mine = GroupSessions::new();
-    mine.process(&s.them, &skdm).unwrap();
+    mine.process(&s.them, group, &skdm).unwrap();
     let mut msgs: Vec<(Vec<u8>, String)> = (0..24)
         .map(|i| {
             let text = format!("libsignal message {i}");
@@ -162,12 +162,15 @@ fn group_libsignal_to_confide() {
     shuffle(&mut msgs, &mut s.rng);
     for (ct, text) in &msgs {
         let m = SenderKeyMessage::try_from(&ct[..]).unwrap();
-        assert_eq!(mine.decrypt(&s.them, &m).unwrap(), text.as_bytes());
+        assert_eq!(
+            mine.decrypt(&s.them, group, &m).unwrap().as_slice(),
+            text.as_bytes()
+        );
     }
     for (ct, _) in &msgs {
         let m = SenderKeyMessage::try_from(&ct[..]).unwrap();
         assert!(matches!(
-            mine.decrypt(&s.them, &m),
+            mine.decrypt(&s.them, group, &m),
             Err(GroupDecryptError::DuplicateMessage { .. })
         ));
     }
@@ -181,11 +184,14 @@ fn group_libsignal_to_confide() {
     bad[n - 80] ^= 1;
     let m = SenderKeyMessage::try_from(&bad[..]).unwrap();
     assert_eq!(
-        mine.decrypt(&s.them, &m),
+        mine.decrypt(&s.them, group, &m),
         Err(GroupDecryptError::InvalidMessage)
     );
     let m = SenderKeyMessage::try_from(&unhex(&r["ciphertext"])[..]).unwrap();
-    assert_eq!(mine.decrypt(&s.them, &m).unwrap(), b"last");
+    assert_eq!(
+        mine.decrypt(&s.them, group, &m).unwrap().as_slice(),
+        b"last"
+    );
 }
 
 fn confide_cert(s: &mut Setup, expiration: Timestamp, key_id: u32) -> (KeyPair, SenderCertificate) {
@@ -279,7 +285,7 @@ fn sealed_confide_to_libsignal() {
     let (root, cert) = confide_cert(&mut s, Timestamp::from_millis(t.as_millis() + 60_000), 1);
     let group = DistributionId::random(&mut s.rng);
     let mut mine = GroupSessions::new();
-    let skdm = mine.create_distribution(&s.me, group, &mut s.rng);
+    let skdm = mine.distribution(&s.me, group, Layout::Current, &mut s.rng);
     s.node.ok(
         "group_process",
         json!({"sender": addr_json(&s.me), "skdm": hex::encode(skdm.serialized())}),
@@ -377,6 +383,7 @@ fn sealed_libsignal_to_confide() {
     let mut mine = GroupSessions::new();
     mine.process(
         &s.them,
+        group,
         &SenderKeyDistributionMessage::try_from(&unhex(&r["skdm"])[..]).unwrap(),
     )
     .unwrap();
@@ -403,7 +410,7 @@ fn sealed_libsignal_to_confide() {
         let from = Address::new(sender.uuid.clone(), sender.device_id);
         assert_eq!(content.content_type(), ContentType::SenderKey);
         let m = SenderKeyMessage::try_from(content.contents()).unwrap();
-        Ok::<_, sealed::OpenError>(mine.decrypt(&from, &m).unwrap())
+        Ok::<_, sealed::OpenError>(mine.decrypt(&from, group, &m).unwrap().to_vec())
     };
     // v1
     let r = s.node.ok("sealed_encrypt", json!({

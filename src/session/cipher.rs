@@ -1,0 +1,356 @@
+//! Session operations against a [`ProtocolStore`]: each loads what it needs, works on a
+//! copy, and saves only after it succeeded, so a failure leaves the store untouched.
+//!
+//! Identities are trusted on first use; after that a different key for the same address
+//! is refused with an `UntrustedIdentity` error carrying both keys, until the app calls
+//! [`accept_identity`] (after showing the user that the safety number changed).
+//!
+//! With a plain store, operations on the same address must not run concurrently (each
+//! is load, change, save); different addresses may. A store with a
+//! [`crate::store::TransactionalStore`] (such as `SqliteStore`) makes every operation one
+//! atomic commit with a compare-and-swap on the session, so any mix of concurrent
+//! operations is safe, and [`decrypt`] keeps each decrypted message in the same
+//! transaction: a message delivered again (say after a crash) yields the stored plaintext,
+//! marked as a redelivery, and never steps the ratchet twice.
+
+use rand_core::{CryptoRng, RngCore};
+
+use zeroize::Zeroizing;
+
+use crate::delivery::{Decrypted, retry};
+use crate::error::{BundleError, DecryptError, EncryptError, PublishError, StoreError};
+use crate::keys::{IdentityKey, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
+use crate::session::{LocalKeys, SessionRecord};
+use crate::store::{Commit, CommitOutcome, MessageId, NewMessage, ProtocolStore};
+use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use crate::{Address, Timestamp};
+
+/// Which keys a new bundle gets: `BundleSpec::new(device_id, signed_pre_key_id)`, plus
+/// [`with_pre_key`](Self::with_pre_key) for a one-time prekey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BundleSpec {
+    /// Our device id, as the bundle names it.
+    pub device_id: u32,
+    /// Id for the new signed prekey.
+    pub signed_pre_key_id: u32,
+    /// Id for a new one-time prekey, or `None` for a bundle without one.
+    pub pre_key_id: Option<u32>,
+}
+
+impl BundleSpec {
+    /// A bundle for `device_id` with a new signed prekey under `signed_pre_key_id` and
+    /// no one-time prekey.
+    pub const fn new(device_id: u32, signed_pre_key_id: u32) -> Self {
+        Self {
+            device_id,
+            signed_pre_key_id,
+            pre_key_id: None,
+        }
+    }
+
+    /// Also makes a one-time prekey under `id` (`None`: none).
+    #[must_use]
+    pub const fn with_pre_key(mut self, id: Option<u32>) -> Self {
+        self.pre_key_id = id;
+        self
+    }
+}
+
+/// Makes a fresh signed prekey (and one-time prekey), saves them and returns the bundle
+/// to publish. Ids already in the store are refused
+/// ([`PublishError::SignedPreKeyIdInUse`], [`PublishError::PreKeyIdInUse`]) before
+/// anything is saved: replacing a published key would make every session started from
+/// the old bundle fail.
+pub fn publish_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    rng: &mut R,
+    spec: &BundleSpec,
+    now: Timestamp,
+) -> Result<PreKeyBundle, PublishError> {
+    if store.signed_pre_key(spec.signed_pre_key_id)?.is_some() {
+        return Err(PublishError::SignedPreKeyIdInUse {
+            id: spec.signed_pre_key_id,
+        });
+    }
+    if let Some(id) = spec.pre_key_id {
+        if store.pre_key(id)?.is_some() {
+            return Err(PublishError::PreKeyIdInUse { id });
+        }
+    }
+    let identity = store.local_identity()?;
+    let registration_id = store.local_registration_id()?;
+    let signed = SignedPreKeyRecord::generate(rng, &identity, spec.signed_pre_key_id, now);
+    let pre_key = spec.pre_key_id.map(|id| PreKeyRecord::generate(rng, id));
+    // The one-time prekey first: if the signed prekey then fails to save, the bundle is
+    // never returned and the orphan one-time key is harmless.
+    if let Some(record) = &pre_key {
+        store.save_pre_key(record)?;
+    }
+    store.save_signed_pre_key(&signed)?;
+    Ok(PreKeyBundle {
+        registration_id,
+        device_id: spec.device_id,
+        identity_key: *identity.identity_key(),
+        signed_pre_key: signed.public(),
+        pre_key: pre_key.as_ref().map(PreKeyRecord::public),
+    })
+}
+
+/// `Err((known, received))` when `address` is known under another identity key.
+fn check_trust<S: ProtocolStore + ?Sized>(
+    store: &S,
+    address: &Address,
+    received: &IdentityKey,
+) -> Result<Result<(), (IdentityKey, IdentityKey)>, StoreError> {
+    Ok(match store.identity(address)? {
+        Some(known) if known != *received => Err((known, *received)),
+        _ => Ok(()),
+    })
+}
+
+/// What one attempt of an operation decided.
+enum Attempt<T> {
+    /// Save this change, then return `T`.
+    Save(Box<Change>, T),
+    /// Return `T` without saving anything.
+    Return(T),
+    /// A concurrent operation got in between: load again and redo.
+    Redo,
+}
+
+/// A new session record and what is saved with it.
+struct Change {
+    record: SessionRecord,
+    identity: Option<IdentityKey>,
+    used_pre_key: Option<u32>,
+    /// The decrypted message to keep for redelivery (transactional stores only).
+    message: Option<(MessageId, Zeroizing<Vec<u8>>, Timestamp)>,
+}
+
+impl Change {
+    fn record(record: SessionRecord) -> Self {
+        Self {
+            record,
+            identity: None,
+            used_pre_key: None,
+            message: None,
+        }
+    }
+}
+
+/// Runs `step` on the stored session with `address` and saves the change it returns
+/// before returning its output: with a transactional store as one compare-and-swap
+/// commit (redoing `step` from the winner's record on a conflict), with a plain store
+/// as saves in the order that loses least if one fails (session first).
+fn update<S: ProtocolStore + ?Sized, T, E: From<StoreError>>(
+    store: &S,
+    address: &Address,
+    mut step: impl FnMut(Option<SessionRecord>) -> Result<Attempt<T>, E>,
+) -> Result<T, E> {
+    let txn = store.transactional();
+    retry(|| {
+        let (stored, version) = match txn {
+            Some(txn) => {
+                let (record, version) = txn.load_session(address)?;
+                (record, Some(version))
+            }
+            None => (store.session(address)?, None),
+        };
+        let (change, out) = match step(stored)? {
+            Attempt::Save(change, out) => (change, out),
+            Attempt::Return(out) => return Ok(Some(out)),
+            Attempt::Redo => return Ok(None),
+        };
+        if let (Some(txn), Some(version)) = (txn, version) {
+            let mut commit = Commit::session(address, version, &change.record)
+                .with_removed_pre_key(change.used_pre_key);
+            if let Some(key) = change.identity.as_ref() {
+                commit = commit.with_identity(key);
+            }
+            if let Some((id, plaintext, now)) = change.message.as_ref() {
+                commit = commit.with_message(NewMessage::new(*id, plaintext, *now));
+            }
+            // On a conflict `out` (a ciphertext, a plaintext) is dropped unseen and the
+            // step redone from the winner's state.
+            return Ok((txn.commit(&commit)? == CommitOutcome::Committed).then_some(out));
+        }
+        store.save_session(address, &change.record)?;
+        if let Some(id) = change.used_pre_key {
+            store.remove_pre_key(id)?;
+        }
+        if let Some(key) = change.identity.as_ref() {
+            store.save_identity(address, key)?;
+        }
+        Ok(Some(out))
+    })
+}
+
+/// Starts a session with `address` from its bundle (checking the signed prekey's
+/// signature and that the bundle's identity is the trusted one for `address`).
+pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    address: &Address,
+    bundle: &PreKeyBundle,
+    rng: &mut R,
+    now: Timestamp,
+) -> Result<(), BundleError> {
+    if let Err((known, received)) = check_trust(store, address, &bundle.identity_key)? {
+        return Err(BundleError::UntrustedIdentity { known, received });
+    }
+    let identity = store.local_identity()?;
+    let registration_id = store.local_registration_id()?;
+    update(store, address, |stored| {
+        let mut record = stored.unwrap_or_default();
+        record.start_session((&identity, registration_id), bundle, rng, now)?;
+        let mut change = Change::record(record);
+        change.identity = Some(bundle.identity_key);
+        Ok(Attempt::Save(Box::new(change), ()))
+    })
+}
+
+/// Encrypts for `address` with the current session. The advanced chain is saved before
+/// the ciphertext is returned.
+pub fn encrypt<S: ProtocolStore + ?Sized>(
+    store: &S,
+    address: &Address,
+    plaintext: &[u8],
+) -> Result<CiphertextMessage, EncryptError> {
+    update(store, address, |stored| {
+        let mut record = stored.ok_or(EncryptError::NoSession)?;
+        let remote = *record
+            .current()
+            .ok_or(EncryptError::NoSession)?
+            .remote_identity();
+        if let Err((known, received)) = check_trust(store, address, &remote)? {
+            return Err(EncryptError::UntrustedIdentity { known, received });
+        }
+        let message = record.encrypt(plaintext)?;
+        Ok(Attempt::Save(Box::new(Change::record(record)), message))
+    })
+}
+
+/// Trusts `key` for `address` from now on, replacing the previous identity. Call it
+/// only after the user was shown the change.
+pub fn accept_identity<S: ProtocolStore + ?Sized>(
+    store: &S,
+    address: &Address,
+    key: &IdentityKey,
+) -> Result<(), StoreError> {
+    store.save_identity(address, key)
+}
+
+/// Whether there is a current session with `address`.
+pub fn has_session<S: ProtocolStore + ?Sized>(
+    store: &S,
+    address: &Address,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .session(address)?
+        .is_some_and(|r: SessionRecord| r.has_current_session()))
+}
+
+/// Decrypts a message from `address`, received at `now`.
+///
+/// With a transactional store the new session state, the consumed one-time prekey, the
+/// trusted identity and the message itself (its id and plaintext) are committed in one
+/// transaction before this returns; a byte-identical redelivery returns the stored
+/// plaintext with `redelivered: true` and touches nothing. Once the app acknowledged
+/// the message to the store, a redelivery is [`DecryptError::DuplicateMessage`]. With a
+/// plain store `redelivered` is always `false` and a redelivery is that duplicate error.
+pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    address: &Address,
+    message: &CiphertextMessage,
+    rng: &mut R,
+    now: Timestamp,
+) -> Result<Decrypted, DecryptError> {
+    let id = MessageId::of(message);
+    let txn = store.transactional();
+    update(store, address, |stored| {
+        if let Some(txn) = txn {
+            if let Some(stored) = txn.delivered(address, &id)? {
+                // The plaintext is gone once the app acknowledged the message.
+                let plaintext = stored.plaintext.ok_or(DecryptError::DuplicateMessage {
+                    counter: counter_of(message),
+                })?;
+                return Ok(Attempt::Return(Decrypted::redelivery(plaintext, id)));
+            }
+        }
+        let attempt = match message {
+            CiphertextMessage::Signal(m) => signal_step(store, address, stored, m, rng),
+            CiphertextMessage::PreKey(m) => prekey_step(store, address, stored, m, rng),
+        };
+        let (mut change, plaintext) = match (attempt, txn) {
+            (Ok(step), _) => step,
+            // Another thread may have committed this very message since the check above.
+            (Err(DecryptError::DuplicateMessage { .. }), Some(txn))
+                if txn.delivered(address, &id)?.is_some() =>
+            {
+                return Ok(Attempt::Redo);
+            }
+            (Err(e), _) => return Err(e),
+        };
+        if txn.is_some() {
+            change.message = Some((id, plaintext.clone(), now));
+        }
+        Ok(Attempt::Save(
+            Box::new(change),
+            Decrypted::fresh(plaintext, id),
+        ))
+    })
+}
+
+fn counter_of(message: &CiphertextMessage) -> u32 {
+    match message {
+        CiphertextMessage::Signal(m) => m.counter(),
+        CiphertextMessage::PreKey(m) => m.message().counter(),
+    }
+}
+
+fn signal_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    address: &Address,
+    record: Option<SessionRecord>,
+    message: &SignalMessage,
+    rng: &mut R,
+) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
+    let mut record = record.ok_or(DecryptError::NoSession)?;
+    let plaintext = record.decrypt(message, rng)?;
+    if let Some(current) = record.current() {
+        if let Err((known, received)) = check_trust(store, address, current.remote_identity())? {
+            return Err(DecryptError::UntrustedIdentity { known, received });
+        }
+    }
+    Ok((Change::record(record), plaintext))
+}
+
+fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    address: &Address,
+    record: Option<SessionRecord>,
+    message: &PreKeySignalMessage,
+    rng: &mut R,
+) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
+    if let Err((known, received)) = check_trust(store, address, message.identity_key())? {
+        return Err(DecryptError::UntrustedIdentity { known, received });
+    }
+    let identity = store.local_identity()?;
+    let signed = store.signed_pre_key(message.signed_pre_key_id())?;
+    let one_time = match message.pre_key_id() {
+        Some(id) => store.pre_key(id)?,
+        None => None,
+    };
+    let keys = LocalKeys::new(&identity, store.local_registration_id()?)
+        .with_signed_pre_key(signed.as_ref())
+        .with_pre_key(one_time.as_ref());
+    let mut record = record.unwrap_or_default();
+    let outcome = record.decrypt_prekey(message, &keys, rng)?;
+    let change = Change {
+        record,
+        identity: Some(*message.identity_key()),
+        used_pre_key: outcome.used_pre_key,
+        message: None,
+    };
+    Ok((change, outcome.plaintext))
+}
