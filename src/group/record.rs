@@ -339,6 +339,8 @@ impl SenderKeyRecord {
     /// the app's key, bound to their row): every field is validated, but the own
     /// signing key's public half is taken as stored instead of re-derived, a base-point
     /// multiplication that would only re-check confide's own writer on every group send.
+    // Only the persistent stores seal what they load.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         Self::decode(bytes, false)
     }

@@ -296,6 +296,8 @@ impl SessionRecord {
     /// ratchet public keys are taken as stored instead of re-derived: that base-point
     /// multiplication per state would only re-check confide's own writer, and it is a
     /// large share of a durable decrypt.
+    // Only the persistent stores seal what they load.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         Self::decode(bytes, Origin::Sealed)
     }
@@ -310,6 +312,7 @@ impl SessionRecord {
 
 /// Where persisted bytes come from, which decides what loading them re-checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 enum Origin {
     /// Anything an app hands in: re-derive and compare every key pair.
     Untrusted,
