@@ -38,7 +38,7 @@ fn fixture_under(
 ) -> (UnidentifiedSenderMessageContent, IdentityKeyPair) {
     let server = KeyPair::generate(rng);
     let alice = IdentityKeyPair::generate(rng);
-    let sc = ServerCertificate::new(1, server.public, &root.private, rng);
+    let sc = ServerCertificate::new(1, server.public(), root.private(), rng);
     let info = SenderInfo {
         uuid: "9d0652a3-dcc3-4d11-975f-74d61598733f".into(),
         e164: None,
@@ -46,7 +46,7 @@ fn fixture_under(
         identity_key: *alice.identity_key(),
         expiration: Timestamp::from_millis(u64::MAX),
     };
-    let cert = SenderCertificate::new(info, sc, &server.private, rng);
+    let cert = SenderCertificate::new(info, sc, server.private(), rng);
     let content = UnidentifiedSenderMessageContent::new(
         ContentType::SenderKey,
         cert,
@@ -71,7 +71,7 @@ fn sealed_benches(c: &mut Criterion) {
     });
     let v1 = sealed::seal_v1(&content, &alice, bob.identity_key(), &mut rng).unwrap();
     g.bench_function("v1_open", |b| {
-        b.iter(|| black_box(sealed::open(&v1, &bob, &root.public, now).unwrap()))
+        b.iter(|| black_box(sealed::open(&v1, &bob, &root.public(), now).unwrap()))
     });
     for n in [1usize, 10, 100, 1000] {
         let recipients: Vec<Recipient> = (0..n)
@@ -92,8 +92,8 @@ fn sealed_benches(c: &mut Criterion) {
         });
     }
     let a = KeyPair::generate(&mut rng);
-    let bpub = KeyPair::generate(&mut rng).public;
-    let secret = x25519_dalek::StaticSecret::from(*a.private.to_bytes());
+    let bpub = KeyPair::generate(&mut rng).public();
+    let secret = x25519_dalek::StaticSecret::from(*a.private().to_bytes());
     let their = x25519_dalek::PublicKey::from(*bpub.x25519_bytes());
     g.bench_function("x25519_agreement", |b| {
         b.iter(|| black_box(black_box(&secret).diffie_hellman(black_box(&their))))
@@ -145,8 +145,8 @@ fn min_of(rounds: usize) {
     ctx.seal(&content, &one, &mut rng).unwrap();
     ctx.seal(&content, &many, &mut rng).unwrap();
     let a = KeyPair::generate(&mut rng);
-    let secret = x25519_dalek::StaticSecret::from(*a.private.to_bytes());
-    let their = x25519_dalek::PublicKey::from(*KeyPair::generate(&mut rng).public.x25519_bytes());
+    let secret = x25519_dalek::StaticSecret::from(*a.private().to_bytes());
+    let their = x25519_dalek::PublicKey::from(*KeyPair::generate(&mut rng).public().x25519_bytes());
     let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]);
     let mut best = [f64::INFINITY; 7];
     for _ in 0..rounds {

@@ -89,13 +89,8 @@ impl ConfideBob {
         let identity = IdentityKeyPair::generate(rng);
         let signed = SignedPreKeyRecord::generate(rng, &identity, 7, now());
         let one_time = PreKeyRecord::generate(rng, 9);
-        let bundle = PreKeyBundle {
-            registration_id: 2222,
-            device_id: 1,
-            identity_key: *identity.identity_key(),
-            signed_pre_key: signed.public(),
-            pre_key: Some(one_time.public()),
-        };
+        let bundle = PreKeyBundle::new(2222, 1, *identity.identity_key(), signed.public())
+            .with_pre_key(one_time.public());
         Self {
             identity,
             signed,
@@ -1122,7 +1117,7 @@ fn bench_primitives(c: &mut Criterion) {
     });
     let identity = IdentityKeyPair::generate(&mut rng);
     let message = [0x05u8; 33];
-    let signature = identity.sign(&mut rng, &message);
+    let signature = confide::hazmat::xeddsa_sign(identity.private_key(), &mut rng, &message);
     group.bench_function("xeddsa_verify", |b| {
         b.iter_custom(|n| {
             timed(

@@ -135,7 +135,7 @@ impl GroupSendError {
 }
 
 impl SealedWireError {
-    /// As [`OpenError::code`](crate::sealed::OpenError::code) for malformed bytes.
+    /// As [`SealedOpenError::code`](crate::sealed::SealedOpenError::code) for malformed bytes.
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnsupportedVersion { .. } => "UnknownSealedSenderVersion",
@@ -412,7 +412,7 @@ error_code! {
     GroupWireError, GroupProcessError, GroupEncryptError, GroupDistributionError,
     crate::group::GroupDecryptError, crate::group::GroupReceiveError,
     GroupKeyProcessError, GroupSendError,
-    SealedWireError, CertificateError, SealError, crate::sealed::OpenError,
+    SealedWireError, CertificateError, SealError, crate::sealed::SealedOpenError,
     SealToError, SealMessageError, SealGroupMessageError, UnsealError,
     PublishError, PreKeyError, DeviceOpenError, SafetyNumberError, ReceiveError, TextError,
     PrivacyStateError, ActivityRecordError, AccountError,

@@ -3,29 +3,9 @@
 
 use crate::keys::IdentityKey;
 
-/// A key or signature had the wrong encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The bytes had the wrong length.
-    #[error("key has the wrong length: expected {expected} bytes, found {found}")]
-    WrongLength {
-        /// Required length.
-        expected: usize,
-        /// Length given.
-        found: usize,
-    },
-    /// The type byte was not `0x05` (Curve25519).
-    #[error("unknown key type byte {found:#04x}")]
-    UnknownKeyType {
-        /// The type byte found.
-        found: u8,
-    },
-    /// Not the canonical encoding of a Curve25519 key (bit 255 set, or not below
-    /// 2^255 - 19): another spelling of some key, which no honest peer sends.
-    #[error("key is not canonically encoded")]
-    NonCanonical,
-}
+/// Defined in [`keys`](crate::keys), beside the types whose encodings they check; kept
+/// here so `confide::error::KeyError` and `confide::error::RecordError` stay valid.
+pub use crate::keys::{KeyError, RecordError};
 
 /// Wire bytes that are not a valid v3 message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -68,35 +48,15 @@ pub enum WireError {
     },
 }
 
-/// A stored record that cannot be loaded.
+/// A row failed authentication: edited, moved to another row or table (or, in
+/// `PostgresStore`, to another device), sealed under another key, or corrupt. Reported
+/// as [`StoreError::Tampered`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("row in table {table} failed authentication")]
 #[non_exhaustive]
-pub enum RecordError {
-    /// The protobuf does not decode.
-    #[error("record is malformed")]
-    Malformed,
-    /// Written by a format this version does not know.
-    #[error("record format version {found} is not supported")]
-    UnsupportedVersion {
-        /// The format version found.
-        found: u32,
-    },
-    /// A required field is absent.
-    #[error("record lacks field {field}")]
-    MissingField {
-        /// The field's name in `storage.proto`.
-        field: &'static str,
-    },
-    /// A key field is invalid.
-    #[error("record holds an invalid key: {0}")]
-    Key(KeyError),
-    /// Two fields contradict each other (for example a public key that does not match
-    /// its private key).
-    #[error("record field {field} is inconsistent")]
-    Inconsistent {
-        /// The field's name in `storage.proto`.
-        field: &'static str,
-    },
+pub struct TamperedRow {
+    /// The table.
+    pub table: &'static str,
 }
 
 /// A store operation failed.
@@ -109,7 +69,7 @@ pub enum StoreError {
     /// A sealed row failed authentication: edited, moved to another row, table or
     /// device, sealed under another key, or corrupt.
     #[error("{0}")]
-    Tampered(#[from] crate::store::TamperedRow),
+    Tampered(#[from] TamperedRow),
     /// The store has no local identity yet.
     #[error("the store has no local identity")]
     NoLocalIdentity,

@@ -29,6 +29,41 @@
 //! assert_eq!(got.plaintext.as_slice(), b"hi Bob");
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! - `sqlite` (default): [`store::SqliteStore`], a persistent store in one SQLite file
+//!   (bundled SQLite, rows sealed under the app's key), and the [`device::Device`] built on it.
+//! - `postgres`: `store::PostgresStore`, for hosts serving many devices from one shared,
+//!   replicated PostgreSQL database.
+//!
+//! With no features the library keeps every protocol operation and the in-memory store
+//! ([`store::InMemoryStore`]).
+//!
+//! # Low-level calls
+//!
+//! [`hazmat`] holds what skips a check the rest of the API makes (signing any bytes,
+//! sealed sender without certificate validation, the bare ratchet session, unchecked
+//! public keys), each with the reason it is dangerous.
+//!
+//! # Randomness: `rand_core` 0.6
+//!
+//! Every call that draws randomness takes `&mut (impl RngCore + CryptoRng)` from
+//! [`rand_core`] **0.6**, re-exported as [`confide::rand_core`](crate::rand_core).
+//! [`SystemRng`] is the operating system's generator. An app that brings its own
+//! generator needs one built on rand_core 0.6 (for example `rand_chacha` 0.3, or
+//! `rand` 0.8's); a generator from a later rand_core (0.9: `rand_chacha` 0.9, `rand` 0.9)
+//! fails to compile with "multiple different versions of crate `rand_core`". Name the
+//! traits through the re-export so the versions cannot drift:
+//!
+//! ```
+//! use confide::rand_core::{CryptoRng, RngCore};
+//!
+//! fn fresh_id(rng: &mut (impl RngCore + CryptoRng)) -> u32 {
+//!     rng.next_u32()
+//! }
+//! let _ = fresh_id(&mut confide::SystemRng::new());
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -42,6 +77,7 @@ pub mod error;
 pub mod export;
 pub mod fingerprint;
 pub mod group;
+pub mod hazmat;
 pub mod keys;
 pub mod media;
 pub mod policy;
@@ -93,6 +129,10 @@ pub use error::{
 pub use keys::{IdentityKey, IdentityKeyPair, PreKeyBundle};
 pub use session::SessionRecord;
 pub use wire::CiphertextMessage;
+
+/// The `rand_core` (version 0.6) whose `RngCore + CryptoRng` every randomized call takes;
+/// see [Randomness](crate#randomness-rand_core-06).
+pub use rand_core;
 
 use rand_core::{CryptoRng, RngCore};
 

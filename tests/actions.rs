@@ -1,11 +1,11 @@
 //! Property test: random action sequences between two devices (send either way,
 //! deliver in any order, drop, duplicate, corrupt, re-initiate), checked by the model in
-//! `fuzz/src/actions.rs`, which the `actions` fuzz target runs too.
+//! `tests/fuzz/actions.rs`, which the `actions` fuzz target runs too.
 //!
 //! `PROPTEST_CASES=n` changes the number of cases (default [`CASES`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../fuzz/src/actions.rs"]
+#[path = "fuzz/actions.rs"]
 mod actions;
 mod common;
 

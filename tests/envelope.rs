@@ -9,9 +9,10 @@ use common::{Device, NOW, rng};
 use confide::Timestamp;
 use confide::envelope::{
     AttachmentKind, AttachmentPointer, BlobId, Body, Chat, Content, ContentError, DataMessage,
-    Direction, DisappearingTimer, Header, MessageId, MessageLifecycle, OpenError, PADDING_BLOCK,
-    PaddingError, Purged, Quote, Reaction, ReadError, Receipt, ReceiptKind, ReceiveError,
-    SendError, Sha256Digest, TimerError, Typing, VIEW_ONCE_LIFETIME, pad, padded_len, purge, unpad,
+    Direction, DisappearingTimer, Header, MessageId, MessageLifecycle, PADDING_BLOCK, PaddingError,
+    Purged, Quote, Reaction, ReadError, Receipt, ReceiptKind, ReceiveError, SendError,
+    Sha256Digest, TimerError, Typing, VIEW_ONCE_LIFETIME, ViewOnceError, pad, padded_len, purge,
+    unpad,
 };
 use confide::media::{self, MediaKey, MediaKind};
 
@@ -1130,7 +1131,7 @@ fn view_once_opens_once() {
     assert_eq!(opened.attachments(), &[pointer(1, AttachmentKind::Image)]);
     assert_eq!(
         chat.open_view_once(id(1), at(HOUR)),
-        Err(OpenError::AlreadyOpened { id: id(1) })
+        Err(ViewOnceError::AlreadyOpened { id: id(1) })
     );
     assert_eq!(chat.messages(at(HOUR)).count(), 0);
     let p = chat.purge(at(HOUR));
@@ -1141,7 +1142,7 @@ fn view_once_opens_once() {
     );
     assert_eq!(
         chat.open_view_once(id(1), at(HOUR)),
-        Err(OpenError::UnknownMessage { id: id(1) })
+        Err(ViewOnceError::UnknownMessage { id: id(1) })
     );
 
     // Not view-once, and our own view-once message, cannot be opened.
@@ -1152,7 +1153,7 @@ fn view_once_opens_once() {
     .unwrap();
     assert_eq!(
         chat.open_view_once(id(2), NOW),
-        Err(OpenError::NotViewOnce { id: id(2) })
+        Err(ViewOnceError::NotViewOnce { id: id(2) })
     );
     chat.send(
         header(3, NOW),
@@ -1163,7 +1164,7 @@ fn view_once_opens_once() {
     .unwrap();
     assert_eq!(
         chat.open_view_once(id(3), NOW),
-        Err(OpenError::NotIncoming { id: id(3) })
+        Err(ViewOnceError::NotIncoming { id: id(3) })
     );
     // The sender keeps no viewable copy either.
     let (_, own) = chat.messages(NOW).find(|(l, _)| l.id == id(3)).unwrap();
@@ -1182,7 +1183,7 @@ fn unopened_view_once_expires_after_14_days() {
     assert!(chat.open_view_once(id(2), at(14 * DAY - 1)).is_ok());
     assert_eq!(
         chat.open_view_once(id(1), at(14 * DAY)),
-        Err(OpenError::Expired { id: id(1) })
+        Err(ViewOnceError::Expired { id: id(1) })
     );
     assert_eq!(
         chat.mark_read(id(1), at(14 * DAY)),
@@ -1391,15 +1392,15 @@ mod sequences {
                     let m = &mut models[i % len];
                     let mid = id(m.n);
                     let expected = if m.purged {
-                        Err(OpenError::UnknownMessage { id: mid })
+                        Err(ViewOnceError::UnknownMessage { id: mid })
                     } else if !m.view_once {
-                        Err(OpenError::NotViewOnce { id: mid })
+                        Err(ViewOnceError::NotViewOnce { id: mid })
                     } else if !m.incoming {
-                        Err(OpenError::NotIncoming { id: mid })
+                        Err(ViewOnceError::NotIncoming { id: mid })
                     } else if m.opened_at.is_some() {
-                        Err(OpenError::AlreadyOpened { id: mid })
+                        Err(ViewOnceError::AlreadyOpened { id: mid })
                     } else if m.expired(now) {
-                        Err(OpenError::Expired { id: mid })
+                        Err(ViewOnceError::Expired { id: mid })
                     } else {
                         m.opened_at = Some(now);
                         m.read_at.get_or_insert(now);

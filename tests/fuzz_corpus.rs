@@ -1,24 +1,24 @@
-//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/*`) through the code the
-//! fuzz targets run (`fuzz/src/targets.rs`), as ordinary tests: no panic, and no state
-//! change on any error.
+//! Replays the committed fuzz corpus (`tests/fuzz/corpus/<target>/*`) through the code
+//! the fuzz targets run (`tests/fuzz/targets.rs`), as ordinary tests: no panic, and no
+//! state change on any error. Corpus and target bodies live under `tests/` so the
+//! published package carries them (the cargo-fuzz crate in `fuzz/` is not packaged).
 //!
 //! To regenerate the seed files after a change to the fixture or the wire format:
 //! `cargo test --test fuzz_corpus -- --ignored regenerate_seed_corpus`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../fuzz/src/actions.rs"]
+#[path = "fuzz/actions.rs"]
 mod actions;
-#[path = "../fuzz/src/parsers.rs"]
+#[path = "fuzz/parsers.rs"]
 mod parsers;
-#[path = "../fuzz/src/targets.rs"]
+#[path = "fuzz/targets.rs"]
 mod targets;
 
 use std::path::PathBuf;
 
 fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join("corpus")
+        .join("tests/fuzz/corpus")
         .join(target)
 }
 
@@ -45,7 +45,7 @@ fn replay(target: &str) {
         let result = std::panic::catch_unwind(|| targets::run(target, bytes));
         match result {
             Ok(known) => assert!(known, "unknown target {target}"),
-            Err(_) => panic!("fuzz/corpus/{target}/{name} failed (see the panic above)"),
+            Err(_) => panic!("tests/fuzz/corpus/{target}/{name} failed (see the panic above)"),
         }
     }
 }
@@ -105,14 +105,21 @@ fn corpus_parse_privacy() {
     replay("parse_privacy");
 }
 
+/// Every target has a corpus; in a checkout (not in the published package, which leaves
+/// the cargo-fuzz crate out) every target also has its cargo-fuzz binary.
 #[test]
 fn every_target_has_a_corpus_directory_and_a_binary() {
+    let fuzz_crate = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let checkout = fuzz_crate.join("Cargo.toml").is_file();
     for target in targets::TARGETS {
-        assert!(corpus_dir(target).is_dir(), "missing fuzz/corpus/{target}");
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/fuzz_targets")
-            .join(format!("{target}.rs"));
-        assert!(bin.is_file(), "missing {}", bin.display());
+        assert!(
+            corpus_dir(target).is_dir(),
+            "missing tests/fuzz/corpus/{target}"
+        );
+        if checkout {
+            let bin = fuzz_crate.join("fuzz_targets").join(format!("{target}.rs"));
+            assert!(bin.is_file(), "missing {}", bin.display());
+        }
     }
 }
 
@@ -163,10 +170,10 @@ fn genuine_parser_seeds_work() {
     parsers::check_seeds();
 }
 
-/// Writes the seed corpus (`fuzz/corpus/<target>/<name>`); files the fuzzer added are
-/// left alone.
+/// Writes the seed corpus (`tests/fuzz/corpus/<target>/<name>`); files the fuzzer added
+/// are left alone.
 #[test]
-#[ignore = "writes fuzz/corpus; run explicitly to regenerate"]
+#[ignore = "writes tests/fuzz/corpus; run explicitly to regenerate"]
 fn regenerate_seed_corpus() {
     for (target, name, bytes) in targets::corpus() {
         let dir = corpus_dir(target);

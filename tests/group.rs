@@ -271,7 +271,9 @@ fn record_round_trip_and_bad_records() {
         .position(|w| w == &signing[..])
         .expect("the signing key is in the record");
     let mut forged = own_bytes.to_vec();
-    let other = confide::keys::KeyPair::generate(&mut r).public.serialize();
+    let other = confide::keys::KeyPair::generate(&mut r)
+        .public()
+        .serialize();
     forged[at..at + signing.len()].copy_from_slice(&other);
     assert_eq!(
         SenderKeyRecord::from_bytes(&forged).unwrap_err(),

@@ -7,8 +7,8 @@
 use confide::group::{DistributionId, GroupSessions, Layout};
 use confide::keys::{IdentityKeyPair, KeyPair};
 use confide::sealed::{
-    self, CertificateError, ContentHint, ContentType, MultiRecipientMessage, OpenError, Recipient,
-    SealError, SealV2Context, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    self, CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealError,
+    SealV2Context, SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
     UnidentifiedSenderMessageContent,
 };
 use confide::session::cipher;
@@ -33,7 +33,8 @@ fn fixture(seed: u64, key_id: u32) -> Fixture {
     let trust_root = KeyPair::generate(&mut rng);
     let server = KeyPair::generate(&mut rng);
     let alice = IdentityKeyPair::generate(&mut rng);
-    let server_cert = ServerCertificate::new(key_id, server.public, &trust_root.private, &mut rng);
+    let server_cert =
+        ServerCertificate::new(key_id, server.public(), trust_root.private(), &mut rng);
     let info = SenderInfo {
         uuid: ALICE.into(),
         e164: Some("+15550100".into()),
@@ -41,7 +42,7 @@ fn fixture(seed: u64, key_id: u32) -> Fixture {
         identity_key: *alice.identity_key(),
         expiration: Timestamp::from_millis(NOW.as_millis() + 1000),
     };
-    let cert = SenderCertificate::new(info, server_cert, &server.private, &mut rng);
+    let cert = SenderCertificate::new(info, server_cert, server.private(), &mut rng);
     Fixture {
         rng,
         trust_root,
@@ -64,18 +65,18 @@ fn content(f: &Fixture, inner: &[u8]) -> UnidentifiedSenderMessageContent {
 #[test]
 fn certificates_validate_and_round_trip() {
     let f = fixture(1, 7);
-    f.cert.validate(&f.trust_root.public, NOW).unwrap();
+    f.cert.validate(&f.trust_root.public(), NOW).unwrap();
     let parsed = SenderCertificate::try_from(f.cert.serialized()).unwrap();
     assert_eq!(parsed, f.cert);
     assert_eq!(parsed.sender().e164.as_deref(), Some("+15550100"));
     assert_eq!(parsed.signer().key_id(), 7);
-    assert_eq!(parsed.signer().key(), &f.server.public);
+    assert_eq!(parsed.signer().key(), &f.server.public());
     // Exactly at expiry is still valid; one millisecond later is not.
     let exp = f.cert.sender().expiration;
-    f.cert.validate(&f.trust_root.public, exp).unwrap();
+    f.cert.validate(&f.trust_root.public(), exp).unwrap();
     let later = Timestamp::from_millis(exp.as_millis() + 1);
     assert_eq!(
-        f.cert.validate(&f.trust_root.public, later),
+        f.cert.validate(&f.trust_root.public(), later),
         Err(CertificateError::Expired {
             expiration: exp,
             now: later
@@ -83,7 +84,7 @@ fn certificates_validate_and_round_trip() {
     );
     // A wrong trust root, and the server key standing in for it.
     assert_eq!(
-        f.cert.validate(&f.server.public, NOW),
+        f.cert.validate(&f.server.public(), NOW),
         Err(CertificateError::UntrustedServer)
     );
 }
@@ -92,7 +93,7 @@ fn certificates_validate_and_round_trip() {
 fn revoked_key_id_is_refused() {
     let f = fixture(2, 0xDEAD_C357);
     assert_eq!(
-        f.cert.validate(&f.trust_root.public, NOW),
+        f.cert.validate(&f.trust_root.public(), NOW),
         Err(CertificateError::Revoked {
             key_id: 0xDEAD_C357
         })
@@ -106,18 +107,18 @@ fn forged_sender_certificate_is_refused() {
     let forged = SenderCertificate::new(
         f.cert.sender().clone(),
         f.cert.signer().clone(),
-        &other.private,
+        other.private(),
         &mut f.rng,
     );
     assert_eq!(
-        forged.validate(&f.trust_root.public, NOW),
+        forged.validate(&f.trust_root.public(), NOW),
         Err(CertificateError::BadSignature)
     );
     let mut bytes = f.cert.serialized().to_vec();
     for i in 0..bytes.len() {
         bytes[i] ^= 0x40;
         if let Ok(c) = SenderCertificate::try_from(&bytes[..]) {
-            assert!(c.validate(&f.trust_root.public, NOW).is_err(), "byte {i}");
+            assert!(c.validate(&f.trust_root.public(), NOW).is_err(), "byte {i}");
         }
         bytes[i] ^= 0x40;
     }
@@ -130,39 +131,41 @@ fn v1_round_trip_and_refusals() {
     let c = content(&f, b"inner");
     let sealed_bytes = sealed::seal_v1(&c, &f.alice, bob.identity_key(), &mut f.rng).unwrap();
     assert_eq!(sealed_bytes[0], 0x11);
-    let opened = sealed::open(&sealed_bytes, &bob, &f.trust_root.public, NOW).unwrap();
+    let opened = sealed::open(&sealed_bytes, &bob, &f.trust_root.public(), NOW).unwrap();
     assert_eq!(opened, c);
     assert_eq!(opened.content_hint(), ContentHint::Resendable);
     assert_eq!(opened.group_id(), Some(&b"group-id"[..]));
     assert_eq!(opened.sender().sender().uuid, ALICE);
     // Wrong trust root, expired, wrong recipient, every corrupted byte.
     assert!(matches!(
-        sealed::open(&sealed_bytes, &bob, &f.server.public, NOW),
-        Err(OpenError::Certificate(CertificateError::UntrustedServer))
+        sealed::open(&sealed_bytes, &bob, &f.server.public(), NOW),
+        Err(SealedOpenError::Certificate(
+            CertificateError::UntrustedServer
+        ))
     ));
     let late = Timestamp::from_millis(NOW.as_millis() + 5000);
     assert_eq!(
-        sealed::open(&sealed_bytes, &bob, &f.trust_root.public, late)
+        sealed::open(&sealed_bytes, &bob, &f.trust_root.public(), late)
             .unwrap_err()
             .code(),
         "CertificateExpired"
     );
     let eve = IdentityKeyPair::generate(&mut f.rng);
     assert_eq!(
-        sealed::open(&sealed_bytes, &eve, &f.trust_root.public, NOW),
-        Err(OpenError::InvalidMessage)
+        sealed::open(&sealed_bytes, &eve, &f.trust_root.public(), NOW),
+        Err(SealedOpenError::InvalidMessage)
     );
     let mut bad = sealed_bytes.clone();
     for i in 1..bad.len() {
         bad[i] ^= 1;
         assert!(
-            sealed::open(&bad, &bob, &f.trust_root.public, NOW).is_err(),
+            sealed::open(&bad, &bob, &f.trust_root.public(), NOW).is_err(),
             "byte {i}"
         );
         bad[i] ^= 1;
     }
-    assert!(sealed::open(&[], &bob, &f.trust_root.public, NOW).is_err());
-    assert!(sealed::open(&[0x44, 0], &bob, &f.trust_root.public, NOW).is_err());
+    assert!(sealed::open(&[], &bob, &f.trust_root.public(), NOW).is_err());
+    assert!(sealed::open(&[0x44, 0], &bob, &f.trust_root.public(), NOW).is_err());
 }
 
 #[test]
@@ -192,20 +195,20 @@ fn v2_multi_recipient_round_trip() {
     for (sid, id) in &people {
         let one = parsed.for_recipient(sid).unwrap();
         assert_eq!(one[0], 0x22);
-        let opened = sealed::open(&one, id, &f.trust_root.public, NOW).unwrap();
+        let opened = sealed::open(&one, id, &f.trust_root.public(), NOW).unwrap();
         assert_eq!(opened.contents(), b"for everyone");
         // Another recipient's share does not open for this one.
         let (other_sid, _) = people.iter().find(|(s, _)| s != sid).unwrap();
         let wrong = parsed.for_recipient(other_sid).unwrap();
         assert_eq!(
-            sealed::open(&wrong, id, &f.trust_root.public, NOW),
-            Err(OpenError::InvalidMessage)
+            sealed::open(&wrong, id, &f.trust_root.public(), NOW),
+            Err(SealedOpenError::InvalidMessage)
         );
         let mut bad = one.clone();
         for i in 1..bad.len() {
             bad[i] ^= 0x10;
             assert!(
-                sealed::open(&bad, id, &f.trust_root.public, NOW).is_err(),
+                sealed::open(&bad, id, &f.trust_root.public(), NOW).is_err(),
                 "byte {i}"
             );
             bad[i] ^= 0x10;
@@ -256,7 +259,7 @@ fn group_message_inside_sealed_sender() {
     let m = a.encrypt(&me, group, b"sealed group", &mut f.rng).unwrap();
     let c = content(&f, m.serialized());
     let bytes = sealed::seal_v1(&c, &f.alice, bob.identity_key(), &mut f.rng).unwrap();
-    let opened = sealed::open(&bytes, &bob, &f.trust_root.public, NOW).unwrap();
+    let opened = sealed::open(&bytes, &bob, &f.trust_root.public(), NOW).unwrap();
     let sender = opened.sender().sender();
     let from = Address::new(sender.uuid.clone(), sender.device_id);
     let inner = confide::group::SenderKeyMessage::try_from(opened.contents()).unwrap();
@@ -303,7 +306,7 @@ fn one_to_one_inside_sealed_sender() {
                 .for_recipient(&r.service_id)
                 .unwrap()
         };
-        let opened = sealed::open(&bytes, &bob_identity, &f.trust_root.public, NOW).unwrap();
+        let opened = sealed::open(&bytes, &bob_identity, &f.trust_root.public(), NOW).unwrap();
         let inner =
             CiphertextMessage::from_parts(opened.content_type().message_type(), opened.contents())
                 .unwrap();
@@ -379,7 +382,7 @@ fn v2_context_matches_seal_v2_cold_and_warm() {
         assert_eq!(parsed.recipients()[2].devices, vec![(1, 0x101)]);
         for (sid, id) in &people {
             let one = parsed.for_recipient(sid).unwrap();
-            let opened = sealed::open(&one, id, &f.trust_root.public, NOW).unwrap();
+            let opened = sealed::open(&one, id, &f.trust_root.public(), NOW).unwrap();
             assert_eq!(opened.contents(), b"pinned");
         }
     }
@@ -401,9 +404,9 @@ fn v2_context_matches_seal_v2_cold_and_warm() {
         service_id: ServiceId::new(sealed::ServiceIdKind::Aci, [0x77; 16]),
         device_id: 1,
         registration_id: 1,
-        identity_key: confide::keys::IdentityKey::new(confide::keys::PublicKey::from_x25519(
-            [0; 32],
-        )),
+        identity_key: confide::keys::IdentityKey::new(
+            confide::keys::PublicKey::try_from_x25519([0; 32]).unwrap(),
+        ),
     });
     assert_eq!(fresh.seal(&c, &bad, &mut f.rng), Err(SealError::WeakKey));
     assert!(fresh.is_empty());

@@ -116,7 +116,7 @@ struct Snapshot {
 ///
 /// Covered (in this order): keys::PrivateKey, keys::KeyPair, IdentityKeyPair,
 /// PreKeyRecord, SignedPreKeyRecord, session::LocalKeys, SessionRecord (and the
-/// session::Session inside it), cipher::Decrypted, group::SenderKeyRecord,
+/// hazmat::Session inside it), cipher::Decrypted, group::SenderKeyRecord,
 /// group::SenderKeyDistributionMessage (carries the chain key), group::GroupSessions,
 /// media::MediaKey, media::ExpandedMediaKey, media::Encryptor, media::Decryptor,
 /// envelope::AttachmentPointer (carries a media key), envelope::DataMessage,
@@ -145,11 +145,11 @@ fn secret_debug_outputs() -> Snapshot {
     out.push(("IdentityKeyPair", format!("{identity:?}")));
 
     let pre_key = PreKeyRecord::generate(&mut rng, 5);
-    secrets.push(pre_key.key_pair().private.to_bytes().to_vec());
+    secrets.push(pre_key.key_pair().private().to_bytes().to_vec());
     out.push(("PreKeyRecord", format!("{pre_key:?}")));
 
     let signed = SignedPreKeyRecord::generate(&mut rng, &identity, 1, now);
-    secrets.push(signed.key_pair().private.to_bytes().to_vec());
+    secrets.push(signed.key_pair().private().to_bytes().to_vec());
     out.push(("SignedPreKeyRecord", format!("{signed:?}")));
 
     let local = LocalKeys::new(&identity, 42)
@@ -225,8 +225,8 @@ fn secret_debug_outputs() -> Snapshot {
 
     let trust_root = KeyPair::generate(&mut rng);
     let server = KeyPair::generate(&mut rng);
-    secrets.push(server.private.to_bytes().to_vec());
-    let server_cert = ServerCertificate::new(1, server.public, &trust_root.private, &mut rng);
+    secrets.push(server.private().to_bytes().to_vec());
+    let server_cert = ServerCertificate::new(1, server.public(), trust_root.private(), &mut rng);
     let info = SenderInfo {
         uuid: "9d0652a3-dcc3-4d11-975f-74d61598733f".into(),
         e164: None,
@@ -234,7 +234,7 @@ fn secret_debug_outputs() -> Snapshot {
         identity_key: *identity.identity_key(),
         expiration: now,
     };
-    let cert = SenderCertificate::new(info, server_cert, &server.private, &mut rng);
+    let cert = SenderCertificate::new(info, server_cert, server.private(), &mut rng);
     let usmc = UnidentifiedSenderMessageContent::new(
         ContentType::Whisper,
         cert,
@@ -384,7 +384,7 @@ fn private_keys_are_zeroed_on_drop() {
     assert!(!has_secret(&after, &secret[1..31]), "{after:02x?}");
 
     let pair = KeyPair::from_private(PrivateKey::from_bytes([0x6b; 32]));
-    let secret = pair.private.to_bytes();
+    let secret = pair.private().to_bytes();
     let after = bytes_after_drop(pair);
     assert!(!has_secret(&after, &secret[1..31]));
 

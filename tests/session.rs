@@ -318,13 +318,8 @@ fn owned_records_without_a_store() {
     let bob_id = IdentityKeyPair::generate(&mut r);
     let signed = SignedPreKeyRecord::generate(&mut r, &bob_id, 5, NOW);
     let one_time = PreKeyRecord::generate(&mut r, 9);
-    let bundle = confide::PreKeyBundle {
-        registration_id: 22,
-        device_id: 1,
-        identity_key: *bob_id.identity_key(),
-        signed_pre_key: signed.public(),
-        pre_key: Some(one_time.public()),
-    };
+    let bundle = confide::PreKeyBundle::new(22, 1, *bob_id.identity_key(), signed.public())
+        .with_pre_key(one_time.public());
     let mut alice = confide::SessionRecord::new();
     alice
         .start_session((&alice_id, 11), &bundle, &mut r, NOW)
@@ -365,7 +360,9 @@ fn owned_records_without_a_store() {
         .position(|w| w == &ours[..])
         .expect("the sender ratchet key is in the record");
     let mut forged = bytes.to_vec();
-    let other = confide::keys::KeyPair::generate(&mut r).public.serialize();
+    let other = confide::keys::KeyPair::generate(&mut r)
+        .public()
+        .serialize();
     forged[at..at + ours.len()].copy_from_slice(&other);
     assert_eq!(
         confide::SessionRecord::from_bytes(&forged).unwrap_err(),

@@ -77,7 +77,7 @@ fn format_1_fixtures_still_load_and_decrypt() {
     assert!(
         identity
             .identity_key()
-            .verify_signature(&signed.key_pair().public.serialize(), signed.signature())
+            .verify_signature(&signed.key_pair().public().serialize(), signed.signature())
     );
 }
 

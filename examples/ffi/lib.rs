@@ -1151,7 +1151,9 @@ unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "trust_root") }?;
     match <[u8; 32]>::try_from(raw) {
-        Ok(bare) => Ok(PublicKey::from_x25519(bare)),
+        Ok(bare) => {
+            PublicKey::try_from_x25519(bare).map_err(|_| invalid("trust_root is not a public key"))
+        }
         Err(_) => PublicKey::try_from(raw).map_err(|_| invalid("trust_root is not a public key")),
     }
 }

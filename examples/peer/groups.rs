@@ -95,7 +95,7 @@ impl<S: ProtocolStore> Peer<S> {
         let d = self.device()?;
         let expiration = opt_u64(req, "expiration")?
             .unwrap_or_else(|| d.now().as_millis().saturating_add(86_400_000));
-        let server_cert = ServerCertificate::new(key_id, server.public, &root.private, &mut rng);
+        let server_cert = ServerCertificate::new(key_id, server.public(), root.private(), &mut rng);
         let info = SenderInfo {
             uuid: d.address().name().to_string(),
             e164,
@@ -103,10 +103,10 @@ impl<S: ProtocolStore> Peer<S> {
             identity_key: d.identity_key()?,
             expiration: Timestamp::from_millis(expiration),
         };
-        let cert = SenderCertificate::new(info, server_cert.clone(), &server.private, &mut rng);
+        let cert = SenderCertificate::new(info, server_cert.clone(), server.private(), &mut rng);
         Ok(json!({
-            "trust_root": hex::encode(root.public.serialize()),
-            "trust_root_private": hex::encode(root.private.to_bytes().as_ref()),
+            "trust_root": hex::encode(root.public().serialize()),
+            "trust_root_private": hex::encode(root.private().to_bytes().as_ref()),
             "server_certificate": hex::encode(server_cert.serialized()),
             "sender_cert": hex::encode(cert.serialized()),
         }))

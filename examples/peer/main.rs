@@ -142,7 +142,12 @@ impl<S: ProtocolStore> Peer<S> {
             "sign" => {
                 let message = hex_field(req, "message")?;
                 let identity = self.device()?.store().local_identity()?;
-                let signature = identity.sign(&mut SystemRng::new(), &message);
+                // The protocol's raw signing op: the hazmat call, on purpose.
+                let signature = confide::hazmat::xeddsa_sign(
+                    identity.private_key(),
+                    &mut SystemRng::new(),
+                    &message,
+                );
                 Ok(json!({ "signature": hex::encode(signature) }))
             }
             "verify" => {
@@ -310,17 +315,20 @@ impl<S: ProtocolStore> Peer<S> {
             (None, None) => None,
             _ => return Err(Failure::bad_request("prekey_id and prekey go together")),
         };
-        let bundle = PreKeyBundle {
-            registration_id: u32_field(b, "registration_id")?,
-            device_id: u32_field(b, "device_id")?,
-            identity_key,
-            signed_pre_key: SignedPreKeyPublic {
-                id: u32_field(b, "signed_prekey_id")?,
-                key: public_key(&hex_field(b, "signed_prekey")?, "signed_prekey")?,
-                signature,
-            },
-            pre_key,
+        let signed_pre_key = SignedPreKeyPublic {
+            id: u32_field(b, "signed_prekey_id")?,
+            key: public_key(&hex_field(b, "signed_prekey")?, "signed_prekey")?,
+            signature,
         };
+        let mut bundle = PreKeyBundle::new(
+            u32_field(b, "registration_id")?,
+            u32_field(b, "device_id")?,
+            identity_key,
+            signed_pre_key,
+        );
+        if let Some(pre_key) = pre_key {
+            bundle = bundle.with_pre_key(pre_key);
+        }
         let d = self.device()?;
         if self.trust_all {
             d.accept_identity(&addr, &bundle.identity_key)?;

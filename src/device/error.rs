@@ -7,7 +7,7 @@ use crate::export::ReportError;
 use crate::group::{GroupDecryptError, GroupEncryptError, GroupWireError};
 use crate::keys::IdentityKey;
 use crate::policy::{ActivityError, RecordConsentError, StateError};
-use crate::sealed::{ContentType, OpenError, SealError};
+use crate::sealed::{ContentType, SealError, SealedOpenError};
 
 #[cfg(doc)]
 use super::{Device, state_kind};
@@ -211,7 +211,7 @@ pub enum UnsealError {
     /// The envelope did not open, or its certificate does not validate under the trust
     /// root at the device's time (expired, revoked, wrong root).
     #[error("sealed message refused: {0}")]
-    Open(#[from] OpenError),
+    Open(#[from] SealedOpenError),
     /// The certificate names this very device.
     #[error("sealed message claims to be from this device")]
     SelfSend,

@@ -3,7 +3,7 @@
 //! and small apps.
 
 use super::body::DataMessageBuilder;
-use super::error::{OpenError, ReadError, ReceiveError, SendError};
+use super::error::{ReadError, ReceiveError, SendError, ViewOnceError};
 use super::lifecycle::{self, Direction, MessageLifecycle, Purged};
 use super::{Body, Content, DataMessage, DisappearingTimer, Header, MessageId};
 use crate::Timestamp;
@@ -139,24 +139,26 @@ impl Chat {
         &mut self,
         id: MessageId,
         now: Timestamp,
-    ) -> Result<DataMessage, OpenError> {
-        let entry = self.entry_mut(id).ok_or(OpenError::UnknownMessage { id })?;
+    ) -> Result<DataMessage, ViewOnceError> {
+        let entry = self
+            .entry_mut(id)
+            .ok_or(ViewOnceError::UnknownMessage { id })?;
         let l = &mut entry.lifecycle;
         if !l.view_once {
-            return Err(OpenError::NotViewOnce { id });
+            return Err(ViewOnceError::NotViewOnce { id });
         }
         if l.direction != Direction::Incoming {
-            return Err(OpenError::NotIncoming { id });
+            return Err(ViewOnceError::NotIncoming { id });
         }
         if l.opened_at.is_some() {
-            return Err(OpenError::AlreadyOpened { id });
+            return Err(ViewOnceError::AlreadyOpened { id });
         }
         if l.is_expired(now) {
-            return Err(OpenError::Expired { id });
+            return Err(ViewOnceError::Expired { id });
         }
         let Some(Body::Message(message)) = entry.content.take().map(Content::into_body) else {
             // Received view-once entries hold their message until opened.
-            return Err(OpenError::AlreadyOpened { id });
+            return Err(ViewOnceError::AlreadyOpened { id });
         };
         l.opened_at = Some(now);
         l.read_at.get_or_insert(now);

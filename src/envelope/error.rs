@@ -169,7 +169,7 @@ pub enum ReadError {
 /// [`super::Chat::open_view_once`] failed; the chat is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum OpenError {
+pub enum ViewOnceError {
     /// No message with this id (never received, or already purged).
     #[error("no message with this id")]
     UnknownMessage {

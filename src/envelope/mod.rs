@@ -49,7 +49,7 @@
 //!   own clock, so skew between devices never shortens or stretches a lifetime, and the
 //!   `sent_at` a peer claims plays no part;
 //! - a view-once message is gone once opened (a second open is
-//!   [`OpenError::AlreadyOpened`]), and expires unopened [`VIEW_ONCE_LIFETIME`] (14
+//!   [`ViewOnceError::AlreadyOpened`]), and expires unopened [`VIEW_ONCE_LIFETIME`] (14
 //!   days) after it was sent or received;
 //! - when several rules apply the earliest wins; at the expiry instant the message is
 //!   already gone.
@@ -71,7 +71,7 @@ pub use body::{DataMessage, DataMessageBuilder, Quote, Reaction, Receipt, Receip
 pub use chat::{Chat, TimerEvent};
 pub use content::{Body, Content, Header, MessageId};
 pub use error::{
-    ContentError, OpenError, PaddingError, ReadError, ReceiveError, SendError, TimerError,
+    ContentError, PaddingError, ReadError, ReceiveError, SendError, TimerError, ViewOnceError,
 };
 pub use lifecycle::{Direction, MessageLifecycle, Purged, VIEW_ONCE_LIFETIME, purge};
 pub use padding::{PADDING_BLOCK, pad, padded_len, unpad};

@@ -1,5 +1,6 @@
 //! The public keys a device publishes so others can start sessions with it offline.
 
+use super::error::RecordError;
 use super::{IdentityKey, PreKeyRecord, PublicKey, SIGNATURE_LEN, SignedPreKeyRecord};
 
 /// The public half of a signed prekey, with its signature.
@@ -25,7 +26,26 @@ pub struct PreKeyPublic {
 /// What a server hands out for one device: enough to start a session without it online.
 /// The signature is checked when the bundle is processed, not here, so a bundle can be
 /// carried around as received.
+///
+/// The fields are readable; a bundle is built with [`PreKeyBundle::new`] (and
+/// [`with_pre_key`](Self::with_pre_key)) or parsed with [`from_bytes`](Self::from_bytes),
+/// so a later field (a post-quantum prekey) breaks no caller.
+///
+/// ```
+/// use confide::keys::{IdentityKeyPair, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
+/// use confide::{SystemRng, Timestamp};
+/// let mut rng = SystemRng::new();
+/// let identity = IdentityKeyPair::generate(&mut rng);
+/// let now = Timestamp::from_millis(1_700_000_000_000);
+/// let signed = SignedPreKeyRecord::generate(&mut rng, &identity, 1, now);
+/// let one_time = PreKeyRecord::generate(&mut rng, 7);
+/// let bundle = PreKeyBundle::new(1234, 1, *identity.identity_key(), signed.public())
+///     .with_pre_key(one_time.public());
+/// assert!(bundle.has_valid_signature());
+/// assert_eq!(bundle.pre_key.map(|p| p.id), Some(7));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PreKeyBundle {
     /// The device's registration id.
     pub registration_id: u32,
@@ -40,6 +60,29 @@ pub struct PreKeyBundle {
 }
 
 impl PreKeyBundle {
+    /// A bundle without a one-time prekey; add one with [`with_pre_key`](Self::with_pre_key).
+    pub fn new(
+        registration_id: u32,
+        device_id: u32,
+        identity_key: IdentityKey,
+        signed_pre_key: SignedPreKeyPublic,
+    ) -> Self {
+        Self {
+            registration_id,
+            device_id,
+            identity_key,
+            signed_pre_key,
+            pre_key: None,
+        }
+    }
+
+    /// The same bundle carrying the one-time prekey `pre_key`.
+    #[must_use]
+    pub fn with_pre_key(mut self, pre_key: PreKeyPublic) -> Self {
+        self.pre_key = Some(pre_key);
+        self
+    }
+
     /// Whether the signed prekey carries a valid signature by the identity key.
     pub fn has_valid_signature(&self) -> bool {
         self.identity_key.verify_signature(
@@ -93,8 +136,7 @@ impl PreKeyBundle {
 
     /// Parses [`PreKeyBundle::to_bytes`]. The signature is checked when the bundle is
     /// processed, not here.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::RecordError> {
-        use crate::RecordError;
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         use prost::Message;
         let msg = crate::proto::storage::PreKeyBundle::decode(bytes)
             .map_err(|_| RecordError::Malformed)?;

@@ -3,8 +3,8 @@
 use prost::Message;
 use rand_core::{CryptoRng, RngCore};
 
+use super::error::{KeyError, RecordError};
 use super::{KeyPair, PrivateKey, PublicKey, SIGNATURE_LEN, private_from_slice};
-use crate::error::{KeyError, RecordError};
 use crate::proto::storage as pb;
 
 /// A device's long-term public identity key. Comparing two of them is how a user learns
@@ -74,8 +74,14 @@ impl IdentityKeyPair {
         &self.private
     }
 
-    /// An XEdDSA signature by this identity.
-    pub fn sign<R: RngCore + CryptoRng>(&self, rng: &mut R, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    /// An XEdDSA signature by this identity over any bytes: signing what a peer chose
+    /// can forge a signed prekey, so it is public only as
+    /// [`hazmat::xeddsa_sign`](crate::hazmat::xeddsa_sign) of [`Self::private_key`].
+    pub(crate) fn sign<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        message: &[u8],
+    ) -> [u8; SIGNATURE_LEN] {
         self.private.sign(rng, message)
     }
 

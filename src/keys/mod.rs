@@ -1,12 +1,14 @@
 //! Curve25519 keys in the Signal encoding, identity keys, prekeys and bundles.
 
 mod bundle;
+mod error;
 mod identity;
 mod import;
 mod prekey;
 pub(crate) mod xeddsa;
 
 pub use bundle::{PreKeyBundle, PreKeyPublic, SignedPreKeyPublic};
+pub use error::{KeyError, RecordError};
 pub use identity::{IdentityKey, IdentityKeyPair};
 pub use prekey::{PreKeyRecord, SignedPreKeyRecord};
 pub use xeddsa::SIGNATURE_LEN;
@@ -14,8 +16,6 @@ pub use xeddsa::SIGNATURE_LEN;
 use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
-
-use crate::error::KeyError;
 
 /// The type byte that prefixes every serialized Curve25519 public key.
 pub const DJB_TYPE: u8 = 0x05;
@@ -28,9 +28,20 @@ pub const PUBLIC_KEY_LEN: usize = 33;
 pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
-    /// Wraps raw X25519 bytes.
-    pub fn from_x25519(bytes: [u8; 32]) -> Self {
+    /// Wraps raw X25519 bytes as they are, canonical or not (the unchecked form is
+    /// [`hazmat::public_key_unchecked`](crate::hazmat::public_key_unchecked)).
+    pub(crate) fn from_x25519(bytes: [u8; 32]) -> Self {
         Self(bytes)
+    }
+
+    /// Takes the bare 32 X25519 bytes (no `0x05` type byte), refusing the non-canonical
+    /// encodings that [`TryFrom<&[u8]>`](#impl-TryFrom%3C%26%5Bu8%5D%3E-for-PublicKey)
+    /// refuses too.
+    pub fn try_from_x25519(bytes: [u8; 32]) -> Result<Self, KeyError> {
+        if !is_canonical(&bytes) {
+            return Err(KeyError::NonCanonical);
+        }
+        Ok(Self(bytes))
     }
 
     /// The raw 32 X25519 bytes.
@@ -145,8 +156,13 @@ impl PrivateKey {
         Some(Zeroizing::new(*shared.as_bytes()))
     }
 
-    /// An XEdDSA signature over `message`.
-    pub fn sign<R: RngCore + CryptoRng>(&self, rng: &mut R, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    /// An XEdDSA signature over `message` (public as
+    /// [`hazmat::xeddsa_sign`](crate::hazmat::xeddsa_sign)).
+    pub(crate) fn sign<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        message: &[u8],
+    ) -> [u8; SIGNATURE_LEN] {
         let mut random = Zeroizing::new([0u8; 64]);
         rng.fill_bytes(random.as_mut());
         let k = self.to_bytes();
@@ -160,13 +176,14 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
-/// A private key with its public key.
+/// A private key with its public key. The halves always belong together: a pair is
+/// generated or derived from its private key, never assembled from two loose halves.
 #[derive(Clone, Debug)]
 pub struct KeyPair {
-    /// The public half.
-    pub public: PublicKey,
-    /// The private half.
-    pub private: PrivateKey,
+    // Crate code reads the halves directly; it builds a pair from stored halves only
+    // where a store has authenticated them as written by confide.
+    pub(crate) public: PublicKey,
+    pub(crate) private: PrivateKey,
 }
 
 impl KeyPair {
@@ -181,6 +198,29 @@ impl KeyPair {
             public: private.public_key(),
             private,
         }
+    }
+
+    /// Rebuilds a pair from both halves (for example as another library stored them),
+    /// refusing a public key that is not the private key's.
+    pub fn from_parts(public: PublicKey, private: PrivateKey) -> Result<Self, KeyError> {
+        let pair = Self::from_private(private);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &pair.public.0[..],
+            &public.0[..],
+        )) {
+            return Err(KeyError::MismatchedPair);
+        }
+        Ok(pair)
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        self.public
+    }
+
+    /// The private half.
+    pub fn private(&self) -> &PrivateKey {
+        &self.private
     }
 }
 
@@ -276,6 +316,64 @@ mod tests {
                 .agree(&PublicKey::from_x25519([0u8; 32]))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn key_pairs_are_consistent() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let kp = KeyPair::generate(&mut rng);
+        assert_eq!(kp.public(), kp.private().public_key());
+        let again = KeyPair::from_parts(kp.public(), kp.private().clone()).unwrap();
+        assert_eq!(again.public(), kp.public());
+        let other = KeyPair::generate(&mut rng);
+        assert!(matches!(
+            KeyPair::from_parts(other.public(), kp.private().clone()),
+            Err(KeyError::MismatchedPair)
+        ));
+    }
+
+    #[test]
+    fn bare_x25519_keys_must_be_canonical() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let kp = KeyPair::generate(&mut rng);
+        let bare = *kp.public().x25519_bytes();
+        assert_eq!(PublicKey::try_from_x25519(bare), Ok(kp.public()));
+        let mut high = bare;
+        high[31] |= 0x80;
+        assert_eq!(
+            PublicKey::try_from_x25519(high),
+            Err(KeyError::NonCanonical)
+        );
+        // The unchecked constructor takes it as it is.
+        assert_eq!(
+            crate::hazmat::public_key_unchecked(high).x25519_bytes(),
+            &high
+        );
+    }
+
+    #[test]
+    fn bundles_are_built_and_round_trip() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let now = crate::Timestamp::from_millis(1_700_000_000_000);
+        let signed = SignedPreKeyRecord::generate(&mut rng, &identity, 3, now);
+        let one_time = PreKeyRecord::generate(&mut rng, 8);
+        let bare = PreKeyBundle::new(77, 2, *identity.identity_key(), signed.public());
+        assert_eq!(bare.pre_key, None);
+        assert!(bare.has_valid_signature());
+        let full = bare.clone().with_pre_key(one_time.public());
+        assert_eq!(full.pre_key, Some(one_time.public()));
+        for b in [bare, full] {
+            assert_eq!(PreKeyBundle::from_bytes(&b.to_bytes()).unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn hazmat_signatures_verify() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let sig = crate::hazmat::xeddsa_sign(identity.private_key(), &mut rng, b"bytes");
+        assert!(identity.identity_key().verify_signature(b"bytes", &sig));
     }
 
     #[test]

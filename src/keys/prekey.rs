@@ -3,11 +3,11 @@
 use prost::Message;
 use rand_core::{CryptoRng, RngCore};
 
+use super::error::RecordError;
 use super::{
     IdentityKeyPair, KeyPair, PublicKey, SIGNATURE_LEN, private_from_slice, signature_from_slice,
 };
 use crate::Timestamp;
-use crate::error::RecordError;
 use crate::proto::storage as pb;
 
 /// A one-time prekey: used by at most one incoming session, then deleted.

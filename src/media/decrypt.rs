@@ -1,13 +1,11 @@
-//! Push-style decryption, the in-memory shortcut and MAC-only verification.
-
-use std::io::Read;
+//! Push-style decryption and the in-memory shortcut.
 
 use bytes::Bytes;
 use ring::digest;
 
 use super::engine::{self, BLOCK, DecryptEngine, MAC_LEN, PASS, TRAILER};
 use super::error::MediaDecryptError;
-use super::hashes::{Hashes, sha256_bytes};
+use super::hashes::Hashes;
 use super::{MediaKey, MediaKind};
 
 /// What the message said about the file; every value that is `Some` is checked before
@@ -313,57 +311,4 @@ fn sha256_of(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
     out
-}
-
-/// Checks an upload's MAC and expected upload hash without decrypting it: the first
-/// pass of a two-pass decrypt over a seekable source (rewind, then decrypt). Returns
-/// the upload's SHA-256.
-pub fn verify<R: Read>(
-    key: &MediaKey,
-    kind: MediaKind,
-    mut reader: R,
-    expected_enc_sha256: Option<[u8; 32]>,
-) -> Result<[u8; 32], MediaDecryptError> {
-    let keys = key.expand(kind);
-    let mut buf = vec![0u8; super::stream::DEFAULT_CHUNK_LEN + 64];
-    let mut held_len = 0usize;
-    let mut total = 0u64;
-    let mut mac = ring::hmac::Context::with_key(&ring::hmac::Key::new(
-        ring::hmac::HMAC_SHA256,
-        keys.mac_key(),
-    ));
-    mac.update(keys.iv());
-    let mut enc = digest::Context::new(&digest::SHA256);
-    loop {
-        let n = super::stream::read_full(&mut reader, &mut buf[held_len..])
-            .map_err(|source| MediaDecryptError::Read { source })?;
-        total += n as u64;
-        let avail = held_len + n;
-        if avail < buf.len() {
-            // End of input: what is left ends with the MAC.
-            split_trailer(&buf[..avail], total)?;
-            let (ct, tag) = buf[..avail].split_at(avail - MAC_LEN);
-            mac.update(ct);
-            enc.update(&buf[..avail]);
-            let tag_ok = {
-                let full = mac.sign();
-                crate::crypto::ct_eq(&full.as_ref()[..MAC_LEN], tag)
-            };
-            if !tag_ok {
-                return Err(MediaDecryptError::BadMac);
-            }
-            let got = sha256_bytes(enc);
-            if let Some(want) = &expected_enc_sha256 {
-                if !crate::crypto::ct_eq(want, &got) {
-                    return Err(MediaDecryptError::EncSha256Mismatch);
-                }
-            }
-            return Ok(got);
-        }
-        let process = avail - TRAILER;
-        mac.update(&buf[..process]);
-        enc.update(&buf[..process]);
-        buf.copy_within(process..avail, 0);
-        held_len = avail - process;
-    }
 }

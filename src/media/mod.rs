@@ -72,11 +72,13 @@ mod hashes;
 mod key;
 mod kind;
 mod stream;
+mod verify;
 
-pub use decrypt::{DecryptedMedia, Decryptor, Expected, decrypt_bytes, verify};
+pub use decrypt::{DecryptedMedia, Decryptor, Expected, decrypt_bytes};
 pub use encrypt::{EncryptedMedia, Encryptor, encrypt_bytes, encrypted_len};
 pub use engine::MAC_LEN;
 pub use error::{MediaDecryptError, MediaEncryptError, MediaKeyError, MediaKindError};
 pub use key::{ExpandedMediaKey, MEDIA_KEY_LEN, MediaKey};
 pub use kind::MediaKind;
 pub use stream::{StreamOptions, decrypt_file, decrypt_stream, encrypt_file, encrypt_stream};
+pub use verify::verify;

@@ -22,6 +22,7 @@
 mod calendar;
 mod ledger;
 mod persist;
+mod purpose;
 mod receipt;
 mod sharing;
 mod state;
@@ -36,10 +37,11 @@ pub use ledger::{
     RecordConsentError, VersionConsent,
 };
 pub use persist::LoadError;
+pub use purpose::Purpose;
 pub use receipt::{RECEIPT_VERSION, ReceiptContext, ReceiptError};
 pub use sharing::{
     ConsentSnapshot, DataCategory, DataFlow, DenialReason, FamilyCategory, FlowError, LegalBasis,
-    Purpose, Recipient, Retention, SharingDecision, evaluate,
+    Recipient, Retention, SharingDecision, evaluate,
 };
 pub use state::{
     AccountState, Activity, ActivityError, Capabilities, DeletionCause, StateError, account_state,

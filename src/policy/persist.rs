@@ -4,7 +4,7 @@
 use prost::Message;
 
 use super::ledger::{CollectionMethod, ConsentEvent, ConsentLedger, Decision, LedgerEntry};
-use super::sharing::Purpose;
+use super::purpose::Purpose;
 use super::state::Activity;
 use super::version::{
     ChangeKind, EnforcementDurations, PolicyId, PolicySchedule, PolicyVersion, ScheduleChange,

@@ -2,7 +2,8 @@
 //! consent that GDPR Art. 7(1) asks a controller to be able to show.
 
 use super::ledger::{ConsentLedger, LedgerEntry};
-use super::sharing::{ConsentSnapshot, DataCategory, DataFlow, Purpose, Recipient, evaluate};
+use super::purpose::Purpose;
+use super::sharing::{ConsentSnapshot, DataCategory, DataFlow, Recipient, evaluate};
 use super::version::PolicySchedule;
 use crate::export::json::{Json, hex};
 

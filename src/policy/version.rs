@@ -1,6 +1,6 @@
 //! Policy versions and their (movable) schedules.
 
-use super::sharing::Purpose;
+use super::purpose::Purpose;
 use super::{calendar::utc_date, days};
 use crate::Timestamp;
 

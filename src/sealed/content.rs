@@ -3,7 +3,7 @@
 use prost::Message;
 
 use super::certificate::SenderCertificate;
-use super::error::OpenError;
+use super::error::SealedOpenError;
 use crate::proto::sealed as pb;
 
 /// What kind of message the content holds, in libsignal's message-type numbering.
@@ -175,10 +175,10 @@ impl UnidentifiedSenderMessageContent {
 }
 
 impl TryFrom<&[u8]> for UnidentifiedSenderMessageContent {
-    type Error = OpenError;
+    type Error = SealedOpenError;
 
-    fn try_from(bytes: &[u8]) -> Result<Self, OpenError> {
-        let bad = |field| OpenError::MalformedContent { field };
+    fn try_from(bytes: &[u8]) -> Result<Self, SealedOpenError> {
+        let bad = |field| SealedOpenError::MalformedContent { field };
         let m =
             pb::unidentified_sender_message::Message::decode(bytes).map_err(|_| bad("Message"))?;
         let content_type = m

@@ -90,7 +90,7 @@ pub enum SealedWireError {
 /// Opening a sealed message failed; nothing was changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum OpenError {
+pub enum SealedOpenError {
     /// The bytes are not a valid sealed message.
     #[error("invalid sealed message: {0}")]
     Wire(#[from] SealedWireError),
@@ -109,7 +109,7 @@ pub enum OpenError {
     Certificate(#[from] CertificateError),
 }
 
-impl OpenError {
+impl SealedOpenError {
     /// The variant's name, stable across versions (used as the peer protocol's `code`).
     pub fn code(&self) -> &'static str {
         match self {

@@ -27,7 +27,7 @@
 //! let alice = IdentityKeyPair::generate(&mut rng);
 //! let bob = IdentityKeyPair::generate(&mut rng);
 //!
-//! let server_cert = ServerCertificate::new(1, server.public, &trust_root.private, &mut rng);
+//! let server_cert = ServerCertificate::new(1, server.public(), trust_root.private(), &mut rng);
 //! let info = SenderInfo {
 //!     uuid: "9d0652a3-dcc3-4d11-975f-74d61598733f".into(),
 //!     e164: None,
@@ -35,12 +35,12 @@
 //!     identity_key: *alice.identity_key(),
 //!     expiration: Timestamp::from_millis(now.as_millis() + 86_400_000),
 //! };
-//! let cert = SenderCertificate::new(info, server_cert, &server.private, &mut rng);
+//! let cert = SenderCertificate::new(info, server_cert, server.private(), &mut rng);
 //! let inner = b"an encrypted group or 1:1 message".to_vec();
 //! let content = UnidentifiedSenderMessageContent::new(
 //!     ContentType::SenderKey, cert, inner.clone(), ContentHint::Default, None);
 //! let sealed_bytes = sealed::seal_v1(&content, &alice, bob.identity_key(), &mut rng)?;
-//! let opened = sealed::open(&sealed_bytes, &bob, &trust_root.public, now)?;
+//! let opened = sealed::open(&sealed_bytes, &bob, &trust_root.public(), now)?;
 //! assert_eq!(opened.contents(), &inner[..]);
 //! # Ok(()) }
 //! ```
@@ -54,7 +54,7 @@ mod v2;
 
 pub use certificate::{REVOKED_SERVER_KEY_IDS, SenderCertificate, SenderInfo, ServerCertificate};
 pub use content::{ContentHint, ContentType, UnidentifiedSenderMessageContent};
-pub use error::{CertificateError, OpenError, SealError, SealedWireError};
+pub use error::{CertificateError, SealError, SealedOpenError, SealedWireError};
 pub use v1::{V1_VERSION_BYTE, seal_v1};
 pub use v2::{
     MultiRecipientEntry, MultiRecipientMessage, Recipient, SealV2Context, V2_MULTI_VERSION_BYTE,
@@ -72,18 +72,19 @@ pub fn open(
     recipient: &IdentityKeyPair,
     trust_root: &PublicKey,
     now: Timestamp,
-) -> Result<UnidentifiedSenderMessageContent, OpenError> {
+) -> Result<UnidentifiedSenderMessageContent, SealedOpenError> {
     let content = open_unvalidated(bytes, recipient)?;
     content.sender().validate(trust_root, now)?;
     Ok(content)
 }
 
 /// Decrypts a sealed message without validating its certificate (libsignal's
-/// `sealed_sender_decrypt_to_usmc`). Validate before trusting who sent it.
-pub fn open_unvalidated(
+/// `sealed_sender_decrypt_to_usmc`); public as
+/// [`hazmat::open_unvalidated`](crate::hazmat::open_unvalidated).
+pub(crate) fn open_unvalidated(
     bytes: &[u8],
     recipient: &IdentityKeyPair,
-) -> Result<UnidentifiedSenderMessageContent, OpenError> {
+) -> Result<UnidentifiedSenderMessageContent, SealedOpenError> {
     let Some(&version) = bytes.first() else {
         return Err(SealedWireError::TooShort { len: 0 }.into());
     };

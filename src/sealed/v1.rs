@@ -7,7 +7,7 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::content::UnidentifiedSenderMessageContent;
-use super::error::{OpenError, SealError, SealedWireError};
+use super::error::{SealError, SealedOpenError, SealedWireError};
 use super::symmetric::{ctr_hmac_decrypt, ctr_hmac_encrypt};
 use crate::crypto;
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PUBLIC_KEY_LEN, PublicKey};
@@ -80,8 +80,8 @@ pub fn seal_v1<R: RngCore + CryptoRng>(
 pub(super) fn open_v1(
     bytes: &[u8],
     recipient: &IdentityKeyPair,
-) -> Result<UnidentifiedSenderMessageContent, OpenError> {
-    let bad = |field| OpenError::Wire(SealedWireError::Malformed { field });
+) -> Result<UnidentifiedSenderMessageContent, SealedOpenError> {
+    let bad = |field| SealedOpenError::Wire(SealedWireError::Malformed { field });
     let m = pb::UnidentifiedSenderMessage::decode(bytes.get(1..).unwrap_or_default())
         .map_err(|_| bad("UnidentifiedSenderMessage"))?;
     let ephemeral = m.ephemeral_public.ok_or(bad("ephemeral_public"))?;
@@ -93,28 +93,28 @@ pub(super) fn open_v1(
     let shared = recipient
         .private_key()
         .agree(&ephemeral)
-        .ok_or(OpenError::InvalidMessage)?;
+        .ok_or(SealedOpenError::InvalidMessage)?;
     let e = derive(&ephemeral_salt(ours, &ephemeral), shared.as_ref());
-    let static_bytes =
-        ctr_hmac_decrypt(&encrypted_static, &e.cipher, &e.mac).ok_or(OpenError::InvalidMessage)?;
+    let static_bytes = ctr_hmac_decrypt(&encrypted_static, &e.cipher, &e.mac)
+        .ok_or(SealedOpenError::InvalidMessage)?;
     if static_bytes.len() != PUBLIC_KEY_LEN {
-        return Err(OpenError::InvalidMessage);
+        return Err(SealedOpenError::InvalidMessage);
     }
-    let sender_key =
-        PublicKey::try_from(static_bytes.as_slice()).map_err(|_| OpenError::InvalidMessage)?;
+    let sender_key = PublicKey::try_from(static_bytes.as_slice())
+        .map_err(|_| SealedOpenError::InvalidMessage)?;
     let shared = recipient
         .private_key()
         .agree(&sender_key)
-        .ok_or(OpenError::InvalidMessage)?;
+        .ok_or(SealedOpenError::InvalidMessage)?;
     let s = derive(&[&e.chain[..], &encrypted_static].concat(), shared.as_ref());
-    let content =
-        ctr_hmac_decrypt(&encrypted_message, &s.cipher, &s.mac).ok_or(OpenError::InvalidMessage)?;
+    let content = ctr_hmac_decrypt(&encrypted_message, &s.cipher, &s.mac)
+        .ok_or(SealedOpenError::InvalidMessage)?;
     let content = UnidentifiedSenderMessageContent::try_from(content.as_slice())?;
     if !crypto::ct_eq(
         &static_bytes,
         &content.sender().sender().identity_key.serialize(),
     ) {
-        return Err(OpenError::InvalidMessage);
+        return Err(SealedOpenError::InvalidMessage);
     }
     Ok(content)
 }

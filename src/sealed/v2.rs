@@ -14,7 +14,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::ServiceId;
 use super::content::UnidentifiedSenderMessageContent;
-use super::error::{OpenError, SealError, SealedWireError};
+use super::error::{SealError, SealedOpenError, SealedWireError};
 use super::symmetric::{gcm_siv_decrypt, gcm_siv_encrypt};
 use crate::crypto;
 use crate::keys::{IdentityKey, IdentityKeyPair, PrivateKey, PublicKey};
@@ -490,7 +490,7 @@ impl TryFrom<&[u8]> for MultiRecipientMessage {
 pub(super) fn open_v2(
     bytes: &[u8],
     recipient: &IdentityKeyPair,
-) -> Result<UnidentifiedSenderMessageContent, OpenError> {
+) -> Result<UnidentifiedSenderMessageContent, SealedOpenError> {
     let min = 1 + C_LEN + AT_LEN + E_LEN + GCM_TAG_LEN;
     if bytes.len() < min {
         return Err(SealedWireError::TooShort { len: bytes.len() }.into());
@@ -507,25 +507,25 @@ pub(super) fn open_v2(
     let shared = recipient
         .private_key()
         .agree(&e_pub)
-        .ok_or(OpenError::InvalidMessage)?;
+        .ok_or(SealedOpenError::InvalidMessage)?;
     let e_ser = e_pub.serialize();
     let r_ser = r_pub.serialize();
     let mut m = Zeroizing::new(xor_share(&shared, &e_ser, &r_ser, &c));
     let d = derive(&m);
     m.zeroize();
     if !crypto::ct_eq(d.e_pub.x25519_bytes(), e_pub.x25519_bytes()) {
-        return Err(OpenError::InvalidMessage);
+        return Err(SealedOpenError::InvalidMessage);
     }
-    let plain = gcm_siv_decrypt(&d.k, ct).ok_or(OpenError::InvalidMessage)?;
+    let plain = gcm_siv_decrypt(&d.k, ct).ok_or(SealedOpenError::InvalidMessage)?;
     let content = UnidentifiedSenderMessageContent::try_from(plain.as_slice())?;
     let s_pub = content.sender().sender().identity_key.public_key();
     let shared = recipient
         .private_key()
         .agree(s_pub)
-        .ok_or(OpenError::InvalidMessage)?;
+        .ok_or(SealedOpenError::InvalidMessage)?;
     let expected = auth_tag(&shared, &e_ser, &c, &s_pub.serialize(), &r_ser);
     if !crypto::ct_eq(&expected, at) {
-        return Err(OpenError::InvalidMessage);
+        return Err(SealedOpenError::InvalidMessage);
     }
     Ok(content)
 }

@@ -8,13 +8,13 @@
 mod chain_key;
 pub mod cipher;
 mod message_keys;
-mod ratchet;
+// The bare session is public only as `hazmat::Session`.
+pub(crate) mod ratchet;
 mod record;
 mod root_key;
 mod version;
 mod x3dh;
 
-pub use ratchet::Session;
 pub use record::{LocalKeys, PreKeyDecrypted, SessionRecord};
 pub use version::ProtocolVersion;
 

@@ -34,7 +34,7 @@ pub mod sqlite;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresPool, PostgresStore};
-pub use crate::error::BackendError;
+pub use crate::error::{BackendError, TamperedRow};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use durable::{DurableStore, OpenError};
 pub use kyber::KyberPreKeyStore;
@@ -220,17 +220,6 @@ impl std::fmt::Debug for MessageId {
             self.0[0], self.0[1], self.0[2], self.0[3]
         )
     }
-}
-
-/// A row failed authentication: edited, moved to another row or table (or, in
-/// `PostgresStore`, to another device), sealed under another key, or corrupt. Reported
-/// as [`StoreError::Tampered`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("row in table {table} failed authentication")]
-#[non_exhaustive]
-pub struct TamperedRow {
-    /// The table.
-    pub table: &'static str,
 }
 
 /// The version of a session row a [`TransactionalStore`] (or of a sender-key row a

@@ -197,7 +197,7 @@ fn group_libsignal_to_confide() {
 fn confide_cert(s: &mut Setup, expiration: Timestamp, key_id: u32) -> (KeyPair, SenderCertificate) {
     let root = KeyPair::generate(&mut s.rng);
     let server = KeyPair::generate(&mut s.rng);
-    let sc = ServerCertificate::new(key_id, server.public, &root.private, &mut s.rng);
+    let sc = ServerCertificate::new(key_id, server.public(), root.private(), &mut s.rng);
     let info = SenderInfo {
         uuid: CONFIDE_UUID.into(),
         e164: Some("+15550123".into()),
@@ -205,7 +205,7 @@ fn confide_cert(s: &mut Setup, expiration: Timestamp, key_id: u32) -> (KeyPair, 
         identity_key: *s.identity.identity_key(),
         expiration,
     };
-    let cert = SenderCertificate::new(info, sc, &server.private, &mut s.rng);
+    let cert = SenderCertificate::new(info, sc, server.private(), &mut s.rng);
     (root, cert)
 }
 
@@ -226,15 +226,15 @@ fn certificates_validate_across() {
             }),
         )
     };
-    let r = check(&mut s.node, &root.public, t.as_millis());
+    let r = check(&mut s.node, &root.public(), t.as_millis());
     assert_eq!(r["valid"], json!(true));
     assert_eq!(r["uuid"], json!(CONFIDE_UUID));
     assert_eq!(r["e164"], json!("+15550123"));
     assert_eq!(
-        check(&mut s.node, &root.public, exp.as_millis() + 1)["valid"],
+        check(&mut s.node, &root.public(), exp.as_millis() + 1)["valid"],
         json!(false)
     );
-    let wrong = KeyPair::generate(&mut s.rng).public;
+    let wrong = KeyPair::generate(&mut s.rng).public();
     assert_eq!(
         check(&mut s.node, &wrong, t.as_millis())["valid"],
         json!(false)
@@ -244,7 +244,7 @@ fn certificates_validate_across() {
         "validate_cert",
         json!({
             "sender_cert": hex::encode(revoked.serialized()),
-            "trust_root": hex::encode(revoked_root.public.serialize()),
+            "trust_root": hex::encode(revoked_root.public().serialize()),
             "timestamp": t.as_millis(),
         }),
     );
@@ -315,7 +315,7 @@ fn sealed_confide_to_libsignal() {
     // v1
     let c = seal(&mut s, &mut mine, "sealed v1 from confide");
     let v1 = sealed::seal_v1(&c, &s.identity, &s.node_identity, &mut s.rng).unwrap();
-    let r = decrypt(&mut s.node, &v1, &root.public, t.as_millis());
+    let r = decrypt(&mut s.node, &v1, &root.public(), t.as_millis());
     assert_eq!(r["ok"], json!(true), "{r}");
     assert_eq!(r["text"], json!("sealed v1 from confide"));
     assert_eq!(r["sender"]["name"], json!(CONFIDE_UUID));
@@ -345,27 +345,27 @@ fn sealed_confide_to_libsignal() {
                 .for_recipient(&node_sid)
                 .unwrap()
         };
-        let r = decrypt(&mut s.node, &one, &root.public, t.as_millis());
+        let r = decrypt(&mut s.node, &one, &root.public(), t.as_millis());
         assert_eq!(r["ok"], json!(true), "{r}");
         assert_eq!(r["text"], json!(text));
     }
     // Refusals: wrong trust root, expired, corrupted.
     let c = seal(&mut s, &mut mine, "refused");
     let v1 = sealed::seal_v1(&c, &s.identity, &s.node_identity, &mut s.rng).unwrap();
-    let wrong = KeyPair::generate(&mut s.rng).public;
+    let wrong = KeyPair::generate(&mut s.rng).public();
     assert_eq!(
         decrypt(&mut s.node, &v1, &wrong, t.as_millis())["ok"],
         json!(false)
     );
     assert_eq!(
-        decrypt(&mut s.node, &v1, &root.public, t.as_millis() + 120_000)["ok"],
+        decrypt(&mut s.node, &v1, &root.public(), t.as_millis() + 120_000)["ok"],
         json!(false)
     );
     let mut bad = v1.clone();
     let n = bad.len();
     bad[n - 20] ^= 1;
     assert_eq!(
-        decrypt(&mut s.node, &bad, &root.public, t.as_millis())["ok"],
+        decrypt(&mut s.node, &bad, &root.public(), t.as_millis())["ok"],
         json!(false)
     );
 }
@@ -410,7 +410,7 @@ fn sealed_libsignal_to_confide() {
         let from = Address::new(sender.uuid.clone(), sender.device_id);
         assert_eq!(content.content_type(), ContentType::SenderKey);
         let m = SenderKeyMessage::try_from(content.contents()).unwrap();
-        Ok::<_, sealed::OpenError>(mine.decrypt(&from, group, &m).unwrap().to_vec())
+        Ok::<_, sealed::SealedOpenError>(mine.decrypt(&from, group, &m).unwrap().to_vec())
     };
     // v1
     let r = s.node.ok("sealed_encrypt", json!({
@@ -463,7 +463,7 @@ fn sealed_libsignal_to_confide() {
         }),
     );
     let v1 = unhex(&r["ciphertext"]);
-    let wrong = KeyPair::generate(&mut s.rng).public;
+    let wrong = KeyPair::generate(&mut s.rng).public();
     assert!(sealed::open(&v1, &s.identity, &wrong, t).is_err());
     assert!(sealed::open(&v1, &s.identity, &root, Timestamp::from_millis(exp + 1)).is_err());
     for i in [1usize, 10, v1.len() / 2, v1.len() - 1] {

@@ -1,7 +1,7 @@
 //! The bodies of the fuzz targets, and the seed corpus they start from.
 //!
 //! Shared, unchanged, by the cargo-fuzz binaries in `fuzz/fuzz_targets/` and by
-//! `tests/fuzz_corpus.rs`, which replays every file of `fuzz/corpus/<target>/` through
+//! `tests/fuzz_corpus.rs`, which replays every file of `tests/fuzz/corpus/<target>/` through
 //! [`run`] as an ordinary test and regenerates the corpus from [`corpus`].
 //!
 //! The decrypt targets work against [`Fixture`]: a live session between Alice and Bob,
@@ -118,7 +118,7 @@ pub fn parse_records(data: &[u8]) {
         assert!(again.to_bytes() == bytes, "identity encoding not stable");
         assert_eq!(again.identity_key(), identity.identity_key());
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let signature = identity.sign(&mut rng, data);
+        let signature = confide::hazmat::xeddsa_sign(identity.private_key(), &mut rng, data);
         assert!(
             identity.identity_key().verify_signature(data, &signature),
             "a loaded identity's signature does not verify"
