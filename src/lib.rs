@@ -87,6 +87,7 @@
 #![forbid(unsafe_code)]
 
 pub mod business;
+mod codes;
 mod crypto;
 mod delivery;
 pub mod device;
@@ -139,6 +140,7 @@ mod proto {
     }
 }
 
+pub use codes::ErrorCode;
 pub use delivery::Decrypted;
 pub use device::{Clock, Device, FixedClock, Received, SystemClock};
 pub use error::{

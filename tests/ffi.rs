@@ -10,8 +10,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The folder holding the cdylib, rebuilt first: `cargo test` builds examples, but
-/// `cargo test --test ffi` alone does not, and a stale library would test old code.
+/// The folder holding the cdylib, rebuilt first (with the demos' test helpers, feature
+/// `ffi-testing`): `cargo test` builds examples, but without that feature, and
+/// `cargo test --test ffi` alone builds none, and a stale library would test old code.
 fn lib_dir() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -23,7 +24,14 @@ fn lib_dir() -> PathBuf {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut build = Command::new(cargo);
             build
-                .args(["build", "--example", "confide_ffi", "--manifest-path"])
+                .args([
+                    "build",
+                    "--example",
+                    "confide_ffi",
+                    "--features",
+                    "ffi-testing",
+                ])
+                .arg("--manifest-path")
                 .arg(root().join("Cargo.toml"))
                 .env("CARGO_TARGET_DIR", target_dir);
             // Cargo hands this test its package's variables; passed on, they differ from
@@ -149,7 +157,7 @@ fn c_demo_runs() {
         "expired certificate refused: code 14",
         "group: ben read after the rotation: cat has left",
         "cat, who left, refused: code 15",
-        "misuse refused: codes 13 1 1 15 12",
+        "misuse refused: codes 13 1 1 15 4",
         "null device refused: code 1",
         "demo: ok",
     ] {
@@ -164,18 +172,50 @@ fn c_demo_runs() {
 }
 
 #[test]
+fn test_helpers_are_not_in_the_default_abi() {
+    let header = std::fs::read_to_string(root().join("examples/ffi/confide.h")).unwrap();
+    let at = header.find("confide_test_sender_certificate(").unwrap();
+    let guard = header[..at]
+        .rfind("#if defined(CONFIDE_FFI_TESTING)")
+        .unwrap();
+    assert!(
+        !header[guard..at].contains("#endif"),
+        "confide_test_sender_certificate is declared outside its CONFIDE_FFI_TESTING guard"
+    );
+    let source = std::fs::read_to_string(root().join("examples/ffi/lib.rs")).unwrap();
+    let at = source.find("fn confide_test_sender_certificate(").unwrap();
+    assert!(
+        source[..at]
+            .trim_end()
+            .lines()
+            .rev()
+            .take(4)
+            .any(|l| l.contains("cfg(feature = \"ffi-testing\")")),
+        "confide_test_sender_certificate is exported without the ffi-testing feature"
+    );
+}
+
+#[test]
 fn python_demo_runs() {
     let lib = lib_dir().join("libconfide_ffi.so");
+    // -B and PYTHONDONTWRITEBYTECODE: importing the confide module writes no __pycache__
+    // into the tree.
     let out = Command::new("python3")
-        .arg(root().join("examples/ffi/confide.py"))
+        .arg("-B")
+        .arg(root().join("examples/ffi/demo.py"))
         .arg(&lib)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("python3 is needed for this test");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "confide.py failed: {stdout}\n{}",
+        "demo.py failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !root().join("examples/ffi/__pycache__").exists(),
+        "the Python demo wrote __pycache__ into the tree"
     );
     for line in [
         "bob read: hello from Python",

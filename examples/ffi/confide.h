@@ -24,7 +24,7 @@
 // redelivery).
 #define CONFIDE_ERR_DUPLICATE_MESSAGE 3
 
-// No session with this address.
+// No session with this address (so no identity to seal to, either).
 #define CONFIDE_ERR_NO_SESSION 4
 
 // The remote identity key differs from the trusted one (see
@@ -50,8 +50,8 @@
 // The database was sealed with another store key.
 #define CONFIDE_ERR_WRONG_KEY 11
 
-// Nothing is known yet: no trusted identity for that address, or no activity recorded
-// for the account report.
+// Nothing is known yet: no trusted identity for that address (for the safety number), or
+// no activity recorded for the account report.
 #define CONFIDE_ERR_NOT_FOUND 12
 
 // A sender certificate that does not parse, is not this device's (when sealing), or
@@ -105,8 +105,10 @@
 // sender trust root.
 #define CONFIDE_PUBLIC_KEY_LEN 33
 
+#if defined(CONFIDE_FFI_TESTING)
 // Bytes of a private key given to `confide_test_sender_certificate`.
 #define CONFIDE_PRIVATE_KEY_LEN 32
+#endif
 
 // `ConfideAccountInfo` visibility: everyone.
 #define CONFIDE_VISIBILITY_EVERYONE 0
@@ -260,16 +262,15 @@ int32_t confide_device_set_time(const struct ConfideDevice *device, uint64_t now
 // `device` is a live handle; `out` is writable.
 int32_t confide_device_identity_key(const struct ConfideDevice *device, struct ConfideBuffer *out);
 
-// Makes and keeps a new signed prekey (and a one-time prekey unless `prekey_id` is 0)
-// and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
+// Makes and keeps a new signed prekey and a one-time prekey, under ids the device
+// allocates (never reused, so a bundle published earlier stays valid until its keys
+// are used), and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
 //
 // Thread-safe.
 //
 // # Safety
 // `device` is a live handle; `out` is writable.
 int32_t confide_device_publish_bundle(const struct ConfideDevice *device,
-                                      uint32_t signed_prekey_id,
-                                      uint32_t prekey_id,
                                       struct ConfideBuffer *out);
 
 // Starts a session with (`name`, `remote_device_id`) from the bundle bytes it
@@ -552,7 +553,7 @@ int32_t confide_device_group_acknowledge(const struct ConfideDevice *device,
 //   recipient's UUID, and its registration id comes from the session.
 //
 // A certificate that is not this device's is `CONFIDE_ERR_INVALID_CERTIFICATE`; no
-// identity known for the recipient is `CONFIDE_ERR_NOT_FOUND`; both are checked before
+// identity known for the recipient is `CONFIDE_ERR_NO_SESSION`; both are checked before
 // anything is encrypted. The content hint is "default".
 //
 // Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
@@ -669,10 +670,13 @@ int32_t confide_device_acknowledge_sealed(const struct ConfideDevice *device,
 // `unsealed` is null, zeroed, or filled by `confide_device_unseal` and not freed since.
 void confide_unsealed_free(struct ConfideUnsealed *unsealed);
 
-// FOR TESTS AND DEMOS ONLY. Plays the sealed-sender server: certifies the server key
-// `server_private` under id `server_key_id` with the trust root `trust_root_private`,
-// then certifies this device (its name as the UUID, its device id and identity key,
-// no phone number) until `expiration_ms` (milliseconds since the Unix epoch). Writes
+#if defined(CONFIDE_FFI_TESTING)
+// FOR TESTS AND DEMOS ONLY: exported only by a library built with the cargo feature
+// `ffi-testing`, declared only when `CONFIDE_FFI_TESTING` is defined. Plays the
+// sealed-sender server: certifies the server key `server_private` under id
+// `server_key_id` with the trust root `trust_root_private`, then certifies this device
+// (its name as the UUID, its device id and identity key, no phone number) until
+// `expiration_ms` (milliseconds since the Unix epoch). Writes
 // the sender certificate into `*out_certificate` and, if `out_trust_root` is not null,
 // the trust root's public key (`CONFIDE_PUBLIC_KEY_LEN` bytes) into it. A real app
 // gets its certificate and the trust root from its server; a trust root's private key
@@ -691,6 +695,7 @@ int32_t confide_test_sender_certificate(const struct ConfideDevice *device,
                                         uint64_t expiration_ms,
                                         struct ConfideBuffer *out_certificate,
                                         uint8_t *out_trust_root);
+#endif
 
 // Wipes and frees a buffer returned by confide (a zeroed buffer is ignored).
 //

@@ -38,34 +38,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use confide::Decrypted;
-use confide::device::{
-    AccountError, Clock, Device, GroupDistributionError, GroupKeyProcessError, GroupReceiveError,
-    GroupSendError, SealAs, SealFor, SealGroupMessageError, SealMessageError, SealVersion,
-    UnsealError,
-};
+use confide::device::{Clock, Device, GroupDistributionError, SealAs, SealFor, SealVersion};
 use confide::export::{AccountInfo, MessageTimer, PrivacySettings, Profile, Visibility};
 use confide::fingerprint::{Fingerprint, Party};
-use confide::group::{
-    DistributionId, GroupDecryptError, GroupEncryptError, GroupProcessError, Layout,
-    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
-};
-use confide::keys::{
-    PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord, generate_registration_id,
-};
+use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, SenderKeyMessage};
+use confide::keys::PublicKey;
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    CertificateError, ContentType, MultiRecipientMessage, Recipient, SealError, SealedOpenError,
-    SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId,
 };
-use confide::store::{DurableStore, OpenError};
 use confide::store::{
-    IdentityStore, InMemoryStore, MessageId, PreKeyStore, SenderKeyStore, SessionStore,
-    SignedPreKeyStore, SqliteStore, StateStore, StoreKey, TransactionalGroupStore,
-    TransactionalStore,
+    DurableStore, InMemoryStore, MessageId, ProtocolStore, SqliteStore, StoreKey,
 };
 use confide::{
-    Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey,
-    IdentityKeyPair, PreKeyBundle, SessionRecord, StoreError, SystemRng, Timestamp,
+    Address, CiphertextMessage, ErrorCode, IdentityKey, PreKeyBundle, SystemRng, Timestamp,
 };
 
 /// Success.
@@ -79,7 +65,7 @@ pub const CONFIDE_ERR_INVALID_MESSAGE: i32 = 2;
 /// The message was already decrypted and acknowledged (or the store cannot tell a
 /// redelivery).
 pub const CONFIDE_ERR_DUPLICATE_MESSAGE: i32 = 3;
-/// No session with this address.
+/// No session with this address (so no identity to seal to, either).
 pub const CONFIDE_ERR_NO_SESSION: i32 = 4;
 /// The remote identity key differs from the trusted one (see
 /// `confide_device_accept_identity`).
@@ -97,8 +83,8 @@ pub const CONFIDE_ERR_PANIC: i32 = 9;
 pub const CONFIDE_ERR_STORAGE: i32 = 10;
 /// The database was sealed with another store key.
 pub const CONFIDE_ERR_WRONG_KEY: i32 = 11;
-/// Nothing is known yet: no trusted identity for that address, or no activity recorded
-/// for the account report.
+/// Nothing is known yet: no trusted identity for that address (for the safety number), or
+/// no activity recorded for the account report.
 pub const CONFIDE_ERR_NOT_FOUND: i32 = 12;
 /// A sender certificate that does not parse, is not this device's (when sealing), or
 /// does not validate under the trust root (bad signature, unknown or revoked server
@@ -141,6 +127,7 @@ pub const CONFIDE_DISTRIBUTION_ID_LEN: usize = 16;
 /// sender trust root.
 pub const CONFIDE_PUBLIC_KEY_LEN: usize = 33;
 /// Bytes of a private key given to `confide_test_sender_certificate`.
+#[cfg(feature = "ffi-testing")]
 pub const CONFIDE_PRIVATE_KEY_LEN: usize = 32;
 
 /// `ConfideAccountInfo` visibility: everyone.
@@ -159,97 +146,6 @@ pub const CONFIDE_TIMER_7_DAYS: u8 = 2;
 /// `ConfideAccountInfo` default message timer: 90 days.
 pub const CONFIDE_TIMER_90_DAYS: u8 = 3;
 
-/// The store behind a handle: persistent or in memory. One enum keeps a single
-/// `Device` type (and so a single handle type) for both.
-// One per handle, and the handle is boxed: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-enum AnyStore {
-    Sqlite(SqliteStore),
-    Memory(InMemoryStore),
-}
-
-/// Forwards a store call to whichever store the handle has.
-macro_rules! forward {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Sqlite($s) => $call,
-            AnyStore::Memory($s) => $call,
-        }
-    };
-}
-
-impl IdentityStore for AnyStore {
-    fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
-        forward!(self, s => s.local_identity())
-    }
-    fn local_registration_id(&self) -> Result<u32, StoreError> {
-        forward!(self, s => s.local_registration_id())
-    }
-    fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
-        forward!(self, s => s.identity(address))
-    }
-    fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
-        forward!(self, s => s.save_identity(address, key))
-    }
-    fn state_store(&self) -> Option<&dyn StateStore> {
-        forward!(self, s => s.state_store())
-    }
-}
-
-impl PreKeyStore for AnyStore {
-    fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
-        forward!(self, s => s.pre_key(id))
-    }
-    fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
-        forward!(self, s => s.save_pre_key(record))
-    }
-    fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
-        forward!(self, s => s.remove_pre_key(id))
-    }
-}
-
-impl SignedPreKeyStore for AnyStore {
-    fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        forward!(self, s => s.signed_pre_key(id))
-    }
-    fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        forward!(self, s => s.save_signed_pre_key(record))
-    }
-}
-
-impl SessionStore for AnyStore {
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
-        forward!(self, s => s.session(address))
-    }
-    fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        forward!(self, s => s.save_session(address, record))
-    }
-    fn transactional(&self) -> Option<&dyn TransactionalStore> {
-        forward!(self, s => s.transactional())
-    }
-}
-
-impl SenderKeyStore for AnyStore {
-    fn sender_key(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-    ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        forward!(self, s => s.sender_key(sender, distribution_id))
-    }
-    fn save_sender_key(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-        record: &SenderKeyRecord,
-    ) -> Result<(), StoreError> {
-        forward!(self, s => s.save_sender_key(sender, distribution_id, record))
-    }
-    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
-        forward!(self, s => s.transactional_group())
-    }
-}
-
 /// The system clock, or a fixed time the caller set (0 means "use the system clock").
 struct FfiClock(Arc<AtomicU64>);
 
@@ -262,13 +158,16 @@ impl Clock for FfiClock {
     }
 }
 
-/// The `Device` behind every handle.
-type FfiDevice = Device<AnyStore, SystemRng, FfiClock>;
+/// The `Device` behind every handle, over either store (a SQLite file or memory).
+type FfiDevice = Device<Box<dyn ProtocolStore>, SystemRng, FfiClock>;
 
 /// One device of one user: its identity, prekeys, sessions and privacy state, in a
 /// SQLite file or in memory. Opaque; free with `confide_device_free`.
 pub struct ConfideDevice {
     device: FfiDevice,
+    /// The SQLite store the device holds, shared, for what only a persistent store
+    /// offers (acknowledging a stored message); `None` in memory, which keeps none.
+    durable: Option<Arc<SqliteStore>>,
     fixed_time: Arc<AtomicU64>,
 }
 
@@ -402,182 +301,40 @@ fn invalid(what: &str) -> Failure {
     )
 }
 
-/// Maps an error to the status code `code_of` picks for it, with its described message.
-fn failing<E: std::error::Error>(code_of: impl Fn(&E) -> i32) -> impl Fn(E) -> Failure {
-    move |e| Failure(code_of(&e), describe(&e))
-}
-
-/// As `failing`, for an error that means `code` whatever its variant.
-fn failing_with<E: std::error::Error>(code: i32) -> impl Fn(E) -> Failure {
-    failing(move |_: &E| code)
-}
-
-fn store_failure(e: StoreError) -> Failure {
-    Failure(CONFIDE_ERR_STORAGE, describe(&e))
-}
-
-fn bundle_code(e: &BundleError) -> i32 {
-    match e {
-        BundleError::InvalidSignature => CONFIDE_ERR_INVALID_SIGNATURE,
-        BundleError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        BundleError::WeakKey => CONFIDE_ERR_INVALID_MESSAGE,
-        BundleError::Store(_) => CONFIDE_ERR_STORAGE,
+/// The status code for a failure's stable code (see `confide::ErrorCode`): the one
+/// table from the library's codes to this ABI's.
+fn status(code: &str) -> i32 {
+    match code {
+        "InvalidMessage"
+        | "InvalidVersion"
+        | "WeakKey"
+        | "InvalidKey"
+        | "WrongDistribution"
+        | "WrongLayout"
+        | "TooFarAhead"
+        | "InvalidSealedSenderMessage"
+        | "UnknownSealedSenderVersion" => CONFIDE_ERR_INVALID_MESSAGE,
+        "DuplicateMessage" => CONFIDE_ERR_DUPLICATE_MESSAGE,
+        "NoSession" => CONFIDE_ERR_NO_SESSION,
+        "UntrustedIdentity" => CONFIDE_ERR_UNTRUSTED_IDENTITY,
+        "InvalidSignature" => CONFIDE_ERR_INVALID_SIGNATURE,
+        "InvalidPreKeyId" | "InvalidSignedPreKeyId" => CONFIDE_ERR_UNKNOWN_PREKEY,
+        "Store" | "StoreError" => CONFIDE_ERR_STORAGE,
+        "WrongKey" => CONFIDE_ERR_WRONG_KEY,
+        "NotRegistered" => CONFIDE_ERR_NOT_FOUND,
+        "InvalidCertificate" | "CertificateRevoked" => CONFIDE_ERR_INVALID_CERTIFICATE,
+        "CertificateExpired" => CONFIDE_ERR_CERTIFICATE_EXPIRED,
+        "NoSenderKeyState" => CONFIDE_ERR_NO_SENDER_KEY,
+        "SelfSend" => CONFIDE_ERR_SELF_SEND,
+        "InvalidArgument" => CONFIDE_ERR_INVALID_ARGUMENT,
         _ => CONFIDE_ERR_OTHER,
     }
 }
 
-fn encrypt_code(e: &EncryptError) -> i32 {
-    match e {
-        EncryptError::NoSession => CONFIDE_ERR_NO_SESSION,
-        EncryptError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        EncryptError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn decrypt_code(e: &DecryptError) -> i32 {
-    match e {
-        DecryptError::Wire(_) | DecryptError::InvalidMessage | DecryptError::WeakKey => {
-            CONFIDE_ERR_INVALID_MESSAGE
-        }
-        DecryptError::DuplicateMessage { .. } => CONFIDE_ERR_DUPLICATE_MESSAGE,
-        DecryptError::NoSession => CONFIDE_ERR_NO_SESSION,
-        DecryptError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        DecryptError::UnknownPreKey { .. } | DecryptError::UnknownSignedPreKey { .. } => {
-            CONFIDE_ERR_UNKNOWN_PREKEY
-        }
-        DecryptError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn store_open_code(e: &OpenError) -> i32 {
-    match e {
-        OpenError::WrongKey => CONFIDE_ERR_WRONG_KEY,
-        _ => CONFIDE_ERR_STORAGE,
-    }
-}
-
-fn group_distribution_code(e: &GroupDistributionError) -> i32 {
-    match e {
-        GroupDistributionError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_process_code(e: &GroupKeyProcessError) -> i32 {
-    match e {
-        // Another group or layout than the stored chain: not a message for this record.
-        GroupKeyProcessError::Process(_) => CONFIDE_ERR_INVALID_MESSAGE,
-        GroupKeyProcessError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_encrypt_code(e: &GroupEncryptError) -> i32 {
-    match e {
-        GroupEncryptError::NoSenderKey => CONFIDE_ERR_NO_SENDER_KEY,
-        // ChainExhausted (2^32 messages): the message says to rotate.
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_send_code(e: &GroupSendError) -> i32 {
-    match e {
-        GroupSendError::Encrypt(g) => group_encrypt_code(g),
-        GroupSendError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_decrypt_code(e: &GroupDecryptError) -> i32 {
-    match e {
-        GroupDecryptError::NoSenderKey { .. } => CONFIDE_ERR_NO_SENDER_KEY,
-        GroupDecryptError::DuplicateMessage { .. } => CONFIDE_ERR_DUPLICATE_MESSAGE,
-        GroupDecryptError::WrongDistribution
-        | GroupDecryptError::WrongLayout
-        | GroupDecryptError::TooFarAhead { .. }
-        | GroupDecryptError::InvalidMessage => CONFIDE_ERR_INVALID_MESSAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn group_receive_code(e: &GroupReceiveError) -> i32 {
-    match e {
-        GroupReceiveError::Decrypt(g) => group_decrypt_code(g),
-        GroupReceiveError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn certificate_code(e: &CertificateError) -> i32 {
-    match e {
-        CertificateError::Expired { .. } => CONFIDE_ERR_CERTIFICATE_EXPIRED,
-        _ => CONFIDE_ERR_INVALID_CERTIFICATE,
-    }
-}
-
-fn seal_code(e: &SealError) -> i32 {
-    match e {
-        SealError::WeakKey => CONFIDE_ERR_INVALID_MESSAGE,
-        SealError::InvalidRegistrationId { .. }
-        | SealError::InvalidDeviceId { .. }
-        | SealError::NoRecipients => CONFIDE_ERR_INVALID_ARGUMENT,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn seal_message_code(e: &SealMessageError) -> i32 {
-    match e {
-        SealMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
-        SealMessageError::Encrypt(inner) => encrypt_code(inner),
-        SealMessageError::Seal(inner) => seal_code(inner),
-        SealMessageError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn seal_group_message_code(e: &SealGroupMessageError) -> i32 {
-    match e {
-        SealGroupMessageError::UnknownRecipient => CONFIDE_ERR_NOT_FOUND,
-        SealGroupMessageError::Encrypt(inner) => group_encrypt_code(inner),
-        SealGroupMessageError::Seal(inner) => seal_code(inner),
-        SealGroupMessageError::Store(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn open_code(e: &SealedOpenError) -> i32 {
-    match e {
-        SealedOpenError::Certificate(c) => certificate_code(c),
-        SealedOpenError::Wire(_)
-        | SealedOpenError::InvalidMessage
-        | SealedOpenError::MalformedContent { .. } => CONFIDE_ERR_INVALID_MESSAGE,
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn unseal_code(e: &UnsealError) -> i32 {
-    match e {
-        UnsealError::Open(inner) => open_code(inner),
-        UnsealError::SelfSend => CONFIDE_ERR_SELF_SEND,
-        UnsealError::UntrustedIdentity { .. } => CONFIDE_ERR_UNTRUSTED_IDENTITY,
-        UnsealError::IdentityMismatch | UnsealError::Wire(_) | UnsealError::GroupWire(_) => {
-            CONFIDE_ERR_INVALID_MESSAGE
-        }
-        UnsealError::Decrypt(inner) => decrypt_code(inner),
-        UnsealError::GroupDecrypt(inner) => group_decrypt_code(inner),
-        UnsealError::Store(_) => CONFIDE_ERR_STORAGE,
-        // UnsupportedContent (plaintext content) and later variants: see the message.
-        _ => CONFIDE_ERR_OTHER,
-    }
-}
-
-fn account_code(e: &AccountError) -> i32 {
-    match e {
-        AccountError::NotRegistered => CONFIDE_ERR_NOT_FOUND,
-        AccountError::PrivacyState(_) => CONFIDE_ERR_STORAGE,
-        _ => CONFIDE_ERR_OTHER,
+/// Every library error becomes its status code, with its described message.
+impl<E: ErrorCode> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(status(e.code()), describe(&e))
     }
 }
 
@@ -692,14 +449,12 @@ fn new_buffer(data: &[u8]) -> ConfideBuffer {
 
 /// A 1:1 message of `message_type` from its bytes.
 fn ciphertext(message_type: u8, raw: &[u8]) -> Result<CiphertextMessage, Failure> {
-    CiphertextMessage::from_parts(message_type, raw)
-        .map_err(DecryptError::from)
-        .map_err(failing(decrypt_code))
+    CiphertextMessage::from_parts(message_type, raw).map_err(Failure::from)
 }
 
 /// A (current-layout) group message from its bytes.
 fn group_message(raw: &[u8]) -> Result<SenderKeyMessage, Failure> {
-    SenderKeyMessage::parse(raw, Layout::Current).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))
+    SenderKeyMessage::parse(raw, Layout::Current).map_err(Failure::from)
 }
 
 /// Drops the stored plaintext of the message `id` names from `sender`, and tells
@@ -710,9 +465,9 @@ fn acknowledge_stored(
     sender: &Address,
     id: impl FnOnce() -> Result<MessageId, Failure>,
 ) -> Result<bool, Failure> {
-    match d.device.store() {
-        AnyStore::Sqlite(s) => s.acknowledge(sender, &id()?).map_err(store_failure),
-        AnyStore::Memory(_) => Ok(false),
+    match &d.durable {
+        Some(store) => Ok(store.acknowledge(sender, &id()?)?),
+        None => Ok(false),
     }
 }
 
@@ -781,7 +536,14 @@ unsafe fn acknowledge_with(
     })
 }
 
-fn new_handle(store: AnyStore, name: &str, device_id: u32) -> *mut ConfideDevice {
+/// A handle on a device over `store`; `durable` is the same store when it is a SQLite
+/// one.
+fn new_handle(
+    store: Box<dyn ProtocolStore>,
+    durable: Option<Arc<SqliteStore>>,
+    name: &str,
+    device_id: u32,
+) -> *mut ConfideDevice {
     let fixed_time = Arc::new(AtomicU64::new(0));
     let device = Device::new(
         store,
@@ -789,7 +551,11 @@ fn new_handle(store: AnyStore, name: &str, device_id: u32) -> *mut ConfideDevice
         SystemRng::new(),
         FfiClock(Arc::clone(&fixed_time)),
     );
-    Box::into_raw(Box::new(ConfideDevice { device, fixed_time }))
+    Box::into_raw(Box::new(ConfideDevice {
+        device,
+        durable,
+        fixed_time,
+    }))
 }
 
 #[cfg(unix)]
@@ -841,14 +607,10 @@ pub unsafe extern "C" fn confide_device_open(
         };
         let key = StoreKey::try_from(key).map_err(|_| invalid("the store key is not 32 bytes"))?;
         let mut rng = SystemRng::new();
-        let store = SqliteStore::open(path, &key, &mut rng).map_err(failing(store_open_code))?;
-        if !store.has_local_identity().map_err(store_failure)? {
-            let identity = IdentityKeyPair::generate(&mut rng);
-            store
-                .set_local_identity(&identity, generate_registration_id(&mut rng))
-                .map_err(store_failure)?;
-        }
-        out.write(new_handle(AnyStore::Sqlite(store), name, device_id));
+        let store = Arc::new(SqliteStore::open(path, &key, &mut rng)?);
+        store.bootstrap_identity(&mut rng)?;
+        let shared = Box::new(Arc::clone(&store));
+        out.write(new_handle(shared, Some(store), name, device_id));
         Ok(())
     })
 }
@@ -871,7 +633,7 @@ pub unsafe extern "C" fn confide_device_new_in_memory(
         // SAFETY: forwarded caller guarantees.
         let (out, name) = unsafe { (required_out(out, "out is null")?, string(name, "name")?) };
         let store = InMemoryStore::generate(&mut SystemRng::new());
-        out.write(new_handle(AnyStore::Memory(store), name, device_id));
+        out.write(new_handle(Box::new(store), None, name, device_id));
         Ok(())
     })
 }
@@ -926,13 +688,14 @@ pub unsafe extern "C" fn confide_device_identity_key(
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
-        let key = d.device.identity_key().map_err(store_failure)?;
+        let key = d.device.identity_key()?;
         put_buffer(out, &key.serialize())
     })
 }
 
-/// Makes and keeps a new signed prekey (and a one-time prekey unless `prekey_id` is 0)
-/// and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
+/// Makes and keeps a new signed prekey and a one-time prekey, under ids the device
+/// allocates (never reused, so a bundle published earlier stays valid until its keys
+/// are used), and writes the bundle to publish (`PreKeyBundle::to_bytes`) into `*out`.
 ///
 /// Thread-safe.
 ///
@@ -941,20 +704,12 @@ pub unsafe extern "C" fn confide_device_identity_key(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn confide_device_publish_bundle(
     device: *const ConfideDevice,
-    signed_prekey_id: u32,
-    prekey_id: u32,
     out: *mut ConfideBuffer,
 ) -> i32 {
     guard(|| {
         // SAFETY: forwarded caller guarantees.
         let (d, out) = unsafe { (device_ref(device)?, required_out(out, "out is null")?) };
-        // The device allocates the prekey ids (never reused); the arguments are ignored.
-        let _ = (signed_prekey_id, prekey_id);
-        let bundle = d
-            .device
-            .publish_bundle()
-            .map_err(failing_with(CONFIDE_ERR_STORAGE))?;
-        put_buffer(out, &bundle.to_bytes())
+        put_buffer(out, &d.device.publish_bundle()?.to_bytes())
     })
 }
 
@@ -980,10 +735,8 @@ pub unsafe extern "C" fn confide_device_start_session(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "bundle", |d, remote, raw| {
-            let bundle =
-                PreKeyBundle::from_bytes(raw).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.start_session(remote, &bundle)
-                .map_err(failing(bundle_code))
+            let bundle = PreKeyBundle::from_bytes(raw)?;
+            d.start_session(remote, &bundle).map_err(Failure::from)
         })
     }
 }
@@ -1010,7 +763,7 @@ pub unsafe extern "C" fn confide_device_has_session(
                 required_out(out, "out is null")?,
             )
         };
-        out.write(d.device.has_session(&remote).map_err(store_failure)?);
+        out.write(d.device.has_session(&remote)?);
         Ok(())
     })
 }
@@ -1034,9 +787,8 @@ pub unsafe extern "C" fn confide_device_accept_identity(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "key", |d, remote, raw| {
-            let key =
-                IdentityKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.accept_identity(remote, &key).map_err(store_failure)
+            let key = IdentityKey::try_from(raw)?;
+            d.accept_identity(remote, &key).map_err(Failure::from)
         })
     }
 }
@@ -1071,10 +823,7 @@ pub unsafe extern "C" fn confide_device_encrypt(
                 peer_args(args, "plaintext")?,
             )
         };
-        let message = d
-            .device
-            .encrypt_raw(&remote, plaintext)
-            .map_err(failing(encrypt_code))?;
+        let message = d.device.encrypt_raw(&remote, plaintext)?;
         out_type.write(message.message_type());
         put_buffer(out, message.serialized())
     })
@@ -1112,8 +861,7 @@ pub unsafe extern "C" fn confide_device_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, remote, raw| {
             let message = ciphertext(message_type, raw)?;
-            d.decrypt_raw(remote, &message)
-                .map_err(failing(decrypt_code))
+            d.decrypt_raw(remote, &message).map_err(Failure::from)
         })
     }
 }
@@ -1191,25 +939,21 @@ pub unsafe extern "C" fn confide_device_safety_number(
                 bytes(remote_id, remote_id_len, "remote_id")?,
             )
         };
-        let ours = d.device.identity_key().map_err(store_failure)?;
-        let theirs = d
-            .device
-            .store()
-            .identity(&remote)
-            .map_err(store_failure)?
-            .ok_or_else(|| {
-                Failure(
-                    CONFIDE_ERR_NOT_FOUND,
-                    format!(
-                        "no trusted identity for {}.{}",
-                        remote.name(),
-                        remote_device_id
-                    ),
-                )
-            })?;
-        let fingerprint =
-            Fingerprint::with_defaults(Party::new(local_id, &ours), Party::new(remote_id, &theirs))
-                .map_err(failing_with(CONFIDE_ERR_OTHER))?;
+        let ours = d.device.identity_key()?;
+        let theirs = d.device.remote_identity(&remote)?.ok_or_else(|| {
+            Failure(
+                CONFIDE_ERR_NOT_FOUND,
+                format!(
+                    "no trusted identity for {}.{}",
+                    remote.name(),
+                    remote_device_id
+                ),
+            )
+        })?;
+        let fingerprint = Fingerprint::with_defaults(
+            Party::new(local_id, &ours),
+            Party::new(remote_id, &theirs),
+        )?;
         let mut digits = [0u8; CONFIDE_SAFETY_NUMBER_SIZE];
         let text = fingerprint.displayable().to_string();
         let dst = digits
@@ -1237,9 +981,7 @@ pub unsafe extern "C" fn confide_device_record_connection(device: *const Confide
     guard(|| {
         // SAFETY: forwarded caller guarantee.
         let d = unsafe { device_ref(device) }?;
-        d.device
-            .record_connection()
-            .map_err(failing_with(CONFIDE_ERR_STORAGE))
+        d.device.record_connection().map_err(Failure::from)
     })
 }
 
@@ -1320,8 +1062,7 @@ pub unsafe extern "C" fn confide_device_account_report(
                 required_out(out, "out is null")?,
             )
         };
-        let schedule = PolicySchedule::from_bytes(schedule)
-            .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+        let schedule = PolicySchedule::from_bytes(schedule)?;
         // SAFETY: the caller guarantees the strings are NUL-terminated (or null).
         let (phone, display_name, about) = unsafe {
             (
@@ -1349,11 +1090,8 @@ pub unsafe extern "C" fn confide_device_account_report(
             groups: Vec::new(),
             business_chats: Vec::new(),
         };
-        let report = d
-            .device
-            .account_report(&account, &schedule)
-            .map_err(failing(account_code))?;
-        let zip = report.to_zip().map_err(failing_with(CONFIDE_ERR_OTHER))?;
+        let report = d.device.account_report(&account, &schedule)?;
+        let zip = report.to_zip()?;
         put_buffer(out, &zip)
     })
 }
@@ -1383,8 +1121,8 @@ unsafe fn own_certificate(
 ) -> Result<SenderCertificate, Failure> {
     // SAFETY: forwarded caller guarantee.
     let raw = unsafe { bytes(p, len, "certificate") }?;
-    let certificate = SenderCertificate::try_from(raw).map_err(failing(certificate_code))?;
-    let ours = d.device.identity_key().map_err(store_failure)?;
+    let certificate = SenderCertificate::try_from(raw)?;
+    let ours = d.device.identity_key()?;
     let info = certificate.sender();
     if info.identity_key != ours
         || info.uuid != d.device.address().name()
@@ -1405,38 +1143,6 @@ fn service_id(name: &str) -> Result<ServiceId, Failure> {
         .map_err(|_| invalid("a sealed sender v2 recipient is named by its UUID"))
 }
 
-/// A sealed sender v2 recipient: its UUID (the address's name), and the identity key
-/// and registration id this device knows from its session with it.
-fn v2_recipient(d: &ConfideDevice, remote: &Address) -> Result<Recipient, Failure> {
-    let service_id = service_id(remote.name())?;
-    let store = d.device.store();
-    let identity_key = store
-        .identity(remote)
-        .map_err(store_failure)?
-        .ok_or_else(|| {
-            Failure(
-                CONFIDE_ERR_NOT_FOUND,
-                "no identity key known for the recipient".into(),
-            )
-        })?;
-    let registration_id = store
-        .session(remote)
-        .map_err(store_failure)?
-        .and_then(|r| r.current().map(|s| s.remote_registration_id()))
-        .ok_or_else(|| {
-            Failure(
-                CONFIDE_ERR_NO_SESSION,
-                "no session with the recipient, so its registration id is unknown".into(),
-            )
-        })?;
-    Ok(Recipient {
-        service_id,
-        device_id: remote.device_id(),
-        registration_id,
-        identity_key,
-    })
-}
-
 /// A trust root: the 33-byte serialized public key, or its 32 bare key bytes.
 ///
 /// # Safety
@@ -1446,9 +1152,9 @@ unsafe fn public_key(p: *const u8, len: usize) -> Result<PublicKey, Failure> {
     let raw = unsafe { bytes(p, len, "trust_root") }?;
     match <[u8; 32]>::try_from(raw) {
         Ok(bare) => {
-            PublicKey::try_from_x25519(bare).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT))
+            PublicKey::try_from_x25519(bare).map_err(|_| invalid("trust_root is not a public key"))
         }
-        Err(_) => PublicKey::try_from(raw).map_err(failing_with(CONFIDE_ERR_INVALID_ARGUMENT)),
+        Err(_) => PublicKey::try_from(raw).map_err(|_| invalid("trust_root is not a public key")),
     }
 }
 
@@ -1473,7 +1179,7 @@ fn seal_for<'a>(
     }
     *v2 = to
         .iter()
-        .map(|a| v2_recipient(d, a))
+        .map(|a| d.device.recipient(a))
         .collect::<Result<_, _>>()?;
     Ok(SealFor::V2(v2))
 }
@@ -1523,7 +1229,7 @@ unsafe fn distribution_with(
                 self::distribution_id(distribution_id)?,
             )
         };
-        let message = make(&d.device, id).map_err(failing(group_distribution_code))?;
+        let message = make(&d.device, id)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1595,14 +1301,9 @@ pub unsafe extern "C" fn confide_device_group_process(
     // SAFETY: forwarded caller guarantees.
     unsafe {
         peer_call(args, "message", |d, sender, raw| {
-            let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)
-                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            let id = message
-                .distribution_id()
-                .ok_or(GroupProcessError::WrongLayout)
-                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_process(sender, id, &message)
-                .map_err(failing(group_process_code))
+            let message = SenderKeyDistributionMessage::parse(raw, Layout::Current)?;
+            d.group_process(sender, group_of(&message.distribution_id())?, &message)
+                .map_err(Failure::from)
         })
     }
 }
@@ -1635,10 +1336,7 @@ pub unsafe extern "C" fn confide_device_group_encrypt(
                 bytes(plaintext, plaintext_len, "plaintext")?,
             )
         };
-        let message = d
-            .device
-            .group_encrypt_raw(id, plaintext)
-            .map_err(failing(group_send_code))?;
+        let message = d.device.group_encrypt_raw(id, plaintext)?;
         put_buffer(out, message.serialized())
     })
 }
@@ -1674,12 +1372,8 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
     unsafe {
         decrypt_with(args, out, out_redelivered, |d, sender, raw| {
             let message = group_message(raw)?;
-            let id = message
-                .distribution_id()
-                .ok_or(GroupDecryptError::WrongLayout)
-                .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
-            d.group_decrypt_raw(sender, id, &message)
-                .map_err(failing(group_receive_code))
+            d.group_decrypt_raw(sender, group_of(&message.distribution_id())?, &message)
+                .map_err(Failure::from)
         })
     }
 }
@@ -1688,13 +1382,20 @@ pub unsafe extern "C" fn confide_device_group_decrypt(
 /// distribution id and bytes, as `Device::group_decrypt` computed it.
 fn group_message_id(raw: &[u8]) -> Result<MessageId, Failure> {
     let message = group_message(raw)?;
-    let distribution_id = message.distribution_id().ok_or_else(|| {
+    Ok(MessageId::of_group(
+        group_of(&message.distribution_id())?,
+        &message,
+    ))
+}
+
+/// The group a (current-layout) message names.
+fn group_of(id: &Option<DistributionId>) -> Result<DistributionId, Failure> {
+    id.ok_or_else(|| {
         Failure(
             CONFIDE_ERR_INVALID_MESSAGE,
             "group message names no distribution".into(),
         )
-    })?;
-    Ok(MessageId::of_group(distribution_id, &message))
+    })
 }
 
 /// Tells a SQLite device that the app has saved the plaintext of this group message
@@ -1733,7 +1434,7 @@ pub unsafe extern "C" fn confide_device_group_acknowledge(
 ///   recipient's UUID, and its registration id comes from the session.
 ///
 /// A certificate that is not this device's is `CONFIDE_ERR_INVALID_CERTIFICATE`; no
-/// identity known for the recipient is `CONFIDE_ERR_NOT_FOUND`; both are checked before
+/// identity known for the recipient is `CONFIDE_ERR_NO_SESSION`; both are checked before
 /// anything is encrypted. The content hint is "default".
 ///
 /// Thread-safe on a SQLite device; on an in-memory device serialize calls for the same
@@ -1764,21 +1465,12 @@ pub unsafe extern "C" fn confide_device_seal_message(
         let (d, remote, plaintext) = unsafe { peer_args(args, "plaintext") }?;
         // SAFETY: forwarded caller guarantee.
         let certificate = unsafe { own_certificate(d, certificate, certificate_len) }?;
-        let mut v2 = Vec::new();
-        let to = seal_for(d, version, std::slice::from_ref(&remote), &mut v2)?;
-        let version = match to {
-            SealFor::V1(_) => SealVersion::V1,
+        let version = match version {
+            CONFIDE_SEALED_SENDER_V1 => SealVersion::V1,
             _ => SealVersion::V2,
         };
-        let sealed = d
-            .device
-            .seal_message_raw(
-                &remote,
-                plaintext,
-                &SealAs::new(&certificate).version(version),
-            )
-            .map_err(failing(seal_message_code))?;
-        put_buffer(out, &sealed)
+        let from = SealAs::new(&certificate).version(version);
+        put_buffer(out, &d.device.seal_message_raw(&remote, plaintext, &from)?)
     })
 }
 
@@ -1843,19 +1535,14 @@ pub unsafe extern "C" fn confide_device_seal_group_message(
             .collect::<Result<Vec<_>, _>>()?;
         let mut v2 = Vec::new();
         let to = seal_for(d, version, &addresses, &mut v2)?;
-        let group_id = (!group_id.is_empty()).then_some(group_id);
-        let sealed = d
-            .device
-            .seal_group_message_raw(
-                id,
-                plaintext,
-                &group_id.map_or(SealAs::new(&certificate), |g| {
-                    SealAs::new(&certificate).group_id(g)
-                }),
-                to,
-            )
-            .map_err(failing(seal_group_message_code))?;
-        put_buffer(out, &sealed)
+        let mut from = SealAs::new(&certificate);
+        if !group_id.is_empty() {
+            from = from.group_id(group_id);
+        }
+        put_buffer(
+            out,
+            &d.device.seal_group_message_raw(id, plaintext, &from, to)?,
+        )
     })
 }
 
@@ -1884,8 +1571,7 @@ pub unsafe extern "C" fn confide_sealed_v2_for_recipient(
             )
         };
         let service_id = service_id(name)?;
-        let multi = MultiRecipientMessage::try_from(raw)
-            .map_err(failing_with(CONFIDE_ERR_INVALID_MESSAGE))?;
+        let multi = MultiRecipientMessage::try_from(raw)?;
         let delivered = multi.for_recipient(&service_id).ok_or_else(|| {
             Failure(
                 CONFIDE_ERR_NOT_FOUND,
@@ -1932,7 +1618,7 @@ pub unsafe extern "C" fn confide_device_unseal(
                 sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let got = d.device.unseal(raw, &root).map_err(failing(unseal_code))?;
+        let got = d.device.unseal(raw, &root)?;
         // Nothing below can fail: the message is consumed, so it must reach the caller.
         let name = CString::new(got.sender.name().replace('\0', "\u{FFFD}")).unwrap_or_default();
         out.write(ConfideUnsealed {
@@ -1979,9 +1665,8 @@ pub unsafe extern "C" fn confide_device_acknowledge_sealed(
                 sealed_args(device, trust_root, trust_root_len, message, message_len)?,
             )
         };
-        let identity = d.device.store().local_identity().map_err(store_failure)?;
-        let content = confide::sealed::open(raw, &identity, &root, d.device.now())
-            .map_err(failing(open_code))?;
+        let identity = d.device.store().local_identity()?;
+        let content = confide::sealed::open(raw, &identity, &root, d.device.now())?;
         let info = content.sender().sender();
         let sender = Address::new(info.uuid.clone(), info.device_id);
         let contents = content.contents();
@@ -2035,10 +1720,12 @@ pub unsafe extern "C" fn confide_unsealed_free(unsealed: *mut ConfideUnsealed) {
     }));
 }
 
-/// FOR TESTS AND DEMOS ONLY. Plays the sealed-sender server: certifies the server key
-/// `server_private` under id `server_key_id` with the trust root `trust_root_private`,
-/// then certifies this device (its name as the UUID, its device id and identity key,
-/// no phone number) until `expiration_ms` (milliseconds since the Unix epoch). Writes
+/// FOR TESTS AND DEMOS ONLY: exported only by a library built with the cargo feature
+/// `ffi-testing`, declared only when `CONFIDE_FFI_TESTING` is defined. Plays the
+/// sealed-sender server: certifies the server key `server_private` under id
+/// `server_key_id` with the trust root `trust_root_private`, then certifies this device
+/// (its name as the UUID, its device id and identity key, no phone number) until
+/// `expiration_ms` (milliseconds since the Unix epoch). Writes
 /// the sender certificate into `*out_certificate` and, if `out_trust_root` is not null,
 /// the trust root's public key (`CONFIDE_PUBLIC_KEY_LEN` bytes) into it. A real app
 /// gets its certificate and the trust root from its server; a trust root's private key
@@ -2050,6 +1737,7 @@ pub unsafe extern "C" fn confide_unsealed_free(unsealed: *mut ConfideUnsealed) {
 /// `device` is a live handle; `trust_root_private` and `server_private` hold
 /// `CONFIDE_PRIVATE_KEY_LEN` bytes each; `out_certificate` is writable;
 /// `out_trust_root` is null or writable for `CONFIDE_PUBLIC_KEY_LEN` bytes.
+#[cfg(feature = "ffi-testing")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn confide_test_sender_certificate(
     device: *const ConfideDevice,
@@ -2060,6 +1748,8 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
     out_certificate: *mut ConfideBuffer,
     out_trust_root: *mut u8,
 ) -> i32 {
+    use confide::keys::PrivateKey;
+    use confide::sealed::{SenderInfo, ServerCertificate};
     guard(|| {
         // SAFETY: forwarded caller guarantees; the caller's `out_trust_root` array holds
         // CONFIDE_PUBLIC_KEY_LEN bytes, so it is writable as a byte array that long.
@@ -2093,7 +1783,7 @@ pub unsafe extern "C" fn confide_test_sender_certificate(
             uuid: d.device.address().name().to_owned(),
             e164: None,
             device_id: d.device.address().device_id(),
-            identity_key: d.device.identity_key().map_err(store_failure)?,
+            identity_key: d.device.identity_key()?,
             expiration: Timestamp::from_millis(expiration_ms),
         };
         let certificate = SenderCertificate::new(info, server_certificate, &server, &mut rng);

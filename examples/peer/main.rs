@@ -2,7 +2,10 @@
 //! (`../shared/interop/PEER_PROTOCOL.md`) on stdin/stdout, so test drivers can wire it
 //! to other Signal-protocol implementations.
 //!
-//! `cargo run --release --example peer`. Supports every op of the protocol.
+//! `cargo run --release --example peer`. Supports every op of the protocol. It is a thin
+//! adapter: each op decodes its JSON, makes one call on a [`Device`] (or, for the ops
+//! that play a server or take keys made elsewhere, on the public key and certificate
+//! types), and encodes the result; failures carry the library's own `code()`.
 //!
 //! Persistent mode: `peer --db PATH --db-key HEX` keeps everything in a `SqliteStore` at
 //! PATH sealed with the 32-byte key; started again it resumes (`hello` reports the stored
@@ -12,271 +15,140 @@
 //! always `false` and a replay is refused as a duplicate).
 
 mod groups;
+mod json;
 mod media;
 
 use std::io::{BufRead, Write};
 
+use confide::device::{Device, FixedClock};
 use confide::keys::{
-    IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
-    SignedPreKeyPublic, SignedPreKeyRecord,
+    IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, SignedPreKeyPublic,
+    SignedPreKeyRecord, generate_registration_id,
 };
-use confide::session::cipher;
-use confide::store::{
-    DurableStore, IdentityStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey,
-};
-use confide::{
-    Address, BundleError, CiphertextMessage, DecryptError, EncryptError, IdentityKey, PreKeyBundle,
-    SystemRng, Timestamp,
-};
+use confide::session::cipher::{self, BundleSpec};
+use confide::store::{DurableStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
+use confide::{Address, CiphertextMessage, IdentityKey, PreKeyBundle, SystemRng, Timestamp};
 use serde_json::{Value, json};
 
-/// A request failed: the protocol's `error` text and `code`.
-struct Failure {
-    code: String,
-    error: String,
-}
+use json::{
+    Failure, Reply, address, as_hex, as_str, as_u32, device_id, field, hex_field, key32, opt,
+    opt_bool, opt_u32, payload, public_key, u32_field,
+};
 
-impl Failure {
-    fn new(code: &str, error: impl std::fmt::Display) -> Self {
-        Self {
-            code: code.to_string(),
-            error: error.to_string(),
-        }
-    }
+/// The device behind the peer. Its clock is set to the system time before every
+/// request (or to a request's own `timestamp`, see `sealed_decrypt`).
+type PeerDevice<S> = Device<S, SystemRng, FixedClock>;
 
-    fn bad_request(error: impl std::fmt::Display) -> Self {
-        Self::new("BadRequest", error)
-    }
-}
+/// Makes the store for a new identity: a fresh in-memory store, or the database file
+/// with this identity set.
+type OpenStore<S> = Box<dyn FnMut(&IdentityKeyPair, u32) -> Result<S, Failure>>;
 
-type Reply = Result<Value, Failure>;
-
-/// Where a device keeps its state.
-enum Store {
-    Memory(Box<InMemoryStore>),
-    Sqlite(Box<SqliteStore>),
-}
-
-impl Store {
-    fn get(&self) -> &dyn ProtocolStore {
-        match self {
-            Store::Memory(s) => &**s,
-            Store::Sqlite(s) => &**s,
-        }
-    }
-}
-
-struct Device {
-    store: Store,
-    name: String,
-    device_id: u32,
-    trust_all: bool,
-    next_signed_id: u32,
-    next_pre_key_id: u32,
-}
-
-/// State-store key of the peer's own settings in persistent mode.
+/// State-store key of the peer's own settings in persistent mode: the device's address
+/// and trust mode, which the library does not keep.
 const PROFILE_KIND: &str = "peer";
 const PROFILE_KEY: &str = "profile";
 
-impl Device {
-    /// Persists name, device id, trust mode and the next key ids (persistent mode only).
-    fn save_profile(&self) -> Result<(), Failure> {
-        let Store::Sqlite(s) = &self.store else {
-            return Ok(());
-        };
-        let profile = json!({
-            "name": self.name,
-            "device_id": self.device_id,
-            "trust_all": self.trust_all,
-            "next_signed_id": self.next_signed_id,
-            "next_pre_key_id": self.next_pre_key_id,
-        });
-        let st = s
-            .state_store()
-            .ok_or_else(|| Failure::new("Store", "store keeps no state"))?;
-        st.save_state(PROFILE_KIND, PROFILE_KEY, profile.to_string().as_bytes())
-            .map_err(store_error)
-    }
-
-    /// Resumes the device kept in `store`, if it has an identity and a profile.
-    fn resume(store: SqliteStore) -> Result<Result<Self, SqliteStore>, Failure> {
-        if !store.has_local_identity().map_err(store_error)? {
-            return Ok(Err(store));
-        }
-        let Some(st) = store.state_store() else {
-            return Ok(Err(store));
-        };
-        let Some(bytes) = st.state(PROFILE_KIND, PROFILE_KEY).map_err(store_error)? else {
-            return Ok(Err(store));
-        };
-        let p: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| Failure::new("Store", "stored profile is corrupt"))?;
-        Ok(Ok(Self {
-            name: as_str(field(&p, "name")?, "name")?.to_string(),
-            device_id: u32_field(&p, "device_id")?,
-            trust_all: p.get("trust_all").and_then(Value::as_bool).unwrap_or(false),
-            next_signed_id: u32_field(&p, "next_signed_id")?,
-            next_pre_key_id: u32_field(&p, "next_pre_key_id")?,
-            store: Store::Sqlite(Box::new(store)),
-        }))
-    }
-}
-
-struct Peer {
-    rng: SystemRng,
-    device: Option<Device>,
-    /// Persistent mode: the opened store, until `generate_identity` moves it into a device.
-    db: Option<SqliteStore>,
+struct Peer<S> {
+    device: Option<PeerDevice<S>>,
+    /// `generate_identity`'s `trust_all`: accept a changed identity key from a bundle or
+    /// a prekey message instead of refusing it.
+    trust_all: bool,
+    open: OpenStore<S>,
+    clock: FixedClock,
     persistent: bool,
 }
 
-fn now() -> Timestamp {
+fn system_now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }
 
-fn field<'a>(req: &'a Value, name: &str) -> Result<&'a Value, Failure> {
-    match req.get(name) {
-        Some(Value::Null) | None => Err(Failure::bad_request(format!("missing field {name}"))),
-        Some(v) => Ok(v),
+impl<S: ProtocolStore> Peer<S> {
+    fn new(open: OpenStore<S>, persistent: bool) -> Self {
+        Self {
+            device: None,
+            trust_all: false,
+            open,
+            clock: FixedClock::new(system_now()),
+            persistent,
+        }
     }
-}
 
-fn opt<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
-    req.get(name).filter(|v| !v.is_null())
-}
-
-fn as_u32(v: &Value, name: &str) -> Result<u32, Failure> {
-    v.as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| Failure::bad_request(format!("field {name} must be a u32")))
-}
-
-fn as_str<'a>(v: &'a Value, name: &str) -> Result<&'a str, Failure> {
-    v.as_str()
-        .ok_or_else(|| Failure::bad_request(format!("field {name} must be a string")))
-}
-
-fn as_hex(v: &Value, name: &str) -> Result<Vec<u8>, Failure> {
-    hex::decode(as_str(v, name)?)
-        .map_err(|_| Failure::bad_request(format!("field {name} must be hex")))
-}
-
-fn u32_field(req: &Value, name: &str) -> Result<u32, Failure> {
-    as_u32(field(req, name)?, name)
-}
-
-fn hex_field(req: &Value, name: &str) -> Result<Vec<u8>, Failure> {
-    as_hex(field(req, name)?, name)
-}
-
-fn key32(bytes: &[u8], name: &str) -> Result<[u8; 32], Failure> {
-    <[u8; 32]>::try_from(bytes)
-        .map_err(|_| Failure::bad_request(format!("field {name} must be 32 bytes")))
-}
-
-fn public_key(bytes: &[u8], name: &str) -> Result<PublicKey, Failure> {
-    PublicKey::try_from(bytes).map_err(|e| Failure::new("InvalidKey", format!("{name}: {e}")))
-}
-
-/// The protocol's device ids are 1..=127 (as libsignal's).
-fn device_id(v: &Value) -> Result<u32, Failure> {
-    let id = as_u32(v, "device_id")?;
-    if !(1..=127).contains(&id) {
-        return Err(Failure::bad_request("field device_id must be 1..127"));
-    }
-    Ok(id)
-}
-
-fn address(req: &Value, name: &str) -> Result<Address, Failure> {
-    let a = field(req, name)?;
-    let device_id = device_id(field(a, "device_id")?)?;
-    Ok(Address::new(as_str(field(a, "name")?, "name")?, device_id))
-}
-
-fn payload(req: &Value) -> Result<Vec<u8>, Failure> {
-    if let Some(t) = opt(req, "text") {
-        return Ok(as_str(t, "text")?.as_bytes().to_vec());
-    }
-    hex_field(req, "plaintext")
-}
-
-fn bundle_error(e: BundleError) -> Failure {
-    let code = match &e {
-        BundleError::InvalidSignature => "InvalidSignature",
-        BundleError::UntrustedIdentity { .. } => "UntrustedIdentity",
-        BundleError::WeakKey => "WeakKey",
-        _ => "Store",
-    };
-    Failure::new(code, e)
-}
-
-fn encrypt_error(e: EncryptError) -> Failure {
-    let code = match &e {
-        EncryptError::NoSession => "NoSession",
-        EncryptError::UntrustedIdentity { .. } => "UntrustedIdentity",
-        EncryptError::ChainExhausted => "ChainExhausted",
-        _ => "Store",
-    };
-    Failure::new(code, e)
-}
-
-fn decrypt_error(e: DecryptError) -> Failure {
-    Failure::new(e.code(), e)
-}
-
-fn store_error(e: confide::StoreError) -> Failure {
-    Failure::new("Store", e)
-}
-
-impl Peer {
-    fn device(&mut self) -> Result<&mut Device, Failure> {
+    fn device(&self) -> Result<&PeerDevice<S>, Failure> {
         self.device
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| Failure::new("NoIdentity", "call generate_identity first"))
     }
 
+    fn new_device(&self, store: S, name: &str, device_id: u32) -> PeerDevice<S> {
+        Device::new(
+            store,
+            Address::new(name, device_id),
+            SystemRng::new(),
+            self.clock.clone(),
+        )
+    }
+
+    /// Persists the address and trust mode (persistent mode only).
+    fn save_profile(&self) -> Result<(), Failure> {
+        let d = self.device()?;
+        let Some(st) = d.store().state_store().filter(|_| self.persistent) else {
+            return Ok(());
+        };
+        let profile = json!({
+            "name": d.address().name(),
+            "device_id": d.address().device_id(),
+            "trust_all": self.trust_all,
+        });
+        Ok(st.save_state(PROFILE_KIND, PROFILE_KEY, profile.to_string().as_bytes())?)
+    }
+
+    /// Resumes the device kept in `store`, if it has an identity and a profile.
+    fn resume(&mut self, store: S) -> Result<(), Failure> {
+        let Some(st) = store.state_store() else {
+            return Ok(());
+        };
+        let Some(bytes) = st.state(PROFILE_KIND, PROFILE_KEY)? else {
+            return Ok(());
+        };
+        let p: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| Failure::new("Store", "stored profile is corrupt"))?;
+        let name = as_str(field(&p, "name")?, "name")?.to_string();
+        self.trust_all = p.get("trust_all").and_then(Value::as_bool).unwrap_or(false);
+        let device = self.new_device(store, &name, u32_field(&p, "device_id")?);
+        device.identity_key()?;
+        self.device = Some(device);
+        Ok(())
+    }
+
     fn handle(&mut self, op: &str, req: &Value) -> Reply {
+        self.clock.set(system_now());
         match op {
-            "hello" => {
-                let mut reply = json!({
-                    "impl": "confide",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "message_version": 3,
-                    "sender_keys": true,
-                    "sealed_sender": true,
-                    "persistent": self.persistent,
-                });
-                if let (Some(d), Value::Object(map)) = (&self.device, &mut reply) {
-                    let identity = d.store.get().local_identity().map_err(store_error)?;
-                    map.insert("name".into(), json!(d.name));
-                    map.insert("device_id".into(), json!(d.device_id));
-                    map.insert(
-                        "identity_key".into(),
-                        json!(hex::encode(identity.identity_key().serialize())),
-                    );
-                }
-                Ok(reply)
-            }
+            "hello" => self.hello(),
             "generate_identity" => self.generate_identity(req),
             "bundle" => self.bundle(req),
-            "process_bundle" => self.start_session(req),
-            "encrypt" => self.encrypt(req),
+            "process_bundle" => self.process_bundle(req),
+            "encrypt" => {
+                let addr = address(req, "address")?;
+                let msg = self.device()?.encrypt_raw(&addr, &payload(req)?)?;
+                Ok(
+                    json!({ "type": msg.message_type(), "ciphertext": hex::encode(msg.serialized()) }),
+                )
+            }
             "decrypt" => self.decrypt(req),
             "has_session" => {
                 let addr = address(req, "address")?;
-                let d = self.device()?;
-                let has = cipher::has_session(d.store.get(), &addr).map_err(store_error)?;
-                Ok(json!({ "has_session": has }))
+                Ok(json!({ "has_session": self.device()?.has_session(&addr)? }))
             }
             "sign" => {
                 let message = hex_field(req, "message")?;
-                let mut rng = SystemRng::new();
-                let d = self.device()?;
-                let identity = d.store.get().local_identity().map_err(store_error)?;
-                Ok(
-                    json!({ "signature": hex::encode(confide::hazmat::xeddsa_sign(identity.private_key(), &mut rng, &message)) }),
-                )
+                let identity = self.device()?.store().local_identity()?;
+                // The protocol's raw signing op: the hazmat call, on purpose.
+                let signature = confide::hazmat::xeddsa_sign(
+                    identity.private_key(),
+                    &mut SystemRng::new(),
+                    &message,
+                );
+                Ok(json!({ "signature": hex::encode(signature) }))
             }
             "verify" => {
                 let key = public_key(&hex_field(req, "public_key")?, "public_key")?;
@@ -298,26 +170,42 @@ impl Peer {
         }
     }
 
+    fn hello(&self) -> Reply {
+        let mut reply = json!({
+            "impl": "confide",
+            "version": env!("CARGO_PKG_VERSION"),
+            "message_version": 3,
+            "sender_keys": true,
+            "sealed_sender": true,
+            "persistent": self.persistent,
+        });
+        if let (Some(d), Value::Object(map)) = (&self.device, &mut reply) {
+            map.insert("name".into(), json!(d.address().name()));
+            map.insert("device_id".into(), json!(d.address().device_id()));
+            map.insert(
+                "identity_key".into(),
+                json!(hex::encode(d.identity_key()?.serialize())),
+            );
+        }
+        Ok(reply)
+    }
+
     fn generate_identity(&mut self, req: &Value) -> Reply {
         let name = as_str(field(req, "name")?, "name")?.to_string();
         let device_id = device_id(field(req, "device_id")?)?;
+        let mut rng = SystemRng::new();
         let identity = match opt(req, "identity_private") {
             Some(v) => IdentityKeyPair::from_private(PrivateKey::from_bytes(key32(
                 &as_hex(v, "identity_private")?,
                 "identity_private",
             )?)),
-            None => IdentityKeyPair::generate(&mut self.rng),
+            None => IdentityKeyPair::generate(&mut rng),
         };
-        let registration_id = match opt(req, "registration_id") {
-            Some(v) => as_u32(v, "registration_id")?,
-            None => confide::keys::generate_registration_id(&mut self.rng),
+        let registration_id = match opt_u32(req, "registration_id")? {
+            Some(id) => id,
+            None => generate_registration_id(&mut rng),
         };
-        let trust_all = match opt(req, "trust_all") {
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| Failure::bad_request("field trust_all must be a bool"))?,
-            None => false,
-        };
+        let trust_all = opt_bool(req, "trust_all")?.unwrap_or(false);
         let reply = json!({
             "name": name,
             "device_id": device_id,
@@ -325,108 +213,93 @@ impl Peer {
             "identity_key": hex::encode(identity.identity_key().serialize()),
             "identity_private": hex::encode(identity.private_key().to_bytes().as_ref()),
         });
-        let store = if self.persistent {
-            let db = match self.device.take() {
-                Some(Device {
-                    store: Store::Sqlite(s),
-                    ..
-                }) => s,
-                _ => Box::new(
-                    self.db
-                        .take()
-                        .ok_or_else(|| Failure::new("Store", "persistent store unavailable"))?,
-                ),
-            };
-            db.set_local_identity(&identity, registration_id)
-                .map_err(store_error)?;
-            Store::Sqlite(db)
-        } else {
-            Store::Memory(Box::new(InMemoryStore::new(identity, registration_id)))
-        };
-        let device = Device {
-            store,
-            name,
-            device_id,
-            trust_all,
-            next_signed_id: 1,
-            next_pre_key_id: 1,
-        };
-        device.save_profile()?;
-        self.device = Some(device);
+        // The old device (and its database connection) goes before the new one opens.
+        self.device = None;
+        let store = (self.open)(&identity, registration_id)?;
+        self.device = Some(self.new_device(store, &name, device_id));
+        self.trust_all = trust_all;
+        self.save_profile()?;
         Ok(reply)
     }
 
-    fn bundle(&mut self, req: &Value) -> Reply {
-        let signed_id = opt(req, "signed_prekey_id")
-            .map(|v| as_u32(v, "signed_prekey_id"))
-            .transpose()?;
-        let pre_key_id = opt(req, "prekey_id")
-            .map(|v| as_u32(v, "prekey_id"))
-            .transpose()?;
-        let one_time = match opt(req, "one_time") {
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| Failure::bad_request("field one_time must be a bool"))?,
-            None => true,
+    /// A bundle from new keys: the device's own unless the request names ids or gives
+    /// private keys (made elsewhere, e.g. test vectors), which are saved as the records
+    /// the library builds from them.
+    fn bundle(&self, req: &Value) -> Reply {
+        let signed_id = opt_u32(req, "signed_prekey_id")?;
+        let pre_key_id = opt_u32(req, "prekey_id")?;
+        let one_time = opt_bool(req, "one_time")?.unwrap_or(true);
+        let key_pair = |name: &str| -> Result<Option<KeyPair>, Failure> {
+            opt(req, name)
+                .map(|v| key32(&as_hex(v, name)?, name))
+                .transpose()
+                .map(|k| k.map(|k| KeyPair::from_private(PrivateKey::from_bytes(k))))
         };
-        let signed_private = opt(req, "signed_prekey_private")
-            .map(|v| {
-                as_hex(v, "signed_prekey_private").and_then(|b| key32(&b, "signed_prekey_private"))
-            })
-            .transpose()?;
-        let pre_key_private = opt(req, "prekey_private")
-            .map(|v| as_hex(v, "prekey_private").and_then(|b| key32(&b, "prekey_private")))
-            .transpose()?;
-        let mut rng = SystemRng::new();
+        let signed_pair = key_pair("signed_prekey_private")?;
+        let pre_key_pair = key_pair("prekey_private")?;
         let d = self.device()?;
-        let identity = d.store.get().local_identity().map_err(store_error)?;
-        let signed_id = signed_id.unwrap_or(d.next_signed_id);
-        d.next_signed_id = d.next_signed_id.max(signed_id.saturating_add(1));
-        let signed_pair = match signed_private {
-            Some(b) => KeyPair::from_private(PrivateKey::from_bytes(b)),
-            None => KeyPair::generate(&mut rng),
+        let explicit = [signed_id, pre_key_id].iter().any(Option::is_some)
+            || signed_pair.is_some()
+            || pre_key_pair.is_some();
+        let mut bundle = match explicit {
+            // The device's own ids and keys.
+            false => d.publish_bundle()?,
+            // The ids the request names (default 1; one in use is refused), then the
+            // keys it gives in place of the fresh ones, under those ids.
+            true => {
+                let spec = BundleSpec::new(d.address().device_id(), signed_id.unwrap_or(1))
+                    .with_pre_key(one_time.then(|| pre_key_id.unwrap_or(1)));
+                let made =
+                    cipher::publish_bundle(d.store(), &mut SystemRng::new(), &spec, d.now())?;
+                self.import_keys(made, signed_pair, pre_key_pair)?
+            }
         };
-        let signature = confide::hazmat::xeddsa_sign(
-            identity.private_key(),
-            &mut rng,
-            &signed_pair.public().serialize(),
-        );
-        let signed = SignedPreKeyRecord::new(signed_id, now(), signed_pair, signature);
-        d.store
-            .get()
-            .save_signed_pre_key(&signed)
-            .map_err(store_error)?;
-        let pre_key = if one_time {
-            let id = pre_key_id.unwrap_or(d.next_pre_key_id);
-            d.next_pre_key_id = d.next_pre_key_id.max(id.saturating_add(1));
-            let pair = match pre_key_private {
-                Some(b) => KeyPair::from_private(PrivateKey::from_bytes(b)),
-                None => KeyPair::generate(&mut rng),
-            };
-            let record = PreKeyRecord::new(id, pair);
-            d.store.get().save_pre_key(&record).map_err(store_error)?;
-            Some(record.public())
-        } else {
-            None
-        };
-        let spk = signed.public();
-        d.save_profile()?;
+        if !one_time {
+            bundle.pre_key = None;
+        }
+        let spk = bundle.signed_pre_key;
         Ok(json!({ "bundle": {
-            "registration_id": d.store.get().local_registration_id().map_err(store_error)?,
-            "device_id": d.device_id,
-            "identity_key": hex::encode(identity.identity_key().serialize()),
+            "registration_id": bundle.registration_id,
+            "device_id": bundle.device_id,
+            "identity_key": hex::encode(bundle.identity_key.serialize()),
             "signed_prekey_id": spk.id,
             "signed_prekey": hex::encode(spk.key.serialize()),
             "signed_prekey_signature": hex::encode(spk.signature),
-            "prekey_id": pre_key.map(|p| p.id),
-            "prekey": pre_key.map(|p| hex::encode(p.key.serialize())),
+            "prekey_id": bundle.pre_key.map(|p| p.id),
+            "prekey": bundle.pre_key.map(|p| hex::encode(p.key.serialize())),
             "kyber_prekey_id": null,
             "kyber_prekey": null,
             "kyber_prekey_signature": null,
         }}))
     }
 
-    fn start_session(&mut self, req: &Value) -> Reply {
+    /// `bundle` with the given key pairs in place of the ones just made under its ids
+    /// (which nobody has seen yet), saved as the records the library builds from them.
+    fn import_keys(
+        &self,
+        mut bundle: PreKeyBundle,
+        signed: Option<KeyPair>,
+        pre_key: Option<KeyPair>,
+    ) -> Result<PreKeyBundle, Failure> {
+        let d = self.device()?;
+        let store = d.store();
+        if let Some(pair) = signed {
+            let identity = store.local_identity()?;
+            let id = bundle.signed_pre_key.id;
+            let mut rng = SystemRng::new();
+            let record = SignedPreKeyRecord::from_key_pair(&mut rng, &identity, id, pair, d.now());
+            store.save_signed_pre_key(&record)?;
+            bundle.signed_pre_key = record.public();
+        }
+        if let (Some(pair), Some(made)) = (pre_key, bundle.pre_key) {
+            let record = PreKeyRecord::new(made.id, pair);
+            store.save_pre_key(&record)?;
+            bundle.pre_key = Some(record.public());
+        }
+        Ok(bundle)
+    }
+
+    fn process_bundle(&self, req: &Value) -> Reply {
         let addr = address(req, "address")?;
         let b = field(req, "bundle")?;
         let identity_key =
@@ -456,100 +329,31 @@ impl Peer {
         if let Some(pre_key) = pre_key {
             bundle = bundle.with_pre_key(pre_key);
         }
-        let mut rng = SystemRng::new();
         let d = self.device()?;
-        if d.trust_all {
-            cipher::accept_identity(d.store.get(), &addr, &bundle.identity_key)
-                .map_err(store_error)?;
+        if self.trust_all {
+            d.accept_identity(&addr, &bundle.identity_key)?;
         }
-        cipher::start_session(d.store.get(), &addr, &bundle, &mut rng, now())
-            .map_err(bundle_error)?;
+        d.start_session(&addr, &bundle)?;
         Ok(json!({}))
     }
 
-    fn encrypt(&mut self, req: &Value) -> Reply {
-        let addr = address(req, "address")?;
-        let plaintext = payload(req)?;
-        let d = self.device()?;
-        let msg = cipher::encrypt(d.store.get(), &addr, &plaintext).map_err(encrypt_error)?;
-        Ok(json!({ "type": msg.message_type(), "ciphertext": hex::encode(msg.serialized()) }))
-    }
-
-    fn decrypt(&mut self, req: &Value) -> Reply {
+    fn decrypt(&self, req: &Value) -> Reply {
         let addr = address(req, "address")?;
         let ty = u32_field(req, "type")?;
         let bytes = hex_field(req, "ciphertext")?;
         let ty = u8::try_from(ty).map_err(|_| Failure::new("InvalidMessage", "unknown type"))?;
-        let msg = CiphertextMessage::from_parts(ty, &bytes)
-            .map_err(|e| decrypt_error(DecryptError::from(e)))?;
-        let mut rng = SystemRng::new();
+        let msg = CiphertextMessage::from_parts(ty, &bytes)?;
         let d = self.device()?;
-        if d.trust_all {
-            if let CiphertextMessage::PreKey(p) = &msg {
-                cipher::accept_identity(d.store.get(), &addr, p.identity_key())
-                    .map_err(store_error)?;
-            }
+        if let (true, CiphertextMessage::PreKey(p)) = (self.trust_all, &msg) {
+            d.accept_identity(&addr, p.identity_key())?;
         }
-        let got =
-            cipher::decrypt(d.store.get(), &addr, &msg, &mut rng, now()).map_err(decrypt_error)?;
-        Ok(json!({
-            "plaintext": hex::encode(got.plaintext.as_slice()),
-            "text": String::from_utf8_lossy(&got.plaintext),
-            "redelivered": got.redelivered,
-        }))
+        let got = d.decrypt_raw(&addr, &msg)?;
+        Ok(json::decrypted(&got.plaintext, got.redelivered))
     }
 }
 
-fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let mut peer = Peer {
-        rng: SystemRng::new(),
-        device: None,
-        db: None,
-        persistent: false,
-    };
-    match (arg("--db"), arg("--db-key")) {
-        (None, None) => {}
-        (Some(path), Some(key_hex)) => {
-            let key = match hex::decode(&key_hex)
-                .ok()
-                .map(zeroize::Zeroizing::new)
-                .and_then(|b| StoreKey::try_from(b.as_slice()).ok())
-            {
-                Some(k) => k,
-                None => {
-                    eprintln!("peer: --db-key must be 32 bytes of hex");
-                    return std::process::ExitCode::from(2);
-                }
-            };
-            let store = match SqliteStore::open(&path, &key, &mut peer.rng) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("peer: cannot open the store: {e}");
-                    return std::process::ExitCode::from(2);
-                }
-            };
-            peer.persistent = true;
-            match Device::resume(store) {
-                Ok(Ok(device)) => peer.device = Some(device),
-                Ok(Err(store)) => peer.db = Some(store),
-                Err(f) => {
-                    eprintln!("peer: cannot resume: {}", f.error);
-                    return std::process::ExitCode::from(2);
-                }
-            }
-        }
-        _ => {
-            eprintln!("peer: --db and --db-key go together");
-            return std::process::ExitCode::from(2);
-        }
-    }
+/// Answers requests from stdin until EOF or `quit`.
+fn serve<S: ProtocolStore>(mut peer: Peer<S>) {
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -575,25 +379,72 @@ fn main() -> std::process::ExitCode {
                 false,
             ),
         };
-        let out = match reply {
-            Ok(mut v) => {
-                if let Value::Object(map) = &mut v {
-                    map.insert("id".into(), id);
-                    map.insert("ok".into(), Value::Bool(true));
-                }
-                v
-            }
-            Err(f) => json!({ "id": id, "ok": false, "error": f.error, "code": f.code }),
-        };
-        if writeln!(stdout, "{out}")
+        if writeln!(stdout, "{}", json::response(id, reply))
             .and_then(|()| stdout.flush())
             .is_err()
+            || quit
         {
             break;
         }
-        if quit {
-            break;
+    }
+}
+
+/// Opens the database of `--db PATH --db-key HEX` and serves from it.
+fn serve_persistent(path: String, key_hex: &str) -> Result<(), String> {
+    let key = hex::decode(key_hex)
+        .ok()
+        .map(zeroize::Zeroizing::new)
+        .and_then(|b| StoreKey::try_from(b.as_slice()).ok())
+        .ok_or("--db-key must be 32 bytes of hex")?;
+    let store = SqliteStore::open(&path, &key, &mut SystemRng::new())
+        .map_err(|e| format!("cannot open the store: {e}"))?;
+    let resumable = store
+        .has_local_identity()
+        .map_err(|e| format!("cannot read the store: {e}"))?;
+    let open: OpenStore<SqliteStore> = Box::new(move |identity, registration_id| {
+        let store = SqliteStore::open(&path, &key, &mut SystemRng::new())
+            .map_err(|e| Failure::new("Store", e))?;
+        store.set_local_identity(identity, registration_id)?;
+        Ok(store)
+    });
+    let mut peer = Peer::new(open, true);
+    if resumable {
+        peer.resume(store)
+            .map_err(|f| format!("cannot resume: {}", f.error))?;
+    }
+    serve(peer);
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    // The protocol's v4 mode (PQXDH, Kyber prekeys) is not built yet: `hello` reports
+    // `message_version` 3 whatever the environment asks, so a driver can tell.
+    if std::env::var("CONFIDE_PEER_VERSION").is_ok_and(|v| v != "3") {
+        eprintln!("peer: only protocol version 3 is supported; speaking v3");
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let result = match (arg("--db"), arg("--db-key")) {
+        (None, None) => {
+            let open: OpenStore<InMemoryStore> = Box::new(|identity, registration_id| {
+                Ok(InMemoryStore::new(identity.clone(), registration_id))
+            });
+            serve(Peer::new(open, false));
+            Ok(())
+        }
+        (Some(path), Some(key_hex)) => serve_persistent(path, &key_hex),
+        _ => Err("--db and --db-key go together".to_string()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer: {e}");
+            std::process::ExitCode::from(2)
         }
     }
-    std::process::ExitCode::SUCCESS
 }

@@ -3,6 +3,7 @@
 mod bundle;
 mod error;
 mod identity;
+mod import;
 mod prekey;
 pub(crate) mod xeddsa;
 

@@ -7,8 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+mod layout;
 mod peer_suite;
 mod persistent;
+mod unseal;
 
 use confide::group::{
     DistributionId, GroupDecryptError, GroupSessions, Layout, SenderKeyDistributionMessage,

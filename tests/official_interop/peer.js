@@ -290,6 +290,9 @@ const ops = {
     const d = device();
     const dist = opt(r, 'distribution_id') !== undefined ? uuid(r, 'distribution_id') : require('crypto').randomUUID();
     const rotate = opt(r, 'rotate') !== undefined ? bool(r.rotate, 'rotate') : false;
+    const layout = opt(r, 'layout') !== undefined ? str(r.layout, 'layout') : 'current';
+    if (layout === 'legacy') throw new PeerError('Unsupported', 'layout "legacy" is unsupported by this peer');
+    if (layout !== 'current') throw bad('field layout must be "current" or "legacy"');
     if (rotate) d.senderKeys.m.delete(`${addrKey(ownAddress())}/${dist}`);
     const skdm = await S.SenderKeyDistributionMessage.create(ownAddress(), dist, d.senderKeys);
     return { distribution_id: dist, skdm: hex(skdm.serialize()) };
