@@ -292,7 +292,7 @@ fn group_round_trip_with_shuffled_delivery_and_replay_refused() {
             assert!(again.redelivered);
             assert_eq!(again.plaintext.as_slice(), format!("alice #{i}").as_bytes());
             let id = MessageId::of_group(GROUP, m);
-            assert!(member.store().acknowledge(alice.address(), &id).unwrap());
+            assert!(member.acknowledge(alice.address(), &id).unwrap());
             assert!(matches!(
                 member.group_decrypt_raw(alice.address(), GROUP, m),
                 Err(GroupReceiveError::Decrypt(
@@ -749,7 +749,7 @@ fn sealed_group_messages_v1_and_v2() {
         );
         // Once acknowledged (under the inner group message's id), a duplicate.
         let id = MessageId::of_group(GROUP, &m);
-        assert!(member.store().acknowledge(alice.address(), &id).unwrap());
+        assert!(member.acknowledge(alice.address(), &id).unwrap());
         assert!(matches!(
             member.unseal(&sealed, &ca.root.public()),
             Err(UnsealError::GroupDecrypt(
@@ -1033,7 +1033,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // again without touching the sender key.
     let id = MessageId::of_group(GROUP, &m);
     assert_ne!(id, MessageId::of(&direct));
-    assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
+    assert!(bob.acknowledge(alice.address(), &id).unwrap());
     assert!(
         bob.store()
             .message(alice.address(), &id)

@@ -1084,7 +1084,7 @@ fn group_redelivery_comes_from_the_store_until_acknowledged() {
     // Acknowledged: the plaintext is gone and a redelivery is a duplicate, again
     // without touching the sender key.
     let id = MessageId::of_group(GROUP, &m);
-    assert!(bob.store().acknowledge(alice.address(), &id).unwrap());
+    assert!(bob.acknowledge(alice.address(), &id).unwrap());
     assert!(
         bob.store()
             .message(alice.address(), &id)
@@ -1419,11 +1419,7 @@ fn write_fixture() {
         "acknowledged before the upgrade",
         true,
     );
-    assert!(
-        b.store()
-            .acknowledge(&alice(), &MessageId::of(&acked))
-            .unwrap()
-    );
+    assert!(b.acknowledge(&alice(), &MessageId::of(&acked)).unwrap());
     direct("reply", &b, &a, "reply before the upgrade", true);
     direct("delivered", &a, &b, "delivered before the upgrade", true);
     direct("pending", &a, &b, "pending across the upgrade", false);

@@ -165,9 +165,6 @@ type FfiDevice = Device<Box<dyn ProtocolStore>, SystemRng, FfiClock>;
 /// SQLite file or in memory. Opaque; free with `confide_device_free`.
 pub struct ConfideDevice {
     device: FfiDevice,
-    /// The SQLite store the device holds, shared, for what only a persistent store
-    /// offers (acknowledging a stored message); `None` in memory, which keeps none.
-    durable: Option<Arc<SqliteStore>>,
     fixed_time: Arc<AtomicU64>,
 }
 
@@ -459,16 +456,13 @@ fn group_message(raw: &[u8]) -> Result<SenderKeyMessage, Failure> {
 
 /// Drops the stored plaintext of the message `id` names from `sender`, and tells
 /// whether there was one: a SQLite device keeps each plaintext until acknowledged, an
-/// in-memory one none (so it does not need the id).
+/// in-memory one none.
 fn acknowledge_stored(
     d: &ConfideDevice,
     sender: &Address,
-    id: impl FnOnce() -> Result<MessageId, Failure>,
+    id: &MessageId,
 ) -> Result<bool, Failure> {
-    match &d.durable {
-        Some(store) => Ok(store.acknowledge(sender, &id()?)?),
-        None => Ok(false),
-    }
+    Ok(d.device.acknowledge(sender, id)?)
 }
 
 /// Runs `call` on decoded `PeerBytes` under `guard`: the frame of the per-peer calls
@@ -531,19 +525,13 @@ unsafe fn acknowledge_with(
             unsafe { (optional_out(out_found), peer_args(args, "message")?) };
         // Parsed on every device, so that bad bytes are refused on an in-memory one too.
         let id = message_id(raw)?;
-        let found = acknowledge_stored(d, &sender, || Ok(id))?;
+        let found = acknowledge_stored(d, &sender, &id)?;
         put_optional(out_found, found)
     })
 }
 
-/// A handle on a device over `store`; `durable` is the same store when it is a SQLite
-/// one.
-fn new_handle(
-    store: Box<dyn ProtocolStore>,
-    durable: Option<Arc<SqliteStore>>,
-    name: &str,
-    device_id: u32,
-) -> *mut ConfideDevice {
+/// A handle on a device over `store`.
+fn new_handle(store: Box<dyn ProtocolStore>, name: &str, device_id: u32) -> *mut ConfideDevice {
     let fixed_time = Arc::new(AtomicU64::new(0));
     let device = Device::new(
         store,
@@ -551,11 +539,7 @@ fn new_handle(
         SystemRng::new(),
         FfiClock(Arc::clone(&fixed_time)),
     );
-    Box::into_raw(Box::new(ConfideDevice {
-        device,
-        durable,
-        fixed_time,
-    }))
+    Box::into_raw(Box::new(ConfideDevice { device, fixed_time }))
 }
 
 #[cfg(unix)]
@@ -607,10 +591,9 @@ pub unsafe extern "C" fn confide_device_open(
         };
         let key = StoreKey::try_from(key).map_err(|_| invalid("the store key is not 32 bytes"))?;
         let mut rng = SystemRng::new();
-        let store = Arc::new(SqliteStore::open(path, &key, &mut rng)?);
+        let store = SqliteStore::open(path, &key, &mut rng)?;
         store.bootstrap_identity(&mut rng)?;
-        let shared = Box::new(Arc::clone(&store));
-        out.write(new_handle(shared, Some(store), name, device_id));
+        out.write(new_handle(Box::new(store), name, device_id));
         Ok(())
     })
 }
@@ -633,7 +616,7 @@ pub unsafe extern "C" fn confide_device_new_in_memory(
         // SAFETY: forwarded caller guarantees.
         let (out, name) = unsafe { (required_out(out, "out is null")?, string(name, "name")?) };
         let store = InMemoryStore::generate(&mut SystemRng::new());
-        out.write(new_handle(Box::new(store), None, name, device_id));
+        out.write(new_handle(Box::new(store), name, device_id));
         Ok(())
     })
 }
@@ -1672,13 +1655,10 @@ pub unsafe extern "C" fn confide_device_acknowledge_sealed(
         let contents = content.contents();
         let found = match content.content_type() {
             kind @ (ContentType::PreKey | ContentType::Whisper) => {
-                acknowledge_stored(d, &sender, || {
-                    Ok(MessageId::of(&ciphertext(kind.message_type(), contents)?))
-                })?
+                let id = MessageId::of(&ciphertext(kind.message_type(), contents)?);
+                acknowledge_stored(d, &sender, &id)?
             }
-            ContentType::SenderKey => {
-                acknowledge_stored(d, &sender, || group_message_id(contents))?
-            }
+            ContentType::SenderKey => acknowledge_stored(d, &sender, &group_message_id(contents)?)?,
             _ => false,
         };
         put_optional(out_found, found)

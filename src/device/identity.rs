@@ -48,16 +48,20 @@ impl<S: DurableStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         store.bootstrap_identity(&mut rng)?;
         Ok(Self::new(store, address, rng, clock))
     }
-
-    /// The app has saved a received message ([`Received::id`](super::Received::id),
-    /// from `sender`): the store drops its plaintext and keeps only the dedupe record,
-    /// so a redelivery is refused as a duplicate. Returns whether it was stored.
-    pub fn acknowledge(&self, sender: &Address, id: &MessageId) -> Result<bool, StoreError> {
-        self.store.acknowledge(sender, id)
-    }
 }
 
 impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
+    /// The app has saved a received message ([`Received::id`](super::Received::id),
+    /// from `sender`): a transactional store drops its plaintext and keeps only the
+    /// dedupe record, so a redelivery is refused as a duplicate. Returns whether it was
+    /// stored; a store without a transactional interface keeps no messages, so `false`.
+    pub fn acknowledge(&self, sender: &Address, id: &MessageId) -> Result<bool, StoreError> {
+        match self.store.transactional() {
+            Some(txn) => txn.acknowledge(sender, id),
+            None => Ok(false),
+        }
+    }
+
     /// The identity key this device trusts for `remote`, if any (learned from its
     /// bundle or first message, or set by [`Device::accept_identity`]).
     pub fn remote_identity(&self, remote: &Address) -> Result<Option<IdentityKey>, StoreError> {

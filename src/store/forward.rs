@@ -105,6 +105,7 @@ macro_rules! forward_protocol {
             fn delivered(&self, address: &Address, id: &MessageId)
                 -> Result<Option<DeliveredMessage>, StoreError>;
             fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+            fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError>;
         });
         $crate::store::forward::forward!(TransactionalGroupStore, $(@$g)? $ty, $s => $inner, {
             fn load_sender_key(&self, sender: &Address, distribution_id: DistributionId)
@@ -129,7 +130,6 @@ macro_rules! forward_durable {
                 -> Result<bool, StoreError>;
             fn message(&self, address: &Address, id: &MessageId)
                 -> Result<Option<DeliveredMessage>, StoreError>;
-            fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError>;
             fn set_message_expiry(
                 &self,
                 address: &Address,

@@ -398,6 +398,11 @@ pub trait TransactionalStore: Send + Sync {
 
     /// Applies `commit` in one transaction, or nothing of it.
     fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+
+    /// The app has saved the message with this id from `address` (1:1 or group: they
+    /// share the message records): drop its plaintext and keep only the dedupe record,
+    /// so a redelivery is refused as a duplicate. Returns whether it was stored.
+    fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError>;
 }
 
 /// Everything one group operation changes, applied all or nothing by

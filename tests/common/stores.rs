@@ -48,7 +48,7 @@ pub trait RowStore: DurableStore + Send + Sync + 'static {
     }
     /// The app has the message: only its dedupe record stays.
     fn ack(&self, from: &Address, id: &MessageId) -> bool {
-        self.acknowledge(from, id).unwrap()
+        self.transactional().unwrap().acknowledge(from, id).unwrap()
     }
     /// Sets when the stored message expires; whether it was stored.
     fn set_expiry(&self, from: &Address, id: &MessageId, at: Timestamp) -> bool {

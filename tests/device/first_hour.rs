@@ -311,3 +311,44 @@ fn safety_numbers_and_remote_identities() {
     );
     let _: &dyn DurableStore = alice.store();
 }
+
+/// `acknowledge` needs no concrete store type: a device over `Box<dyn ProtocolStore>`
+/// holding a SQLite store acknowledges through its transactional interface, and an
+/// in-memory device (which keeps no messages) answers `false`.
+#[test]
+fn acknowledge_works_through_a_boxed_store() {
+    use confide::store::{InMemoryStore, ProtocolStore};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FixedClock::new(at(2026, 3, 1));
+    let mut rng = ChaCha20Rng::seed_from_u64(41);
+    let key = StoreKey::from_bytes([7; 32]);
+    let sqlite = SqliteStore::open(dir.path().join("bob.db"), &key, &mut rng).unwrap();
+    sqlite.bootstrap_identity(&mut rng).unwrap();
+    let boxed: Box<dyn ProtocolStore> = Box::new(sqlite);
+    let bob = Device::new(boxed, Address::new("bob", 1), rng, clock.clone());
+    let alice = open(dir.path(), "alice", 42, &clock);
+
+    alice
+        .start_session(bob.address(), &bob.publish_bundle().unwrap())
+        .unwrap();
+    let m = alice
+        .encrypt(bob.address(), &alice.text("boxed").unwrap())
+        .unwrap();
+    let got = bob.decrypt(alice.address(), &m).unwrap();
+    assert_eq!(got.text(), Some("boxed"));
+    assert!(bob.acknowledge(alice.address(), &got.id).unwrap());
+    assert!(matches!(
+        bob.decrypt(alice.address(), &m),
+        Err(ReceiveError::Decrypt(DecryptError::DuplicateMessage { .. }))
+    ));
+
+    let memory: Box<dyn ProtocolStore> =
+        Box::new(InMemoryStore::generate(&mut ChaCha20Rng::seed_from_u64(43)));
+    let carol = Device::new(
+        memory,
+        Address::new("carol", 1),
+        ChaCha20Rng::seed_from_u64(44),
+        clock,
+    );
+    assert!(!carol.acknowledge(alice.address(), &got.id).unwrap());
+}

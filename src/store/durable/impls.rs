@@ -132,6 +132,10 @@ impl<B: Backend> TransactionalStore for Core<B> {
             Ok(())
         })
     }
+
+    fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
+        self.set_message_column(&self.sql.acknowledge, address, id, Val::OptBytes(None))
+    }
 }
 
 impl<B: Backend> SenderKeyStore for Core<B> {

@@ -22,7 +22,8 @@ use crate::{Address, Timestamp};
 
 /// What both persistent stores (`SqliteStore`, `PostgresStore`) offer beyond the
 /// protocol traits: creating the device's identity, the stored messages' lifecycle
-/// (acknowledge, expiry, purge), and a check of every row.
+/// (expiry and purge; acknowledging is [`TransactionalStore::acknowledge`](super::TransactionalStore::acknowledge), so a device
+/// over any store can do it), and a check of every row.
 ///
 /// Messages are those a decrypt stored in its commit, 1:1 ([`MessageId::of`]) and group
 /// ([`MessageId::of_group`]) alike; for a group message `address` is the sender.
@@ -50,11 +51,6 @@ pub trait DurableStore: ProtocolStore + StateStore {
         address: &Address,
         id: &MessageId,
     ) -> Result<Option<DeliveredMessage>, StoreError>;
-
-    /// The app has the message safely: drop its plaintext and keep only the dedupe
-    /// record, so a later redelivery is refused as a duplicate. Returns whether the
-    /// message was stored.
-    fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError>;
 
     /// Sets when a stored message disappears (its disappearing-message expiry), or
     /// `None` to keep it until acknowledged. Returns whether the message was stored.
@@ -463,10 +459,6 @@ impl<B: Backend> DurableStore for Core<B> {
         id: &MessageId,
     ) -> Result<Option<DeliveredMessage>, StoreError> {
         self.stored_message(address, id)
-    }
-
-    fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
-        self.set_message_column(&self.sql.acknowledge, address, id, Val::OptBytes(None))
     }
 
     fn set_message_expiry(

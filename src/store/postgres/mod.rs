@@ -41,7 +41,7 @@
 //! when the operation found no row), and a group decrypt inserts its message (under
 //! [`MessageId::of_group`](super::MessageId::of_group), sealed and bound to its row like a
 //! 1:1 message) in the same transaction, so a redelivered group message yields the stored
-//! plaintext, and [`DurableStore::acknowledge`](super::DurableStore::acknowledge),
+//! plaintext, and [`TransactionalStore::acknowledge`](super::TransactionalStore::acknowledge),
 //! [`DurableStore::set_message_expiry`](super::DurableStore::set_message_expiry) and
 //! [`DurableStore::purge_messages`](super::DurableStore::purge_messages) cover group
 //! messages too. Two hosts serving one device order their group operations through the same
