@@ -7,8 +7,8 @@
 //! ```
 
 use confide::envelope::{
-    AttachmentKind, AttachmentPointer, BlobId, Chat, Content, DataMessage, DisappearingTimer,
-    Header, MessageId, Sha256Digest,
+    AttachmentKind, AttachmentPointer, BlobId, Chat, Content, ContentId, DataMessage,
+    DisappearingTimer, Header, Sha256Digest,
 };
 use confide::media::MediaKey;
 use confide::session::cipher;
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Alice's default timer is 24 h; Bob's is off. Each chat starts under its owner's.
     let mut alice_chat = Chat::new(DisappearingTimer::HOURS_24);
     let mut bob_chat = Chat::new(DisappearingTimer::OFF);
-    let mut header = |t| Header::new(MessageId::random(&mut rng), t);
+    let mut header = |t| Header::new(ContentId::random(&mut rng), t);
 
     // Alice announces her timer, then sends a photo.
     let notice = alice_chat.set_timer(header(start), alice_chat.timer())?;

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use common::{Device, NOW, rng};
 use confide::Timestamp;
 use confide::envelope::{
-    AttachmentKind, AttachmentPointer, BlobId, Body, Chat, Content, ContentError, DataMessage,
-    Direction, DisappearingTimer, Header, MessageId, MessageLifecycle, PADDING_BLOCK, PaddingError,
-    Purged, Quote, Reaction, ReadError, Receipt, ReceiptKind, ReceiveError, SendError,
-    Sha256Digest, TimerError, Typing, VIEW_ONCE_LIFETIME, ViewOnceError, pad, padded_len, purge,
-    unpad,
+    AttachmentKind, AttachmentPointer, BlobId, Body, Chat, Content, ContentError, ContentId,
+    DataMessage, Direction, DisappearingTimer, Header, MessageLifecycle, PADDING_BLOCK,
+    PaddingError, Purged, Quote, Reaction, ReadError, Receipt, ReceiptKind, ReceiveError,
+    SendError, Sha256Digest, TimerError, Typing, VIEW_ONCE_LIFETIME, ViewOnceError, pad,
+    padded_len, purge, unpad,
 };
 use confide::media::{self, MediaKey, MediaKind};
 
@@ -23,10 +23,10 @@ fn at(ms_after_now: u64) -> Timestamp {
     Timestamp::from_millis(NOW.as_millis() + ms_after_now)
 }
 
-fn id(n: u64) -> MessageId {
+fn id(n: u64) -> ContentId {
     let mut b = [0u8; 16];
     b[8..].copy_from_slice(&n.to_be_bytes());
-    MessageId::from_bytes(b)
+    ContentId::from_bytes(b)
 }
 
 fn header(n: u64, sent_at: Timestamp) -> Header {
@@ -521,7 +521,7 @@ fn debug_output_hides_keys_and_text() {
     let r = Reaction::add(id(2), "❤️").unwrap();
     assert_eq!(
         format!("{r:?}"),
-        "Reaction { target: MessageId(00000000000000000000000000000002), \
+        "Reaction { target: ContentId(00000000000000000000000000000002), \
          emoji: <6 bytes>, remove: false }"
     );
 }
@@ -711,7 +711,7 @@ fn content_travels_through_a_real_session() {
     let mut alice_chat = Chat::new(DisappearingTimer::DAYS_7);
     let mut bob_chat = Chat::new(DisappearingTimer::OFF);
 
-    let mut h = Header::new(MessageId::random(&mut r), NOW);
+    let mut h = Header::new(ContentId::random(&mut r), NOW);
     h.hosting_serial = Some(3);
     let sent = alice_chat
         .send(
@@ -785,13 +785,13 @@ fn fixture_path() -> PathBuf {
 }
 
 fn fixture_content() -> Content {
-    let mut h = Header::new(MessageId::from_bytes([0x11; 16]), NOW);
+    let mut h = Header::new(ContentId::from_bytes([0x11; 16]), NOW);
     h.hosting_serial = Some(42);
     let message = DataMessage::builder()
         .text("written by content format 1")
         .attachment(pointer(1, AttachmentKind::Image))
         .attachment(pointer(2, AttachmentKind::Ptt))
-        .quote(Quote::new(MessageId::from_bytes([0x22; 16]), Some("quoted".into())).unwrap())
+        .quote(Quote::new(ContentId::from_bytes([0x22; 16]), Some("quoted".into())).unwrap())
         .build(DisappearingTimer::DAYS_7)
         .unwrap();
     Content::new(h, Body::Message(message))
@@ -807,7 +807,7 @@ fn format_1_fixture_still_parses() {
     let bytes = std::fs::read(fixture_path()).unwrap();
     assert_eq!(bytes.len(), 320);
     let c = Content::from_padded(&bytes).unwrap();
-    assert_eq!(c.id(), MessageId::from_bytes([0x11; 16]));
+    assert_eq!(c.id(), ContentId::from_bytes([0x11; 16]));
     assert_eq!(c.header().sent_at, NOW);
     assert_eq!(c.header().hosting_serial, Some(42));
     let m = message(&c);
@@ -822,7 +822,7 @@ fn format_1_fixture_still_parses() {
         ]
     );
     let q = m.quote().unwrap();
-    assert_eq!(q.target(), &MessageId::from_bytes([0x22; 16]));
+    assert_eq!(q.target(), &ContentId::from_bytes([0x22; 16]));
     assert_eq!(q.text(), Some("quoted"));
     // This version still writes the same bytes for the same message.
     assert_eq!(&fixture_content().to_padded()[..], &bytes[..]);

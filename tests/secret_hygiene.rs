@@ -7,8 +7,8 @@ use std::mem::MaybeUninit;
 
 use confide::device::{Device, FixedClock};
 use confide::envelope::{
-    AttachmentKind, AttachmentPointer, BlobId, Body, Content, DataMessage, DisappearingTimer,
-    Header, MessageId as ContentId, Sha256Digest,
+    AttachmentKind, AttachmentPointer, BlobId, Body, Content, ContentId, DataMessage,
+    DisappearingTimer, Header, Sha256Digest,
 };
 use confide::group::{DistributionId, GroupSessions, SenderKeyRecord};
 use confide::keys::{IdentityKeyPair, KeyPair, PreKeyRecord, PrivateKey, SignedPreKeyRecord};
@@ -72,8 +72,8 @@ fn has_byte_list(output: &str) -> bool {
 }
 
 /// Hex that is not a value the server or the peer sees anyway: every run of 16+ hex
-/// digits must be the whole content of a `PublicKey(..)`, `BlobId(..)` or a content
-/// `MessageId(..)`.
+/// digits must be the whole content of a `PublicKey(..)`, `BlobId(..)` or a
+/// `ContentId(..)`.
 fn unlabelled_hex(output: &str) -> Option<String> {
     let bytes = output.as_bytes();
     let mut i = 0;
@@ -90,7 +90,7 @@ fn unlabelled_hex(output: &str) -> Option<String> {
             continue;
         }
         let before = &output[..start];
-        let labelled = ["PublicKey(", "BlobId(", "MessageId("]
+        let labelled = ["PublicKey(", "BlobId(", "MessageId(", "ContentId("]
             .iter()
             .any(|l| before.ends_with(l))
             && output[i..].starts_with(')');
@@ -298,7 +298,7 @@ Encryptor: Encryptor { length: 0, .. }
 Decryptor: Decryptor { total: 0, .. }
 AttachmentPointer: AttachmentPointer { blob_id: BlobId(626c6f622d31), media_key: MediaKey(***), plaintext_sha256: Sha256Digest(..), encrypted_sha256: Sha256Digest(..), length: 1234, kind: Image }
 DataMessage: DataMessage { text: Some(<12 bytes>), attachments: [AttachmentPointer { blob_id: BlobId(626c6f622d31), media_key: MediaKey(***), plaintext_sha256: Sha256Digest(..), encrypted_sha256: Sha256Digest(..), length: 1234, kind: Image }], quote: None, timer: DisappearingTimer(off), view_once: false }
-Content: Content { header: Header { id: MessageId(66666666666666666666666666666666), sent_at: Timestamp(1700000000000), hosting_serial: None }, body: Message(DataMessage { text: Some(<12 bytes>), attachments: [AttachmentPointer { blob_id: BlobId(626c6f622d31), media_key: MediaKey(***), plaintext_sha256: Sha256Digest(..), encrypted_sha256: Sha256Digest(..), length: 1234, kind: Image }], quote: None, timer: DisappearingTimer(off), view_once: false }), .. }
+Content: Content { header: Header { id: ContentId(66666666666666666666666666666666), sent_at: Timestamp(1700000000000), hosting_serial: None }, body: Message(DataMessage { text: Some(<12 bytes>), attachments: [AttachmentPointer { blob_id: BlobId(626c6f622d31), media_key: MediaKey(***), plaintext_sha256: Sha256Digest(..), encrypted_sha256: Sha256Digest(..), length: 1234, kind: Image }], quote: None, timer: DisappearingTimer(off), view_once: false }), .. }
 UnidentifiedSenderMessageContent: UnidentifiedSenderMessageContent { content_type: Whisper, content_hint: Default, contents_len: 146, .. }
 StoreKey: StoreKey(<redacted>)
 NewMessage: NewMessage { id: MessageId(6744f03e…), plaintext: <29 bytes>, received_at: Timestamp(1700000000000) }

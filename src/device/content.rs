@@ -82,7 +82,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// Content with `body`, a fresh random id and the device's time, ready for
     /// [`Device::encrypt`] or [`Device::group_encrypt`].
     pub fn compose(&self, body: Body) -> Result<Content, crate::error::StoreError> {
-        let id = envelope::MessageId::random(&mut *self.rng()?);
+        let id = envelope::ContentId::random(&mut *self.rng()?);
         Ok(Content::new(Header::new(id, self.clock.now()), body))
     }
 

@@ -9,9 +9,9 @@ use crate::Address;
 use crate::error::StoreError;
 use crate::fingerprint::{Fingerprint, FingerprintError, Party};
 use crate::keys::IdentityKey;
-use crate::store::ProtocolStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::store::{DurableStore, MessageId};
+use crate::store::DurableStore;
+use crate::store::{MessageId, ProtocolStore};
 
 /// [`Device::open`] failed; the store is unchanged.
 #[derive(Debug, thiserror::Error)]

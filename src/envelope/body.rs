@@ -4,7 +4,7 @@
 use super::attachment::AttachmentPointer;
 use super::error::ContentError;
 use super::limits::{MAX_ATTACHMENTS, MAX_EMOJI_BYTES, MAX_RECEIPT_TARGETS, MAX_TEXT_BYTES};
-use super::{DisappearingTimer, MessageId};
+use super::{ContentId, DisappearingTimer};
 
 /// A chat message: text, attachments or both, with the timer in force when sent.
 #[derive(Clone, PartialEq, Eq)]
@@ -136,14 +136,14 @@ impl std::fmt::Debug for DataMessageBuilder {
 /// A reply's reference to an earlier message, with an optional snippet of its text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Quote {
-    target: MessageId,
+    target: ContentId,
     text: Option<String>,
 }
 
 impl Quote {
     /// Quotes `target`. The snippet is a copy the recipient shows even without the
     /// original, so it outlives a quoted disappearing message: pass `None` in such chats.
-    pub fn new(target: MessageId, text: Option<String>) -> Result<Self, ContentError> {
+    pub fn new(target: ContentId, text: Option<String>) -> Result<Self, ContentError> {
         Ok(Self {
             target,
             text: checked_text("quote.text", text)?,
@@ -151,7 +151,7 @@ impl Quote {
     }
 
     /// The quoted message.
-    pub fn target(&self) -> &MessageId {
+    pub fn target(&self) -> &ContentId {
         &self.target
     }
 
@@ -173,23 +173,23 @@ impl std::fmt::Debug for Quote {
 /// An emoji reaction to a message, or its withdrawal.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reaction {
-    target: MessageId,
+    target: ContentId,
     emoji: String,
     remove: bool,
 }
 
 impl Reaction {
     /// Reacts to `target` with `emoji` (non-empty, at most [`MAX_EMOJI_BYTES`]).
-    pub fn add(target: MessageId, emoji: &str) -> Result<Self, ContentError> {
+    pub fn add(target: ContentId, emoji: &str) -> Result<Self, ContentError> {
         Self::new(target, emoji, false)
     }
 
     /// Withdraws an earlier reaction with `emoji`.
-    pub fn remove(target: MessageId, emoji: &str) -> Result<Self, ContentError> {
+    pub fn remove(target: ContentId, emoji: &str) -> Result<Self, ContentError> {
         Self::new(target, emoji, true)
     }
 
-    fn new(target: MessageId, emoji: &str, remove: bool) -> Result<Self, ContentError> {
+    fn new(target: ContentId, emoji: &str, remove: bool) -> Result<Self, ContentError> {
         if emoji.is_empty() {
             return Err(ContentError::MissingField {
                 field: "reaction.emoji",
@@ -210,7 +210,7 @@ impl Reaction {
     }
 
     /// The message reacted to.
-    pub fn target(&self) -> &MessageId {
+    pub fn target(&self) -> &ContentId {
         &self.target
     }
 
@@ -249,12 +249,12 @@ pub enum ReceiptKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
     kind: ReceiptKind,
-    targets: Vec<MessageId>,
+    targets: Vec<ContentId>,
 }
 
 impl Receipt {
     /// Acknowledges 1 to [`MAX_RECEIPT_TARGETS`] messages.
-    pub fn new(kind: ReceiptKind, targets: Vec<MessageId>) -> Result<Self, ContentError> {
+    pub fn new(kind: ReceiptKind, targets: Vec<ContentId>) -> Result<Self, ContentError> {
         if targets.is_empty() {
             return Err(ContentError::MissingField {
                 field: "receipt.targets",
@@ -276,7 +276,7 @@ impl Receipt {
     }
 
     /// The messages acknowledged.
-    pub fn targets(&self) -> &[MessageId] {
+    pub fn targets(&self) -> &[ContentId] {
         &self.targets
     }
 }
@@ -377,7 +377,7 @@ pub(super) mod convert {
 
         fn try_from(q: &pb::Quote) -> Result<Self, ContentError> {
             Quote::new(
-                MessageId::parse("quote.target", &q.target)?,
+                ContentId::parse("quote.target", &q.target)?,
                 non_empty(&q.text),
             )
         }
@@ -397,7 +397,7 @@ pub(super) mod convert {
 
         fn try_from(r: &pb::Reaction) -> Result<Self, ContentError> {
             Reaction::new(
-                MessageId::parse("reaction.target", &r.target)?,
+                ContentId::parse("reaction.target", &r.target)?,
                 &r.emoji,
                 r.remove,
             )
@@ -438,7 +438,7 @@ pub(super) mod convert {
             let targets = r
                 .targets
                 .iter()
-                .map(|t| MessageId::parse("receipt.targets", t))
+                .map(|t| ContentId::parse("receipt.targets", t))
                 .collect::<Result<_, _>>()?;
             Receipt::new(kind, targets)
         }

@@ -5,7 +5,7 @@
 use super::body::DataMessageBuilder;
 use super::error::{ReadError, ReceiveError, SendError, ViewOnceError};
 use super::lifecycle::{self, Direction, MessageLifecycle, Purged};
-use super::{Body, Content, DataMessage, DisappearingTimer, Header, MessageId};
+use super::{Body, Content, ContentId, DataMessage, DisappearingTimer, Header};
 use crate::Timestamp;
 
 /// A change of a chat's timer, kept in the chat as the notice users see. Notices do not
@@ -13,7 +13,7 @@ use crate::Timestamp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerEvent {
     /// The id of the [`Body::TimerChange`] content.
-    pub id: MessageId,
+    pub id: ContentId,
     /// Local time it was sent or received.
     pub at: Timestamp,
     /// Who changed the timer.
@@ -120,7 +120,7 @@ impl Chat {
 
     /// Records that the user saw a received message at `now`, which starts its timer.
     /// Marking it again keeps the first time.
-    pub fn mark_read(&mut self, id: MessageId, now: Timestamp) -> Result<(), ReadError> {
+    pub fn mark_read(&mut self, id: ContentId, now: Timestamp) -> Result<(), ReadError> {
         let entry = self.entry_mut(id).ok_or(ReadError::UnknownMessage { id })?;
         let l = &mut entry.lifecycle;
         if l.direction != Direction::Incoming {
@@ -137,7 +137,7 @@ impl Chat {
     /// (the record stays, marked opened, until the next purge). Opening also reads it.
     pub fn open_view_once(
         &mut self,
-        id: MessageId,
+        id: ContentId,
         now: Timestamp,
     ) -> Result<DataMessage, ViewOnceError> {
         let entry = self
@@ -196,7 +196,7 @@ impl Chat {
 
     fn apply_timer(
         &mut self,
-        id: MessageId,
+        id: ContentId,
         at: Timestamp,
         direction: Direction,
         timer: DisappearingTimer,
@@ -210,13 +210,13 @@ impl Chat {
         });
     }
 
-    fn check_new(&self, id: MessageId) -> Result<(), MessageId> {
+    fn check_new(&self, id: ContentId) -> Result<(), ContentId> {
         let taken = self.entries.iter().any(|e| e.lifecycle.id == id)
             || self.events.iter().any(|e| e.id == id);
         if taken { Err(id) } else { Ok(()) }
     }
 
-    fn entry_mut(&mut self, id: MessageId) -> Option<&mut Entry> {
+    fn entry_mut(&mut self, id: ContentId) -> Option<&mut Entry> {
         self.entries.iter_mut().find(|e| e.lifecycle.id == id)
     }
 }

@@ -20,9 +20,9 @@ use crate::proto::content as pb;
 /// A message's id: 16 random bytes chosen by its sender. Random rather than a
 /// timestamp, so ids from both sides of a chat never collide.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId([u8; 16]);
+pub struct ContentId([u8; 16]);
 
-impl MessageId {
+impl ContentId {
     /// A fresh random id.
     pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         let mut id = [0u8; 16];
@@ -51,9 +51,9 @@ impl MessageId {
     }
 }
 
-impl std::fmt::Debug for MessageId {
+impl std::fmt::Debug for ContentId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MessageId(")?;
+        f.write_str("ContentId(")?;
         for b in &self.0 {
             write!(f, "{b:02x}")?;
         }
@@ -65,7 +65,7 @@ impl std::fmt::Debug for MessageId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     /// The message's id.
-    pub id: MessageId,
+    pub id: ContentId,
     /// When it was sent, by the sender's clock. For display; expiry uses local times.
     pub sent_at: Timestamp,
     /// The business hosting attestation serial in force for the sender, if the chat has
@@ -76,7 +76,7 @@ pub struct Header {
 
 impl Header {
     /// A header without a hosting serial.
-    pub fn new(id: MessageId, sent_at: Timestamp) -> Self {
+    pub fn new(id: ContentId, sent_at: Timestamp) -> Self {
         Self {
             id,
             sent_at,
@@ -173,7 +173,7 @@ impl Content {
     }
 
     /// The message id.
-    pub fn id(&self) -> MessageId {
+    pub fn id(&self) -> ContentId {
         self.header.id
     }
 
@@ -210,7 +210,7 @@ fn parse(msg: &pb::Content) -> Result<(Header, Body), ContentError> {
         return Err(ContentError::UnsupportedFormat { found: msg.format });
     }
     let header = Header {
-        id: MessageId::parse("id", &msg.id)?,
+        id: ContentId::parse("id", &msg.id)?,
         sent_at: Timestamp::from_millis(msg.sent_at),
         hosting_serial: msg.hosting_serial,
     };

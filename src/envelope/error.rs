@@ -1,7 +1,7 @@
 //! One error enum per operation. `Display` texts name fields and lengths only, never
 //! message text, keys or ids, so they are safe to log.
 
-use super::MessageId;
+use super::ContentId;
 
 /// Padded plaintext that is not exactly what [`super::pad`] produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -125,7 +125,7 @@ pub enum SendError {
     #[error("the chat already has a message with this id")]
     DuplicateId {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
 }
 
@@ -138,7 +138,7 @@ pub enum ReceiveError {
     #[error("the chat already has a message with this id")]
     DuplicateId {
         /// The id received.
-        id: MessageId,
+        id: ContentId,
     },
 }
 
@@ -150,19 +150,19 @@ pub enum ReadError {
     #[error("no message with this id")]
     UnknownMessage {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
     /// The message is ours: its timer runs from when it was sent.
     #[error("only received messages are marked read")]
     NotIncoming {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
     /// The message has expired (it is only waiting for the next purge).
     #[error("message has expired")]
     Expired {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
 }
 
@@ -174,30 +174,30 @@ pub enum ViewOnceError {
     #[error("no message with this id")]
     UnknownMessage {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
     /// The message is not view-once.
     #[error("message is not view-once")]
     NotViewOnce {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
     /// The message is ours; only the recipient opens a view-once message.
     #[error("only received messages are opened")]
     NotIncoming {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
     /// It was opened before: view-once media is shown once.
     #[error("view-once message was already opened")]
     AlreadyOpened {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
     /// It expired unopened (or under the chat timer).
     #[error("message has expired")]
     Expired {
         /// The id given.
-        id: MessageId,
+        id: ContentId,
     },
 }

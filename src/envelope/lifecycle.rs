@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{BlobId, DataMessage, DisappearingTimer, MessageId};
+use super::{BlobId, ContentId, DataMessage, DisappearingTimer};
 use crate::Timestamp;
 
 /// How long an unopened view-once message is kept.
@@ -23,7 +23,7 @@ pub enum Direction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageLifecycle {
     /// The message.
-    pub id: MessageId,
+    pub id: ContentId,
     /// Sent or received.
     pub direction: Direction,
     /// Local time it was sent (outgoing) or received (incoming).
@@ -42,7 +42,7 @@ pub struct MessageLifecycle {
 
 impl MessageLifecycle {
     /// The record for a message sent or received at `at`, not yet read or opened.
-    pub fn new(id: MessageId, message: &DataMessage, direction: Direction, at: Timestamp) -> Self {
+    pub fn new(id: ContentId, message: &DataMessage, direction: Direction, at: Timestamp) -> Self {
         Self {
             id,
             direction,
@@ -91,7 +91,7 @@ impl MessageLifecycle {
 #[non_exhaustive]
 pub struct Purged {
     /// Messages to delete.
-    pub messages: Vec<MessageId>,
+    pub messages: Vec<ContentId>,
     /// Blobs whose media keys (and any decrypted copy) to delete. Named by blob id, so
     /// no copy of a key leaves the store.
     pub attachments: Vec<BlobId>,

@@ -9,13 +9,13 @@
 //! Sending:
 //!
 //! ```
-//! use confide::envelope::{Chat, Content, DataMessage, DisappearingTimer, Header, MessageId};
+//! use confide::envelope::{Chat, Content, DataMessage, DisappearingTimer, Header, ContentId};
 //! use confide::{SystemRng, Timestamp};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = SystemRng::new();
 //! let now = Timestamp::from_millis(1_700_000_000_000);
 //! let mut chat = Chat::new(DisappearingTimer::DAYS_7);
-//! let header = Header::new(MessageId::random(&mut rng), now);
+//! let header = Header::new(ContentId::random(&mut rng), now);
 //! let content = chat.send(header, DataMessage::builder().text("hi"))?;
 //! let padded = content.to_padded(); // encrypt this with `confide::session::cipher::encrypt`
 //! assert_eq!(padded.len(), 160);
@@ -69,7 +69,7 @@ mod timer;
 pub use attachment::{AttachmentKind, AttachmentPointer, BlobId, Sha256Digest};
 pub use body::{DataMessage, DataMessageBuilder, Quote, Reaction, Receipt, ReceiptKind, Typing};
 pub use chat::{Chat, TimerEvent};
-pub use content::{Body, Content, Header, MessageId};
+pub use content::{Body, Content, ContentId, Header};
 pub use error::{
     ContentError, PaddingError, ReadError, ReceiveError, SendError, TimerError, ViewOnceError,
 };

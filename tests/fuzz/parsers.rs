@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use confide::Timestamp;
 use confide::business::{AttestationVerifier, DisclosureTracker, HostingTag, SignedAttestation};
 use confide::envelope::{
-    self, Body, Content, DataMessage, DisappearingTimer, Header, MessageId, Reaction, Receipt,
+    self, Body, Content, ContentId, DataMessage, DisappearingTimer, Header, Reaction, Receipt,
     ReceiptKind, Typing,
 };
 use confide::group::{
@@ -450,7 +450,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     }
 
     // Content.
-    let id = |n: u8| MessageId::from_bytes([n; 16]);
+    let id = |n: u8| ContentId::from_bytes([n; 16]);
     let mut header = Header::new(id(1), NOW);
     header.hosting_serial = Some(42);
     let text = |t: &str, timer| {
