@@ -18,8 +18,9 @@ mod request;
 mod zip;
 
 pub use report::{
-    ACCOUNT_INFO_SCHEMA, AccountInfo, AccountReport, BusinessChat, Device, Group, MessageTimer,
-    PrivacySettings, Profile, ReportError, ReportSources, SCHEMA_ID, SCHEMA_VERSION, Visibility,
+    ACCOUNT_INFO_SCHEMA, AccountDevice, AccountInfo, AccountReport, BusinessChat, Group,
+    MessageTimer, PrivacySettings, Profile, ReportError, ReportSources, SCHEMA_ID, SCHEMA_VERSION,
+    Visibility,
 };
 pub use request::{Invalidation, ReportDurations, ReportRequest, ReportStatus, RequestError};
 

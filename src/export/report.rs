@@ -96,9 +96,9 @@ pub struct PrivacySettings {
     pub default_message_timer: MessageTimer,
 }
 
-/// A linked device.
+/// A device linked to the account, as the report lists it (not [`crate::Device`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Device {
+pub struct AccountDevice {
     /// Its name.
     pub label: String,
     /// Its platform.
@@ -150,7 +150,7 @@ pub struct AccountInfo {
     /// Privacy settings.
     pub privacy: PrivacySettings,
     /// Linked devices.
-    pub devices: Vec<Device>,
+    pub devices: Vec<AccountDevice>,
     /// Groups.
     pub groups: Vec<Group>,
     /// Business chats.

@@ -7,7 +7,7 @@ use confide::business::{
     AttestationVerifier, BusinessId, DisclosureTracker, HostingAttestation, HostingMode, Provider,
 };
 use confide::export::{
-    AccountInfo, AccountReport, BusinessChat, Device, Group, MessageTimer, PrivacySettings,
+    AccountDevice, AccountInfo, AccountReport, BusinessChat, Group, MessageTimer, PrivacySettings,
     Profile, ReportSources, Visibility,
 };
 use confide::policy::{
@@ -132,7 +132,7 @@ pub(crate) fn world() -> World {
             read_receipts: true,
             default_message_timer: MessageTimer::Days7,
         },
-        devices: vec![Device {
+        devices: vec![AccountDevice {
             label: "Phone".into(),
             platform: "android".into(),
             linked_at: d(2016, 8, 1),
