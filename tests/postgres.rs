@@ -1703,3 +1703,49 @@ fn every_fixture_version_still_opens() {
     }
     assert!(seen >= 1, "no fixture found");
 }
+
+/// Defect 2 on the store it was about: two hosts (two pools, two `Device` handles on one
+/// PostgreSQL device) record consent answers, first interleaved after both read the
+/// ledger, then racing from threads. Every answer lands and both hosts read the same
+/// ledger: each update is a compare-and-swap commit retried on conflict, not a save of a
+/// cached copy.
+#[test]
+fn two_hosts_on_one_device_lose_no_consent_update() {
+    use confide::policy::{CollectionMethod, ConsentEvent, Decision, PolicyId, timeline_2021};
+    let not_now = |i: u64| {
+        ConsentEvent::new(
+            PolicyId::new("2021-01").unwrap(),
+            Decision::NotNow,
+            // 2021-01-10, while the 2021 terms were open for an answer.
+            Timestamp::from_millis(1_610_236_800_000 + i),
+            CollectionMethod::InAppNotice,
+        )
+    };
+    let server = PgServer::start();
+    let (pool_a, pool_b) = (server.pool(2), server.pool(2));
+    let a = device_on(&pool_a, "carol", 3, 1);
+    let b = device_on(&pool_b, "carol", 3, 2);
+    let schedule = timeline_2021([b"terms 2016", b"terms 2021"], true);
+    assert!(a.consent_ledger().unwrap().entries().is_empty());
+    assert!(b.consent_ledger().unwrap().entries().is_empty());
+    for i in 0..4 {
+        a.record_consent(not_now(2 * i), &schedule).unwrap();
+        b.record_consent(not_now(2 * i + 1), &schedule).unwrap();
+    }
+    std::thread::scope(|scope| {
+        for d in [&a, &b] {
+            let schedule = &schedule;
+            // One time for all: the ledger refuses an answer older than its newest,
+            // whichever thread lands first.
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    d.record_consent(not_now(100), schedule).unwrap();
+                }
+            });
+        }
+    });
+    for d in [&a, &b] {
+        let entries = d.consent_ledger().unwrap().entries().len();
+        assert_eq!(entries, 28, "every answer from both hosts is in the ledger");
+    }
+}
