@@ -316,7 +316,7 @@ fn status(code: &str) -> i32 {
         "UntrustedIdentity" => CONFIDE_ERR_UNTRUSTED_IDENTITY,
         "InvalidSignature" => CONFIDE_ERR_INVALID_SIGNATURE,
         "InvalidPreKeyId" | "InvalidSignedPreKeyId" => CONFIDE_ERR_UNKNOWN_PREKEY,
-        "Store" | "StoreError" => CONFIDE_ERR_STORAGE,
+        "Store" => CONFIDE_ERR_STORAGE,
         "WrongKey" => CONFIDE_ERR_WRONG_KEY,
         "NotRegistered" => CONFIDE_ERR_NOT_FOUND,
         "InvalidCertificate" | "CertificateRevoked" => CONFIDE_ERR_INVALID_CERTIFICATE,

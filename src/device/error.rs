@@ -26,9 +26,6 @@ pub enum PrivacyStateError {
     /// The store failed.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
-    /// A lock was poisoned by a panicking thread.
-    #[error("device state lock poisoned")]
-    Poisoned,
 }
 
 /// [`Device::receive_attestation`] failed; nothing changed.

@@ -99,11 +99,11 @@ pub enum GroupReceiveError {
 }
 
 impl GroupReceiveError {
-    /// A stable name for the failure (the group error's code, or `"StoreError"`).
+    /// A stable name for the failure (the group error's code, or the store's, `"Store"`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Decrypt(e) => e.code(),
-            Self::Store(_) => "StoreError",
+            Self::Store(e) => e.code(),
         }
     }
 }
