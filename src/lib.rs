@@ -214,13 +214,14 @@ impl Address {
     }
 }
 
-/// The operating system's CSPRNG through `ring`, usable wherever confide takes an RNG.
-pub struct SystemRng(ring::rand::SystemRandom);
+/// The operating system's CSPRNG through the crypto backend (AWS-LC), usable wherever
+/// confide takes an RNG.
+pub struct SystemRng(());
 
 impl SystemRng {
     /// A handle to the system RNG.
     pub fn new() -> Self {
-        Self(ring::rand::SystemRandom::new())
+        Self(())
     }
 }
 
@@ -250,16 +251,15 @@ impl RngCore for SystemRng {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        // ring reports failure only when the OS has no entropy source at all; fall back
-        // to getrandom directly rather than hand out predictable bytes.
-        if ring::rand::SecureRandom::fill(&self.0, dest).is_err() {
+        // The backend reports failure only when the OS has no entropy source at all;
+        // fall back to getrandom directly rather than hand out predictable bytes.
+        if crypto::system_random(dest).is_err() {
             rand_core::OsRng.fill_bytes(dest);
         }
     }
 
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        ring::rand::SecureRandom::fill(&self.0, dest)
-            .map_err(|_| rand_core::Error::from(std::num::NonZeroU32::MIN))
+        crypto::system_random(dest).map_err(|_| rand_core::Error::from(std::num::NonZeroU32::MIN))
     }
 }
 
