@@ -214,6 +214,14 @@ impl Address {
     }
 }
 
+/// Whether confide's primitives run in AWS-LC's FIPS 140-3 validated module: true when
+/// built with the `fips` feature. The module validates AES, HMAC, HKDF, SHA-2 and the
+/// RNG; X25519, XEdDSA and AES-GCM-SIV, which the Signal protocol requires, are not
+/// FIPS-approved algorithms, so this is a validated implementation, not an approved mode.
+pub fn fips_mode() -> bool {
+    crypto::fips_mode()
+}
+
 /// The operating system's CSPRNG through the crypto backend (AWS-LC), usable wherever
 /// confide takes an RNG.
 pub struct SystemRng(());

@@ -153,10 +153,7 @@ pub(crate) fn gcm_siv_decrypt(key: &[u8; 32], ct: &[u8]) -> Option<Vec<u8>> {
     let key = LessSafeKey::new(UnboundKey::new(&aead::AES_256_GCM_SIV, key).ok()?);
     let mut out = ct.to_vec();
     let nonce = Nonce::assume_unique_for_key([0u8; aead::NONCE_LEN]);
-    let len = key
-        .open_in_place(nonce, Aad::empty(), &mut out)
-        .ok()?
-        .len();
+    let len = key.open_in_place(nonce, Aad::empty(), &mut out).ok()?.len();
     out.truncate(len);
     Some(out)
 }
@@ -184,11 +181,7 @@ impl Aes256Gcm {
     ) -> Option<[u8; 16]> {
         let tag = self
             .0
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                in_out,
-            )
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
             .ok()?;
         <[u8; 16]>::try_from(tag.as_ref()).ok()
     }
@@ -243,7 +236,9 @@ mod tests {
             unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
                 .try_into()
                 .unwrap();
-        let iv: [u8; 16] = unhex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+        let iv: [u8; 16] = unhex("000102030405060708090a0b0c0d0e0f")
+            .try_into()
+            .unwrap();
         let pt = unhex(
             "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51\
              30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
@@ -273,7 +268,9 @@ mod tests {
             unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
                 .try_into()
                 .unwrap();
-        let iv: [u8; 16] = unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
+        let iv: [u8; 16] = unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")
+            .try_into()
+            .unwrap();
         let mut data = unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
         assert!(aes256_ctr_apply(&key, &iv, &mut data));
         assert_eq!(
@@ -296,6 +293,64 @@ mod tests {
         assert_eq!(gcm_siv_decrypt(&key, &bad), None);
         assert_eq!(gcm_siv_decrypt(&key, &ct[..ct.len() - 1]), None);
         assert_eq!(gcm_siv_decrypt(&[4u8; 32], &ct), None);
+    }
+
+    /// Deterministic test data of `len` bytes.
+    fn data(seed: u8, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 32);
+        let mut block = crate::crypto::sha256(&[seed]);
+        while out.len() < len {
+            out.extend_from_slice(&block);
+            block = crate::crypto::sha256(&block);
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// The bytes AWS-LC produces are the bytes RustCrypto produces, for every mode
+    /// confide uses, at lengths around the block size (a different backend must produce
+    /// the same wire bytes).
+    #[test]
+    fn every_mode_matches_an_independent_implementation() {
+        use aes_gcm_siv::aead::{Aead, KeyInit};
+        use cbc::cipher::{BlockEncryptMut, KeyIvInit, StreamCipher, block_padding::Pkcs7};
+        for (i, len) in [0usize, 1, 15, 16, 17, 31, 32, 33, 140, 1000]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = u8::try_from(i).unwrap();
+            let key: [u8; 32] = data(seed, 32).try_into().unwrap();
+            let iv: [u8; 16] = data(seed + 100, 16).try_into().unwrap();
+            let msg = data(seed + 200, len);
+
+            let want = cbc::Encryptor::<::aes::Aes256>::new(&key.into(), &iv.into())
+                .encrypt_padded_vec_mut::<Pkcs7>(&msg);
+            assert_eq!(aes256_cbc_encrypt(&key, &iv, &msg), want, "cbc {len}");
+            assert_eq!(aes256_cbc_decrypt(&key, &iv, &want).unwrap(), msg);
+
+            let mut want = msg.clone();
+            ctr::Ctr32BE::<::aes::Aes256>::new(&key.into(), &[0u8; 16].into())
+                .apply_keystream(&mut want);
+            let mut got = msg.clone();
+            assert!(aes256_ctr_apply(&key, &[0u8; 16], &mut got));
+            assert_eq!(got, want, "ctr {len}");
+
+            let want = aes_gcm_siv::Aes256GcmSiv::new(&key.into())
+                .encrypt(&aes_gcm_siv::Nonce::default(), msg.as_slice())
+                .unwrap();
+            assert_eq!(gcm_siv_encrypt(&key, &msg), want, "gcm-siv {len}");
+            assert_eq!(gcm_siv_decrypt(&key, &want).unwrap(), msg);
+
+            let whole = len / 16 * 16;
+            let mut got = msg[..whole].to_vec();
+            assert!(CbcEncryptor::new(&key, &iv).encrypt_in_place(&mut got));
+            let mut want = msg[..whole].to_vec();
+            let mut enc = cbc::Encryptor::<::aes::Aes256>::new(&key.into(), &iv.into());
+            for block in want.chunks_exact_mut(16) {
+                enc.encrypt_block_mut(block.into());
+            }
+            assert_eq!(got, want, "raw cbc {len}");
+        }
     }
 
     #[test]

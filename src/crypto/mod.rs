@@ -15,7 +15,7 @@ pub(crate) use aes::{Aes256Gcm, CbcDecryptor, CbcEncryptor};
 pub(crate) use aes::{
     aes256_cbc_decrypt, aes256_cbc_encrypt, aes256_ctr_apply, gcm_siv_decrypt, gcm_siv_encrypt,
 };
-pub(crate) use x25519::{x25519_agree, x25519_public_key};
+pub(crate) use x25519::X25519Private;
 
 use aws_lc_rs::{digest, hkdf, hmac};
 use subtle::ConstantTimeEq;
@@ -149,13 +149,66 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Fills `dest` from the operating system's CSPRNG (AWS-LC's, seeded by the kernel).
 pub(crate) fn system_random(dest: &mut [u8]) -> Result<(), ()> {
-    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), dest)
-        .map_err(|_| ())
+    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), dest).map_err(|_| ())
+}
+
+/// Whether AWS-LC runs as its FIPS 140-3 validated module (the `fips` feature).
+pub(crate) fn fips_mode() -> bool {
+    aws_lc_rs::try_fips_mode().is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fips_mode_follows_the_feature() {
+        assert_eq!(fips_mode(), cfg!(feature = "fips"));
+    }
+
+    /// HMAC, HKDF and SHA-2 agree with ring's on the lengths confide uses.
+    #[test]
+    fn hashes_match_ring() {
+        for len in [0usize, 1, 32, 33, 64, 65, 200] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let key = sha256(&msg);
+            let want = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), &msg);
+            assert_eq!(&hmac_sha256(&key, &[&msg])[..], want.as_ref());
+            assert_eq!(
+                &sha256(&msg)[..],
+                ring::digest::digest(&ring::digest::SHA256, &msg).as_ref()
+            );
+            assert_eq!(
+                &sha512(&[&msg])[..],
+                ring::digest::digest(&ring::digest::SHA512, &msg).as_ref()
+            );
+            for (salt, out_len) in [
+                (&[][..], 32usize),
+                (&key[..], 64),
+                (&msg[..], 80),
+                (&[][..], 96),
+            ] {
+                let mut got = vec![0u8; out_len];
+                hkdf_sha256(salt, &msg, b"info", &mut got);
+                let mut want = vec![0u8; out_len];
+                ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, salt)
+                    .extract(&msg)
+                    .expand(&[b"info"], RingLen(out_len))
+                    .unwrap()
+                    .fill(&mut want)
+                    .unwrap();
+                assert_eq!(got, want);
+            }
+        }
+    }
+
+    struct RingLen(usize);
+
+    impl ring::hkdf::KeyType for RingLen {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
@@ -183,8 +236,17 @@ mod tests {
     #[test]
     fn hmac_rfc4231_case_2_whole_split_and_twice() {
         let want = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert_eq!(hex(&hmac_sha256(b"Jefe", &[b"what do ya want for nothing?"])), want);
-        assert_eq!(hex(&hmac_sha256(b"Jefe", &[b"what do ya ", b"want for nothing?"])), want);
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", &[b"what do ya want for nothing?"])),
+            want
+        );
+        assert_eq!(
+            hex(&hmac_sha256(
+                b"Jefe",
+                &[b"what do ya ", b"want for nothing?"]
+            )),
+            want
+        );
         let mut h = Hmac::new(b"Jefe");
         h.update(b"what do ya want ");
         h.update(b"for nothing?");

@@ -114,7 +114,7 @@ impl std::fmt::Debug for PublicKey {
 /// A Curve25519 private key: its 32 clamped bytes. Zeroized on drop; `Debug` never
 /// shows it.
 #[derive(Clone)]
-pub struct PrivateKey(Zeroizing<[u8; 32]>);
+pub struct PrivateKey(crate::crypto::X25519Private);
 
 impl PrivateKey {
     /// A fresh random key.
@@ -129,25 +129,25 @@ impl PrivateKey {
         bytes[0] &= 248;
         bytes[31] &= 127;
         bytes[31] |= 64;
-        let key = Self(Zeroizing::new(bytes));
+        let key = Self(crate::crypto::X25519Private::from_bytes(&bytes));
         zeroize::Zeroize::zeroize(&mut bytes);
         key
     }
 
     /// The clamped private key bytes, for persistence.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        self.0.clone()
+        Zeroizing::new(*self.0.bytes())
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(crate::crypto::x25519_public_key(&self.0))
+        PublicKey(self.0.public_key())
     }
 
     /// X25519 agreement; `None` when the peer's key is of low order, so the result
     /// would not depend on our secret.
     pub(crate) fn agree(&self, theirs: &PublicKey) -> Option<Zeroizing<[u8; 32]>> {
-        crate::crypto::x25519_agree(&self.0, &theirs.0)
+        self.0.agree(&theirs.0)
     }
 
     /// An XEdDSA signature over `message` (public as
@@ -159,7 +159,7 @@ impl PrivateKey {
     ) -> [u8; SIGNATURE_LEN] {
         let mut random = Zeroizing::new([0u8; 64]);
         rng.fill_bytes(random.as_mut());
-        xeddsa::sign(&self.0, message, &random)
+        xeddsa::sign(self.0.bytes(), message, &random)
     }
 }
 

@@ -5,7 +5,6 @@
 //! [`ConsentLedger::head`] somewhere the ledger's keeper cannot rewrite (a signed
 //! receipt, another party) to make a rewrite of the whole chain detectable too.
 
-
 use super::days;
 use super::version::{PolicyId, PolicySchedule};
 use crate::Timestamp;

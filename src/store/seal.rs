@@ -179,10 +179,7 @@ impl Sealer {
         let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| OpenFailed)?;
         let mut buf = Zeroizing::new(body.to_vec());
         let aad = self.aad(table, row);
-        let len = self
-            .aead
-            .open(nonce, &aad, &mut buf)
-            .ok_or(OpenFailed)?;
+        let len = self.aead.open(nonce, &aad, &mut buf).ok_or(OpenFailed)?;
         buf.truncate(len);
         Ok(buf)
     }
