@@ -199,19 +199,25 @@ fn olm_pair() -> OlmPair {
     let alice_account = Account::new();
     let mut bob_account = Account::new();
     let otk = one_time_key(&mut bob_account);
-    let mut alice = alice_account.create_outbound_session(
-        SessionConfig::version_1(),
-        bob_account.curve25519_key(),
-        otk,
-    );
-    let first = olm_prekey(alice.encrypt(b"hello"));
+    let mut alice = alice_account
+        .create_outbound_session(
+            SessionConfig::version_1(),
+            bob_account.curve25519_key(),
+            otk,
+        )
+        .unwrap();
+    let first = olm_prekey(alice.encrypt(b"hello").unwrap());
     let mut bob = bob_account
-        .create_inbound_session(alice_account.curve25519_key(), &first)
+        .create_inbound_session(
+            SessionConfig::version_1(),
+            alice_account.curve25519_key(),
+            &first,
+        )
         .unwrap()
         .session;
-    let reply = bob.encrypt(b"hi");
+    let reply = bob.encrypt(b"hi").unwrap();
     alice.decrypt(&reply).unwrap();
-    let again = alice.encrypt(b"again");
+    let again = alice.encrypt(b"again").unwrap();
     bob.decrypt(&again).unwrap();
     OlmPair { alice, bob }
 }
@@ -666,7 +672,7 @@ fn bench_encrypt(c: &mut Criterion) {
 
         let mut o = olm_pair();
         group.bench_with_input(BenchmarkId::new("vodozemac", len), &plaintext, |b, p| {
-            b.iter_custom(|n| timed(n, chunk, || (), |()| o.alice.encrypt(p)));
+            b.iter_custom(|n| timed(n, chunk, || (), |()| o.alice.encrypt(p).unwrap()));
         });
 
         let mut rng = ChaCha20Rng::seed_from_u64(3);
@@ -721,7 +727,7 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     chunk,
-                    || o.alice.encrypt(p),
+                    || o.alice.encrypt(p).unwrap(),
                     |m| o.bob.decrypt(&m).unwrap(),
                 )
             });
@@ -775,7 +781,7 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     16,
-                    || o.alice.encrypt(p).to_parts(),
+                    || o.alice.encrypt(p).unwrap().to_parts(),
                     |(kind, bytes)| {
                         let m = OlmMessage::from_parts(kind, &bytes).unwrap();
                         o.bob.decrypt(&m).unwrap()
@@ -861,7 +867,7 @@ fn bench_pingpong(c: &mut Criterion) {
                         (&mut o.alice, &mut o.bob)
                     };
                     bob_turn = !bob_turn;
-                    let m = tx.encrypt(&plaintext);
+                    let m = tx.encrypt(&plaintext).unwrap();
                     rx.decrypt(&m).unwrap()
                 },
             )
@@ -970,12 +976,13 @@ fn bench_setup(c: &mut Criterion) {
     let bob_ed = bob_account.borrow().ed25519_key();
     let alice_curve = alice_account.curve25519_key();
     let vodozemac_setup = |otk: vodozemac::Curve25519PublicKey| {
-        let mut alice =
-            alice_account.create_outbound_session(SessionConfig::version_1(), bob_curve, otk);
-        let m = olm_prekey(alice.encrypt(&plaintext));
+        let mut alice = alice_account
+            .create_outbound_session(SessionConfig::version_1(), bob_curve, otk)
+            .unwrap();
+        let m = olm_prekey(alice.encrypt(&plaintext).unwrap());
         let inbound = bob_account
             .borrow_mut()
-            .create_inbound_session(alice_curve, &m)
+            .create_inbound_session(SessionConfig::version_1(), alice_curve, &m)
             .unwrap();
         (alice, inbound)
     };
@@ -1014,17 +1021,15 @@ fn bench_setup(c: &mut Criterion) {
                 1,
                 || {
                     let otk = one_time_key(&mut bob_account.borrow_mut());
-                    let mut alice = alice_account.create_outbound_session(
-                        SessionConfig::version_1(),
-                        bob_curve,
-                        otk,
-                    );
-                    olm_prekey(alice.encrypt(&plaintext))
+                    let mut alice = alice_account
+                        .create_outbound_session(SessionConfig::version_1(), bob_curve, otk)
+                        .unwrap();
+                    olm_prekey(alice.encrypt(&plaintext).unwrap())
                 },
                 |m| {
                     bob_account
                         .borrow_mut()
-                        .create_inbound_session(alice_curve, &m)
+                        .create_inbound_session(SessionConfig::version_1(), alice_curve, &m)
                         .unwrap()
                 },
             )
