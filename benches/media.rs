@@ -2,9 +2,10 @@
 //!
 //! `cargo bench --bench media` measures, at 64 KiB, 1 MiB and 16 MiB (the backends'
 //! candidates at 1 MiB):
-//! - the floor: AES-256-CBC alone, HMAC-SHA256 alone, SHA-256 alone, and AES-CBC +
-//!   HMAC in one pass (what any implementation of the scheme must at least do, on one
-//!   core); for decryption at 4, 16 and 64 KiB pieces (the floor is the best of them),
+//! - the floor: AES-256-CBC alone, HMAC-SHA256 alone, SHA-256 alone, AES-CBC + HMAC in
+//!   one pass, and that pass with the two SHA-256 an `EncryptedMedia` carries (of the
+//!   plaintext and of the upload: what any encryption of the scheme must at least do, on
+//!   one core, the floor of `media_encrypt/*_single_thread`); for decryption at 4, 16 and 64 KiB pieces (the floor is the best of them),
 //!   and once more with the upload's SHA-256, the floor of a decryption asked to check
 //!   `file_enc_sha256`. The floors take each primitive from the fastest backend here,
 //!   per `primitive/<p>_1MiB/<backend>` (short runs, 0.5 s warm-up, 2 s, on a 2-core
@@ -223,6 +224,29 @@ fn floor<M: Measurement + 'static>(c: &mut Criterion<M>) {
                 black_box(ctx.sign())
             })
         });
+        // What every media encryption must produce: the upload (CBC, HMAC) and both
+        // hashes the message carries (fileSha256 of the plaintext, fileEncSha256 of the
+        // upload), on one core: the floor of confide's single-threaded encryption.
+        g.bench_function(
+            BenchmarkId::new("sha256+cbc_encrypt+hmac+sha256_one_pass", name),
+            |b| {
+                b.iter(|| {
+                    let mut enc = CbcEnc::new(&KEY, &IV);
+                    let mut ctx = hmac::Context::with_key(&mac_key);
+                    let mut plain = digest::Context::new(&digest::SHA256);
+                    let mut upload = digest::Context::new(&digest::SHA256);
+                    for piece in buf.chunks_mut(PIECE) {
+                        plain.update(piece);
+                        enc.encrypt(piece);
+                        ctx.update(piece);
+                        upload.update(piece);
+                    }
+                    let tag = ctx.sign();
+                    upload.update(&tag.as_ref()[..10]);
+                    black_box((tag, plain.finish(), upload.finish()))
+                })
+            },
+        );
         for (piece_len, label) in DECRYPT_FLOOR_PIECES {
             g.bench_function(
                 BenchmarkId::new(format!("hmac+cbc_decrypt_one_pass_{label}"), name),
