@@ -4,7 +4,12 @@
 //! The floor is what any implementation of the scheme must do per message: the chain
 //! step (two HMACs) and the HKDF to IV and key, AES-256-CBC (encryption with padding,
 //! or decryption with the padding check), and one XEdDSA signature or verification
-//! over the message as sent. Every bench times exactly one message.
+//! over the message as sent. Every bench times exactly one message. Each primitive comes
+//! from the fastest backend in session's `primitive/<p>/<backend>` and media's
+//! `primitive/<p>_1MiB/<backend>` rows: HMAC and HKDF from ring (the empty salt set up
+//! once), AES-256-CBC from RustCrypto (aes + cbc) below 1 KiB and aws-lc-rs's encryption
+//! from 1 KiB on (RustCrypto's decryption throughout), XEdDSA from confide (the only one
+//! at hand). Megolm is vodozemac 0.11's, version 1.
 //!
 //! `CONFIDE_GROUP_MIN_OF=<rounds>` instead runs confide, the floor and Megolm
 //! interleaved, each over a batch of messages, `rounds` times, and prints the fastest
@@ -102,30 +107,58 @@ fn group(c: &mut Criterion) {
     g.finish();
 }
 
+// The floor's backends, the winners of session's `primitive/*/*` and media's
+// `primitive/*_1MiB/*` (see the module docs): HMAC and HKDF from `mac` (ring and
+// aws-lc-rs share one API for both), AES-CBC as `floor_encrypt` and `floor_decrypt` say.
+use ring as mac;
+
+/// The RFC 5869 default salt, set up once for the whole run.
+static EMPTY_SALT: std::sync::LazyLock<mac::hkdf::Salt> =
+    std::sync::LazyLock::new(|| mac::hkdf::Salt::new(mac::hkdf::HKDF_SHA256, &[]));
+
 /// The chain step and HKDF of one message: `HMAC(chain, 0x01)` (the seed),
 /// `HMAC(chain, 0x02)` (the next chain key), then the seed expanded to IV ‖ key.
 fn floor_keys(chain: &[u8; 32]) -> ([u8; 48], [u8; 32]) {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, chain);
-    let seed = ring::hmac::sign(&key, &[1]);
+    let key = mac::hmac::Key::new(mac::hmac::HMAC_SHA256, chain);
+    let seed = mac::hmac::sign(&key, &[1]);
     let mut next = [0u8; 32];
-    next.copy_from_slice(ring::hmac::sign(&key, &[2]).as_ref());
-    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(seed.as_ref());
+    next.copy_from_slice(mac::hmac::sign(&key, &[2]).as_ref());
+    let prk = EMPTY_SALT.extract(seed.as_ref());
     let mut okm = [0u8; 48];
     let info = [&b"WhisperGroup"[..]];
     prk.expand(&info, Len48).unwrap().fill(&mut okm).unwrap();
     (okm, next)
 }
 
-/// The floor's keys, then AES-256-CBC with PKCS#7.
+/// From this length on aws-lc-rs encrypts faster than RustCrypto (session's
+/// `primitive/aes256cbc_encrypt_*`); below it RustCrypto's cheaper key setup wins.
+const AWS_LC_CBC_FROM: usize = 1024;
+
+/// The floor's keys, then AES-256-CBC with PKCS#7: RustCrypto's for short messages,
+/// aws-lc-rs's (padding appended in place in the output buffer) for long ones.
 fn floor_encrypt(chain: &[u8; 32], pt: &[u8]) -> Vec<u8> {
-    use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
     let (okm, next) = floor_keys(chain);
     black_box(next);
     let (iv, key) = okm.split_at(16);
-    cbc::Encryptor::<aes::Aes256>::new(key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(pt)
+    if pt.len() + 16 < AWS_LC_CBC_FROM {
+        use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+        return cbc::Encryptor::<aes::Aes256>::new(key.into(), iv.into())
+            .encrypt_padded_vec_mut::<Pkcs7>(pt);
+    }
+    use aws_lc_rs::cipher::UnboundCipherKey;
+    use aws_lc_rs::cipher::{AES_256, EncryptionContext, PaddedBlockEncryptingKey};
+    let key =
+        PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_256, key).unwrap()).unwrap();
+    let mut out = Vec::with_capacity(pt.len() / 16 * 16 + 16);
+    out.extend_from_slice(pt);
+    let iv = aws_lc_rs::iv::FixedLength::try_from(iv).unwrap();
+    key.less_safe_encrypt(&mut out, EncryptionContext::Iv128(iv))
+        .unwrap();
+    out
 }
 
-/// The floor's keys, then AES-256-CBC decryption and the padding check.
+/// The floor's keys, then AES-256-CBC decryption and the padding check (RustCrypto's,
+/// ahead of aws-lc-rs's for short messages and level with it at 1 MiB).
 fn floor_decrypt(chain: &[u8; 32], ct: &[u8]) -> Vec<u8> {
     use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
     let (okm, next) = floor_keys(chain);
@@ -137,7 +170,7 @@ fn floor_decrypt(chain: &[u8; 32], ct: &[u8]) -> Vec<u8> {
 }
 
 struct Len48;
-impl ring::hkdf::KeyType for Len48 {
+impl mac::hkdf::KeyType for Len48 {
     fn len(&self) -> usize {
         48
     }

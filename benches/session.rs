@@ -1,4 +1,4 @@
-//! Session benches: confide against vodozemac's Olm and against the floor.
+//! Session benches: confide against vodozemac 0.11's Olm (v1) and against the floor.
 //!
 //! Names read as a table: `encrypt/{confide,vodozemac,floor}/<bytes>`, the same for
 //! `decrypt`, `ratchet_pingpong/{confide,vodozemac,floor}` (one message per iteration,
@@ -8,13 +8,28 @@
 //! `*_store` and `*_from_bytes` are references through `confide::session::cipher` and from wire
 //! bytes; `primitive/*` are single primitives, to attribute differences.
 //!
-//! The floor is the v3 computation with nothing around it, using the crates confide uses
-//! (ring HMAC/HKDF, aes + cbc, x25519-dalek) as cheaply as their APIs allow: per message
-//! two chain HMACs under one keying, HKDF-SHA256 to 80 bytes (empty salt keyed once),
-//! AES-256-CBC/PKCS7 in place in the one output buffer and one HMAC over both identity
-//! keys and the message; per DH ratchet step one key generation, two agreements and two
-//! HKDFs; for setup the XEdDSA check of the signed prekey, X3DH's DHs and HKDF on both
-//! sides and both initial ratchet steps.
+//! The floor is the v3 computation with nothing around it: per message two chain HMACs
+//! under one keying, HKDF-SHA256 to 80 bytes (empty salt set up once), AES-256-CBC/PKCS7
+//! in place in the one output buffer and one HMAC over both identity keys and the message;
+//! per DH ratchet step one key generation, two agreements and two HKDFs; for setup the
+//! XEdDSA check of the signed prekey, X3DH's DHs and HKDF on both sides and both initial
+//! ratchet steps. Each primitive comes from the fastest of aws-lc-rs, ring, x25519-dalek and
+//! RustCrypto (aes + cbc) here, used as cheaply as its API allows; `primitive/<p>/<backend>`
+//! shows the candidates side by side (`primitive/<p>` alone is the floor's choice). Short
+//! runs (0.5 s warm-up, 1-3 s, a 2-core machine shared with builds), medians:
+//! - X25519 agreement: aws-lc-rs with the private key held parsed, 20-26 µs; x25519-dalek
+//!   44-59 µs. (`x25519_dh/aws_lc_from_bytes`, the key loaded per call as confide does:
+//!   25-36 µs.)
+//! - X25519 key generation from 32 drawn bytes: aws-lc-rs 7.3-8.0 µs, x25519-dalek 17 µs
+//!   (`aws_lc_generate`, AWS-LC's own RNG: 6.6-7.7 µs, but not the caller's draw).
+//! - HMAC-SHA256, key set up per call: ring, 1 B 235-278 ns vs aws-lc-rs 367-432; the chain
+//!   step 440 vs 526 ns; 266 B 425 vs 552 ns.
+//! - HKDF-SHA256: ring; 80 B with the empty salt a tie (ring 794-812 ns, aws-lc-rs
+//!   765-954), with a 32-byte salt ring 677-798 vs 737-848 ns.
+//! - AES-256-CBC/PKCS7, key schedule per message: RustCrypto below 1 KiB (140 B encrypt
+//!   229-254 vs 327-360 ns, decrypt 165-198 vs 224-278; 512 B 694 vs 732 ns), aws-lc-rs
+//!   encryption from 1 KiB (1.26 vs 1.29 µs; 947 vs 797 MiB/s at 1 MiB), RustCrypto
+//!   decryption throughout (1 KiB 304 vs 357 ns; level at 1 MiB, see `media`).
 //!
 //! Steady-state decrypt times only the decryption: messages are encrypted in chunks
 //! outside the timing and delivered in order on one chain (no ratchet step, no skipped
@@ -40,7 +55,7 @@ use confide::{
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 use vodozemac::olm::{Account, OlmMessage, PreKeyMessage, Session as OlmSession, SessionConfig};
 
 /// Payload sizes of the steady-state benches.
@@ -199,89 +214,324 @@ fn olm_pair() -> OlmPair {
     let alice_account = Account::new();
     let mut bob_account = Account::new();
     let otk = one_time_key(&mut bob_account);
-    let mut alice = alice_account.create_outbound_session(
-        SessionConfig::version_1(),
-        bob_account.curve25519_key(),
-        otk,
-    );
-    let first = olm_prekey(alice.encrypt(b"hello"));
+    let mut alice = alice_account
+        .create_outbound_session(
+            SessionConfig::version_1(),
+            bob_account.curve25519_key(),
+            otk,
+        )
+        .unwrap();
+    let first = olm_prekey(alice.encrypt(b"hello").unwrap());
     let mut bob = bob_account
-        .create_inbound_session(alice_account.curve25519_key(), &first)
+        .create_inbound_session(
+            SessionConfig::version_1(),
+            alice_account.curve25519_key(),
+            &first,
+        )
         .unwrap()
         .session;
-    let reply = bob.encrypt(b"hi");
+    let reply = bob.encrypt(b"hi").unwrap();
     alice.decrypt(&reply).unwrap();
-    let again = alice.encrypt(b"again");
+    let again = alice.encrypt(b"again").unwrap();
     bob.decrypt(&again).unwrap();
     OlmPair { alice, bob }
+}
+
+// ---------------------------------------------------------------------------------------
+// The candidates for each primitive, each as cheaply as its API allows; `primitive/*/<name>`
+// times them side by side and the floor takes the fastest.
+
+mod cand {
+    /// HKDF's output-length type, for ring and aws-lc-rs alike.
+    pub(crate) struct Len(pub(crate) usize);
+
+    impl ::ring::hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+
+    impl aws_lc_rs::hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+
+    /// aws-lc-rs: X25519 (a private key parsed once into an `EVP_PKEY`, kept for all its
+    /// agreements), AES-256-CBC, HMAC-SHA256 and HKDF-SHA256.
+    pub(crate) mod aws_lc {
+        use std::sync::LazyLock;
+
+        use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
+        use aws_lc_rs::cipher::{
+            AES_256, DecryptionContext, EncryptingKey, EncryptionContext, PaddedBlockDecryptingKey,
+            UnboundCipherKey,
+        };
+        use aws_lc_rs::iv::FixedLength;
+        use aws_lc_rs::{hkdf, hmac};
+
+        use super::Len;
+
+        pub(crate) type Secret = PrivateKey;
+
+        pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+            let mut ctx = hmac::Context::with_key(&key);
+            for p in parts {
+                ctx.update(p);
+            }
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ctx.sign().as_ref());
+            out
+        }
+
+        /// A chain step: `HMAC(chain, 0x01)` and `HMAC(chain, 0x02)` under one keying.
+        pub(crate) fn chain_step(chain: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, chain);
+            let mut seed = [0u8; 32];
+            let mut next = [0u8; 32];
+            seed.copy_from_slice(hmac::sign(&key, &[0x01]).as_ref());
+            next.copy_from_slice(hmac::sign(&key, &[0x02]).as_ref());
+            (seed, next)
+        }
+
+        static EMPTY_SALT: LazyLock<hkdf::Salt> =
+            LazyLock::new(|| hkdf::Salt::new(hkdf::HKDF_SHA256, &[]));
+
+        pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+            let prk = if salt.is_empty() {
+                EMPTY_SALT.extract(ikm)
+            } else {
+                hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm)
+            };
+            prk.expand(&[info], Len(out.len()))
+                .unwrap()
+                .fill(out)
+                .unwrap();
+        }
+
+        /// A key pair from 32 drawn bytes (confide's way).
+        pub(crate) fn keygen(bytes: &[u8; 32]) -> (Secret, [u8; 32]) {
+            let key = PrivateKey::from_private_key(&X25519, bytes).unwrap();
+            let mut public = [0u8; 32];
+            public.copy_from_slice(key.compute_public_key().unwrap().as_ref());
+            (key, public)
+        }
+
+        /// A key pair from AWS-LC's own generator (its RNG instead of the caller's).
+        pub(crate) fn keygen_generate() -> (Secret, [u8; 32]) {
+            let key = PrivateKey::generate(&X25519).unwrap();
+            let mut public = [0u8; 32];
+            public.copy_from_slice(key.compute_public_key().unwrap().as_ref());
+            (key, public)
+        }
+
+        /// One agreement with a held key; AWS-LC refuses an all-zero result.
+        pub(crate) fn dh(ours: &Secret, theirs: &[u8; 32]) -> [u8; 32] {
+            agreement::agree(ours, UnparsedPublicKey::new(&X25519, theirs), (), |s| {
+                <[u8; 32]>::try_from(s).map_err(|_| ())
+            })
+            .unwrap()
+        }
+
+        /// One agreement loading the private key from its bytes first, as confide does.
+        pub(crate) fn dh_from_bytes(ours: &[u8; 32], theirs: &[u8; 32]) -> [u8; 32] {
+            dh(
+                &PrivateKey::from_private_key(&X25519, ours).unwrap(),
+                theirs,
+            )
+        }
+
+        /// PKCS#7-pads the first `len` bytes of `buf` to its whole length (a multiple of
+        /// 16) and CBC-encrypts it in place.
+        pub(crate) fn cbc_encrypt_padded(
+            key: &[u8; 32],
+            iv: &[u8; 16],
+            buf: &mut [u8],
+            len: usize,
+        ) {
+            let pad = buf.len() - len;
+            buf[len..].fill(pad as u8);
+            let key = EncryptingKey::cbc(UnboundCipherKey::new(&AES_256, key).unwrap()).unwrap();
+            key.less_safe_encrypt(buf, EncryptionContext::Iv128(FixedLength::from(iv)))
+                .unwrap();
+        }
+
+        /// CBC-decrypts into a new buffer and checks and strips the PKCS#7 padding.
+        pub(crate) fn cbc_decrypt_padded(
+            key: &[u8; 32],
+            iv: &[u8; 16],
+            ciphertext: &[u8],
+        ) -> Option<Vec<u8>> {
+            let key =
+                PaddedBlockDecryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_256, key).ok()?)
+                    .ok()?;
+            let mut out = ciphertext.to_vec();
+            let len = key
+                .decrypt(&mut out, DecryptionContext::Iv128(FixedLength::from(iv)))
+                .ok()?
+                .len();
+            out.truncate(len);
+            Some(out)
+        }
+    }
+
+    /// ring: HMAC-SHA256 and HKDF-SHA256 (ring's X25519 keys are single-use ephemerals,
+    /// which a ratchet key, used in two agreements, cannot be).
+    pub(crate) mod ring {
+        use std::sync::LazyLock;
+
+        use ::ring::{hkdf, hmac};
+
+        use super::Len;
+
+        pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+            let mut ctx = hmac::Context::with_key(&key);
+            for p in parts {
+                ctx.update(p);
+            }
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ctx.sign().as_ref());
+            out
+        }
+
+        /// A chain step: `HMAC(chain, 0x01)` and `HMAC(chain, 0x02)` under one keying.
+        pub(crate) fn chain_step(chain: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, chain);
+            let mut seed = [0u8; 32];
+            let mut next = [0u8; 32];
+            seed.copy_from_slice(hmac::sign(&key, &[0x01]).as_ref());
+            next.copy_from_slice(hmac::sign(&key, &[0x02]).as_ref());
+            (seed, next)
+        }
+
+        /// The RFC 5869 default salt, keyed once for the whole run.
+        static EMPTY_SALT: LazyLock<hkdf::Salt> =
+            LazyLock::new(|| hkdf::Salt::new(hkdf::HKDF_SHA256, &[]));
+
+        pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+            let prk = if salt.is_empty() {
+                EMPTY_SALT.extract(ikm)
+            } else {
+                hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm)
+            };
+            prk.expand(&[info], Len(out.len()))
+                .unwrap()
+                .fill(out)
+                .unwrap();
+        }
+    }
+
+    /// x25519-dalek (the curve25519-dalek 4 that confide also links).
+    pub(crate) mod dalek {
+        use x25519_dalek::{PublicKey, StaticSecret};
+
+        pub(crate) fn keygen(bytes: &[u8; 32]) -> (StaticSecret, [u8; 32]) {
+            let secret = StaticSecret::from(*bytes);
+            let public = PublicKey::from(&secret).to_bytes();
+            (secret, public)
+        }
+
+        pub(crate) fn dh(ours: &StaticSecret, theirs: &[u8; 32]) -> [u8; 32] {
+            let shared = ours.diffie_hellman(&PublicKey::from(*theirs));
+            assert!(shared.was_contributory());
+            shared.to_bytes()
+        }
+    }
+
+    /// The fastest AES-256-CBC per message in `primitive/aes256cbc_*`: RustCrypto's
+    /// below 1 KiB (its key setup is cheaper), aws-lc-rs's encryption from 1 KiB (faster
+    /// per byte); RustCrypto's decryption throughout (ahead when small, level at 1 MiB).
+    pub(crate) mod fastest_cbc {
+        /// From this padded length on, aws-lc-rs encrypts faster.
+        const AWS_LC_FROM: usize = 1024;
+
+        pub(crate) fn cbc_encrypt_padded(
+            key: &[u8; 32],
+            iv: &[u8; 16],
+            buf: &mut [u8],
+            len: usize,
+        ) {
+            if buf.len() >= AWS_LC_FROM {
+                super::aws_lc::cbc_encrypt_padded(key, iv, buf, len);
+            } else {
+                super::rustcrypto::cbc_encrypt_padded(key, iv, buf, len);
+            }
+        }
+
+        pub(crate) use super::rustcrypto::cbc_decrypt_padded;
+    }
+
+    /// RustCrypto's aes + cbc.
+    pub(crate) mod rustcrypto {
+        use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+
+        type Enc = cbc::Encryptor<aes::Aes256>;
+        type Dec = cbc::Decryptor<aes::Aes256>;
+
+        /// PKCS#7-pads the first `len` bytes of `buf` and CBC-encrypts it in place.
+        pub(crate) fn cbc_encrypt_padded(
+            key: &[u8; 32],
+            iv: &[u8; 16],
+            buf: &mut [u8],
+            len: usize,
+        ) {
+            Enc::new(key.into(), iv.into())
+                .encrypt_padded_mut::<Pkcs7>(buf, len)
+                .unwrap();
+        }
+
+        pub(crate) fn cbc_decrypt_padded(
+            key: &[u8; 32],
+            iv: &[u8; 16],
+            ciphertext: &[u8],
+        ) -> Option<Vec<u8>> {
+            Dec::new(key.into(), iv.into())
+                .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
+                .ok()
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // The floor: the v3 computations with nothing around them.
 
 mod floor {
-    use std::sync::LazyLock;
-
-    use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
     use rand_chacha::ChaCha20Rng;
     use rand_core::RngCore;
-    use ring::{hkdf, hmac};
     use subtle::ConstantTimeEq;
-    use x25519_dalek::{PublicKey, StaticSecret};
 
-    type Enc = cbc::Encryptor<aes::Aes256>;
-    type Dec = cbc::Decryptor<aes::Aes256>;
+    // The winners of `primitive/*/*` (see the module docs).
+    use super::cand::aws_lc as x25519;
+    use super::cand::fastest_cbc as aes_cbc;
+    use super::cand::ring as mac;
 
-    struct Len(usize);
+    /// An X25519 private key, held parsed by its backend for all its agreements.
+    pub(crate) type Secret = x25519::Secret;
+    /// An X25519 public key.
+    pub(crate) type Public = [u8; 32];
 
-    impl hkdf::KeyType for Len {
-        fn len(&self) -> usize {
-            self.0
-        }
-    }
-
-    /// One HMAC-SHA256 with ring, key set up per call.
+    /// One HMAC-SHA256, key set up per call.
     pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-        let mut ctx = hmac::Context::with_key(&key);
-        for p in parts {
-            ctx.update(p);
-        }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.sign().as_ref());
-        out
+        mac::hmac(key, parts)
     }
 
-    /// The RFC 5869 default salt, keyed once for the whole run.
-    static EMPTY_SALT: LazyLock<hkdf::Salt> =
-        LazyLock::new(|| hkdf::Salt::new(hkdf::HKDF_SHA256, &[]));
-
-    /// One HKDF-SHA256 (extract and expand) with ring; the empty salt is keyed once.
+    /// One HKDF-SHA256 (extract and expand); the empty salt is set up once.
     pub(crate) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
-        let prk = if salt.is_empty() {
-            EMPTY_SALT.extract(ikm)
-        } else {
-            hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm)
-        };
-        prk.expand(&[info], Len(out.len()))
-            .unwrap()
-            .fill(out)
-            .unwrap();
+        mac::hkdf(salt, ikm, info, out);
     }
 
     /// A fresh X25519 key pair, drawn as confide draws one.
-    pub(crate) fn keygen(rng: &mut ChaCha20Rng) -> (StaticSecret, PublicKey) {
+    pub(crate) fn keygen(rng: &mut ChaCha20Rng) -> (Secret, Public) {
         let mut bytes = [0u8; 32];
         rng.fill_bytes(&mut bytes);
-        let secret = StaticSecret::from(bytes);
-        let public = PublicKey::from(&secret);
-        (secret, public)
+        x25519::keygen(&bytes)
     }
 
-    pub(crate) fn dh(ours: &StaticSecret, theirs: &PublicKey) -> [u8; 32] {
-        let shared = ours.diffie_hellman(theirs);
-        assert!(shared.was_contributory());
-        *shared.as_bytes()
+    /// One agreement; panics on an all-zero (non-contributory) result.
+    pub(crate) fn dh(ours: &Secret, theirs: &Public) -> [u8; 32] {
+        x25519::dh(ours, theirs)
     }
 
     /// A symmetric chain.
@@ -298,10 +548,8 @@ mod floor {
 
         /// Two HMACs under one keying (seed, next chain key) and the 80-byte HKDF.
         fn step(&mut self) -> ([u8; 32], [u8; 32], [u8; 16]) {
-            let key = hmac::Key::new(hmac::HMAC_SHA256, &self.key);
-            let mut seed = [0u8; 32];
-            seed.copy_from_slice(hmac::sign(&key, &[0x01]).as_ref());
-            self.key.copy_from_slice(hmac::sign(&key, &[0x02]).as_ref());
+            let (seed, next) = mac::chain_step(&self.key);
+            self.key = next;
             self.index += 1;
             let mut okm = [0u8; 80];
             hkdf(&[], &seed, b"WhisperMessageKeys", &mut okm);
@@ -341,7 +589,7 @@ mod floor {
     /// ‖ 8-byte MAC over both identities and the message, in one allocation.
     pub(crate) fn encrypt(
         chain: &mut Chain,
-        ratchet: &PublicKey,
+        ratchet: &Public,
         ids: (&[u8; 33], &[u8; 33]),
         plaintext: &[u8],
     ) -> Vec<u8> {
@@ -350,7 +598,7 @@ mod floor {
         let padded = (plaintext.len() / 16 + 1) * 16;
         let mut out = Vec::with_capacity(56 + padded);
         out.extend_from_slice(&[0x33, 0x0a, 33, 0x05]);
-        out.extend_from_slice(ratchet.as_bytes());
+        out.extend_from_slice(ratchet);
         out.push(0x10);
         varint(&mut out, counter);
         out.push(0x18);
@@ -360,19 +608,17 @@ mod floor {
         let start = out.len();
         out.extend_from_slice(plaintext);
         out.resize(start + padded, 0);
-        Enc::new(&cipher_key.into(), &iv.into())
-            .encrypt_padded_mut::<Pkcs7>(&mut out[start..], plaintext.len())
-            .unwrap();
+        aes_cbc::cbc_encrypt_padded(&cipher_key, &iv, &mut out[start..], plaintext.len());
         let mac = hmac(&mac_key, &[ids.0, ids.1, &out]);
         out.extend_from_slice(&mac[..8]);
         out
     }
 
     /// The sender's ratchet key in a message made by [`encrypt`].
-    pub(crate) fn ratchet_key(message: &[u8]) -> PublicKey {
+    pub(crate) fn ratchet_key(message: &[u8]) -> Public {
         let mut k = [0u8; 32];
         k.copy_from_slice(&message[4..36]);
-        PublicKey::from(k)
+        k
     }
 
     /// Verifies and decrypts the next message of `chain` (in order, no skipped keys).
@@ -397,13 +643,11 @@ mod floor {
         if !bool::from(mac[..8].ct_eq(tag)) {
             return None;
         }
-        Dec::new(&cipher_key.into(), &iv.into())
-            .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-            .ok()
+        aes_cbc::cbc_decrypt_padded(&cipher_key, &iv, ciphertext)
     }
 
     /// One root-key step: DH, then HKDF(salt = root) to a new root and a chain.
-    pub(crate) fn root_step(root: &mut [u8; 32], ours: &StaticSecret, theirs: &PublicKey) -> Chain {
+    pub(crate) fn root_step(root: &mut [u8; 32], ours: &Secret, theirs: &Public) -> Chain {
         let shared = dh(ours, theirs);
         let mut okm = [0u8; 64];
         hkdf(&root[..], &shared, b"WhisperRatchet", &mut okm);
@@ -418,10 +662,10 @@ mod floor {
         pub(crate) id: [u8; 33],
         pub(crate) peer_id: [u8; 33],
         root: [u8; 32],
-        secret: StaticSecret,
-        public: PublicKey,
+        secret: Secret,
+        public: Public,
         send: Chain,
-        recv: Option<(PublicKey, Chain)>,
+        recv: Option<(Public, Chain)>,
     }
 
     impl Party {
@@ -438,7 +682,7 @@ mod floor {
         /// moved to a new ratchet key, then decrypts.
         pub(crate) fn decrypt(&mut self, rng: &mut ChaCha20Rng, message: &[u8]) -> Option<Vec<u8>> {
             let theirs = ratchet_key(message);
-            let known = matches!(&self.recv, Some((k, _)) if k.as_bytes() == theirs.as_bytes());
+            let known = matches!(&self.recv, Some((k, _)) if *k == theirs);
             if !known {
                 let receiving = root_step(&mut self.root, &self.secret, &theirs);
                 let (secret, public) = keygen(rng);
@@ -486,12 +730,12 @@ mod floor {
     /// Bob's published keys for the setup floor.
     pub(crate) struct Bob {
         pub(crate) id: [u8; 33],
-        pub(crate) identity: StaticSecret,
-        pub(crate) identity_public: PublicKey,
-        pub(crate) signed: StaticSecret,
-        pub(crate) signed_public: PublicKey,
-        pub(crate) one_time: StaticSecret,
-        pub(crate) one_time_public: PublicKey,
+        pub(crate) identity: Secret,
+        pub(crate) identity_public: Public,
+        pub(crate) signed: Secret,
+        pub(crate) signed_public: Public,
+        pub(crate) one_time: Secret,
+        pub(crate) one_time_public: Public,
     }
 
     impl Bob {
@@ -500,7 +744,7 @@ mod floor {
             let (signed, signed_public) = keygen(rng);
             let (one_time, one_time_public) = keygen(rng);
             let mut id = [0x05; 33];
-            id[1..].copy_from_slice(identity_public.as_bytes());
+            id[1..].copy_from_slice(&identity_public);
             Self {
                 id,
                 identity,
@@ -515,8 +759,8 @@ mod floor {
 
     /// What Alice sends: her identity and base keys and the wrapped first message.
     pub(crate) struct PreKeyMessage {
-        pub(crate) identity: PublicKey,
-        pub(crate) base: PublicKey,
+        pub(crate) identity: Public,
+        pub(crate) base: Public,
         pub(crate) bytes: Vec<u8>,
     }
 
@@ -538,7 +782,7 @@ mod floor {
     /// message and its prekey wrapper. The bundle's signature check is the caller's.
     pub(crate) fn alice_setup(
         rng: &mut ChaCha20Rng,
-        alice: &(StaticSecret, PublicKey, [u8; 33]),
+        alice: &(Secret, Public, [u8; 33]),
         bob: &Bob,
         plaintext: &[u8],
     ) -> PreKeyMessage {
@@ -560,7 +804,7 @@ mod floor {
         );
         let mut bytes = Vec::with_capacity(inner.len() + 90);
         bytes.extend_from_slice(&[0x33, 0x08, 0x09, 0x12, 33, 0x05]);
-        bytes.extend_from_slice(base_public.as_bytes());
+        bytes.extend_from_slice(&base_public);
         bytes.extend_from_slice(&[0x1a, 33]);
         bytes.extend_from_slice(&alice.2);
         bytes.push(0x22);
@@ -666,7 +910,7 @@ fn bench_encrypt(c: &mut Criterion) {
 
         let mut o = olm_pair();
         group.bench_with_input(BenchmarkId::new("vodozemac", len), &plaintext, |b, p| {
-            b.iter_custom(|n| timed(n, chunk, || (), |()| o.alice.encrypt(p)));
+            b.iter_custom(|n| timed(n, chunk, || (), |()| o.alice.encrypt(p).unwrap()));
         });
 
         let mut rng = ChaCha20Rng::seed_from_u64(3);
@@ -721,7 +965,7 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     chunk,
-                    || o.alice.encrypt(p),
+                    || o.alice.encrypt(p).unwrap(),
                     |m| o.bob.decrypt(&m).unwrap(),
                 )
             });
@@ -775,7 +1019,7 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     16,
-                    || o.alice.encrypt(p).to_parts(),
+                    || o.alice.encrypt(p).unwrap().to_parts(),
                     |(kind, bytes)| {
                         let m = OlmMessage::from_parts(kind, &bytes).unwrap();
                         o.bob.decrypt(&m).unwrap()
@@ -861,7 +1105,7 @@ fn bench_pingpong(c: &mut Criterion) {
                         (&mut o.alice, &mut o.bob)
                     };
                     bob_turn = !bob_turn;
-                    let m = tx.encrypt(&plaintext);
+                    let m = tx.encrypt(&plaintext).unwrap();
                     rx.decrypt(&m).unwrap()
                 },
             )
@@ -970,12 +1214,13 @@ fn bench_setup(c: &mut Criterion) {
     let bob_ed = bob_account.borrow().ed25519_key();
     let alice_curve = alice_account.curve25519_key();
     let vodozemac_setup = |otk: vodozemac::Curve25519PublicKey| {
-        let mut alice =
-            alice_account.create_outbound_session(SessionConfig::version_1(), bob_curve, otk);
-        let m = olm_prekey(alice.encrypt(&plaintext));
+        let mut alice = alice_account
+            .create_outbound_session(SessionConfig::version_1(), bob_curve, otk)
+            .unwrap();
+        let m = olm_prekey(alice.encrypt(&plaintext).unwrap());
         let inbound = bob_account
             .borrow_mut()
-            .create_inbound_session(alice_curve, &m)
+            .create_inbound_session(SessionConfig::version_1(), alice_curve, &m)
             .unwrap();
         (alice, inbound)
     };
@@ -1014,17 +1259,15 @@ fn bench_setup(c: &mut Criterion) {
                 1,
                 || {
                     let otk = one_time_key(&mut bob_account.borrow_mut());
-                    let mut alice = alice_account.create_outbound_session(
-                        SessionConfig::version_1(),
-                        bob_curve,
-                        otk,
-                    );
-                    olm_prekey(alice.encrypt(&plaintext))
+                    let mut alice = alice_account
+                        .create_outbound_session(SessionConfig::version_1(), bob_curve, otk)
+                        .unwrap();
+                    olm_prekey(alice.encrypt(&plaintext).unwrap())
                 },
                 |m| {
                     bob_account
                         .borrow_mut()
-                        .create_inbound_session(alice_curve, &m)
+                        .create_inbound_session(SessionConfig::version_1(), alice_curve, &m)
                         .unwrap()
                 },
             )
@@ -1037,7 +1280,7 @@ fn bench_setup(c: &mut Criterion) {
     let floor_bob = floor::Bob::new(&mut rng);
     let (alice_secret, alice_public) = floor::keygen(&mut rng);
     let mut alice_floor_id = [0x05; 33];
-    alice_floor_id[1..].copy_from_slice(alice_public.as_bytes());
+    alice_floor_id[1..].copy_from_slice(&alice_public);
     let floor_alice = (alice_secret, alice_public, alice_floor_id);
     let spk_serialized = bob.bundle.signed_pre_key.key.serialize();
     let spk_signature = bob.bundle.signed_pre_key.signature;
@@ -1115,6 +1358,7 @@ fn bench_primitives(c: &mut Criterion) {
     group.bench_function("x25519_dh", |b| {
         b.iter_custom(|n| timed(n, 1, || (), |()| floor::dh(&secret, &public)));
     });
+    bench_candidates(&mut group, &mut rng);
     let identity = IdentityKeyPair::generate(&mut rng);
     let message = [0x05u8; 33];
     let signature = confide::hazmat::xeddsa_sign(identity.private_key(), &mut rng, &message);
@@ -1143,6 +1387,156 @@ fn bench_primitives(c: &mut Criterion) {
         b.iter_custom(|n| timed(n, 64, || (), |()| s.bob.clone()));
     });
     group.finish();
+}
+
+/// The candidates of each primitive side by side, `primitive/<primitive>/<backend>`; the
+/// floor uses the fastest of each (the rows without a backend are the floor's).
+fn bench_candidates(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rng: &mut ChaCha20Rng,
+) {
+    let key = [7u8; 32];
+    let chain = [9u8; 32];
+    group.bench_function("hmac_sha256_1B/aws_lc", |b| {
+        b.iter_custom(|n| timed(n, 64, || (), |()| cand::aws_lc::hmac(&key, &[&[0x01]])));
+    });
+    group.bench_function("hmac_sha256_1B/ring", |b| {
+        b.iter_custom(|n| timed(n, 64, || (), |()| cand::ring::hmac(&key, &[&[0x01]])));
+    });
+    group.bench_function("hmac_sha256_chain_step/aws_lc", |b| {
+        b.iter_custom(|n| timed(n, 64, || (), |()| cand::aws_lc::chain_step(&chain)));
+    });
+    group.bench_function("hmac_sha256_chain_step/ring", |b| {
+        b.iter_custom(|n| timed(n, 64, || (), |()| cand::ring::chain_step(&chain)));
+    });
+    // The message MAC: both identities and a 140-byte message's v3 body.
+    let body = payload(33 + 33 + 200);
+    group.bench_function("hmac_sha256_266B/aws_lc", |b| {
+        b.iter_custom(|n| timed(n, 64, || (), |()| cand::aws_lc::hmac(&key, &[&body])));
+    });
+    group.bench_function("hmac_sha256_266B/ring", |b| {
+        b.iter_custom(|n| timed(n, 64, || (), |()| cand::ring::hmac(&key, &[&body])));
+    });
+    type Hkdf = fn(&[u8], &[u8], &[u8], &mut [u8]);
+    for (name, f) in [
+        ("aws_lc", cand::aws_lc::hkdf as Hkdf),
+        ("ring", cand::ring::hkdf as Hkdf),
+    ] {
+        group.bench_function(format!("hkdf_sha256_80B/{name}"), |b| {
+            b.iter_custom(|n| {
+                timed(
+                    n,
+                    32,
+                    || (),
+                    |()| {
+                        let mut out = [0u8; 80];
+                        f(&[], &key, b"WhisperMessageKeys", &mut out);
+                        out
+                    },
+                )
+            });
+        });
+        // The root step's HKDF: salt = the 32-byte root key, set up per call.
+        group.bench_function(format!("hkdf_sha256_64B_salted/{name}"), |b| {
+            b.iter_custom(|n| {
+                timed(
+                    n,
+                    32,
+                    || (),
+                    |()| {
+                        let mut out = [0u8; 64];
+                        f(&chain, &key, b"WhisperRatchet", &mut out);
+                        out
+                    },
+                )
+            });
+        });
+    }
+    let mut draw = || {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        bytes
+    };
+    group.bench_function("x25519_keygen/aws_lc", |b| {
+        b.iter_custom(|n| timed(n, 1, &mut draw, |k| cand::aws_lc::keygen(&k)));
+    });
+    group.bench_function("x25519_keygen/aws_lc_generate", |b| {
+        b.iter_custom(|n| timed(n, 1, || (), |()| cand::aws_lc::keygen_generate()));
+    });
+    group.bench_function("x25519_keygen/dalek", |b| {
+        b.iter_custom(|n| timed(n, 1, &mut draw, |k| cand::dalek::keygen(&k)));
+    });
+    let ours = draw();
+    let (_, theirs) = cand::dalek::keygen(&draw());
+    let (aws_key, _) = cand::aws_lc::keygen(&ours);
+    let (dalek_key, _) = cand::dalek::keygen(&ours);
+    assert_eq!(
+        cand::aws_lc::dh(&aws_key, &theirs),
+        cand::dalek::dh(&dalek_key, &theirs)
+    );
+    group.bench_function("x25519_dh/aws_lc", |b| {
+        b.iter_custom(|n| timed(n, 1, || (), |()| cand::aws_lc::dh(&aws_key, &theirs)));
+    });
+    group.bench_function("x25519_dh/aws_lc_from_bytes", |b| {
+        b.iter_custom(|n| {
+            timed(
+                n,
+                1,
+                || (),
+                |()| cand::aws_lc::dh_from_bytes(&ours, &theirs),
+            )
+        });
+    });
+    group.bench_function("x25519_dh/dalek", |b| {
+        b.iter_custom(|n| timed(n, 1, || (), |()| cand::dalek::dh(&dalek_key, &theirs)));
+    });
+    // AES-256-CBC/PKCS#7 of one message, key schedule included (a key per message), at
+    // the sizes where the per-call cost gives way to the per-byte one.
+    let iv = [3u8; 16];
+    type CbcEnc = fn(&[u8; 32], &[u8; 16], &mut [u8], usize);
+    type CbcDec = fn(&[u8; 32], &[u8; 16], &[u8]) -> Option<Vec<u8>>;
+    for (len, label) in [(REF_SIZE, "140B"), (512, "512B"), (1024, "1KiB")] {
+        let plaintext = payload(len);
+        let padded = (len / 16 + 1) * 16;
+        let mut ciphertexts = Vec::new();
+        for (name, enc, dec) in [
+            (
+                "aws_lc",
+                cand::aws_lc::cbc_encrypt_padded as CbcEnc,
+                cand::aws_lc::cbc_decrypt_padded as CbcDec,
+            ),
+            (
+                "rustcrypto",
+                cand::rustcrypto::cbc_encrypt_padded as CbcEnc,
+                cand::rustcrypto::cbc_decrypt_padded as CbcDec,
+            ),
+        ] {
+            let mut buf = plaintext.clone();
+            buf.resize(padded, 0);
+            enc(&key, &iv, &mut buf, len);
+            assert_eq!(dec(&key, &iv, &buf).unwrap(), plaintext);
+            ciphertexts.push(buf.clone());
+            group.bench_function(format!("aes256cbc_encrypt_{label}/{name}"), |b| {
+                b.iter_custom(|n| {
+                    timed(
+                        n,
+                        32,
+                        || (),
+                        |()| {
+                            buf[..len].copy_from_slice(&plaintext);
+                            enc(&key, &iv, &mut buf, len);
+                            buf[0]
+                        },
+                    )
+                });
+            });
+            let ciphertext = ciphertexts[0].clone();
+            group.bench_function(format!("aes256cbc_decrypt_{label}/{name}"), |b| {
+                b.iter_custom(|n| timed(n, 32, || (), |()| dec(&key, &iv, &ciphertext).unwrap()));
+            });
+        }
+        assert_eq!(ciphertexts[0], ciphertexts[1]);
+    }
 }
 
 fn main() {

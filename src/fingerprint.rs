@@ -41,7 +41,6 @@
 //! ```
 
 use prost::Message;
-use ring::digest;
 
 use crate::keys::IdentityKey;
 use crate::proto::fingerprint as pb;
@@ -92,21 +91,11 @@ impl<'a> Party<'a> {
     /// The user's iterated SHA-512 hash.
     fn hash(&self, iterations: u32) -> [u8; 64] {
         let key = self.key.serialize();
-        let mut ctx = digest::Context::new(&digest::SHA512);
-        ctx.update(&HASH_FORMAT);
-        ctx.update(&key);
-        ctx.update(self.id);
-        ctx.update(&key);
-        let mut h = ctx.finish();
+        let mut h = crate::crypto::sha512(&[&HASH_FORMAT, &key, self.id, &key]);
         for _ in 1..iterations {
-            let mut ctx = digest::Context::new(&digest::SHA512);
-            ctx.update(h.as_ref());
-            ctx.update(&key);
-            h = ctx.finish();
+            h = crate::crypto::sha512(&[&h, &key]);
         }
-        let mut out = [0u8; 64];
-        out.copy_from_slice(h.as_ref());
-        out
+        h
     }
 }
 

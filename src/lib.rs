@@ -214,13 +214,22 @@ impl Address {
     }
 }
 
-/// The operating system's CSPRNG through `ring`, usable wherever confide takes an RNG.
-pub struct SystemRng(ring::rand::SystemRandom);
+/// Whether confide's primitives run in AWS-LC's FIPS 140-3 validated module: true when
+/// built with the `fips` feature. The module validates AES, HMAC, HKDF, SHA-2 and the
+/// RNG; X25519, XEdDSA and AES-GCM-SIV, which the Signal protocol requires, are not
+/// FIPS-approved algorithms, so this is a validated implementation, not an approved mode.
+pub fn fips_mode() -> bool {
+    crypto::fips_mode()
+}
+
+/// The operating system's CSPRNG through the crypto backend (AWS-LC), usable wherever
+/// confide takes an RNG.
+pub struct SystemRng(());
 
 impl SystemRng {
     /// A handle to the system RNG.
     pub fn new() -> Self {
-        Self(ring::rand::SystemRandom::new())
+        Self(())
     }
 }
 
@@ -250,16 +259,15 @@ impl RngCore for SystemRng {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        // ring reports failure only when the OS has no entropy source at all; fall back
-        // to getrandom directly rather than hand out predictable bytes.
-        if ring::rand::SecureRandom::fill(&self.0, dest).is_err() {
+        // The backend reports failure only when the OS has no entropy source at all;
+        // fall back to getrandom directly rather than hand out predictable bytes.
+        if crypto::system_random(dest).is_err() {
             rand_core::OsRng.fill_bytes(dest);
         }
     }
 
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        ring::rand::SecureRandom::fill(&self.0, dest)
-            .map_err(|_| rand_core::Error::from(std::num::NonZeroU32::MIN))
+        crypto::system_random(dest).map_err(|_| rand_core::Error::from(std::num::NonZeroU32::MIN))
     }
 }
 

@@ -387,8 +387,7 @@ impl AttestationVerifier {
                 expired_at: attestation.expires_at,
             });
         }
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &signed.body).as_ref());
+        let hash = crate::crypto::sha256(&signed.body);
         if let Some(&(seen, seen_hash)) = self.seen.get(business) {
             if attestation.serial < seen {
                 return Err(AttestationError::Downgrade {

@@ -59,11 +59,7 @@ pub struct Provider {
 impl Provider {
     /// A provider whose endpoint uses `endpoint_key`.
     pub fn new(name: impl Into<String>, endpoint_key: &IdentityKey) -> Result<Self, NameError> {
-        let mut fp = [0u8; 32];
-        fp.copy_from_slice(
-            ring::digest::digest(&ring::digest::SHA256, &endpoint_key.serialize()).as_ref(),
-        );
-        Self::with_fingerprint(name, fp)
+        Self::with_fingerprint(name, crate::crypto::sha256(&endpoint_key.serialize()))
     }
 
     /// A provider from a fingerprint computed elsewhere.

@@ -14,7 +14,6 @@ pub use prekey::{PreKeyRecord, SignedPreKeyRecord};
 pub use xeddsa::SIGNATURE_LEN;
 
 use rand_core::{CryptoRng, RngCore};
-use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 /// The type byte that prefixes every serialized Curve25519 public key.
@@ -112,9 +111,10 @@ impl std::fmt::Debug for PublicKey {
     }
 }
 
-/// A Curve25519 private key. Zeroized on drop; `Debug` never shows it.
+/// A Curve25519 private key: its 32 clamped bytes. Zeroized on drop; `Debug` never
+/// shows it.
 #[derive(Clone)]
-pub struct PrivateKey(StaticSecret);
+pub struct PrivateKey(crate::crypto::X25519Private);
 
 impl PrivateKey {
     /// A fresh random key.
@@ -129,31 +129,25 @@ impl PrivateKey {
         bytes[0] &= 248;
         bytes[31] &= 127;
         bytes[31] |= 64;
-        let key = Self(StaticSecret::from(bytes));
+        let key = Self(crate::crypto::X25519Private::from_bytes(&bytes));
         zeroize::Zeroize::zeroize(&mut bytes);
         key
     }
 
     /// The clamped private key bytes, for persistence.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.0.to_bytes())
+        Zeroizing::new(*self.0.bytes())
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(*x25519_dalek::PublicKey::from(&self.0).as_bytes())
+        PublicKey(self.0.public_key())
     }
 
     /// X25519 agreement; `None` when the peer's key is of low order, so the result
     /// would not depend on our secret.
     pub(crate) fn agree(&self, theirs: &PublicKey) -> Option<Zeroizing<[u8; 32]>> {
-        let shared = self
-            .0
-            .diffie_hellman(&x25519_dalek::PublicKey::from(theirs.0));
-        if !shared.was_contributory() {
-            return None;
-        }
-        Some(Zeroizing::new(*shared.as_bytes()))
+        self.0.agree(&theirs.0)
     }
 
     /// An XEdDSA signature over `message` (public as
@@ -165,8 +159,7 @@ impl PrivateKey {
     ) -> [u8; SIGNATURE_LEN] {
         let mut random = Zeroizing::new([0u8; 64]);
         rng.fill_bytes(random.as_mut());
-        let k = self.to_bytes();
-        xeddsa::sign(&k, message, &random)
+        xeddsa::sign(self.0.bytes(), message, &random)
     }
 }
 

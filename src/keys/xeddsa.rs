@@ -1,12 +1,12 @@
 //! XEdDSA (Signal's "XEdDSA and VXEdDSA" spec, section 2.3): Ed25519-style signatures made
 //! with an X25519 private key, so one identity key serves for both agreement and signing.
-//! ring has no XEdDSA, so this sits on curve25519-dalek; SHA-512 comes from ring.
+//! AWS-LC has no XEdDSA, so the Edwards arithmetic is curve25519-dalek's; SHA-512 comes
+//! from `crate::crypto`.
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::Scalar;
-use ring::digest;
 use zeroize::Zeroize;
 
 /// Length of an XEdDSA signature.
@@ -20,13 +20,7 @@ const HASH1_PREFIX: [u8; 32] = {
 };
 
 fn sha512_scalar(parts: &[&[u8]]) -> Scalar {
-    let mut ctx = digest::Context::new(&digest::SHA512);
-    for p in parts {
-        ctx.update(p);
-    }
-    let d = ctx.finish();
-    let mut wide = [0u8; 64];
-    wide.copy_from_slice(d.as_ref());
+    let mut wide = crate::crypto::sha512(parts);
     let s = Scalar::from_bytes_mod_order_wide(&wide);
     wide.zeroize();
     s

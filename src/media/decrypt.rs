@@ -1,7 +1,6 @@
 //! Push-style decryption and the in-memory shortcut.
 
 use bytes::Bytes;
-use ring::digest;
 
 use super::engine::{self, BLOCK, DecryptEngine, MAC_LEN, PASS, TRAILER};
 use super::error::MediaDecryptError;
@@ -308,7 +307,5 @@ pub fn decrypt_bytes(
 }
 
 fn sha256_of(data: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
-    out
+    crate::crypto::sha256(data)
 }

@@ -1,11 +1,7 @@
 //! The AES-256-CBC + HMAC-SHA256 half of the scheme, on whole blocks, with no
 //! allocation: the part that must run in order and so stays on the caller's thread.
 
-use aes::cipher::consts::U16;
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::inout::InOutBuf;
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use ring::hmac;
+use crate::crypto::{self, Hmac};
 
 use super::ExpandedMediaKey;
 use super::error::MediaDecryptError;
@@ -23,34 +19,30 @@ pub const MAC_LEN: usize = 10;
 /// What the end of an upload must hold back: the last ciphertext block and the MAC.
 pub(super) const TRAILER: usize = BLOCK + MAC_LEN;
 
-type CbcEnc = cbc::Encryptor<aes::Aes256>;
-type CbcDec = cbc::Decryptor<aes::Aes256>;
-
 /// `HMAC-SHA256(macKey, iv ‖ …)`, fed the IV already.
-pub(super) fn mac_context(keys: &ExpandedMediaKey) -> hmac::Context {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, keys.mac_key());
-    let mut ctx = hmac::Context::with_key(&key);
+pub(super) fn mac_context(keys: &ExpandedMediaKey) -> Hmac {
+    let mut ctx = Hmac::new(keys.mac_key());
     ctx.update(keys.iv());
     ctx
 }
 
-pub(super) fn truncated(ctx: hmac::Context) -> [u8; MAC_LEN] {
-    let tag = ctx.sign();
+pub(super) fn truncated(ctx: Hmac) -> [u8; MAC_LEN] {
+    let tag = ctx.finish();
     let mut out = [0u8; MAC_LEN];
-    out.copy_from_slice(&tag.as_ref()[..MAC_LEN]);
+    out.copy_from_slice(&tag[..MAC_LEN]);
     out
 }
 
-/// Runs `f` over the longest whole-block prefix that `input` and `output` share.
-fn inout_blocks(
-    input: &[u8],
-    output: &mut [u8],
-    f: impl FnOnce(InOutBuf<'_, '_, GenericArray<u8, U16>>),
-) {
+/// Copies the longest whole-block prefix that `input` and `output` share into `output`
+/// and runs `f` over it in place. If `f` fails (the backend cannot fail on a 32-byte key
+/// and whole blocks, but if it did) the prefix is zeroed, so input never passes for
+/// output: a zeroed ciphertext fails its MAC, a zeroed plaintext its hashes.
+fn in_place_blocks(input: &[u8], output: &mut [u8], f: impl FnOnce(&mut [u8]) -> bool) {
     let n = input.len().min(output.len()) / BLOCK * BLOCK;
-    if let Ok(buf) = InOutBuf::new(&input[..n], &mut output[..n]) {
-        let (blocks, _) = buf.into_chunks::<U16>();
-        f(blocks);
+    let out = &mut output[..n];
+    out.copy_from_slice(&input[..n]);
+    if !f(out) {
+        out.fill(0);
     }
 }
 
@@ -59,19 +51,19 @@ fn inout_blocks(
 ///
 /// [`Hashes`]: super::hashes::Hashes
 pub(super) struct CbcEncryptor {
-    cbc: CbcEnc,
+    cbc: crypto::CbcEncryptor,
 }
 
 impl CbcEncryptor {
     pub(super) fn new(keys: &ExpandedMediaKey) -> Self {
         Self {
-            cbc: CbcEnc::new(keys.cipher_key().into(), keys.iv().into()),
+            cbc: crypto::CbcEncryptor::new(keys.cipher_key(), keys.iv()),
         }
     }
 
     /// Encrypts whole blocks of `input` into `output` (equal lengths, multiples of 16).
     pub(super) fn blocks(&mut self, input: &[u8], output: &mut [u8]) {
-        inout_blocks(input, output, |b| self.cbc.encrypt_blocks_inout_mut(b));
+        in_place_blocks(input, output, |b| self.cbc.encrypt_in_place(b));
     }
 
     /// Pads the final 0..=15 plaintext bytes with PKCS#7 and encrypts the block.
@@ -80,22 +72,23 @@ impl CbcEncryptor {
         // tail.len() < 16, so the pad byte is 1..=16.
         let mut block = [(BLOCK - tail.len()) as u8; BLOCK];
         block[..tail.len()].copy_from_slice(tail);
-        self.cbc
-            .encrypt_block_mut(GenericArray::from_mut_slice(&mut block));
+        if !self.cbc.encrypt_in_place(&mut block) {
+            block = [0u8; BLOCK];
+        }
         block
     }
 }
 
 /// The running MAC over ciphertext and CBC decryption of it.
 pub(super) struct DecryptEngine {
-    cbc: CbcDec,
-    mac: hmac::Context,
+    cbc: crypto::CbcDecryptor,
+    mac: Hmac,
 }
 
 impl DecryptEngine {
     pub(super) fn new(keys: &ExpandedMediaKey) -> Self {
         Self {
-            cbc: CbcDec::new(keys.cipher_key().into(), keys.iv().into()),
+            cbc: crypto::CbcDecryptor::new(keys.cipher_key(), keys.iv()),
             mac: mac_context(keys),
         }
     }
@@ -109,7 +102,7 @@ impl DecryptEngine {
     pub(super) fn blocks(&mut self, input: &[u8], output: &mut [u8]) {
         for (i, o) in input.chunks(PASS).zip(output.chunks_mut(PASS)) {
             self.mac.update(i);
-            inout_blocks(i, o, |b| self.cbc.decrypt_blocks_inout_mut(b));
+            in_place_blocks(i, o, |b| self.cbc.decrypt_in_place(b));
         }
     }
 
@@ -122,12 +115,14 @@ impl DecryptEngine {
         tag: &[u8],
     ) -> Result<([u8; BLOCK], usize), MediaDecryptError> {
         self.mac.update(block);
-        if !crate::crypto::ct_eq(&truncated(self.mac), tag) {
+        if !crypto::ct_eq(&truncated(self.mac), tag) {
             return Err(MediaDecryptError::BadMac);
         }
         let mut plain = *block;
-        self.cbc
-            .decrypt_block_mut(GenericArray::from_mut_slice(&mut plain));
+        if !self.cbc.decrypt_in_place(&mut plain) {
+            // Zeros fail the padding check below.
+            plain = [0u8; BLOCK];
+        }
         let pad = usize::from(plain[BLOCK - 1]);
         let padding_ok = (1..=BLOCK).contains(&pad)
             && plain[BLOCK - pad..].iter().all(|&b| usize::from(b) == pad);
@@ -142,5 +137,5 @@ impl DecryptEngine {
 pub(super) fn check_mac(keys: &ExpandedMediaKey, ciphertext: &[u8], tag: &[u8]) -> bool {
     let mut ctx = mac_context(keys);
     ctx.update(ciphertext);
-    crate::crypto::ct_eq(&truncated(ctx), tag)
+    crypto::ct_eq(&truncated(ctx), tag)
 }

@@ -2,7 +2,7 @@
 //! (each when wanted) and, for encryption, the HMAC. None of them depends on the others or on
 //! the cipher's state, so they can run on a helper thread.
 
-use ring::{digest, hmac};
+use crate::crypto::{Hmac, Sha256};
 
 use super::engine::{self, MAC_LEN};
 
@@ -10,27 +10,27 @@ use super::engine::{self, MAC_LEN};
 /// hash is a full pass over the data, as costly as the MAC, so a decryption runs only the
 /// ones its caller asked to check.
 pub(super) struct Hashes {
-    enc: digest::Context,
+    enc: Sha256,
     enc_on: bool,
-    plain: digest::Context,
+    plain: Sha256,
     plain_on: bool,
-    mac: Option<hmac::Context>,
+    mac: Option<Hmac>,
 }
 
 impl Hashes {
     /// Upload hash if `enc_on`, plaintext hash if `plain_on`; no MAC.
     pub(super) fn new(enc_on: bool, plain_on: bool) -> Self {
         Self {
-            enc: digest::Context::new(&digest::SHA256),
+            enc: Sha256::new(),
             enc_on,
-            plain: digest::Context::new(&digest::SHA256),
+            plain: Sha256::new(),
             plain_on,
             mac: None,
         }
     }
 
     /// Also runs the MAC (already fed the IV) over the ciphertext.
-    pub(super) fn with_mac(mut self, mac: hmac::Context) -> Self {
+    pub(super) fn with_mac(mut self, mac: Hmac) -> Self {
         self.mac = Some(mac);
         self
     }
@@ -65,14 +65,8 @@ impl Hashes {
 
     /// The upload digest and the plaintext digest, each if it was asked for.
     pub(super) fn finish(self) -> (Option<[u8; 32]>, Option<[u8; 32]>) {
-        let plain = self.plain_on.then(|| sha256_bytes(self.plain));
-        let enc = self.enc_on.then(|| sha256_bytes(self.enc));
+        let plain = self.plain_on.then(|| self.plain.finish());
+        let enc = self.enc_on.then(|| self.enc.finish());
         (enc, plain)
     }
-}
-
-pub(super) fn sha256_bytes(ctx: digest::Context) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
 }

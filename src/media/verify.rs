@@ -2,12 +2,9 @@
 
 use std::io::Read;
 
-use ring::digest;
-
 use super::decrypt::split_trailer;
 use super::engine::{MAC_LEN, TRAILER};
 use super::error::MediaDecryptError;
-use super::hashes::sha256_bytes;
 use super::stream::{DEFAULT_CHUNK_LEN, read_full};
 use super::{MediaKey, MediaKind};
 
@@ -24,12 +21,9 @@ pub fn verify<R: Read>(
     let mut buf = vec![0u8; DEFAULT_CHUNK_LEN + 64];
     let mut held_len = 0usize;
     let mut total = 0u64;
-    let mut mac = ring::hmac::Context::with_key(&ring::hmac::Key::new(
-        ring::hmac::HMAC_SHA256,
-        keys.mac_key(),
-    ));
+    let mut mac = crate::crypto::Hmac::new(keys.mac_key());
     mac.update(keys.iv());
-    let mut enc = digest::Context::new(&digest::SHA256);
+    let mut enc = crate::crypto::Sha256::new();
     loop {
         let n = read_full(&mut reader, &mut buf[held_len..])
             .map_err(|source| MediaDecryptError::Read { source })?;
@@ -41,14 +35,11 @@ pub fn verify<R: Read>(
             let (ct, tag) = buf[..avail].split_at(avail - MAC_LEN);
             mac.update(ct);
             enc.update(&buf[..avail]);
-            let tag_ok = {
-                let full = mac.sign();
-                crate::crypto::ct_eq(&full.as_ref()[..MAC_LEN], tag)
-            };
+            let tag_ok = crate::crypto::ct_eq(&mac.finish()[..MAC_LEN], tag);
             if !tag_ok {
                 return Err(MediaDecryptError::BadMac);
             }
-            let got = sha256_bytes(enc);
+            let got = enc.finish();
             if let Some(want) = &expected_enc_sha256 {
                 if !crate::crypto::ct_eq(want, &got) {
                     return Err(MediaDecryptError::EncSha256Mismatch);

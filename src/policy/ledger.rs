@@ -5,8 +5,6 @@
 //! [`ConsentLedger::head`] somewhere the ledger's keeper cannot rewrite (a signed
 //! receipt, another party) to make a rewrite of the whole chain detectable too.
 
-use ring::digest::{Context, SHA256};
-
 use super::days;
 use super::version::{PolicyId, PolicySchedule};
 use crate::Timestamp;
@@ -182,7 +180,7 @@ impl LedgerEntry {
     }
 
     pub(crate) fn compute_hash(seq: u64, prev: &[u8; 32], e: &ConsentEvent) -> [u8; 32] {
-        let mut ctx = Context::new(&SHA256);
+        let mut ctx = crate::crypto::Sha256::new();
         ctx.update(ENTRY_HASH_LABEL);
         ctx.update(&seq.to_be_bytes());
         ctx.update(prev);

@@ -75,8 +75,7 @@ impl PolicyVersion {
     /// `effective`, whose text is `text`: only its SHA-256 is kept, which pins what the
     /// user was shown.
     pub fn new(id: PolicyId, published: Timestamp, effective: Timestamp, text: &[u8]) -> Self {
-        let mut text_sha256 = [0u8; 32];
-        text_sha256.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, text).as_ref());
+        let text_sha256 = crate::crypto::sha256(text);
         Self::with_text_hash(id, published, effective, text_sha256)
     }
 

@@ -1,25 +1,19 @@
 //! AES-256-CTR (zero IV) with a truncated HMAC-SHA256, as sealed sender v1 uses, and
 //! AES-256-GCM-SIV (zero nonce, one-use key) for v2.
 
-use aes::cipher::{KeyIvInit, StreamCipher};
-use aes_gcm_siv::aead::{Aead, KeyInit};
-
 use crate::crypto;
 
 /// Length of the truncated MAC after each v1 ciphertext.
 pub(super) const MAC_LEN: usize = 10;
 
-type Aes256Ctr = ctr::Ctr32BE<aes::Aes256>;
-
-fn ctr(key: &[u8; 32], data: &mut [u8]) {
-    let mut c = Aes256Ctr::new(key.into(), &[0u8; 16].into());
-    c.apply_keystream(data);
-}
-
-/// `AES-256-CTR(key, msg) ‖ HMAC(mac_key, ct)[..10]`.
+/// `AES-256-CTR(key, msg) ‖ HMAC(mac_key, ct)[..10]`; empty only if the backend fails
+/// (which the recipient then refuses).
 pub(super) fn ctr_hmac_encrypt(msg: &[u8], key: &[u8; 32], mac_key: &[u8; 32]) -> Vec<u8> {
-    let mut out = msg.to_vec();
-    ctr(key, &mut out);
+    let mut out = Vec::with_capacity(msg.len() + MAC_LEN);
+    out.extend_from_slice(msg);
+    if !crypto::aes256_ctr_apply(key, &[0u8; 16], &mut out) {
+        return Vec::new();
+    }
     let mac = crypto::hmac_sha256(mac_key, &[&out]);
     out.extend_from_slice(&mac[..MAC_LEN]);
     out
@@ -34,21 +28,15 @@ pub(super) fn ctr_hmac_decrypt(ct: &[u8], key: &[u8; 32], mac_key: &[u8; 32]) ->
         return None;
     }
     let mut out = body.to_vec();
-    ctr(key, &mut out);
-    Some(out)
+    crypto::aes256_ctr_apply(key, &[0u8; 16], &mut out).then_some(out)
 }
 
 /// AES-256-GCM-SIV with an all-zero nonce and no associated data: ciphertext ‖ tag.
 pub(super) fn gcm_siv_encrypt(key: &[u8; 32], msg: &[u8]) -> Vec<u8> {
-    let cipher = aes_gcm_siv::Aes256GcmSiv::new(key.into());
-    // Encryption fails only for inputs over 2^36 bytes, far beyond any message.
-    cipher
-        .encrypt(&aes_gcm_siv::Nonce::default(), msg)
-        .unwrap_or_default()
+    crypto::gcm_siv_encrypt(key, msg)
 }
 
 /// Decrypts and authenticates; `None` on failure.
 pub(super) fn gcm_siv_decrypt(key: &[u8; 32], ct: &[u8]) -> Option<Vec<u8>> {
-    let cipher = aes_gcm_siv::Aes256GcmSiv::new(key.into());
-    cipher.decrypt(&aes_gcm_siv::Nonce::default(), ct).ok()
+    crypto::gcm_siv_decrypt(key, ct)
 }

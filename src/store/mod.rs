@@ -176,12 +176,10 @@ pub struct MessageId([u8; 32]);
 impl MessageId {
     /// The id of `message`.
     pub fn of(message: &crate::CiphertextMessage) -> Self {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut ctx = crate::crypto::Sha256::new();
         ctx.update(&[message.message_type()]);
         ctx.update(message.serialized());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.finish().as_ref());
-        Self(out)
+        Self(ctx.finish())
     }
 
     /// From the 32 bytes [`MessageId::as_bytes`] returned.
@@ -196,13 +194,11 @@ impl MessageId {
     /// distribution id binds it to the group it was decrypted in (legacy-layout bytes
     /// name none).
     pub fn of_group(distribution_id: DistributionId, message: &SenderKeyMessage) -> Self {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut ctx = crate::crypto::Sha256::new();
         ctx.update(&[SENDER_KEY_MESSAGE_TYPE]);
         ctx.update(distribution_id.as_bytes());
         ctx.update(message.serialized());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.finish().as_ref());
-        Self(out)
+        Self(ctx.finish())
     }
 
     /// The id's bytes.

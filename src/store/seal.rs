@@ -4,9 +4,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::{digest, hkdf, hmac};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::crypto::{self, Aes256Gcm, HmacKey};
+
+const NONCE_LEN: usize = Aes256Gcm::NONCE_LEN;
+
+/// Length of the GCM tag after each sealed value.
+const TAG_LEN: usize = 16;
 
 /// The 32-byte key an app supplies to seal its persistent store (`SqliteStore`,
 /// `PostgresStore`). Zeroized on drop; `Debug` prints no key material.
@@ -79,21 +84,11 @@ pub(crate) const POSTGRES: Domain = Domain {
     aad_prefix: b"confide/postgres/v1\0",
 };
 
-/// The 32-byte output of HKDF-expand, copied out of ring's type.
-struct Okm32;
-
-impl hkdf::KeyType for Okm32 {
-    fn len(&self) -> usize {
-        32
-    }
-}
-
-fn derive(prk: &hkdf::Prk, info: &'static [u8]) -> Option<Zeroizing<[u8; 32]>> {
-    let info = [info];
-    let okm = prk.expand(&info, Okm32).ok()?;
+/// HKDF-SHA256(salt = the domain's, ikm = the store key, info) to 32 bytes.
+fn derive(key: &StoreKey, domain: &Domain, info: &'static [u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
-    okm.fill(out.as_mut()).ok()?;
-    Some(out)
+    crypto::hkdf_sha256(domain.kdf_salt, &key.0, info, out.as_mut());
+    out
 }
 
 /// Seals and opens rows. Nonces are SHA-256(salt ‖ generation ‖ counter) truncated to
@@ -101,9 +96,9 @@ fn derive(prk: &hkdf::Prk, info: &'static [u8]) -> Option<Zeroizing<[u8; 32]>> {
 /// database bumps (durably) at every open, `counter` counts writes within this open.
 /// Either a good RNG or an un-rolled-back database alone keeps nonces unique.
 pub(crate) struct Sealer {
-    aead: LessSafeKey,
+    aead: Aes256Gcm,
     aad_prefix: &'static [u8],
-    index: hmac::Key,
+    index: HmacKey,
     salt: [u8; 16],
     generation: AtomicU64,
     counter: AtomicU64,
@@ -122,14 +117,13 @@ impl Sealer {
 
     /// A sealer whose keys and associated data are separated by `domain`.
     pub(crate) fn in_domain(key: &StoreKey, salt: [u8; 16], domain: &Domain) -> Option<Self> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, domain.kdf_salt).extract(&key.0);
-        let seal = derive(&prk, b"seal")?;
-        let index = derive(&prk, b"index")?;
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, seal.as_ref()).ok()?);
+        let seal = derive(key, domain, b"seal");
+        let index = derive(key, domain, b"index");
+        let aead = Aes256Gcm::new(&seal)?;
         Some(Self {
             aead,
             aad_prefix: domain.aad_prefix,
-            index: hmac::Key::new(hmac::HMAC_SHA256, index.as_ref()),
+            index: HmacKey::new(index.as_ref()),
             salt,
             generation: AtomicU64::new(0),
             counter: AtomicU64::new(0),
@@ -142,32 +136,28 @@ impl Sealer {
 
     fn nonce(&self) -> [u8; NONCE_LEN] {
         let counter = self.counter.fetch_add(1, Ordering::SeqCst);
-        let mut ctx = digest::Context::new(&digest::SHA256);
+        let mut ctx = crypto::Sha256::new();
         ctx.update(b"confide nonce");
         ctx.update(&self.salt);
         ctx.update(&self.generation.load(Ordering::SeqCst).to_be_bytes());
         ctx.update(&counter.to_be_bytes());
         let mut out = [0u8; NONCE_LEN];
-        out.copy_from_slice(&ctx.finish().as_ref()[..NONCE_LEN]);
+        out.copy_from_slice(&ctx.finish()[..NONCE_LEN]);
         out
     }
 
     /// `nonce ‖ AES-256-GCM(value)`, bound to (`table`, `row`).
     pub(crate) fn seal(&self, table: &str, row: &[u8], value: &[u8]) -> Vec<u8> {
         let nonce = self.nonce();
-        let mut out = Vec::with_capacity(NONCE_LEN + value.len() + AES_256_GCM.tag_len());
+        let mut out = Vec::with_capacity(NONCE_LEN + value.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(value);
         let aad = self.aad(table, row);
         // Sealing fails only for inputs over 2^36 bytes, which no row comes near; an
         // empty sealed value then fails to open, loudly, instead of leaking plaintext.
-        match self.aead.seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&aad),
-            &mut out[NONCE_LEN..],
-        ) {
-            Ok(tag) => out.extend_from_slice(tag.as_ref()),
-            Err(_) => {
+        match self.aead.seal(nonce, &aad, &mut out[NONCE_LEN..]) {
+            Some(tag) => out.extend_from_slice(&tag),
+            None => {
                 out.zeroize();
                 out.clear();
             }
@@ -182,18 +172,14 @@ impl Sealer {
         row: &[u8],
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, OpenFailed> {
-        if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(OpenFailed);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenFailed)?;
+        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| OpenFailed)?;
         let mut buf = Zeroizing::new(body.to_vec());
         let aad = self.aad(table, row);
-        let len = self
-            .aead
-            .open_in_place(nonce, Aad::from(&aad), &mut buf)
-            .map_err(|_| OpenFailed)?
-            .len();
+        let len = self.aead.open(nonce, &aad, &mut buf).ok_or(OpenFailed)?;
         buf.truncate(len);
         Ok(buf)
     }
@@ -210,12 +196,7 @@ impl Sealer {
     /// The row key a message id is stored under: HMAC(index key, address ‖ id), so the
     /// file does not show which of the server's ciphertexts this device received.
     pub(crate) fn message_index(&self, address_row: &[u8], id: &[u8; 32]) -> [u8; 32] {
-        let mut ctx = hmac::Context::with_key(&self.index);
-        ctx.update(address_row);
-        ctx.update(id);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.sign().as_ref());
-        out
+        self.index.sign(&[address_row, id])
     }
 }
 
