@@ -91,6 +91,7 @@ impl GroupProcessError {
         match self {
             Self::WrongDistribution => "WrongDistribution",
             Self::WrongLayout => "WrongLayout",
+            Self::WeakSigningKey => "WeakKey",
         }
     }
 }

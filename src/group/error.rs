@@ -43,6 +43,10 @@ pub enum GroupProcessError {
     /// The message uses the other group layout than this record.
     #[error("distribution message uses another group layout")]
     WrongLayout,
+    /// The signing key is of small order or not canonically encoded: signatures under
+    /// it could be made without its private key, by the server for one.
+    #[error("distribution message holds a weak signing key")]
+    WeakSigningKey,
 }
 
 /// Encrypting a group message failed; nothing was changed.

@@ -14,7 +14,7 @@ use super::message::{SenderKeyDistributionMessage, SenderKeyMessage};
 use super::{DistributionId, Layout};
 use crate::crypto;
 use crate::error::RecordError;
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{PrivateKey, PublicKey, xeddsa};
 use crate::proto::group as pb;
 
 /// The record format this version writes (`SenderKeyRecord.format_version`).
@@ -197,6 +197,11 @@ impl SenderKeyRecord {
         }
         if self.layout == Layout::Current && message.distribution_id() != self.distribution_id {
             return Err(GroupProcessError::WrongDistribution);
+        }
+        // Refused here, not only at each decrypt, so such a chain never replaces a good
+        // one under the same chain id.
+        if !xeddsa::is_signing_key(message.signing_key().x25519_bytes()) {
+            return Err(GroupProcessError::WeakSigningKey);
         }
         let existing = self.states.iter().position(|s| {
             s.chain_id == message.chain_id() && s.signing_public == *message.signing_key()
