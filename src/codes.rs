@@ -92,6 +92,7 @@ impl GroupProcessError {
             Self::WrongDistribution => "WrongDistribution",
             Self::WrongLayout => "WrongLayout",
             Self::WeakSigningKey => "WeakKey",
+            Self::ChainExhausted => "ChainExhausted",
         }
     }
 }
