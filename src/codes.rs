@@ -91,6 +91,8 @@ impl GroupProcessError {
         match self {
             Self::WrongDistribution => "WrongDistribution",
             Self::WrongLayout => "WrongLayout",
+            Self::WeakSigningKey => "WeakKey",
+            Self::ChainExhausted => "ChainExhausted",
         }
     }
 }

@@ -43,6 +43,14 @@ pub enum GroupProcessError {
     /// The message uses the other group layout than this record.
     #[error("distribution message uses another group layout")]
     WrongLayout,
+    /// The signing key is of small order or not canonically encoded: signatures under
+    /// it could be made without its private key, by the server for one.
+    #[error("distribution message holds a weak signing key")]
+    WeakSigningKey,
+    /// The chain starts at iteration `u32::MAX`, which no message may use (it has no
+    /// successor, so its key could not be marked as used).
+    #[error("distribution message starts an exhausted chain")]
+    ChainExhausted,
 }
 
 /// Encrypting a group message failed; nothing was changed.
@@ -90,6 +98,13 @@ pub enum GroupDecryptError {
         /// The next iteration the chain expected.
         expected: u32,
     },
+    /// The message claims iteration `u32::MAX`, which no sender may use: the chain has no
+    /// position after it to record that its key was used.
+    #[error("group message past the end of the chain (iteration {iteration})")]
+    ChainExhausted {
+        /// The message's iteration.
+        iteration: u32,
+    },
     /// The signature, padding or decryption failed. Deliberately one variant.
     #[error("group message failed authentication")]
     InvalidMessage,
@@ -104,6 +119,7 @@ impl GroupDecryptError {
             Self::WrongLayout => "WrongLayout",
             Self::DuplicateMessage { .. } => "DuplicateMessage",
             Self::TooFarAhead { .. } => "TooFarAhead",
+            Self::ChainExhausted { .. } => "ChainExhausted",
             Self::InvalidMessage => "InvalidMessage",
         }
     }

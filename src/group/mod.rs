@@ -15,6 +15,10 @@
 //! skipped iterations per chain (older skipped messages are then refused as
 //! [`GroupDecryptError::DuplicateMessage`]), and accepts a message at most
 //! [`limits::MAX_FORWARD_JUMP`] iterations ahead. A decrypt that fails changes nothing.
+//! Iteration `u32::MAX` is never used: a sender stops before it
+//! ([`GroupEncryptError::ChainExhausted`]), a receiver refuses a message there or a
+//! distribution starting there. A distribution whose signing key is of small order is
+//! refused ([`GroupProcessError::WeakSigningKey`]): anyone could sign under such a key.
 //!
 //! When a member leaves, every remaining sender calls [`GroupSessions::rotate`] and sends
 //! the new distribution message to the remaining members only: the old chain and its

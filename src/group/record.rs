@@ -14,7 +14,7 @@ use super::message::{SenderKeyDistributionMessage, SenderKeyMessage};
 use super::{DistributionId, Layout};
 use crate::crypto;
 use crate::error::RecordError;
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{PrivateKey, PublicKey, xeddsa};
 use crate::proto::group as pb;
 
 /// The record format this version writes (`SenderKeyRecord.format_version`).
@@ -37,6 +37,11 @@ struct SenderKeyState {
 impl SenderKeyState {
     /// The message key for `iteration`, advancing this (copied) state as needed.
     fn message_key(&mut self, iteration: u32) -> Result<MessageKeySeed, GroupDecryptError> {
+        // No sender may use u32::MAX: stepping past it is impossible, so its key would
+        // stay derivable and a replay would decrypt again.
+        if iteration == u32::MAX {
+            return Err(GroupDecryptError::ChainExhausted { iteration });
+        }
         let current = self.chain_key.iteration();
         if iteration < current {
             let pos = self
@@ -57,15 +62,8 @@ impl SenderKeyState {
         }
         loop {
             let (seed, next) = self.chain_key.step();
-            // The last iteration (u32::MAX) has no successor; the chain then stays put
-            // and that iteration cannot be decrypted twice because its seed is not kept.
-            let Some(next) = next else {
-                return if seed.iteration == iteration {
-                    Ok(seed)
-                } else {
-                    Err(GroupDecryptError::InvalidMessage)
-                };
-            };
+            // Only the chain at u32::MAX has no successor, and `iteration` is below it.
+            let next = next.ok_or(GroupDecryptError::ChainExhausted { iteration })?;
             self.chain_key = next;
             if seed.iteration == iteration {
                 return Ok(seed);
@@ -197,6 +195,14 @@ impl SenderKeyRecord {
         }
         if self.layout == Layout::Current && message.distribution_id() != self.distribution_id {
             return Err(GroupProcessError::WrongDistribution);
+        }
+        // Refused here, not only at each decrypt, so such a chain never replaces a good
+        // one under the same chain id.
+        if !xeddsa::is_signing_key(message.signing_key().x25519_bytes()) {
+            return Err(GroupProcessError::WeakSigningKey);
+        }
+        if message.iteration() == u32::MAX {
+            return Err(GroupProcessError::ChainExhausted);
         }
         let existing = self.states.iter().position(|s| {
             s.chain_id == message.chain_id() && s.signing_public == *message.signing_key()
@@ -448,5 +454,135 @@ impl std::fmt::Debug for SenderKeyRecord {
             .field("chains", &self.states.len())
             .field("can_send", &self.can_send())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    const ID: DistributionId = DistributionId::from_bytes([7; 16]);
+
+    /// An own record whose chain has reached `iteration`, as if it had sent that many.
+    fn sender_at(iteration: u32, rng: &mut ChaCha20Rng) -> SenderKeyRecord {
+        let mut record = SenderKeyRecord::new(ID, Layout::Current);
+        record.rotate(rng);
+        let front = record.states.front_mut().unwrap();
+        front.chain_key = SenderChainKey::new(iteration, *front.chain_key.key());
+        record
+    }
+
+    /// A message the sender's key signs at `iteration`, made outside `encrypt` (which
+    /// never makes one at `u32::MAX`), as a forger holding the chain would.
+    fn message_at(
+        sender: &SenderKeyRecord,
+        iteration: u32,
+        plaintext: &[u8],
+        rng: &mut ChaCha20Rng,
+    ) -> SenderKeyMessage {
+        let state = sender.states.front().unwrap();
+        let mut chain = state.chain_key.clone();
+        while chain.iteration() < iteration {
+            chain = chain.step().1.unwrap();
+        }
+        let keys = chain.step().0.keys();
+        SenderKeyMessage::new(
+            Layout::Current,
+            Some(ID),
+            state.chain_id,
+            iteration,
+            crypto::aes256_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext),
+            state.signing_private.as_ref().unwrap(),
+            rng,
+        )
+    }
+
+    #[test]
+    fn the_last_iterations_never_decrypt_twice() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut sender = sender_at(u32::MAX - 1, &mut rng);
+        let mut receiver = SenderKeyRecord::new(ID, Layout::Current);
+        receiver.process(&sender.distribution(&mut rng)).unwrap();
+        let last = sender.encrypt(b"last", &mut rng).unwrap();
+        assert_eq!(last.iteration(), u32::MAX - 1);
+        let past = message_at(&sender, u32::MAX, b"past", &mut rng);
+
+        assert_eq!(receiver.decrypt(&last).unwrap().as_slice(), b"last");
+        let before = receiver.to_bytes();
+        // u32::MAX has no successor, so its key could never be marked used.
+        let results = [receiver.decrypt(&past), receiver.decrypt(&past)];
+        let refused = Err(GroupDecryptError::ChainExhausted {
+            iteration: u32::MAX,
+        });
+        assert!(results.iter().all(|r| *r == refused), "{results:?}");
+        assert_eq!(receiver.to_bytes(), before);
+        assert_eq!(
+            receiver.decrypt(&last).map(|_| ()),
+            Err(GroupDecryptError::DuplicateMessage {
+                iteration: u32::MAX - 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_message_at_the_end_is_refused_before_the_chain_moves() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let sender = sender_at(u32::MAX - 3, &mut rng);
+        let mut receiver = SenderKeyRecord::new(ID, Layout::Current);
+        let mut sender = sender;
+        receiver.process(&sender.distribution(&mut rng)).unwrap();
+        let past = message_at(&sender, u32::MAX, b"past", &mut rng);
+        let before = receiver.to_bytes();
+        assert_eq!(
+            receiver.decrypt(&past).map(|_| ()),
+            Err(GroupDecryptError::ChainExhausted {
+                iteration: u32::MAX
+            })
+        );
+        assert_eq!(receiver.to_bytes(), before);
+        // The skipped ones still decrypt, once each.
+        for _ in 0..3 {
+            let m = sender.encrypt(b"m", &mut rng).unwrap();
+            assert_eq!(receiver.decrypt(&m).unwrap().as_slice(), b"m");
+            assert!(matches!(
+                receiver.decrypt(&m),
+                Err(GroupDecryptError::DuplicateMessage { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn an_exhausted_sending_chain_refuses_to_encrypt() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut sender = sender_at(u32::MAX - 1, &mut rng);
+        assert_eq!(
+            sender.encrypt(b"a", &mut rng).unwrap().iteration(),
+            u32::MAX - 1
+        );
+        let before = sender.to_bytes();
+        for _ in 0..2 {
+            assert!(matches!(
+                sender.encrypt(b"b", &mut rng),
+                Err(GroupEncryptError::ChainExhausted)
+            ));
+        }
+        assert_eq!(sender.to_bytes(), before);
+    }
+
+    #[test]
+    fn a_distribution_at_the_last_iteration_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut sender = sender_at(u32::MAX, &mut rng);
+        let skdm = sender.distribution(&mut rng);
+        assert_eq!(skdm.iteration(), u32::MAX);
+        let mut receiver = SenderKeyRecord::new(ID, Layout::Current);
+        let before = receiver.to_bytes();
+        assert_eq!(
+            receiver.process(&skdm),
+            Err(GroupProcessError::ChainExhausted)
+        );
+        assert_eq!(receiver.to_bytes(), before);
     }
 }

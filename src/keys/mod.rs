@@ -56,7 +56,8 @@ impl PublicKey {
         out
     }
 
-    /// Checks an XEdDSA signature made by the private half of this key.
+    /// Checks an XEdDSA signature made by the private half of this key. Always false for
+    /// a non-canonical or small-order key, under which signatures can be forged.
     pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
         match <&[u8; SIGNATURE_LEN]>::try_from(signature) {
             Ok(sig) => xeddsa::verify(&self.0, message, sig),
@@ -93,7 +94,7 @@ impl TryFrom<&[u8]> for PublicKey {
 }
 
 /// Whether `u` is below p = 2^255 - 19 (which also means bit 255 is clear).
-fn is_canonical(u: &[u8; 32]) -> bool {
+pub(crate) fn is_canonical(u: &[u8; 32]) -> bool {
     if u[31] & 0x80 != 0 {
         return false;
     }
