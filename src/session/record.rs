@@ -158,6 +158,16 @@ impl SessionRecord {
         message: &SignalMessage,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        self.decrypt_in(message, rng, |_| true)
+    }
+
+    /// [`Self::decrypt`], trying only the states `eligible` accepts.
+    fn decrypt_in<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+        eligible: impl Fn(&Session) -> bool,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         if self.current.is_none() && self.previous.is_empty() {
             return Err(DecryptError::NoSession);
         }
@@ -172,7 +182,7 @@ impl SessionRecord {
         // A specific verdict (duplicate, evicted, too far ahead) from a state whose chain
         // matched is worth reporting; MAC and padding failures stay one opaque error.
         let mut specific = None;
-        if let Some(current) = &self.current {
+        if let Some(current) = self.current.as_ref().filter(|s| eligible(s)) {
             let mut copy = current.clone();
             match copy.decrypt_in_place(message, rng) {
                 Ok(plaintext) => {
@@ -183,6 +193,9 @@ impl SessionRecord {
             }
         }
         for i in 0..self.previous.len() {
+            if !eligible(&self.previous[i]) {
+                continue;
+            }
             let mut copy = self.previous[i].clone();
             match copy.decrypt_in_place(message, rng) {
                 Ok(plaintext) => {
@@ -198,15 +211,28 @@ impl SessionRecord {
 
     /// Decrypts a prekey message: continues the session it belongs to if we have it
     /// (a retransmission, or a later message sent before our reply), otherwise runs
-    /// X3DH as responder and makes the new session current.
+    /// X3DH as responder and makes the new session current. Either way the state that
+    /// decrypted is current afterwards, and its remote identity is the one to trust.
+    ///
+    /// A message that continues a kept session is tried only against that session, and
+    /// its header must name that session's remote identity: the inner MAC covers the
+    /// session's identities, not the header's, so a relabelled header is refused with
+    /// [`DecryptError::InvalidMessage`] before any work.
     pub fn decrypt_prekey<R: RngCore + CryptoRng>(
         &mut self,
         message: &PreKeySignalMessage,
         keys: &LocalKeys<'_>,
         rng: &mut R,
     ) -> Result<PreKeyDecrypted, DecryptError> {
-        if self.has_base_key(message.base_key()) {
-            let plaintext = self.decrypt(message.message(), rng)?;
+        let base_key = message.base_key();
+        if self.has_base_key(base_key) {
+            let named = message.identity_key();
+            let belongs =
+                |s: &Session| s.alice_base_key() == base_key && s.remote_identity() == named;
+            if !self.states().any(belongs) {
+                return Err(DecryptError::InvalidMessage);
+            }
+            let plaintext = self.decrypt_in(message.message(), rng, belongs)?;
             return Ok(PreKeyDecrypted {
                 plaintext,
                 used_pre_key: None,
@@ -526,3 +552,4 @@ fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, Rec
         alice_base_key: public(&s.alice_base_key)?,
     })
 }
+
