@@ -1,11 +1,12 @@
 //! Audit findings on pairwise sessions (issue 16): a prekey message's header identity
-//! when the message continues a kept session.
+//! when the message continues a kept session, and the work one message may cost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use common::{Device, NOW, rng};
 use confide::session::cipher;
+use confide::session::limits;
 use confide::store::{IdentityStore, InMemoryStore, SessionStore};
 use confide::{CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair};
 
@@ -185,4 +186,72 @@ fn swapped_header_on_a_known_session_is_not_an_identity_change() {
     );
     assert_eq!(before, bob.snapshot(&alice));
     assert_eq!(bob.recv(&alice, &second, &mut r).unwrap(), b"second");
+}
+
+fn trust(bob: &Device, alice: &Device) {
+    cipher::accept_identity(&bob.store, &alice.address, &identity_of(&alice.store)).unwrap();
+}
+
+/// Bob keeps the most previous states (one per installation of Alice, each answered).
+/// Under the per-message work budget a message on a new chain of the oldest state
+/// (tried against every state), one far ahead on a known chain of a previous state, and
+/// one far ahead on a new chain of the most recent previous state all still decrypt.
+/// The bound itself is a unit test in `src/session/record.rs`, its cost the `forged`
+/// bench.
+#[test]
+fn work_budget_keeps_legitimate_messages_working() {
+    let mut r = rng(163);
+    let mut bob = Device::new("bob", &mut r);
+    let mut alices = Vec::new();
+    for _ in 0..=limits::MAX_PREVIOUS_STATES {
+        let alice = Device::new("alice", &mut r);
+        alice.start(&mut bob, &mut r, false);
+        let hello = alice.send(&bob, b"hello");
+        trust(&bob, &alice);
+        assert_eq!(bob.recv(&alice, &hello, &mut r).unwrap(), b"hello");
+        let reply = bob.send(&alice, b"hi");
+        assert_eq!(alice.recv(&bob, &reply, &mut r).unwrap(), b"hi");
+        alices.push(alice);
+    }
+    let record = bob.store.session(&alices[0].address).unwrap().unwrap();
+    assert_eq!(record.previous_count(), limits::MAX_PREVIOUS_STATES);
+
+    // The oldest state, on Alice's new chain: the message is tried against every state.
+    let oldest = &alices[0];
+    trust(&bob, oldest);
+    let m = oldest.send(&bob, b"oldest");
+    assert_eq!(bob.recv(oldest, &m, &mut r).unwrap(), b"oldest");
+
+    // The second oldest answers once more, then the oldest (current again) sends the
+    // largest jump on the chain Bob knows.
+    let second = &alices[1];
+    trust(&bob, second);
+    let m = second.send(&bob, b"second");
+    assert_eq!(bob.recv(second, &m, &mut r).unwrap(), b"second");
+    let m = bob.send(second, b"answer");
+    assert_eq!(second.recv(&bob, &m, &mut r).unwrap(), b"answer");
+    trust(&bob, oldest);
+    for _ in 0..limits::MAX_FORWARD_JUMP - 1 {
+        oldest.send(&bob, b"lost");
+    }
+    let far = oldest.send(&bob, b"far on a known chain");
+    assert_eq!(
+        bob.recv(oldest, &far, &mut r).unwrap(),
+        b"far on a known chain"
+    );
+
+    // The most recent previous state, on a new chain, the largest jump.
+    trust(&bob, second);
+    for _ in 0..limits::MAX_FORWARD_JUMP {
+        second.send(&bob, b"lost");
+    }
+    let far = second.send(&bob, b"far on a new chain");
+    let CiphertextMessage::Signal(inner) = &far else {
+        panic!("an answered session sends SignalMessages");
+    };
+    assert_eq!(inner.counter(), limits::MAX_FORWARD_JUMP);
+    assert_eq!(
+        bob.recv(second, &far, &mut r).unwrap(),
+        b"far on a new chain"
+    );
 }
