@@ -1539,6 +1539,65 @@ fn bench_candidates(
     }
 }
 
+/// A forged `SignalMessage`: a ratchet key no state knows, `counter` on its new chain,
+/// a zero MAC. Built from bytes, as an attacker sends it.
+fn forged_message(rng: &mut ChaCha20Rng, counter: u32) -> SignalMessage {
+    fn varint(out: &mut Vec<u8>, mut v: u32) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let ratchet = IdentityKeyPair::generate(rng).identity_key().serialize();
+    let mut bytes = vec![0x33, 0x0a, ratchet.len() as u8];
+    bytes.extend_from_slice(&ratchet);
+    bytes.push(0x10);
+    varint(&mut bytes, counter);
+    bytes.extend_from_slice(&[0x18, 0x00, 0x22, 16]);
+    bytes.extend_from_slice(&[0u8; 16 + 8]);
+    SignalMessage::try_from(&bytes[..]).unwrap()
+}
+
+/// `forged/confide/<n_states>`: one forged message (new ratchet key, counter at the
+/// forward-jump limit, bad MAC) against a record of `n_states` states (current plus
+/// `n_states - 1` previous ones, each from its own prekey message). Every state it can
+/// be tried against makes it look like a legitimate worst case up to the MAC check, so
+/// this row is the CPU a stranger can make a receiver spend per message; `.../1` is one
+/// such trial.
+fn bench_forged(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forged");
+    group.sample_size(10);
+    let mut rng = ChaCha20Rng::seed_from_u64(41);
+    let bob = ConfideBob::new(&mut rng);
+    let bob_keys = bob.local_keys();
+    let alice_id = IdentityKeyPair::generate(&mut rng);
+    for n_states in [1usize, confide::session::limits::MAX_PREVIOUS_STATES + 1] {
+        let mut record = SessionRecord::new();
+        for _ in 0..n_states {
+            let mut alice = SessionRecord::new();
+            alice
+                .start_session((&alice_id, 1111), &bob.bundle, &mut rng, now())
+                .unwrap();
+            let m = prekey(alice.encrypt(b"hello").unwrap());
+            record.decrypt_prekey(&m, &bob_keys, &mut rng).unwrap();
+        }
+        assert_eq!(record.previous_count() + 1, n_states);
+        let forged = forged_message(&mut rng, confide::session::limits::MAX_FORWARD_JUMP);
+        group.bench_function(BenchmarkId::new("confide", n_states), |b| {
+            b.iter_custom(|n| {
+                timed(
+                    n,
+                    1,
+                    || (),
+                    |()| record.decrypt(&forged, &mut rng).unwrap_err(),
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut c = configure().configure_from_args();
     bench_encrypt(&mut c);
@@ -1546,5 +1605,6 @@ fn main() {
     bench_pingpong(&mut c);
     bench_setup(&mut c);
     bench_primitives(&mut c);
+    bench_forged(&mut c);
     c.final_summary();
 }

@@ -40,6 +40,8 @@ impl ChainKey {
 
     /// The message-key seed for `self.index()` and the next chain key, keying HMAC once.
     pub(crate) fn seed_and_next(&self) -> ([u8; 32], Option<ChainKey>) {
+        #[cfg(test)]
+        super::work::chain_step();
         let (seed, mut next_key) =
             crypto::hmac_sha256_two(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
         let next = self.index.checked_add(1).map(|index| ChainKey {

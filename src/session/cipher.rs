@@ -332,8 +332,14 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     message: &PreKeySignalMessage,
     rng: &mut R,
 ) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
-    if let Err((known, received)) = check_trust(store, address, message.identity_key())? {
-        return Err(DecryptError::UntrustedIdentity { known, received });
+    let mut record = record.unwrap_or_default();
+    // A message continuing a kept session is checked against that session's identity
+    // below, after `decrypt_prekey` made sure the header names it: a relabelled header is
+    // a forgery, not an identity change to show the user.
+    if !record.has_base_key(message.base_key()) {
+        if let Err((known, received)) = check_trust(store, address, message.identity_key())? {
+            return Err(DecryptError::UntrustedIdentity { known, received });
+        }
     }
     let identity = store.local_identity()?;
     let signed = store.signed_pre_key(message.signed_pre_key_id())?;
@@ -344,11 +350,18 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     let keys = LocalKeys::new(&identity, store.local_registration_id()?)
         .with_signed_pre_key(signed.as_ref())
         .with_pre_key(one_time.as_ref());
-    let mut record = record.unwrap_or_default();
     let outcome = record.decrypt_prekey(message, &keys, rng)?;
+    // The state that decrypted is current: trust its identity, which its MAC (through
+    // X3DH for a new session) authenticated, never the header's.
+    let remote = record.current().map(|s| *s.remote_identity());
+    if let Some(remote) = &remote {
+        if let Err((known, received)) = check_trust(store, address, remote)? {
+            return Err(DecryptError::UntrustedIdentity { known, received });
+        }
+    }
     let change = Change {
         record,
-        identity: Some(*message.identity_key()),
+        identity: remote,
         used_pre_key: outcome.used_pre_key,
         message: None,
     };

@@ -15,6 +15,40 @@ mod root_key;
 mod version;
 mod x3dh;
 
+/// Counts the costly steps of decryption per thread, so unit tests can check that the
+/// work one message causes is bounded (performance itself is measured by the benches).
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        static CHAIN_STEPS: Cell<u64> = const { Cell::new(0) };
+        static AGREEMENTS: Cell<u64> = const { Cell::new(0) };
+        static KEY_GENERATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn chain_step() {
+        CHAIN_STEPS.with(|c| c.set(c.get() + 1));
+    }
+
+    pub(crate) fn agreement() {
+        AGREEMENTS.with(|c| c.set(c.get() + 1));
+    }
+
+    pub(crate) fn key_generation() {
+        KEY_GENERATIONS.with(|c| c.set(c.get() + 1));
+    }
+
+    /// `(chain steps, agreements, key generations)` since the last call, resetting them.
+    pub(crate) fn take() -> (u64, u64, u64) {
+        (
+            CHAIN_STEPS.with(|c| c.replace(0)),
+            AGREEMENTS.with(|c| c.replace(0)),
+            KEY_GENERATIONS.with(|c| c.replace(0)),
+        )
+    }
+}
+
 pub use record::{LocalKeys, PreKeyDecrypted, SessionRecord};
 pub use version::ProtocolVersion;
 
@@ -38,6 +72,21 @@ pub mod limits {
     /// Previous session states kept per remote device after re-initiation, tried in
     /// turn when the current state cannot decrypt. Same bound as libsignal.
     pub const MAX_PREVIOUS_STATES: usize = 40;
+
+    /// Chain steps one incoming message may cost across every session state it is tried
+    /// against: two trials at the largest forward jump. Without it a forged message (a
+    /// new ratchet key, the largest jump, a bad MAC) costs each of the up to
+    /// `1 + MAX_PREVIOUS_STATES` states a legitimate worst case before its MAC fails.
+    ///
+    /// States that hold the message's receiving chain are tried first, then the others,
+    /// current first and newest previous next; a state whose walk would take more than
+    /// what is left is not tried, and a message no state tried decrypts fails with
+    /// [`crate::DecryptError::InvalidMessage`]. So any jump works in the states holding
+    /// the chain, and on a new chain the current state and the newest previous one get
+    /// the largest jump, while all 41 states are reached by a message up to counter 1,218
+    /// on its new chain. Each state tried on a new chain costs one agreement; the key
+    /// generation and second agreement of a DH ratchet step wait for a verified MAC.
+    pub const MAX_CHAIN_STEPS_PER_MESSAGE: u32 = 2 * (MAX_FORWARD_JUMP + 1);
 
     /// So at most `(1 + MAX_PREVIOUS_STATES) * MAX_RECEIVER_CHAINS *
     /// MAX_SKIPPED_KEYS_PER_CHAIN` skipped keys (36 bytes each in memory) per device.

@@ -103,6 +103,16 @@ impl ReceiverChain {
     }
 }
 
+/// The work trying one message in one state costs, known before doing it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Price {
+    /// The state already holds the message's receiving chain (no agreement needed).
+    pub(crate) known_chain: bool,
+    /// Chain steps to the message's key, counted against
+    /// [`super::limits::MAX_CHAIN_STEPS_PER_MESSAGE`].
+    pub(crate) chain_steps: u32,
+}
+
 /// What the initiator sends in every message until the responder first answers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PendingPreKey {
@@ -226,17 +236,61 @@ impl Session {
         Ok(plaintext)
     }
 
+    /// What trying `message` in this state would cost, known before any agreement or
+    /// chain step, or the error that refuses it here without work (another version, a
+    /// jump past [`MAX_FORWARD_JUMP`]).
+    pub(crate) fn price(&self, message: &SignalMessage) -> Result<Price, DecryptError> {
+        if message.version() != self.version {
+            return Err(DecryptError::InvalidMessage);
+        }
+        let counter = message.counter();
+        let chain = self
+            .receivers
+            .iter()
+            .find(|c| &c.ratchet_key == message.ratchet_key());
+        let next = chain.map_or(0, |c| c.chain_key.index());
+        let chain_steps = match counter.checked_sub(next) {
+            // A kept key, or a duplicate: no step.
+            None => 0,
+            Some(jump) if jump > MAX_FORWARD_JUMP => {
+                return Err(DecryptError::TooFarAhead {
+                    counter,
+                    expected: next,
+                });
+            }
+            Some(jump) => jump + 1,
+        };
+        Ok(Price {
+            known_chain: chain.is_some(),
+            chain_steps,
+        })
+    }
+
     /// Decrypts, mutating `self` even on failure: callers pass a copy.
     pub(crate) fn decrypt_in_place<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        // A state only reads messages of its own version.
-        if message.version() != self.version {
-            return Err(DecryptError::InvalidMessage);
-        }
-        let chain = self.receiver_chain(message.ratchet_key(), rng)?;
+        // A state only reads messages of its own version, and a too-far jump is refused
+        // before the agreement a new chain needs.
+        self.price(message)?;
+        let theirs = message.ratchet_key();
+        let (chain, ratcheted) = match self.receivers.iter().position(|c| &c.ratchet_key == theirs)
+        {
+            Some(i) => (i, None),
+            None => {
+                // Only the receiving half of the DH ratchet step before the MAC check.
+                let (root, receiving) = self
+                    .root_key
+                    .create_chain(theirs, &self.sender.ratchet.private)
+                    .ok_or(DecryptError::WeakKey)?;
+                self.receivers
+                    .push_front(ReceiverChain::new(*theirs, receiving));
+                self.receivers.truncate(MAX_RECEIVER_CHAINS);
+                (0, Some(root))
+            }
+        };
         let salt = self.message_key_salt();
         let keys = self.receivers[chain]
             .message_keys(message.counter(), salt.as_deref().map(Vec::as_slice))?;
@@ -247,38 +301,35 @@ impl Session {
             crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
                 .map(Zeroizing::new)
                 .ok_or(DecryptError::InvalidMessage)?;
+        if let Some(root) = ratcheted {
+            self.start_sending_chain(root, theirs, rng)?;
+        }
         // The responder has answered (or this is the responder): stop sending prekey messages.
         self.pending_pre_key = None;
         Ok(plaintext)
     }
 
-    /// The index of the receiving chain for `theirs`, running a DH ratchet step when the
-    /// sender has moved to a new ratchet key.
-    fn receiver_chain<R: RngCore + CryptoRng>(
+    /// The sending half of a DH ratchet step, from the root key the receiving half gave:
+    /// run only once the message authenticated, so a forged message causes no key
+    /// generation and one agreement per state, not two.
+    fn start_sending_chain<R: RngCore + CryptoRng>(
         &mut self,
+        root: RootKey,
         theirs: &PublicKey,
         rng: &mut R,
-    ) -> Result<usize, DecryptError> {
-        if let Some(i) = self.receivers.iter().position(|c| &c.ratchet_key == theirs) {
-            return Ok(i);
-        }
-        let (root, receiving) = self
-            .root_key
-            .create_chain(theirs, &self.sender.ratchet.private)
-            .ok_or(DecryptError::WeakKey)?;
+    ) -> Result<(), DecryptError> {
+        #[cfg(test)]
+        super::work::key_generation();
         let ratchet = KeyPair::generate(rng);
         let (root, sending) = root
             .create_chain(theirs, &ratchet.private)
             .ok_or(DecryptError::WeakKey)?;
         self.root_key = root;
-        self.receivers
-            .push_front(ReceiverChain::new(*theirs, receiving));
-        self.receivers.truncate(MAX_RECEIVER_CHAINS);
         self.previous_counter = self.sender.chain_key.index().max(1) - 1;
         self.sender = SenderChain {
             ratchet,
             chain_key: sending,
         };
-        Ok(0)
+        Ok(())
     }
 }

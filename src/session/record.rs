@@ -7,7 +7,10 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::chain_key::ChainKey;
-use super::limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+use super::limits::{
+    MAX_CHAIN_STEPS_PER_MESSAGE, MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS,
+    MAX_SKIPPED_KEYS_PER_CHAIN,
+};
 use super::ratchet::{PendingPreKey, ReceiverChain, SenderChain, Session, SkippedKey};
 use super::root_key::RootKey;
 use super::version::ProtocolVersion;
@@ -152,11 +155,23 @@ impl SessionRecord {
     }
 
     /// Decrypts a message in an existing session, trying the current state and then the
-    /// previous ones; a previous state that succeeds becomes current again.
+    /// previous ones; a previous state that succeeds becomes current again. All the
+    /// trials share [`super::limits::MAX_CHAIN_STEPS_PER_MESSAGE`]: states the message
+    /// would take more than what is left to walk are not tried.
     pub fn decrypt<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        self.decrypt_in(message, rng, |_| true)
+    }
+
+    /// [`Self::decrypt`], trying only the states `eligible` accepts.
+    fn decrypt_in<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+        eligible: impl Fn(&Session) -> bool,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         if self.current.is_none() && self.previous.is_empty() {
             return Err(DecryptError::NoSession);
@@ -172,22 +187,41 @@ impl SessionRecord {
         // A specific verdict (duplicate, evicted, too far ahead) from a state whose chain
         // matched is worth reporting; MAC and padding failures stay one opaque error.
         let mut specific = None;
-        if let Some(current) = &self.current {
-            let mut copy = current.clone();
-            match copy.decrypt_in_place(message, rng) {
-                Ok(plaintext) => {
-                    self.current = Some(copy);
-                    return Ok(plaintext);
-                }
+        // Each state's price is known before any work. The states that hold the
+        // message's chain go first (a genuine message's, as a rule), then the others,
+        // current first; all of them share one budget of chain steps, so a forged message
+        // costs a bounded multiple of one trial, not one trial per kept state.
+        let mut trials = Vec::new();
+        for (slot, state) in self.slots() {
+            if !eligible(state) {
+                continue;
+            }
+            match state.price(message) {
+                Ok(price) => trials.push((slot, price)),
                 Err(e) => note_specific(&mut specific, e),
             }
         }
-        for i in 0..self.previous.len() {
-            let mut copy = self.previous[i].clone();
+        trials.sort_by_key(|(_, price)| !price.known_chain);
+        let mut budget = MAX_CHAIN_STEPS_PER_MESSAGE;
+        for (slot, price) in trials {
+            let Some(left) = budget.checked_sub(price.chain_steps) else {
+                // Not tried: the message fails as it would in a state that cannot read it.
+                continue;
+            };
+            budget = left;
+            let Some(state) = self.slot(slot) else {
+                continue;
+            };
+            let mut copy = state.clone();
             match copy.decrypt_in_place(message, rng) {
                 Ok(plaintext) => {
-                    self.previous.remove(i);
-                    self.install(copy);
+                    match slot {
+                        Slot::Current => self.current = Some(copy),
+                        Slot::Previous(i) => {
+                            self.previous.remove(i);
+                            self.install(copy);
+                        }
+                    }
                     return Ok(plaintext);
                 }
                 Err(e) => note_specific(&mut specific, e),
@@ -198,15 +232,28 @@ impl SessionRecord {
 
     /// Decrypts a prekey message: continues the session it belongs to if we have it
     /// (a retransmission, or a later message sent before our reply), otherwise runs
-    /// X3DH as responder and makes the new session current.
+    /// X3DH as responder and makes the new session current. Either way the state that
+    /// decrypted is current afterwards, and its remote identity is the one to trust.
+    ///
+    /// A message that continues a kept session is tried only against that session, and
+    /// its header must name that session's remote identity: the inner MAC covers the
+    /// session's identities, not the header's, so a relabelled header is refused with
+    /// [`DecryptError::InvalidMessage`] before any work.
     pub fn decrypt_prekey<R: RngCore + CryptoRng>(
         &mut self,
         message: &PreKeySignalMessage,
         keys: &LocalKeys<'_>,
         rng: &mut R,
     ) -> Result<PreKeyDecrypted, DecryptError> {
-        if self.has_base_key(message.base_key()) {
-            let plaintext = self.decrypt(message.message(), rng)?;
+        let base_key = message.base_key();
+        if self.has_base_key(base_key) {
+            let named = message.identity_key();
+            let belongs =
+                |s: &Session| s.alice_base_key() == base_key && s.remote_identity() == named;
+            if !self.states().any(belongs) {
+                return Err(DecryptError::InvalidMessage);
+            }
+            let plaintext = self.decrypt_in(message.message(), rng, belongs)?;
             return Ok(PreKeyDecrypted {
                 plaintext,
                 used_pre_key: None,
@@ -248,6 +295,24 @@ impl SessionRecord {
     /// Whether any kept state was started with this X3DH base key.
     pub fn has_base_key(&self, base_key: &PublicKey) -> bool {
         self.states().any(|s| s.alice_base_key() == base_key)
+    }
+
+    /// Every kept state with where it is kept, current first.
+    fn slots(&self) -> impl Iterator<Item = (Slot, &Session)> {
+        let current = self.current.iter().map(|s| (Slot::Current, s));
+        let previous = self
+            .previous
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (Slot::Previous(i), s));
+        current.chain(previous)
+    }
+
+    fn slot(&self, slot: Slot) -> Option<&Session> {
+        match slot {
+            Slot::Current => self.current.as_ref(),
+            Slot::Previous(i) => self.previous.get(i),
+        }
     }
 
     /// Every kept state, current first. States may be of different protocol versions.
@@ -308,6 +373,13 @@ impl SessionRecord {
         wipe_record(&mut msg);
         result
     }
+}
+
+/// Where a state is kept in a [`SessionRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Current,
+    Previous(usize),
 }
 
 /// Where persisted bytes come from, which decides what loading them re-checks.
@@ -525,4 +597,112 @@ fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, Rec
         remote_registration_id: s.remote_registration_id,
         alice_base_key: public(&s.alice_base_key)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::session::limits::{MAX_FORWARD_JUMP, MAX_PREVIOUS_STATES};
+    use crate::session::work;
+
+    fn now() -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_000)
+    }
+
+    fn prekey(message: CiphertextMessage) -> PreKeySignalMessage {
+        match message {
+            CiphertextMessage::PreKey(m) => m,
+            CiphertextMessage::Signal(_) => panic!("expected a prekey message"),
+        }
+    }
+
+    /// Bob's record holding `n` states, each started by its own prekey message from
+    /// Alice, and Alice's record of the newest one.
+    fn bob_with_states(n: usize, rng: &mut ChaCha20Rng) -> (SessionRecord, SessionRecord) {
+        let bob_id = IdentityKeyPair::generate(rng);
+        let signed = SignedPreKeyRecord::generate(rng, &bob_id, 7, now());
+        let bundle = PreKeyBundle::new(2222, 1, *bob_id.identity_key(), signed.public());
+        let keys = LocalKeys::new(&bob_id, 2222).with_signed_pre_key(Some(&signed));
+        let alice_id = IdentityKeyPair::generate(rng);
+        let mut bob = SessionRecord::new();
+        let mut alice = SessionRecord::new();
+        for _ in 0..n {
+            alice = SessionRecord::new();
+            alice
+                .start_session((&alice_id, 1111), &bundle, rng, now())
+                .unwrap();
+            let m = prekey(alice.encrypt(b"hello").unwrap());
+            bob.decrypt_prekey(&m, &keys, rng).unwrap();
+        }
+        (bob, alice)
+    }
+
+    #[test]
+    fn forged_message_costs_a_bounded_multiple_of_one_trial() {
+        let mut rng = ChaCha20Rng::seed_from_u64(16);
+        let (mut bob, _) = bob_with_states(MAX_PREVIOUS_STATES + 1, &mut rng);
+        assert_eq!(bob.previous_count(), MAX_PREVIOUS_STATES);
+        // A ratchet key no state knows, on the largest jump a new chain accepts, and a
+        // MAC under a key nobody derived: it looks legitimate to every state until the MAC.
+        let ratchet = KeyPair::generate(&mut rng).public;
+        let stranger = IdentityKeyPair::generate(&mut rng);
+        let forged = SignalMessage::new(
+            ProtocolVersion::V3,
+            &[7; 32],
+            ratchet,
+            MAX_FORWARD_JUMP,
+            0,
+            vec![0; 16],
+            (stranger.identity_key(), stranger.identity_key()),
+        );
+        let before = bob.to_bytes();
+        work::take();
+        assert!(matches!(
+            bob.decrypt(&forged, &mut rng),
+            Err(DecryptError::InvalidMessage)
+        ));
+        let (steps, agreements, generations) = work::take();
+        assert_eq!(before, bob.to_bytes());
+        // One legitimate worst case is MAX_FORWARD_JUMP + 1 chain steps; the whole
+        // forged message may cost two of them, not one per kept state.
+        assert!(
+            steps <= 2 * (u64::from(MAX_FORWARD_JUMP) + 1),
+            "{steps} chain steps"
+        );
+        // Tried in the current state and the newest previous one, at one agreement each
+        // and no key generation (that waits for a verified MAC).
+        assert_eq!(
+            steps,
+            u64::from(crate::session::limits::MAX_CHAIN_STEPS_PER_MESSAGE)
+        );
+        assert_eq!((agreements, generations), (2, 0));
+    }
+
+    #[test]
+    fn far_ahead_message_on_a_new_chain_costs_one_trial() {
+        let mut rng = ChaCha20Rng::seed_from_u64(17);
+        let (mut bob, mut alice) = bob_with_states(MAX_PREVIOUS_STATES + 1, &mut rng);
+        // Bob answers the newest state; Alice ratchets and jumps far ahead on her new chain.
+        let reply = match bob.encrypt(b"hi").unwrap() {
+            CiphertextMessage::Signal(m) => m,
+            CiphertextMessage::PreKey(_) => panic!("Bob answers with a SignalMessage"),
+        };
+        alice.decrypt(&reply, &mut rng).unwrap();
+        for _ in 0..MAX_FORWARD_JUMP {
+            alice.encrypt(b"lost").unwrap();
+        }
+        let far = match alice.encrypt(b"far").unwrap() {
+            CiphertextMessage::Signal(m) => m,
+            CiphertextMessage::PreKey(_) => panic!("Alice heard back"),
+        };
+        assert_eq!(far.counter(), MAX_FORWARD_JUMP);
+        work::take();
+        assert_eq!(&bob.decrypt(&far, &mut rng).unwrap()[..], b"far");
+        let (steps, agreements, generations) = work::take();
+        assert_eq!(steps, u64::from(MAX_FORWARD_JUMP) + 1);
+        assert_eq!((agreements, generations), (2, 1));
+    }
 }

@@ -28,6 +28,8 @@ impl RootKey {
         theirs: &PublicKey,
         ours: &PrivateKey,
     ) -> Option<(RootKey, ChainKey)> {
+        #[cfg(test)]
+        super::work::agreement();
         let shared = ours.agree(theirs)?;
         let mut okm = [0u8; 64];
         crypto::hkdf_sha256(&self.0, shared.as_ref(), RATCHET_INFO, &mut okm);
