@@ -159,8 +159,10 @@ pub(crate) fn gcm_siv_decrypt(key: &[u8; 32], ct: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// AES-256-GCM under one key (the store's row sealing).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) struct Aes256Gcm(LessSafeKey);
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Aes256Gcm {
     /// Length of the nonce.
     pub(crate) const NONCE_LEN: usize = aead::NONCE_LEN;
@@ -354,6 +356,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     fn gcm_round_trip_binds_nonce_and_aad() {
         let k = Aes256Gcm::new(&[5u8; 32]).unwrap();
         let mut buf = b"row".to_vec();
