@@ -45,9 +45,9 @@ fn derive(m: &[u8; 32]) -> Derived {
     // Current libsignal (label "r (2023-08)"): r is 32 bytes used directly as the X25519
     // private key; releases before it expanded 64 bytes under "r" and reduced them.
     let mut r = Zeroizing::new([0u8; 32]);
-    crypto::hkdf_sha256(&[], m, LABEL_R, r.as_mut());
+    crypto::hkdf_sha256(&[], m, LABEL_R, &mut r);
     let mut k = Zeroizing::new([0u8; 32]);
-    crypto::hkdf_sha256(&[], m, LABEL_K, k.as_mut());
+    crypto::hkdf_sha256(&[], m, LABEL_K, &mut k);
     let e = PrivateKey::from_bytes(*r);
     let e_pub = e.public_key();
     Derived { e, e_pub, k }
