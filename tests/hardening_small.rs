@@ -1,0 +1,132 @@
+//! Issue 16's smaller audit items: sealed-sender trust roots and revocations as values,
+//! sealed v2 recipients listed twice, decrypted media files, and trust roots that must
+//! be canonical keys.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use confide::Timestamp;
+use confide::keys::{IdentityKeyPair, KeyPair, PrivateKey};
+use confide::sealed::{
+    self, CertificateError, ContentHint, ContentType, SealedOpenError, SenderCertificate,
+    SenderInfo, ServerCertificate, TrustRoots, UnidentifiedSenderMessageContent,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+const ALICE: &str = "9d0652a3-dcc3-4d11-975f-74d61598733f";
+
+/// A sender certificate under a server key `key_id` that `root` certifies.
+fn certificate(
+    rng: &mut ChaCha20Rng,
+    root: &PrivateKey,
+    key_id: u32,
+    alice: &IdentityKeyPair,
+) -> SenderCertificate {
+    let server = KeyPair::generate(rng);
+    let server_cert = ServerCertificate::new(key_id, server.public(), root, rng);
+    let info = SenderInfo {
+        uuid: ALICE.into(),
+        e164: None,
+        device_id: 1,
+        identity_key: *alice.identity_key(),
+        expiration: Timestamp::from_millis(NOW.as_millis() + 1000),
+    };
+    SenderCertificate::new(info, server_cert, server.private(), rng)
+}
+
+fn sealed_to(
+    rng: &mut ChaCha20Rng,
+    cert: SenderCertificate,
+    alice: &IdentityKeyPair,
+    bob: &IdentityKeyPair,
+) -> Vec<u8> {
+    let content = UnidentifiedSenderMessageContent::new(
+        ContentType::SenderKey,
+        cert,
+        b"inner".to_vec(),
+        ContentHint::Default,
+        None,
+    );
+    sealed::seal_v1(&content, alice, bob.identity_key(), rng).unwrap()
+}
+
+/// During a root rotation both roots are trusted: a certificate chained to the second
+/// validates, and one root alone refuses what the other signed.
+#[test]
+fn a_certificate_under_the_second_of_two_roots_validates() {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let old_root = KeyPair::generate(&mut rng);
+    let new_root = KeyPair::generate(&mut rng);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let cert = certificate(&mut rng, new_root.private(), 7, &alice);
+    let both = TrustRoots::new(old_root.public()).with_root(new_root.public());
+    assert_eq!(both.roots(), &[old_root.public(), new_root.public()]);
+    cert.validate(&both, NOW).unwrap();
+    let bytes = sealed_to(&mut rng, cert.clone(), &alice, &bob);
+    let opened = sealed::open(&bytes, &bob, &both, NOW).unwrap();
+    assert_eq!(opened.contents(), b"inner");
+    assert_eq!(
+        cert.validate(&TrustRoots::new(old_root.public()), NOW),
+        Err(CertificateError::UntrustedServer)
+    );
+}
+
+/// A root that signed nothing here is refused, through `open` as well.
+#[test]
+fn an_unknown_root_is_refused() {
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let root = KeyPair::generate(&mut rng);
+    let stranger = KeyPair::generate(&mut rng);
+    let other = KeyPair::generate(&mut rng);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let cert = certificate(&mut rng, root.private(), 7, &alice);
+    let trust = TrustRoots::new(stranger.public()).with_root(other.public());
+    assert_eq!(
+        cert.validate(&trust, NOW),
+        Err(CertificateError::UntrustedServer)
+    );
+    let bytes = sealed_to(&mut rng, cert, &alice, &bob);
+    assert_eq!(
+        sealed::open(&bytes, &bob, &trust, NOW).map(|_| ()),
+        Err(SealedOpenError::Certificate(
+            CertificateError::UntrustedServer
+        ))
+    );
+}
+
+/// A host revokes a leaked server key by id without a new release; the default list
+/// (libsignal's test id) stays refused.
+#[test]
+fn a_configured_revoked_key_id_is_refused() {
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let root = KeyPair::generate(&mut rng);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let cert = certificate(&mut rng, root.private(), 42, &alice);
+    let plain = TrustRoots::new(root.public());
+    cert.validate(&plain, NOW).unwrap();
+    let revoking = plain.clone().with_revoked(42);
+    assert!(revoking.revoked().contains(&42));
+    assert_eq!(
+        cert.validate(&revoking, NOW),
+        Err(CertificateError::Revoked { key_id: 42 })
+    );
+    let bytes = sealed_to(&mut rng, cert, &alice, &bob);
+    assert_eq!(
+        sealed::open(&bytes, &bob, &revoking, NOW).map(|_| ()),
+        Err(SealedOpenError::Certificate(CertificateError::Revoked {
+            key_id: 42
+        }))
+    );
+    let test_id = certificate(&mut rng, root.private(), 0xDEAD_C357, &alice);
+    assert_eq!(plain.revoked(), sealed::REVOKED_SERVER_KEY_IDS);
+    assert_eq!(
+        test_id.validate(&plain, NOW),
+        Err(CertificateError::Revoked {
+            key_id: 0xDEAD_C357
+        })
+    );
+}
