@@ -7,8 +7,9 @@
 use confide::Timestamp;
 use confide::keys::{IdentityKeyPair, KeyPair, PrivateKey};
 use confide::sealed::{
-    self, CertificateError, ContentHint, ContentType, SealedOpenError, SenderCertificate,
-    SenderInfo, ServerCertificate, TrustRoots, UnidentifiedSenderMessageContent,
+    self, CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealError,
+    SealV2Context, SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
+    ServiceIdKind, TrustRoots, UnidentifiedSenderMessageContent,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -128,5 +129,93 @@ fn a_configured_revoked_key_id_is_refused() {
         Err(CertificateError::Revoked {
             key_id: 0xDEAD_C357
         })
+    );
+}
+
+fn recipient(
+    service_id: confide::sealed::ServiceId,
+    device_id: u32,
+    identity: &IdentityKeyPair,
+) -> Recipient {
+    Recipient {
+        service_id,
+        device_id,
+        registration_id: 1000 + device_id,
+        identity_key: *identity.identity_key(),
+    }
+}
+
+/// A v2 message carries one key share per service id, under one identity key: a list
+/// that names two identity keys for one service id (the same device twice, or two of
+/// its devices) is refused instead of silently sealing to the first key.
+#[test]
+fn sealed_v2_refuses_one_recipient_with_two_identity_keys() {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let root = KeyPair::generate(&mut rng);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let mallory = IdentityKeyPair::generate(&mut rng);
+    let cert = certificate(&mut rng, root.private(), 7, &alice);
+    let content = UnidentifiedSenderMessageContent::new(
+        ContentType::SenderKey,
+        cert,
+        b"inner".to_vec(),
+        ContentHint::Default,
+        None,
+    );
+    let bob_id = ServiceId::new(ServiceIdKind::Aci, [0xb0; 16]);
+    for devices in [(1, 1), (1, 2)] {
+        let list = [
+            recipient(bob_id, devices.0, &bob),
+            recipient(bob_id, devices.1, &mallory),
+        ];
+        assert_eq!(
+            sealed::seal_v2(&content, &alice, &list, &mut rng),
+            Err(SealError::ConflictingIdentityKeys),
+            "devices {devices:?}"
+        );
+        let mut context = SealV2Context::new(&alice);
+        assert_eq!(
+            context.seal(&content, &list, &mut rng),
+            Err(SealError::ConflictingIdentityKeys)
+        );
+        assert_eq!(context.len(), 0, "nothing is remembered on error");
+    }
+}
+
+/// The same device listed twice (same key) is refused too, rather than deduplicated:
+/// the server would refuse the duplicate entry, and an app listing it has a bug worth
+/// seeing.
+#[test]
+fn sealed_v2_refuses_a_device_listed_twice() {
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let root = KeyPair::generate(&mut rng);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let cert = certificate(&mut rng, root.private(), 7, &alice);
+    let content = UnidentifiedSenderMessageContent::new(
+        ContentType::SenderKey,
+        cert,
+        b"inner".to_vec(),
+        ContentHint::Default,
+        None,
+    );
+    let bob_id = ServiceId::new(ServiceIdKind::Aci, [0xb0; 16]);
+    let list = [recipient(bob_id, 3, &bob), recipient(bob_id, 3, &bob)];
+    assert_eq!(
+        sealed::seal_v2(&content, &alice, &list, &mut rng),
+        Err(SealError::DuplicateRecipient { device_id: 3 })
+    );
+    // Two devices of one service id under its one key still seal, and both open.
+    let list = [recipient(bob_id, 3, &bob), recipient(bob_id, 4, &bob)];
+    let multi = sealed::seal_v2(&content, &alice, &list, &mut rng).unwrap();
+    let one = MultiRecipientMessage::try_from(&multi[..])
+        .unwrap()
+        .for_recipient(&bob_id)
+        .unwrap();
+    let trust = TrustRoots::new(root.public());
+    assert_eq!(
+        sealed::open(&one, &bob, &trust, NOW).unwrap().contents(),
+        b"inner"
     );
 }
