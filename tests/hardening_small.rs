@@ -219,3 +219,112 @@ fn sealed_v2_refuses_a_device_listed_twice() {
         b"inner"
     );
 }
+
+fn media_upload(dir: &std::path::Path) -> (confide::media::MediaKey, std::path::PathBuf) {
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let key = confide::media::MediaKey::generate(&mut rng);
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31) as u8).collect();
+    let (upload, _) =
+        confide::media::encrypt_bytes(&key, confide::media::MediaKind::Document, &data);
+    let enc = dir.join("upload.enc");
+    std::fs::write(&enc, upload).unwrap();
+    (key, enc)
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Decrypted media (and the temporary file it is written to) is readable by its owner
+/// only, whatever the umask: other local users never see a user's pictures.
+#[cfg(unix)]
+#[test]
+fn decrypted_media_files_are_owner_only() {
+    use confide::media::{self, Expected, MediaKind, StreamOptions};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, enc) = media_upload(dir.path());
+    let out = dir.path().join("picture.bin");
+    media::decrypt_file(
+        &key,
+        MediaKind::Document,
+        &enc,
+        &out,
+        Expected::none(),
+        StreamOptions::new(),
+    )
+    .unwrap();
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "decrypted file mode {mode:o}");
+    let again = dir.path().join("again.enc");
+    media::encrypt_file(
+        &key,
+        MediaKind::Document,
+        &out,
+        &again,
+        StreamOptions::new(),
+    )
+    .unwrap();
+    let mode = std::fs::metadata(&again).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "encrypted file mode {mode:o}");
+}
+
+/// A process that dies mid-decrypt leaves its temporary file of unverified plaintext
+/// behind. The next decrypt to the same path removes it, whether that decrypt succeeds
+/// or fails, and leaves other outputs' files alone.
+#[test]
+fn a_partial_file_left_by_a_crash_is_removed_by_the_next_decrypt() {
+    use confide::media::{self, Expected, MediaDecryptError, MediaKind, StreamOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, enc) = media_upload(dir.path());
+    let out = dir.path().join("picture.bin");
+    // Temporary names are `.<name>.<pid>-<n>.partial`; no live process has pid 0.
+    let stale = dir.path().join(".picture.bin.0-3.partial");
+    let other = dir.path().join(".other.bin.0-3.partial");
+    std::fs::write(&stale, b"unverified plaintext").unwrap();
+    std::fs::write(&other, b"another output's").unwrap();
+    let mut bad = std::fs::read(&enc).unwrap();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    let bad_path = dir.path().join("bad.enc");
+    std::fs::write(&bad_path, bad).unwrap();
+    let e = media::decrypt_file(
+        &key,
+        MediaKind::Document,
+        &bad_path,
+        &out,
+        Expected::none(),
+        StreamOptions::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, MediaDecryptError::BadMac), "{e:?}");
+    assert_eq!(
+        names(dir.path()),
+        [".other.bin.0-3.partial", "bad.enc", "upload.enc"],
+        "the failed decrypt removed its own temporary file and the stale one"
+    );
+    std::fs::write(&stale, b"unverified plaintext").unwrap();
+    media::decrypt_file(
+        &key,
+        MediaKind::Document,
+        &enc,
+        &out,
+        Expected::none(),
+        StreamOptions::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        names(dir.path()),
+        [
+            ".other.bin.0-3.partial",
+            "bad.enc",
+            "picture.bin",
+            "upload.enc"
+        ]
+    );
+}
