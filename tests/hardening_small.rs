@@ -328,3 +328,128 @@ fn a_partial_file_left_by_a_crash_is_removed_by_the_next_decrypt() {
         ]
     );
 }
+
+/// The cdylib of examples/ffi, built with `ffi-testing` as tests/ffi.rs builds it
+/// (same target dir, so the two share one build).
+fn ffi_library() -> std::path::PathBuf {
+    use std::process::Command;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let target_dir = profile_dir.parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "--example",
+            "confide_ffi",
+            "--features",
+            "ffi-testing",
+        ])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir);
+    // As in tests/ffi.rs: this test's package variables would make build scripts rerun.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CFG_", "CARGO_BIN_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "OUT_DIR"].contains(&&*key)
+        {
+            build.env_remove(&*key);
+        }
+    }
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "building confide_ffi failed"
+    );
+    profile_dir.join("examples").join("libconfide_ffi.so")
+}
+
+/// The C ABI takes a trust root as 33 bytes or the 32 bare ones; both forms go through
+/// the canonical check, so a non-canonical alias of a real key (bit 255 set, or u >= p)
+/// is refused as an invalid argument before anything is opened, while the canonical
+/// key gets as far as the (garbage) message. `PublicKey::from_x25519`, which skips the
+/// check, is crate-private; the FFI's `public_key` uses `try_from_x25519` and
+/// `TryFrom<&[u8]>`, checked here too.
+#[test]
+fn a_non_canonical_trust_root_is_refused_through_the_c_abi() {
+    use confide::keys::PublicKey;
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let real = KeyPair::generate(&mut rng).public();
+    let mut high_bit = *real.x25519_bytes();
+    high_bit[31] |= 0x80;
+    // p + 9 = 2^255 - 10: the base point's alias.
+    let mut above_p = [0xffu8; 32];
+    above_p[0] = 0xf6;
+    above_p[31] = 0x7f;
+    let serialized = |bare: &[u8; 32]| {
+        let mut v = vec![0x05];
+        v.extend_from_slice(bare);
+        v
+    };
+    let refused = [
+        high_bit.to_vec(),
+        serialized(&high_bit),
+        above_p.to_vec(),
+        serialized(&above_p),
+    ];
+    for bad in &refused {
+        let r = match <[u8; 32]>::try_from(&bad[..]) {
+            Ok(bare) => PublicKey::try_from_x25519(bare),
+            Err(_) => PublicKey::try_from(&bad[..]),
+        };
+        assert_eq!(r, Err(confide::KeyError::NonCanonical), "{bad:02x?}");
+    }
+
+    let lib = ffi_library();
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+from confide import ConfideError, Device, Library, ERR_INVALID_ARGUMENT
+lib = Library(sys.argv[2])
+good = [bytes.fromhex(h) for h in sys.argv[3].split(",")]
+bad = [bytes.fromhex(h) for h in sys.argv[4].split(",")]
+with Device.in_memory(lib, "9d0652a3-dcc3-4d11-975f-74d61598733f") as d:
+    def code(root):
+        try:
+            d.unseal(root, b"\x11" + bytes(120))
+        except ConfideError as e:
+            return e.code
+        raise SystemExit("garbage unsealed")
+    for root in bad:
+        assert code(root) == ERR_INVALID_ARGUMENT, (root.hex(), code(root))
+    for root in good:
+        assert code(root) != ERR_INVALID_ARGUMENT, (root.hex(), code(root))
+print("non-canonical trust roots refused")
+"#;
+    let hex = |v: &[Vec<u8>]| {
+        v.iter()
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let good = [real.x25519_bytes().to_vec(), real.serialize().to_vec()];
+    let out = std::process::Command::new("python3")
+        .arg("-B")
+        .arg("-c")
+        .arg(script)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ffi"))
+        .arg(&lib)
+        .arg(hex(&good))
+        .arg(hex(&refused))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 is needed for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("non-canonical trust roots refused"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
