@@ -32,7 +32,7 @@ use confide::Timestamp;
 use confide::keys::{IdentityKeyPair, KeyPair};
 use confide::sealed::{
     self, ContentHint, ContentType, Recipient, SealV2Context, SenderCertificate, SenderInfo,
-    ServerCertificate, ServiceId, ServiceIdKind, UnidentifiedSenderMessageContent,
+    ServerCertificate, ServiceId, ServiceIdKind, TrustRoots, UnidentifiedSenderMessageContent,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use rand_chacha::ChaCha20Rng;
@@ -106,8 +106,9 @@ fn sealed_benches(c: &mut Criterion) {
         })
     });
     let v1 = sealed::seal_v1(&content, &alice, bob.identity_key(), &mut rng).unwrap();
+    let trust = TrustRoots::new(root.public());
     g.bench_function("v1_open", |b| {
-        b.iter(|| black_box(sealed::open(&v1, &bob, &root.public(), now).unwrap()))
+        b.iter(|| black_box(sealed::open(&v1, &bob, &trust, now).unwrap()))
     });
     for n in [1usize, 10, 100, 1000] {
         let recipients: Vec<Recipient> = (0..n)

@@ -167,7 +167,9 @@ impl SealError {
             Self::WeakKey => "InvalidKey",
             Self::InvalidRegistrationId { .. }
             | Self::InvalidDeviceId { .. }
-            | Self::NoRecipients => "InvalidArgument",
+            | Self::NoRecipients
+            | Self::ConflictingIdentityKeys
+            | Self::DuplicateRecipient { .. } => "InvalidArgument",
         }
     }
 }

@@ -29,7 +29,8 @@ use confide::policy::{
 };
 use confide::sealed::{
     CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealedOpenError,
-    SenderCertificate, SenderInfo, ServerCertificate, ServiceId, UnidentifiedSenderMessageContent,
+    SenderCertificate, SenderInfo, ServerCertificate, ServiceId, TrustRoots,
+    UnidentifiedSenderMessageContent,
 };
 use confide::store::{
     DurableStore, IdentityStore, InMemoryStore, MessageId, SenderKeyStore, SqliteStore, StoreKey,
@@ -637,7 +638,7 @@ fn sealed_one_to_one_v1_and_v2() {
             &SealAs::new(&cert_a).hint(ContentHint::Resendable),
         )
         .unwrap();
-    let got = bob.unseal(&v1, &ca.root.public()).unwrap();
+    let got = bob.unseal(&v1, &TrustRoots::new(ca.root.public())).unwrap();
     assert_eq!(&got.sender, alice.address());
     assert_eq!(got.content_type, ContentType::PreKey);
     assert_eq!(got.content_hint, ContentHint::Resendable);
@@ -647,7 +648,7 @@ fn sealed_one_to_one_v1_and_v2() {
     assert!(!got.redelivered);
     assert_eq!(got.certificate.sender().uuid, ALICE_UUID);
     // The same envelope again comes from the store, marked, without a ratchet step.
-    let again = bob.unseal(&v1, &ca.root.public()).unwrap();
+    let again = bob.unseal(&v1, &TrustRoots::new(ca.root.public())).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.content().unwrap(), hello);
 
@@ -662,7 +663,10 @@ fn sealed_one_to_one_v1_and_v2() {
         )
         .unwrap();
     let got = alice
-        .unseal(&delivered_to(&multi, &alice), &ca.root.public())
+        .unseal(
+            &delivered_to(&multi, &alice),
+            &TrustRoots::new(ca.root.public()),
+        )
         .unwrap();
     assert_eq!(&got.sender, bob.address());
     assert_eq!(got.content_type, ContentType::Whisper);
@@ -674,7 +678,7 @@ fn sealed_one_to_one_v1_and_v2() {
             &SealAs::new(&cert_a).hint(ContentHint::Implicit),
         )
         .unwrap();
-    let got = bob.unseal(&v1, &ca.root.public()).unwrap();
+    let got = bob.unseal(&v1, &TrustRoots::new(ca.root.public())).unwrap();
     assert_eq!(got.content_type, ContentType::Whisper);
     assert_eq!(got.content_hint, ContentHint::Implicit);
     assert_eq!(got.plaintext.as_slice(), b"now plain whisper");
@@ -709,7 +713,10 @@ fn sealed_group_messages_v1_and_v2() {
         .unwrap();
     for member in [&bob, &carol] {
         let got = member
-            .unseal(&delivered_to(&multi, member), &ca.root.public())
+            .unseal(
+                &delivered_to(&multi, member),
+                &TrustRoots::new(ca.root.public()),
+            )
             .unwrap();
         assert_eq!(&got.sender, alice.address());
         assert_eq!(got.content_type, ContentType::SenderKey);
@@ -719,7 +726,10 @@ fn sealed_group_messages_v1_and_v2() {
         assert!(!got.redelivered);
         // The same envelope again: the stored plaintext, marked as a redelivery.
         let again = member
-            .unseal(&delivered_to(&multi, member), &ca.root.public())
+            .unseal(
+                &delivered_to(&multi, member),
+                &TrustRoots::new(ca.root.public()),
+            )
             .unwrap();
         assert!(again.redelivered);
         assert_eq!(again.plaintext.as_slice(), b"to everyone, sealed");
@@ -738,12 +748,14 @@ fn sealed_group_messages_v1_and_v2() {
     );
     for member in [&bob, &carol] {
         let sealed = alice.seal(&content, SealFor::V1(member.address())).unwrap();
-        let got = member.unseal(&sealed, &ca.root.public()).unwrap();
+        let got = member
+            .unseal(&sealed, &TrustRoots::new(ca.root.public()))
+            .unwrap();
         assert_eq!(got.plaintext.as_slice(), b"one ciphertext, two envelopes");
         assert_eq!(got.group_id.as_deref(), Some(group_id));
         assert!(
             member
-                .unseal(&sealed, &ca.root.public())
+                .unseal(&sealed, &TrustRoots::new(ca.root.public()))
                 .unwrap()
                 .redelivered
         );
@@ -751,7 +763,7 @@ fn sealed_group_messages_v1_and_v2() {
         let id = MessageId::of_group(GROUP, &m);
         assert!(member.acknowledge(alice.address(), &id).unwrap());
         assert!(matches!(
-            member.unseal(&sealed, &ca.root.public()),
+            member.unseal(&sealed, &TrustRoots::new(ca.root.public())),
             Err(UnsealError::GroupDecrypt(
                 GroupDecryptError::DuplicateMessage { .. }
             ))
@@ -766,7 +778,9 @@ fn sealed_group_messages_v1_and_v2() {
             SealFor::V1(bob.address()),
         )
         .unwrap();
-    let got = bob.unseal(&sealed, &ca.root.public()).unwrap();
+    let got = bob
+        .unseal(&sealed, &TrustRoots::new(ca.root.public()))
+        .unwrap();
     let Body::Message(m) = got.content().unwrap().into_body() else {
         panic!("a chat message")
     };
@@ -794,14 +808,14 @@ fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
     let before = dump(&pb);
 
     assert!(matches!(
-        bob.unseal(&sealed, &other_ca.root.public()),
+        bob.unseal(&sealed, &TrustRoots::new(other_ca.root.public())),
         Err(UnsealError::Open(SealedOpenError::Certificate(
             CertificateError::UntrustedServer
         )))
     ));
     clock.set(at(2024, 1, 3));
     assert!(matches!(
-        bob.unseal(&sealed, &ca.root.public()),
+        bob.unseal(&sealed, &TrustRoots::new(ca.root.public())),
         Err(UnsealError::Open(SealedOpenError::Certificate(
             CertificateError::Expired { .. }
         )))
@@ -810,7 +824,7 @@ fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
     *corrupt.last_mut().unwrap() ^= 1;
     clock.set(at(2024, 1, 1));
     assert!(matches!(
-        bob.unseal(&corrupt, &ca.root.public()),
+        bob.unseal(&corrupt, &TrustRoots::new(ca.root.public())),
         Err(UnsealError::Open(_))
     ));
     assert_eq!(
@@ -819,7 +833,9 @@ fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
         "a refused envelope wrote to the database"
     );
     // Within the validity and under the right root it opens.
-    let got = bob.unseal(&sealed, &ca.root.public()).unwrap();
+    let got = bob
+        .unseal(&sealed, &TrustRoots::new(ca.root.public()))
+        .unwrap();
     assert_eq!(got.plaintext.as_slice(), b"check me");
 
     // Mallory gets a genuine certificate naming Alice's UUID but Mallory's own key:
@@ -846,7 +862,7 @@ fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
     let bytes = mallory.seal(&content, SealFor::V1(bob.address())).unwrap();
     let before = dump(&pb);
     assert!(matches!(
-        bob.unseal(&bytes, &ca.root.public()),
+        bob.unseal(&bytes, &TrustRoots::new(ca.root.public())),
         Err(UnsealError::UntrustedIdentity { .. })
     ));
     assert_eq!(dump(&pb), before);
@@ -863,7 +879,7 @@ fn unseal_refuses_wrong_root_expired_certificate_and_wrong_identity() {
         .unwrap();
     let bytes = bob.seal(&content, SealFor::V1(bob.address())).unwrap();
     assert!(matches!(
-        bob.unseal(&bytes, &ca.root.public()),
+        bob.unseal(&bytes, &TrustRoots::new(ca.root.public())),
         Err(UnsealError::SelfSend)
     ));
 }

@@ -9,7 +9,7 @@ use confide::keys::{IdentityKeyPair, KeyPair};
 use confide::sealed::{
     self, CertificateError, ContentHint, ContentType, MultiRecipientMessage, Recipient, SealError,
     SealV2Context, SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
-    UnidentifiedSenderMessageContent,
+    TrustRoots, UnidentifiedSenderMessageContent,
 };
 use confide::session::cipher;
 use confide::store::InMemoryStore;
@@ -65,7 +65,9 @@ fn content(f: &Fixture, inner: &[u8]) -> UnidentifiedSenderMessageContent {
 #[test]
 fn certificates_validate_and_round_trip() {
     let f = fixture(1, 7);
-    f.cert.validate(&f.trust_root.public(), NOW).unwrap();
+    f.cert
+        .validate(&TrustRoots::new(f.trust_root.public()), NOW)
+        .unwrap();
     let parsed = SenderCertificate::try_from(f.cert.serialized()).unwrap();
     assert_eq!(parsed, f.cert);
     assert_eq!(parsed.sender().e164.as_deref(), Some("+15550100"));
@@ -73,10 +75,13 @@ fn certificates_validate_and_round_trip() {
     assert_eq!(parsed.signer().key(), &f.server.public());
     // Exactly at expiry is still valid; one millisecond later is not.
     let exp = f.cert.sender().expiration;
-    f.cert.validate(&f.trust_root.public(), exp).unwrap();
+    f.cert
+        .validate(&TrustRoots::new(f.trust_root.public()), exp)
+        .unwrap();
     let later = Timestamp::from_millis(exp.as_millis() + 1);
     assert_eq!(
-        f.cert.validate(&f.trust_root.public(), later),
+        f.cert
+            .validate(&TrustRoots::new(f.trust_root.public()), later),
         Err(CertificateError::Expired {
             expiration: exp,
             now: later
@@ -84,7 +89,7 @@ fn certificates_validate_and_round_trip() {
     );
     // A wrong trust root, and the server key standing in for it.
     assert_eq!(
-        f.cert.validate(&f.server.public(), NOW),
+        f.cert.validate(&TrustRoots::new(f.server.public()), NOW),
         Err(CertificateError::UntrustedServer)
     );
 }
@@ -93,7 +98,8 @@ fn certificates_validate_and_round_trip() {
 fn revoked_key_id_is_refused() {
     let f = fixture(2, 0xDEAD_C357);
     assert_eq!(
-        f.cert.validate(&f.trust_root.public(), NOW),
+        f.cert
+            .validate(&TrustRoots::new(f.trust_root.public()), NOW),
         Err(CertificateError::Revoked {
             key_id: 0xDEAD_C357
         })
@@ -111,14 +117,18 @@ fn forged_sender_certificate_is_refused() {
         &mut f.rng,
     );
     assert_eq!(
-        forged.validate(&f.trust_root.public(), NOW),
+        forged.validate(&TrustRoots::new(f.trust_root.public()), NOW),
         Err(CertificateError::BadSignature)
     );
     let mut bytes = f.cert.serialized().to_vec();
     for i in 0..bytes.len() {
         bytes[i] ^= 0x40;
         if let Ok(c) = SenderCertificate::try_from(&bytes[..]) {
-            assert!(c.validate(&f.trust_root.public(), NOW).is_err(), "byte {i}");
+            assert!(
+                c.validate(&TrustRoots::new(f.trust_root.public()), NOW)
+                    .is_err(),
+                "byte {i}"
+            );
         }
         bytes[i] ^= 0x40;
     }
@@ -131,41 +141,70 @@ fn v1_round_trip_and_refusals() {
     let c = content(&f, b"inner");
     let sealed_bytes = sealed::seal_v1(&c, &f.alice, bob.identity_key(), &mut f.rng).unwrap();
     assert_eq!(sealed_bytes[0], 0x11);
-    let opened = sealed::open(&sealed_bytes, &bob, &f.trust_root.public(), NOW).unwrap();
+    let opened = sealed::open(
+        &sealed_bytes,
+        &bob,
+        &TrustRoots::new(f.trust_root.public()),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(opened, c);
     assert_eq!(opened.content_hint(), ContentHint::Resendable);
     assert_eq!(opened.group_id(), Some(&b"group-id"[..]));
     assert_eq!(opened.sender().sender().uuid, ALICE);
     // Wrong trust root, expired, wrong recipient, every corrupted byte.
     assert!(matches!(
-        sealed::open(&sealed_bytes, &bob, &f.server.public(), NOW),
+        sealed::open(
+            &sealed_bytes,
+            &bob,
+            &TrustRoots::new(f.server.public()),
+            NOW
+        ),
         Err(SealedOpenError::Certificate(
             CertificateError::UntrustedServer
         ))
     ));
     let late = Timestamp::from_millis(NOW.as_millis() + 5000);
     assert_eq!(
-        sealed::open(&sealed_bytes, &bob, &f.trust_root.public(), late)
-            .unwrap_err()
-            .code(),
+        sealed::open(
+            &sealed_bytes,
+            &bob,
+            &TrustRoots::new(f.trust_root.public()),
+            late
+        )
+        .unwrap_err()
+        .code(),
         "CertificateExpired"
     );
     let eve = IdentityKeyPair::generate(&mut f.rng);
     assert_eq!(
-        sealed::open(&sealed_bytes, &eve, &f.trust_root.public(), NOW),
+        sealed::open(
+            &sealed_bytes,
+            &eve,
+            &TrustRoots::new(f.trust_root.public()),
+            NOW
+        ),
         Err(SealedOpenError::InvalidMessage)
     );
     let mut bad = sealed_bytes.clone();
     for i in 1..bad.len() {
         bad[i] ^= 1;
         assert!(
-            sealed::open(&bad, &bob, &f.trust_root.public(), NOW).is_err(),
+            sealed::open(&bad, &bob, &TrustRoots::new(f.trust_root.public()), NOW).is_err(),
             "byte {i}"
         );
         bad[i] ^= 1;
     }
-    assert!(sealed::open(&[], &bob, &f.trust_root.public(), NOW).is_err());
-    assert!(sealed::open(&[0x44, 0], &bob, &f.trust_root.public(), NOW).is_err());
+    assert!(sealed::open(&[], &bob, &TrustRoots::new(f.trust_root.public()), NOW).is_err());
+    assert!(
+        sealed::open(
+            &[0x44, 0],
+            &bob,
+            &TrustRoots::new(f.trust_root.public()),
+            NOW
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -195,20 +234,20 @@ fn v2_multi_recipient_round_trip() {
     for (sid, id) in &people {
         let one = parsed.for_recipient(sid).unwrap();
         assert_eq!(one[0], 0x22);
-        let opened = sealed::open(&one, id, &f.trust_root.public(), NOW).unwrap();
+        let opened = sealed::open(&one, id, &TrustRoots::new(f.trust_root.public()), NOW).unwrap();
         assert_eq!(opened.contents(), b"for everyone");
         // Another recipient's share does not open for this one.
         let (other_sid, _) = people.iter().find(|(s, _)| s != sid).unwrap();
         let wrong = parsed.for_recipient(other_sid).unwrap();
         assert_eq!(
-            sealed::open(&wrong, id, &f.trust_root.public(), NOW),
+            sealed::open(&wrong, id, &TrustRoots::new(f.trust_root.public()), NOW),
             Err(SealedOpenError::InvalidMessage)
         );
         let mut bad = one.clone();
         for i in 1..bad.len() {
             bad[i] ^= 0x10;
             assert!(
-                sealed::open(&bad, id, &f.trust_root.public(), NOW).is_err(),
+                sealed::open(&bad, id, &TrustRoots::new(f.trust_root.public()), NOW).is_err(),
                 "byte {i}"
             );
             bad[i] ^= 0x10;
@@ -259,7 +298,7 @@ fn group_message_inside_sealed_sender() {
     let m = a.encrypt(&me, group, b"sealed group", &mut f.rng).unwrap();
     let c = content(&f, m.serialized());
     let bytes = sealed::seal_v1(&c, &f.alice, bob.identity_key(), &mut f.rng).unwrap();
-    let opened = sealed::open(&bytes, &bob, &f.trust_root.public(), NOW).unwrap();
+    let opened = sealed::open(&bytes, &bob, &TrustRoots::new(f.trust_root.public()), NOW).unwrap();
     let sender = opened.sender().sender();
     let from = Address::new(sender.uuid.clone(), sender.device_id);
     let inner = confide::group::SenderKeyMessage::try_from(opened.contents()).unwrap();
@@ -306,7 +345,13 @@ fn one_to_one_inside_sealed_sender() {
                 .for_recipient(&r.service_id)
                 .unwrap()
         };
-        let opened = sealed::open(&bytes, &bob_identity, &f.trust_root.public(), NOW).unwrap();
+        let opened = sealed::open(
+            &bytes,
+            &bob_identity,
+            &TrustRoots::new(f.trust_root.public()),
+            NOW,
+        )
+        .unwrap();
         let inner =
             CiphertextMessage::from_parts(opened.content_type().message_type(), opened.contents())
                 .unwrap();
@@ -382,7 +427,8 @@ fn v2_context_matches_seal_v2_cold_and_warm() {
         assert_eq!(parsed.recipients()[2].devices, vec![(1, 0x101)]);
         for (sid, id) in &people {
             let one = parsed.for_recipient(sid).unwrap();
-            let opened = sealed::open(&one, id, &f.trust_root.public(), NOW).unwrap();
+            let opened =
+                sealed::open(&one, id, &TrustRoots::new(f.trust_root.public()), NOW).unwrap();
             assert_eq!(opened.contents(), b"pinned");
         }
     }

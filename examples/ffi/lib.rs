@@ -45,7 +45,7 @@ use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, Sende
 use confide::keys::PublicKey;
 use confide::policy::{PolicySchedule, timeline_2021};
 use confide::sealed::{
-    ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId,
+    ContentType, MultiRecipientMessage, Recipient, SenderCertificate, ServiceId, TrustRoots,
 };
 use confide::store::{
     DurableStore, InMemoryStore, MessageId, ProtocolStore, SqliteStore, StoreKey,
@@ -1178,12 +1178,12 @@ unsafe fn sealed_args<'a>(
     trust_root_len: usize,
     message: *const u8,
     message_len: usize,
-) -> Result<(&'a ConfideDevice, PublicKey, &'a [u8]), Failure> {
+) -> Result<(&'a ConfideDevice, TrustRoots, &'a [u8]), Failure> {
     // SAFETY: forwarded caller guarantees.
     unsafe {
         Ok((
             device_ref(device)?,
-            public_key(trust_root, trust_root_len)?,
+            TrustRoots::new(public_key(trust_root, trust_root_len)?),
             bytes(message, message_len, "message")?,
         ))
     }

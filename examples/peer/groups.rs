@@ -6,7 +6,7 @@ use confide::group::{DistributionId, Layout, SenderKeyDistributionMessage, Sende
 use confide::keys::{KeyPair, PrivateKey};
 use confide::sealed::{
     ContentHint, ContentType, MultiRecipientMessage, SenderCertificate, SenderInfo,
-    ServerCertificate, UnidentifiedSenderMessageContent,
+    ServerCertificate, TrustRoots, UnidentifiedSenderMessageContent,
 };
 use confide::store::ProtocolStore;
 use confide::{SystemRng, Timestamp};
@@ -178,7 +178,7 @@ impl<S: ProtocolStore> Peer<S> {
     /// the device; a redelivered message (persistent mode) comes back marked.
     pub(super) fn sealed_decrypt(&self, req: &Value) -> Reply {
         let bytes = hex_field(req, "ciphertext")?;
-        let root = public_key(&hex_field(req, "trust_root")?, "trust_root")?;
+        let root = TrustRoots::new(public_key(&hex_field(req, "trust_root")?, "trust_root")?);
         if let Some(at) = opt_u64(req, "timestamp")? {
             self.clock.set(Timestamp::from_millis(at));
         }

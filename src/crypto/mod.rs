@@ -22,6 +22,7 @@ pub(crate) use x25519::X25519Private;
 
 use aws_lc_rs::{digest, hkdf, hmac};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 /// Incremental SHA-256.
 #[derive(Clone)]
@@ -121,7 +122,7 @@ pub(crate) fn hmac_sha256_two(key: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8;
     (key.sign_one(a), key.sign_one(b))
 }
 
-/// HKDF's output-length type; this one takes any length.
+/// HKDF's output-length type; `hkdf_sha256` bounds it at compile time.
 struct Len(usize);
 
 impl hkdf::KeyType for Len {
@@ -130,19 +131,53 @@ impl hkdf::KeyType for Len {
     }
 }
 
+/// The most output HKDF-SHA256 can give: 255 blocks of 32 bytes (RFC 5869 §2.3).
+pub(crate) const HKDF_SHA256_MAX_LEN: usize = 255 * 32;
+
 /// HKDF-SHA256 into `out`. An empty salt is the RFC 5869 default (32 zero bytes).
-pub(crate) fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+///
+/// The length is the array's, and asking for more than [`HKDF_SHA256_MAX_LEN`] bytes
+/// fails the build (a `const` assertion, checked for each size used), so the one
+/// failure HKDF defines cannot happen at run time. Should AWS-LC still fail (it cannot allocate, say), the
+/// same RFC 5869 expansion runs on its HMAC instead: never zeros, never an unset output.
+pub(crate) fn hkdf_sha256<const N: usize>(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8; N]) {
+    const {
+        assert!(
+            N <= HKDF_SHA256_MAX_LEN,
+            "HKDF-SHA256 cannot give more than 255 * 32 bytes"
+        )
+    };
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
-    let info = [info];
-    // Lengths here are compile-time constants far below 255 * 32, so expansion cannot
-    // fail; the zeroed output would make any misuse visible in every test.
-    if let Ok(okm) = prk.expand(&info, Len(out.len())) {
-        if okm.fill(out).is_err() {
-            out.fill(0);
-        }
-    } else {
-        out.fill(0);
+    let info_parts = [info];
+    let filled = prk
+        .expand(&info_parts, Len(N))
+        .and_then(|okm| okm.fill(out));
+    if filled.is_err() {
+        hkdf_sha256_on_hmac(salt, ikm, info, out);
     }
+}
+
+/// RFC 5869 built on HMAC-SHA256, for `hkdf_sha256` when the backend's HKDF fails.
+/// `out` is at most [`HKDF_SHA256_MAX_LEN`] bytes (its caller's compile-time bound), so
+/// the block counter never passes 255.
+fn hkdf_sha256_on_hmac(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    // Extract: PRK = HMAC(salt, IKM). An empty HMAC key is the same key as 32 zero
+    // bytes (both are zero-padded to the block size), RFC 5869's default salt.
+    let mut prk_bytes = hmac_sha256(salt, &[ikm]);
+    let prk = HmacKey::new(&prk_bytes);
+    prk_bytes.zeroize();
+    // Expand: T(i) = HMAC(PRK, T(i-1) || info || i).
+    let mut block = [0u8; 32];
+    for (i, chunk) in (1u8..=255).zip(out.chunks_mut(32)) {
+        let previous: &[u8] = if i == 1 { &[] } else { &block };
+        let mut ctx = prk.context();
+        ctx.update(previous);
+        ctx.update(info);
+        ctx.update(&[i]);
+        block = ctx.finish();
+        chunk.copy_from_slice(&block[..chunk.len()]);
+    }
+    block.zeroize();
 }
 
 /// Constant-time equality of two byte strings (lengths are public).
@@ -185,22 +220,34 @@ mod tests {
                 &sha512(&[&msg])[..],
                 ring::digest::digest(&ring::digest::SHA512, &msg).as_ref()
             );
-            for (salt, out_len) in [
-                (&[][..], 32usize),
-                (&key[..], 64),
-                (&msg[..], 80),
-                (&[][..], 96),
-            ] {
-                let mut got = vec![0u8; out_len];
-                hkdf_sha256(salt, &msg, b"info", &mut got);
-                let mut want = vec![0u8; out_len];
+            let ring_hkdf = |salt: &[u8], out: &mut [u8]| {
                 ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, salt)
                     .extract(&msg)
-                    .expand(&[b"info"], RingLen(out_len))
+                    .expand(&[b"info"], RingLen(out.len()))
                     .unwrap()
-                    .fill(&mut want)
+                    .fill(out)
                     .unwrap();
-                assert_eq!(got, want);
+            };
+            let mut got32 = [0u8; 32];
+            let mut got64 = [0u8; 64];
+            let mut got80 = [0u8; 80];
+            let mut got96 = [0u8; 96];
+            hkdf_sha256(&[], &msg, b"info", &mut got32);
+            hkdf_sha256(&key, &msg, b"info", &mut got64);
+            hkdf_sha256(&msg, &msg, b"info", &mut got80);
+            hkdf_sha256(&[], &msg, b"info", &mut got96);
+            for (salt, got) in [
+                (&[][..], &got32[..]),
+                (&key[..], &got64[..]),
+                (&msg[..], &got80[..]),
+                (&[][..], &got96[..]),
+            ] {
+                let mut want = vec![0u8; got.len()];
+                ring_hkdf(salt, &mut want);
+                assert_eq!(got, &want[..]);
+                let mut fallback = vec![0u8; got.len()];
+                hkdf_sha256_on_hmac(salt, &msg, b"info", &mut fallback);
+                assert_eq!(fallback, want);
             }
         }
     }
@@ -230,6 +277,46 @@ mod tests {
         );
         // Case 3: empty salt and info, the form most derivations here use.
         hkdf_sha256(&[], &ikm, &[], &mut okm);
+        assert_eq!(
+            hex(&okm),
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
+        );
+    }
+
+    /// The longest output HKDF defines (255 blocks) is given in full by both paths, and
+    /// its last block is not zeros; one byte more is a compile error (the `const`
+    /// assertion in `hkdf_sha256`), so no run-time length can be too long.
+    #[test]
+    fn hkdf_gives_the_longest_output_in_full() {
+        let mut okm = Box::new([0u8; HKDF_SHA256_MAX_LEN]);
+        hkdf_sha256(b"salt", b"ikm", b"info", &mut okm);
+        let mut want = vec![0u8; HKDF_SHA256_MAX_LEN];
+        ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"salt")
+            .extract(b"ikm")
+            .expand(&[b"info"], RingLen(HKDF_SHA256_MAX_LEN))
+            .unwrap()
+            .fill(&mut want)
+            .unwrap();
+        assert_eq!(&okm[..], &want[..]);
+        assert_ne!(&okm[HKDF_SHA256_MAX_LEN - 32..], &[0u8; 32][..]);
+        let mut fallback = vec![0u8; HKDF_SHA256_MAX_LEN];
+        hkdf_sha256_on_hmac(b"salt", b"ikm", b"info", &mut fallback);
+        assert_eq!(fallback, want);
+    }
+
+    /// The fallback matches RFC 5869's own vectors, not only AWS-LC.
+    #[test]
+    fn hkdf_fallback_rfc5869_cases_1_and_3() {
+        let ikm = [0x0bu8; 22];
+        let salt: Vec<u8> = (0u8..=0x0c).collect();
+        let info: Vec<u8> = (0xf0u8..=0xf9).collect();
+        let mut okm = [0u8; 42];
+        hkdf_sha256_on_hmac(&salt, &ikm, &info, &mut okm);
+        assert_eq!(
+            hex(&okm),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+        );
+        hkdf_sha256_on_hmac(&[], &ikm, &[], &mut okm);
         assert_eq!(
             hex(&okm),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"

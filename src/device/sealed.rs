@@ -11,9 +11,8 @@ use crate::envelope::{Content, ContentError};
 use crate::group::{
     DistributionId, GroupDecryptError, GroupReceiveError, Layout, SenderKeyMessage,
 };
-use crate::keys::PublicKey;
 use crate::sealed::{
-    self, ContentHint, ContentType, Recipient, SealError, SenderCertificate, ServiceId,
+    self, ContentHint, ContentType, Recipient, SealError, SenderCertificate, ServiceId, TrustRoots,
     UnidentifiedSenderMessageContent,
 };
 use crate::store::ProtocolStore;
@@ -280,14 +279,14 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     }
 
     /// Opens a sealed message (v1, or v2 as delivered), validates its sender certificate
-    /// under `trust_root` at the device's time, and decrypts the inner message: a 1:1
+    /// under `trust` (its roots and revoked server key ids) at the device's time, and decrypts the inner message: a 1:1
     /// message through [`Device::decrypt_raw`], a current-layout group message through
     /// [`Device::group_decrypt_raw`] (with a transactional store both are committed
     /// atomically and redeliveries marked). Nothing is stored unless the inner decrypt
     /// succeeds.
-    pub fn unseal(&self, bytes: &[u8], trust_root: &PublicKey) -> Result<Unsealed, UnsealError> {
+    pub fn unseal(&self, bytes: &[u8], trust: &TrustRoots) -> Result<Unsealed, UnsealError> {
         let identity = self.store.local_identity()?;
-        let content = sealed::open(bytes, &identity, trust_root, self.clock.now())?;
+        let content = sealed::open(bytes, &identity, trust, self.clock.now())?;
         let certificate = content.sender().clone();
         let info = certificate.sender();
         let sender = Address::new(info.uuid.clone(), info.device_id);

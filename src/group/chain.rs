@@ -18,8 +18,13 @@ pub(crate) struct SenderChainKey {
 }
 
 impl SenderChainKey {
-    pub(crate) fn new(iteration: u32, key: [u8; 32]) -> Self {
-        Self { iteration, key }
+    /// Takes the key by reference and copies it straight into the zeroized struct, so
+    /// callers never hand over (and leave behind) an unwiped copy.
+    pub(crate) fn new(iteration: u32, key: &[u8; 32]) -> Self {
+        Self {
+            iteration,
+            key: *key,
+        }
     }
 
     pub(crate) fn iteration(&self) -> u32 {
@@ -33,16 +38,20 @@ impl SenderChainKey {
     /// The message-key seed for this iteration and the chain key of the next one
     /// (`None` when the iteration counter is exhausted).
     pub(crate) fn step(&self) -> (MessageKeySeed, Option<SenderChainKey>) {
-        let (seed, next) = crypto::hmac_sha256_two(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
-        let seed = MessageKeySeed {
+        let (mut seed, mut next) =
+            crypto::hmac_sha256_two(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
+        let message_seed = MessageKeySeed {
             iteration: self.iteration,
             seed,
         };
-        let next = self
+        let next_chain = self
             .iteration
             .checked_add(1)
-            .map(|iteration| SenderChainKey::new(iteration, next));
-        (seed, next)
+            .map(|iteration| SenderChainKey::new(iteration, &next));
+        // The HMAC outputs are plain arrays: wipe them once copied into zeroizing owners.
+        seed.zeroize();
+        next.zeroize();
+        (message_seed, next_chain)
     }
 }
 
@@ -102,7 +111,7 @@ mod tests {
 
     #[test]
     fn chain_steps_and_debug_is_redacted() {
-        let ck = SenderChainKey::new(7, [1u8; 32]);
+        let ck = SenderChainKey::new(7, &[1u8; 32]);
         let (seed, next) = ck.step();
         assert_eq!(seed.iteration, 7);
         let next = next.unwrap();
@@ -116,6 +125,6 @@ mod tests {
             format!("{seed:?}"),
             "MessageKeySeed { iteration: 7, seed: *** }"
         );
-        assert!(SenderChainKey::new(u32::MAX, [0u8; 32]).step().1.is_none());
+        assert!(SenderChainKey::new(u32::MAX, &[0u8; 32]).step().1.is_none());
     }
 }

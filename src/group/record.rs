@@ -145,42 +145,43 @@ impl SenderKeyRecord {
     /// is dropped, so nothing more can be encrypted under the old key.
     pub fn rotate<R: RngCore + CryptoRng>(&mut self, rng: &mut R) -> SenderKeyDistributionMessage {
         let chain_id = rng.next_u32() >> 1;
-        let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut());
         let signing_private = PrivateKey::generate(rng);
         let state = SenderKeyState {
             chain_id,
-            chain_key: SenderChainKey::new(0, key),
+            chain_key: SenderChainKey::new(0, &key),
             signing_public: signing_private.public_key(),
             signing_private: Some(signing_private),
             skipped: VecDeque::new(),
         };
-        zeroize::Zeroize::zeroize(&mut key);
+        drop(key);
         self.states.clear();
         self.states.push_front(state);
         self.distribution_for_front()
     }
 
     fn distribution_for_front(&self) -> SenderKeyDistributionMessage {
-        // Only called with a front state present.
-        let (chain_id, iteration, key, signing) = match self.states.front() {
-            Some(s) => (
+        // Only called with a front state present. The chain key is copied straight into
+        // the message (which zeroizes it), never into a local that outlives the call.
+        match self.states.front() {
+            Some(s) => SenderKeyDistributionMessage::new(
+                self.layout,
+                self.wire_distribution(),
                 s.chain_id,
                 s.chain_key.iteration(),
                 *s.chain_key.key(),
                 s.signing_public,
             ),
-            None => (0, 0, [0u8; 32], PublicKey::from_x25519([0u8; 32])),
-        };
-        let key = Zeroizing::new(key);
-        SenderKeyDistributionMessage::new(
-            self.layout,
-            self.wire_distribution(),
-            chain_id,
-            iteration,
-            *key,
-            signing,
-        )
+            None => SenderKeyDistributionMessage::new(
+                self.layout,
+                self.wire_distribution(),
+                0,
+                0,
+                [0u8; 32],
+                PublicKey::from_x25519([0u8; 32]),
+            ),
+        }
     }
 
     /// Adds the chain a distribution message describes. Processing the same message
@@ -211,7 +212,7 @@ impl SenderKeyRecord {
             Some(s) => s,
             None => SenderKeyState {
                 chain_id: message.chain_id(),
-                chain_key: SenderChainKey::new(message.iteration(), *message.chain_key()),
+                chain_key: SenderChainKey::new(message.iteration(), message.chain_key()),
                 signing_public: *message.signing_key(),
                 signing_private: None,
                 skipped: VecDeque::new(),
@@ -393,7 +394,8 @@ impl SenderKeyRecord {
             if s.skipped.len() > MAX_MESSAGE_KEYS {
                 return Err(RecordError::Inconsistent { field: "skipped" });
             }
-            let key = <[u8; 32]>::try_from(s.chain_key.as_slice())
+            // A reference into the decoded record (wiped by `zeroize_record`), not a copy.
+            let key = <&[u8; 32]>::try_from(s.chain_key.as_slice())
                 .map_err(|_| RecordError::Inconsistent { field: "chain_key" })?;
             let signing_public =
                 PublicKey::try_from(s.signing_public.as_slice()).map_err(RecordError::Key)?;
@@ -413,7 +415,7 @@ impl SenderKeyRecord {
             for k in &s.skipped {
                 skipped.push_back(MessageKeySeed {
                     iteration: k.iteration,
-                    seed: <[u8; 32]>::try_from(k.seed.as_slice())
+                    seed: *<&[u8; 32]>::try_from(k.seed.as_slice())
                         .map_err(|_| RecordError::Inconsistent { field: "seed" })?,
                 });
             }
@@ -470,7 +472,7 @@ mod tests {
         let mut record = SenderKeyRecord::new(ID, Layout::Current);
         record.rotate(rng);
         let front = record.states.front_mut().unwrap();
-        front.chain_key = SenderChainKey::new(iteration, *front.chain_key.key());
+        front.chain_key = SenderChainKey::new(iteration, front.chain_key.key());
         record
     }
 

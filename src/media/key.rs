@@ -39,7 +39,7 @@ impl MediaKey {
     /// file is encrypted, authenticated and referenced with.
     pub fn expand(&self, kind: MediaKind) -> ExpandedMediaKey {
         let mut okm = Zeroizing::new([0u8; EXPANDED_LEN]);
-        crate::crypto::hkdf_sha256(&[], &self.0, kind.info().as_bytes(), &mut okm[..]);
+        crate::crypto::hkdf_sha256(&[], &self.0, kind.info().as_bytes(), &mut okm);
         let mut out = ExpandedMediaKey {
             iv: [0u8; 16],
             cipher_key: [0u8; 32],

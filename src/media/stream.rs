@@ -374,7 +374,8 @@ pub fn decrypt_stream<R: Read, W: Write>(
 }
 
 /// Encrypts the file at `in_path` to `out_path`. The output is written to a temporary
-/// file beside `out_path` and renamed over it only on success.
+/// file beside `out_path` (owner-only on unix, as [`decrypt_file`]'s) and renamed over it
+/// only on success.
 pub fn encrypt_file(
     key: &MediaKey,
     kind: MediaKind,
@@ -393,9 +394,17 @@ pub fn encrypt_file(
 /// Decrypts the upload at `in_path` to `out_path`, checking the MAC and `expected`.
 ///
 /// The plaintext goes to a temporary file beside `out_path` (created fresh, never
-/// shared), which is synced and renamed to `out_path` only after every check passed. On
+/// shared, mode `0o600` on unix whatever the umask, so other local users cannot read
+/// it), which is synced and renamed to `out_path` only after every check passed. On
 /// any error the temporary file is removed and `out_path` is left as it was: no
 /// unverified plaintext is ever published under the caller's name.
+///
+/// A process that dies mid-call cannot remove its temporary file
+/// (`.<name>.<pid>-<n>.partial`, hidden, never `out_path`), which holds unverified
+/// plaintext. The next call for the same `out_path` removes every such file that
+/// another process left (this process's own belong to calls still running), before it
+/// starts and whether or not it succeeds. A call by one process can therefore make a
+/// concurrent call by another process to the same `out_path` fail, never publish.
 pub fn decrypt_file(
     key: &MediaKey,
     kind: MediaKind,
@@ -438,6 +447,12 @@ fn create_temp(out: &Path) -> io::Result<(PathBuf, File)> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    remove_stale_temps(&dir, name);
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    // Owner-only from the first byte: a chmod after creation would leave a window.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut last_err = None;
     for _ in 0..16 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -445,11 +460,50 @@ fn create_temp(out: &Path) -> io::Result<(PathBuf, File)> {
         tmp_name.push(name);
         tmp_name.push(format!(".{}-{n}.partial", std::process::id()));
         let tmp = dir.join(tmp_name);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        match options.open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
+}
+
+/// Removes the temporary files of output `name` in `dir` that another process left
+/// (`.<name>.<pid>-<n>.partial` with a pid not ours): a crash mid-decrypt leaves
+/// unverified plaintext there. Best effort: a file that cannot be removed stays.
+fn remove_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let name = name.as_encoded_bytes();
+    let own_pid = std::process::id();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(middle) = file_name
+            .as_encoded_bytes()
+            .strip_prefix(b".")
+            .and_then(|rest| rest.strip_prefix(name))
+            .and_then(|rest| rest.strip_prefix(b"."))
+            .and_then(|rest| rest.strip_suffix(b".partial"))
+        else {
+            continue;
+        };
+        if let Some(pid) = temp_pid(middle) {
+            if pid != own_pid {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// The pid in a temporary name's `<pid>-<n>`, if `middle` is exactly that.
+fn temp_pid(middle: &[u8]) -> Option<u32> {
+    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    let dash = middle.iter().position(|&b| b == b'-')?;
+    let (pid, n) = (&middle[..dash], &middle[dash + 1..]);
+    if !digits(pid) || !digits(n) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
 }

@@ -10,8 +10,62 @@ use crate::Timestamp;
 use crate::keys::{IdentityKey, PrivateKey, PublicKey};
 use crate::proto::sealed as pb;
 
-/// Server certificate key ids that are refused. The only entry is libsignal's test id.
+/// The server certificate key ids [`TrustRoots::new`] refuses. The only entry is
+/// libsignal's test id.
 pub const REVOKED_SERVER_KEY_IDS: &[u32] = &[0xDEAD_C357];
+
+/// What sealed-sender validation trusts: the trust roots that may sign server
+/// certificates (several while a service rotates its root) and the server key ids it
+/// refuses. A value, not a constant, so a host can rotate a root or revoke a leaked
+/// server key without a new release of confide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustRoots {
+    roots: Vec<PublicKey>,
+    revoked: Vec<u32>,
+}
+
+impl TrustRoots {
+    /// Trusts `root` alone and refuses the default [`REVOKED_SERVER_KEY_IDS`].
+    pub fn new(root: PublicKey) -> Self {
+        Self {
+            roots: vec![root],
+            revoked: REVOKED_SERVER_KEY_IDS.to_vec(),
+        }
+    }
+
+    /// Trusts `root` as well (the next root during a rotation).
+    pub fn with_root(mut self, root: PublicKey) -> Self {
+        if !self.roots.contains(&root) {
+            self.roots.push(root);
+        }
+        self
+    }
+
+    /// Refuses server certificates with `key_id` as well as those already refused.
+    pub fn with_revoked(mut self, key_id: u32) -> Self {
+        if !self.revoked.contains(&key_id) {
+            self.revoked.push(key_id);
+        }
+        self
+    }
+
+    /// The trusted roots, in the order added.
+    pub fn roots(&self) -> &[PublicKey] {
+        &self.roots
+    }
+
+    /// The refused server key ids.
+    pub fn revoked(&self) -> &[u32] {
+        &self.revoked
+    }
+}
+
+impl From<PublicKey> for TrustRoots {
+    /// [`TrustRoots::new`].
+    fn from(root: PublicKey) -> Self {
+        Self::new(root)
+    }
+}
 
 fn malformed(field: &'static str) -> CertificateError {
     CertificateError::Malformed { field }
@@ -70,14 +124,18 @@ impl ServerCertificate {
         &self.serialized
     }
 
-    /// Checks the revocation list, then the trust root's signature.
-    pub fn validate(&self, trust_root: &PublicKey) -> Result<(), CertificateError> {
-        if REVOKED_SERVER_KEY_IDS.contains(&self.key_id) {
+    /// Checks `trust`'s revocation list, then that one of its roots signed this.
+    pub fn validate(&self, trust: &TrustRoots) -> Result<(), CertificateError> {
+        if trust.revoked.contains(&self.key_id) {
             return Err(CertificateError::Revoked {
                 key_id: self.key_id,
             });
         }
-        if !trust_root.verify_signature(&self.certificate, &self.signature) {
+        if !trust
+            .roots
+            .iter()
+            .any(|root| root.verify_signature(&self.certificate, &self.signature))
+        {
             return Err(CertificateError::UntrustedServer);
         }
         Ok(())
@@ -177,10 +235,11 @@ impl SenderCertificate {
         &self.serialized
     }
 
-    /// Validates the chain: the server certificate under `trust_root` (and not revoked),
-    /// this certificate under the server key, and `now <= expiration`.
-    pub fn validate(&self, trust_root: &PublicKey, now: Timestamp) -> Result<(), CertificateError> {
-        self.signer.validate(trust_root)?;
+    /// Validates the chain: the server certificate under one of `trust`'s roots (and
+    /// not revoked by it), this certificate under the server key, and
+    /// `now <= expiration`.
+    pub fn validate(&self, trust: &TrustRoots, now: Timestamp) -> Result<(), CertificateError> {
+        self.signer.validate(trust)?;
         if !self
             .signer
             .key

@@ -61,6 +61,16 @@ pub enum SealError {
     /// A multi-recipient message needs at least one recipient.
     #[error("no recipients")]
     NoRecipients,
+    /// One service id is listed with two different identity keys. A v2 message has one
+    /// key share per service id, so it would silently go to one of the keys.
+    #[error("one recipient is listed with two different identity keys")]
+    ConflictingIdentityKeys,
+    /// The same device of one service id is listed twice.
+    #[error("recipient device {device_id} is listed twice")]
+    DuplicateRecipient {
+        /// The repeated device id.
+        device_id: u32,
+    },
 }
 
 /// Sealed-sender wire bytes that are not a valid message (before any decryption).

@@ -3,8 +3,9 @@
 //!
 //! - [`ServerCertificate`] (signed by the trust root) and [`SenderCertificate`] (signed
 //!   by the server key; sender UUID, optional phone number, device, identity key,
-//!   expiry). [`SenderCertificate::validate`] checks the chain, the revocation list
-//!   ([`REVOKED_SERVER_KEY_IDS`]) and the expiry against a passed-in time.
+//!   expiry). [`SenderCertificate::validate`] checks the chain against [`TrustRoots`]
+//!   (one or more roots and the refused server key ids, by default
+//!   [`REVOKED_SERVER_KEY_IDS`]) and the expiry against a passed-in time.
 //! - [`UnidentifiedSenderMessageContent`]: type, sender certificate, the encrypted inner
 //!   message, content hint and group id.
 //! - v1 ([`seal_v1`], `0x11`): one recipient, AES-256-CTR + HMAC.
@@ -17,7 +18,7 @@
 //! ```
 //! use confide::keys::{IdentityKeyPair, KeyPair};
 //! use confide::sealed::{self, ContentHint, ContentType, SenderCertificate, SenderInfo,
-//!     ServerCertificate, UnidentifiedSenderMessageContent};
+//!     ServerCertificate, TrustRoots, UnidentifiedSenderMessageContent};
 //! use confide::{SystemRng, Timestamp};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = SystemRng::new();
@@ -40,7 +41,8 @@
 //! let content = UnidentifiedSenderMessageContent::new(
 //!     ContentType::SenderKey, cert, inner.clone(), ContentHint::Default, None);
 //! let sealed_bytes = sealed::seal_v1(&content, &alice, bob.identity_key(), &mut rng)?;
-//! let opened = sealed::open(&sealed_bytes, &bob, &trust_root.public(), now)?;
+//! let trust = TrustRoots::new(trust_root.public());
+//! let opened = sealed::open(&sealed_bytes, &bob, &trust, now)?;
 //! assert_eq!(opened.contents(), &inner[..]);
 //! # Ok(()) }
 //! ```
@@ -52,7 +54,9 @@ mod symmetric;
 mod v1;
 mod v2;
 
-pub use certificate::{REVOKED_SERVER_KEY_IDS, SenderCertificate, SenderInfo, ServerCertificate};
+pub use certificate::{
+    REVOKED_SERVER_KEY_IDS, SenderCertificate, SenderInfo, ServerCertificate, TrustRoots,
+};
 pub use content::{ContentHint, ContentType, UnidentifiedSenderMessageContent};
 pub use error::{CertificateError, SealError, SealedOpenError, SealedWireError};
 pub use v1::{V1_VERSION_BYTE, seal_v1};
@@ -63,18 +67,18 @@ pub use v2::{
 
 use crate::Timestamp;
 use crate::group::DistributionId;
-use crate::keys::{IdentityKeyPair, PublicKey};
+use crate::keys::IdentityKeyPair;
 
 /// Decrypts a sealed message (v1 `0x11`, v2 `0x22`/`0x23` as received) to its content
-/// and validates the sender certificate under `trust_root` at time `now`.
+/// and validates the sender certificate under `trust` at time `now`.
 pub fn open(
     bytes: &[u8],
     recipient: &IdentityKeyPair,
-    trust_root: &PublicKey,
+    trust: &TrustRoots,
     now: Timestamp,
 ) -> Result<UnidentifiedSenderMessageContent, SealedOpenError> {
     let content = open_unvalidated(bytes, recipient)?;
-    content.sender().validate(trust_root, now)?;
+    content.sender().validate(trust, now)?;
     Ok(content)
 }
 

@@ -26,7 +26,7 @@ struct Keys {
 
 fn derive(salt: &[u8], shared: &[u8]) -> Keys {
     let mut okm = Zeroizing::new([0u8; 96]);
-    crypto::hkdf_sha256(salt, shared, &[], okm.as_mut());
+    crypto::hkdf_sha256(salt, shared, &[], &mut okm);
     let mut k = Keys {
         chain: Zeroizing::new([0u8; 32]),
         cipher: Zeroizing::new([0u8; 32]),

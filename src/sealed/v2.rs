@@ -7,7 +7,7 @@
 //! registration_id u16 (top bit: another device follows)}+ ‖ C[32] ‖ AT[16]}* ‖ E[32] ‖ ct`.
 //! Received (`0x22`, per recipient): `ver ‖ C[32] ‖ AT[16] ‖ E[32] ‖ ct`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
@@ -45,9 +45,9 @@ fn derive(m: &[u8; 32]) -> Derived {
     // Current libsignal (label "r (2023-08)"): r is 32 bytes used directly as the X25519
     // private key; releases before it expanded 64 bytes under "r" and reduced them.
     let mut r = Zeroizing::new([0u8; 32]);
-    crypto::hkdf_sha256(&[], m, LABEL_R, r.as_mut());
+    crypto::hkdf_sha256(&[], m, LABEL_R, &mut r);
     let mut k = Zeroizing::new([0u8; 32]);
-    crypto::hkdf_sha256(&[], m, LABEL_K, k.as_mut());
+    crypto::hkdf_sha256(&[], m, LABEL_K, &mut k);
     let e = PrivateKey::from_bytes(*r);
     let e_pub = e.public_key();
     Derived { e, e_pub, k }
@@ -252,11 +252,15 @@ fn seal<R: RngCore + CryptoRng>(
         return Err(SealError::NoRecipients);
     }
     // Check every id, and group the devices by service id in linear time: `next[i]` is
-    // the recipient index of the following device of the same service id.
+    // the recipient index of the following device of the same service id. A service id
+    // gets one key share under one identity key, so a second key for it is refused (not
+    // sealed to the first one), and so is a device listed twice: the server refuses
+    // such a message, and deduplicating would hide the caller's bug.
     let mut wire_ids = Vec::with_capacity(recipients.len());
     let mut next = vec![usize::MAX; recipients.len()];
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut index: HashMap<&ServiceId, usize> = HashMap::new();
+    let mut devices: HashSet<(&ServiceId, u32)> = HashSet::with_capacity(recipients.len());
     for (i, r) in recipients.iter().enumerate() {
         let device = u8::try_from(r.device_id)
             .ok()
@@ -274,6 +278,9 @@ fn seal<R: RngCore + CryptoRng>(
         let at = *index.entry(&r.service_id).or_insert(groups.len());
         match groups.get_mut(at) {
             Some(g) => {
+                if *g.identity != r.identity_key {
+                    return Err(SealError::ConflictingIdentityKeys);
+                }
                 if let Some(link) = next.get_mut(g.last) {
                     *link = i;
                 }
@@ -286,8 +293,14 @@ fn seal<R: RngCore + CryptoRng>(
                 last: i,
             }),
         }
+        if !devices.insert((&r.service_id, r.device_id)) {
+            return Err(SealError::DuplicateRecipient {
+                device_id: r.device_id,
+            });
+        }
     }
     drop(index);
+    drop(devices);
 
     let mut m = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(m.as_mut());

@@ -87,7 +87,7 @@ pub(crate) const POSTGRES: Domain = Domain {
 /// HKDF-SHA256(salt = the domain's, ikm = the store key, info) to 32 bytes.
 fn derive(key: &StoreKey, domain: &Domain, info: &'static [u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
-    crypto::hkdf_sha256(domain.kdf_salt, &key.0, info, out.as_mut());
+    crypto::hkdf_sha256(domain.kdf_salt, &key.0, info, &mut out);
     out
 }
 

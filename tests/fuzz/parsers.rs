@@ -22,7 +22,8 @@ use confide::keys::{IdentityKeyPair, KeyPair};
 use confide::policy::{Activity, ConsentLedger, PolicySchedule};
 use confide::sealed::{
     self, ContentHint, ContentType, MultiRecipientMessage, Recipient, SenderCertificate,
-    SenderInfo, ServerCertificate, ServiceId, ServiceIdKind, UnidentifiedSenderMessageContent,
+    SenderInfo, ServerCertificate, ServiceId, ServiceIdKind, TrustRoots,
+    UnidentifiedSenderMessageContent,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -307,7 +308,7 @@ impl GroupFixture {
 /// A trust root, a server and sender certificate, and the fixed recipient the sealed
 /// seeds are sealed to.
 pub struct SealedFixture {
-    trust_root: confide::keys::PublicKey,
+    trust_root: TrustRoots,
     recipient: IdentityKeyPair,
     recipient_id: ServiceId,
     server_cert: ServerCertificate,
@@ -372,7 +373,7 @@ impl SealedFixture {
         ];
         let v2_multi = sealed::seal_v2(&content, &alice, &recipients, &mut rng).expect("seal v2");
         SealedFixture {
-            trust_root: trust_root.public(),
+            trust_root: TrustRoots::new(trust_root.public()),
             recipient,
             recipient_id,
             server_cert,

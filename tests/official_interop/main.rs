@@ -19,7 +19,7 @@ use confide::group::{
 use confide::keys::{IdentityKeyPair, KeyPair, PublicKey};
 use confide::sealed::{
     self, ContentHint, ContentType, MultiRecipientMessage, Recipient, SenderCertificate,
-    SenderInfo, ServerCertificate, ServiceId, UnidentifiedSenderMessageContent,
+    SenderInfo, ServerCertificate, ServiceId, TrustRoots, UnidentifiedSenderMessageContent,
 };
 use confide::{Address, IdentityKey, Timestamp};
 use harness::Node;
@@ -257,14 +257,17 @@ fn certificates_validate_across() {
     );
     let theirs = SenderCertificate::try_from(&unhex(&r["sender_cert"])[..]).unwrap();
     let their_root = PublicKey::try_from(&unhex(&r["trust_root"])[..]).unwrap();
-    theirs.validate(&their_root, t).unwrap();
+    theirs.validate(&TrustRoots::new(their_root), t).unwrap();
     assert_eq!(theirs.sender().uuid, NODE_UUID);
     assert_eq!(theirs.sender().e164.as_deref(), Some("+15550199"));
     assert_eq!(theirs.sender().identity_key, s.node_identity);
-    assert!(theirs.validate(&wrong, t).is_err());
+    assert!(theirs.validate(&TrustRoots::new(wrong), t).is_err());
     assert!(
         theirs
-            .validate(&their_root, Timestamp::from_millis(exp.as_millis() + 1))
+            .validate(
+                &TrustRoots::new(their_root),
+                Timestamp::from_millis(exp.as_millis() + 1)
+            )
             .is_err()
     );
     let mut bytes = unhex(&r["sender_cert"]);
@@ -272,7 +275,7 @@ fn certificates_validate_across() {
     bytes[n / 2] ^= 0x01;
     assert!(
         SenderCertificate::try_from(&bytes[..])
-            .and_then(|c| c.validate(&their_root, t))
+            .and_then(|c| c.validate(&TrustRoots::new(their_root), t))
             .is_err()
     );
 }
@@ -405,7 +408,7 @@ fn sealed_libsignal_to_confide() {
                       root: &PublicKey,
                       at: Timestamp,
                       me: &IdentityKeyPair| {
-        let content = sealed::open(bytes, me, root, at)?;
+        let content = sealed::open(bytes, me, &TrustRoots::new(*root), at)?;
         let sender = content.sender().sender();
         let from = Address::new(sender.uuid.clone(), sender.device_id);
         assert_eq!(content.content_type(), ContentType::SenderKey);
@@ -464,13 +467,21 @@ fn sealed_libsignal_to_confide() {
     );
     let v1 = unhex(&r["ciphertext"]);
     let wrong = KeyPair::generate(&mut s.rng).public();
-    assert!(sealed::open(&v1, &s.identity, &wrong, t).is_err());
-    assert!(sealed::open(&v1, &s.identity, &root, Timestamp::from_millis(exp + 1)).is_err());
+    assert!(sealed::open(&v1, &s.identity, &TrustRoots::new(wrong), t).is_err());
+    assert!(
+        sealed::open(
+            &v1,
+            &s.identity,
+            &TrustRoots::new(root),
+            Timestamp::from_millis(exp + 1)
+        )
+        .is_err()
+    );
     for i in [1usize, 10, v1.len() / 2, v1.len() - 1] {
         let mut bad = v1.clone();
         bad[i] ^= 0x04;
         assert!(
-            sealed::open(&bad, &s.identity, &root, t).is_err(),
+            sealed::open(&bad, &s.identity, &TrustRoots::new(root), t).is_err(),
             "byte {i}"
         );
     }
