@@ -332,44 +332,11 @@ fn a_partial_file_left_by_a_crash_is_removed_by_the_next_decrypt() {
 /// The cdylib of examples/ffi, built with `ffi-testing` as tests/ffi.rs builds it
 /// (same target dir, so the two share one build).
 fn ffi_library() -> std::path::PathBuf {
-    use std::process::Command;
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--example",
-            "confide_ffi",
-            "--features",
-            "ffi-testing",
-        ])
-        .arg("--manifest-path")
-        .arg(root.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target_dir);
-    // As in tests/ffi.rs: this test's package variables would make build scripts rerun.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CFG_", "CARGO_BIN_"]
-            .iter()
-            .any(|p| key.starts_with(p))
-            || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "OUT_DIR"].contains(&&*key)
-        {
-            build.env_remove(&*key);
-        }
-    }
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building confide_ffi failed"
-    );
-    profile_dir.join("examples").join("libconfide_ffi.so")
+    ffi_lib::lib_dir().join("libconfide_ffi.so")
 }
+
+#[path = "common/ffi_lib.rs"]
+mod ffi_lib;
 
 /// The C ABI takes a trust root as 33 bytes or the 32 bare ones; both forms go through
 /// the canonical check, so a non-canonical alias of a real key (bit 255 set, or u >= p)
