@@ -2,30 +2,20 @@
 
 use std::collections::VecDeque;
 
-use prost::Message;
 use rand_core::{CryptoRng, RngCore};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-use super::chain_key::ChainKey;
-use super::limits::{
-    MAX_CHAIN_STEPS_PER_MESSAGE, MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS,
-    MAX_SKIPPED_KEYS_PER_CHAIN,
-};
-use super::ratchet::{PendingPreKey, ReceiverChain, SenderChain, Session, SkippedKey};
-use super::root_key::RootKey;
-use super::version::ProtocolVersion;
+use super::limits::{MAX_CHAIN_STEPS_PER_MESSAGE, MAX_PREVIOUS_STATES};
+use super::ratchet::Session;
 use super::x3dh::{self, ResponderKeys};
 use crate::Timestamp;
 use crate::error::{BundleError, DecryptError, EncryptError, RecordError, WireError};
-use crate::keys::{
-    IdentityKey, IdentityKeyPair, KeyPair, PreKeyBundle, PreKeyRecord, PublicKey,
-    SignedPreKeyRecord,
-};
-use crate::proto::storage as pb;
+use crate::keys::{IdentityKeyPair, PreKeyBundle, PreKeyRecord, PublicKey, SignedPreKeyRecord};
 use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
-/// The storage format version written by this release.
-pub(crate) const RECORD_FORMAT_VERSION: u32 = 1;
+mod stored;
+
+use stored::Origin;
 
 /// Our keys that an incoming prekey message may need: look up the ids the message
 /// names ([`PreKeySignalMessage::signed_pre_key_id`], [`PreKeySignalMessage::pre_key_id`])
@@ -340,20 +330,13 @@ impl SessionRecord {
     /// The persisted form (`storage.proto` `SessionRecord`). It contains secret keys:
     /// store it encrypted.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut msg = pb::SessionRecord {
-            format_version: RECORD_FORMAT_VERSION,
-            current: self.current.as_ref().map(state_to_proto),
-            previous: self.previous.iter().map(state_to_proto).collect(),
-        };
-        let out = Zeroizing::new(msg.encode_to_vec());
-        wipe_record(&mut msg);
-        out
+        stored::encode(self)
     }
 
     /// Loads the persisted form, validating every field, including that each stored
     /// ratchet public key belongs to its private key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
-        Self::decode(bytes, Origin::Untrusted)
+        stored::decode(bytes, Origin::Untrusted)
     }
 
     /// Loads bytes that a store has just authenticated as ones confide wrote (AES-GCM
@@ -364,14 +347,7 @@ impl SessionRecord {
     // Only the persistent stores seal what they load.
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_sealed_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
-        Self::decode(bytes, Origin::Sealed)
-    }
-
-    fn decode(bytes: &[u8], origin: Origin) -> Result<Self, RecordError> {
-        let mut msg = pb::SessionRecord::decode(bytes).map_err(|_| RecordError::Malformed)?;
-        let result = record_from_proto(&msg, origin);
-        wipe_record(&mut msg);
-        result
+        stored::decode(bytes, Origin::Sealed)
     }
 }
 
@@ -380,16 +356,6 @@ impl SessionRecord {
 enum Slot {
     Current,
     Previous(usize),
-}
-
-/// Where persisted bytes come from, which decides what loading them re-checks.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-enum Origin {
-    /// Anything an app hands in: re-derive and compare every key pair.
-    Untrusted,
-    /// Authenticated by a store's seal as written by confide.
-    Sealed,
 }
 
 fn note_specific(slot: &mut Option<DecryptError>, e: DecryptError) {
@@ -404,208 +370,15 @@ fn note_specific(slot: &mut Option<DecryptError>, e: DecryptError) {
     }
 }
 
-fn wipe_record(msg: &mut pb::SessionRecord) {
-    for s in msg.current.iter_mut().chain(msg.previous.iter_mut()) {
-        s.root_key.zeroize();
-        if let Some(c) = &mut s.sender_chain {
-            c.ratchet_private.zeroize();
-            if let Some(k) = &mut c.chain_key {
-                k.key.zeroize();
-            }
-        }
-        for r in &mut s.receiver_chains {
-            if let Some(k) = &mut r.chain_key {
-                k.key.zeroize();
-            }
-            for k in &mut r.skipped {
-                k.seed.zeroize();
-            }
-        }
-    }
-}
-
-fn chain_to_proto(c: &ChainKey) -> pb::ChainKey {
-    pb::ChainKey {
-        index: c.index(),
-        key: c.key().to_vec(),
-    }
-}
-
-fn state_to_proto(s: &Session) -> pb::SessionState {
-    pb::SessionState {
-        session_version: u32::from(s.version.number()),
-        local_identity: s.local_identity.serialize().to_vec(),
-        remote_identity: s.remote_identity.serialize().to_vec(),
-        root_key: s.root_key.as_bytes().to_vec(),
-        previous_counter: s.previous_counter,
-        sender_chain: Some(pb::SenderChain {
-            ratchet_public: s.sender.ratchet.public.serialize().to_vec(),
-            ratchet_private: s.sender.ratchet.private.to_bytes().to_vec(),
-            chain_key: Some(chain_to_proto(&s.sender.chain_key)),
-        }),
-        receiver_chains: s
-            .receivers
-            .iter()
-            .map(|r| pb::ReceiverChain {
-                ratchet_public: r.ratchet_key.serialize().to_vec(),
-                chain_key: Some(chain_to_proto(&r.chain_key)),
-                skipped: r
-                    .skipped
-                    .iter()
-                    .map(|k| pb::SkippedKey {
-                        counter: k.counter,
-                        seed: k.seed.to_vec(),
-                    })
-                    .collect(),
-                evicted_up_to: r.evicted_up_to,
-            })
-            .collect(),
-        pending_pre_key: s.pending_pre_key.map(|p| pb::PendingPreKey {
-            pre_key_id: p.pre_key_id,
-            signed_pre_key_id: p.signed_pre_key_id,
-            base_key: p.base_key.serialize().to_vec(),
-            created_at: p.created_at.as_millis(),
-        }),
-        remote_registration_id: s.remote_registration_id,
-        local_registration_id: s.local_registration_id,
-        alice_base_key: s.alice_base_key.serialize().to_vec(),
-    }
-}
-
-fn record_from_proto(
-    msg: &pb::SessionRecord,
-    origin: Origin,
-) -> Result<SessionRecord, RecordError> {
-    if msg.format_version != RECORD_FORMAT_VERSION {
-        return Err(RecordError::UnsupportedVersion {
-            found: msg.format_version,
-        });
-    }
-    if msg.previous.len() > MAX_PREVIOUS_STATES {
-        return Err(RecordError::Inconsistent { field: "previous" });
-    }
-    Ok(SessionRecord {
-        current: msg
-            .current
-            .as_ref()
-            .map(|s| state_from_proto(s, origin))
-            .transpose()?,
-        previous: msg
-            .previous
-            .iter()
-            .map(|s| state_from_proto(s, origin))
-            .collect::<Result<_, _>>()?,
-    })
-}
-
-fn key32(bytes: &[u8], field: &'static str) -> Result<[u8; 32], RecordError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| RecordError::Inconsistent { field })
-}
-
-fn public(bytes: &[u8]) -> Result<PublicKey, RecordError> {
-    PublicKey::try_from(bytes).map_err(RecordError::Key)
-}
-
-fn chain_from_proto(c: Option<&pb::ChainKey>) -> Result<ChainKey, RecordError> {
-    let c = c.ok_or(RecordError::MissingField { field: "chain_key" })?;
-    Ok(ChainKey::new(key32(&c.key, "chain_key.key")?, c.index))
-}
-
-fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, RecordError> {
-    // Each state names its own version; one this release does not speak is a typed
-    // load error, never a guess.
-    let version =
-        ProtocolVersion::from_number(s.session_version).ok_or(RecordError::UnsupportedVersion {
-            found: s.session_version,
-        })?;
-    let sender = s.sender_chain.as_ref().ok_or(RecordError::MissingField {
-        field: "sender_chain",
-    })?;
-    let mut private = key32(&sender.ratchet_private, "sender_chain.ratchet_private")?;
-    let private_key = crate::keys::PrivateKey::from_bytes(private);
-    private.zeroize();
-    let stored_public = public(&sender.ratchet_public)?;
-    let ratchet = match origin {
-        Origin::Sealed => KeyPair {
-            public: stored_public,
-            private: private_key,
-        },
-        Origin::Untrusted => {
-            let ratchet = KeyPair::from_private(private_key);
-            if stored_public != ratchet.public {
-                return Err(RecordError::Inconsistent {
-                    field: "sender_chain.ratchet_public",
-                });
-            }
-            ratchet
-        }
-    };
-    if s.receiver_chains.len() > MAX_RECEIVER_CHAINS {
-        return Err(RecordError::Inconsistent {
-            field: "receiver_chains",
-        });
-    }
-    let receivers = s
-        .receiver_chains
-        .iter()
-        .map(|r| {
-            if r.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
-                return Err(RecordError::Inconsistent { field: "skipped" });
-            }
-            Ok(ReceiverChain {
-                ratchet_key: public(&r.ratchet_public)?,
-                chain_key: chain_from_proto(r.chain_key.as_ref())?,
-                skipped: r
-                    .skipped
-                    .iter()
-                    .map(|k| {
-                        Ok(SkippedKey {
-                            counter: k.counter,
-                            seed: key32(&k.seed, "skipped.seed")?,
-                        })
-                    })
-                    .collect::<Result<_, RecordError>>()?,
-                evicted_up_to: r.evicted_up_to,
-            })
-        })
-        .collect::<Result<_, RecordError>>()?;
-    let pending_pre_key = s
-        .pending_pre_key
-        .as_ref()
-        .map(|p| {
-            Ok::<_, RecordError>(PendingPreKey {
-                pre_key_id: p.pre_key_id,
-                signed_pre_key_id: p.signed_pre_key_id,
-                base_key: public(&p.base_key)?,
-                created_at: Timestamp::from_millis(p.created_at),
-            })
-        })
-        .transpose()?;
-    Ok(Session {
-        version,
-        local_identity: IdentityKey::new(public(&s.local_identity)?),
-        remote_identity: IdentityKey::new(public(&s.remote_identity)?),
-        root_key: RootKey::new(key32(&s.root_key, "root_key")?),
-        previous_counter: s.previous_counter,
-        sender: SenderChain {
-            ratchet,
-            chain_key: chain_from_proto(sender.chain_key.as_ref())?,
-        },
-        receivers,
-        pending_pre_key,
-        local_registration_id: s.local_registration_id,
-        remote_registration_id: s.remote_registration_id,
-        alice_base_key: public(&s.alice_base_key)?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
     use super::*;
+    use crate::keys::KeyPair;
     use crate::session::limits::{MAX_FORWARD_JUMP, MAX_PREVIOUS_STATES};
+    use crate::session::version::ProtocolVersion;
     use crate::session::work;
 
     fn now() -> Timestamp {
