@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Device, NOW, rng};
-use confide::session::cipher;
+use confide::session::cipher::{self, BundleSpec};
 use confide::session::limits;
 use confide::store::{IdentityStore, InMemoryStore, SessionStore};
 use confide::{CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair};
@@ -117,6 +117,59 @@ fn header_identity_of_a_continued_session_is_never_trusted() {
         fresh.identity(&alice.address).unwrap(),
         Some(identity_of(&alice.store))
     );
+}
+
+/// A store that holds a session with Alice but lost (or had deleted) her identity row
+/// must not trust a new key for "alice" on first use: the session's identity is the
+/// known one, so Mallory's new session under Alice's address is `UntrustedIdentity`,
+/// and nothing is saved. Alice herself, continuing the session, still gets through.
+#[test]
+fn a_lost_identity_row_never_makes_a_new_key_a_first_use() {
+    let mut r = rng(161);
+    let alice = Device::new("alice", &mut r);
+    let mut bob = Device::new("bob", &mut r);
+    alice.start(&mut bob, &mut r, true);
+    let first = alice.send(&bob, b"first");
+    bob.recv(&alice, &first, &mut r).unwrap();
+
+    let record = bob.store.session(&alice.address).unwrap().unwrap();
+    let fresh = InMemoryStore::new(
+        bob.store.local_identity().unwrap(),
+        bob.store.local_registration_id().unwrap(),
+    );
+    fresh.save_session(&alice.address, &record).unwrap();
+    let spec = BundleSpec::new(1, 9).with_pre_key(Some(77));
+    let bundle = cipher::publish_bundle(&fresh, &mut r, &spec, NOW).unwrap();
+    let mallory = InMemoryStore::generate(&mut r);
+    cipher::start_session(&mallory, &bob.address, &bundle, &mut r, NOW).unwrap();
+    let forged = cipher::encrypt(&mallory, &bob.address, b"alice here, new phone").unwrap();
+
+    let before = fresh.session(&alice.address).unwrap().unwrap().to_bytes();
+    let got = cipher::decrypt(&fresh, &alice.address, &forged, &mut r, NOW);
+    let alice_key = identity_of(&alice.store);
+    assert!(
+        matches!(&got, Err(DecryptError::UntrustedIdentity { known, .. }) if *known == alice_key),
+        "a new key for alice gave {:?}",
+        got.map(|d| d.plaintext.to_vec())
+    );
+    assert_eq!(fresh.identity(&alice.address).unwrap(), None);
+    assert_eq!(
+        before,
+        fresh.session(&alice.address).unwrap().unwrap().to_bytes()
+    );
+    // Starting a session from a bundle under another key is refused the same way.
+    let mallory_bundle = {
+        let spec = BundleSpec::new(1, 3).with_pre_key(Some(5));
+        cipher::publish_bundle(&mallory, &mut r, &spec, NOW).unwrap()
+    };
+    assert!(matches!(
+        cipher::start_session(&fresh, &alice.address, &mallory_bundle, &mut r, NOW),
+        Err(confide::BundleError::UntrustedIdentity { .. })
+    ));
+
+    let reply = alice.send(&bob, b"still me");
+    let plain = cipher::decrypt(&fresh, &alice.address, &reply, &mut r, NOW).unwrap();
+    assert_eq!(&plain.plaintext[..], b"still me");
 }
 
 /// After Alice re-installed (new identity, accepted by Bob), her old session stays as a

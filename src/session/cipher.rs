@@ -97,16 +97,25 @@ pub fn publish_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     })
 }
 
-/// `Err((known, received))` when `address` is known under another identity key.
+/// `Err((known, received))` when `address` is known under another identity key. The
+/// known key is the trusted identity, or, when the store has none but holds a session
+/// with `address` (`session`: the session's newest remote identity), that session's: a
+/// lost or deleted identity row never turns a new key into a first use.
 fn check_trust<S: ProtocolStore + ?Sized>(
     store: &S,
     address: &Address,
     received: &IdentityKey,
+    session: Option<&IdentityKey>,
 ) -> Result<Result<(), (IdentityKey, IdentityKey)>, StoreError> {
-    Ok(match store.identity(address)? {
-        Some(known) if known != *received => Err((known, *received)),
+    Ok(match store.identity(address)?.as_ref().or(session) {
+        Some(known) if known != received => Err((*known, *received)),
         _ => Ok(()),
     })
+}
+
+/// The remote identity of the newest state `record` holds, if any.
+fn session_identity(record: Option<&SessionRecord>) -> Option<IdentityKey> {
+    record?.states().next().map(|s| *s.remote_identity())
 }
 
 /// What one attempt of an operation decided.
@@ -195,7 +204,10 @@ pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     rng: &mut R,
     now: Timestamp,
 ) -> Result<(), BundleError> {
-    if let Err((known, received)) = check_trust(store, address, &bundle.identity_key)? {
+    let session = session_identity(store.session(address)?.as_ref());
+    if let Err((known, received)) =
+        check_trust(store, address, &bundle.identity_key, session.as_ref())?
+    {
         return Err(BundleError::UntrustedIdentity { known, received });
     }
     let identity = store.local_identity()?;
@@ -222,7 +234,7 @@ pub fn encrypt<S: ProtocolStore + ?Sized>(
             .current()
             .ok_or(EncryptError::NoSession)?
             .remote_identity();
-        if let Err((known, received)) = check_trust(store, address, &remote)? {
+        if let Err((known, received)) = check_trust(store, address, &remote, Some(&remote))? {
             return Err(EncryptError::UntrustedIdentity { known, received });
         }
         let message = record.encrypt(plaintext)?;
@@ -316,9 +328,11 @@ fn signal_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
     let mut record = record.ok_or(DecryptError::NoSession)?;
+    let before = session_identity(Some(&record));
     let plaintext = record.decrypt(message, rng)?;
     if let Some(current) = record.current() {
-        if let Err((known, received)) = check_trust(store, address, current.remote_identity())? {
+        let remote = current.remote_identity();
+        if let Err((known, received)) = check_trust(store, address, remote, before.as_ref())? {
             return Err(DecryptError::UntrustedIdentity { known, received });
         }
     }
@@ -333,11 +347,13 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
     let mut record = record.unwrap_or_default();
+    let before = session_identity(Some(&record));
     // A message continuing a kept session is checked against that session's identity
     // below, after `decrypt_prekey` made sure the header names it: a relabelled header is
     // a forgery, not an identity change to show the user.
     if !record.has_base_key(message.base_key()) {
-        if let Err((known, received)) = check_trust(store, address, message.identity_key())? {
+        let header = message.identity_key();
+        if let Err((known, received)) = check_trust(store, address, header, before.as_ref())? {
             return Err(DecryptError::UntrustedIdentity { known, received });
         }
     }
@@ -355,7 +371,7 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     // X3DH for a new session) authenticated, never the header's.
     let remote = record.current().map(|s| *s.remote_identity());
     if let Some(remote) = &remote {
-        if let Err((known, received)) = check_trust(store, address, remote)? {
+        if let Err((known, received)) = check_trust(store, address, remote, before.as_ref())? {
             return Err(DecryptError::UntrustedIdentity { known, received });
         }
     }
