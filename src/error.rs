@@ -90,6 +90,16 @@ pub enum StoreError {
     /// The backend itself failed (I/O, the database, the connection).
     #[error("store backend failed")]
     Backend(#[source] BackendError),
+    /// The database is older than one this store already saw: its integrity head's
+    /// sequence number went back (a restored copy, a replica that fell behind, an
+    /// edited file), so an older session could reuse message keys.
+    #[error("store rolled back: its head is at {found}, {seen} was seen before")]
+    RolledBack {
+        /// The head's sequence number now.
+        found: u64,
+        /// The highest one seen before (by this store, or by its rollback counter).
+        seen: u64,
+    },
 }
 
 impl StoreError {

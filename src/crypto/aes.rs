@@ -158,23 +158,63 @@ pub(crate) fn gcm_siv_decrypt(key: &[u8; 32], ct: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// AES-256-GCM under one key (the store's row sealing).
+/// AES-256-GCM under one key (the stores' first-format rows, opened once to migrate).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) struct Aes256Gcm(LessSafeKey);
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Aes256Gcm {
-    /// Length of the nonce.
-    pub(crate) const NONCE_LEN: usize = aead::NONCE_LEN;
-
     pub(crate) fn new(key: &[u8; 32]) -> Option<Self> {
         Some(Self(LessSafeKey::new(
             UnboundKey::new(&aead::AES_256_GCM, key).ok()?,
         )))
     }
 
-    /// Encrypts `in_out` in place and returns the 16-byte tag. The caller guarantees
-    /// that `nonce` is never used twice under this key.
+    /// Encrypts `in_out` in place and returns the 16-byte tag (tests write first-format
+    /// rows with it). The caller guarantees that `nonce` is never used twice.
+    #[cfg(test)]
+    pub(crate) fn seal(
+        &self,
+        nonce: [u8; aead::NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Option<[u8; 16]> {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
+            .ok()?;
+        <[u8; 16]>::try_from(tag.as_ref()).ok()
+    }
+
+    /// Opens `ciphertext ‖ tag` in place; the plaintext length on success.
+    pub(crate) fn open(
+        &self,
+        nonce: [u8; aead::NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Option<usize> {
+        self.0
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
+            .ok()
+            .map(|p| p.len())
+    }
+}
+
+/// AES-256-GCM-SIV under one key with caller-chosen nonces and associated data (the
+/// stores' row sealing since their second format): a repeated nonce reveals only that
+/// two sealed values were equal, never the authentication key.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) struct Aes256GcmSiv(LessSafeKey);
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl Aes256GcmSiv {
+    pub(crate) fn new(key: &[u8; 32]) -> Option<Self> {
+        Some(Self(LessSafeKey::new(
+            UnboundKey::new(&aead::AES_256_GCM_SIV, key).ok()?,
+        )))
+    }
+
+    /// Encrypts `in_out` in place and returns the 16-byte tag.
     pub(crate) fn seal(
         &self,
         nonce: [u8; aead::NONCE_LEN],
@@ -367,5 +407,45 @@ mod tests {
         assert_eq!(&a[..3], b"row");
         assert_eq!(k.open([2u8; 12], b"table", &mut buf.clone()), None);
         assert_eq!(k.open([1u8; 12], b"other", &mut buf.clone()), None);
+    }
+
+    /// The stores' current sealing: AES-256-GCM-SIV (RFC 8452) agrees with RustCrypto's,
+    /// binds nonce and associated data, and a repeated nonce leaks no keystream: two
+    /// plaintexts sealed under one nonce do not XOR to their ciphertexts' XOR.
+    #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn gcm_siv_agrees_binds_and_survives_a_repeated_nonce() {
+        use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
+        let key = [9u8; 32];
+        let k = Aes256GcmSiv::new(&key).unwrap();
+        let seal = |msg: &[u8], nonce: [u8; 12], aad: &[u8]| {
+            let mut buf = msg.to_vec();
+            let tag = k.seal(nonce, aad, &mut buf).unwrap();
+            buf.extend_from_slice(&tag);
+            buf
+        };
+        let ours = seal(b"a row value", [3; 12], b"aad");
+        let theirs = aes_gcm_siv::Aes256GcmSiv::new(&key.into())
+            .encrypt(
+                &[3u8; 12].into(),
+                Payload {
+                    msg: b"a row value",
+                    aad: b"aad",
+                },
+            )
+            .unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(k.open([3; 12], b"aad", &mut ours.clone()), Some(11));
+        assert_eq!(k.open([4; 12], b"aad", &mut ours.clone()), None);
+        assert_eq!(k.open([3; 12], b"other", &mut ours.clone()), None);
+
+        let (p1, p2) = ([0u8; 32], [0xffu8; 32]);
+        let (c1, c2) = (seal(&p1, [7; 12], b""), seal(&p2, [7; 12], b""));
+        let xor_c: Vec<u8> = c1[..32].iter().zip(&c2[..32]).map(|(a, b)| a ^ b).collect();
+        assert_ne!(
+            xor_c,
+            vec![0xffu8; 32],
+            "a repeated nonce reused the keystream"
+        );
     }
 }

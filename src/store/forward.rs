@@ -26,7 +26,7 @@ pub(crate) mod names {
         StateStore, StateWrite, TransactionalGroupStore, TransactionalStore, VersionedState,
     };
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) use crate::store::{DurableStore, StoreSummary};
+    pub(crate) use crate::store::{DurableStore, RollbackCounter, StoreSummary};
 }
 
 /// Implements `$trait` for `$ty` by forwarding each method to `$inner` (an expression
@@ -139,6 +139,8 @@ macro_rules! forward_durable {
             fn purge_messages(&self, now: Timestamp, forget_acknowledged_before: Timestamp)
                 -> Result<u64, StoreError>;
             fn verify(&self) -> Result<StoreSummary, StoreError>;
+            fn attach_rollback_counter(&self, counter: std::sync::Arc<dyn RollbackCounter>)
+                -> Result<(), StoreError>;
         });
     };
 }

@@ -19,6 +19,8 @@
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod durable;
 mod forward;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod integrity;
 mod kyber;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -37,6 +39,8 @@ pub use self::postgres::{PostgresPool, PostgresStore};
 pub use crate::error::{BackendError, TamperedRow};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use durable::{DurableStore, OpenError};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use integrity::RollbackCounter;
 pub use kyber::KyberPreKeyStore;
 pub use memory::InMemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -6,6 +6,8 @@
 
 use zeroize::Zeroizing;
 
+use super::integrity::Entry;
+use super::schema::T;
 use super::seal::{self, Sealer};
 use super::{
     Commit, DeliveredMessage, GroupCommit, MessageId, NewMessage, RowVersion, StateWrite,
@@ -44,7 +46,7 @@ impl StoreSummary {
     /// Counts one row of `table` that opened; `sealed` is whether it held a value (an
     /// acknowledged message holds none). Rows of tables the summary does not report
     /// (`meta`) are checked but not counted.
-    fn count(&mut self, table: &str, sealed: bool) {
+    pub(crate) fn count(&mut self, table: &str, sealed: bool) {
         let field = match table {
             "identity" => &mut self.identities,
             "pre_key" => &mut self.pre_keys,
@@ -140,6 +142,98 @@ pub(crate) struct SealedMessage {
     pub(crate) received_at: i64,
     /// The sealed plaintext.
     pub(crate) sealed: Vec<u8>,
+    /// The sealed metadata ([`MessageMeta`]).
+    pub(crate) meta: Vec<u8>,
+}
+
+/// What a message row's plain columns say, sealed beside them (column `m`) so an edit
+/// of the columns (an expiry removed, so the message never disappears; an acknowledged
+/// message given its plaintext back) is seen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct MessageMeta {
+    /// `received_at`, in milliseconds.
+    pub(crate) received_at: i64,
+    /// `expires_at`, in milliseconds.
+    pub(crate) expires_at: Option<i64>,
+    /// Whether the app acknowledged it (`v` is then NULL).
+    pub(crate) acknowledged: bool,
+}
+
+impl MessageMeta {
+    fn encode(&self) -> [u8; 18] {
+        let mut out = [0u8; 18];
+        out[..8].copy_from_slice(&self.received_at.to_be_bytes());
+        out[8] = u8::from(self.expires_at.is_some());
+        out[9..17].copy_from_slice(&self.expires_at.unwrap_or(0).to_be_bytes());
+        out[17] = u8::from(self.acknowledged);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let b: [u8; 18] = bytes.try_into().map_err(|_| tampered("message"))?;
+        let at = |i: usize| {
+            <[u8; 8]>::try_from(&b[i..i + 8])
+                .map(i64::from_be_bytes)
+                .map_err(|_| tampered("message"))
+        };
+        let expires_at = match b[8] {
+            0 => None,
+            1 => Some(at(9)?),
+            _ => return Err(tampered("message")),
+        };
+        let acknowledged = match b[17] {
+            0 => false,
+            1 => true,
+            _ => return Err(tampered("message")),
+        };
+        Ok(Self {
+            received_at: at(0)?,
+            expires_at,
+            acknowledged,
+        })
+    }
+}
+
+/// The error for a value this open cannot seal (its nonces are used up).
+fn seal_failed(_: seal::SealFailed) -> StoreError {
+    StoreError::backend("the store's nonces for this open are used up: reopen it")
+}
+
+/// The row key of a table's row from its key parameters (the owner excluded), as the
+/// row is sealed under and recorded in the integrity head.
+pub(crate) fn row_key(t: T, key: &[super::durable::Val<'_>]) -> Result<Vec<u8>, StoreError> {
+    use super::durable::Val;
+    let bad = || tampered(t.table().name);
+    let address = |name: &Val<'_>, device: &Val<'_>| match (name, device) {
+        (Val::Text(n), Val::Int(d)) => {
+            let d = u32::try_from(*d).map_err(|_| bad())?;
+            let mut row = Vec::with_capacity(n.len() + 5);
+            row.extend_from_slice(n.as_bytes());
+            row.push(0);
+            row.extend_from_slice(&d.to_be_bytes());
+            Ok(row)
+        }
+        _ => Err(bad()),
+    };
+    match (t.table().row_key, key) {
+        (RowKey::Address, [n, d]) => address(n, d),
+        (RowKey::Message | RowKey::SenderKey, [n, d, Val::Bytes(b)]) => {
+            let mut row = address(n, d)?;
+            row.extend_from_slice(b);
+            Ok(row)
+        }
+        (RowKey::Id, [Val::Int(id)]) => match t {
+            // The integrity table's rows are keyed by their id as 8 bytes.
+            T::Integrity => Ok(id.to_be_bytes().to_vec()),
+            _ => Ok(u32::try_from(*id)
+                .map_err(|_| bad())?
+                .to_be_bytes()
+                .to_vec()),
+        },
+        (RowKey::State, [Val::Text(kind), Val::Text(k)]) => Ok(text_row(&[kind, k])),
+        (RowKey::Meta, [Val::Text(k)]) => Ok(k.as_bytes().to_vec()),
+        _ => Err(bad()),
+    }
 }
 
 /// The sealed values a 1:1 commit writes, made before its transaction starts so the
@@ -161,7 +255,7 @@ pub(crate) struct SealedGroupCommit {
     pub(crate) message: Option<SealedMessage>,
 }
 
-/// Which columns make up a row's key, for `verify`.
+/// Which columns make up a row's key.
 #[derive(Clone, Copy)]
 pub(crate) enum RowKey {
     /// `name, device`, then the value.
@@ -174,22 +268,8 @@ pub(crate) enum RowKey {
     SenderKey,
     /// `kind, k`, then the value.
     State,
-    /// `k` (a meta row), then the value. Only PostgreSQL's `verify` opens meta rows.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    /// `k` (a meta row), then the value.
     Meta,
-}
-
-/// One row as `verify` read it, in the column order [`RowKey`] gives. Each store reads
-/// its own column types and reports a bad column its own way.
-pub(crate) trait Columns {
-    /// A text column.
-    fn text(&self, i: usize) -> Result<String, StoreError>;
-    /// An integer column holding a `u32` (a device or prekey id).
-    fn number(&self, i: usize) -> Result<u32, StoreError>;
-    /// A non-null blob column.
-    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
-    /// A nullable blob column.
-    fn value(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Seals and opens one store's rows: the table name and the row key (after the store's
@@ -206,9 +286,14 @@ impl Rows {
         Self { sealer, owner }
     }
 
-    /// Sets this open's generation (part of every nonce).
+    /// Sets this open's generation (the first half of every nonce).
     pub(crate) fn set_generation(&self, generation: u64) {
         self.sealer.set_generation(generation);
+    }
+
+    /// The owner prefix of every row key.
+    pub(crate) fn owner(&self) -> &[u8] {
+        &self.owner
     }
 
     /// The full row key of `row`: the owner prefix, then `row`.
@@ -217,6 +302,11 @@ impl Rows {
         out.extend_from_slice(&self.owner);
         out.extend_from_slice(row);
         out
+    }
+
+    /// Where the integrity head records the version of `row` of `t`.
+    pub(crate) fn entry(&self, t: T, row: &[u8]) -> Entry {
+        self.sealer.entry(t.table().name, &self.key(row))
     }
 
     /// The full row key of `address`.
@@ -234,8 +324,17 @@ impl Rows {
     }
 
     /// Seals `value` for `row` of `table`.
-    pub(crate) fn seal(&self, table: &str, row: &[u8], value: &[u8]) -> Vec<u8> {
-        self.sealer.seal(table, &self.key(row), value)
+    pub(crate) fn seal(
+        &self,
+        table: &str,
+        row: &[u8],
+        value: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.seal_key(table, &self.key(row), value)
+    }
+
+    fn seal_key(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.sealer.seal(table, key, value).map_err(seal_failed)
     }
 
     /// Opens what [`Rows::seal`] wrote for `row` of `table`.
@@ -260,13 +359,13 @@ impl Rows {
     }
 
     /// Opens and decodes a row value, if there is a row.
-    fn open_decoded<T>(
+    fn open_decoded<V>(
         &self,
         table: &'static str,
         key: &[u8],
         sealed: Option<Vec<u8>>,
-        decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
+        decode: impl FnOnce(&[u8]) -> Result<V, StoreError>,
+    ) -> Result<Option<V>, StoreError> {
         sealed
             .map(|v| decode(&self.open_key(table, key, &v)?))
             .transpose()
@@ -274,13 +373,13 @@ impl Rows {
 
     /// Opens and decodes a row value with its version (the nonce, unique per write), or
     /// [`RowVersion::ABSENT`] for no row.
-    fn open_versioned<T>(
+    fn open_versioned<V>(
         &self,
         table: &'static str,
         key: &[u8],
         sealed: Option<Vec<u8>>,
-        decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
-    ) -> Result<(Option<T>, RowVersion), StoreError> {
+        decode: impl FnOnce(&[u8]) -> Result<V, StoreError>,
+    ) -> Result<(Option<V>, RowVersion), StoreError> {
         let Some(sealed) = sealed else {
             return Ok((None, RowVersion::ABSENT));
         };
@@ -290,9 +389,12 @@ impl Rows {
     }
 
     /// The sealed trusted identity of `address`.
-    pub(crate) fn seal_identity(&self, address: &Address, key: &IdentityKey) -> Vec<u8> {
-        self.sealer
-            .seal("identity", &self.address_key(address), &key.serialize())
+    pub(crate) fn seal_identity(
+        &self,
+        address: &Address,
+        key: &IdentityKey,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.seal_key("identity", &self.address_key(address), &key.serialize())
     }
 
     /// The trusted identity of `address` from its sealed row, if there is one.
@@ -307,7 +409,7 @@ impl Rows {
     }
 
     /// The sealed one-time prekey.
-    pub(crate) fn seal_pre_key(&self, record: &PreKeyRecord) -> Vec<u8> {
+    pub(crate) fn seal_pre_key(&self, record: &PreKeyRecord) -> Result<Vec<u8>, StoreError> {
         self.seal("pre_key", &record.id().to_be_bytes(), &record.to_bytes())
     }
 
@@ -323,7 +425,10 @@ impl Rows {
     }
 
     /// The sealed signed prekey.
-    pub(crate) fn seal_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Vec<u8> {
+    pub(crate) fn seal_signed_pre_key(
+        &self,
+        record: &SignedPreKeyRecord,
+    ) -> Result<Vec<u8>, StoreError> {
         self.seal(
             "signed_pre_key",
             &record.id().to_be_bytes(),
@@ -346,9 +451,12 @@ impl Rows {
     }
 
     /// The sealed session record of `address`.
-    pub(crate) fn seal_session(&self, address: &Address, record: &SessionRecord) -> Vec<u8> {
-        self.sealer
-            .seal("session", &self.address_key(address), &record.to_bytes())
+    pub(crate) fn seal_session(
+        &self,
+        address: &Address,
+        record: &SessionRecord,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.seal_key("session", &self.address_key(address), &record.to_bytes())
     }
 
     /// The session of `address` from its sealed row, with its version
@@ -369,8 +477,8 @@ impl Rows {
         sender: &Address,
         distribution_id: DistributionId,
         record: &SenderKeyRecord,
-    ) -> Vec<u8> {
-        self.sealer.seal(
+    ) -> Result<Vec<u8>, StoreError> {
+        self.seal_key(
             "sender_key",
             &self.sender_key_key(sender, distribution_id),
             &record.to_bytes(),
@@ -392,7 +500,12 @@ impl Rows {
     }
 
     /// The sealed privacy-model state value under (`kind`, `key`).
-    pub(crate) fn seal_state(&self, kind: &str, key: &str, value: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal_state(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         self.seal("state", &text_row(&[kind, key]), value)
     }
 
@@ -409,7 +522,10 @@ impl Rows {
     }
 
     /// Seals every value a state commit writes, in order.
-    pub(crate) fn seal_states(&self, writes: &[StateWrite<'_>]) -> Vec<Vec<u8>> {
+    pub(crate) fn seal_states(
+        &self,
+        writes: &[StateWrite<'_>],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         writes
             .iter()
             .map(|w| self.seal_state(w.kind, w.key, w.value))
@@ -421,10 +537,10 @@ impl Rows {
         &self,
         identity: &IdentityKeyPair,
         registration_id: u32,
-    ) -> (Vec<u8>, Vec<u8>) {
-        let identity = self.seal("meta", b"local_identity", &identity.to_bytes());
-        let reg = self.seal("meta", b"registration_id", &registration_id.to_be_bytes());
-        (identity, reg)
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let identity = self.seal("meta", b"local_identity", &identity.to_bytes())?;
+        let reg = self.seal("meta", b"registration_id", &registration_id.to_be_bytes())?;
+        Ok((identity, reg))
     }
 
     /// The row id a message is stored under: HMAC(index key, sender's row key ‖ id),
@@ -441,92 +557,102 @@ impl Rows {
         row
     }
 
+    /// Seals a message row's metadata; `row` is its row key without the owner prefix
+    /// (the sender's address row, then the row id).
+    pub(crate) fn seal_message_meta(
+        &self,
+        row: &[u8],
+        meta: &MessageMeta,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.seal("message_meta", row, &meta.encode())
+    }
+
+    /// Opens a message row's metadata and checks it against the plain columns:
+    /// `received_at`, `expires_at` and whether `v` is NULL.
+    pub(crate) fn check_message_meta(
+        &self,
+        row: &[u8],
+        sealed: Option<&[u8]>,
+        columns: &MessageMeta,
+    ) -> Result<(), StoreError> {
+        let sealed = sealed.ok_or_else(|| tampered("message"))?;
+        let meta = MessageMeta::decode(
+            &self
+                .open("message_meta", row, sealed)
+                .map_err(|_| tampered("message"))?,
+        )?;
+        if meta != *columns {
+            return Err(tampered("message"));
+        }
+        Ok(())
+    }
+
     /// Seals a decrypted message from `address` for its row, the same for 1:1 and
     /// group messages.
     pub(crate) fn seal_message(
         &self,
         address: &Address,
         message: &NewMessage<'_>,
-    ) -> SealedMessage {
+    ) -> Result<SealedMessage, StoreError> {
         let idx = self.message_index(address, &message.id);
-        SealedMessage {
+        let mut row = address_row(address);
+        row.extend_from_slice(&idx);
+        let received_at = ms(message.received_at);
+        let meta = MessageMeta {
+            received_at,
+            expires_at: None,
+            acknowledged: false,
+        };
+        Ok(SealedMessage {
             idx,
-            received_at: ms(message.received_at),
-            sealed: self.sealer.seal(
+            received_at,
+            sealed: self.seal_key(
                 "message",
                 &self.message_key(address, &idx),
                 message.plaintext,
-            ),
-        }
+            )?,
+            meta: self.seal_message_meta(&row, &meta)?,
+        })
     }
 
-    /// The stored message from `address` with row id `idx`, from its columns (`sealed`
-    /// is `None` once acknowledged).
+    /// Opens a stored message's plaintext (`None` once acknowledged); `row` is its row
+    /// key without the owner prefix.
     pub(crate) fn open_message(
         &self,
-        address: &Address,
-        idx: &[u8; 32],
-        received_at: i64,
+        row: &[u8],
         sealed: Option<Vec<u8>>,
+        received_at: i64,
     ) -> Result<DeliveredMessage, StoreError> {
-        let plaintext = sealed
-            .map(|v| self.open_key("message", &self.message_key(address, idx), &v))
-            .transpose()?;
+        let plaintext = sealed.map(|v| self.open("message", row, &v)).transpose()?;
         Ok(DeliveredMessage::new(plaintext, from_ms(received_at)))
     }
 
     /// Seals everything `commit` writes.
-    pub(crate) fn seal_commit(&self, commit: &Commit<'_>) -> SealedCommit {
-        SealedCommit {
-            session: self.seal_session(commit.address, commit.session),
+    pub(crate) fn seal_commit(&self, commit: &Commit<'_>) -> Result<SealedCommit, StoreError> {
+        Ok(SealedCommit {
+            session: self.seal_session(commit.address, commit.session)?,
             identity: commit
                 .identity
-                .map(|k| self.seal_identity(commit.address, k)),
+                .map(|k| self.seal_identity(commit.address, k))
+                .transpose()?,
             message: commit
                 .message
-                .map(|m| self.seal_message(commit.address, &m)),
-        }
+                .map(|m| self.seal_message(commit.address, &m))
+                .transpose()?,
+        })
     }
 
     /// Seals everything a group `commit` writes.
-    pub(crate) fn seal_group_commit(&self, commit: &GroupCommit<'_>) -> SealedGroupCommit {
-        SealedGroupCommit {
-            record: self.seal_sender_key(commit.sender, commit.distribution_id, commit.record),
-            message: commit.message.map(|m| self.seal_message(commit.sender, &m)),
-        }
-    }
-
-    /// Opens one row `verify` read from `table` and counts it in `summary`.
-    pub(crate) fn verify_row(
+    pub(crate) fn seal_group_commit(
         &self,
-        table: &'static str,
-        kind: RowKey,
-        r: &impl Columns,
-        summary: &mut StoreSummary,
-    ) -> Result<(), StoreError> {
-        let (row, sealed) = match kind {
-            RowKey::Address | RowKey::Message | RowKey::SenderKey => {
-                let mut row = address_row(&Address::new(r.text(0)?, r.number(1)?));
-                let v = match kind {
-                    RowKey::Address => Some(r.bytes(2)?),
-                    _ => {
-                        row.extend_from_slice(&r.bytes(2)?);
-                        match kind {
-                            RowKey::Message => r.value(3)?,
-                            _ => Some(r.bytes(3)?),
-                        }
-                    }
-                };
-                (row, v)
-            }
-            RowKey::Id => (r.number(0)?.to_be_bytes().to_vec(), Some(r.bytes(1)?)),
-            RowKey::State => (text_row(&[&r.text(0)?, &r.text(1)?]), Some(r.bytes(2)?)),
-            RowKey::Meta => (r.text(0)?.into_bytes(), Some(r.bytes(1)?)),
-        };
-        if let Some(v) = &sealed {
-            self.open(table, &row, v)?;
-        }
-        summary.count(table, sealed.is_some());
-        Ok(())
+        commit: &GroupCommit<'_>,
+    ) -> Result<SealedGroupCommit, StoreError> {
+        Ok(SealedGroupCommit {
+            record: self.seal_sender_key(commit.sender, commit.distribution_id, commit.record)?,
+            message: commit
+                .message
+                .map(|m| self.seal_message(commit.sender, &m))
+                .transpose()?,
+        })
     }
 }

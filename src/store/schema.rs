@@ -71,12 +71,37 @@ pub(crate) enum T {
     Message,
     State,
     SenderKey,
+    Integrity,
 }
 
 impl T {
+    /// Every table, in order.
+    pub(crate) const ALL: [T; 9] = [
+        T::Meta,
+        T::Identity,
+        T::PreKey,
+        T::SignedPreKey,
+        T::Session,
+        T::Message,
+        T::State,
+        T::SenderKey,
+        T::Integrity,
+    ];
+
     /// The table's description.
     pub(crate) fn table(self) -> &'static Table {
         &TABLES[self as usize]
+    }
+
+    /// The table whose place in [`TABLES`] is `tag`.
+    pub(crate) fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(tag)).copied()
+    }
+
+    /// Whether the integrity head records this table's row versions: every table but
+    /// the head itself (a message's version is that of its sealed metadata `m`).
+    pub(crate) fn tracked(self) -> bool {
+        self != T::Integrity
     }
 }
 
@@ -104,7 +129,7 @@ const fn table(
 }
 
 /// Every table, in [`T`] order.
-pub(crate) const TABLES: [Table; 8] = [
+pub(crate) const TABLES: [Table; 9] = [
     Table {
         unsealed: Some("generation"),
         ..table("meta", &[col("k", Ty::Text)], RowKey::Meta, [1, 1])
@@ -145,6 +170,16 @@ pub(crate) const TABLES: [Table; 8] = [
         RowKey::SenderKey,
         [2, 1],
     ),
+    // The integrity head (id 0) and its buckets: SQLite's third schema version,
+    // PostgreSQL's second.
+    table("integrity", ID, RowKey::Id, [3, 2]),
+];
+
+/// Columns added to a table after it was created: (table, column, schema versions).
+pub(crate) const ADDED: [(T, Column, [u32; 2]); 1] = [
+    // A message's sealed metadata (receive time, expiry, acknowledged), so the plain
+    // columns purge and indexes use cannot be changed unseen.
+    (T::Message, nullable("m", Ty::Blob), [3, 2]),
 ];
 
 /// The SQL dialect of a backend.
@@ -179,6 +214,7 @@ impl Dialect {
         TABLES
             .iter()
             .map(|t| t.since[self.index()])
+            .chain(ADDED.iter().map(|a| a.2[self.index()]))
             .max()
             .unwrap_or(0)
     }
@@ -242,6 +278,15 @@ impl Dialect {
         }
         for t in TABLES.iter().filter(|t| t.since[self.index()] == version) {
             sql.push_str(&self.create(t));
+        }
+        for (t, c, _) in ADDED.iter().filter(|a| a.2[self.index()] == version) {
+            let null = if c.nullable { "" } else { " NOT NULL" };
+            sql.push_str(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {}{null};\n",
+                self.name(t.table()),
+                c.name,
+                self.ty(c.ty)
+            ));
         }
         sql
     }
@@ -348,23 +393,15 @@ impl Dialect {
         )
     }
 
-    /// Sets `column` (the parameter after the key).
-    pub(crate) fn update(self, t: &Table, column: &str) -> String {
-        format!(
-            "UPDATE {} SET {column} = {} WHERE {}",
-            self.name(t),
-            self.param(self.key_len(t) + 1),
-            self.key_match(t)
-        )
-    }
-
     /// Deletes the row with the key.
     pub(crate) fn delete(self, t: &Table) -> String {
         format!("DELETE FROM {} WHERE {}", self.name(t), self.key_match(t))
     }
 
-    /// Deletes the messages expired at the first parameter after the owner, and the
-    /// acknowledged ones received before the second.
+    /// The messages expired at the first parameter after the owner, and the
+    /// acknowledged ones received before the second: their key columns and the columns
+    /// their sealed metadata covers, so the purge deletes only rows whose metadata
+    /// agrees.
     pub(crate) fn purge(self) -> String {
         let t = T::Message.table();
         let (owner, n) = match self {
@@ -372,7 +409,8 @@ impl Dialect {
             Self::Postgres => ("owner = $1 AND ".to_owned(), 1),
         };
         format!(
-            "DELETE FROM {} WHERE {owner}((expires_at IS NOT NULL AND expires_at <= {})
+            "SELECT name, device, id, received_at, expires_at, v, m FROM {}
+             WHERE {owner}((expires_at IS NOT NULL AND expires_at <= {})
                  OR (v IS NULL AND received_at < {}))",
             self.name(t),
             self.param(n + 1),
@@ -380,10 +418,106 @@ impl Dialect {
         )
     }
 
-    /// Every row of `t` (of the owner, in PostgreSQL) that `verify` opens: the key
-    /// columns, then `v`.
+    /// A leaf and its directory (ids the first two parameters after the owner) and the
+    /// head, in one statement.
+    pub(crate) fn path_only(self) -> String {
+        let before = match self {
+            Self::Sqlite => 0,
+            Self::Postgres => 1,
+        };
+        format!("SELECT {}", self.path_at(before))
+    }
+
+    /// The row of `t` with the key (its `v`, NULL if absent), the leaf and the
+    /// directory whose ids are the two parameters after the key, and the head, in one
+    /// statement (one snapshot).
+    pub(crate) fn checked(self, t: &Table) -> String {
+        format!("SELECT ({}), {}", self.select_value(t), self.path(t))
+    }
+
+    /// The leaf, directory and head subqueries of a checked read of `t`.
+    fn path(self, t: &Table) -> String {
+        self.path_at(self.key_len(t))
+    }
+
+    /// The leaf, directory and head subqueries, the ids after the first `n` parameters.
+    fn path_at(self, n: usize) -> String {
+        format!(
+            "({}), ({}), ({})",
+            self.integrity_where(&self.param(n + 1)),
+            self.integrity_where(&self.param(n + 2)),
+            self.integrity_where("0")
+        )
+    }
+
+    fn integrity_where(self, id: &str) -> String {
+        let name = self.name(T::Integrity.table());
+        match self {
+            Self::Sqlite => format!("SELECT v FROM {name} WHERE id = {id}"),
+            Self::Postgres => format!("SELECT v FROM {name} WHERE owner = $1 AND id = {id}"),
+        }
+    }
+
+    /// One integrity row by id (the first parameter after the owner); in PostgreSQL the
+    /// head is read `FOR UPDATE`, so a device's writers take their turns (SQLite's
+    /// `BEGIN IMMEDIATE` already orders them).
+    pub(crate) fn integrity_row(self, lock: bool) -> String {
+        let sql = self.integrity_where(&self.param(self.key_len(T::Integrity.table())));
+        match (self, lock) {
+            (Self::Postgres, true) => format!("{sql} FOR UPDATE"),
+            _ => sql,
+        }
+    }
+
+    /// Replaces `column` (the parameter after the key) and the sealed metadata `m`
+    /// (the next) of a message, only while `m` is still the value read (the last): a
+    /// compare-and-swap on the metadata.
+    pub(crate) fn update_message(self, column: &str) -> String {
+        let t = T::Message.table();
+        let n = self.key_len(t);
+        format!(
+            "UPDATE {} SET {column} = {}, m = {} WHERE {} AND m = {}",
+            self.name(t),
+            self.param(n + 1),
+            self.param(n + 2),
+            self.key_match(t),
+            self.param(n + 3)
+        )
+    }
+
+    /// Sets a message's `v` and `m` (the parameters after the key).
+    pub(crate) fn reseal_message(self) -> String {
+        let t = T::Message.table();
+        let n = self.key_len(t);
+        format!(
+            "UPDATE {} SET v = {}, m = {} WHERE {}",
+            self.name(t),
+            self.param(n + 1),
+            self.param(n + 2),
+            self.key_match(t)
+        )
+    }
+
+    /// How many rows the device has in `meta` (but its key check) and `session`:
+    /// a device without a key check must have none.
+    pub(crate) fn count_rows(self) -> String {
+        let (meta, session) = (self.name(T::Meta.table()), self.name(T::Session.table()));
+        match self {
+            Self::Sqlite => format!(
+                "SELECT (SELECT count(*) FROM {meta} WHERE k NOT IN ('key_check', 'generation'))
+                      + (SELECT count(*) FROM {session})"
+            ),
+            Self::Postgres => format!(
+                "SELECT (SELECT count(*) FROM {meta} WHERE owner = $1 AND k <> 'key_check')
+                      + (SELECT count(*) FROM {session} WHERE owner = $1)"
+            ),
+        }
+    }
+
+    /// Every row of `t` (of the owner, in PostgreSQL) that `verify` opens: the columns
+    /// [`scan_columns`] lists.
     pub(crate) fn scan(self, t: &Table) -> String {
-        let cols: Vec<&str> = t.key.iter().map(|c| c.name).chain(["v"]).collect();
+        let cols: Vec<&str> = scan_columns(t).iter().map(|c| c.0).collect();
         let mut filter: Vec<String> = Vec::new();
         if self == Self::Postgres {
             filter.push("owner = $1".to_owned());
@@ -398,6 +532,22 @@ impl Dialect {
         };
         format!("SELECT {} FROM {}{filter}", cols.join(", "), self.name(t))
     }
+}
+
+/// The columns `verify` (and a migration) reads of each row of `t`, with their types:
+/// the key, the other columns, `v`, then the columns added later.
+pub(crate) fn scan_columns(t: &Table) -> Vec<(&'static str, Ty)> {
+    let added = ADDED
+        .iter()
+        .filter(|a| a.0.table().name == t.name)
+        .map(|a| (a.1.name, a.1.ty));
+    t.key
+        .iter()
+        .chain(t.extra)
+        .map(|c| (c.name, c.ty))
+        .chain([("v", Ty::Blob)])
+        .chain(added)
+        .collect()
 }
 
 #[cfg(test)]
@@ -443,6 +593,18 @@ mod tests {
              expires_at BIGINT, v BYTEA, PRIMARY KEY (owner, name, device, id));"
         ));
         assert!(pg.contains("confide_sender_key"));
-        assert!(Dialect::Postgres.migration(2).is_empty());
+        // The integrity head and the messages' sealed metadata: SQLite 3, PostgreSQL 2.
+        assert_eq!(
+            Dialect::Sqlite.migration(3),
+            "CREATE TABLE integrity (id INTEGER NOT NULL, v BLOB NOT NULL, PRIMARY KEY (id));\n\
+             ALTER TABLE message ADD COLUMN m BLOB;\n"
+        );
+        assert_eq!(
+            Dialect::Postgres.migration(2),
+            "CREATE TABLE confide_integrity (owner TEXT NOT NULL, id BIGINT NOT NULL, \
+             v BYTEA NOT NULL, PRIMARY KEY (owner, id));\n\
+             ALTER TABLE confide_message ADD COLUMN m BYTEA;\n"
+        );
+        assert!(Dialect::Postgres.migration(3).is_empty());
     }
 }

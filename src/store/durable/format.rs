@@ -145,7 +145,18 @@ fn attempt(
         }
         (None, Some(sealed)) => {
             if check.matches(rows, &sealed).is_ok() {
-                // A current-format device without its head: the head was deleted.
+                // A current-format device without its head: either another opener set
+                // the device up between the two reads (PostgreSQL's READ COMMITTED
+                // shows each statement the latest commit), or the head was deleted.
+                let again = one(
+                    tx,
+                    &sql.integrity,
+                    &[Val::Int(integrity::HEAD_ID)],
+                    "integrity",
+                )?;
+                if again.is_some() {
+                    return Err(Refused::Conflict);
+                }
                 return Err(OpenError::Corrupt { table: "integrity" }.into());
             }
             check.matches_legacy(legacy, rows.owner(), &sealed)?;
@@ -249,7 +260,7 @@ fn migrate(
                     .copied()
                     .chain([Val::OptBytes(sealed.as_deref()), Val::Bytes(&m)])
                     .collect();
-                steps.execute(&sql.reseal_message, &params)?;
+                steps.reseal_message(&params, &m)?;
                 continue;
             }
             let Some(Cell::Bytes(v)) = cells.get(n) else {

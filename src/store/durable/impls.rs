@@ -42,7 +42,7 @@ impl<B: Backend> IdentityStore for Core<B> {
     }
 
     fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
-        let sealed = self.rows.seal_identity(address, key);
+        let sealed = self.rows.seal_identity(address, key)?;
         self.put(T::Identity, &super::address(address), &sealed)
     }
 
@@ -58,7 +58,7 @@ impl<B: Backend> PreKeyStore for Core<B> {
     }
 
     fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
-        let sealed = self.rows.seal_pre_key(record);
+        let sealed = self.rows.seal_pre_key(record)?;
         self.put(T::PreKey, &id(record.id()), &sealed)
     }
 
@@ -74,7 +74,7 @@ impl<B: Backend> SignedPreKeyStore for Core<B> {
     }
 
     fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        let sealed = self.rows.seal_signed_pre_key(record);
+        let sealed = self.rows.seal_signed_pre_key(record)?;
         self.put(T::SignedPreKey, &id(record.id()), &sealed)
     }
 }
@@ -85,7 +85,7 @@ impl<B: Backend> SessionStore for Core<B> {
     }
 
     fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        let sealed = self.rows.seal_session(address, record);
+        let sealed = self.rows.seal_session(address, record)?;
         self.put(T::Session, &super::address(address), &sealed)
     }
 
@@ -116,7 +116,7 @@ impl<B: Backend> TransactionalStore for Core<B> {
     /// identity and the consumed prekey change with it.
     fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
         // Seal outside the transaction: it holds only SQL.
-        let sealed = self.rows.seal_commit(commit);
+        let sealed = self.rows.seal_commit(commit)?;
         let key = super::address(commit.address);
         self.transact(|s| {
             if let Some(m) = &sealed.message {
@@ -134,7 +134,13 @@ impl<B: Backend> TransactionalStore for Core<B> {
     }
 
     fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
-        self.set_message_column(&self.sql.acknowledge, address, id, Val::OptBytes(None))
+        self.update_message(
+            &self.sql.acknowledge,
+            address,
+            id,
+            Val::OptBytes(None),
+            |m| m.acknowledged = true,
+        )
     }
 }
 
@@ -153,7 +159,7 @@ impl<B: Backend> SenderKeyStore for Core<B> {
         distribution_id: DistributionId,
         record: &SenderKeyRecord,
     ) -> Result<(), StoreError> {
-        let sealed = self.rows.seal_sender_key(sender, distribution_id, record);
+        let sealed = self.rows.seal_sender_key(sender, distribution_id, record)?;
         self.put(T::SenderKey, &sender_key(sender, &distribution_id), &sealed)
     }
 
@@ -182,7 +188,7 @@ impl<B: Backend> TransactionalGroupStore for Core<B> {
 
     fn commit_group(&self, commit: &GroupCommit<'_>) -> Result<CommitOutcome, StoreError> {
         // Seal outside the transaction: it holds only SQL.
-        let sealed = self.rows.seal_group_commit(commit);
+        let sealed = self.rows.seal_group_commit(commit)?;
         let key = sender_key(commit.sender, &commit.distribution_id);
         self.transact(|s| {
             if let Some(m) = &sealed.message {
@@ -199,7 +205,7 @@ impl<B: Backend> StateStore for Core<B> {
     }
 
     fn save_state(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let sealed = self.rows.seal_state(kind, key, value);
+        let sealed = self.rows.seal_state(kind, key, value)?;
         self.put(T::State, &[Val::Text(kind), Val::Text(key)], &sealed)
     }
 
@@ -215,7 +221,7 @@ impl<B: Backend> StateStore for Core<B> {
     /// A compare-and-swap per entry, in order, all in one transaction.
     fn commit_state(&self, writes: &[StateWrite<'_>]) -> Result<CommitOutcome, StoreError> {
         // Seal outside the transaction: it holds only SQL.
-        let sealed = self.rows.seal_states(writes);
+        let sealed = self.rows.seal_states(writes)?;
         self.transact(|s| {
             for (w, v) in writes.iter().zip(&sealed) {
                 let key = [Val::Text(w.kind), Val::Text(w.key)];

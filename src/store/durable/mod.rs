@@ -3,17 +3,25 @@
 //! `SqliteStore` and `PostgresStore` each provide. The statements come from the one
 //! table description in [`super::schema`]; the sealing from [`super::rows`].
 
+mod format;
 mod impls;
+mod messages;
 mod open;
+mod steps;
+mod verify;
 
+pub(crate) use format::open_device;
+use messages::checked_message;
 pub use open::OpenError;
 pub(crate) use open::{KeyCheck, check_schema};
+pub(crate) use steps::Steps;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand_core::CryptoRngCore;
 
-use super::rows::{Columns, Local, Rows};
+use super::integrity::{self, Bucket, Dir, Head, RollbackCounter, Watch};
+use super::rows::{Local, Rows};
 use super::schema::{Dialect, T, TABLES, Ty, Write};
 use super::{DeliveredMessage, MessageId, ProtocolStore, StateStore, StoreSummary};
 use crate::error::StoreError;
@@ -71,9 +79,19 @@ pub trait DurableStore: ProtocolStore + StateStore {
         forget_acknowledged_before: Timestamp,
     ) -> Result<u64, StoreError>;
 
-    /// Opens every row with the key (and runs the backend's own integrity check, if it
-    /// has one): a consistency check for tests and for apps after a restore or failover.
+    /// Opens every row with the key and checks it against the integrity head: its
+    /// version is the current one, no row was deleted or added, every message's
+    /// columns match its sealed metadata (and runs the backend's own integrity check,
+    /// if it has one). A consistency check for tests and for apps after a restore or
+    /// failover.
     fn verify(&self) -> Result<StoreSummary, StoreError>;
+
+    /// Checks the store against a counter the platform keeps outside the database and
+    /// advances the counter after every commit from now on, so that a rollback of the
+    /// whole database to an older copy is refused ([`StoreError::RolledBack`]) at the
+    /// next open that attaches the counter. Without one, such a rollback is seen only
+    /// while a store that saw the newer state is still open.
+    fn attach_rollback_counter(&self, counter: Arc<dyn RollbackCounter>) -> Result<(), StoreError>;
 }
 
 /// A statement parameter.
@@ -87,7 +105,7 @@ pub(crate) enum Val<'a> {
 }
 
 /// A column a query returned.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Cell {
     Text(String),
     Int(i64),
@@ -122,6 +140,14 @@ impl From<StoreError> for Abort {
 pub(crate) trait Tx {
     /// Runs one statement; the rows it changed.
     fn execute(&mut self, sql: &str, params: &[Val<'_>]) -> Result<u64, Abort>;
+
+    /// Every row the query selects, its columns typed as `types` say.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Val<'_>],
+        types: &[Ty],
+    ) -> Result<Vec<Vec<Cell>>, Abort>;
 }
 
 /// A database the shared store logic runs on.
@@ -131,9 +157,6 @@ pub(crate) trait Backend: Send + Sync {
 
     /// The one row the query selects, if any.
     fn query_row(&self, q: &Query<'_>) -> Result<Option<Vec<Cell>>, StoreError>;
-
-    /// Runs one statement; the rows it changed.
-    fn execute(&self, sql: &str, params: &[Val<'_>]) -> Result<u64, StoreError>;
 
     /// Runs `f` in one transaction and commits it, or rolls back on an [`Abort`].
     fn transaction(
@@ -148,35 +171,51 @@ pub(crate) trait Backend: Send + Sync {
 
 /// The statements of one dialect, rendered once at open.
 pub(crate) struct Sql {
+    dialect: Dialect,
     value: Vec<String>,
+    checked: Vec<String>,
     upsert: Vec<String>,
     if_absent: Vec<String>,
     swap: Vec<String>,
     delete: Vec<String>,
     scan: Vec<String>,
+    integrity: String,
+    integrity_lock: String,
+    count_rows: String,
     message: String,
+    path: String,
     new_message: String,
     acknowledge: String,
     expiry: String,
     purge: String,
+    reseal_message: String,
+    drop_legacy_generation: String,
 }
 
 impl Sql {
-    fn new(d: Dialect) -> Self {
+    pub(crate) fn new(d: Dialect) -> Self {
         let all = |f: &dyn Fn(&super::schema::Table) -> String| TABLES.iter().map(f).collect();
         let message = T::Message.table();
         Self {
+            dialect: d,
             value: all(&|t| d.select_value(t)),
+            checked: all(&|t| d.checked(t)),
             upsert: all(&|t| d.write(t, Write::Upsert)),
             if_absent: all(&|t| d.write(t, Write::IfAbsent)),
             swap: all(&|t| d.swap(t)),
             delete: all(&|t| d.delete(t)),
             scan: all(&|t| d.scan(t)),
-            message: d.select(message, "received_at, v"),
-            new_message: d.insert(message, &["received_at", "v"], Write::IfAbsent),
-            acknowledge: d.update(message, "v"),
-            expiry: d.update(message, "expires_at"),
+            integrity: d.integrity_row(false),
+            integrity_lock: d.integrity_row(true),
+            count_rows: d.count_rows(),
+            message: d.select(message, "received_at, expires_at, v, m"),
+            path: d.path_only(),
+            new_message: d.insert(message, &["received_at", "v", "m"], Write::IfAbsent),
+            acknowledge: d.update_message("v"),
+            expiry: d.update_message("expires_at"),
             purge: d.purge(),
+            reseal_message: d.reseal_message(),
+            drop_legacy_generation: "DELETE FROM meta WHERE k = 'generation'".to_owned(),
         }
     }
 }
@@ -187,6 +226,8 @@ pub(crate) struct Core<B> {
     pub(crate) rows: Rows,
     local: Mutex<Option<Local>>,
     sql: Sql,
+    /// The newest integrity head seen, and the app's rollback counter.
+    watch: Watch,
     /// Which store this is, for lock errors.
     what: &'static str,
 }
@@ -202,13 +243,15 @@ fn with<'a>(key: &[Val<'a>], more: &[Val<'a>]) -> Vec<Val<'a>> {
 }
 
 impl<B: Backend> Core<B> {
-    /// The core of an opened store (our identity read from the database).
-    pub(crate) fn new(db: B, rows: Rows, what: &'static str) -> Result<Self, StoreError> {
+    /// The core of a store [`open_device`] opened with its head at `seq` (our identity
+    /// read from the database).
+    pub(crate) fn new(db: B, rows: Rows, seq: u64, what: &'static str) -> Result<Self, StoreError> {
         let core = Self {
             db,
             rows,
             local: Mutex::new(None),
             sql: Sql::new(B::DIALECT),
+            watch: Watch::new(seq),
             what,
         };
         let local = core.load_local()?;
@@ -244,154 +287,160 @@ impl<B: Backend> Core<B> {
         Local::decode(&identity, &reg).map(Some)
     }
 
-    /// The sealed value of the row of `t` with `key`.
+    /// The sealed value of the row of `t` with `key`, read with its bucket and the
+    /// integrity head and checked against them: an older copy of the row, a deleted
+    /// row or a re-inserted one is [`StoreError::Tampered`].
     pub(crate) fn value(&self, t: T, key: &[Val<'_>]) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = super::rows::row_key(t, key)?;
+        let entry = self.rows.entry(t, &row);
+        let l = integrity::leaf_of(&entry);
+        let floor = self.watch.floor();
         let found = self.db.query_row(&Query {
-            sql: &self.sql.value[t as usize],
-            params: key,
-            types: &[Ty::Blob],
+            sql: &self.sql.checked[t as usize],
+            params: &with(key, &path_params(l)),
+            types: &[Ty::Blob; 4],
         })?;
-        match found.as_deref() {
-            None => Ok(None),
-            Some([Cell::Bytes(v)]) => Ok(Some(v.clone())),
-            Some(_) => Err(super::rows::tampered(t.table().name)),
-        }
+        let Some(Ok([value, leaf, dir, head])) = found.map(<[Cell; 4]>::try_from) else {
+            return Err(integrity::tampered());
+        };
+        let value = blob(value)?;
+        let (head, leaf) = self.open_path(floor, l, [leaf, dir, head])?;
+        integrity::check_row(t, &entry, value.as_deref(), &head, &leaf)?;
+        Ok(value)
+    }
+
+    /// The head and leaf `l` from the cells a checked read returned for them and the
+    /// leaf's directory, each checked against the next; the head read after the floor
+    /// `floor`.
+    fn open_path(
+        &self,
+        floor: u64,
+        l: usize,
+        cells: [Cell; 3],
+    ) -> Result<(Head, Bucket), StoreError> {
+        let [leaf, dir, head] = cells;
+        let head = self.open_head(floor, blob(head)?.as_deref())?;
+        let d = integrity::dir_of(l).0;
+        let dir = open_dir(&self.rows, &head, d, blob(dir)?.as_deref())?;
+        let leaf = open_leaf(&self.rows, &dir, l, blob(leaf)?.as_deref())?;
+        Ok((head, leaf))
+    }
+
+    /// The integrity head from its sealed row, read after the watch's floor was
+    /// `floor`: refused if missing or older than one seen before.
+    pub(crate) fn open_head(&self, floor: u64, sealed: Option<&[u8]>) -> Result<Head, StoreError> {
+        let head = open_head(&self.rows, sealed)?;
+        self.watch.observe(floor, head.seq)?;
+        Ok(head)
     }
 
     /// Replaces the row of `t` with `key` by `sealed`.
     pub(crate) fn put(&self, t: T, key: &[Val<'_>], sealed: &[u8]) -> Result<(), StoreError> {
-        self.db.execute(
-            &self.sql.upsert[t as usize],
-            &with(key, &[Val::Bytes(sealed)]),
-        )?;
+        self.transact(|s| s.put(t, key, sealed))?;
         Ok(())
     }
 
     /// Deletes the row of `t` with `key`.
     pub(crate) fn delete(&self, t: T, key: &[Val<'_>]) -> Result<(), StoreError> {
-        self.db.execute(&self.sql.delete[t as usize], key)?;
+        self.transact(|s| s.delete(t, key))?;
         Ok(())
     }
 }
 
-/// The statements a transaction runs, each a step that may conflict.
-pub(crate) struct Steps<'s, 't> {
-    sql: &'s Sql,
-    tx: &'t mut dyn Tx,
+/// The integrity head from its sealed row (a missing head is tampering: every opened
+/// device has one).
+pub(crate) fn open_head(rows: &Rows, sealed: Option<&[u8]>) -> Result<Head, StoreError> {
+    let sealed = sealed.ok_or_else(integrity::tampered)?;
+    let bytes = rows
+        .open("integrity", &integrity::HEAD_ID.to_be_bytes(), sealed)
+        .map_err(|_| integrity::tampered())?;
+    Head::decode(&bytes)
 }
 
-impl Steps<'_, '_> {
-    /// Replaces the row.
-    pub(crate) fn put(&mut self, t: T, key: &[Val<'_>], sealed: &[u8]) -> Result<(), Abort> {
-        self.tx.execute(
-            &self.sql.upsert[t as usize],
-            &with(key, &[Val::Bytes(sealed)]),
-        )?;
-        Ok(())
-    }
+/// The parameters a checked read takes after the key: leaf `l`'s id and its
+/// directory's.
+fn path_params(l: usize) -> [Val<'static>; 2] {
+    let (d, _) = integrity::dir_of(l);
+    [
+        Val::Int(integrity::leaf_id(l)),
+        Val::Int(integrity::dir_id(d)),
+    ]
+}
 
-    /// Deletes the row.
-    pub(crate) fn delete(&mut self, t: T, key: &[Val<'_>]) -> Result<(), Abort> {
-        self.tx.execute(&self.sql.delete[t as usize], key)?;
-        Ok(())
+/// A nullable blob cell of an integrity read.
+fn blob(c: Cell) -> Result<Option<Vec<u8>>, StoreError> {
+    match c {
+        Cell::Bytes(v) => Ok(Some(v)),
+        Cell::Null => Ok(None),
+        _ => Err(integrity::tampered()),
     }
+}
 
-    /// Writes the row only if it is still at `expected` (the nonce of its sealed value,
-    /// or no row): a compare-and-swap. Conflicts otherwise.
-    pub(crate) fn swap(
-        &mut self,
-        t: T,
-        key: &[Val<'_>],
-        expected: super::RowVersion,
-        sealed: &[u8],
-    ) -> Result<(), Abort> {
-        let n = match expected.token() {
-            None => self.tx.execute(
-                &self.sql.if_absent[t as usize],
-                &with(key, &[Val::Bytes(sealed)]),
-            )?,
-            Some(token) => self.tx.execute(
-                &self.sql.swap[t as usize],
-                &with(key, &[Val::Bytes(sealed), Val::Bytes(token)]),
-            )?,
-        };
-        if n == 0 {
-            return Err(Abort::Conflict);
-        }
-        Ok(())
+/// The plaintext of the integrity row `id` from its sealed value, which must be at the
+/// version its parent records (no row when it records none: an empty node).
+fn open_node(
+    rows: &Rows,
+    recorded: Option<integrity::Version>,
+    id: i64,
+    sealed: Option<&[u8]>,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+    match (recorded, sealed) {
+        (None, None) => Ok(None),
+        (Some(want), Some(sealed)) if super::seal::nonce_of(sealed) == Some(want) => rows
+            .open("integrity", &id.to_be_bytes(), sealed)
+            .map(Some)
+            .map_err(|_| integrity::tampered()),
+        _ => Err(integrity::tampered()),
     }
+}
 
-    /// Inserts a decrypted message; conflicts if its id is already stored.
-    pub(crate) fn new_message(
-        &mut self,
-        sender: &Address,
-        m: &super::rows::SealedMessage,
-    ) -> Result<(), Abort> {
-        let [name, device] = address(sender);
-        let params = [
-            name,
-            device,
-            Val::Bytes(&m.idx),
-            Val::Int(m.received_at),
-            Val::Bytes(&m.sealed),
-        ];
-        if self.tx.execute(&self.sql.new_message, &params)? == 0 {
-            return Err(Abort::Conflict);
-        }
-        Ok(())
+/// Directory `d` from its sealed row, at the version `head` records.
+pub(crate) fn open_dir(
+    rows: &Rows,
+    head: &Head,
+    d: usize,
+    sealed: Option<&[u8]>,
+) -> Result<Dir, StoreError> {
+    let recorded = head.dirs.get(d).copied().flatten();
+    match open_node(rows, recorded, integrity::dir_id(d), sealed)? {
+        None => Ok(Dir::default()),
+        Some(bytes) => Dir::decode(&bytes),
+    }
+}
+
+/// Leaf `l` from its sealed row, at the version its directory `dir` records.
+pub(crate) fn open_leaf(
+    rows: &Rows,
+    dir: &Dir,
+    l: usize,
+    sealed: Option<&[u8]>,
+) -> Result<Bucket, StoreError> {
+    let recorded = dir.0.get(integrity::dir_of(l).1).copied().flatten();
+    match open_node(rows, recorded, integrity::leaf_id(l), sealed)? {
+        None => Ok(Bucket::default()),
+        Some(bytes) => Bucket::decode(&bytes),
     }
 }
 
 impl<B: Backend> Core<B> {
-    /// Runs `f`'s steps in one transaction.
+    /// Runs `f`'s steps in one transaction, with the integrity head and buckets
+    /// updated for the tracked rows they write, in the same transaction.
     pub(crate) fn transact(
         &self,
         mut f: impl FnMut(&mut Steps<'_, '_>) -> Result<(), Abort>,
     ) -> Result<super::CommitOutcome, StoreError> {
-        let sql = &self.sql;
-        self.db.transaction(&mut |tx| f(&mut Steps { sql, tx }))
-    }
-
-    fn message_key<'a>(&self, address: &'a Address, idx: &'a [u8; 32]) -> [Val<'a>; 3] {
-        let [name, device] = self::address(address);
-        [name, device, Val::Bytes(idx)]
-    }
-
-    /// The message row for (`address`, `id`), 1:1 or group alike.
-    pub(crate) fn stored_message(
-        &self,
-        address: &Address,
-        id: &MessageId,
-    ) -> Result<Option<DeliveredMessage>, StoreError> {
-        let idx = self.rows.message_index(address, id);
-        let found = self.db.query_row(&Query {
-            sql: &self.sql.message,
-            params: &self.message_key(address, &idx),
-            types: &[Ty::Int, Ty::Blob],
+        let (sql, rows, watch) = (&self.sql, &self.rows, &self.watch);
+        let mut seq = None;
+        let outcome = self.db.transaction(&mut |tx| {
+            let mut steps = Steps::new(sql, rows, tx);
+            f(&mut steps)?;
+            seq = steps.finish(watch)?;
+            Ok(())
         })?;
-        let (received_at, sealed) = match found {
-            None => return Ok(None),
-            Some(cells) => match <[Cell; 2]>::try_from(cells) {
-                Ok([Cell::Int(at), Cell::Bytes(v)]) => (at, Some(v)),
-                Ok([Cell::Int(at), Cell::Null]) => (at, None),
-                _ => return Err(super::rows::tampered("message")),
-            },
-        };
-        self.rows
-            .open_message(address, &idx, received_at, sealed)
-            .map(Some)
-    }
-
-    fn set_message_column(
-        &self,
-        sql: &str,
-        address: &Address,
-        id: &MessageId,
-        value: Val<'_>,
-    ) -> Result<bool, StoreError> {
-        let idx = self.rows.message_index(address, id);
-        let params = with(&self.message_key(address, &idx), &[value]);
-        Ok(self.db.execute(sql, &params)? > 0)
+        if let (super::CommitOutcome::Committed, Some(seq)) = (outcome, seq) {
+            self.watch.committed(seq)?;
+        }
+        Ok(outcome)
     }
 }
 
@@ -405,7 +454,7 @@ impl<B: Backend> DurableStore for Core<B> {
         identity: &IdentityKeyPair,
         registration_id: u32,
     ) -> Result<(), StoreError> {
-        let (sealed_identity, sealed_reg) = self.rows.seal_local(identity, registration_id);
+        let (sealed_identity, sealed_reg) = self.rows.seal_local(identity, registration_id)?;
         self.transact(|s| {
             s.put(T::Meta, &[Val::Text("local_identity")], &sealed_identity)?;
             s.put(T::Meta, &[Val::Text("registration_id")], &sealed_reg)
@@ -424,7 +473,7 @@ impl<B: Backend> DurableStore for Core<B> {
         let mut rng = rng;
         let identity = IdentityKeyPair::generate(&mut rng);
         let registration_id = generate_registration_id(&mut rng);
-        let (sealed_identity, sealed_reg) = self.rows.seal_local(&identity, registration_id);
+        let (sealed_identity, sealed_reg) = self.rows.seal_local(&identity, registration_id)?;
         let absent = super::RowVersion::ABSENT;
         let outcome = self.transact(|s| {
             s.swap(
@@ -467,8 +516,10 @@ impl<B: Backend> DurableStore for Core<B> {
         id: &MessageId,
         expires_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        let at = Val::OptInt(expires_at.map(super::rows::ms));
-        self.set_message_column(&self.sql.expiry, address, id, at)
+        let at = expires_at.map(super::rows::ms);
+        self.update_message(&self.sql.expiry, address, id, Val::OptInt(at), |m| {
+            m.expires_at = at;
+        })
     }
 
     fn purge_messages(
@@ -480,73 +531,39 @@ impl<B: Backend> DurableStore for Core<B> {
             Val::Int(super::rows::ms(now)),
             Val::Int(super::rows::ms(forget_acknowledged_before)),
         ];
-        self.db.execute(&self.sql.purge, &params)
+        let mut gone = 0;
+        let outcome = self.transact(|s| {
+            gone = s.purge(&params)?;
+            Ok(())
+        })?;
+        match outcome {
+            super::CommitOutcome::Committed => Ok(gone),
+            super::CommitOutcome::Conflict => Err(StoreError::Contention { attempts: 1 }),
+        }
     }
 
     fn verify(&self) -> Result<StoreSummary, StoreError> {
-        let queries: Vec<(&str, Vec<Ty>)> = TABLES
-            .iter()
-            .zip(&self.sql.scan)
-            .map(|(t, sql)| {
-                let types = t.key.iter().map(|c| c.ty).chain([Ty::Blob]).collect();
-                (sql.as_str(), types)
-            })
-            .collect();
-        let found = self.db.scan(&queries)?;
-        let mut summary = StoreSummary::default();
-        for (t, rows) in TABLES.iter().zip(&found) {
-            for cells in rows {
-                let row = Scanned {
-                    cells,
-                    table: t.name,
-                };
-                self.rows
-                    .verify_row(t.name, t.row_key, &row, &mut summary)?;
-            }
-        }
-        Ok(summary)
+        verify::verify(self)
+    }
+
+    fn attach_rollback_counter(&self, counter: Arc<dyn RollbackCounter>) -> Result<(), StoreError> {
+        let head = self.current_head()?;
+        self.watch.attach(counter, head.seq)
     }
 }
 
-/// One row `verify` read: every bad column is reported as a tampered row of `table`.
-struct Scanned<'a> {
-    cells: &'a [Cell],
-    table: &'static str,
-}
-
-impl Scanned<'_> {
-    fn cell(&self, i: usize) -> Result<&Cell, StoreError> {
-        self.cells
-            .get(i)
-            .ok_or_else(|| super::rows::tampered(self.table))
-    }
-}
-
-impl Columns for Scanned<'_> {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        match self.cell(i)? {
-            Cell::Text(s) => Ok(s.clone()),
-            _ => Err(super::rows::tampered(self.table)),
-        }
-    }
-
-    fn number(&self, i: usize) -> Result<u32, StoreError> {
-        match self.cell(i)? {
-            Cell::Int(n) => u32::try_from(*n).map_err(|_| super::rows::tampered(self.table)),
-            _ => Err(super::rows::tampered(self.table)),
-        }
-    }
-
-    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        self.value(i)?
-            .ok_or_else(|| super::rows::tampered(self.table))
-    }
-
-    fn value(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.cell(i)? {
-            Cell::Bytes(b) => Ok(Some(b.clone())),
-            Cell::Null => Ok(None),
-            _ => Err(super::rows::tampered(self.table)),
+impl<B: Backend> Core<B> {
+    /// The integrity head as it is now.
+    fn current_head(&self) -> Result<Head, StoreError> {
+        let floor = self.watch.floor();
+        let found = self.db.query_row(&Query {
+            sql: &self.sql.integrity,
+            params: &[Val::Int(integrity::HEAD_ID)],
+            types: &[Ty::Blob],
+        })?;
+        match found.as_deref() {
+            Some([Cell::Bytes(v)]) => self.open_head(floor, Some(v)),
+            _ => Err(integrity::tampered()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! make.
 
 use super::super::rows::Rows;
+use super::super::seal::LegacySealer;
 use crate::error::{BackendError, StoreError};
 
 /// Opening a persistent store (`SqliteStore`, `PostgresStore`) failed.
@@ -61,13 +62,29 @@ pub(crate) struct KeyCheck(pub(crate) &'static [u8]);
 
 impl KeyCheck {
     /// The sealed check to store at first open.
-    pub(crate) fn seal(&self, rows: &Rows) -> Vec<u8> {
+    pub(crate) fn seal(&self, rows: &Rows) -> Result<Vec<u8>, StoreError> {
         rows.seal("meta", b"key_check", self.0)
     }
 
     /// Whether the stored check opens to the known plaintext under this key.
     pub(crate) fn matches(&self, rows: &Rows, sealed: &[u8]) -> Result<(), OpenError> {
         match rows.open("meta", b"key_check", sealed) {
+            Ok(v) if v.as_slice() == self.0 => Ok(()),
+            _ => Err(OpenError::WrongKey),
+        }
+    }
+
+    /// Whether a first-format check opens to the known plaintext under this key;
+    /// `owner` is the device's row-key prefix.
+    pub(crate) fn matches_legacy(
+        &self,
+        legacy: &LegacySealer,
+        owner: &[u8],
+        sealed: &[u8],
+    ) -> Result<(), OpenError> {
+        let mut row = owner.to_vec();
+        row.extend_from_slice(b"key_check");
+        match legacy.open("meta", &row, sealed) {
             Ok(v) if v.as_slice() == self.0 => Ok(()),
             _ => Err(OpenError::WrongKey),
         }

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Backend, Cell, Core, Val, checked_message, open_bucket};
+use super::{Backend, Cell, Core, Val, checked_message, open_dir, open_leaf};
 use crate::error::StoreError;
 use crate::store::StoreSummary;
-use crate::store::integrity::{self, BUCKETS};
+use crate::store::integrity::{self, FANOUT, Node};
 use crate::store::rows::{self, tampered};
 use crate::store::schema::{T, TABLES, Ty, scan_columns};
 use crate::store::seal::nonce_of;
@@ -31,27 +31,50 @@ pub(super) fn verify<B: Backend>(core: &Core<B>) -> Result<StoreSummary, StoreEr
     let floor = core.watch.floor();
     let mut found = core.db.scan(&queries)?;
 
-    // The head and its buckets first: what every other row is checked against.
+    // The tree first: what every other row is checked against.
     let mut head = None;
-    let mut sealed_buckets: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut sealed_nodes: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
     let integrity_rows = std::mem::take(&mut found[T::Integrity as usize]);
     for cells in integrity_rows {
         let Ok([Cell::Int(id), Cell::Bytes(v)]) = <[Cell; 2]>::try_from(cells) else {
             return Err(integrity::tampered());
         };
-        match usize::try_from(id) {
-            Ok(0) => head = Some(v),
-            Ok(n) if (1..=BUCKETS).contains(&n) => {
-                sealed_buckets.insert(n - 1, v);
+        match Node::of_id(id) {
+            Some(Node::Head) => head = Some(v),
+            Some(_) => {
+                sealed_nodes.insert(id, v);
             }
-            _ => return Err(integrity::tampered()),
+            None => return Err(integrity::tampered()),
         }
     }
     let head = core.open_head(floor, head.as_deref())?;
     let mut recorded = BTreeMap::new();
-    for b in 0..BUCKETS {
-        let sealed = sealed_buckets.remove(&b);
-        recorded.extend(open_bucket(&core.rows, &head, b, sealed.as_deref())?.into_entries());
+    for d in 0..FANOUT {
+        let sealed = sealed_nodes.remove(&integrity::dir_id(d));
+        let dir = open_dir(&core.rows, &head, d, sealed.as_deref())?;
+        for slot in 0..FANOUT {
+            let l = d * FANOUT + slot;
+            let sealed = sealed_nodes.remove(&integrity::leaf_id(l));
+            let leaf = open_leaf(&core.rows, &dir, l, sealed.as_deref())?;
+            for (entry, (t, v)) in leaf.into_entries() {
+                // Each entry in the one leaf it belongs to, once.
+                if integrity::placement(t, &entry, &v) != l
+                    || recorded.insert(entry, (t, v)).is_some()
+                {
+                    return Err(integrity::tampered());
+                }
+            }
+        }
+    }
+    // The head's pending changes are newer than the leaves.
+    for (entry, p) in &head.pending {
+        if recorded.get(entry).map(|r| r.1) != p.below && p.t == T::Message {
+            return Err(integrity::tampered());
+        }
+        match p.new {
+            Some(v) => recorded.insert(*entry, (p.t, v)),
+            None => recorded.remove(entry),
+        };
     }
 
     let mut summary = StoreSummary::default();
@@ -73,6 +96,12 @@ pub(super) fn verify<B: Backend>(core: &Core<B>) -> Result<StoreSummary, StoreEr
                 let m = checked_message(&core.rows, row, rest)?;
                 if let Some(v) = &m.sealed {
                     core.rows.open("message", &m.row, v)?;
+                }
+                let entry = core.rows.entry(*t, &m.row);
+                match recorded.remove(&entry) {
+                    Some((rt, version))
+                        if rt == *t && Some(version) == nonce_of(&m.sealed_meta) => {}
+                    _ => return Err(tampered(table.name)),
                 }
                 summary.count(table.name, m.sealed.is_some());
                 continue;

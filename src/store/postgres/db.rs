@@ -1,6 +1,6 @@
 //! The PostgreSQL backend of [`super::PostgresStore`]: pooled connections, the owner
-//! (device) parameter before every statement's own, conflicts told from failures, the
-//! migrations, and the open counter and key check at every open.
+//! (device) parameter before every statement's own, conflicts told from failures, and
+//! the schema migrations.
 
 use ::postgres::error::SqlState;
 use ::postgres::types::ToSql;
@@ -9,7 +9,6 @@ use super::SCHEMA_VERSION;
 use super::pool::{Conn, PoolError, PostgresPool};
 use crate::error::StoreError;
 use crate::store::durable::{Abort, Backend, Cell, KeyCheck, Query, Tx, Val, check_schema};
-use crate::store::rows::Rows;
 use crate::store::schema::{Dialect, Ty};
 use crate::store::{CommitOutcome, OpenError};
 
@@ -18,7 +17,7 @@ const MIGRATION_LOCK: i64 = 0x0063_6f6e_6669_6465;
 
 /// A known plaintext sealed per device at its first open, to tell a wrong key from a
 /// tampered row.
-const KEY_CHECK: KeyCheck = KeyCheck(b"confide postgres key check v1");
+pub(super) const KEY_CHECK: KeyCheck = KeyCheck(b"confide postgres key check v1");
 
 /// One device's view of the pool.
 pub(super) struct Db {
@@ -103,69 +102,34 @@ impl Tx for PgTx<'_, '_> {
             .execute(&st, &owned(self.owner, params))
             .map_err(abort)
     }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Val<'_>],
+        types: &[Ty],
+    ) -> Result<Vec<Vec<Cell>>, Abort> {
+        let st = self.stmts.get(&mut self.tx, sql).map_err(abort)?;
+        let found = self
+            .tx
+            .query(&st, &owned(self.owner, params))
+            .map_err(abort)?;
+        found
+            .iter()
+            .map(|r| cells(r, types).map_err(abort))
+            .collect()
+    }
 }
 
 impl Db {
-    /// Migrates the database, draws this open's generation and checks (or, for a new
-    /// device, writes) the device's key check.
-    pub(super) fn open(pool: &PostgresPool, device: &str, rows: &Rows) -> Result<Self, OpenError> {
-        let db = |e: ::postgres::Error| OpenError::backend(e);
+    /// Migrates the database (the device itself is opened by
+    /// [`crate::store::durable::open_device`]).
+    pub(super) fn open(pool: &PostgresPool, device: &str) -> Result<Self, OpenError> {
         let mut lease = pool.get().map_err(OpenError::backend)?;
         let conn = lease
             .conn()
             .ok_or_else(|| OpenError::backend(PoolError::Poisoned))?;
         migrate(&mut conn.client)?;
-
-        let mut tx = conn.client.transaction().map_err(db)?;
-        // Unique per open across every host and device (a sequence never goes back,
-        // not even when the transaction that drew from it rolls back).
-        let generation: i64 = tx
-            .query_one("SELECT nextval('confide_generation')", &[])
-            .and_then(|r| r.try_get(0))
-            .map_err(db)?;
-        rows.set_generation(u64::try_from(generation).unwrap_or(0));
-        let select_check = |tx: &mut ::postgres::Transaction<'_>| {
-            tx.query_opt(
-                "SELECT v FROM confide_meta WHERE owner = $1 AND k = 'key_check'",
-                &[&device],
-            )?
-            .map(|r| r.try_get::<_, Vec<u8>>(0))
-            .transpose()
-        };
-        let mut check = select_check(&mut tx).map_err(db)?;
-        if check.is_none() {
-            // A new device. Another host opening it at the same moment may win the
-            // insert: then its check (under its key) is the one to match.
-            let inserted = tx
-                .execute(
-                    "INSERT INTO confide_meta (owner, k, v) VALUES ($1, 'key_check', $2)
-                     ON CONFLICT (owner, k) DO NOTHING",
-                    &[&device, &KEY_CHECK.seal(rows)],
-                )
-                .map_err(db)?;
-            if inserted == 0 {
-                check = select_check(&mut tx).map_err(db)?;
-            } else {
-                // Ours is the first key check: the device must have no rows yet (rows
-                // without one mean the check was deleted).
-                let count: i64 = tx
-                    .query_one(
-                        "SELECT (SELECT count(*) FROM confide_meta
-                                 WHERE owner = $1 AND k <> 'key_check')
-                              + (SELECT count(*) FROM confide_session WHERE owner = $1)",
-                        &[&device],
-                    )
-                    .and_then(|r| r.try_get(0))
-                    .map_err(db)?;
-                if count > 0 {
-                    return Err(OpenError::Corrupt { table: "meta" });
-                }
-            }
-        }
-        if let Some(sealed) = check {
-            KEY_CHECK.matches(rows, &sealed)?;
-        }
-        tx.commit().map_err(db)?;
         Ok(Self {
             pool: pool.clone(),
             device: device.to_owned(),
@@ -238,13 +202,6 @@ impl Backend for Db {
                 .query_opt(&st, &owned(&self.device, q.params))?
                 .map(|r| cells(&r, q.types))
                 .transpose()
-        })
-    }
-
-    fn execute(&self, sql: &str, params: &[Val<'_>]) -> Result<u64, StoreError> {
-        self.with_conn(|c| {
-            let st = c.stmts.get(&mut c.client, sql)?;
-            c.client.execute(&st, &owned(&self.device, params))
         })
     }
 

@@ -8,9 +8,10 @@
 //! store only ever reads and writes its own device's rows.
 //!
 //! # What is sealed and what stays visible
-//! Values are sealed exactly as in the SQLite store: AES-256-GCM under a key derived
-//! (HKDF-SHA-256, in a PostgreSQL-only domain) from the app's [`StoreKey`], with the table,
-//! the owning device and the row key as associated data. A value moved to another row,
+//! Values are sealed exactly as in the SQLite store: AES-256-GCM-SIV under a key derived
+//! (HKDF-SHA-256, in a PostgreSQL-only domain) from the app's [`StoreKey`] for the one
+//! device (devices sharing a database and a key never share a sealing key), with the
+//! table, the owning device and the row key as associated data. A value moved to another row,
 //! table or device fails to open ([`StoreError::Tampered`](crate::StoreError::Tampered)).
 //! Someone who can read the database (or a replica, or a backup) but not the key still sees
 //! the device names, the row keys (remote addresses, prekey ids, sender-key distribution
@@ -21,8 +22,14 @@
 //! size (plaintext + 28 bytes), row counts, and which rows change when (a sender-key row is
 //! rewritten at every group encrypt and group decrypt, so the arrival times of each
 //! member's group messages show). A server operator can also see every statement's timing.
-//! Rolling rows back is not detected: a rolled-back session reuses message keys, so never
-//! restore this database from a backup into service (make new sessions instead).
+//! A row of a device rolled back, deleted, re-inserted or edited is
+//! [`StoreError::Tampered`](crate::StoreError::Tampered) at its next read, write or
+//! `verify`, as in SQLite: each device has its own sealed integrity head recording every
+//! row's version (writers of one device take turns on it with `SELECT ... FOR UPDATE`).
+//! A whole device (or database) rolled back to an older consistent copy is seen only by a
+//! store that saw the newer state, or with a rollback counter kept outside the database
+//! ([`super::DurableStore::attach_rollback_counter`]): never restore this database from a
+//! backup into service without one (make new sessions instead).
 //!
 //! # Atomicity
 //! [`PostgresStore`] implements [`TransactionalStore`](super::TransactionalStore): each
@@ -77,14 +84,14 @@ pub use super::{StoreSummary, TamperedRow};
 
 use rand_core::{CryptoRng, RngCore};
 
-use super::durable::Core;
+use super::durable::{Core, open_device};
 use super::forward::{forward_durable, forward_protocol};
 use super::rows::{Rows, text_row};
-use super::seal::{self, Sealer};
+use super::seal::{self, LegacySealer, Sealer};
 use super::{OpenError, StoreKey};
 
 /// The schema version this release writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The longest device name [`PostgresStore::open`] accepts, in bytes.
 pub const MAX_DEVICE_NAME: usize = 256;
@@ -113,8 +120,10 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Opens the store of `device` (a name the host gives it, unique in the database):
     /// runs pending migrations, checks the key against the device's rows (setting it up
-    /// on first open), and loads its identity if one was set. `rng` seeds this open's
-    /// nonce salt.
+    /// on first open, resealing a first-format device row by row), starts a new
+    /// generation of nonces in its integrity head, and loads its identity if one was
+    /// set. `rng` is not used since the second storage format (nonces are unique by
+    /// construction); it stays so open code keeps compiling.
     pub fn open<R: RngCore + CryptoRng>(
         pool: &PostgresPool,
         device: &str,
@@ -124,15 +133,19 @@ impl PostgresStore {
         if device.is_empty() || device.len() > MAX_DEVICE_NAME || device.contains('\0') {
             return Err(OpenError::InvalidDevice);
         }
-        let mut salt = [0u8; 16];
-        rng.fill_bytes(&mut salt);
-        let sealer =
-            Sealer::in_domain(key, salt, &seal::POSTGRES).ok_or(OpenError::KeyDerivation)?;
+        // Nonces come from the device's generation and a counter, not from the RNG; it
+        // stays a parameter so an app's open code does not change with the format.
+        let _ = rng;
         // Every row key starts with the device name, so a row never opens as another
-        // device's.
-        let rows = Rows::new(sealer, text_row(&[device]));
-        let db = db::Db::open(pool, device, &rows)?;
-        let core = Core::new(db, rows, "postgres store").map_err(OpenError::loading)?;
+        // device's; the device's sealing key is its own too.
+        let owner = text_row(&[device]);
+        let sealer = Sealer::new(key, &seal::POSTGRES, &owner).ok_or(OpenError::KeyDerivation)?;
+        let legacy =
+            LegacySealer::new(key, seal::POSTGRES.legacy).ok_or(OpenError::KeyDerivation)?;
+        let rows = Rows::new(sealer, owner);
+        let db = db::Db::open(pool, device)?;
+        let seq = open_device(&db, &rows, &legacy, &db::KEY_CHECK)?;
+        let core = Core::new(db, rows, seq, "postgres store").map_err(OpenError::loading)?;
         Ok(Self {
             device: device.to_owned(),
             core,

@@ -1,5 +1,5 @@
-//! The SQLite backend of [`super::SqliteStore`]: one connection behind a mutex, the
-//! migrations, and the open counter and key check at every open.
+//! The SQLite backend of [`super::SqliteStore`]: one connection behind a mutex and the
+//! schema migrations.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -10,13 +10,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params_from_i
 use super::{SCHEMA_VERSION, SqliteOptions, Synchronous};
 use crate::error::StoreError;
 use crate::store::durable::{Abort, Backend, Cell, KeyCheck, Query, Tx, Val, check_schema};
-use crate::store::rows::{Rows, tampered};
+use crate::store::rows::tampered;
 use crate::store::schema::{Dialect, Ty};
-use crate::store::seal::Sealer;
-use crate::store::{CommitOutcome, OpenError, StoreKey};
+use crate::store::{CommitOutcome, OpenError};
 
 /// A known plaintext sealed at creation, to tell a wrong key from a tampered row.
-const KEY_CHECK: KeyCheck = KeyCheck(b"confide sqlite key check v1");
+pub(super) const KEY_CHECK: KeyCheck = KeyCheck(b"confide sqlite key check v1");
 
 /// The connection.
 pub(super) struct Db {
@@ -66,6 +65,20 @@ impl Tx for SqliteTx<'_> {
             .map_err(backend)?;
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Val<'_>],
+        types: &[Ty],
+    ) -> Result<Vec<Vec<Cell>>, Abort> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(backend)?;
+        let found = stmt
+            .query_map(params_from_iter(params), |r| cells(r, types))
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(backend)?;
+        Ok(found)
+    }
 }
 
 impl Db {
@@ -75,17 +88,15 @@ impl Db {
         })
     }
 
-    /// Opens the file, migrates it, bumps its open counter and checks (or, in a new
-    /// file, writes) the key check.
-    pub(super) fn open(
-        path: &Path,
-        key: &StoreKey,
-        options: SqliteOptions,
-        salt: [u8; 16],
-    ) -> Result<(Self, Rows), OpenError> {
+    /// Opens the file and migrates its schema (the device itself is opened by
+    /// [`crate::store::durable::open_device`]).
+    pub(super) fn open(path: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
         let db = |e: rusqlite::Error| OpenError::backend(e);
         let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(options.busy_timeout).map_err(db)?;
+        // Every statement the store runs stays prepared (rusqlite keeps 16 by default;
+        // a checked read, a commit and its integrity rows use more than that).
+        conn.set_prepared_statement_cache_capacity(256);
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         let sync = match options.synchronous {
@@ -94,58 +105,9 @@ impl Db {
         };
         conn.pragma_update(None, "synchronous", sync).map_err(db)?;
         migrate(&mut conn)?;
-
-        let sealer = Sealer::new(key, salt).ok_or(OpenError::KeyDerivation)?;
-        // SQLite row keys have no owner prefix: the file holds one device.
-        let rows = Rows::new(sealer, Vec::new());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let meta = |k: &str| -> Result<Option<Vec<u8>>, OpenError> {
-            tx.query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
-                .optional()
-                .map_err(db)
-        };
-        let generation = match meta("generation")? {
-            None => 1,
-            Some(v) => {
-                let bytes: [u8; 8] = v
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| OpenError::Corrupt { table: "meta" })?;
-                u64::from_be_bytes(bytes).saturating_add(1)
-            }
-        };
-        let check = meta("key_check")?;
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (k, v) VALUES ('generation', ?1)",
-            [generation.to_be_bytes().to_vec()],
-        )
-        .map_err(db)?;
-        rows.set_generation(generation);
-        match check {
-            Some(sealed) => KEY_CHECK.matches(&rows, &sealed)?,
-            None => {
-                let count: i64 = tx
-                    .query_row(
-                        "SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM session)",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(db)?;
-                if count > 1 {
-                    return Err(OpenError::Corrupt { table: "meta" });
-                }
-                tx.execute(
-                    "INSERT INTO meta (k, v) VALUES ('key_check', ?1)",
-                    [KEY_CHECK.seal(&rows)],
-                )
-                .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)?;
-        let conn = Mutex::new(conn);
-        Ok((Self { conn }, rows))
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 }
 
@@ -187,15 +149,6 @@ impl Backend for Db {
                     .optional()
             })
             .map_err(backend)
-    }
-
-    fn execute(&self, sql: &str, params: &[Val<'_>]) -> Result<u64, StoreError> {
-        let conn = self.conn()?;
-        let n = conn
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(params_from_iter(params)))
-            .map_err(backend)?;
-        Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
     fn transaction(

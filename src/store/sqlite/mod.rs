@@ -3,12 +3,13 @@
 //!
 //! # What is sealed and what stays visible
 //! Every value (identity keys, prekeys, signed prekeys, session records, trusted
-//! identities, sender-key records, decrypted messages, privacy-model state, our
-//! registration id) is sealed with AES-256-GCM under a key derived (HKDF-SHA-256) from the
-//! app's 32-byte [`StoreKey`]. The associated data is the table name and the row key, so a
-//! row moved to another row or table fails to open
-//! ([`StoreError::Tampered`](crate::StoreError::Tampered)). Someone holding the file but
-//! not the key still sees:
+//! identities, sender-key records, decrypted messages and their metadata, privacy-model
+//! state, our registration id) is sealed with AES-256-GCM-SIV under a key derived
+//! (HKDF-SHA-256) from the app's 32-byte [`StoreKey`]. The associated data is the table
+//! name and the row key, so a row moved to another row or table fails to open
+//! ([`StoreError::Tampered`](crate::StoreError::Tampered)); the integrity head (table
+//! `integrity`, see below) records every row's version. Someone holding the file but not
+//! the key still sees:
 //!
 //! - **row keys**: the remote addresses (name and device id) we have sessions with and
 //!   trust identities for, the ids of our prekeys and signed prekeys, the `kind`/`key` of
@@ -28,16 +29,25 @@
 //!   a group message's row appears in the same transaction as its sender-key rewrite);
 //! - **sizes**: each sealed value is its plaintext size plus 28 bytes (12-byte nonce,
 //!   16-byte tag), so message lengths and session-record sizes (which grow with skipped
-//!   keys and kept states) show;
+//!   keys and kept states) show, and the integrity buckets' sizes show roughly how many
+//!   rows the file holds;
 //! - **timing and counts**: how many rows each table has, the file's and WAL's
 //!   modification times, and, to someone who watches the file over time, which rows
 //!   change when (a session row is rewritten at every encrypt and decrypt);
-//! - the schema version (`PRAGMA user_version`) and an open counter (`meta.generation`,
-//!   part of the nonce).
+//! - the schema version (`PRAGMA user_version`), and from every nonce how many times the
+//!   file was opened and how many values were sealed since.
 //!
-//! Not protected: rolling the whole file (or a single row) back to an older copy. A
-//! rolled-back session would reuse message keys, so keep the file where an attacker
-//! cannot write, and never restore a store from a backup (make new sessions instead).
+//! # Rollback and deletion
+//! A row put back to an older copy, deleted, re-inserted after its deletion or edited
+//! (its plain message columns included) is [`StoreError::Tampered`](crate::StoreError::Tampered)
+//! at its next read, write or [`super::DurableStore::verify`]: every row's nonce is its
+//! version, and the sealed integrity head records each row's current one. The whole file
+//! put back to an older copy cannot be seen from inside it: a store that is open refuses
+//! a head older than one it saw ([`StoreError::RolledBack`](crate::StoreError::RolledBack)),
+//! and across restarts only a counter kept outside the file can tell
+//! ([`super::DurableStore::attach_rollback_counter`]). A rolled-back session would reuse
+//! message keys, so without such a counter never restore a store from a backup (make new
+//! sessions instead).
 //!
 //! # Atomicity
 //! [`SqliteStore`] implements [`TransactionalStore`](super::TransactionalStore): the
@@ -69,11 +79,13 @@ use std::time::Duration;
 use rand_core::{CryptoRng, RngCore};
 
 use super::OpenError;
-use super::durable::Core;
+use super::durable::{Core, open_device};
 use super::forward::{forward_durable, forward_protocol};
+use super::rows::Rows;
+use super::seal::{self, LegacySealer, Sealer};
 
 /// The schema version this release writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How hard SQLite works to make each commit durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -135,7 +147,8 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` with default options
-    /// ([`Synchronous::Full`]). `rng` seeds this open's nonce salt.
+    /// ([`Synchronous::Full`]). `rng` is not used since the second storage format
+    /// (nonces are unique by construction); it stays so open code keeps compiling.
     pub fn open<P: AsRef<Path>, R: RngCore + CryptoRng>(
         path: P,
         key: &StoreKey,
@@ -145,17 +158,24 @@ impl SqliteStore {
     }
 
     /// Opens (creating if needed) the store at `path`: runs pending migrations, checks
-    /// the key, and loads our identity if one was set.
+    /// the key, starts a new generation of nonces in the integrity head (resealing a
+    /// first-format file row by row), and loads our identity if one was set.
     pub fn open_with<P: AsRef<Path>, R: RngCore + CryptoRng>(
         path: P,
         key: &StoreKey,
         options: SqliteOptions,
         rng: &mut R,
     ) -> Result<Self, OpenError> {
-        let mut salt = [0u8; 16];
-        rng.fill_bytes(&mut salt);
-        let (db, rows) = db::Db::open(path.as_ref(), key, options, salt)?;
-        let core = Core::new(db, rows, "sqlite store").map_err(OpenError::loading)?;
+        // Nonces come from the device's generation and a counter, not from the RNG; it
+        // stays a parameter so an app's open code does not change with the format.
+        let _ = rng;
+        let sealer = Sealer::new(key, &seal::SQLITE, &[]).ok_or(OpenError::KeyDerivation)?;
+        let legacy = LegacySealer::new(key, seal::SQLITE.legacy).ok_or(OpenError::KeyDerivation)?;
+        // SQLite row keys have no owner prefix: the file holds one device.
+        let rows = Rows::new(sealer, Vec::new());
+        let db = db::Db::open(path.as_ref(), options)?;
+        let seq = open_device(&db, &rows, &legacy, &db::KEY_CHECK)?;
+        let core = Core::new(db, rows, seq, "sqlite store").map_err(OpenError::loading)?;
         Ok(Self { core })
     }
 }
