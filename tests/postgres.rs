@@ -2297,4 +2297,119 @@ mod attacker {
         }
         assert_eq!(seen.len(), 90);
     }
+
+    /// Case 8: after 100 messages most records have moved from the head into its
+    /// leaves; an acknowledged message put back unacknowledged and the session put
+    /// back to its copy from before the last 50 messages are caught there too.
+    #[test]
+    fn rows_recorded_in_the_leaves_are_checked_too() {
+        let mut e = Expect::default();
+        let server = PgServer::start();
+        let pool = server.pool(2);
+        let (sa, sb, first) = pair(&pool, "alice-8", "bob-8");
+        let (a, b) = (dev("alice-8"), dev("bob-8"));
+        let mut r = rng(4);
+        let mut ids = vec![cipher::decrypt(&sb, &a, &first, &mut r, NOW).unwrap().id];
+        for i in 0..50u32 {
+            let m = cipher::encrypt(&sa, &b, &i.to_be_bytes()).unwrap();
+            ids.push(cipher::decrypt(&sb, &a, &m, &mut r, NOW).unwrap().id);
+        }
+        let mut x = Attacker::on(&server);
+        x.run(
+            "CREATE TABLE attacker.messages8 AS
+             SELECT * FROM confide_message WHERE owner = 'bob-8'",
+        );
+        x.save(
+            "session8",
+            "session",
+            "owner = 'bob-8' AND name = 'alice-8'",
+        );
+        let txn = sb.transactional().unwrap();
+        assert!(txn.acknowledge(&a, &ids[10]).unwrap());
+        for i in 50..100u32 {
+            let m = cipher::encrypt(&sa, &b, &i.to_be_bytes()).unwrap();
+            ids.push(cipher::decrypt(&sb, &a, &m, &mut r, NOW).unwrap().id);
+        }
+        assert_eq!(sb.verify().unwrap().messages, 101);
+        let later = cipher::encrypt(&sa, &b, b"later").unwrap();
+
+        x.run(
+            "BEGIN;
+             DELETE FROM confide_message WHERE owner = 'bob-8'
+                 AND id IN (SELECT id FROM attacker.messages8);
+             INSERT INTO confide_message SELECT * FROM attacker.messages8;
+             COMMIT;",
+        );
+        e.tampered(
+            "sb.message(alice, #10)",
+            sb.message(&a, &ids[10]),
+            "message",
+        );
+        e.verify_fails("sb (message 10 un-acknowledged)", &sb);
+        assert!(sb.message(&a, &ids[60]).unwrap().is_some());
+
+        x.restore(
+            "session8",
+            "session",
+            "owner = 'bob-8' AND name = 'alice-8'",
+        );
+        e.tampered("sb.session(alice)", sb.session(&a), "session");
+        let got = cipher::decrypt(&sb, &a, &later, &mut r, NOW);
+        if got.is_ok() {
+            e.fail(format!(
+                "decrypt on the rolled-back session: expected Err, got {}",
+                show_decrypt(&got)
+            ));
+        }
+        e.done();
+    }
+
+    /// Case 7: while Alice's store is open, the attacker puts every one of her rows
+    /// (the integrity head's included) back to a copy from two messages earlier. The
+    /// rows agree with that older head, but the store has seen a newer one: the next
+    /// encrypt, which would reuse a message key, fails as `RolledBack`.
+    #[test]
+    fn a_whole_device_rolled_back_under_an_open_store_is_refused() {
+        let server = PgServer::start();
+        let pool = server.pool(2);
+        let (sa, sb, first) = pair(&pool, "alice-7", "bob-7");
+        let (a, b) = (dev("alice-7"), dev("bob-7"));
+        let mut r = rng(4);
+        cipher::decrypt(&sb, &a, &first, &mut r, NOW).unwrap();
+        let tables = [
+            "meta",
+            "identity",
+            "pre_key",
+            "signed_pre_key",
+            "session",
+            "message",
+            "state",
+            "sender_key",
+            "integrity",
+        ];
+        let mut x = Attacker::on(&server);
+        for t in tables {
+            x.run(&format!(
+                "CREATE TABLE attacker.{t}7 AS SELECT * FROM confide_{t} WHERE owner = 'alice-7'"
+            ));
+        }
+        for m in [&b"second"[..], b"third"] {
+            let c = cipher::encrypt(&sa, &b, m).unwrap();
+            cipher::decrypt(&sb, &a, &c, &mut r, NOW).unwrap();
+        }
+        let mut sql = String::from("BEGIN;");
+        for t in tables {
+            sql.push_str(&format!(
+                "DELETE FROM confide_{t} WHERE owner = 'alice-7';
+                 INSERT INTO confide_{t} SELECT * FROM attacker.{t}7;"
+            ));
+        }
+        sql.push_str("COMMIT;");
+        x.run(&sql);
+        assert!(matches!(
+            cipher::encrypt(&sa, &b, b"reuses a key"),
+            Err(EncryptError::Store(StoreError::RolledBack { .. }))
+        ));
+        assert!(matches!(sa.verify(), Err(StoreError::RolledBack { .. })));
+    }
 }

@@ -3,10 +3,12 @@
 //! edits rows between the app's operations. Each sealed row is bound to its table and
 //! row key, so moving or editing a sealed value is caught (cases 4 and 6); what the
 //! sealing alone does not catch is an old but genuine value put back, a row deleted, or
-//! a plain column changed (cases 1, 2, 3 and 5). For every case: the read of the
-//! affected row fails as `StoreError::Tampered` naming its table, the protocol step the
-//! edit was meant to enable fails, and `DurableStore::verify` reports the store as
-//! tampered. tests/postgres.rs (module `attacker`) runs the same cases on PostgreSQL.
+//! a plain column changed (cases 1, 2, 3 and 5): the integrity head does. For every
+//! case: the read of the affected row fails as `StoreError::Tampered` naming its table,
+//! the protocol step the edit was meant to enable fails, and `DurableStore::verify`
+//! reports the store as tampered. tests/postgres.rs (module `attacker`) runs the same
+//! cases on PostgreSQL. Case 7, the whole file put back to an older copy, is seen by a
+//! store that is open and, across restarts, by a rollback counter.
 //!
 //! Each test collects every expectation the attacker broke ([`Expect`]) and fails at
 //! the end with all of them, so one run shows each way the store was fooled.
@@ -17,11 +19,14 @@ mod stores;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
-    DurableStore, IdentityStore, PreKeyStore, SessionStore, SqliteStore, StateStore, TamperedRow,
+    DurableStore, IdentityStore, PreKeyStore, RollbackCounter, SessionStore, SqliteStore,
+    StateStore, TamperedRow,
 };
 use confide::{
     Address, CiphertextMessage, DecryptError, Decrypted, EncryptError, IdentityKeyPair,
@@ -587,4 +592,174 @@ fn nonces_stay_distinct_across_reopens() {
         }
     }
     assert_eq!(seen.len(), 90);
+}
+
+// ---- 7. the whole file put back to an older copy -----------------------------------
+
+/// A counter kept outside the database, as a platform keystore would keep it.
+#[derive(Default)]
+struct Keystore(AtomicU64);
+
+impl RollbackCounter for Keystore {
+    fn get(&self) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.load(Ordering::SeqCst))
+    }
+
+    fn advance(&self, seq: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_max(seq, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+const TABLES: [&str; 9] = [
+    "meta",
+    "identity",
+    "pre_key",
+    "signed_pre_key",
+    "session",
+    "message",
+    "state",
+    "sender_key",
+    "integrity",
+];
+
+/// The attacker copies every table of the file (a consistent snapshot, as a backup
+/// would be) and later puts all of them back at once: no row is older than its head.
+fn snapshot(a: &Attacker) {
+    for t in TABLES {
+        a.run(&format!("CREATE TABLE x.{t} AS SELECT * FROM main.{t}"));
+    }
+}
+
+fn put_back(a: &Attacker) {
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for t in TABLES {
+        sql.push_str(&format!(
+            "DELETE FROM main.{t}; INSERT INTO main.{t} SELECT * FROM x.{t};"
+        ));
+    }
+    sql.push_str("COMMIT;");
+    a.run(&sql);
+}
+
+/// While Alice's store is open, the attacker puts her whole file back to a copy taken
+/// two messages earlier: every row agrees with that older head, but the store has seen
+/// a newer one, so the next encrypt (which would reuse the message key of "second")
+/// fails as `RolledBack`.
+#[test]
+fn a_whole_file_rolled_back_under_an_open_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _, first) = pair(dir.path());
+    let mut r = rng(4);
+    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let attacker = Attacker::on(&file(dir.path(), "alice"));
+    snapshot(&attacker);
+    for m in [&b"second"[..], b"third"] {
+        let c = cipher::encrypt(&a, &bob(), m).unwrap();
+        cipher::decrypt(&b, &alice(), &c, &mut r, NOW).unwrap();
+    }
+    put_back(&attacker);
+    assert!(matches!(
+        cipher::encrypt(&a, &bob(), b"reuses a key"),
+        Err(EncryptError::Store(StoreError::RolledBack { .. }))
+    ));
+    assert!(matches!(a.verify(), Err(StoreError::RolledBack { .. })));
+}
+
+/// Across a restart only the counter can tell: the older copy opens and verifies (it is
+/// consistent), and attaching the counter that saw the newer head refuses it. Without
+/// the edit, reopening and attaching succeeds.
+#[test]
+fn a_whole_file_rolled_back_across_a_restart_is_refused_by_the_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(dir.path(), "alice");
+    let keystore = Arc::new(Keystore::default());
+    let (a, b, _, first) = pair(dir.path());
+    a.attach_rollback_counter(keystore.clone()).unwrap();
+    let mut r = rng(4);
+    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    drop(a);
+    let old = dir.path().join("alice.old");
+    std::fs::copy(&path, &old).unwrap();
+
+    let a = open(dir.path(), "alice", 1, 6);
+    a.attach_rollback_counter(keystore.clone()).unwrap();
+    let c = cipher::encrypt(&a, &bob(), b"second").unwrap();
+    cipher::decrypt(&b, &alice(), &c, &mut r, NOW).unwrap();
+    drop(a);
+    let a = open(dir.path(), "alice", 1, 7);
+    a.attach_rollback_counter(keystore.clone()).unwrap();
+    drop(a);
+
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(&old, &path).unwrap();
+    let a = open(dir.path(), "alice", 1, 8);
+    a.verify().unwrap();
+    assert!(matches!(
+        a.attach_rollback_counter(keystore.clone()),
+        Err(StoreError::RolledBack { .. })
+    ));
+}
+
+// ---- 8. rows the head has moved down into its leaves -------------------------------
+
+/// The head keeps the latest changes itself and moves them into its leaves every 64
+/// changes. After 100 messages (and their session steps) most records are in the
+/// leaves: the same edits are caught there. The attacker keeps copies of the whole
+/// `message` table and of the session row from before the app acknowledged message 10
+/// and decrypted the last 50, then puts them back.
+#[test]
+fn rows_recorded_in_the_leaves_are_checked_too() {
+    let mut e = Expect::default();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _, first) = pair(dir.path());
+    let mut r = rng(4);
+    let mut ids = vec![
+        cipher::decrypt(&b, &alice(), &first, &mut r, NOW)
+            .unwrap()
+            .id,
+    ];
+    for i in 0..50u32 {
+        let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
+        ids.push(cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap().id);
+    }
+    let x = Attacker::on(&file(dir.path(), "bob"));
+    x.run("CREATE TABLE x.messages AS SELECT * FROM main.message");
+    x.save("session", "session", "name = 'alice'");
+    let txn = b.transactional().unwrap();
+    assert!(txn.acknowledge(&alice(), &ids[10]).unwrap());
+    for i in 50..100u32 {
+        let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
+        ids.push(cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap().id);
+    }
+    assert_eq!(b.verify().unwrap().messages, 101);
+    let later = cipher::encrypt(&a, &bob(), b"later").unwrap();
+
+    x.run(
+        "BEGIN IMMEDIATE;
+         DELETE FROM main.message WHERE id IN (SELECT id FROM x.messages);
+         INSERT INTO main.message SELECT * FROM x.messages;
+         COMMIT;",
+    );
+    e.tampered(
+        "b.message(alice, #10)",
+        b.message(&alice(), &ids[10]),
+        "message",
+    );
+    e.verify_fails("b (message 10 un-acknowledged)", &b);
+    // The untouched messages still read.
+    assert!(b.message(&alice(), &ids[60]).unwrap().is_some());
+
+    x.restore("session", "session", "name = 'alice'");
+    e.tampered("b.session(alice)", b.session(&alice()), "session");
+    let got = cipher::decrypt(&b, &alice(), &later, &mut r, NOW);
+    if got.is_ok() {
+        e.fail(format!(
+            "decrypt on the rolled-back session: expected Err, got {}",
+            show_decrypt(&got)
+        ));
+    }
+    e.done();
 }
