@@ -158,59 +158,28 @@ pub(crate) fn gcm_siv_decrypt(key: &[u8; 32], ct: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// AES-256-GCM under one key (the stores' first-format rows, opened once to migrate).
+/// An AEAD under one key with caller-chosen nonces and associated data: the stores' row
+/// sealing. [`RowAead::gcm_siv`] seals rows since the stores' second format (a repeated
+/// nonce reveals only that two sealed values were equal, never the authentication key);
+/// [`RowAead::gcm`] opens first-format rows, once, to migrate them.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) struct Aes256Gcm(LessSafeKey);
+pub(crate) struct RowAead(LessSafeKey);
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-impl Aes256Gcm {
-    pub(crate) fn new(key: &[u8; 32]) -> Option<Self> {
+impl RowAead {
+    /// AES-256-GCM.
+    pub(crate) fn gcm(key: &[u8; 32]) -> Option<Self> {
+        Self::new(&aead::AES_256_GCM, key)
+    }
+
+    /// AES-256-GCM-SIV (RFC 8452).
+    pub(crate) fn gcm_siv(key: &[u8; 32]) -> Option<Self> {
+        Self::new(&aead::AES_256_GCM_SIV, key)
+    }
+
+    fn new(algorithm: &'static aead::Algorithm, key: &[u8; 32]) -> Option<Self> {
         Some(Self(LessSafeKey::new(
-            UnboundKey::new(&aead::AES_256_GCM, key).ok()?,
-        )))
-    }
-
-    /// Encrypts `in_out` in place and returns the 16-byte tag (tests write first-format
-    /// rows with it). The caller guarantees that `nonce` is never used twice.
-    #[cfg(test)]
-    pub(crate) fn seal(
-        &self,
-        nonce: [u8; aead::NONCE_LEN],
-        aad: &[u8],
-        in_out: &mut [u8],
-    ) -> Option<[u8; 16]> {
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
-            .ok()?;
-        <[u8; 16]>::try_from(tag.as_ref()).ok()
-    }
-
-    /// Opens `ciphertext ‖ tag` in place; the plaintext length on success.
-    pub(crate) fn open(
-        &self,
-        nonce: [u8; aead::NONCE_LEN],
-        aad: &[u8],
-        in_out: &mut [u8],
-    ) -> Option<usize> {
-        self.0
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
-            .ok()
-            .map(|p| p.len())
-    }
-}
-
-/// AES-256-GCM-SIV under one key with caller-chosen nonces and associated data (the
-/// stores' row sealing since their second format): a repeated nonce reveals only that
-/// two sealed values were equal, never the authentication key.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) struct Aes256GcmSiv(LessSafeKey);
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-impl Aes256GcmSiv {
-    pub(crate) fn new(key: &[u8; 32]) -> Option<Self> {
-        Some(Self(LessSafeKey::new(
-            UnboundKey::new(&aead::AES_256_GCM_SIV, key).ok()?,
+            UnboundKey::new(algorithm, key).ok()?,
         )))
     }
 
@@ -398,7 +367,7 @@ mod tests {
     #[test]
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     fn gcm_round_trip_binds_nonce_and_aad() {
-        let k = Aes256Gcm::new(&[5u8; 32]).unwrap();
+        let k = RowAead::gcm(&[5u8; 32]).unwrap();
         let mut buf = b"row".to_vec();
         let tag = k.seal([1u8; 12], b"table", &mut buf).unwrap();
         buf.extend_from_slice(&tag);
@@ -417,7 +386,7 @@ mod tests {
     fn gcm_siv_agrees_binds_and_survives_a_repeated_nonce() {
         use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
         let key = [9u8; 32];
-        let k = Aes256GcmSiv::new(&key).unwrap();
+        let k = RowAead::gcm_siv(&key).unwrap();
         let seal = |msg: &[u8], nonce: [u8; 12], aad: &[u8]| {
             let mut buf = msg.to_vec();
             let tag = k.seal(nonce, aad, &mut buf).unwrap();

@@ -13,7 +13,7 @@ mod x25519;
 
 // Only the persistent stores seal rows with AES-GCM.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use aes::{Aes256Gcm, Aes256GcmSiv};
+pub(crate) use aes::RowAead;
 pub(crate) use aes::{CbcDecryptor, CbcEncryptor};
 pub(crate) use aes::{
     aes256_cbc_decrypt, aes256_cbc_encrypt, aes256_ctr_apply, gcm_siv_decrypt, gcm_siv_encrypt,

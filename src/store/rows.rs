@@ -73,10 +73,15 @@ pub(crate) fn tampered(table: &'static str) -> StoreError {
 
 /// The row key of an address: its name, a NUL, and the device id (fixed length).
 pub(crate) fn address_row(address: &Address) -> Vec<u8> {
-    let mut row = Vec::with_capacity(address.name().len() + 5);
-    row.extend_from_slice(address.name().as_bytes());
+    address_row_of(address.name(), address.device_id())
+}
+
+/// [`address_row`] from the name and device id.
+fn address_row_of(name: &str, device: u32) -> Vec<u8> {
+    let mut row = Vec::with_capacity(name.len() + 5);
+    row.extend_from_slice(name.as_bytes());
     row.push(0);
-    row.extend_from_slice(&address.device_id().to_be_bytes());
+    row.extend_from_slice(&device.to_be_bytes());
     row
 }
 
@@ -205,14 +210,7 @@ pub(crate) fn row_key(t: T, key: &[super::durable::Val<'_>]) -> Result<Vec<u8>, 
     use super::durable::Val;
     let bad = || tampered(t.table().name);
     let address = |name: &Val<'_>, device: &Val<'_>| match (name, device) {
-        (Val::Text(n), Val::Int(d)) => {
-            let d = u32::try_from(*d).map_err(|_| bad())?;
-            let mut row = Vec::with_capacity(n.len() + 5);
-            row.extend_from_slice(n.as_bytes());
-            row.push(0);
-            row.extend_from_slice(&d.to_be_bytes());
-            Ok(row)
-        }
+        (Val::Text(n), Val::Int(d)) => Ok(address_row_of(n, u32::try_from(*d).map_err(|_| bad())?)),
         _ => Err(bad()),
     };
     match (t.table().row_key, key) {

@@ -70,7 +70,7 @@ impl<B: Backend> Core<B> {
             let Some(Ok(path)) = found.map(<[Cell; 3]>::try_from) else {
                 return Err(integrity::tampered());
             };
-            let (head, leaf) = self.open_path(floor, l, path)?;
+            let (head, leaf) = self.open_path(floor, &entry, l, path)?;
             if integrity::recorded(T::Message, &entry, &head, &leaf)? != Some(version) {
                 if attempt == 0 {
                     continue;

@@ -215,7 +215,10 @@ impl Sql {
             expiry: d.update_message("expires_at"),
             purge: d.purge(),
             reseal_message: d.reseal_message(),
-            drop_legacy_generation: "DELETE FROM meta WHERE k = 'generation'".to_owned(),
+            drop_legacy_generation: format!(
+                "DELETE FROM {} WHERE k = 'generation'",
+                d.name(T::Meta.table())
+            ),
         }
     }
 }
@@ -304,22 +307,27 @@ impl<B: Backend> Core<B> {
             return Err(integrity::tampered());
         };
         let value = blob(value)?;
-        let (head, leaf) = self.open_path(floor, l, [leaf, dir, head])?;
+        let (head, leaf) = self.open_path(floor, &entry, l, [leaf, dir, head])?;
         integrity::check_row(t, &entry, value.as_deref(), &head, &leaf)?;
         Ok(value)
     }
 
     /// The head and leaf `l` from the cells a checked read returned for them and the
     /// leaf's directory, each checked against the next; the head read after the floor
-    /// `floor`.
+    /// `floor`. When the head's pending changes name `entry` they decide, and the leaf
+    /// and directory are not opened (an empty leaf is returned).
     fn open_path(
         &self,
         floor: u64,
+        entry: &integrity::Entry,
         l: usize,
         cells: [Cell; 3],
     ) -> Result<(Head, Bucket), StoreError> {
         let [leaf, dir, head] = cells;
         let head = self.open_head(floor, blob(head)?.as_deref())?;
+        if head.pending(entry).is_some() {
+            return Ok((head, Bucket::default()));
+        }
         let d = integrity::dir_of(l).0;
         let dir = open_dir(&self.rows, &head, d, blob(dir)?.as_deref())?;
         let leaf = open_leaf(&self.rows, &dir, l, blob(leaf)?.as_deref())?;

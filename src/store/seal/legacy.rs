@@ -5,8 +5,8 @@
 
 use zeroize::Zeroizing;
 
-use super::{NONCE_LEN, OpenFailed, StoreKey, TAG_LEN, aad, derive};
-use crate::crypto::Aes256Gcm;
+use super::{OpenFailed, StoreKey, derive};
+use crate::crypto::RowAead;
 
 /// The first format's KDF salt and associated-data prefix of a backend.
 pub(crate) struct LegacyDomain {
@@ -39,7 +39,7 @@ impl LegacyDomain {
 
 /// Opens first-format rows.
 pub(crate) struct LegacySealer {
-    aead: Aes256Gcm,
+    aead: RowAead,
     aad_prefix: &'static [u8],
 }
 
@@ -47,7 +47,7 @@ impl LegacySealer {
     pub(crate) fn new(key: &StoreKey, domain: &LegacyDomain) -> Option<Self> {
         let seal = derive(key, domain.kdf_salt, &[b"seal"]);
         Some(Self {
-            aead: Aes256Gcm::new(&seal)?,
+            aead: RowAead::gcm(&seal)?,
             aad_prefix: domain.aad_prefix,
         })
     }
@@ -60,15 +60,6 @@ impl LegacySealer {
         row: &[u8],
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, OpenFailed> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(OpenFailed);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| OpenFailed)?;
-        let mut buf = Zeroizing::new(body.to_vec());
-        let aad = aad(self.aad_prefix, table, row);
-        let len = self.aead.open(nonce, &aad, &mut buf).ok_or(OpenFailed)?;
-        buf.truncate(len);
-        Ok(buf)
+        super::open_sealed(&self.aead, self.aad_prefix, table, row, sealed)
     }
 }

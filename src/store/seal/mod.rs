@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::crypto::{self, Aes256GcmSiv, HmacKey};
+use crate::crypto::{self, HmacKey, RowAead};
 
 /// Length of a sealed value's nonce (also its version).
 pub(crate) const NONCE_LEN: usize = 12;
@@ -112,6 +112,28 @@ fn aad(prefix: &[u8], table: &str, row: &[u8]) -> Vec<u8> {
     aad
 }
 
+/// Opens `nonce ‖ ciphertext ‖ tag` sealed for (`table`, `row`) under `aead`, the one
+/// layout both storage formats use.
+fn open_sealed(
+    aead: &RowAead,
+    aad_prefix: &[u8],
+    table: &str,
+    row: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenFailed> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(OpenFailed);
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| OpenFailed)?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    let len = aead
+        .open(nonce, &aad(aad_prefix, table, row), &mut buf)
+        .ok_or(OpenFailed)?;
+    buf.truncate(len);
+    Ok(buf)
+}
+
 /// The most writes one open seals (the counter half of the nonce is 48 bits).
 const MAX_COUNTER: u64 = (1 << 48) - 1;
 
@@ -128,7 +150,7 @@ pub(crate) const MAX_GENERATION: u64 = (1 << 48) - 1;
 /// makes a repeat (a rolled-back database) reveal only that two sealed values are equal,
 /// and never lets a row be forged.
 pub(crate) struct Sealer {
-    aead: Aes256GcmSiv,
+    aead: RowAead,
     aad_prefix: &'static [u8],
     index: HmacKey,
     entry: HmacKey,
@@ -153,7 +175,7 @@ impl Sealer {
         // Unchanged since the first format: stored message ids were made with it.
         let index = derive(key, domain.legacy.index_salt(), &[b"index"]);
         Some(Self {
-            aead: Aes256GcmSiv::new(&seal)?,
+            aead: RowAead::gcm_siv(&seal)?,
             aad_prefix: domain.aad_prefix,
             index: HmacKey::new(index.as_ref()),
             entry: HmacKey::new(entry.as_ref()),
@@ -213,16 +235,7 @@ impl Sealer {
         row: &[u8],
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, OpenFailed> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(OpenFailed);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| OpenFailed)?;
-        let mut buf = Zeroizing::new(body.to_vec());
-        let aad = aad(self.aad_prefix, table, row);
-        let len = self.aead.open(nonce, &aad, &mut buf).ok_or(OpenFailed)?;
-        buf.truncate(len);
-        Ok(buf)
+        open_sealed(&self.aead, self.aad_prefix, table, row, sealed)
     }
 
     /// The row key a message id is stored under: HMAC(index key, address ‖ id), so the
