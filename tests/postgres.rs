@@ -16,6 +16,8 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/attacker.rs"]
+mod attacker_expect;
 #[path = "common/crash.rs"]
 mod crash;
 #[path = "common/stores.rs"]
@@ -1769,11 +1771,12 @@ mod attacker {
         DurableStore, IdentityStore, MessageId, PostgresPool, PostgresStore, PreKeyStore,
         SessionStore, StateStore, TamperedRow,
     };
-    use confide::{Address, CiphertextMessage, DecryptError, Decrypted, EncryptError};
+    use confide::{Address, CiphertextMessage, DecryptError, EncryptError};
     use confide::{StoreError, Timestamp};
 
+    use super::attacker_expect::{Expect, show_decrypt};
     use super::stores::{NOW, key, key_of, rng};
-    use super::{PgServer, open, pair, tampered};
+    use super::{PgServer, open, pair};
 
     /// Device 1 of `name`.
     fn dev(name: &str) -> Address {
@@ -1851,67 +1854,6 @@ mod attacker {
         fn set_value(&mut self, table: &str, filter: &str, v: &[u8]) {
             let sql = format!("UPDATE confide_{table} SET v = $1 WHERE {filter}");
             assert_eq!(self.0.execute(&sql, &[&v]).unwrap(), 1);
-        }
-    }
-
-    /// A store read's outcome, without the record (session records hold keys).
-    fn show<T>(read: &Result<Option<T>, StoreError>) -> String {
-        match read {
-            Ok(Some(_)) => "Ok(Some(..))".to_owned(),
-            Ok(None) => "Ok(None)".to_owned(),
-            Err(e) => format!("Err({e:?})"),
-        }
-    }
-
-    /// A decrypt's outcome, with the (test) plaintext it produced.
-    fn show_decrypt(r: &Result<Decrypted, DecryptError>) -> String {
-        match r {
-            Ok(d) => format!(
-                "Ok({:?}{})",
-                String::from_utf8_lossy(&d.plaintext),
-                if d.redelivered { ", redelivered" } else { "" }
-            ),
-            Err(e) => format!("Err({e:?})"),
-        }
-    }
-
-    /// What the attacker got away with: every broken expectation of a test, reported
-    /// together by [`Expect::done`].
-    #[derive(Default)]
-    struct Expect(Vec<String>);
-
-    impl Expect {
-        fn fail(&mut self, what: String) {
-            self.0.push(what);
-        }
-
-        /// `read` (named `what`) must fail as a tampered row of `table`.
-        fn tampered<T>(&mut self, what: &str, read: Result<Option<T>, StoreError>, table: &str) {
-            let shown = show(&read);
-            if read.err().and_then(tampered) != Some(table) {
-                self.fail(format!(
-                    "{what}: expected Err(Tampered({table:?})), got {shown}"
-                ));
-            }
-        }
-
-        /// `verify` of `store` (named `what`) must report a tampered row.
-        fn verify_fails(&mut self, what: &str, store: &PostgresStore) {
-            match store.verify() {
-                Err(StoreError::Tampered(_)) => {}
-                other => self.fail(format!(
-                    "{what}.verify(): expected Err(Tampered), got {other:?}"
-                )),
-            }
-        }
-
-        fn done(self) {
-            assert!(
-                self.0.is_empty(),
-                "the attacker got away with {} thing(s):\n  - {}",
-                self.0.len(),
-                self.0.join("\n  - ")
-            );
         }
     }
 
@@ -2081,12 +2023,7 @@ mod attacker {
         cipher::start_session(&c, &dev("bob"), &bundle, &mut rng(7), NOW).unwrap();
         let m = cipher::encrypt(&c, &dev("bob"), b"carol on prekey 42").unwrap();
         let got = cipher::decrypt(&b, &dev("carol"), &m, &mut rng(8), NOW);
-        if got.is_ok() {
-            e.fail(format!(
-                "Carol's prekey message on the used prekey 42: expected Err, got {}",
-                show_decrypt(&got)
-            ));
-        }
+        e.refused("Carol's prekey message on the used prekey 42", &got);
         if let Ok(Some(_)) = b.identity(&dev("carol")) {
             e.fail("Bob trusts Carol's identity from a message on a used prekey".to_owned());
         }
@@ -2121,12 +2058,7 @@ mod attacker {
             )),
         }
         let got = cipher::decrypt(&b, &dev("carol"), &later, &mut rng(10), NOW);
-        if got.is_ok() {
-            e.fail(format!(
-                "Carol's later message: expected Err, got {}",
-                show_decrypt(&got)
-            ));
-        }
+        e.refused("Carol's later message", &got);
         e.done();
     }
 
@@ -2183,12 +2115,7 @@ mod attacker {
             }
         }
         let again = cipher::decrypt(&sb, &dev(a), &first, &mut rng(6), NOW);
-        if again.is_ok() {
-            e.fail(format!(
-                "{what} a redelivery after the expiry: expected Err, got {}",
-                show_decrypt(&again)
-            ));
-        }
+        e.refused(&format!("{what} a redelivery after the expiry"), &again);
     }
 
     /// Case 5: a message row's `expires_at` and its acknowledged state are
@@ -2229,12 +2156,7 @@ mod attacker {
         );
         e.verify_fails(&format!("{what} bob-2"), &sb);
         let again = cipher::decrypt(&sb, &from, &first, &mut rng(6), NOW);
-        if again.is_ok() {
-            e.fail(format!(
-                "{what} a redelivery after acknowledge: expected Err, got {}",
-                show_decrypt(&again)
-            ));
-        }
+        e.refused(&format!("{what} a redelivery after acknowledge"), &again);
         e.done();
     }
 
@@ -2355,12 +2277,7 @@ mod attacker {
         );
         e.tampered("sb.session(alice)", sb.session(&a), "session");
         let got = cipher::decrypt(&sb, &a, &later, &mut r, NOW);
-        if got.is_ok() {
-            e.fail(format!(
-                "decrypt on the rolled-back session: expected Err, got {}",
-                show_decrypt(&got)
-            ));
-        }
+        e.refused("decrypt on the rolled-back session", &got);
         e.done();
     }
 

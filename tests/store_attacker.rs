@@ -14,6 +14,8 @@
 //! the end with all of them, so one run shows each way the store was fooled.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/attacker.rs"]
+mod attacker;
 #[path = "common/stores.rs"]
 mod stores;
 
@@ -29,10 +31,11 @@ use confide::store::{
     StateStore, TamperedRow,
 };
 use confide::{
-    Address, CiphertextMessage, DecryptError, Decrypted, EncryptError, IdentityKeyPair,
-    PreKeyBundle, StoreError, Timestamp,
+    Address, CiphertextMessage, DecryptError, EncryptError, IdentityKeyPair, PreKeyBundle,
+    StoreError, Timestamp,
 };
 
+use attacker::{Expect, show_decrypt};
 use stores::{NOW, alice, bob, key, key_of, rng};
 
 // ---- the stores ------------------------------------------------------------------
@@ -145,76 +148,7 @@ impl Attacker {
     }
 }
 
-// ---- expectations ----------------------------------------------------------------
-
-/// The table a read failed on as tampered, if that is how it failed.
-fn tampered<T>(read: &Result<T, StoreError>) -> Option<&'static str> {
-    match read {
-        Err(StoreError::Tampered(TamperedRow { table, .. })) => Some(table),
-        _ => None,
-    }
-}
-
-/// A store read's outcome, without the record (session records hold keys).
-fn show<T>(read: &Result<Option<T>, StoreError>) -> String {
-    match read {
-        Ok(Some(_)) => "Ok(Some(..))".to_owned(),
-        Ok(None) => "Ok(None)".to_owned(),
-        Err(e) => format!("Err({e:?})"),
-    }
-}
-
-/// A decrypt's outcome, with the (test) plaintext it produced.
-fn show_decrypt(r: &Result<Decrypted, DecryptError>) -> String {
-    match r {
-        Ok(d) => format!(
-            "Ok({:?}{})",
-            String::from_utf8_lossy(&d.plaintext),
-            if d.redelivered { ", redelivered" } else { "" }
-        ),
-        Err(e) => format!("Err({e:?})"),
-    }
-}
-
-/// What the attacker got away with: every broken expectation of a test, reported
-/// together by [`Expect::done`].
-#[derive(Default)]
-struct Expect(Vec<String>);
-
-impl Expect {
-    fn fail(&mut self, what: String) {
-        self.0.push(what);
-    }
-
-    /// `read` (named `what`) must fail as a tampered row of `table`.
-    fn tampered<T>(&mut self, what: &str, read: Result<Option<T>, StoreError>, table: &str) {
-        if tampered(&read) != Some(table) {
-            self.fail(format!(
-                "{what}: expected Err(Tampered({table:?})), got {}",
-                show(&read)
-            ));
-        }
-    }
-
-    /// `verify` of `store` (named `what`) must report a tampered row.
-    fn verify_fails(&mut self, what: &str, store: &impl DurableStore) {
-        match store.verify() {
-            Err(StoreError::Tampered(_)) => {}
-            other => self.fail(format!(
-                "{what}.verify(): expected Err(Tampered), got {other:?}"
-            )),
-        }
-    }
-
-    fn done(self) {
-        assert!(
-            self.0.is_empty(),
-            "the attacker got away with {} thing(s):\n  - {}",
-            self.0.len(),
-            self.0.join("\n  - ")
-        );
-    }
-}
+// ---- expectations: tests/common/attacker.rs ----------------------------------------
 
 // ---- 1. a trusted identity deleted -------------------------------------------------
 
@@ -376,12 +310,7 @@ fn reinserted_one_time_prekey_is_refused() {
     cipher::start_session(&c, &bob(), &bundle, &mut rng(7), NOW).unwrap();
     let m = cipher::encrypt(&c, &bob(), b"carol on prekey 42").unwrap();
     let got = cipher::decrypt(&b, &carol(), &m, &mut rng(8), NOW);
-    if got.is_ok() {
-        e.fail(format!(
-            "Carol's prekey message on the used prekey 42: expected Err, got {}",
-            show_decrypt(&got)
-        ));
-    }
+    e.refused("Carol's prekey message on the used prekey 42", &got);
     if let Ok(Some(_)) = b.identity(&carol()) {
         e.fail("Bob trusts Carol's identity from a message on a used prekey".to_owned());
     }
@@ -418,12 +347,7 @@ fn swapped_session_rows_are_refused() {
         )),
     }
     let got = cipher::decrypt(&b, &carol(), &later, &mut rng(10), NOW);
-    if got.is_ok() {
-        e.fail(format!(
-            "Carol's later message: expected Err, got {}",
-            show_decrypt(&got)
-        ));
-    }
+    e.refused("Carol's later message", &got);
     e.done();
 }
 
@@ -483,12 +407,7 @@ fn expiry_edited(expires_at: &str, e: &mut Expect) {
         }
     }
     let again = cipher::decrypt(&b, &alice(), &first, &mut rng(6), NOW);
-    if again.is_ok() {
-        e.fail(format!(
-            "{what} a redelivery after the expiry: expected Err, got {}",
-            show_decrypt(&again)
-        ));
-    }
+    e.refused(&format!("{what} a redelivery after the expiry"), &again);
 }
 
 /// Case 5: a message row's `expires_at` (a plain column) and its acknowledged state
@@ -526,12 +445,7 @@ fn message_expiry_and_acknowledgement_are_authenticated() {
     );
     e.verify_fails(&format!("{what} b"), &b);
     let again = cipher::decrypt(&b, &alice(), &first, &mut rng(6), NOW);
-    if again.is_ok() {
-        e.fail(format!(
-            "{what} a redelivery after acknowledge: expected Err, got {}",
-            show_decrypt(&again)
-        ));
-    }
+    e.refused(&format!("{what} a redelivery after acknowledge"), &again);
     e.done();
 }
 
@@ -755,11 +669,6 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
     x.restore("session", "session", "name = 'alice'");
     e.tampered("b.session(alice)", b.session(&alice()), "session");
     let got = cipher::decrypt(&b, &alice(), &later, &mut r, NOW);
-    if got.is_ok() {
-        e.fail(format!(
-            "decrypt on the rolled-back session: expected Err, got {}",
-            show_decrypt(&got)
-        ));
-    }
+    e.refused("decrypt on the rolled-back session", &got);
     e.done();
 }
