@@ -102,6 +102,7 @@ pub mod media;
 pub mod policy;
 pub mod sealed;
 pub mod session;
+mod spqr;
 pub mod store;
 pub mod wire;
 

@@ -662,7 +662,7 @@ fn backend_errors_are_opaque() {
 fn kyber_pre_keys_extension_point() {
     use std::sync::Arc;
 
-    use confide::store::KyberPreKeyStore;
+    use confide::store::{KyberPreKeyStore, KyberPreKeyUse};
 
     let s = Arc::new(InMemoryStore::generate(&mut rng(1)));
     let kyber = s.kyber_pre_keys().unwrap();
@@ -676,8 +676,15 @@ fn kyber_pre_keys_extension_point() {
         kyber.kyber_pre_key(1).unwrap().unwrap().as_slice(),
         b"one-time record"
     );
-    kyber.mark_kyber_pre_key_used(1).unwrap();
-    kyber.mark_kyber_pre_key_used(2).unwrap();
+    let base = confide::keys::KeyPair::generate(&mut rng(2)).public();
+    let one_time = KyberPreKeyUse::new(1, 7, base);
+    let last_resort = KyberPreKeyUse::new(2, 7, base);
+    assert!(kyber.mark_kyber_pre_key_used(&one_time).unwrap());
+    assert!(!kyber.kyber_pre_key_used(&last_resort).unwrap());
+    assert!(kyber.mark_kyber_pre_key_used(&last_resort).unwrap());
+    // The same handshake again is a replay: refused, and the key stays.
+    assert!(kyber.kyber_pre_key_used(&last_resort).unwrap());
+    assert!(!kyber.mark_kyber_pre_key_used(&last_resort).unwrap());
     assert!(s.kyber_pre_key(1).unwrap().is_none());
     assert_eq!(
         s.kyber_pre_key(2).unwrap().unwrap().as_slice(),

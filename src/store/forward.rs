@@ -22,6 +22,7 @@ pub(crate) mod names {
     pub(crate) use crate::session::SessionRecord;
     pub(crate) use crate::store::{
         Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, KyberPreKeyStore,
+        KyberPreKeyUse,
         MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore,
         StateStore, StateWrite, TransactionalGroupStore, TransactionalStore, VersionedState,
     };
@@ -152,7 +153,8 @@ macro_rules! forward_kyber {
             fn kyber_pre_key(&self, id: u32) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
             fn save_kyber_pre_key(&self, id: u32, record: &[u8], last_resort: bool)
                 -> Result<(), StoreError>;
-            fn mark_kyber_pre_key_used(&self, id: u32) -> Result<(), StoreError>;
+            fn kyber_pre_key_used(&self, used: &KyberPreKeyUse) -> Result<bool, StoreError>;
+            fn mark_kyber_pre_key_used(&self, used: &KyberPreKeyUse) -> Result<bool, StoreError>;
         });
     };
 }

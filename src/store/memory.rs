@@ -7,7 +7,7 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{
-    CommitOutcome, IdentityStore, KyberPreKeyStore, PreKeyStore, RowVersion, SenderKeyStore,
+    CommitOutcome, IdentityStore, KyberPreKeyStore, KyberPreKeyUse, PreKeyStore, RowVersion, SenderKeyStore,
     SessionStore, SignedPreKeyStore, StateStore, StateWrite, VersionedState,
 };
 use crate::Address;
@@ -34,6 +34,8 @@ struct Inner {
     state_writes: u64,
     /// Kyber prekey records by id, each with whether it is a last-resort key.
     kyber_pre_keys: HashMap<u32, (Zeroizing<Vec<u8>>, bool)>,
+    /// Uses of last-resort Kyber prekeys recorded so far.
+    kyber_uses: Vec<KyberPreKeyUse>,
 }
 
 impl Inner {
@@ -151,18 +153,31 @@ impl KyberPreKeyStore for InMemoryStore {
         record: &[u8],
         last_resort: bool,
     ) -> Result<(), StoreError> {
-        self.lock()?
+        let mut inner = self.lock()?;
+        inner.kyber_uses.retain(|u| u.kyber_pre_key_id != id);
+        inner
             .kyber_pre_keys
             .insert(id, (Zeroizing::new(record.to_vec()), last_resort));
         Ok(())
     }
 
-    fn mark_kyber_pre_key_used(&self, id: u32) -> Result<(), StoreError> {
+    fn kyber_pre_key_used(&self, used: &KyberPreKeyUse) -> Result<bool, StoreError> {
+        Ok(self.lock()?.kyber_uses.contains(used))
+    }
+
+    fn mark_kyber_pre_key_used(&self, used: &KyberPreKeyUse) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
-        if matches!(inner.kyber_pre_keys.get(&id), Some((_, false))) {
-            inner.kyber_pre_keys.remove(&id);
+        if inner.kyber_uses.contains(used) {
+            return Ok(false);
         }
-        Ok(())
+        match inner.kyber_pre_keys.get(&used.kyber_pre_key_id) {
+            Some((_, false)) => {
+                inner.kyber_pre_keys.remove(&used.kyber_pre_key_id);
+            }
+            Some((_, true)) => inner.kyber_uses.push(*used),
+            None => {}
+        }
+        Ok(true)
     }
 }
 

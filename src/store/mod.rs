@@ -41,7 +41,7 @@ pub use crate::error::{BackendError, TamperedRow};
 pub use durable::{DurableStore, OpenError};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use integrity::RollbackCounter;
-pub use kyber::KyberPreKeyStore;
+pub use kyber::{KyberPreKeyStore, KyberPreKeyUse};
 pub use memory::InMemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use rows::StoreSummary;
@@ -299,6 +299,10 @@ pub struct Commit<'a> {
     pub remove_pre_key: Option<u32>,
     /// The decrypted message; the commit conflicts if its id is already stored.
     pub message: Option<NewMessage<'a>>,
+    /// The Kyber prekey the operation's handshake used, marked as
+    /// [`KyberPreKeyStore::mark_kyber_pre_key_used`] does; the commit conflicts if the
+    /// use is already recorded.
+    pub kyber_pre_key_use: Option<KyberPreKeyUse>,
 }
 
 impl<'a> Commit<'a> {
@@ -311,7 +315,14 @@ impl<'a> Commit<'a> {
             identity: None,
             remove_pre_key: None,
             message: None,
+            kyber_pre_key_use: None,
         }
+    }
+
+    /// Also marks the Kyber prekey use `used`.
+    pub fn with_kyber_pre_key_use(mut self, used: Option<KyberPreKeyUse>) -> Self {
+        self.kyber_pre_key_use = used;
+        self
     }
 
     /// Also trusts `identity` for the address.
