@@ -16,6 +16,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 pub(crate) mod erasure;
 #[allow(dead_code)]
 pub(crate) mod gf;
+#[allow(dead_code)]
+pub(crate) mod wire;
 
 /// Which way a side sends: the session's initiator sends A2B.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
