@@ -17,6 +17,8 @@ pub(crate) mod erasure;
 #[allow(dead_code)]
 pub(crate) mod gf;
 #[allow(dead_code)]
+pub(crate) mod kem;
+#[allow(dead_code)]
 pub(crate) mod wire;
 
 /// Which way a side sends: the session's initiator sends A2B.
