@@ -59,15 +59,12 @@ pub(crate) enum KemError {
     Backend,
 }
 
-fn check_len(bytes: &[u8], expected: usize) -> Result<(), KemError> {
-    if bytes.len() == expected {
-        Ok(())
-    } else {
-        Err(KemError::BadLength {
-            expected,
-            got: bytes.len(),
-        })
-    }
+/// `bytes` as an array of exactly `N` bytes.
+fn exact<const N: usize>(bytes: &[u8]) -> Result<&[u8; N], KemError> {
+    bytes.try_into().map_err(|_| KemError::BadLength {
+        expected: N,
+        got: bytes.len(),
+    })
 }
 
 /// A send_ek side's key pair, generated from (and storable as) its 64-byte seed.
@@ -151,12 +148,8 @@ impl EncapsState {
 
     /// Parses [`to_bytes`](Self::to_bytes)'s output: exactly 32 bytes.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, KemError> {
-        let coins: [u8; COINS_LEN] = bytes.try_into().map_err(|_| KemError::BadLength {
-            expected: COINS_LEN,
-            got: bytes.len(),
-        })?;
         Ok(Self {
-            coins: Zeroizing::new(coins),
+            coins: Zeroizing::new(*exact::<COINS_LEN>(bytes)?),
         })
     }
 }
@@ -200,10 +193,7 @@ pub(crate) fn encaps2(
     header: &[u8; HEADER_LEN],
     ek: &[u8],
 ) -> Result<[u8; CT2_LEN], KemError> {
-    let ek: &[u8; EK_LEN] = ek.try_into().map_err(|_| KemError::BadLength {
-        expected: EK_LEN,
-        got: ek.len(),
-    })?;
+    let ek = exact::<EK_LEN>(ek)?;
     incremental::validate_pk_bytes(header, ek).map_err(|_| KemError::EkMismatch)?;
     let (_, libcrux_state, _) = encapsulate1(header, &state.coins)?;
     Ok(incremental::encapsulate2(&libcrux_state, ek).value)
@@ -212,12 +202,9 @@ pub(crate) fn encaps2(
 /// The shared secret of ct1 || ct2 under the standard decapsulation key `dk` (implicit
 /// rejection: a wrong ciphertext gives a pseudorandom secret, not an error).
 pub(crate) fn decaps(dk: &[u8], ct1: &[u8], ct2: &[u8]) -> Result<SharedSecret, KemError> {
-    check_len(dk, DK_LEN)?;
-    check_len(ct1, CT1_LEN)?;
-    check_len(ct2, CT2_LEN)?;
-    let dk: &[u8; DK_LEN] = dk.try_into().map_err(|_| KemError::Backend)?;
-    let ct1: [u8; CT1_LEN] = ct1.try_into().map_err(|_| KemError::Backend)?;
-    let ct2: [u8; CT2_LEN] = ct2.try_into().map_err(|_| KemError::Backend)?;
+    let dk = exact::<DK_LEN>(dk)?;
+    let ct1 = *exact::<CT1_LEN>(ct1)?;
+    let ct2 = *exact::<CT2_LEN>(ct2)?;
     let secret = incremental::decapsulate_compressed_key(
         dk,
         &incremental::Ciphertext1 { value: ct1 },

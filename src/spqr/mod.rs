@@ -11,7 +11,6 @@
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-// The codec pieces; the state machine that uses them is not written yet.
 #[allow(dead_code)]
 pub(crate) mod erasure;
 #[allow(dead_code)]
