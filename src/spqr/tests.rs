@@ -582,3 +582,60 @@ fn pinned_run() {
         "487da42d6df6ece460085d0134176988e935d9e38ffe2164ea518d56e26b04d6"
     );
 }
+
+#[test]
+fn random_schedules_with_loss_and_reordering() {
+    for seed in 0..3 {
+        let mut rng = ChaCha20Rng::seed_from_u64(100 + seed);
+        let (mut a, mut b) = pair();
+        // In flight: (message, key) per direction.
+        let mut to_b: Vec<(Vec<u8>, [u8; 32])> = Vec::new();
+        let mut to_a: Vec<(Vec<u8>, [u8; 32])> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut refused = 0;
+        for _ in 0..1500 {
+            let roll = rng.next_u32() % 100;
+            let a_side = rng.next_u32() % 2 == 0;
+            let (me, inbox, outbox) = if a_side {
+                (&mut a, &mut to_a, &mut to_b)
+            } else {
+                (&mut b, &mut to_b, &mut to_a)
+            };
+            if roll < 45 {
+                let sent = me.send(&mut rng).unwrap();
+                let key = key_bytes(&sent.key);
+                assert!(seen.insert(key));
+                outbox.push((sent.message, key));
+                *me = sent.state;
+            } else if !inbox.is_empty() {
+                // Mostly the oldest in flight; sometimes any one; sometimes lost.
+                let n = inbox.len();
+                let pick = if roll < 85 {
+                    0
+                } else {
+                    rng.next_u32() as usize % n
+                };
+                let (message, key) = inbox.remove(pick);
+                if roll >= 97 {
+                    continue;
+                }
+                match me.recv(&message) {
+                    Ok(got) => {
+                        assert_eq!(key, key_bytes(&got.key));
+                        *me = got.state;
+                    }
+                    Err(e) => {
+                        assert_eq!(e, SpqrError::EpochOutOfRange);
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "seed {seed}: epochs {} / {}, {refused} too late",
+            epoch_of(&a),
+            epoch_of(&b)
+        );
+        assert!(epoch_of(&a).min(epoch_of(&b)) >= 3);
+    }
+}
