@@ -150,9 +150,7 @@ pub(crate) fn kyber_attack<S: DurableStore>(
     x: &mut dyn DbAttacker,
     e: &mut Expect,
 ) {
-    use confide::store::{
-        Commit, CommitOutcome, KyberPreKeyUse, PreKeyStore, RowVersion, SessionStore, StateStore,
-    };
+    use confide::store::{Commit, CommitOutcome, KyberPreKeyUse, RowVersion};
     use confide::{Address, SessionRecord};
 
     let what = |w: &str| format!("[{attack:?}, settled: {settled}] {w}");
