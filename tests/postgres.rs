@@ -1,9 +1,10 @@
 //! PostgresStore against a real PostgreSQL server that each test starts on loopback:
 //! round trips for every store trait, sealing (swapped rows, wrong key, newer schema),
 //! schema fixtures (a committed `pg_dump` per schema version that must still open),
-//! two devices in one database, concurrency, the transactional group store through
-//! [`Device`] (redelivery, acknowledge, compare-and-swap conflicts, concurrent group
-//! decrypts and encrypts across threads and pools), and the crash test of
+//! two devices in one database, concurrency, Kyber prekeys (their contract, their uses
+//! in session commits, two hosts racing on one use), the transactional group store
+//! through [`Device`] (redelivery, acknowledge, compare-and-swap conflicts, concurrent
+//! group decrypts and encrypts across threads and pools), and the crash test of
 //! `tests/crash.rs` (a child process floods 1:1 and group send/receive, the parent
 //! SIGKILLs it at seeded random points, and after every kill proves exactly-once
 //! delivery, no reused message key and a consistent store).

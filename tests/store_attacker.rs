@@ -8,7 +8,9 @@
 //! the protocol step the edit was meant to enable fails, and `DurableStore::verify`
 //! reports the store as tampered. tests/postgres.rs (module `attacker`) runs the same
 //! cases on PostgreSQL. Case 7, the whole file put back to an older copy, is seen by a
-//! store that is open and, across restarts, by a rollback counter.
+//! store that is open and, across restarts, by a rollback counter. Case 9 runs the
+//! deletions, rollbacks and swaps on the Kyber prekey rows (tests/common/attacker.rs,
+//! shared with PostgreSQL).
 //!
 //! Each test collects every expectation the attacker broke ([`Expect`]) and fails at
 //! the end with all of them, so one run shows each way the store was fooled.
