@@ -11,6 +11,7 @@ mod layout;
 mod peer_suite;
 mod persistent;
 mod unseal;
+mod v4;
 
 use confide::group::{
     DistributionId, GroupDecryptError, GroupSessions, Layout, SenderKeyDistributionMessage,
