@@ -11,10 +11,10 @@
 
 use confide::hazmat;
 use confide::keys::{
-    KemCiphertext, KeyPair, KyberPreKeyRecord, PreKeyPublic, PreKeyRecord, PrivateKey,
-    PublicKey, SignedPreKeyRecord,
+    KemCiphertext, KeyPair, KyberPreKeyRecord, PreKeyPublic, PreKeyRecord, PrivateKey, PublicKey,
+    SignedPreKeyRecord,
 };
-use confide::store::{KyberPreKeyStore, PreKeyStore, SignedPreKeyStore};
+use confide::store::{PreKeyStore, SignedPreKeyStore};
 use confide::{IdentityKey, IdentityKeyPair, PreKeyBundle};
 use prost::Message;
 use rand_chacha::ChaCha20Rng;
@@ -70,7 +70,9 @@ fn handshake(one_time: bool) -> Handshake {
             "process_bundle",
             json!({"address": bob_addr, "bundle": bundle_to_json(&bundle)}),
         );
-        let r = alice.p.ok("encrypt", json!({"address": bob_addr, "text": "first"}));
+        let r = alice
+            .p
+            .ok("encrypt", json!({"address": bob_addr, "text": "first"}));
         assert_eq!(r["type"], json!(3));
         let bytes = unhex(&r["ciphertext"]);
         let rec = alice.p.ok("session_record", json!({"address": bob_addr}));
@@ -85,9 +87,8 @@ fn handshake(one_time: bool) -> Handshake {
         assert_eq!(pk.signed_pre_key_id, Some(SPK_ID));
         assert_eq!(pk.kyber_pre_key_id, Some(KYBER_ID));
         assert_eq!(pk.pre_key_id, one_time.then_some(OPK_ID));
-        let alice_identity = IdentityKey::new(
-            PublicKey::try_from(&pk.identity_key.clone().unwrap()[..]).unwrap(),
-        );
+        let alice_identity =
+            IdentityKey::new(PublicKey::try_from(&pk.identity_key.clone().unwrap()[..]).unwrap());
         assert_eq!(alice_identity, alice.identity);
         let base = PublicKey::try_from(&pk.base_key.clone().unwrap()[..]).unwrap();
         let ct = KemCiphertext::from_bytes(&pk.kyber_ciphertext.clone().unwrap()).unwrap();
@@ -106,31 +107,55 @@ fn handshake(one_time: bool) -> Handshake {
 
         // libsignal's record against it.
         assert_eq!(s.session_version, 4);
-        assert_eq!(s.remote_identity_public, identity.identity_key().serialize());
+        assert_eq!(
+            s.remote_identity_public,
+            identity.identity_key().serialize()
+        );
         assert_eq!(s.alice_base_key, base.serialize());
         assert_eq!(s.receiver_chains.len(), 1);
         let rc = &s.receiver_chains[0];
         assert_eq!(rc.sender_ratchet_key, spk.public().serialize());
         let rck = rc.chain_key.clone().unwrap();
         assert_eq!(rck.index, 0);
-        assert_eq!(hex::encode(&rck.key), hex::encode(&secrets.chain[..]), "PQXDH chain key");
+        assert_eq!(
+            hex::encode(&rck.key),
+            hex::encode(&secrets.chain_key[..]),
+            "PQXDH chain key"
+        );
         let pq = PqRatchetStatePb::decode(&s.pq_ratchet_state[..]).unwrap();
-        let neg = pq.version_negotiation.expect("negotiation record before any receive");
-        assert_eq!(hex::encode(&neg.auth_key), hex::encode(&secrets.spqr_auth[..]), "SPQR auth key");
-        assert_eq!((neg.direction, neg.min_version), (0, 1), "A2B, min version V1");
+        let neg = pq
+            .version_negotiation
+            .expect("negotiation record before any receive");
+        assert_eq!(
+            hex::encode(&neg.auth_key),
+            hex::encode(&secrets.spqr_auth_key[..]),
+            "SPQR auth key"
+        );
+        assert_eq!(
+            (neg.direction, neg.min_version),
+            (0, 1),
+            "A2B, min version V1"
+        );
 
         // The first ratchet step, recomputed from confide's root.
         let sc = s.sender_chain.clone().expect("sender chain");
         let step = wire::hkdf(
-            &secrets.root[..],
+            &secrets.root_key[..],
             &wire::x25519(&sc.sender_ratchet_key_private, &spk.public().serialize()),
             b"WhisperRatchet",
             64,
         );
-        assert_eq!(hex::encode(&s.root_key), hex::encode(&step[..32]), "root after one step");
+        assert_eq!(
+            hex::encode(&s.root_key),
+            hex::encode(&step[..32]),
+            "root after one step"
+        );
         let send_ck0 = &step[32..];
         let sck = sc.chain_key.unwrap();
-        assert_eq!((sck.index, sck.key), (1, wire::hmac(send_ck0, &[2]).to_vec()));
+        assert_eq!(
+            (sck.index, sck.key),
+            (1, wire::hmac(send_ck0, &[2]).to_vec())
+        );
 
         // The first message, opened with keys derived here.
         let inner = pk.message.clone().unwrap();
@@ -144,24 +169,43 @@ fn handshake(one_time: bool) -> Handshake {
             "field 6 of a prekey message's SignalMessage"
         );
         let h = wire::spqr_header(m.pq_ratchet.as_deref().unwrap());
-        assert_eq!((h.epoch, h.index, h.kind, h.chunk), (1, 1, 1, Some(0)), "Alice's first SPQR message: epoch 1, key 1, Hdr chunk 0");
-        let start = wire::hkdf(&[], &secrets.spqr_auth[..], b"Signal PQ Ratchet V1 Chain  Start", 96);
+        assert_eq!(
+            (h.epoch, h.index, h.kind, h.chunk),
+            (1, 1, 1, Some(0)),
+            "Alice's first SPQR message: epoch 1, key 1, Hdr chunk 0"
+        );
+        let start = wire::hkdf(
+            &[],
+            &secrets.spqr_auth_key[..],
+            b"Signal PQ Ratchet V1 Chain  Start",
+            96,
+        );
         let spqr_key = wire::spqr_chain_key(&start[32..64], 1);
         let (cipher, mac_key, iv) = wire::message_keys(send_ck0, Some(&spqr_key));
         let body = &inner[..inner.len() - wire::MAC_LEN];
         assert_eq!(
-            wire::mac(&mac_key, &alice_identity.serialize(), &identity.identity_key().serialize(), body),
+            wire::mac(
+                &mac_key,
+                &alice_identity.serialize(),
+                &identity.identity_key().serialize(),
+                body
+            ),
             mac,
             "MAC with SPQR-salted keys"
         );
-        assert_eq!(wire::aes_cbc_decrypt(&cipher, &iv, m.ciphertext.as_deref().unwrap()), b"first");
+        assert_eq!(
+            wire::aes_cbc_decrypt(&cipher, &iv, m.ciphertext.as_deref().unwrap()),
+            b"first"
+        );
 
         // confide's device on these keys reads it and answers.
         let bob = Confide::with_identity(CONFIDE_NAME, identity.clone(), REG, rng);
         let store = bob.dev.store();
         store.save_signed_pre_key(&spk_record).unwrap();
         if one_time {
-            store.save_pre_key(&PreKeyRecord::new(OPK_ID, key(0x33))).unwrap();
+            store
+                .save_pre_key(&PreKeyRecord::new(OPK_ID, key(0x33)))
+                .unwrap();
         }
         store
             .kyber_pre_keys()
@@ -195,7 +239,10 @@ fn v4_pqxdh_derivation_matches_libsignal_byte_for_byte() {
 }
 
 fn record(h: &mut Handshake) -> wire::SessionPb {
-    let r = h.alice.p.ok("session_record", json!({"address": addr_json(h.bob.addr())}));
+    let r = h.alice.p.ok(
+        "session_record",
+        json!({"address": addr_json(h.bob.addr())}),
+    );
     RecordPb::decode(&unhex(&r["record"])[..])
         .unwrap()
         .current_session
@@ -243,7 +290,10 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
     let s = record(&mut h);
     let sc = s.sender_chain.expect("sender chain");
     let ck = sc.chain_key.expect("chain key");
-    let genuine = h.alice.p.ok("encrypt", json!({"address": bob_addr, "text": "genuine 0"}));
+    let genuine = h
+        .alice
+        .p
+        .ok("encrypt", json!({"address": bob_addr, "text": "genuine 0"}));
     assert_eq!(genuine["type"], json!(2));
     let g = unhex(&genuine["ciphertext"]);
     let (_, gm, _) = wire::parse_signal(&g);
@@ -252,26 +302,54 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
     let hd = wire::spqr_header(&pq);
     assert_eq!(hd.epoch, 1, "still in SPQR epoch 1");
     let spqr_key = wire::spqr_chain_key(&h.spqr_seeds.0, hd.index);
-    let ok = forge(&sc.sender_ratchet_key, ck.index, &ck.key, Some((&pq, &spqr_key)), (&li, &bi), b"forged with SPQR");
+    let ok = forge(
+        &sc.sender_ratchet_key,
+        ck.index,
+        &ck.key,
+        Some((&pq, &spqr_key)),
+        (&li, &bi),
+        b"forged with SPQR",
+    );
     let m = confide::CiphertextMessage::from_parts(2, &ok).unwrap();
-    let d = h.bob.dev.decrypt_raw(&alice_addr, &m).expect("the forging is right: confide reads it");
+    let d = h
+        .bob
+        .dev
+        .decrypt_raw(&alice_addr, &m)
+        .expect("the forging is right: confide reads it");
     assert_eq!(&d.plaintext[..], b"forged with SPQR");
     let s = record(&mut h);
     let ck = s.sender_chain.unwrap().chain_key.unwrap();
-    let bad = forge(&sc.sender_ratchet_key, ck.index, &ck.key, None, (&li, &bi), b"no pq");
+    let bad = forge(
+        &sc.sender_ratchet_key,
+        ck.index,
+        &ck.key,
+        None,
+        (&li, &bi),
+        b"no pq",
+    );
     let m = confide::CiphertextMessage::from_parts(2, &bad).unwrap();
     let e = h.bob.dev.decrypt_raw(&alice_addr, &m);
     assert!(
         matches!(e, Err(confide::DecryptError::InvalidMessage)),
         "confide on a MACed message without pq_ratchet: {e:?}"
     );
-    let next = h.alice.p.ok("encrypt", json!({"address": bob_addr, "text": "genuine 1"}));
+    let next = h
+        .alice
+        .p
+        .ok("encrypt", json!({"address": bob_addr, "text": "genuine 1"}));
     let m = confide::CiphertextMessage::from_parts(2, &unhex(&next["ciphertext"])).unwrap();
     assert_eq!(wire::parse_signal(m.serialized()).1.counter, Some(ck.index));
-    assert_eq!(&h.bob.dev.decrypt_raw(&alice_addr, &m).unwrap().plaintext[..], b"genuine 1");
+    assert_eq!(
+        &h.bob.dev.decrypt_raw(&alice_addr, &m).unwrap().plaintext[..],
+        b"genuine 1"
+    );
 
     // confide → libsignal, from libsignal's receiving chain for confide's ratchet key.
-    let c0 = h.bob.dev.encrypt_raw(&alice_addr, b"confide genuine 0").unwrap();
+    let c0 = h
+        .bob
+        .dev
+        .encrypt_raw(&alice_addr, b"confide genuine 0")
+        .unwrap();
     let (_, cm, _) = wire::parse_signal(c0.serialized());
     let ratchet = cm.ratchet_key.clone().unwrap();
     let pq = cm.pq_ratchet.clone().unwrap();
@@ -285,7 +363,11 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
         json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(c0.serialized())}),
     );
     assert_eq!(r["text"], json!("confide genuine 0"));
-    let c1 = h.bob.dev.encrypt_raw(&alice_addr, b"confide genuine 1").unwrap();
+    let c1 = h
+        .bob
+        .dev
+        .encrypt_raw(&alice_addr, b"confide genuine 1")
+        .unwrap();
     let (_, cm1, _) = wire::parse_signal(c1.serialized());
     let pq1 = cm1.pq_ratchet.clone().unwrap();
     let hd1 = wire::spqr_header(&pq1);
@@ -301,9 +383,23 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
         .unwrap();
     assert_eq!(cm1.counter, Some(rc.index));
     let spqr_key = wire::spqr_chain_key(&h.spqr_seeds.1, hd1.index);
-    let ok = forge(&ratchet, rc.index, &rc.key, Some((&pq1, &spqr_key)), (&bi, &li), b"forged with SPQR");
-    let r = h.alice.p.call("decrypt", json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(&ok)}));
-    assert_eq!(r["text"], json!("forged with SPQR"), "the forging is right: libsignal reads it: {r}");
+    let ok = forge(
+        &ratchet,
+        rc.index,
+        &rc.key,
+        Some((&pq1, &spqr_key)),
+        (&bi, &li),
+        b"forged with SPQR",
+    );
+    let r = h.alice.p.call(
+        "decrypt",
+        json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(&ok)}),
+    );
+    assert_eq!(
+        r["text"],
+        json!("forged with SPQR"),
+        "the forging is right: libsignal reads it: {r}"
+    );
     let s = record(&mut h);
     let rc = s
         .receiver_chains
@@ -314,11 +410,25 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
         .clone()
         .unwrap();
     let bad = forge(&ratchet, rc.index, &rc.key, None, (&bi, &li), b"no pq");
-    let r = h.alice.p.call("decrypt", json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(&bad)}));
-    assert_eq!(r["ok"], json!(false), "libsignal accepted a message without pq_ratchet: {r}");
+    let r = h.alice.p.call(
+        "decrypt",
+        json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(&bad)}),
+    );
+    assert_eq!(
+        r["ok"],
+        json!(false),
+        "libsignal accepted a message without pq_ratchet: {r}"
+    );
     eprintln!("libsignal refuses a MACed message without pq_ratchet: {r}");
-    let c2 = h.bob.dev.encrypt_raw(&alice_addr, b"confide genuine 2").unwrap();
-    assert_eq!(wire::parse_signal(c2.serialized()).1.counter, Some(rc.index));
+    let c2 = h
+        .bob
+        .dev
+        .encrypt_raw(&alice_addr, b"confide genuine 2")
+        .unwrap();
+    assert_eq!(
+        wire::parse_signal(c2.serialized()).1.counter,
+        Some(rc.index)
+    );
     let r = h.alice.p.ok(
         "decrypt",
         json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(c2.serialized())}),

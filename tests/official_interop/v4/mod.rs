@@ -12,9 +12,7 @@ mod sessions;
 pub(crate) mod wire;
 
 use confide::device::{Device, FixedClock};
-use confide::keys::{
-    KemPublicKey, KyberPreKeyPublic, PreKeyPublic, PublicKey, SignedPreKeyPublic,
-};
+use confide::keys::{KemPublicKey, KyberPreKeyPublic, PreKeyPublic, PublicKey, SignedPreKeyPublic};
 use confide::session::Versions;
 use confide::{
     Address, CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair, InMemoryStore,
@@ -54,7 +52,6 @@ pub(crate) fn shuffle<T>(v: &mut [T], rng: &mut ChaCha20Rng) {
 pub(crate) struct Confide {
     pub(crate) dev: Dev,
     pub(crate) identity: IdentityKeyPair,
-    pub(crate) registration_id: u32,
 }
 
 impl Confide {
@@ -74,11 +71,7 @@ impl Confide {
         let store = InMemoryStore::new(identity.clone(), registration_id);
         let dev = Device::new(store, Address::new(name, 1), rng, FixedClock::new(now()))
             .with_versions(Versions::V4Only);
-        Confide {
-            dev,
-            identity,
-            registration_id,
-        }
+        Confide { dev, identity }
     }
 
     pub(crate) fn addr(&self) -> &Address {
@@ -157,7 +150,10 @@ pub(crate) fn bundle_from_json(b: &Value) -> PreKeyBundle {
 
 /// confide's bundle as PEER_PROTOCOL's JSON, for peer.js's `process_bundle`.
 pub(crate) fn bundle_to_json(b: &PreKeyBundle) -> Value {
-    let kyber = b.kyber_pre_key.as_ref().expect("a v4 bundle has a Kyber prekey");
+    let kyber = b
+        .kyber_pre_key
+        .as_ref()
+        .expect("a v4 bundle has a Kyber prekey");
     json!({
         "registration_id": b.registration_id,
         "device_id": b.device_id,
@@ -223,7 +219,12 @@ impl Pair {
     }
 
     fn note(&mut self, from_confide: bool, w: &Wire) {
-        assert_eq!(w.bytes[0], wire::V4, "a v4 message: {}", hex::encode(&w.bytes[..4]));
+        assert_eq!(
+            w.bytes[0],
+            wire::V4,
+            "a v4 message: {}",
+            hex::encode(&w.bytes[..4])
+        );
         let h = wire::spqr_of(w.ty, &w.bytes);
         let m = if from_confide {
             &mut self.max_epoch_c
@@ -234,10 +235,14 @@ impl Pair {
     }
 
     /// confide encrypts one message for libsignal.
-    pub(crate) fn from_c(&mut self) -> Wire {
+    pub(crate) fn c_sends(&mut self) -> Wire {
         self.sent += 1;
         let text = format!("confide → libsignal #{}", self.sent);
-        let m = self.c.dev.encrypt_raw(&self.l.addr, text.as_bytes()).unwrap();
+        let m = self
+            .c
+            .dev
+            .encrypt_raw(&self.l.addr, text.as_bytes())
+            .unwrap();
         let w = Wire {
             ty: m.message_type(),
             bytes: m.serialized().to_vec(),
@@ -248,7 +253,7 @@ impl Pair {
     }
 
     /// libsignal encrypts one message for confide.
-    pub(crate) fn from_l(&mut self) -> Wire {
+    pub(crate) fn l_sends(&mut self) -> Wire {
         self.sent += 1;
         let text = format!("libsignal → confide #{}", self.sent);
         let r = self.l.p.ok(
@@ -265,7 +270,7 @@ impl Pair {
     }
 
     /// libsignal decrypts a message of confide's: the reply, ok or not.
-    pub(crate) fn to_l_raw(&mut self, ty: u8, bytes: &[u8]) -> Value {
+    pub(crate) fn l_reads_raw(&mut self, ty: u8, bytes: &[u8]) -> Value {
         self.l.p.call(
             "decrypt",
             json!({"address": addr_json(self.c.addr()), "type": ty, "ciphertext": hex::encode(bytes)}),
@@ -273,14 +278,14 @@ impl Pair {
     }
 
     /// libsignal decrypts `w`, which must succeed with its text.
-    pub(crate) fn to_l(&mut self, w: &Wire) {
-        let r = self.to_l_raw(w.ty, &w.bytes);
+    pub(crate) fn l_reads(&mut self, w: &Wire) {
+        let r = self.l_reads_raw(w.ty, &w.bytes);
         assert_eq!(r["ok"], json!(true), "libsignal refused {}: {r}", w.text);
         assert_eq!(r["text"], json!(w.text));
     }
 
     /// confide decrypts a message of libsignal's.
-    pub(crate) fn to_c_raw(&mut self, ty: u8, bytes: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    pub(crate) fn c_reads_raw(&mut self, ty: u8, bytes: &[u8]) -> Result<Vec<u8>, DecryptError> {
         let m = CiphertextMessage::from_parts(ty, bytes).map_err(DecryptError::Wire)?;
         let d = self.c.dev.decrypt_raw(&self.l.addr, &m)?;
         assert!(!d.redelivered, "an in-memory store marks no redelivery");
@@ -288,9 +293,9 @@ impl Pair {
     }
 
     /// confide decrypts `w`, which must succeed with its text.
-    pub(crate) fn to_c(&mut self, w: &Wire) {
+    pub(crate) fn c_reads(&mut self, w: &Wire) {
         let got = self
-            .to_c_raw(w.ty, &w.bytes)
+            .c_reads_raw(w.ty, &w.bytes)
             .unwrap_or_else(|e| panic!("confide refused {}: {e:?}", w.text));
         assert_eq!(got, w.text.as_bytes());
     }

@@ -34,7 +34,11 @@ impl Dev {
             Side::Libsignal => (Node::spawn_script("peer.js"), LIBSIGNAL),
         };
         let hello = p.ok("hello", json!({}));
-        assert_eq!(hello["message_version"], json!(4), "{side:?} in v4 mode: {hello}");
+        assert_eq!(
+            hello["message_version"],
+            json!(4),
+            "{side:?} in v4 mode: {hello}"
+        );
         p.ok(
             "generate_identity",
             json!({"name": name, "device_id": 1, "registration_id": 600}),
@@ -68,12 +72,22 @@ impl Dev {
 
     fn refuses(&mut self, from: &Value, m: &Value, confide: &str, libsignal: &str, what: &str) {
         let r = self.decrypt(from, m);
-        assert_eq!(r["ok"], json!(false), "{:?} accepted {what}: {r}", self.side);
+        assert_eq!(
+            r["ok"],
+            json!(false),
+            "{:?} accepted {what}: {r}",
+            self.side
+        );
         let want = match self.side {
             Side::Confide => confide,
             Side::Libsignal => libsignal,
         };
-        assert_eq!(r["code"], json!(want), "{:?} refusing {what}: {r}", self.side);
+        assert_eq!(
+            r["code"],
+            json!(want),
+            "{:?} refusing {what}: {r}",
+            self.side
+        );
     }
 }
 
@@ -90,7 +104,12 @@ fn pair(sender: Side, one_time: bool, last_resort: bool) -> (Dev, Dev) {
     )["bundle"]
         .clone();
     let kyber = unhex(&b["kyber_prekey"]);
-    assert_eq!((kyber.len(), kyber[0]), (1569, 0x08), "{:?}'s bundle: {b}", r.side);
+    assert_eq!(
+        (kyber.len(), kyber[0]),
+        (1569, 0x08),
+        "{:?}'s bundle: {b}",
+        r.side
+    );
     s.p.ok("process_bundle", json!({"address": r.addr, "bundle": b}));
     (s, r)
 }
@@ -146,7 +165,13 @@ fn pairwise(sender: Side, seed: u64) {
                 let n = bad.len();
                 bad[n / 2] ^= 0x01;
                 let badm = json!({"type": m["type"], "ciphertext": hex::encode(&bad)});
-                b.refuses(from, &badm, "InvalidMessage", "Generic", "a corrupted message");
+                b.refuses(
+                    from,
+                    &badm,
+                    "InvalidMessage",
+                    "Generic",
+                    "a corrupted message",
+                );
                 b.expect(from, &m, t);
             }
         }
@@ -223,7 +248,14 @@ fn peer_v4_bundle_without_kyber_refused() {
             b[f] = Value::Null;
         }
         let mut d = Dev::new(side);
-        let r = d.p.call("process_bundle", json!({"address": owner.addr, "bundle": b}));
-        assert_eq!(r["ok"], json!(false), "{side:?} took a bundle without Kyber: {r}");
+        let r = d.p.call(
+            "process_bundle",
+            json!({"address": owner.addr, "bundle": b}),
+        );
+        assert_eq!(
+            r["ok"],
+            json!(false),
+            "{side:?} took a bundle without Kyber: {r}"
+        );
     }
 }

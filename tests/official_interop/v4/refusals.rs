@@ -21,22 +21,22 @@ fn established(seed: u64, confide_initiates: bool) -> Pair {
     let mut p = Pair::new(seed);
     if confide_initiates {
         p.confide_starts(true, true);
-        let w = p.from_c();
-        p.to_l(&w);
-        let w = p.from_l();
-        p.to_c(&w);
+        let w = p.c_sends();
+        p.l_reads(&w);
+        let w = p.l_sends();
+        p.c_reads(&w);
     } else {
         p.libsignal_starts(true, true);
-        let w = p.from_l();
-        p.to_c(&w);
-        let w = p.from_c();
-        p.to_l(&w);
+        let w = p.l_sends();
+        p.c_reads(&w);
+        let w = p.c_sends();
+        p.l_reads(&w);
     }
     for _ in 0..3 {
-        let w = p.from_c();
-        p.to_l(&w);
-        let w = p.from_l();
-        p.to_c(&w);
+        let w = p.c_sends();
+        p.l_reads(&w);
+        let w = p.l_sends();
+        p.c_reads(&w);
     }
     p
 }
@@ -48,36 +48,39 @@ fn established(seed: u64, confide_initiates: bool) -> Pair {
 fn v4_replays_refused() {
     let mut p = Pair::new(41);
     p.libsignal_starts(true, false);
-    let first = p.from_l();
-    p.to_c(&first);
-    let w = p.from_c();
-    p.to_l(&w);
-    let ws: Vec<Wire> = (0..5).map(|_| p.from_l()).collect();
+    let first = p.l_sends();
+    p.c_reads(&first);
+    let w = p.c_sends();
+    p.l_reads(&w);
+    let ws: Vec<Wire> = (0..5).map(|_| p.l_sends()).collect();
     for w in ws.iter().rev() {
-        p.to_c(w);
+        p.c_reads(w);
     }
     for w in &ws {
-        let e = p.to_c_raw(w.ty, &w.bytes).unwrap_err();
-        assert!(matches!(e, DecryptError::DuplicateMessage { .. }), "replay to confide: {e:?}");
+        let e = p.c_reads_raw(w.ty, &w.bytes).unwrap_err();
+        assert!(
+            matches!(e, DecryptError::DuplicateMessage { .. }),
+            "replay to confide: {e:?}"
+        );
     }
-    let e = p.to_c_raw(first.ty, &first.bytes).unwrap_err();
+    let e = p.c_reads_raw(first.ty, &first.bytes).unwrap_err();
     assert!(
         matches!(e, DecryptError::DuplicateMessage { .. }),
         "replayed prekey message: {e:?}"
     );
-    let ws: Vec<Wire> = (0..5).map(|_| p.from_c()).collect();
+    let ws: Vec<Wire> = (0..5).map(|_| p.c_sends()).collect();
     for w in &ws {
-        p.to_l(w);
+        p.l_reads(w);
     }
     for w in &ws {
-        let r = p.to_l_raw(w.ty, &w.bytes);
+        let r = p.l_reads_raw(w.ty, &w.bytes);
         assert_eq!(r["ok"], json!(false), "libsignal accepted a replay: {r}");
         assert_eq!(r["code"], json!("DuplicatedMessage"), "{r}");
     }
-    let w = p.from_l();
-    p.to_c(&w);
-    let w = p.from_c();
-    p.to_l(&w);
+    let w = p.l_sends();
+    p.c_reads(&w);
+    let w = p.c_sends();
+    p.l_reads(&w);
 }
 
 /// Offsets into a `pq_ratchet` value to corrupt: the version byte, the epoch, the key
@@ -104,13 +107,13 @@ fn v4_corrupted_pq_ratchet_refused_by_confide() {
     for confide_initiates in [true, false] {
         let mut p = established(if confide_initiates { 51 } else { 52 }, confide_initiates);
         for round in 0..30 {
-            let m1 = p.from_l();
-            let m2 = p.from_l();
+            let m1 = p.l_sends();
+            let m2 = p.l_sends();
             if round % 6 == 0 {
                 let pq = pq_of(&m1);
                 for (at, mask) in pq_offsets(&pq) {
                     let bad = wire::flip_pq(&m1.bytes, at, mask);
-                    let e = p.to_c_raw(m1.ty, &bad);
+                    let e = p.c_reads_raw(m1.ty, &bad);
                     assert!(
                         matches!(e, Err(DecryptError::InvalidMessage)),
                         "confide on pq_ratchet byte {at} of {} flipped ({}): {e:?}",
@@ -119,10 +122,10 @@ fn v4_corrupted_pq_ratchet_refused_by_confide() {
                     );
                 }
             }
-            p.to_c(&m2);
-            p.to_c(&m1);
-            let w = p.from_c();
-            p.to_l(&w);
+            p.c_reads(&m2);
+            p.c_reads(&m1);
+            let w = p.c_sends();
+            p.l_reads(&w);
         }
     }
 }
@@ -133,21 +136,28 @@ fn v4_corrupted_pq_ratchet_refused_by_confide() {
 fn v4_corrupted_pq_ratchet_refused_by_libsignal() {
     let mut p = established(53, true);
     for round in 0..30 {
-        let m1 = p.from_c();
-        let m2 = p.from_c();
+        let m1 = p.c_sends();
+        let m2 = p.c_sends();
         if round % 6 == 0 {
             let pq = pq_of(&m1);
             for (at, mask) in pq_offsets(&pq) {
                 let bad = wire::flip_pq(&m1.bytes, at, mask);
-                let r = p.to_l_raw(m1.ty, &bad);
-                assert_eq!(r["ok"], json!(false), "libsignal accepted pq byte {at} flipped: {r}");
-                eprintln!("libsignal refuses pq_ratchet byte {at} flipped: {}", r["error"]);
+                let r = p.l_reads_raw(m1.ty, &bad);
+                assert_eq!(
+                    r["ok"],
+                    json!(false),
+                    "libsignal accepted pq byte {at} flipped: {r}"
+                );
+                eprintln!(
+                    "libsignal refuses pq_ratchet byte {at} flipped: {}",
+                    r["error"]
+                );
             }
         }
-        p.to_l(&m2);
-        p.to_l(&m1);
-        let w = p.from_l();
-        p.to_c(&w);
+        p.l_reads(&m2);
+        p.l_reads(&m1);
+        let w = p.l_sends();
+        p.c_reads(&w);
     }
 }
 
@@ -156,14 +166,14 @@ fn v4_corrupted_pq_ratchet_refused_by_libsignal() {
 #[test]
 fn v4_stripped_pq_ratchet_refused() {
     let mut p = established(54, false);
-    let m = p.from_l();
-    let e = p.to_c_raw(m.ty, &wire::strip_pq(&m.bytes));
+    let m = p.l_sends();
+    let e = p.c_reads_raw(m.ty, &wire::strip_pq(&m.bytes));
     assert!(matches!(e, Err(DecryptError::InvalidMessage)), "{e:?}");
-    p.to_c(&m);
-    let m = p.from_c();
-    let r = p.to_l_raw(m.ty, &wire::strip_pq(&m.bytes));
+    p.c_reads(&m);
+    let m = p.c_sends();
+    let r = p.l_reads_raw(m.ty, &wire::strip_pq(&m.bytes));
     assert_eq!(r["ok"], json!(false), "{r}");
-    p.to_l(&m);
+    p.l_reads(&m);
 }
 
 fn confide_cert(p: &Pair, rng: &mut ChaCha20Rng) -> (KeyPair, SenderCertificate) {
@@ -177,7 +187,10 @@ fn confide_cert(p: &Pair, rng: &mut ChaCha20Rng) -> (KeyPair, SenderCertificate)
         identity_key: p.c.identity_key(),
         expiration: Timestamp::from_millis(super::now().as_millis() + 3_600_000),
     };
-    (root, SenderCertificate::new(info, sc, server.private(), rng))
+    (
+        root,
+        SenderCertificate::new(info, sc, server.private(), rng),
+    )
 }
 
 fn ls_sealed_decrypt(p: &mut Pair, ct: &[u8], root: &KeyPair) -> Value {
@@ -196,7 +209,8 @@ fn v4_sealed_sender_both_ways() {
         let mut p = Pair::new(if confide_initiates { 62 } else { 63 });
         let (root, cert) = confide_cert(&p, &mut rng);
         let theirs = p.l.p.ok("sender_cert", json!({}));
-        let their_root = confide::keys::PublicKey::try_from(&unhex(&theirs["trust_root"])[..]).unwrap();
+        let their_root =
+            confide::keys::PublicKey::try_from(&unhex(&theirs["trust_root"])[..]).unwrap();
         let trust = TrustRoots::new(their_root);
         if confide_initiates {
             p.confide_starts(true, false);
@@ -216,10 +230,15 @@ fn v4_sealed_sender_both_ways() {
                     } else {
                         SealVersion::V2
                     });
-                    let ct = p.c.dev.seal_message_raw(&p.l.addr, text.as_bytes(), &from).unwrap();
+                    let ct =
+                        p.c.dev
+                            .seal_message_raw(&p.l.addr, text.as_bytes(), &from)
+                            .unwrap();
                     assert_eq!(ct[0], if version == 1 { 0x11 } else { 0x23 });
                     let ct = if version == 2 {
-                        unhex(&p.l.p.ok("split_multi", json!({"multi": hex::encode(&ct)}))["ciphertext"])
+                        unhex(
+                            &p.l.p.ok("split_multi", json!({"multi": hex::encode(&ct)}))["ciphertext"],
+                        )
                     } else {
                         ct
                     };
@@ -235,14 +254,17 @@ fn v4_sealed_sender_both_ways() {
                         json!({"address": addr_json(p.c.addr()), "sender_cert": theirs["sender_cert"],
                                "version": version, "text": text}),
                     );
-                    let u = p
-                        .c
-                        .dev
-                        .unseal(&unhex(&r["ciphertext"]), &trust)
-                        .unwrap_or_else(|e| panic!("confide unsealing {text}: {e:?}"));
+                    let u =
+                        p.c.dev
+                            .unseal(&unhex(&r["ciphertext"]), &trust)
+                            .unwrap_or_else(|e| panic!("confide unsealing {text}: {e:?}"));
                     assert_eq!(&u.plaintext[..], text.as_bytes());
                     assert_eq!(&u.sender, &p.l.addr);
-                    let want = if r["inner_type"] == json!(3) { ContentType::PreKey } else { ContentType::Whisper };
+                    let want = if r["inner_type"] == json!(3) {
+                        ContentType::PreKey
+                    } else {
+                        ContentType::Whisper
+                    };
                     assert_eq!(u.content_type, want);
                 }
             }
@@ -254,7 +276,11 @@ fn v4_sealed_sender_both_ways() {
                    "version": 1, "text": "wrong root"}),
         );
         let ct = unhex(&r["ciphertext"]);
-        assert!(p.c.dev.unseal(&ct, &TrustRoots::new(root.public())).is_err());
+        assert!(
+            p.c.dev
+                .unseal(&ct, &TrustRoots::new(root.public()))
+                .is_err()
+        );
         let u = p.c.dev.unseal(&ct, &trust).unwrap();
         assert_eq!(&u.plaintext[..], b"wrong root");
     }

@@ -22,7 +22,10 @@ fn check_prekey_messages(ws: &[Wire], one_time: bool) {
         let pb = parse_prekey(&w.bytes).1;
         assert_eq!(pb.base_key, first.base_key);
         assert_eq!(pb.kyber_pre_key_id, first.kyber_pre_key_id);
-        let ct = pb.kyber_ciphertext.clone().expect("field 8 kyber_ciphertext");
+        let ct = pb
+            .kyber_ciphertext
+            .clone()
+            .expect("field 8 kyber_ciphertext");
         assert_eq!((ct.len(), ct[0]), (1569, 0x08));
         assert_eq!(pb.kyber_ciphertext, first.kyber_ciphertext);
         assert_eq!(pb.pre_key_id.is_some(), one_time, "one-time EC prekey id");
@@ -33,35 +36,35 @@ fn check_prekey_messages(ws: &[Wire], one_time: bool) {
 /// out of order, then answers and a few more rounds.
 fn converse(p: &mut Pair, confide_initiates: bool, one_time: bool) {
     if confide_initiates {
-        let ws: Vec<Wire> = (0..3).map(|_| p.from_c()).collect();
+        let ws: Vec<Wire> = (0..3).map(|_| p.c_sends()).collect();
         check_prekey_messages(&ws, one_time);
         for i in [1, 0, 2] {
-            p.to_l(&ws[i]);
+            p.l_reads(&ws[i]);
         }
         for _ in 0..3 {
-            let w = p.from_l();
+            let w = p.l_sends();
             assert_eq!(w.ty, 2);
-            p.to_c(&w);
+            p.c_reads(&w);
         }
     } else {
-        let ws: Vec<Wire> = (0..3).map(|_| p.from_l()).collect();
+        let ws: Vec<Wire> = (0..3).map(|_| p.l_sends()).collect();
         check_prekey_messages(&ws, one_time);
         for i in [2, 0, 1] {
-            p.to_c(&ws[i]);
+            p.c_reads(&ws[i]);
         }
         for _ in 0..3 {
-            let w = p.from_c();
+            let w = p.c_sends();
             assert_eq!(w.ty, 2);
-            p.to_l(&w);
+            p.l_reads(&w);
         }
     }
     for _ in 0..4 {
-        let w = p.from_c();
+        let w = p.c_sends();
         assert_eq!(w.ty, 2, "acknowledged: SignalMessages from now on");
-        p.to_l(&w);
-        let w = p.from_l();
+        p.l_reads(&w);
+        let w = p.l_sends();
         assert_eq!(w.ty, 2);
-        p.to_c(&w);
+        p.c_reads(&w);
     }
 }
 
@@ -89,13 +92,17 @@ fn v4_confide_starts_from_libsignal_bundles() {
                    "ciphertext": hex::encode(m.serialized())}),
         );
         let reusable = !one_time && last_resort;
-        assert_eq!(r["ok"], json!(reusable), "{what}: second session from one bundle: {r}");
+        assert_eq!(
+            r["ok"],
+            json!(reusable),
+            "{what}: second session from one bundle: {r}"
+        );
         if reusable {
             assert_eq!(r["text"], json!("second session"));
         }
         // The first session is unaffected.
-        let w = p.from_c();
-        p.to_l(&w);
+        let w = p.c_sends();
+        p.l_reads(&w);
     }
 }
 
@@ -131,10 +138,13 @@ fn v4_libsignal_starts_from_confide_bundles() {
                 assert!(reusable, "{what}: confide accepted a one-time key twice");
                 assert_eq!(&d.plaintext[..], b"second session");
             }
-            Err(e) => assert!(!reusable, "{what}: confide refused a last-resort key's second session: {e:?}"),
+            Err(e) => assert!(
+                !reusable,
+                "{what}: confide refused a last-resort key's second session: {e:?}"
+            ),
         }
-        let w = p.from_l();
-        p.to_c(&w);
+        let w = p.l_sends();
+        p.c_reads(&w);
     }
 }
 
@@ -148,14 +158,20 @@ fn v4_confide_bundle_is_what_libsignal_wants() {
     let j = bundle_to_json(&b);
     assert_eq!(super::unhex(&j["kyber_prekey"]).len(), 1569);
     let mut l = Libsignal::new(super::LIBSIGNAL_NAME);
-    l.p.ok("process_bundle", json!({"address": addr_json(c.addr()), "bundle": j}));
+    l.p.ok(
+        "process_bundle",
+        json!({"address": addr_json(c.addr()), "bundle": j}),
+    );
     // A bad Kyber signature is refused by libsignal (and by confide for its own).
     let mut bad = j.clone();
     let mut sig = super::unhex(&j["kyber_prekey_signature"]);
     sig[10] ^= 1;
     bad["kyber_prekey_signature"] = json!(hex::encode(sig));
     let mut l2 = Libsignal::new(super::LIBSIGNAL_NAME);
-    let r = l2.p.call("process_bundle", json!({"address": addr_json(c.addr()), "bundle": bad}));
+    let r = l2.p.call(
+        "process_bundle",
+        json!({"address": addr_json(c.addr()), "bundle": bad}),
+    );
     assert_eq!(r["ok"], json!(false), "{r}");
     let mut theirs = l.bundle(true, true);
     let mut sig = super::unhex(&theirs["kyber_prekey_signature"]);
@@ -163,7 +179,9 @@ fn v4_confide_bundle_is_what_libsignal_wants() {
     theirs["kyber_prekey_signature"] = json!(hex::encode(sig));
     let c2 = Confide::new(super::CONFIDE_NAME, 8);
     assert!(
-        c2.dev.start_session(&l.addr, &super::bundle_from_json(&theirs)).is_err(),
+        c2.dev
+            .start_session(&l.addr, &super::bundle_from_json(&theirs))
+            .is_err(),
         "confide accepted a bundle whose Kyber signature is bad"
     );
     assert!(!c2.dev.has_session(&l.addr).unwrap());
@@ -181,15 +199,15 @@ fn v4_ping_pong() {
         }
         for _ in 0..120 {
             if confide_initiates {
-                let w = p.from_c();
-                p.to_l(&w);
-                let w = p.from_l();
-                p.to_c(&w);
+                let w = p.c_sends();
+                p.l_reads(&w);
+                let w = p.l_sends();
+                p.c_reads(&w);
             } else {
-                let w = p.from_l();
-                p.to_c(&w);
-                let w = p.from_c();
-                p.to_l(&w);
+                let w = p.l_sends();
+                p.c_reads(&w);
+                let w = p.c_sends();
+                p.l_reads(&w);
             }
         }
         // libsignal↔libsignal ping-pong moves to epoch 3 after about 90 rounds.
@@ -220,7 +238,13 @@ fn v4_bursts_with_held_back_messages_across_epochs() {
         for round in 0..16 {
             for confide_sends in [confide_initiates, !confide_initiates] {
                 let mut ws: Vec<Wire> = (0..20)
-                    .map(|_| if confide_sends { p.from_c() } else { p.from_l() })
+                    .map(|_| {
+                        if confide_sends {
+                            p.c_sends()
+                        } else {
+                            p.l_sends()
+                        }
+                    })
                     .collect();
                 let late = ws.remove(13);
                 let early = ws.remove(4);
@@ -229,26 +253,50 @@ fn v4_bursts_with_held_back_messages_across_epochs() {
                 if round == 0 {
                     // The first burst's first message carries the session; read it first.
                     let first = ws.remove(0);
-                    if confide_sends { p.to_l(&first) } else { p.to_c(&first) }
+                    if confide_sends {
+                        p.l_reads(&first)
+                    } else {
+                        p.c_reads(&first)
+                    }
                 }
                 shuffle(&mut ws, &mut rng);
                 for w in &ws {
-                    if confide_sends { p.to_l(w) } else { p.to_c(w) }
+                    if confide_sends {
+                        p.l_reads(w)
+                    } else {
+                        p.c_reads(w)
+                    }
                 }
             }
             let (due, rest): (Vec<_>, Vec<_>) = held.drain(..).partition(|h| h.0 == round);
             held = rest;
             for (_, confide_sent, w) in due.into_iter().rev() {
                 let h = wire::spqr_of(w.ty, &w.bytes);
-                let now = if confide_sent { p.max_epoch_l } else { p.max_epoch_c };
+                let now = if confide_sent {
+                    p.max_epoch_l
+                } else {
+                    p.max_epoch_c
+                };
                 if h.epoch < now {
                     crossed += 1;
                 }
-                if confide_sent { p.to_l(&w) } else { p.to_c(&w) }
+                if confide_sent {
+                    p.l_reads(&w)
+                } else {
+                    p.c_reads(&w)
+                }
             }
         }
-        assert!(p.max_epoch_c >= 4 && p.max_epoch_l >= 4, "epochs {} {}", p.max_epoch_c, p.max_epoch_l);
-        assert!(crossed >= 4, "only {crossed} held-back messages crossed an SPQR epoch");
+        assert!(
+            p.max_epoch_c >= 4 && p.max_epoch_l >= 4,
+            "epochs {} {}",
+            p.max_epoch_c,
+            p.max_epoch_l
+        );
+        assert!(
+            crossed >= 4,
+            "only {crossed} held-back messages crossed an SPQR epoch"
+        );
     }
 }
 
@@ -262,15 +310,21 @@ fn v4_long_one_way_runs() {
     let mut rng = ChaCha20Rng::seed_from_u64(31);
     let mut p = Pair::new(32);
     p.confide_starts(true, false);
-    let w = p.from_c();
-    p.to_l(&w);
-    let w = p.from_l();
-    p.to_c(&w);
+    let w = p.c_sends();
+    p.l_reads(&w);
+    let w = p.l_sends();
+    p.c_reads(&w);
     let mut max_chunk = 0;
     for run in 0..6 {
         let confide_sends = run % 2 == 0;
         let mut ws: Vec<Wire> = (0..250)
-            .map(|_| if confide_sends { p.from_c() } else { p.from_l() })
+            .map(|_| {
+                if confide_sends {
+                    p.c_sends()
+                } else {
+                    p.l_sends()
+                }
+            })
             .collect();
         for w in &ws {
             if let Some(c) = wire::spqr_of(w.ty, &w.bytes).chunk {
@@ -281,22 +335,31 @@ fn v4_long_one_way_runs() {
         let mut tail = ws.split_off(ws.len() - 40);
         shuffle(&mut tail, &mut rng);
         if confide_sends {
-            p.to_l(&first);
+            p.l_reads(&first);
         } else {
-            p.to_c(&first);
+            p.c_reads(&first);
         }
         for w in &tail {
-            if confide_sends { p.to_l(w) } else { p.to_c(w) }
+            if confide_sends {
+                p.l_reads(w)
+            } else {
+                p.c_reads(w)
+            }
         }
         // A few answers each way.
         for _ in 0..6 {
-            let w = p.from_l();
-            p.to_c(&w);
-            let w = p.from_c();
-            p.to_l(&w);
+            let w = p.l_sends();
+            p.c_reads(&w);
+            let w = p.c_sends();
+            p.l_reads(&w);
         }
     }
     assert!(max_chunk >= 200, "chunk indices reached only {max_chunk}");
     // The erasure-coded payloads arrived: the epochs moved on.
-    assert!(p.max_epoch_c >= 3 && p.max_epoch_l >= 3, "epochs {} {}", p.max_epoch_c, p.max_epoch_l);
+    assert!(
+        p.max_epoch_c >= 3 && p.max_epoch_l >= 3,
+        "epochs {} {}",
+        p.max_epoch_c,
+        p.max_epoch_l
+    );
 }

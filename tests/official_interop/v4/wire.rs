@@ -181,7 +181,11 @@ pub(crate) fn spqr_header(pq: &[u8]) -> SpqrHeader {
 /// The SPQR header of a type-2 or type-3 message.
 pub(crate) fn spqr_of(ty: u8, bytes: &[u8]) -> SpqrHeader {
     let (_, pb, _) = parse_signal(&inner_signal(ty, bytes));
-    spqr_header(pb.pq_ratchet.as_deref().expect("every v4 message carries pq_ratchet"))
+    spqr_header(
+        pb.pq_ratchet
+            .as_deref()
+            .expect("every v4 message carries pq_ratchet"),
+    )
 }
 
 /// `bytes` with one byte of the pq_ratchet field's value xored with `mask`, found in
@@ -265,7 +269,10 @@ pub(crate) fn x25519(private: &[u8], public33: &[u8]) -> [u8; 32] {
 
 /// The Double Ratchet's message keys of one chain key with SPQR's key as the salt
 /// (facts §2.8): (cipher key, MAC key, IV).
-pub(crate) fn message_keys(chain_key: &[u8], spqr_key: Option<&[u8]>) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+pub(crate) fn message_keys(
+    chain_key: &[u8],
+    spqr_key: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let seed = hmac(chain_key, &[1]);
     let okm = hkdf(spqr_key.unwrap_or(&[]), &seed, b"WhisperMessageKeys", 80);
     (okm[..32].to_vec(), okm[32..64].to_vec(), okm[64..].to_vec())
