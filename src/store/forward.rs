@@ -22,9 +22,9 @@ pub(crate) mod names {
     pub(crate) use crate::session::SessionRecord;
     pub(crate) use crate::store::{
         Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, KyberPreKeyStore,
-        KyberPreKeyUse,
-        MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore,
-        StateStore, StateWrite, TransactionalGroupStore, TransactionalStore, VersionedState,
+        KyberPreKeyUse, MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore,
+        SignedPreKeyStore, StateStore, StateWrite, TransactionalGroupStore, TransactionalStore,
+        VersionedState,
     };
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) use crate::store::{DurableStore, RollbackCounter, StoreSummary};
