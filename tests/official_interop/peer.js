@@ -15,6 +15,12 @@
 //   session. Multi-recipient sealed sender (version 2) needs such a session for every
 //   recipient (it carries the recipient's registration id); sender-key messages never
 //   use it. 1:1 messages through it are version 4, which v3-only peers cannot read.
+// - `bundle` also takes `kyber_prekey_id` and `kyber_last_resort` (default true): a
+//   one-time Kyber prekey is deleted once a session used it; a last-resort one stays,
+//   and a second session from the same (Kyber id, signed prekey id, base key) is
+//   refused (InvalidKyberPreKeyUse), as the facts describe a Signal client's store.
+// - `session_record` (not in the protocol) returns `SessionRecord.serialize()` as hex,
+//   for the v4 tests' derivation checks.
 // - Rotating a sender key (`group_create` with `rotate`) deletes the own record for the
 //   distribution and creates a new one, as Signal clients do after a member leaves.
 // - `sealed_decrypt` of a sender-key message follows the Signal clients: open the
