@@ -19,7 +19,8 @@
 //   one-time Kyber prekey is deleted once a session used it; a last-resort one stays,
 //   and a second session from the same (Kyber id, signed prekey id, base key) is
 //   refused (InvalidKyberPreKeyUse), as the facts describe a Signal client's store.
-// - `session_record` (not in the protocol) returns `SessionRecord.serialize()` as hex,
+// - `session_record` and `split_multi` (not in the protocol): `SessionRecord.serialize()`
+//   as hex, and the server's split of a multi-recipient message,
 //   for the v4 tests' derivation checks.
 // - Rotating a sender key (`group_create` with `rotate`) deletes the own record for the
 //   distribution and creates a new one, as Signal clients do after a member leaves.
@@ -383,6 +384,12 @@ const ops = {
     }
     return { inner_type: inner.type(), ciphertext: hex(await S.sealedSenderEncrypt(usmc, a, d.ids)) };
   },
+
+  // Not in the protocol: the server's split of a multi-recipient (0x23) message into
+  // the one recipient's 0x22 message.
+  split_multi: async (r) => ({
+    ciphertext: hex(S.sealedSenderMultiRecipientMessageForSingleRecipient(unhex(field(r, 'multi'), 'multi'))),
+  }),
 
   sealed_decrypt: async (r) => {
     const d = device();

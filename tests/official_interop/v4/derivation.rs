@@ -273,7 +273,7 @@ fn forge(
 }
 
 /// A message with a right MAC and no `pq_ratchet` (a v4 peer that skipped SPQR) is
-/// refused by both sides. The forging is shown right first: the same code, given the
+/// refused by both sides (by confide as SPQR's refusal, since the MAC is right). The forging is shown right first: the same code, given the
 /// genuine message's `pq_ratchet` and SPQR's key for it (derived here from PQXDH's auth
 /// key: epoch 1 takes chain epoch 0's keys), makes a message the receiver accepts. Each
 /// refusal changes nothing: the sender's genuine next message then opens.
@@ -330,7 +330,7 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
     let m = confide::CiphertextMessage::from_parts(2, &bad).unwrap();
     let e = h.bob.dev.decrypt_raw(&alice_addr, &m);
     assert!(
-        matches!(e, Err(confide::DecryptError::InvalidMessage)),
+        matches!(e, Err(confide::DecryptError::PostQuantumRatchet)),
         "confide on a MACed message without pq_ratchet: {e:?}"
     );
     let next = h
