@@ -255,7 +255,11 @@ fn v4_sealed_sender_both_ways() {
                     assert_eq!(r["ok"], json!(true), "libsignal unsealing {text}: {r}");
                     assert_eq!(r["text"], json!(text));
                     assert_eq!(r["sender"]["name"], json!(CONFIDE_NAME));
-                    let want = if confide_initiates && round == 0 { 3 } else { 2 };
+                    let want = if confide_initiates && round == 0 {
+                        3
+                    } else {
+                        2
+                    };
                     assert_eq!(r["inner_type"], json!(want), "{r}");
                 } else {
                     let r = p.l.p.ok(
