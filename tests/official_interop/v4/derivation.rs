@@ -260,6 +260,27 @@ fn forge(
     (sender, receiver): (&[u8; 33], &[u8; 33]),
     text: &[u8],
 ) -> Vec<u8> {
+    forge_with(
+        ratchet_key,
+        counter,
+        chain_key,
+        pq,
+        (sender, receiver),
+        text,
+        None,
+    )
+}
+
+/// [`forge`] with an `addresses` field (6).
+fn forge_with(
+    ratchet_key: &[u8],
+    counter: u32,
+    chain_key: &[u8],
+    pq: Option<(&[u8], &[u8])>,
+    (sender, receiver): (&[u8; 33], &[u8; 33]),
+    text: &[u8],
+    addresses: Option<Vec<u8>>,
+) -> Vec<u8> {
     let (cipher, mac, iv) = wire::message_keys(chain_key, pq.map(|p| p.1));
     let pb = SignalMessagePb {
         ratchet_key: Some(ratchet_key.to_vec()),
@@ -267,14 +288,14 @@ fn forge(
         previous_counter: Some(0),
         ciphertext: Some(wire::aes_cbc_encrypt(&cipher, &iv, text)),
         pq_ratchet: pq.map(|p| p.0.to_vec()),
-        addresses: None,
+        addresses,
     };
     wire::signal_message(&pb, &mac, sender, receiver)
 }
 
 /// A message with a right MAC and no `pq_ratchet` (a v4 peer that skipped SPQR) is
-/// refused by both sides (by confide as SPQR's refusal, since the MAC is right). The forging is shown right first: the same code, given the
-/// genuine message's `pq_ratchet` and SPQR's key for it (derived here from PQXDH's auth
+/// refused by both sides (by confide as SPQR's refusal, since the MAC is right). The
+/// forging is shown right first: the same code, given the genuine message's `pq_ratchet` and SPQR's key for it (derived here from PQXDH's auth
 /// key: epoch 1 takes chain epoch 0's keys), makes a message the receiver accepts. Each
 /// refusal changes nothing: the sender's genuine next message then opens.
 #[test]
@@ -434,4 +455,111 @@ fn v4_message_without_pq_ratchet_refused_though_its_mac_is_right() {
         json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(c2.serialized())}),
     );
     assert_eq!(r["text"], json!("confide genuine 2"));
+}
+
+/// The `addresses` field (6) as libsignal checks it: present, it must name (sender,
+/// recipient) as the receiver knows them. Messages with a right MAC and SPQR key are
+/// forged with a wrong field (sender and recipient swapped, or another device id) and
+/// with the right one: both receivers refuse the wrong ones, changing nothing, and
+/// accept the right one.
+#[test]
+fn v4_addresses_field_checked_as_libsignal_does() {
+    let mut h = handshake(true);
+    let li = h.alice.identity.serialize();
+    let bi = h.bob.identity_key().serialize();
+    let alice_addr = h.alice.addr.clone();
+    let bob_addr = addr_json(h.bob.addr());
+    let right = wire::addresses((LIBSIGNAL_NAME, 1), (CONFIDE_NAME, 1));
+    let wrongs = [
+        wire::addresses((CONFIDE_NAME, 1), (LIBSIGNAL_NAME, 1)),
+        wire::addresses((LIBSIGNAL_NAME, 2), (CONFIDE_NAME, 1)),
+        right[..35].to_vec(),
+    ];
+
+    // libsignal → confide.
+    let s = record(&mut h);
+    let sc = s.sender_chain.expect("sender chain");
+    let ck = sc.chain_key.expect("chain key");
+    let g = h
+        .alice
+        .p
+        .ok("encrypt", json!({"address": bob_addr, "text": "genuine"}));
+    let (_, gm, _) = wire::parse_signal(&unhex(&g["ciphertext"]));
+    let pq = gm.pq_ratchet.clone().unwrap();
+    let hd = wire::spqr_header(&pq);
+    assert_eq!(hd.epoch, 1);
+    let key = wire::spqr_chain_key(&h.spqr_seeds.0, hd.index);
+    let forged = |a: Option<Vec<u8>>| {
+        let b = forge_with(
+            &sc.sender_ratchet_key,
+            ck.index,
+            &ck.key,
+            Some((&pq, &key)),
+            (&li, &bi),
+            b"with addresses",
+            a,
+        );
+        // A field of the wrong length is refused already by the parser.
+        confide::CiphertextMessage::from_parts(2, &b).map_err(confide::DecryptError::Wire)
+    };
+    for w in &wrongs {
+        let e = forged(Some(w.clone())).and_then(|m| h.bob.dev.decrypt_raw(&alice_addr, &m));
+        assert!(e.is_err(), "confide accepted addresses {}", hex::encode(w));
+    }
+    let d = forged(Some(right.clone())).and_then(|m| h.bob.dev.decrypt_raw(&alice_addr, &m));
+    assert_eq!(
+        &d.expect("the right addresses").plaintext[..],
+        b"with addresses"
+    );
+
+    // confide → libsignal.
+    let c0 = h.bob.dev.encrypt_raw(&alice_addr, b"confide 0").unwrap();
+    let ratchet = wire::parse_signal(c0.serialized()).1.ratchet_key.unwrap();
+    h.alice.p.ok(
+        "decrypt",
+        json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(c0.serialized())}),
+    );
+    let c1 = h.bob.dev.encrypt_raw(&alice_addr, b"confide 1").unwrap();
+    let (_, cm, _) = wire::parse_signal(c1.serialized());
+    let pq = cm.pq_ratchet.clone().unwrap();
+    let hd = wire::spqr_header(&pq);
+    assert_eq!(hd.epoch, 1);
+    let key = wire::spqr_chain_key(&h.spqr_seeds.1, hd.index);
+    let s = record(&mut h);
+    let rc = s
+        .receiver_chains
+        .iter()
+        .find(|c| c.sender_ratchet_key == ratchet)
+        .unwrap()
+        .chain_key
+        .clone()
+        .unwrap();
+    let right = wire::addresses((CONFIDE_NAME, 1), (LIBSIGNAL_NAME, 1));
+    let wrongs = [
+        wire::addresses((LIBSIGNAL_NAME, 1), (CONFIDE_NAME, 1)),
+        wire::addresses((CONFIDE_NAME, 1), (LIBSIGNAL_NAME, 3)),
+    ];
+    let forged = |a: Option<Vec<u8>>| {
+        let b = forge_with(
+            &ratchet,
+            rc.index,
+            &rc.key,
+            Some((&pq, &key)),
+            (&bi, &li),
+            b"with addresses",
+            a,
+        );
+        json!({"address": bob_addr, "type": 2, "ciphertext": hex::encode(b)})
+    };
+    for w in &wrongs {
+        let r = h.alice.p.call("decrypt", forged(Some(w.clone())));
+        assert_eq!(
+            r["ok"],
+            json!(false),
+            "libsignal accepted addresses {}: {r}",
+            hex::encode(w)
+        );
+    }
+    let r = h.alice.p.call("decrypt", forged(Some(right)));
+    assert_eq!(r["text"], json!("with addresses"), "{r}");
 }

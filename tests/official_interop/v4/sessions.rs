@@ -10,13 +10,22 @@ use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
 
 use super::wire::{self, parse_prekey};
-use super::{Confide, Libsignal, Pair, Wire, addr_json, bundle_to_json, confide_bundle, shuffle};
+use super::{
+    CONFIDE_NAME, Confide, LIBSIGNAL_NAME, Libsignal, Pair, Wire, addr_json, bundle_to_json,
+    confide_bundle, shuffle,
+};
 
 /// The first messages of the initiator: prekey messages that repeat the same base key,
 /// Kyber id and ciphertext until answered (facts §1.4).
-fn check_prekey_messages(ws: &[Wire], one_time: bool) {
+/// The inner SignalMessage's `addresses` field, when present (libsignal always fills it
+/// between ServiceId-named devices), names (sender, recipient).
+fn check_prekey_messages(ws: &[Wire], one_time: bool, addresses: &[u8]) {
     let first = parse_prekey(&ws[0].bytes).1;
     for w in ws {
+        let inner = wire::parse_signal(&wire::inner_signal(w.ty, &w.bytes)).1;
+        if let Some(a) = inner.addresses {
+            assert_eq!(hex::encode(a), hex::encode(addresses), "field 6");
+        }
         assert_eq!(w.ty, 3, "unacknowledged: a PreKeySignalMessage");
         assert_eq!(w.bytes[0], wire::V4);
         let pb = parse_prekey(&w.bytes).1;
@@ -37,7 +46,8 @@ fn check_prekey_messages(ws: &[Wire], one_time: bool) {
 fn converse(p: &mut Pair, confide_initiates: bool, one_time: bool) {
     if confide_initiates {
         let ws: Vec<Wire> = (0..3).map(|_| p.c_sends()).collect();
-        check_prekey_messages(&ws, one_time);
+        let a = wire::addresses((CONFIDE_NAME, 1), (LIBSIGNAL_NAME, 1));
+        check_prekey_messages(&ws, one_time, &a);
         for i in [1, 0, 2] {
             p.l_reads(&ws[i]);
         }
@@ -48,7 +58,10 @@ fn converse(p: &mut Pair, confide_initiates: bool, one_time: bool) {
         }
     } else {
         let ws: Vec<Wire> = (0..3).map(|_| p.l_sends()).collect();
-        check_prekey_messages(&ws, one_time);
+        let a = wire::addresses((LIBSIGNAL_NAME, 1), (CONFIDE_NAME, 1));
+        let inner = wire::parse_signal(&wire::inner_signal(3, &ws[0].bytes)).1;
+        assert!(inner.addresses.is_some(), "libsignal fills field 6");
+        check_prekey_messages(&ws, one_time, &a);
         for i in [2, 0, 1] {
             p.c_reads(&ws[i]);
         }
