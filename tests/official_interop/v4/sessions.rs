@@ -47,6 +47,11 @@ fn converse(p: &mut Pair, confide_initiates: bool, one_time: bool) {
     if confide_initiates {
         let ws: Vec<Wire> = (0..3).map(|_| p.c_sends()).collect();
         let a = wire::addresses((CONFIDE_NAME, 1), (LIBSIGNAL_NAME, 1));
+        let inner = wire::parse_signal(&wire::inner_signal(3, &ws[0].bytes)).1;
+        assert!(
+            inner.addresses.is_some(),
+            "confide fills field 6 as libsignal does"
+        );
         check_prekey_messages(&ws, one_time, &a);
         for i in [1, 0, 2] {
             p.l_reads(&ws[i]);
@@ -243,6 +248,10 @@ fn v4_ping_pong() {
                 p.l_reads(&w);
             }
         }
+        eprintln!(
+            "ping-pong: SPQR epochs confide {}, libsignal {}",
+            p.max_epoch_c, p.max_epoch_l
+        );
         // libsignal↔libsignal ping-pong moves to epoch 3 after about 90 rounds.
         assert!(
             p.max_epoch_c >= 3 && p.max_epoch_l >= 3,
@@ -326,6 +335,10 @@ fn v4_bursts_with_held_back_messages_across_epochs() {
             p.max_epoch_c,
             p.max_epoch_l
         );
+        eprintln!(
+            "bursts: SPQR epochs confide {}, libsignal {}; {crossed} held-back messages crossed an epoch",
+            p.max_epoch_c, p.max_epoch_l
+        );
         assert!(
             crossed >= 4,
             "only {crossed} held-back messages crossed an SPQR epoch"
@@ -387,6 +400,10 @@ fn v4_long_one_way_runs() {
             p.l_reads(&w);
         }
     }
+    eprintln!(
+        "one-way runs: chunk indices up to {max_chunk}; SPQR epochs confide {}, libsignal {}",
+        p.max_epoch_c, p.max_epoch_l
+    );
     assert!(max_chunk >= 200, "chunk indices reached only {max_chunk}");
     // The erasure-coded payloads arrived: the epochs moved on.
     assert!(
