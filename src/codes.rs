@@ -59,6 +59,8 @@ impl BundleError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidSignature => "InvalidSignature",
+            Self::MissingKyberPreKey => "MissingKyberPreKey",
+            Self::VersionNotAllowed { .. } => "InvalidVersion",
             Self::UntrustedIdentity { .. } => "UntrustedIdentity",
             Self::WeakKey => "WeakKey",
             Self::Store(e) => e.code(),
@@ -73,6 +75,7 @@ impl EncryptError {
             Self::NoSession => "NoSession",
             Self::UntrustedIdentity { .. } => "UntrustedIdentity",
             Self::ChainExhausted => "ChainExhausted",
+            Self::PostQuantumRatchet => "PostQuantumRatchet",
             Self::Store(e) => e.code(),
         }
     }
@@ -238,7 +241,10 @@ impl PublishError {
     /// `"Store"`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::SignedPreKeyIdInUse { .. } | Self::PreKeyIdInUse { .. } => "PreKeyIdInUse",
+            Self::SignedPreKeyIdInUse { .. }
+            | Self::PreKeyIdInUse { .. }
+            | Self::KyberPreKeyIdInUse { .. } => "PreKeyIdInUse",
+            Self::NoKyberStore => "NoKyberStore",
             Self::Store(e) => e.code(),
         }
     }
@@ -249,6 +255,7 @@ impl PreKeyError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::IdsExhausted => "PreKeyIdsExhausted",
+            Self::NoKyberStore => "NoKyberStore",
             Self::Publish(e) => e.code(),
             Self::State(e) => e.code(),
             Self::Store(e) => e.code(),

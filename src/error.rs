@@ -2,12 +2,13 @@
 //! addresses, so they are safe to log; the structured fields are for code.
 
 use crate::keys::IdentityKey;
+use crate::session::ProtocolVersion;
 
 /// Defined in [`keys`](crate::keys), beside the types whose encodings they check; kept
 /// here so `confide::error::KeyError` and `confide::error::RecordError` stay valid.
 pub use crate::keys::{KeyError, RecordError};
 
-/// Wire bytes that are not a valid v3 message.
+/// Wire bytes that are not a valid v3 or v4 message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WireError {
@@ -17,7 +18,7 @@ pub enum WireError {
         /// Length given.
         len: usize,
     },
-    /// The version byte is not `0x33`.
+    /// The version byte is not `0x33` or `0x44`.
     #[error("unsupported message version byte {found:#04x}")]
     UnsupportedVersion {
         /// The version byte found.
@@ -39,6 +40,20 @@ pub enum WireError {
         field: &'static str,
         /// Why the key was refused.
         source: KeyError,
+    },
+    /// A field the message's version does not have (a v3 message with a v4 field).
+    #[error("message has field {field}, which its version lacks")]
+    UnexpectedField {
+        /// The field's name in `wire.proto`.
+        field: &'static str,
+    },
+    /// A fixed-size field has another length.
+    #[error("message field {field} has the wrong length ({found} bytes)")]
+    InvalidLength {
+        /// The field's name in `wire.proto`.
+        field: &'static str,
+        /// Its length.
+        found: usize,
     },
     /// The message type number is not one this operation takes.
     #[error("unexpected message type {found}")]
@@ -156,9 +171,19 @@ impl std::error::Error for BackendError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BundleError {
-    /// The signed prekey's signature does not verify under the bundle's identity key.
-    #[error("signed prekey signature is invalid")]
+    /// The signed prekey's signature, or the Kyber prekey's, does not verify under the
+    /// bundle's identity key.
+    #[error("prekey signature is invalid")]
     InvalidSignature,
+    /// v4 is the only version allowed, and the bundle has no Kyber prekey.
+    #[error("bundle has no Kyber prekey, which protocol v4 needs")]
+    MissingKyberPreKey,
+    /// The bundle can start only a session of a version the policy does not allow.
+    #[error("protocol version {version} is not allowed")]
+    VersionNotAllowed {
+        /// The version the bundle would start.
+        version: ProtocolVersion,
+    },
     /// The bundle's identity differs from the one already known for this address.
     /// Accept the new key explicitly (after telling the user) to proceed.
     #[error("identity key differs from the known one")]
@@ -193,6 +218,16 @@ pub enum PublishError {
         /// The id asked for.
         id: u32,
     },
+    /// The store already holds a Kyber prekey under this id.
+    #[error("Kyber prekey id {id} is already in use")]
+    KyberPreKeyIdInUse {
+        /// The id asked for.
+        id: u32,
+    },
+    /// A Kyber prekey was asked for, and the store keeps none
+    /// ([`crate::store::PreKeyStore::kyber_pre_keys`] is `None`): it offers v3 only.
+    #[error("the store keeps no Kyber prekeys")]
+    NoKyberStore,
     /// The store failed.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
@@ -216,6 +251,9 @@ pub enum EncryptError {
     /// The sending chain has used all 2^32 counters; start a new session.
     #[error("sending chain exhausted")]
     ChainExhausted,
+    /// The post-quantum ratchet (SPQR) of a v4 session could not send.
+    #[error("post-quantum ratchet failed")]
+    PostQuantumRatchet,
     /// The store failed.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
@@ -277,9 +315,34 @@ pub enum DecryptError {
         /// The signed prekey id named.
         id: u32,
     },
-    /// A key in the message is of low order.
+    /// A key in the message is of low order (or, in v4, a base key outside the prime
+    /// subgroup).
     #[error("message contains a weak key")]
     WeakKey,
+    /// A v4 prekey message names a Kyber prekey this device does not have (used, never
+    /// issued, or a store without Kyber prekeys).
+    #[error("unknown Kyber prekey {id}")]
+    UnknownKyberPreKey {
+        /// The Kyber prekey id named.
+        id: u32,
+    },
+    /// A v4 prekey message repeats a handshake (Kyber prekey, signed prekey, base key)
+    /// already seen with this last-resort Kyber prekey: a replay.
+    #[error("Kyber prekey {id} was already used by this handshake")]
+    KyberPreKeyReused {
+        /// The Kyber prekey id named.
+        id: u32,
+    },
+    /// The post-quantum ratchet (SPQR) refused the message's `pq_ratchet` bytes (absent,
+    /// malformed, of another epoch or version).
+    #[error("post-quantum ratchet refused the message")]
+    PostQuantumRatchet,
+    /// A prekey message of a protocol version this device does not accept.
+    #[error("protocol version {version} is not allowed")]
+    VersionNotAllowed {
+        /// The message's version.
+        version: ProtocolVersion,
+    },
     /// The store failed.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
@@ -300,6 +363,10 @@ impl DecryptError {
             Self::UnknownPreKey { .. } => "InvalidPreKeyId",
             Self::UnknownSignedPreKey { .. } => "InvalidSignedPreKeyId",
             Self::WeakKey => "WeakKey",
+            Self::UnknownKyberPreKey { .. } => "InvalidKyberPreKeyId",
+            Self::KyberPreKeyReused { .. } => "KyberPreKeyReused",
+            Self::PostQuantumRatchet => "InvalidMessage",
+            Self::VersionNotAllowed { .. } => "InvalidVersion",
             Self::Store(_) => "Store",
         }
     }

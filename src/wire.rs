@@ -1,11 +1,16 @@
-//! The v3 wire messages, parsed only into validated types that keep their original bytes
-//! (the MAC covers the bytes as sent, not a re-encoding).
+//! The v3 and v4 wire messages, parsed only into validated types that keep their
+//! original bytes (the MAC covers the bytes as sent, not a re-encoding).
+//!
+//! v4 adds to the [`SignalMessage`] the SPQR message (`pq_ratchet`, field 5) and, inside
+//! prekey messages, the two parties' addresses (field 6), and to the
+//! [`PreKeySignalMessage`] the Kyber prekey id and ciphertext (fields 7 and 8), which a
+//! v4 message must carry and a v3 one must not.
 
 use prost::Message;
 
 use crate::crypto;
 use crate::error::WireError;
-use crate::keys::{IdentityKey, PublicKey};
+use crate::keys::{IdentityKey, KemCiphertext, PublicKey};
 use crate::proto::wire as pb;
 use crate::session::ProtocolVersion;
 
@@ -22,7 +27,11 @@ pub const SIGNAL_MESSAGE_TYPE: u8 = 2;
 /// libsignal's type number for a [`PreKeySignalMessage`].
 pub const PREKEY_MESSAGE_TYPE: u8 = 3;
 
-/// A Double Ratchet message: version byte (`0x33`) ‖ protobuf ‖ 8-byte MAC.
+/// Length of a v4 SignalMessage's `addresses` field: sender service id (17) ‖ sender
+/// device (1) ‖ recipient service id (17) ‖ recipient device (1).
+pub const ADDRESSES_LEN: usize = 36;
+
+/// A Double Ratchet message: version byte (`0x33`, `0x44`) ‖ protobuf ‖ 8-byte MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignalMessage {
     version: ProtocolVersion,
@@ -30,12 +39,24 @@ pub struct SignalMessage {
     counter: u32,
     previous_counter: u32,
     ciphertext: Vec<u8>,
+    pq_ratchet: Vec<u8>,
+    addresses: Option<[u8; ADDRESSES_LEN]>,
     serialized: Vec<u8>,
+}
+
+/// What a v4 [`SignalMessage`] carries beyond v3's fields (empty in v3).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extension {
+    /// The SPQR message (field 5, left out when empty).
+    pub(crate) pq_ratchet: Vec<u8>,
+    /// The addresses (field 6).
+    pub(crate) addresses: Option<[u8; ADDRESSES_LEN]>,
 }
 
 impl SignalMessage {
     /// Builds and MACs a message of `version`. `sender` and `receiver` are the two
     /// identity keys in that order, as the MAC input requires.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         version: ProtocolVersion,
         mac_key: &[u8; 32],
@@ -43,13 +64,20 @@ impl SignalMessage {
         counter: u32,
         previous_counter: u32,
         ciphertext: Vec<u8>,
+        extension: Extension,
         (sender, receiver): (&IdentityKey, &IdentityKey),
     ) -> Self {
+        let Extension {
+            pq_ratchet,
+            addresses,
+        } = extension;
         let body = pb::SignalMessage {
             ratchet_key: Some(ratchet_key.serialize().to_vec()),
             counter: Some(counter),
             previous_counter: Some(previous_counter),
             ciphertext: Some(ciphertext),
+            pq_ratchet: (!pq_ratchet.is_empty()).then(|| pq_ratchet.clone()),
+            addresses: addresses.map(|a| a.to_vec()),
         };
         let mut serialized = Vec::with_capacity(1 + body.encoded_len() + MAC_LEN);
         serialized.push(version.version_byte());
@@ -63,8 +91,20 @@ impl SignalMessage {
             counter,
             previous_counter,
             ciphertext: body.ciphertext.unwrap_or_default(),
+            pq_ratchet,
+            addresses,
             serialized,
         }
+    }
+
+    /// The SPQR message (v4; empty when the field is absent, and always in v3).
+    pub fn pq_ratchet(&self) -> &[u8] {
+        &self.pq_ratchet
+    }
+
+    /// The addresses a v4 prekey message's inner message binds, if it carries them.
+    pub fn addresses(&self) -> Option<&[u8; ADDRESSES_LEN]> {
+        self.addresses.as_ref()
     }
 
     /// The protocol version its first byte names.
@@ -154,19 +194,41 @@ impl TryFrom<&[u8]> for SignalMessage {
         let ciphertext = msg.ciphertext.ok_or(WireError::MissingField {
             field: "ciphertext",
         })?;
+        // v3 has no post-quantum fields: a v3 message carrying one is not v3.
+        if version == ProtocolVersion::V3 {
+            if msg.pq_ratchet.is_some() {
+                return Err(WireError::UnexpectedField {
+                    field: "pq_ratchet",
+                });
+            }
+            if msg.addresses.is_some() {
+                return Err(WireError::UnexpectedField { field: "addresses" });
+            }
+        }
+        let addresses = msg
+            .addresses
+            .map(|a| {
+                <[u8; ADDRESSES_LEN]>::try_from(&a[..]).map_err(|_| WireError::InvalidLength {
+                    field: "addresses",
+                    found: a.len(),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             version,
             ratchet_key,
             counter,
             previous_counter: msg.previous_counter.unwrap_or(0),
             ciphertext,
+            pq_ratchet: msg.pq_ratchet.unwrap_or_default(),
+            addresses,
             serialized: bytes.to_vec(),
         })
     }
 }
 
-/// The first messages of a session: version byte (`0x33`) ‖ protobuf, wrapping a [`SignalMessage`] and
-/// carrying what the receiver needs for X3DH.
+/// The first messages of a session: version byte (`0x33`, `0x44`) ‖ protobuf, wrapping a
+/// [`SignalMessage`] and carrying what the receiver needs for X3DH or PQXDH.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeySignalMessage {
     registration_id: u32,
@@ -174,18 +236,21 @@ pub struct PreKeySignalMessage {
     signed_pre_key_id: u32,
     base_key: PublicKey,
     identity_key: IdentityKey,
+    kyber: Option<(u32, KemCiphertext)>,
     message: SignalMessage,
     serialized: Vec<u8>,
 }
 
-/// The X3DH header fields of a [`PreKeySignalMessage`].
-#[derive(Clone, Copy, Debug)]
+/// The handshake header fields of a [`PreKeySignalMessage`].
+#[derive(Clone, Debug)]
 pub(crate) struct PreKeyHeader {
     pub(crate) registration_id: u32,
     pub(crate) pre_key_id: Option<u32>,
     pub(crate) signed_pre_key_id: u32,
     pub(crate) base_key: PublicKey,
     pub(crate) identity_key: IdentityKey,
+    /// v4: the Kyber prekey id and the ciphertext encapsulated to it.
+    pub(crate) kyber: Option<(u32, KemCiphertext)>,
 }
 
 impl PreKeySignalMessage {
@@ -197,6 +262,8 @@ impl PreKeySignalMessage {
             message: Some(message.serialized().to_vec()),
             registration_id: Some(header.registration_id),
             signed_pre_key_id: Some(header.signed_pre_key_id),
+            kyber_pre_key_id: header.kyber.as_ref().map(|(id, _)| *id),
+            kyber_ciphertext: header.kyber.as_ref().map(|(_, ct)| ct.serialize()),
         };
         let mut serialized = Vec::with_capacity(1 + body.encoded_len());
         serialized.push(message.version().version_byte());
@@ -207,9 +274,20 @@ impl PreKeySignalMessage {
             signed_pre_key_id: header.signed_pre_key_id,
             base_key: header.base_key,
             identity_key: header.identity_key,
+            kyber: header.kyber,
             message,
             serialized,
         }
+    }
+
+    /// The Kyber prekey used (v4 only).
+    pub fn kyber_pre_key_id(&self) -> Option<u32> {
+        self.kyber.as_ref().map(|(id, _)| *id)
+    }
+
+    /// The Kyber ciphertext (v4 only), the same in every prekey message of a session.
+    pub fn kyber_ciphertext(&self) -> Option<&KemCiphertext> {
+        self.kyber.as_ref().map(|(_, ct)| ct)
     }
 
     /// The sender's registration id.
@@ -259,6 +337,7 @@ impl PreKeySignalMessage {
             signed_pre_key_id: self.signed_pre_key_id,
             base_key: self.base_key,
             identity_key: self.identity_key,
+            kyber: self.kyber.clone(),
         }
     }
 }
@@ -277,6 +356,38 @@ impl TryFrom<&[u8]> for PreKeySignalMessage {
         let inner = msg
             .message
             .ok_or(WireError::MissingField { field: "message" })?;
+        // Kyber id and ciphertext come together, in v4 and only there.
+        let kyber = match (version, msg.kyber_pre_key_id, msg.kyber_ciphertext) {
+            (ProtocolVersion::V3, None, None) => None,
+            (ProtocolVersion::V3, Some(_), _) => {
+                return Err(WireError::UnexpectedField {
+                    field: "kyber_pre_key_id",
+                });
+            }
+            (ProtocolVersion::V3, None, Some(_)) => {
+                return Err(WireError::UnexpectedField {
+                    field: "kyber_ciphertext",
+                });
+            }
+            (_, Some(id), Some(ct)) => {
+                let ct =
+                    KemCiphertext::from_bytes(&ct).map_err(|source| WireError::InvalidKey {
+                        field: "kyber_ciphertext",
+                        source,
+                    })?;
+                Some((id, ct))
+            }
+            (_, None, _) => {
+                return Err(WireError::MissingField {
+                    field: "kyber_pre_key_id",
+                });
+            }
+            (_, Some(_), None) => {
+                return Err(WireError::MissingField {
+                    field: "kyber_ciphertext",
+                });
+            }
+        };
         let message = SignalMessage::try_from(&inner[..])?;
         // The wrapper and the message it carries speak one version.
         if message.version() != version {
@@ -290,6 +401,7 @@ impl TryFrom<&[u8]> for PreKeySignalMessage {
             signed_pre_key_id,
             base_key,
             identity_key,
+            kyber,
             message,
             serialized: bytes.to_vec(),
         })

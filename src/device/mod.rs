@@ -21,8 +21,12 @@
 //! let (alice_key, bob_key) = (StoreKey::generate(&mut rng), StoreKey::generate(&mut rng));
 //! let alice_store = SqliteStore::open(dir.path().join("alice.db"), &alice_key, &mut rng)?;
 //! let bob_store = SqliteStore::open(dir.path().join("bob.db"), &bob_key, &mut rng)?;
-//! let alice = Device::open(alice_store, Address::new("alice", 1), SystemRng::new(), clock.clone())?;
-//! let bob = Device::open(bob_store, Address::new("bob", 1), SystemRng::new(), clock)?;
+//! // v4 where the store keeps Kyber prekeys, v3 otherwise (the default is v4 only).
+//! let versions = confide::session::Versions::V3AndV4;
+//! let alice = Device::open(alice_store, Address::new("alice", 1), SystemRng::new(), clock.clone())?
+//!     .with_versions(versions);
+//! let bob = Device::open(bob_store, Address::new("bob", 1), SystemRng::new(), clock)?
+//!     .with_versions(versions);
 //!
 //! let bundle = bob.publish_bundle()?;
 //! alice.start_session(bob.address(), &bundle)?;
@@ -94,7 +98,7 @@ pub use crate::group::{
     GroupDistributionError, GroupKeyProcessError, GroupReceiveError, GroupSendError,
 };
 use crate::keys::IdentityKey;
-use crate::session::cipher;
+use crate::session::{ProtocolVersion, Versions, cipher};
 use crate::store::ProtocolStore;
 use crate::wire::CiphertextMessage;
 use crate::{Address, PreKeyBundle, Timestamp};
@@ -118,7 +122,7 @@ pub use error::{
     PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
-pub use prekeys::{PRE_KEY_BATCH, PreKeyError};
+pub use prekeys::{KYBER_PRE_KEY_BATCH, PRE_KEY_BATCH, PreKeyError};
 use privacy::PrivacyState;
 pub use privacy::state_kind;
 pub use sealed::{SealAs, SealFor, SealVersion, Unsealed};
@@ -173,6 +177,7 @@ pub struct Device<S, R, C> {
     address: Address,
     rng: Mutex<R>,
     clock: C,
+    versions: Versions,
     privacy: PrivacyState,
     /// Serializes group operations on a store without [`TransactionalGroupStore`]: each
     /// loads a sender-key record, changes a copy and saves it, so two at once could
@@ -204,9 +209,23 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             address,
             rng: Mutex::new(rng),
             clock,
+            versions: Versions::default(),
             privacy: PrivacyState::default(),
             group: Mutex::new(()),
         }
+    }
+
+    /// The same device speaking `versions` (default [`Versions::V4Only`]): which
+    /// sessions it starts and accepts, and whether its bundles carry a Kyber prekey.
+    #[must_use]
+    pub fn with_versions(mut self, versions: Versions) -> Self {
+        self.versions = versions;
+        self
+    }
+
+    /// The protocol versions this device speaks.
+    pub fn versions(&self) -> Versions {
+        self.versions
     }
 
     /// This device's address.
@@ -233,14 +252,23 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         self.rng.lock().map_err(|_| rng_poisoned())
     }
 
-    /// Starts a session with `remote` from its bundle.
+    /// Starts a session with `remote` from its bundle, of the newest version both the
+    /// bundle and [`Device::versions`] allow ([`BundleError::MissingKyberPreKey`] for a
+    /// v4-only device and a bundle without a Kyber prekey).
     pub fn start_session(
         &self,
         remote: &Address,
         bundle: &PreKeyBundle,
     ) -> Result<(), BundleError> {
         let now = self.clock.now();
-        cipher::start_session(&self.store, remote, bundle, &mut *self.rng()?, now)
+        cipher::start_session_with(
+            &self.store,
+            remote,
+            bundle,
+            self.versions,
+            &mut *self.rng()?,
+            now,
+        )
     }
 
     /// Trusts `key` for `remote` from now on (after showing the user the change).
@@ -261,21 +289,29 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         remote: &Address,
         plaintext: &[u8],
     ) -> Result<CiphertextMessage, EncryptError> {
-        cipher::encrypt(&self.store, remote, plaintext)
+        let mut rng = self.rng()?;
+        cipher::encrypt_as(&self.store, &self.address, remote, plaintext, &mut *rng)
     }
 
     /// Decrypts a message from `remote` and returns its plaintext as sent (for apps that
     /// frame their own; [`Device::decrypt`] parses padded content). See
-    /// [`cipher::decrypt`]: with a transactional store, committed before it returns,
-    /// and a redelivery is marked.
+    /// [`cipher::decrypt_as`]: with a transactional store, committed before it returns,
+    /// and a redelivery is marked. A prekey message of a version [`Device::versions`]
+    /// does not allow is [`DecryptError::VersionNotAllowed`].
     pub fn decrypt_raw(
         &self,
         remote: &Address,
         message: &CiphertextMessage,
     ) -> Result<Decrypted, DecryptError> {
+        if let CiphertextMessage::PreKey(m) = message {
+            let version: ProtocolVersion = m.version();
+            if !self.versions.allows(version) {
+                return Err(DecryptError::VersionNotAllowed { version });
+            }
+        }
         let now = self.clock.now();
         let mut rng = self.rng().map_err(DecryptError::Store)?;
-        cipher::decrypt(&self.store, remote, message, &mut *rng, now)
+        cipher::decrypt_as(&self.store, &self.address, remote, message, &mut *rng, now)
     }
 
     /// Serialises group operations on a store without [`TransactionalGroupStore`]

@@ -1,7 +1,10 @@
 //! The public keys a device publishes so others can start sessions with it offline.
 
 use super::error::RecordError;
-use super::{IdentityKey, PreKeyRecord, PublicKey, SIGNATURE_LEN, SignedPreKeyRecord};
+use super::{
+    IdentityKey, KemPublicKey, KyberPreKeyPublic, PreKeyRecord, PublicKey, SIGNATURE_LEN,
+    SignedPreKeyRecord,
+};
 
 /// The public half of a signed prekey, with its signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +60,8 @@ pub struct PreKeyBundle {
     pub signed_pre_key: SignedPreKeyPublic,
     /// A one-time prekey, when the server still had one.
     pub pre_key: Option<PreKeyPublic>,
+    /// A Kyber prekey (one-time or last-resort), which a v4 session needs.
+    pub kyber_pre_key: Option<KyberPreKeyPublic>,
 }
 
 impl PreKeyBundle {
@@ -73,7 +78,15 @@ impl PreKeyBundle {
             identity_key,
             signed_pre_key,
             pre_key: None,
+            kyber_pre_key: None,
         }
+    }
+
+    /// The same bundle carrying the Kyber prekey `kyber_pre_key` (protocol v4).
+    #[must_use]
+    pub fn with_kyber_pre_key(mut self, kyber_pre_key: KyberPreKeyPublic) -> Self {
+        self.kyber_pre_key = Some(kyber_pre_key);
+        self
     }
 
     /// The same bundle carrying the one-time prekey `pre_key`.
@@ -83,12 +96,16 @@ impl PreKeyBundle {
         self
     }
 
-    /// Whether the signed prekey carries a valid signature by the identity key.
+    /// Whether the signed prekey, and the Kyber prekey if any, carry valid signatures by
+    /// the identity key.
     pub fn has_valid_signature(&self) -> bool {
         self.identity_key.verify_signature(
             &self.signed_pre_key.key.serialize(),
             &self.signed_pre_key.signature,
-        )
+        ) && self
+            .kyber_pre_key
+            .as_ref()
+            .is_none_or(|k| k.has_valid_signature(&self.identity_key))
     }
 }
 
@@ -130,6 +147,17 @@ impl PreKeyBundle {
                 .pre_key
                 .map(|p| p.key.serialize().to_vec())
                 .unwrap_or_default(),
+            kyber_pre_key_id: self.kyber_pre_key.as_ref().map(|k| k.id),
+            kyber_pre_key: self
+                .kyber_pre_key
+                .as_ref()
+                .map(|k| k.key.serialize())
+                .unwrap_or_default(),
+            kyber_pre_key_signature: self
+                .kyber_pre_key
+                .as_ref()
+                .map(|k| k.signature.to_vec())
+                .unwrap_or_default(),
         }
         .encode_to_vec()
     }
@@ -154,6 +182,20 @@ impl PreKeyBundle {
             None if msg.pre_key.is_empty() => None,
             None => return Err(RecordError::Inconsistent { field: "pre_key" }),
         };
+        let kyber_pre_key = match msg.kyber_pre_key_id {
+            Some(id) => Some(KyberPreKeyPublic {
+                id,
+                key: KemPublicKey::from_bytes(&msg.kyber_pre_key).map_err(RecordError::Key)?,
+                signature: super::signature_from_slice(&msg.kyber_pre_key_signature)
+                    .map_err(RecordError::Key)?,
+            }),
+            None if msg.kyber_pre_key.is_empty() && msg.kyber_pre_key_signature.is_empty() => None,
+            None => {
+                return Err(RecordError::Inconsistent {
+                    field: "kyber_pre_key",
+                });
+            }
+        };
         Ok(Self {
             registration_id: msg.registration_id,
             device_id: msg.device_id,
@@ -165,6 +207,7 @@ impl PreKeyBundle {
                     .map_err(RecordError::Key)?,
             },
             pre_key,
+            kyber_pre_key,
         })
     }
 }

@@ -1,15 +1,21 @@
-//! Curve25519 keys in the Signal encoding, identity keys, prekeys and bundles.
+//! Curve25519 keys in the Signal encoding, identity keys, prekeys (Kyber1024 ones for
+//! protocol v4 too) and bundles.
 
 mod bundle;
 mod error;
 mod identity;
 mod import;
+mod kyber;
 mod prekey;
 pub(crate) mod xeddsa;
 
 pub use bundle::{PreKeyBundle, PreKeyPublic, SignedPreKeyPublic};
 pub use error::{KeyError, RecordError};
 pub use identity::{IdentityKey, IdentityKeyPair};
+pub use kyber::{
+    KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KYBER1024_TYPE, KemCiphertext, KemKeyPair,
+    KemPublicKey, KemSecretKey, KyberPreKeyPublic, KyberPreKeyRecord, MLKEM1024_TYPE,
+};
 pub use prekey::{PreKeyRecord, SignedPreKeyRecord};
 pub use xeddsa::SIGNATURE_LEN;
 

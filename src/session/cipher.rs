@@ -12,6 +12,13 @@
 //! operations is safe, and [`decrypt`] keeps each decrypted message in the same
 //! transaction: a message delivered again (say after a crash) yields the stored plaintext,
 //! marked as a redelivery, and never steps the ratchet twice.
+//!
+//! Protocol v4 binds both parties' addresses into prekey messages (when both names are
+//! service ids), so the calls that write or check them take our own address:
+//! [`encrypt_as`] and [`decrypt_as`] (a [`crate::Device`] uses these). [`encrypt`] sends
+//! no addresses, and [`decrypt`] refuses a message that carries them, since it cannot
+//! check them. [`start_session`] lets the bundle pick the version (v4 when it has a Kyber
+//! prekey); [`start_session_with`] applies a [`Versions`] policy.
 
 use rand_core::{CryptoRng, RngCore};
 
@@ -19,14 +26,15 @@ use zeroize::Zeroizing;
 
 use crate::delivery::{Decrypted, retry};
 use crate::error::{BundleError, DecryptError, EncryptError, PublishError, StoreError};
-use crate::keys::{IdentityKey, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
-use crate::session::{LocalKeys, SessionRecord};
-use crate::store::{Commit, CommitOutcome, MessageId, NewMessage, ProtocolStore};
-use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use crate::keys::{IdentityKey, KyberPreKeyRecord, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
+use crate::session::{LocalKeys, SessionRecord, Versions, addresses};
+use crate::store::{Commit, CommitOutcome, KyberPreKeyUse, MessageId, NewMessage, ProtocolStore};
+use crate::wire::{ADDRESSES_LEN, CiphertextMessage, PreKeySignalMessage, SignalMessage};
 use crate::{Address, Timestamp};
 
 /// Which keys a new bundle gets: `BundleSpec::new(device_id, signed_pre_key_id)`, plus
-/// [`with_pre_key`](Self::with_pre_key) for a one-time prekey.
+/// [`with_pre_key`](Self::with_pre_key) for a one-time prekey and
+/// [`with_kyber_pre_key`](Self::with_kyber_pre_key) for a Kyber prekey (protocol v4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BundleSpec {
@@ -36,6 +44,11 @@ pub struct BundleSpec {
     pub signed_pre_key_id: u32,
     /// Id for a new one-time prekey, or `None` for a bundle without one.
     pub pre_key_id: Option<u32>,
+    /// Id for a new Kyber prekey, or `None` for a v3-only bundle.
+    pub kyber_pre_key_id: Option<u32>,
+    /// Whether that Kyber prekey is a last-resort key (kept after use) rather than a
+    /// one-time key.
+    pub kyber_last_resort: bool,
 }
 
 impl BundleSpec {
@@ -46,6 +59,8 @@ impl BundleSpec {
             device_id,
             signed_pre_key_id,
             pre_key_id: None,
+            kyber_pre_key_id: None,
+            kyber_last_resort: false,
         }
     }
 
@@ -55,13 +70,22 @@ impl BundleSpec {
         self.pre_key_id = id;
         self
     }
+
+    /// Also makes a Kyber prekey under `id` (`None`: none), last-resort or one-time.
+    #[must_use]
+    pub const fn with_kyber_pre_key(mut self, id: Option<u32>, last_resort: bool) -> Self {
+        self.kyber_pre_key_id = id;
+        self.kyber_last_resort = last_resort;
+        self
+    }
 }
 
-/// Makes a fresh signed prekey (and one-time prekey), saves them and returns the bundle
-/// to publish. Ids already in the store are refused
-/// ([`PublishError::SignedPreKeyIdInUse`], [`PublishError::PreKeyIdInUse`]) before
-/// anything is saved: replacing a published key would make every session started from
-/// the old bundle fail.
+/// Makes a fresh signed prekey (and one-time and Kyber prekeys), saves them and returns
+/// the bundle to publish. Ids already in the store are refused
+/// ([`PublishError::SignedPreKeyIdInUse`], [`PublishError::PreKeyIdInUse`],
+/// [`PublishError::KyberPreKeyIdInUse`]) before anything is saved: replacing a published
+/// key would make every session started from the old bundle fail. A Kyber prekey needs a
+/// store with [`PreKeyStore::kyber_pre_keys`](crate::store::PreKeyStore::kyber_pre_keys) ([`PublishError::NoKyberStore`]).
 pub fn publish_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     rng: &mut R,
@@ -78,23 +102,41 @@ pub fn publish_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
             return Err(PublishError::PreKeyIdInUse { id });
         }
     }
+    let kyber_store = match spec.kyber_pre_key_id {
+        Some(id) => {
+            let kyber = store.kyber_pre_keys().ok_or(PublishError::NoKyberStore)?;
+            if kyber.kyber_pre_key(id)?.is_some() {
+                return Err(PublishError::KyberPreKeyIdInUse { id });
+            }
+            Some(kyber)
+        }
+        None => None,
+    };
     let identity = store.local_identity()?;
     let registration_id = store.local_registration_id()?;
     let signed = SignedPreKeyRecord::generate(rng, &identity, spec.signed_pre_key_id, now);
     let pre_key = spec.pre_key_id.map(|id| PreKeyRecord::generate(rng, id));
-    // The one-time prekey first: if the signed prekey then fails to save, the bundle is
-    // never returned and the orphan one-time key is harmless.
+    let kyber = spec
+        .kyber_pre_key_id
+        .map(|id| KyberPreKeyRecord::generate(rng, &identity, id, now));
+    // The one-time keys first: if the signed prekey then fails to save, the bundle is
+    // never returned and the orphan keys are harmless.
     if let Some(record) = &pre_key {
         store.save_pre_key(record)?;
     }
+    if let (Some(record), Some(kyber_store)) = (&kyber, kyber_store) {
+        kyber_store.save_kyber_pre_key(record.id(), &record.to_bytes(), spec.kyber_last_resort)?;
+    }
     store.save_signed_pre_key(&signed)?;
-    Ok(PreKeyBundle {
+    let mut bundle = PreKeyBundle::new(
         registration_id,
-        device_id: spec.device_id,
-        identity_key: *identity.identity_key(),
-        signed_pre_key: signed.public(),
-        pre_key: pre_key.as_ref().map(PreKeyRecord::public),
-    })
+        spec.device_id,
+        *identity.identity_key(),
+        signed.public(),
+    );
+    bundle.pre_key = pre_key.as_ref().map(PreKeyRecord::public);
+    bundle.kyber_pre_key = kyber.as_ref().map(KyberPreKeyRecord::public);
+    Ok(bundle)
 }
 
 /// `Err((known, received))` when `address` is known under another identity key. The
@@ -133,6 +175,8 @@ struct Change {
     record: SessionRecord,
     identity: Option<IdentityKey>,
     used_pre_key: Option<u32>,
+    /// The Kyber prekey use of a new v4 session.
+    kyber_use: Option<KyberPreKeyUse>,
     /// The decrypted message to keep for redelivery (transactional stores only).
     message: Option<(MessageId, Zeroizing<Vec<u8>>, Timestamp)>,
 }
@@ -143,6 +187,7 @@ impl Change {
             record,
             identity: None,
             used_pre_key: None,
+            kyber_use: None,
             message: None,
         }
     }
@@ -173,7 +218,8 @@ fn update<S: ProtocolStore + ?Sized, T, E: From<StoreError>>(
         };
         if let (Some(txn), Some(version)) = (txn, version) {
             let mut commit = Commit::session(address, version, &change.record)
-                .with_removed_pre_key(change.used_pre_key);
+                .with_removed_pre_key(change.used_pre_key)
+                .with_kyber_pre_key_use(change.kyber_use);
             if let Some(key) = change.identity.as_ref() {
                 commit = commit.with_identity(key);
             }
@@ -188,6 +234,11 @@ fn update<S: ProtocolStore + ?Sized, T, E: From<StoreError>>(
         if let Some(id) = change.used_pre_key {
             store.remove_pre_key(id)?;
         }
+        if let (Some(used), Some(kyber)) = (change.kyber_use.as_ref(), store.kyber_pre_keys()) {
+            // Checked before the decrypt; `false` here means a concurrent operation
+            // recorded the same use, which a plain store does not order anyway.
+            kyber.mark_kyber_pre_key_used(used)?;
+        }
         if let Some(key) = change.identity.as_ref() {
             store.save_identity(address, key)?;
         }
@@ -195,12 +246,26 @@ fn update<S: ProtocolStore + ?Sized, T, E: From<StoreError>>(
     })
 }
 
-/// Starts a session with `address` from its bundle (checking the signed prekey's
-/// signature and that the bundle's identity is the trusted one for `address`).
+/// Starts a session with `address` from its bundle (checking the prekey signatures and
+/// that the bundle's identity is the trusted one for `address`): v4 when the bundle has
+/// a Kyber prekey, else v3 ([`Versions::V3AndV4`]).
 pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
     bundle: &PreKeyBundle,
+    rng: &mut R,
+    now: Timestamp,
+) -> Result<(), BundleError> {
+    start_session_with(store, address, bundle, Versions::V3AndV4, rng, now)
+}
+
+/// [`start_session`] under the policy `versions` (see
+/// [`SessionRecord::start_session_with`]).
+pub fn start_session_with<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    address: &Address,
+    bundle: &PreKeyBundle,
+    versions: Versions,
     rng: &mut R,
     now: Timestamp,
 ) -> Result<(), BundleError> {
@@ -214,7 +279,7 @@ pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     let registration_id = store.local_registration_id()?;
     update(store, address, |stored| {
         let mut record = stored.unwrap_or_default();
-        record.start_session((&identity, registration_id), bundle, rng, now)?;
+        record.start_session_with((&identity, registration_id), bundle, versions, rng, now)?;
         let mut change = Change::record(record);
         change.identity = Some(bundle.identity_key);
         Ok(Attempt::Save(Box::new(change), ()))
@@ -222,12 +287,37 @@ pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
 }
 
 /// Encrypts for `address` with the current session. The advanced chain is saved before
-/// the ciphertext is returned.
-pub fn encrypt<S: ProtocolStore + ?Sized>(
+/// the ciphertext is returned. v4 prekey messages carry no addresses from here (see
+/// [`encrypt_as`]).
+pub fn encrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
     plaintext: &[u8],
+    rng: &mut R,
 ) -> Result<CiphertextMessage, EncryptError> {
+    encrypt_inner(store, None, address, plaintext, rng)
+}
+
+/// [`encrypt`] from `local` (our own address): a v4 prekey message binds both addresses
+/// when both names are service ids, as libsignal does.
+pub fn encrypt_as<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    local: &Address,
+    address: &Address,
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Result<CiphertextMessage, EncryptError> {
+    encrypt_inner(store, Some(local), address, plaintext, rng)
+}
+
+fn encrypt_inner<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    local: Option<&Address>,
+    address: &Address,
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Result<CiphertextMessage, EncryptError> {
+    let bound = local.and_then(|local| addresses::encode(local, address));
     update(store, address, |stored| {
         let mut record = stored.ok_or(EncryptError::NoSession)?;
         let remote = *record
@@ -237,7 +327,7 @@ pub fn encrypt<S: ProtocolStore + ?Sized>(
         if let Err((known, received)) = check_trust(store, address, &remote, Some(&remote))? {
             return Err(EncryptError::UntrustedIdentity { known, received });
         }
-        let message = record.encrypt(plaintext)?;
+        let message = record.encrypt_with(plaintext, bound, rng)?;
         Ok(Attempt::Save(Box::new(Change::record(record)), message))
     })
 }
@@ -270,6 +360,11 @@ pub fn has_session<S: ProtocolStore + ?Sized>(
 /// plaintext with `redelivered: true` and touches nothing. Once the app acknowledged
 /// the message to the store, a redelivery is [`DecryptError::DuplicateMessage`]. With a
 /// plain store `redelivered` is always `false` and a redelivery is that duplicate error.
+///
+/// A v4 message that carries addresses is refused here ([`DecryptError::InvalidMessage`]):
+/// use [`decrypt_as`], which knows ours. A v4 prekey message uses the Kyber prekey it
+/// names; a last-resort Kyber prekey's handshake seen before is
+/// [`DecryptError::KyberPreKeyReused`].
 pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
@@ -277,6 +372,32 @@ pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     rng: &mut R,
     now: Timestamp,
 ) -> Result<Decrypted, DecryptError> {
+    decrypt_inner(store, None, address, message, rng, now)
+}
+
+/// [`decrypt`] at `local` (our own address): a message's addresses, when present, must
+/// be (sender = `address`, recipient = `local`), and both names must be service ids.
+pub fn decrypt_as<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    local: &Address,
+    address: &Address,
+    message: &CiphertextMessage,
+    rng: &mut R,
+    now: Timestamp,
+) -> Result<Decrypted, DecryptError> {
+    decrypt_inner(store, Some(local), address, message, rng, now)
+}
+
+fn decrypt_inner<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
+    store: &S,
+    local: Option<&Address>,
+    address: &Address,
+    message: &CiphertextMessage,
+    rng: &mut R,
+    now: Timestamp,
+) -> Result<Decrypted, DecryptError> {
+    let bound = local.and_then(|local| addresses::encode(address, local));
+    let bound = bound.as_ref();
     let id = MessageId::of(message);
     let txn = store.transactional();
     update(store, address, |stored| {
@@ -290,8 +411,8 @@ pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
             }
         }
         let attempt = match message {
-            CiphertextMessage::Signal(m) => signal_step(store, address, stored, m, rng),
-            CiphertextMessage::PreKey(m) => prekey_step(store, address, stored, m, rng),
+            CiphertextMessage::Signal(m) => signal_step(store, address, stored, m, bound, rng),
+            CiphertextMessage::PreKey(m) => prekey_step(store, address, stored, m, bound, rng),
         };
         let (mut change, plaintext) = match (attempt, txn) {
             (Ok(step), _) => step,
@@ -325,11 +446,12 @@ fn signal_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     address: &Address,
     record: Option<SessionRecord>,
     message: &SignalMessage,
+    bound: Option<&[u8; ADDRESSES_LEN]>,
     rng: &mut R,
 ) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
     let mut record = record.ok_or(DecryptError::NoSession)?;
     let before = session_identity(Some(&record));
-    let plaintext = record.decrypt(message, rng)?;
+    let plaintext = record.decrypt_bound(message, bound, rng)?;
     if let Some(current) = record.current() {
         let remote = current.remote_identity();
         if let Err((known, received)) = check_trust(store, address, remote, before.as_ref())? {
@@ -344,6 +466,7 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     address: &Address,
     record: Option<SessionRecord>,
     message: &PreKeySignalMessage,
+    bound: Option<&[u8; ADDRESSES_LEN]>,
     rng: &mut R,
 ) -> Result<(Change, Zeroizing<Vec<u8>>), DecryptError> {
     let mut record = record.unwrap_or_default();
@@ -351,12 +474,34 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     // A message continuing a kept session is checked against that session's identity
     // below, after `decrypt_prekey` made sure the header names it: a relabelled header is
     // a forgery, not an identity change to show the user.
-    if !record.has_base_key(message.base_key()) {
+    let continues = record.has_base_key(message.base_key());
+    if !continues {
         let header = message.identity_key();
         if let Err((known, received)) = check_trust(store, address, header, before.as_ref())? {
             return Err(DecryptError::UntrustedIdentity { known, received });
         }
     }
+    // The Kyber prekey a new v4 session needs; a handshake seen before with a
+    // last-resort key is a replay.
+    let kyber = match (message.kyber_pre_key_id(), continues) {
+        (Some(id), false) => {
+            let kyber_store = store
+                .kyber_pre_keys()
+                .ok_or(DecryptError::UnknownKyberPreKey { id })?;
+            let used = KyberPreKeyUse::new(id, message.signed_pre_key_id(), *message.base_key());
+            if kyber_store.kyber_pre_key_used(&used)? {
+                return Err(DecryptError::KyberPreKeyReused { id });
+            }
+            match kyber_store.kyber_pre_key(id)? {
+                Some(bytes) => Some(
+                    KyberPreKeyRecord::from_bytes(&bytes)
+                        .map_err(|e| DecryptError::Store(StoreError::Corrupt(e)))?,
+                ),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let identity = store.local_identity()?;
     let signed = store.signed_pre_key(message.signed_pre_key_id())?;
     let one_time = match message.pre_key_id() {
@@ -365,8 +510,9 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     };
     let keys = LocalKeys::new(&identity, store.local_registration_id()?)
         .with_signed_pre_key(signed.as_ref())
-        .with_pre_key(one_time.as_ref());
-    let outcome = record.decrypt_prekey(message, &keys, rng)?;
+        .with_pre_key(one_time.as_ref())
+        .with_kyber_pre_key(kyber.as_ref());
+    let outcome = record.decrypt_prekey_bound(message, &keys, bound, rng)?;
     // The state that decrypted is current: trust its identity, which its MAC (through
     // X3DH for a new session) authenticated, never the header's.
     let remote = record.current().map(|s| *s.remote_identity());
@@ -379,6 +525,7 @@ fn prekey_step<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
         record,
         identity: remote,
         used_pre_key: outcome.used_pre_key,
+        kyber_use: outcome.kyber_pre_key_use,
         message: None,
     };
     Ok((change, outcome.plaintext))

@@ -1,10 +1,12 @@
-//! Pairwise sessions: X3DH and the Double Ratchet in the Signal Protocol v3 format.
+//! Pairwise sessions: X3DH (v3) or PQXDH (v4) and the Double Ratchet, in v4 with SPQR's
+//! post-quantum salt on every message key.
 //!
 //! The version is a value ([`ProtocolVersion`]) carried by each session state, not a
 //! constant: the handshake derivation takes its label and an optional KEM secret, the
 //! message-key derivation an optional salt, and a [`SessionRecord`] may hold states of
-//! different versions.
+//! different versions. Which versions a device starts and accepts is its [`Versions`].
 
+mod addresses;
 mod chain_key;
 pub mod cipher;
 mod message_keys;
@@ -13,7 +15,7 @@ pub(crate) mod ratchet;
 mod record;
 mod root_key;
 mod version;
-mod x3dh;
+pub(crate) mod x3dh;
 
 /// Counts the costly steps of decryption per thread, so unit tests can check that the
 /// work one message causes is bounded (performance itself is measured by the benches).
@@ -50,7 +52,7 @@ pub(crate) mod work {
 }
 
 pub use record::{LocalKeys, PreKeyDecrypted, SessionRecord};
-pub use version::ProtocolVersion;
+pub use version::{ProtocolVersion, Versions};
 
 /// The bounds that keep a session's memory finite whatever a peer sends. Past each one
 /// the operation fails with a typed error or drops the oldest item, never grows.

@@ -13,8 +13,11 @@ use super::version::ProtocolVersion;
 use crate::Timestamp;
 use crate::crypto;
 use crate::error::{DecryptError, EncryptError};
-use crate::keys::{IdentityKey, KeyPair, PublicKey};
-use crate::wire::{CiphertextMessage, PreKeyHeader, PreKeySignalMessage, SignalMessage};
+use crate::keys::{IdentityKey, KemCiphertext, KeyPair, PublicKey};
+use crate::spqr;
+use crate::wire::{
+    ADDRESSES_LEN, CiphertextMessage, Extension, PreKeyHeader, PreKeySignalMessage, SignalMessage,
+};
 
 #[derive(Clone, Debug)]
 pub(crate) struct SenderChain {
@@ -54,18 +57,14 @@ impl ReceiverChain {
         }
     }
 
-    /// The keys for `counter` (derived with `salt`), advancing the chain or taking a
-    /// kept key.
-    fn message_keys(
-        &mut self,
-        counter: u32,
-        salt: Option<&[u8]>,
-    ) -> Result<MessageKeys, DecryptError> {
+    /// The message-key seed for `counter`, advancing the chain or taking a kept seed
+    /// (kept as seeds, since v4's salt arrives only with the message).
+    fn message_seed(&mut self, counter: u32) -> Result<Zeroizing<[u8; 32]>, DecryptError> {
         let next = self.chain_key.index();
         if counter < next {
             let pos = self.skipped.iter().position(|k| k.counter == counter);
             if let Some(kept) = pos.and_then(|p| self.skipped.remove(p)) {
-                return Ok(MessageKeys::derive(&kept.seed, salt));
+                return Ok(Zeroizing::new(kept.seed));
             }
             return Err(match self.evicted_up_to {
                 Some(e) if counter <= e => DecryptError::MessageKeyEvicted { counter },
@@ -97,9 +96,9 @@ impl ReceiverChain {
             }
             self.chain_key = following.ok_or_else(exhausted)?;
         }
-        let (keys, following) = self.chain_key.step(salt);
+        let (seed, following) = self.chain_key.seed_and_next();
         self.chain_key = following.ok_or_else(exhausted)?;
-        Ok(keys)
+        Ok(Zeroizing::new(seed))
     }
 }
 
@@ -114,13 +113,26 @@ pub(crate) struct Price {
 }
 
 /// What the initiator sends in every message until the responder first answers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct PendingPreKey {
     pub(crate) pre_key_id: Option<u32>,
     pub(crate) signed_pre_key_id: u32,
     pub(crate) base_key: PublicKey,
     pub(crate) created_at: Timestamp,
+    /// v4: the Kyber prekey and the one ciphertext encapsulated to it.
+    pub(crate) kyber: Option<PendingKyber>,
 }
+
+/// The Kyber half of a v4 initiator's pending prekey: repeated unchanged.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingKyber {
+    pub(crate) id: u32,
+    pub(crate) ciphertext: KemCiphertext,
+}
+
+#[cfg(test)]
+#[path = "v4_tests.rs"]
+mod v4_tests;
 
 /// One Double Ratchet session with one remote device.
 ///
@@ -140,6 +152,8 @@ pub struct Session {
     pub(crate) local_registration_id: u32,
     pub(crate) remote_registration_id: u32,
     pub(crate) alice_base_key: PublicKey,
+    /// v4 only: the SPQR state, advanced with each message sent and authenticated.
+    pub(crate) spqr: Option<spqr::State>,
 }
 
 impl Session {
@@ -174,7 +188,7 @@ impl Session {
         self.pending_pre_key.is_some()
     }
 
-    /// The protocol version's number (3).
+    /// The protocol version's number (3 or 4).
     pub fn version(&self) -> u8 {
         self.version.number()
     }
@@ -185,20 +199,62 @@ impl Session {
         self.version
     }
 
-    /// The salt of this state's message-key derivation: none in v3.
-    fn message_key_salt(&self) -> Option<Zeroizing<Vec<u8>>> {
-        match self.version {
-            ProtocolVersion::V3 => None,
-        }
+    /// The Kyber prekey id and ciphertext this (v4, unacknowledged) session repeats in
+    /// its prekey messages.
+    pub fn pending_kyber_pre_key(&self) -> Option<(u32, &KemCiphertext)> {
+        let kyber = self.pending_pre_key.as_ref()?.kyber.as_ref()?;
+        Some((kyber.id, &kyber.ciphertext))
     }
 
-    /// Encrypts one message and advances the sending chain.
-    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+    /// Encrypts one message and advances the sending chain (and in v4 SPQR, which may
+    /// sample a key pair or an encapsulation from `rng`). Prekey messages carry no
+    /// addresses from here (see [`crate::session::cipher::encrypt_as`]).
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<CiphertextMessage, EncryptError> {
+        self.encrypt_with(plaintext, None, rng)
+    }
+
+    /// [`Self::encrypt`], binding `addresses` (sender, recipient) into a v4 prekey
+    /// message's inner message. Changes nothing on failure.
+    pub(crate) fn encrypt_with<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        addresses: Option<[u8; ADDRESSES_LEN]>,
+        rng: &mut R,
+    ) -> Result<CiphertextMessage, EncryptError> {
+        self.encrypt_inner(plaintext, addresses, rng, |_| {})
+    }
+
+    /// [`Self::encrypt_with`], with `tamper` applied to the SPQR message before it is
+    /// MACed (a no-op outside the unit tests, which forge authenticated bad input).
+    pub(crate) fn encrypt_inner<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        addresses: Option<[u8; ADDRESSES_LEN]>,
+        rng: &mut R,
+        tamper: fn(&mut Vec<u8>),
+    ) -> Result<CiphertextMessage, EncryptError> {
+        // SPQR first: its key salts this message's keys.
+        let (spqr_key, mut pq_ratchet, spqr_next) = match &self.spqr {
+            Some(state) => {
+                let sent = state
+                    .send(rng)
+                    .map_err(|_| EncryptError::PostQuantumRatchet)?;
+                (sent.key, sent.message, Some(sent.state))
+            }
+            None => (None, Vec::new(), None),
+        };
+        tamper(&mut pq_ratchet);
         let chain_key = &self.sender.chain_key;
-        let salt = self.message_key_salt();
-        let (keys, next) = chain_key.step(salt.as_deref().map(Vec::as_slice));
+        let (keys, next) = chain_key.step(spqr_key.as_ref().map(|k| &k.0[..]));
         let next = next.ok_or(EncryptError::ChainExhausted)?;
         let ciphertext = crypto::aes256_cbc_encrypt(keys.cipher_key(), keys.iv(), plaintext);
+        // Addresses go only into a v4 prekey message's inner message.
+        let addresses = addresses
+            .filter(|_| self.version == ProtocolVersion::V4 && self.pending_pre_key.is_some());
         let message = SignalMessage::new(
             self.version,
             keys.mac_key(),
@@ -206,9 +262,16 @@ impl Session {
             chain_key.index(),
             self.previous_counter,
             ciphertext,
+            Extension {
+                pq_ratchet,
+                addresses,
+            },
             (&self.local_identity, &self.remote_identity),
         );
         self.sender.chain_key = next;
+        if spqr_next.is_some() {
+            self.spqr = spqr_next;
+        }
         Ok(match &self.pending_pre_key {
             Some(p) => CiphertextMessage::PreKey(PreKeySignalMessage::new(
                 PreKeyHeader {
@@ -217,6 +280,7 @@ impl Session {
                     signed_pre_key_id: p.signed_pre_key_id,
                     base_key: p.base_key,
                     identity_key: self.local_identity,
+                    kyber: p.kyber.as_ref().map(|k| (k.id, k.ciphertext.clone())),
                 },
                 message,
             )),
@@ -224,14 +288,16 @@ impl Session {
         })
     }
 
-    /// Decrypts one message. On any error `self` is unchanged.
+    /// Decrypts one message. On any error `self` is unchanged. A message carrying
+    /// addresses is refused here, where ours are unknown (see
+    /// [`crate::session::cipher::decrypt_as`]).
     pub fn decrypt<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let mut copy = self.clone();
-        let plaintext = copy.decrypt_in_place(message, rng)?;
+        let plaintext = copy.decrypt_in_place(message, None, rng)?;
         *self = copy;
         Ok(plaintext)
     }
@@ -266,10 +332,13 @@ impl Session {
         })
     }
 
-    /// Decrypts, mutating `self` even on failure: callers pass a copy.
+    /// Decrypts, mutating `self` even on failure: callers pass a copy. `addresses` is
+    /// our encoding of (sender = them, recipient = us), `None` when our names are not
+    /// service ids: a message carrying addresses must match it.
     pub(crate) fn decrypt_in_place<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,
+        addresses: Option<&[u8; ADDRESSES_LEN]>,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         // A state only reads messages of its own version, and a too-far jump is refused
@@ -291,11 +360,32 @@ impl Session {
                 (0, Some(root))
             }
         };
-        let salt = self.message_key_salt();
-        let keys = self.receivers[chain]
-            .message_keys(message.counter(), salt.as_deref().map(Vec::as_slice))?;
+        let seed = self
+            .receivers
+            .get_mut(chain)
+            .ok_or(DecryptError::InvalidMessage)?
+            .message_seed(message.counter())?;
+        // Then SPQR: the key it gives salts the message keys; its next state is kept only
+        // once the MAC checked out.
+        let (spqr_key, spqr_next) = match &self.spqr {
+            Some(state) => {
+                let received = state
+                    .recv(message.pq_ratchet())
+                    .map_err(|_| DecryptError::PostQuantumRatchet)?;
+                (received.key, Some(received.state))
+            }
+            None => (None, None),
+        };
+        let keys = MessageKeys::derive(&seed, spqr_key.as_ref().map(|k| &k.0[..]));
         if !message.verify_mac(keys.mac_key(), &self.remote_identity, &self.local_identity) {
             return Err(DecryptError::InvalidMessage);
+        }
+        // Addresses, when present, must name us and them as we know us: otherwise the
+        // message is refused as a MAC failure would be.
+        if let Some(theirs) = message.addresses() {
+            if addresses.is_none_or(|ours| !crypto::ct_eq(ours, theirs)) {
+                return Err(DecryptError::InvalidMessage);
+            }
         }
         let plaintext =
             crypto::aes256_cbc_decrypt(keys.cipher_key(), keys.iv(), message.ciphertext())
@@ -303,6 +393,9 @@ impl Session {
                 .ok_or(DecryptError::InvalidMessage)?;
         if let Some(root) = ratcheted {
             self.start_sending_chain(root, theirs, rng)?;
+        }
+        if spqr_next.is_some() {
+            self.spqr = spqr_next;
         }
         // The responder has answered (or this is the responder): stop sending prekey messages.
         self.pending_pre_key = None;

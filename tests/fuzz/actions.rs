@@ -548,7 +548,12 @@ impl World {
         let peer = self.dev(from.other()).address.clone();
         let Some(session) = self.current_base(from) else {
             let before = self.snapshot(from);
-            let result = cipher::encrypt(&sender.store, &peer, payload);
+            let result = cipher::encrypt(
+                &sender.store,
+                &peer,
+                payload,
+                &mut confide::SystemRng::new(),
+            );
             assert!(
                 matches!(result, Err(EncryptError::NoSession)),
                 "{}: encrypt without a session gave {result:?}",
@@ -557,8 +562,13 @@ impl World {
             self.assert_unchanged(from, &before, "encrypt without a session");
             return false;
         };
-        let message = cipher::encrypt(&sender.store, &peer, payload)
-            .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
+        let message = cipher::encrypt(
+            &sender.store,
+            &peer,
+            payload,
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
         let ratchet = *match &message {
             CiphertextMessage::Signal(m) => m.ratchet_key(),
             CiphertextMessage::PreKey(m) => m.message().ratchet_key(),

@@ -163,7 +163,7 @@ fn use_record(record: SessionRecord) {
         }
     }
     let mut copy = record.clone();
-    if let Err(e) = copy.encrypt(b"probe") {
+    if let Err(e) = copy.encrypt(b"probe", &mut confide::SystemRng::new()) {
         assert!(
             copy.to_bytes() == before,
             "failed encrypt ({e:?}) changed a loaded record"
@@ -324,7 +324,13 @@ impl Fixture {
         };
         let send = |name: &str, sent: &mut Vec<_>| {
             let plaintext = format!("fixture message {name}").into_bytes();
-            let m = cipher::encrypt(&alice, &bob_addr, &plaintext).expect("encrypt");
+            let m = cipher::encrypt(
+                &alice,
+                &bob_addr,
+                &plaintext,
+                &mut confide::SystemRng::new(),
+            )
+            .expect("encrypt");
             sent.push((name.to_string(), m, plaintext, false));
         };
         let deliver = |name: &str,
@@ -336,7 +342,8 @@ impl Fixture {
             entry.3 = true;
         };
         let answer = |rng: &mut ChaCha20Rng| {
-            let m = cipher::encrypt(&bob, &alice_addr, b"answer").expect("encrypt");
+            let m = cipher::encrypt(&bob, &alice_addr, b"answer", &mut confide::SystemRng::new())
+                .expect("encrypt");
             cipher::decrypt(&alice, &bob_addr, &m, rng, NOW).expect("decrypt");
         };
 

@@ -171,6 +171,13 @@ impl Node {
         Self::spawn_command(Command::new(confide_peer()))
     }
 
+    /// confide's `examples/peer` in protocol v4 mode (`CONFIDE_PEER_VERSION=4`).
+    pub(crate) fn spawn_confide_v4() -> Node {
+        let mut c = Command::new(confide_peer());
+        c.env("CONFIDE_PEER_VERSION", "4");
+        Self::spawn_command(c)
+    }
+
     /// confide's peer in persistent mode (`--db PATH --db-key HEX`).
     pub(crate) fn spawn_confide_persistent(db: &Path, key_hex: &str) -> Node {
         let mut c = Command::new(confide_peer());

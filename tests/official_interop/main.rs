@@ -3,6 +3,8 @@
 //! both directions, shuffled, replays refused, rotation; certificates made by either
 //! side validated by the other; sealed sender v1 and v2 wrapping sender-key messages
 //! both directions; wrong trust root, expired certificates and corrupted bytes refused.
+//! Protocol v4 (PQXDH + SPQR) 1:1 sessions against it are in `v4`; `peer_suite` runs its
+//! scenarios with confide's peer in v3 and in v4 mode.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,6 +13,7 @@ mod layout;
 mod peer_suite;
 mod persistent;
 mod unseal;
+mod v4;
 
 use confide::group::{
     DistributionId, GroupDecryptError, GroupSessions, Layout, SenderKeyDistributionMessage,

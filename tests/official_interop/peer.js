@@ -15,6 +15,13 @@
 //   session. Multi-recipient sealed sender (version 2) needs such a session for every
 //   recipient (it carries the recipient's registration id); sender-key messages never
 //   use it. 1:1 messages through it are version 4, which v3-only peers cannot read.
+// - `bundle` also takes `kyber_prekey_id` and `kyber_last_resort` (default true): a
+//   one-time Kyber prekey is deleted once a session used it; a last-resort one stays,
+//   and a second session from the same (Kyber id, signed prekey id, base key) is
+//   refused (InvalidKyberPreKeyUse), as the facts describe a Signal client's store.
+// - `session_record` and `split_multi` (not in the protocol): `SessionRecord.serialize()`
+//   as hex, and the server's split of a multi-recipient message,
+//   for the v4 tests' derivation checks.
 // - Rotating a sender key (`group_create` with `rotate`) deletes the own record for the
 //   distribution and creates a new one, as Signal clients do after a member leaves.
 // - `sealed_decrypt` of a sender-key message follows the Signal clients: open the
@@ -136,11 +143,22 @@ class SignedPreKeys extends S.SignedPreKeyStore {
   async saveSignedPreKey(id, r) { this.s.put(id, r); }
   async getSignedPreKey(id) { return this.s.get(id); }
 }
+// One-time Kyber prekeys are deleted once used; a last-resort one stays, and a second
+// session from the same (Kyber id, signed prekey id, base key) is refused as a replay, as
+// the facts describe a Signal client's store doing.
 class KyberPreKeys extends S.KyberPreKeyStore {
-  constructor() { super(); this.s = new RecordStore(S.KyberPreKeyRecord); }
-  async saveKyberPreKey(id, r) { this.s.put(id, r); }
+  constructor() { super(); this.s = new RecordStore(S.KyberPreKeyRecord); this.lastResort = new Set(); this.used = new Set(); }
+  async saveKyberPreKey(id, r, lastResort = true) {
+    this.s.put(id, r);
+    if (lastResort) this.lastResort.add(id); else this.lastResort.delete(id);
+  }
   async getKyberPreKey(id) { return this.s.get(id); }
-  async markKyberPreKeyUsed() {}
+  async markKyberPreKeyUsed(id, signedId, baseKey) {
+    if (!this.lastResort.has(id)) { this.s.m.delete(id); return; }
+    const use = `${id}/${signedId}/${hex(baseKey.serialize())}`;
+    if (this.used.has(use)) throw new PeerError('InvalidKyberPreKeyUse', `last-resort Kyber prekey ${id} reused`);
+    this.used.add(use);
+  }
 }
 
 let me = null;
@@ -200,13 +218,14 @@ const ops = {
     const pk = opt(r, 'prekey_private') !== undefined
       ? S.PrivateKey.deserialize(unhex(r.prekey_private, 'prekey_private')) : S.PrivateKey.generate();
     const kem = S.KEMKeyPair.generate();
-    const kyberId = d.nextId;
-    d.nextId = Math.max(d.nextId, spkId, pkId) + 1;
+    const kyberId = opt(r, 'kyber_prekey_id') !== undefined ? u32(r.kyber_prekey_id, 'kyber_prekey_id') : d.nextId;
+    const lastResort = opt(r, 'kyber_last_resort') !== undefined ? bool(r.kyber_last_resort, 'kyber_last_resort') : true;
+    d.nextId = Math.max(d.nextId, spkId, pkId, kyberId) + 1;
     const spkSig = d.pair.privateKey.sign(spk.getPublicKey().serialize());
     const kemSig = d.pair.privateKey.sign(kem.getPublicKey().serialize());
     const now = Date.now();
     await d.signedPreKeys.saveSignedPreKey(spkId, S.SignedPreKeyRecord.new(spkId, now, spk.getPublicKey(), spk, spkSig));
-    await d.kyberPreKeys.saveKyberPreKey(kyberId, S.KyberPreKeyRecord.new(kyberId, now, kem, kemSig));
+    await d.kyberPreKeys.saveKyberPreKey(kyberId, S.KyberPreKeyRecord.new(kyberId, now, kem, kemSig), lastResort);
     if (oneTime) await d.preKeys.savePreKey(pkId, S.PreKeyRecord.new(pkId, pk.getPublicKey(), pk));
     return {
       bundle: {
@@ -277,6 +296,14 @@ const ops = {
   has_session: async (r) => {
     const s = await device().sessions.getSession(address(r, 'address'));
     return { has_session: !!s && s.hasCurrentState() };
+  },
+
+  // Not in PEER_PROTOCOL: the serialized SessionRecord (libsignal's storage.proto
+  // RecordStructure), for the v4 tests' byte-for-byte derivation checks.
+  session_record: async (r) => {
+    const s = await device().sessions.getSession(address(r, 'address'));
+    if (!s) throw new PeerError('NoSession', 'no session');
+    return { record: hex(s.serialize()) };
   },
 
   sign: async (r) => ({ signature: hex(device().pair.privateKey.sign(unhex(field(r, 'message'), 'message'))) }),
@@ -357,6 +384,12 @@ const ops = {
     }
     return { inner_type: inner.type(), ciphertext: hex(await S.sealedSenderEncrypt(usmc, a, d.ids)) };
   },
+
+  // Not in the protocol: the server's split of a multi-recipient (0x23) message into
+  // the one recipient's 0x22 message.
+  split_multi: async (r) => ({
+    ciphertext: hex(S.sealedSenderMultiRecipientMessageForSingleRecipient(unhex(field(r, 'multi'), 'multi'))),
+  }),
 
   sealed_decrypt: async (r) => {
     const d = device();

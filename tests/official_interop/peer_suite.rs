@@ -44,13 +44,29 @@ struct Dev {
     identity_private: Value,
 }
 
+thread_local! {
+    /// Set by the `peer_v4_*` tests for the scenario they run on this test's thread:
+    /// confide's peer then starts with `CONFIDE_PEER_VERSION=4`.
+    static CONFIDE_V4: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `scenario` with confide's peer in protocol v4 mode, and checks it is.
+fn in_v4(scenario: impl FnOnce()) {
+    CONFIDE_V4.with(|v| v.set(true));
+    scenario();
+}
+
 impl Dev {
     fn new(side: Side, name: &str, registration_id: u32) -> Dev {
         let mut p = match side {
+            Side::Confide if CONFIDE_V4.with(|v| v.get()) => Node::spawn_confide_v4(),
             Side::Confide => Node::spawn_confide(),
             Side::Libsignal => Node::spawn_script("peer.js"),
         };
         let hello = p.ok("hello", json!({}));
+        if side == Side::Confide && CONFIDE_V4.with(|v| v.get()) {
+            assert_eq!(hello["message_version"], json!(4), "{hello}");
+        }
         assert_eq!(hello["sender_keys"], json!(true), "{hello}");
         assert_eq!(hello["sealed_sender"], json!(true), "{hello}");
         let id = p.ok(
@@ -756,4 +772,48 @@ fn peer_protocol_errors_confide() {
 #[test]
 fn peer_protocol_errors_libsignal() {
     protocol_errors(Side::Libsignal);
+}
+
+// The same scenarios with confide's peer in protocol v4 mode: sessions between the
+// peers are then PQXDH from each side's own Kyber prekey (peer.js needs no help with
+// confide's bundle), and sealed sender v2 rides on a v4 session.
+
+#[test]
+fn peer_v4_group_confide_to_libsignal() {
+    in_v4(|| group_scenario(Side::Confide, 111));
+}
+
+#[test]
+fn peer_v4_group_libsignal_to_confide() {
+    in_v4(|| group_scenario(Side::Libsignal, 112));
+}
+
+#[test]
+fn peer_v4_group_corruption_confide_to_libsignal() {
+    in_v4(|| corruption_scenario(Side::Confide, 121));
+}
+
+#[test]
+fn peer_v4_group_corruption_libsignal_to_confide() {
+    in_v4(|| corruption_scenario(Side::Libsignal, 122));
+}
+
+#[test]
+fn peer_v4_sealed_group_confide_to_libsignal() {
+    in_v4(|| sealed_scenario(Side::Confide, 131));
+}
+
+#[test]
+fn peer_v4_sealed_group_libsignal_to_confide() {
+    in_v4(|| sealed_scenario(Side::Libsignal, 132));
+}
+
+#[test]
+fn peer_v4_sealed_refusals_confide_to_libsignal() {
+    in_v4(|| sealed_refusal_scenario(Side::Confide, 141));
+}
+
+#[test]
+fn peer_v4_sealed_refusals_libsignal_to_confide() {
+    in_v4(|| sealed_refusal_scenario(Side::Libsignal, 142));
 }

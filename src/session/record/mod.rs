@@ -7,11 +7,15 @@ use zeroize::Zeroizing;
 
 use super::limits::{MAX_CHAIN_STEPS_PER_MESSAGE, MAX_PREVIOUS_STATES};
 use super::ratchet::Session;
+use super::version::{ProtocolVersion, Versions};
 use super::x3dh::{self, ResponderKeys};
 use crate::Timestamp;
 use crate::error::{BundleError, DecryptError, EncryptError, RecordError, WireError};
-use crate::keys::{IdentityKeyPair, PreKeyBundle, PreKeyRecord, PublicKey, SignedPreKeyRecord};
-use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use crate::keys::{
+    IdentityKeyPair, KyberPreKeyRecord, PreKeyBundle, PreKeyRecord, PublicKey, SignedPreKeyRecord,
+};
+use crate::store::KyberPreKeyUse;
+use crate::wire::{ADDRESSES_LEN, CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
 mod stored;
 
@@ -34,6 +38,9 @@ pub struct LocalKeys<'a> {
     pub signed_pre_key: Option<&'a SignedPreKeyRecord>,
     /// The one-time prekey the message names, if we still have it.
     pub pre_key: Option<&'a PreKeyRecord>,
+    /// The Kyber prekey a v4 message names
+    /// ([`PreKeySignalMessage::kyber_pre_key_id`]), if we still have it.
+    pub kyber_pre_key: Option<&'a KyberPreKeyRecord>,
 }
 
 impl<'a> LocalKeys<'a> {
@@ -44,7 +51,15 @@ impl<'a> LocalKeys<'a> {
             registration_id,
             signed_pre_key: None,
             pre_key: None,
+            kyber_pre_key: None,
         }
+    }
+
+    /// The Kyber prekey a v4 message names, if we still have it.
+    #[must_use]
+    pub fn with_kyber_pre_key(mut self, key: Option<&'a KyberPreKeyRecord>) -> Self {
+        self.kyber_pre_key = key;
+        self
     }
 
     /// The signed prekey the message names, if we still have it.
@@ -74,6 +89,10 @@ pub struct PreKeyDecrypted {
     /// Whether the message started a new session (rather than continuing one a
     /// retransmitted prekey message already started).
     pub new_session: bool,
+    /// The Kyber prekey use of a new v4 session: mark it in the store
+    /// ([`crate::store::KyberPreKeyStore::mark_kyber_pre_key_used`]), which deletes a
+    /// one-time Kyber prekey and remembers a last-resort one's handshake.
+    pub kyber_pre_key_use: Option<KyberPreKeyUse>,
 }
 
 impl std::fmt::Debug for PreKeyDecrypted {
@@ -85,6 +104,7 @@ impl std::fmt::Debug for PreKeyDecrypted {
             )
             .field("used_pre_key", &self.used_pre_key)
             .field("new_session", &self.new_session)
+            .field("kyber_pre_key_use", &self.kyber_pre_key_use)
             .finish()
     }
 }
@@ -121,9 +141,11 @@ impl SessionRecord {
         self.current.is_some()
     }
 
-    /// Starts a new session from `bundle` (checking its signature), keeping the
-    /// current one as a previous state. Trust in `bundle.identity_key` is the caller's
-    /// decision: compare it with what you knew first.
+    /// Starts a new session from `bundle` (checking its signatures), keeping the
+    /// current one as a previous state: v4 when the bundle has a Kyber prekey, else v3
+    /// ([`Versions::V3AndV4`]; [`Self::start_session_with`] takes a policy). Trust in
+    /// `bundle.identity_key` is the caller's decision: compare it with what you knew
+    /// first.
     pub fn start_session<R: RngCore + CryptoRng>(
         &mut self,
         ours: (&IdentityKeyPair, u32),
@@ -131,35 +153,77 @@ impl SessionRecord {
         rng: &mut R,
         now: Timestamp,
     ) -> Result<(), BundleError> {
-        let session = x3dh::initiate(ours, bundle, rng, now)?;
+        self.start_session_with(ours, bundle, Versions::V3AndV4, rng, now)
+    }
+
+    /// [`Self::start_session`] under `versions`: v4 when the bundle has a Kyber prekey
+    /// and v4 is allowed, else v3 if allowed; otherwise
+    /// [`BundleError::MissingKyberPreKey`] (v4 only, no Kyber prekey).
+    pub fn start_session_with<R: RngCore + CryptoRng>(
+        &mut self,
+        ours: (&IdentityKeyPair, u32),
+        bundle: &PreKeyBundle,
+        versions: Versions,
+        rng: &mut R,
+        now: Timestamp,
+    ) -> Result<(), BundleError> {
+        let version = choose_version(bundle, versions)?;
+        let session = x3dh::initiate(ours, bundle, version, rng, now)?;
         self.install(session);
         Ok(())
     }
 
-    /// Encrypts with the current session.
-    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, EncryptError> {
+    /// Encrypts with the current session (v4's SPQR draws from `rng`).
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<CiphertextMessage, EncryptError> {
+        self.encrypt_with(plaintext, None, rng)
+    }
+
+    /// [`Self::encrypt`], binding `addresses` into a v4 prekey message.
+    pub(crate) fn encrypt_with<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        addresses: Option<[u8; ADDRESSES_LEN]>,
+        rng: &mut R,
+    ) -> Result<CiphertextMessage, EncryptError> {
         self.current
             .as_mut()
             .ok_or(EncryptError::NoSession)?
-            .encrypt(plaintext)
+            .encrypt_with(plaintext, addresses, rng)
     }
 
     /// Decrypts a message in an existing session, trying the current state and then the
     /// previous ones; a previous state that succeeds becomes current again. All the
     /// trials share [`super::limits::MAX_CHAIN_STEPS_PER_MESSAGE`]: states the message
-    /// would take more than what is left to walk are not tried.
+    /// would take more than what is left to walk are not tried. A message carrying
+    /// addresses is refused here, where ours are unknown.
     pub fn decrypt<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        self.decrypt_in(message, rng, |_| true)
+        self.decrypt_in(message, None, rng, |_| true)
+    }
+
+    /// [`Self::decrypt`], checking any addresses against `addresses` (ours for
+    /// (sender = them, recipient = us); `None` when our names are not service ids).
+    pub(crate) fn decrypt_bound<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        addresses: Option<&[u8; ADDRESSES_LEN]>,
+        rng: &mut R,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        self.decrypt_in(message, addresses, rng, |_| true)
     }
 
     /// [`Self::decrypt`], trying only the states `eligible` accepts.
     fn decrypt_in<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,
+        addresses: Option<&[u8; ADDRESSES_LEN]>,
         rng: &mut R,
         eligible: impl Fn(&Session) -> bool,
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
@@ -203,7 +267,7 @@ impl SessionRecord {
                 continue;
             };
             let mut copy = state.clone();
-            match copy.decrypt_in_place(message, rng) {
+            match copy.decrypt_in_place(message, addresses, rng) {
                 Ok(plaintext) => {
                     match slot {
                         Slot::Current => self.current = Some(copy),
@@ -229,25 +293,46 @@ impl SessionRecord {
     /// its header must name that session's remote identity: the inner MAC covers the
     /// session's identities, not the header's, so a relabelled header is refused with
     /// [`DecryptError::InvalidMessage`] before any work.
+    ///
+    /// A v4 message runs PQXDH with the Kyber prekey `keys` holds; the result names the
+    /// use to mark ([`PreKeyDecrypted::kyber_pre_key_use`]). A message carrying
+    /// addresses is refused here, where ours are unknown.
     pub fn decrypt_prekey<R: RngCore + CryptoRng>(
         &mut self,
         message: &PreKeySignalMessage,
         keys: &LocalKeys<'_>,
         rng: &mut R,
     ) -> Result<PreKeyDecrypted, DecryptError> {
+        self.decrypt_prekey_bound(message, keys, None, rng)
+    }
+
+    /// [`Self::decrypt_prekey`], checking any addresses against `addresses`.
+    pub(crate) fn decrypt_prekey_bound<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &PreKeySignalMessage,
+        keys: &LocalKeys<'_>,
+        addresses: Option<&[u8; ADDRESSES_LEN]>,
+        rng: &mut R,
+    ) -> Result<PreKeyDecrypted, DecryptError> {
         let base_key = message.base_key();
+        let version = message.version();
         if self.has_base_key(base_key) {
             let named = message.identity_key();
-            let belongs =
-                |s: &Session| s.alice_base_key() == base_key && s.remote_identity() == named;
+            // The same version and base key: that session, without a new handshake.
+            let belongs = |s: &Session| {
+                s.alice_base_key() == base_key
+                    && s.remote_identity() == named
+                    && s.protocol_version() == version
+            };
             if !self.states().any(belongs) {
                 return Err(DecryptError::InvalidMessage);
             }
-            let plaintext = self.decrypt_in(message.message(), rng, belongs)?;
+            let plaintext = self.decrypt_in(message.message(), addresses, rng, belongs)?;
             return Ok(PreKeyDecrypted {
                 plaintext,
                 used_pre_key: None,
                 new_session: false,
+                kyber_pre_key_use: None,
             });
         }
         let spk_id = message.signed_pre_key_id();
@@ -266,19 +351,29 @@ impl SessionRecord {
             },
             None => None,
         };
+        let kyber = match message.kyber_pre_key_id() {
+            Some(id) => Some(
+                keys.kyber_pre_key
+                    .filter(|k| k.id() == id)
+                    .ok_or(DecryptError::UnknownKyberPreKey { id })?,
+            ),
+            None => None,
+        };
         let responder = ResponderKeys {
             identity: keys.identity,
             registration_id: keys.registration_id,
             signed_pre_key: signed.key_pair(),
             one_time_pre_key: one_time.map(PreKeyRecord::key_pair),
+            kyber_pre_key: kyber,
         };
-        let mut session = x3dh::respond(&responder, &message.header(), message.version())?;
-        let plaintext = session.decrypt_in_place(message.message(), rng)?;
+        let mut session = x3dh::respond(&responder, &message.header(), version)?;
+        let plaintext = session.decrypt_in_place(message.message(), addresses, rng)?;
         self.install(session);
         Ok(PreKeyDecrypted {
             plaintext,
             used_pre_key: one_time.map(PreKeyRecord::id),
             new_session: true,
+            kyber_pre_key_use: kyber.map(|k| KyberPreKeyUse::new(k.id(), spk_id, *base_key)),
         })
     }
 
@@ -358,12 +453,27 @@ enum Slot {
     Previous(usize),
 }
 
+/// The version a session from `bundle` speaks under `versions`.
+fn choose_version(
+    bundle: &PreKeyBundle,
+    versions: Versions,
+) -> Result<ProtocolVersion, BundleError> {
+    if bundle.kyber_pre_key.is_some() && versions.allows(ProtocolVersion::V4) {
+        return Ok(ProtocolVersion::V4);
+    }
+    if versions.allows(ProtocolVersion::V3) {
+        return Ok(ProtocolVersion::V3);
+    }
+    Err(BundleError::MissingKyberPreKey)
+}
+
 fn note_specific(slot: &mut Option<DecryptError>, e: DecryptError) {
     let specific = matches!(
         e,
         DecryptError::DuplicateMessage { .. }
             | DecryptError::MessageKeyEvicted { .. }
             | DecryptError::TooFarAhead { .. }
+            | DecryptError::PostQuantumRatchet
     );
     if specific && slot.is_none() {
         *slot = Some(e);
@@ -407,7 +517,7 @@ mod tests {
             alice
                 .start_session((&alice_id, 1111), &bundle, rng, now())
                 .unwrap();
-            let m = prekey(alice.encrypt(b"hello").unwrap());
+            let m = prekey(alice.encrypt(b"hello", rng).unwrap());
             bob.decrypt_prekey(&m, &keys, rng).unwrap();
         }
         (bob, alice)
@@ -429,6 +539,7 @@ mod tests {
             MAX_FORWARD_JUMP,
             0,
             vec![0; 16],
+            crate::wire::Extension::default(),
             (stranger.identity_key(), stranger.identity_key()),
         );
         let before = bob.to_bytes();
@@ -459,15 +570,15 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(17);
         let (mut bob, mut alice) = bob_with_states(MAX_PREVIOUS_STATES + 1, &mut rng);
         // Bob answers the newest state; Alice ratchets and jumps far ahead on her new chain.
-        let reply = match bob.encrypt(b"hi").unwrap() {
+        let reply = match bob.encrypt(b"hi", &mut rng).unwrap() {
             CiphertextMessage::Signal(m) => m,
             CiphertextMessage::PreKey(_) => panic!("Bob answers with a SignalMessage"),
         };
         alice.decrypt(&reply, &mut rng).unwrap();
         for _ in 0..MAX_FORWARD_JUMP {
-            alice.encrypt(b"lost").unwrap();
+            alice.encrypt(b"lost", &mut rng).unwrap();
         }
-        let far = match alice.encrypt(b"far").unwrap() {
+        let far = match alice.encrypt(b"far", &mut rng).unwrap() {
             CiphertextMessage::Signal(m) => m,
             CiphertextMessage::PreKey(_) => panic!("Alice heard back"),
         };

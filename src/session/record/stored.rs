@@ -8,15 +8,18 @@ use zeroize::{Zeroize, Zeroizing};
 use super::SessionRecord;
 use crate::Timestamp;
 use crate::error::RecordError;
-use crate::keys::{IdentityKey, KeyPair, PublicKey};
+use crate::keys::{IdentityKey, KemCiphertext, KeyPair, PublicKey};
 use crate::proto::storage as pb;
 use crate::session::chain_key::ChainKey;
 use crate::session::limits::{
     MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
 };
-use crate::session::ratchet::{PendingPreKey, ReceiverChain, SenderChain, Session, SkippedKey};
+use crate::session::ratchet::{
+    PendingKyber, PendingPreKey, ReceiverChain, SenderChain, Session, SkippedKey,
+};
 use crate::session::root_key::RootKey;
 use crate::session::version::ProtocolVersion;
+use crate::spqr;
 
 /// The storage format version written by this release.
 pub(crate) const RECORD_FORMAT_VERSION: u32 = 1;
@@ -68,6 +71,7 @@ fn wipe_record(msg: &mut pb::SessionRecord) {
                 k.seed.zeroize();
             }
         }
+        s.spqr_state.zeroize();
     }
 }
 
@@ -107,7 +111,7 @@ fn state_to_proto(s: &Session) -> pb::SessionState {
                 evicted_up_to: r.evicted_up_to,
             })
             .collect(),
-        pending_pre_key: s.pending_pre_key.map(|p| pb::PendingPreKey {
+        pending_pre_key: s.pending_pre_key.as_ref().map(|p| pb::PendingPreKey {
             pre_key_id: p.pre_key_id,
             signed_pre_key_id: p.signed_pre_key_id,
             base_key: p.base_key.serialize().to_vec(),
@@ -116,6 +120,19 @@ fn state_to_proto(s: &Session) -> pb::SessionState {
         remote_registration_id: s.remote_registration_id,
         local_registration_id: s.local_registration_id,
         alice_base_key: s.alice_base_key.serialize().to_vec(),
+        pending_kyber_pre_key: s
+            .pending_pre_key
+            .as_ref()
+            .and_then(|p| p.kyber.as_ref())
+            .map(|k| pb::PendingKyberPreKey {
+                pre_key_id: k.id,
+                ciphertext: k.ciphertext.serialize(),
+            }),
+        spqr_state: s
+            .spqr
+            .as_ref()
+            .map(|st| st.to_bytes().to_vec())
+            .unwrap_or_default(),
     }
 }
 
@@ -216,18 +233,48 @@ fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, Rec
             })
         })
         .collect::<Result<_, RecordError>>()?;
-    let pending_pre_key = s
-        .pending_pre_key
+    let kyber = s
+        .pending_kyber_pre_key
         .as_ref()
-        .map(|p| {
-            Ok::<_, RecordError>(PendingPreKey {
+        .map(|k| {
+            Ok::<_, RecordError>(PendingKyber {
+                id: k.pre_key_id,
+                ciphertext: KemCiphertext::from_bytes(&k.ciphertext).map_err(RecordError::Key)?,
+            })
+        })
+        .transpose()?;
+    // A v4 initiator's pending prekey has its Kyber half; nothing else does.
+    let pending_pre_key = match (s.pending_pre_key.as_ref(), kyber, version) {
+        (Some(p), kyber, _) if kyber.is_some() == (version == ProtocolVersion::V4) => {
+            Some(PendingPreKey {
                 pre_key_id: p.pre_key_id,
                 signed_pre_key_id: p.signed_pre_key_id,
                 base_key: public(&p.base_key)?,
                 created_at: Timestamp::from_millis(p.created_at),
+                kyber,
             })
-        })
-        .transpose()?;
+        }
+        (None, None, _) => None,
+        _ => {
+            return Err(RecordError::Inconsistent {
+                field: "pending_kyber_pre_key",
+            });
+        }
+    };
+    // v4 states carry SPQR's state; v3 states none.
+    let spqr = match version {
+        ProtocolVersion::V3 if s.spqr_state.is_empty() => None,
+        ProtocolVersion::V4 if !s.spqr_state.is_empty() => Some(
+            spqr::State::from_bytes(&s.spqr_state).map_err(|_| RecordError::Inconsistent {
+                field: "spqr_state",
+            })?,
+        ),
+        _ => {
+            return Err(RecordError::MissingField {
+                field: "spqr_state",
+            });
+        }
+    };
     Ok(Session {
         version,
         local_identity: IdentityKey::new(public(&s.local_identity)?),
@@ -243,5 +290,6 @@ fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, Rec
         local_registration_id: s.local_registration_id,
         remote_registration_id: s.remote_registration_id,
         alice_base_key: public(&s.alice_base_key)?,
+        spqr,
     })
 }
