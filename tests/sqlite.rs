@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
-    CommitOutcome, DurableStore, GroupCommit, IdentityStore, InMemoryStore, MessageId, NewMessage,
-    OpenError, PreKeyStore, RowVersion, SCHEMA_VERSION, SenderKeyStore, SqliteStore, StateStore,
-    StoreKey, TamperedRow,
+    CommitOutcome, DurableStore, GroupCommit, IdentityStore, InMemoryStore, KyberPreKeyUse,
+    MessageId, NewMessage, OpenError, PreKeyStore, RowVersion, SCHEMA_VERSION, SenderKeyStore,
+    SqliteStore, StateStore, StoreKey, TamperedRow,
 };
 use confide::{CiphertextMessage, StoreError};
 use rand_chacha::ChaCha20Rng;
@@ -434,7 +434,31 @@ fn write_fixture() {
         .unwrap();
     a.save_sender_key(&alice(), g, &own).unwrap();
     b.save_sender_key(&alice(), g, &theirs).unwrap();
+    // Since v4: Bob's Kyber prekeys (opaque records): one-time 1, used and so gone,
+    // one-time 2, and last-resort 3 with one recorded use.
+    let kyber = b.kyber_pre_keys().unwrap();
+    kyber
+        .save_kyber_pre_key(1, b"kyber one-time 1", false)
+        .unwrap();
+    kyber
+        .save_kyber_pre_key(2, b"kyber one-time 2", false)
+        .unwrap();
+    kyber
+        .save_kyber_pre_key(3, b"kyber last resort 3", true)
+        .unwrap();
+    let base = confide::keys::KeyPair::generate(&mut r).public();
+    assert!(
+        kyber
+            .mark_kyber_pre_key_used(&KyberPreKeyUse::new(1, 1, base))
+            .unwrap()
+    );
+    assert!(
+        kyber
+            .mark_kyber_pre_key_used(&KyberPreKeyUse::new(3, 1, base))
+            .unwrap()
+    );
     drop((a, b));
+    std::fs::write(out.join("kyber.txt"), hex::encode(base.serialize()) + "\n").unwrap();
     let hexs =
         |m: &CiphertextMessage| format!("{}:{}\n", m.message_type(), hex::encode(m.serialized()));
     std::fs::write(out.join("messages.txt"), hexs(&delivered) + &hexs(&pending)).unwrap();
@@ -488,6 +512,13 @@ fn every_fixture_version_still_opens() {
         let k = StoreKey::from_bytes(FIXTURE_KEY);
         let a = SqliteStore::open(dir.path().join("alice.db"), &k, &mut rng(1)).unwrap();
         let b = SqliteStore::open(dir.path().join("bob.db"), &k, &mut rng(2)).unwrap();
+        for f in ["alice.db", "bob.db"] {
+            let conn = rusqlite::Connection::open(dir.path().join(f)).unwrap();
+            let v: u32 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, SCHEMA_VERSION, "{f} in {} after the open", src.display());
+        }
         a.verify().unwrap();
         b.verify().unwrap();
         let mut r = rng(3);
@@ -509,6 +540,7 @@ fn every_fixture_version_still_opens() {
                 .as_slice(),
             b"after"
         );
+        check_fixture_kyber(&b, &src);
         // Sender keys: none before v2 (the migration adds an empty table); from v2 on,
         // the delivered group message stays refused and the pending one decrypts.
         let g = DistributionId::from_bytes(FIXTURE_GROUP);
@@ -535,6 +567,50 @@ fn every_fixture_version_still_opens() {
         assert_eq!(theirs.decrypt(&next).unwrap().as_slice(), b"group after");
     }
     assert!(seen >= 1, "no fixture found");
+}
+
+/// The Kyber prekeys of Bob's fixture store `b` from `src`: none before v4 (the
+/// migration adds empty tables); from v4 on, the used one-time key stays gone, the other
+/// one-time key and the last-resort key load, and the recorded use stays refused.
+/// Either way the store keeps new Kyber prekeys and their uses from now on.
+fn check_fixture_kyber(b: &SqliteStore, src: &Path) {
+    use confide::keys::PublicKey;
+    use confide::store::KyberPreKeyStore;
+
+    let read = |id: u32| b.kyber_pre_key(id).unwrap().map(|r| r.to_vec());
+    let summary = b.verify().unwrap();
+    match std::fs::read_to_string(src.join("kyber.txt")) {
+        Err(_) => {
+            assert_eq!(summary.kyber_pre_keys, 0, "{}", src.display());
+            assert!(read(3).is_none());
+        }
+        Ok(text) => {
+            let base = PublicKey::try_from(&hex::decode(text.trim()).unwrap()[..]).unwrap();
+            assert_eq!(
+                (summary.kyber_pre_keys, summary.kyber_pre_key_uses),
+                (2, 1),
+                "{}",
+                src.display()
+            );
+            assert!(read(1).is_none());
+            assert_eq!(read(2).unwrap(), b"kyber one-time 2");
+            assert_eq!(read(3).unwrap(), b"kyber last resort 3");
+            let used = KyberPreKeyUse::new(3, 1, base);
+            assert!(b.kyber_pre_key_used(&used).unwrap());
+            assert!(!b.mark_kyber_pre_key_used(&used).unwrap());
+            assert!(
+                b.mark_kyber_pre_key_used(&KyberPreKeyUse::new(2, 1, base))
+                    .unwrap()
+            );
+            assert!(read(2).is_none());
+        }
+    }
+    b.save_kyber_pre_key(9, b"after the upgrade", true).unwrap();
+    let fresh = KyberPreKeyUse::new(9, 1, stores::base_key(9));
+    assert!(b.mark_kyber_pre_key_used(&fresh).unwrap());
+    assert!(!b.mark_kyber_pre_key_used(&fresh).unwrap());
+    assert_eq!(read(9).unwrap(), b"after the upgrade");
+    b.verify().unwrap();
 }
 
 // ---- concurrency -----------------------------------------------------------------
@@ -610,7 +686,7 @@ fn stores_work_through_arc_box_and_references() {
     // `&&dyn ProtocolStore` goes through the `&T` impl.
     let by_ref: &dyn ProtocolStore = &*b;
     assert!(SenderKeyStore::transactional_group(&&by_ref).is_some());
-    assert!(a.kyber_pre_keys().is_none());
+    assert!(a.kyber_pre_keys().is_some() && b.kyber_pre_keys().is_some());
 
     let m = handshake(&a, &b, b"through wrappers");
     let mut r = rng(4);
@@ -655,42 +731,67 @@ fn backend_errors_are_opaque() {
     assert!(matches!(&e, StoreError::Backend(b) if b.to_string() == "disk full"));
 }
 
-/// The Kyber prekey extension point: `InMemoryStore` keeps opaque records, deletes a
-/// used one-time key and keeps a used last-resort key; the persistent store offers none
-/// (v3 only), through wrappers as well.
+/// The Kyber prekey extension point: `InMemoryStore` and `SqliteStore` (directly and
+/// through wrappers) keep the same contract ([`stores::kyber_pre_keys_contract`]), and
+/// what the database file keeps survives a reopen, verifies and shows no record.
 #[test]
 fn kyber_pre_keys_extension_point() {
     use std::sync::Arc;
 
-    use confide::store::{KyberPreKeyStore, KyberPreKeyUse};
+    use confide::store::{KyberPreKeyStore, ProtocolStore};
 
     let s = Arc::new(InMemoryStore::generate(&mut rng(1)));
-    let kyber = s.kyber_pre_keys().unwrap();
-    kyber
-        .save_kyber_pre_key(1, b"one-time record", false)
-        .unwrap();
-    kyber
-        .save_kyber_pre_key(2, b"last-resort record", true)
-        .unwrap();
-    assert_eq!(
-        kyber.kyber_pre_key(1).unwrap().unwrap().as_slice(),
-        b"one-time record"
-    );
-    let base = confide::keys::KeyPair::generate(&mut rng(2)).public();
-    let one_time = KyberPreKeyUse::new(1, 7, base);
-    let last_resort = KyberPreKeyUse::new(2, 7, base);
-    assert!(kyber.mark_kyber_pre_key_used(&one_time).unwrap());
-    assert!(!kyber.kyber_pre_key_used(&last_resort).unwrap());
-    assert!(kyber.mark_kyber_pre_key_used(&last_resort).unwrap());
-    // The same handshake again is a replay: refused, and the key stays.
-    assert!(kyber.kyber_pre_key_used(&last_resort).unwrap());
-    assert!(!kyber.mark_kyber_pre_key_used(&last_resort).unwrap());
-    assert!(s.kyber_pre_key(1).unwrap().is_none());
+    stores::kyber_pre_keys_contract(s.kyber_pre_keys().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let durable = Arc::new(open(&path, &key(1), 1));
+    stores::kyber_pre_keys_contract(durable.kyber_pre_keys().unwrap());
+    let wrapped: Box<dyn ProtocolStore> = Box::new(open(&dir.path().join("w.db"), &key(1), 2));
+    stores::kyber_pre_keys_contract(wrapped.kyber_pre_keys().unwrap());
+    drop((durable, wrapped));
+
+    let s = open(&path, &key(1), 3);
+    let summary = s.verify().unwrap();
+    assert_eq!((summary.kyber_pre_keys, summary.kyber_pre_key_uses), (2, 1));
     assert_eq!(
         s.kyber_pre_key(2).unwrap().unwrap().as_slice(),
-        b"last-resort record"
+        b"new last-resort record"
     );
+    let replay = KyberPreKeyUse::new(2, 7, stores::base_key(1));
+    assert!(s.kyber_pre_key_used(&replay).unwrap());
+    assert!(!s.mark_kyber_pre_key_used(&replay).unwrap());
+    assert!(s.kyber_pre_key(1).unwrap().is_none());
+    drop(s);
+    let bytes = std::fs::read(&path).unwrap();
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(b"last-resort record"));
+    assert!(!has(stores::base_key(1).x25519_bytes()));
+}
+
+/// [`stores::kyber_use_commits`] on a database file, and the same after a reopen: the
+/// recorded uses are still refused.
+#[test]
+fn kyber_use_commits_are_atomic() {
+    use confide::store::{Commit, SessionStore, TransactionalStore};
+
     let dir = tempfile::tempdir().unwrap();
-    let durable = Arc::new(open(&dir.path().join("k.db"), &key(1), 1));
-    assert!(durable.kyber_pre_keys().is_none());
+    let path = dir.path().join("c.db");
+    stores::kyber_use_commits(&open(&path, &key(1), 1));
+    let s = open(&path, &key(1), 2);
+    let used = KyberPreKeyUse::new(11, 7, stores::base_key(10));
+    let record = confide::SessionRecord::new();
+    let who = confide::Address::new("after-reopen", 1);
+    let c = Commit::session(&who, RowVersion::ABSENT, &record).with_kyber_pre_key_use(Some(used));
+    assert_eq!(s.commit(&c).unwrap(), CommitOutcome::Conflict);
+    assert!(s.session(&who).unwrap().is_none());
+}
+
+/// [`stores::concurrent_last_resort_commits_one_wins`] on two connections to one file.
+#[test]
+fn concurrent_last_resort_commits_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let one = open(&path, &key(1), 1);
+    let two = open(&path, &key(1), 2);
+    stores::concurrent_last_resort_commits_one_wins([&one, &two], 20);
 }

@@ -22,9 +22,9 @@ pub(crate) mod names {
     pub(crate) use crate::session::SessionRecord;
     pub(crate) use crate::store::{
         Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, KyberPreKeyStore,
-        KyberPreKeyUse,
-        MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore,
-        StateStore, StateWrite, TransactionalGroupStore, TransactionalStore, VersionedState,
+        KyberPreKeyUse, MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore,
+        SignedPreKeyStore, StateStore, StateWrite, TransactionalGroupStore, TransactionalStore,
+        VersionedState,
     };
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) use crate::store::{DurableStore, RollbackCounter, StoreSummary};
@@ -161,7 +161,7 @@ macro_rules! forward_kyber {
 
 pub(crate) use forward;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use {forward_durable, forward_protocol};
+pub(crate) use {forward_durable, forward_kyber, forward_protocol};
 
 forward_protocol!(@T &T, s => (**s));
 forward_protocol!(@T Box<T>, s => (**s));

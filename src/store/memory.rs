@@ -7,8 +7,8 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{
-    CommitOutcome, IdentityStore, KyberPreKeyStore, KyberPreKeyUse, PreKeyStore, RowVersion, SenderKeyStore,
-    SessionStore, SignedPreKeyStore, StateStore, StateWrite, VersionedState,
+    CommitOutcome, IdentityStore, KyberPreKeyStore, KyberPreKeyUse, PreKeyStore, RowVersion,
+    SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StateWrite, VersionedState,
 };
 use crate::Address;
 use crate::error::StoreError;

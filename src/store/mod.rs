@@ -87,9 +87,10 @@ pub trait PreKeyStore: Send + Sync {
     fn remove_pre_key(&self, id: u32) -> Result<(), StoreError>;
 
     /// Where this store keeps Kyber (post-quantum) prekeys, if it keeps them: the
-    /// extension point protocol v4 will use, so adding it breaks no store written
-    /// today. The default, `None`, means this store offers only v3 ([`InMemoryStore`]
-    /// keeps them; the persistent stores do not yet).
+    /// extension point protocol v4 uses, so adding it broke no store written before.
+    /// The default, `None`, means this store offers only v3 ([`InMemoryStore`] and the
+    /// persistent stores keep them; a persistent store also marks a use in the
+    /// session's commit, see [`Commit::kyber_pre_key_use`]).
     fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
         None
     }

@@ -4,6 +4,8 @@
 //! and opens every value through here, so a value is bound to its row the same way in
 //! both persistent stores (each in its own sealing domain).
 
+mod kyber;
+
 use zeroize::Zeroizing;
 
 use super::integrity::Entry;
@@ -40,6 +42,10 @@ pub struct StoreSummary {
     pub states: usize,
     /// Sender-key records (own sending chains and other members' chains).
     pub sender_keys: usize,
+    /// Kyber prekeys, one-time and last-resort.
+    pub kyber_pre_keys: usize,
+    /// Recorded uses of last-resort Kyber prekeys.
+    pub kyber_pre_key_uses: usize,
 }
 
 impl StoreSummary {
@@ -60,6 +66,8 @@ impl StoreSummary {
             }
             "state" => &mut self.states,
             "sender_key" => &mut self.sender_keys,
+            "kyber_pre_key" => &mut self.kyber_pre_keys,
+            "kyber_pre_key_use" => &mut self.kyber_pre_key_uses,
             _ => return,
         };
         *field += 1;
@@ -228,6 +236,9 @@ pub(crate) fn row_key(t: T, key: &[super::durable::Val<'_>]) -> Result<Vec<u8>, 
                 .to_be_bytes()
                 .to_vec()),
         },
+        (RowKey::KyberUse, [Val::Int(id), Val::Bytes(idx)]) => {
+            Ok(kyber::use_row(u32::try_from(*id).map_err(|_| bad())?, idx))
+        }
         (RowKey::State, [Val::Text(kind), Val::Text(k)]) => Ok(text_row(&[kind, k])),
         (RowKey::Meta, [Val::Text(k)]) => Ok(k.as_bytes().to_vec()),
         _ => Err(bad()),
@@ -264,6 +275,8 @@ pub(crate) enum RowKey {
     Message,
     /// `name, device, distribution`, then the value.
     SenderKey,
+    /// `kyber_id, idx` (a Kyber prekey's id and the HMAC of one use), then the value.
+    KyberUse,
     /// `kind, k`, then the value.
     State,
     /// `k` (a meta row), then the value.

@@ -5,6 +5,8 @@
 
 use super::rows::RowKey;
 
+mod kyber;
+
 /// A column's type.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ty {
@@ -72,11 +74,14 @@ pub(crate) enum T {
     State,
     SenderKey,
     Integrity,
+    KyberPreKey,
+    KyberPreKeyUse,
 }
 
 impl T {
-    /// Every table, in order.
-    pub(crate) const ALL: [T; 9] = [
+    /// Every table, in order. A table's place is its tag in the integrity tree's
+    /// records, so new tables go at the end.
+    pub(crate) const ALL: [T; 11] = [
         T::Meta,
         T::Identity,
         T::PreKey,
@@ -86,6 +91,8 @@ impl T {
         T::State,
         T::SenderKey,
         T::Integrity,
+        T::KyberPreKey,
+        T::KyberPreKeyUse,
     ];
 
     /// The table's description.
@@ -129,7 +136,7 @@ const fn table(
 }
 
 /// Every table, in [`T`] order.
-pub(crate) const TABLES: [Table; 9] = [
+pub(crate) const TABLES: [Table; 11] = [
     Table {
         unsealed: Some("generation"),
         ..table("meta", &[col("k", Ty::Text)], RowKey::Meta, [1, 1])
@@ -173,6 +180,17 @@ pub(crate) const TABLES: [Table; 9] = [
     // The integrity head (id 0) and its buckets: SQLite's third schema version,
     // PostgreSQL's second.
     table("integrity", ID, RowKey::Id, [3, 2]),
+    // Kyber prekeys (protocol v4): SQLite's fourth schema version, PostgreSQL's third.
+    // The last-resort flag is sealed with the record, so it cannot be flipped unseen.
+    table("kyber_pre_key", ID, RowKey::Id, [4, 3]),
+    // The recorded uses of last-resort Kyber prekeys: the Kyber prekey's id, then an
+    // HMAC of the use (signed prekey id and base key), so no base key shows.
+    table(
+        "kyber_pre_key_use",
+        &[col("kyber_id", Ty::Int), col("idx", Ty::Blob)],
+        RowKey::KyberUse,
+        [4, 3],
+    ),
 ];
 
 /// Columns added to a table after it was created: (table, column, schema versions).
@@ -380,10 +398,7 @@ impl Dialect {
     /// starts with the expected nonce (the last parameter): a compare-and-swap.
     pub(crate) fn swap(self, t: &Table) -> String {
         let n = self.key_len(t);
-        let prefix = match self {
-            Self::Sqlite => "substr(v, 1, 12)",
-            Self::Postgres => "substring(v from 1 for 12)",
-        };
+        let prefix = self.nonce_prefix();
         format!(
             "UPDATE {} SET v = {} WHERE {} AND {prefix} = {}",
             self.name(t),
@@ -605,6 +620,23 @@ mod tests {
              v BYTEA NOT NULL, PRIMARY KEY (owner, id));\n\
              ALTER TABLE confide_message ADD COLUMN m BYTEA;\n"
         );
-        assert!(Dialect::Postgres.migration(3).is_empty());
+        // The Kyber prekeys and their uses: SQLite 4, PostgreSQL 3.
+        assert_eq!(
+            Dialect::Sqlite.migration(4),
+            "CREATE TABLE kyber_pre_key (id INTEGER NOT NULL, v BLOB NOT NULL, \
+             PRIMARY KEY (id));\n\
+             CREATE TABLE kyber_pre_key_use (kyber_id INTEGER NOT NULL, idx BLOB NOT NULL, \
+             v BLOB NOT NULL, PRIMARY KEY (kyber_id, idx)) WITHOUT ROWID;\n"
+        );
+        assert_eq!(
+            Dialect::Postgres.migration(3),
+            "CREATE TABLE confide_kyber_pre_key (owner TEXT NOT NULL, id BIGINT NOT NULL, \
+             v BYTEA NOT NULL, PRIMARY KEY (owner, id));\n\
+             CREATE TABLE confide_kyber_pre_key_use (owner TEXT NOT NULL, \
+             kyber_id BIGINT NOT NULL, idx BYTEA NOT NULL, v BYTEA NOT NULL, \
+             PRIMARY KEY (owner, kyber_id, idx));\n"
+        );
+        assert!(Dialect::Sqlite.migration(5).is_empty());
+        assert!(Dialect::Postgres.migration(4).is_empty());
     }
 }

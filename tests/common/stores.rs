@@ -12,12 +12,15 @@ use std::sync::Arc;
 
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
+use confide::keys::{KeyPair, PreKeyRecord, PublicKey};
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
-    CommitOutcome, DeliveredMessage, DurableStore, MessageId, ProtocolStore, RowVersion,
-    StateStore, StateWrite, StoreKey,
+    Commit, CommitOutcome, DeliveredMessage, DurableStore, KyberPreKeyStore, KyberPreKeyUse,
+    MessageId, NewMessage, ProtocolStore, RowVersion, StateStore, StateWrite, StoreKey,
 };
-use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
+use confide::{
+    Address, CiphertextMessage, DecryptError, IdentityKeyPair, SessionRecord, Timestamp,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -606,4 +609,205 @@ pub fn concurrent_state_commits_lose_nothing<S: StateStore + ?Sized>(stores: &[&
     let total = per * stores.len() as u64;
     assert_eq!(read(stores[0].state("counter", "a").unwrap()), total);
     assert_eq!(read(stores[0].state("counter", "b").unwrap()), total);
+}
+
+// ---- Kyber prekeys (protocol v4) ---------------------------------------------------
+
+/// A base key for a Kyber prekey use, from a seed.
+pub fn base_key(seed: u64) -> PublicKey {
+    KeyPair::generate(&mut rng(seed)).public()
+}
+
+/// The Kyber prekey contract, the same for every store (`InMemoryStore` defines it):
+/// records are opaque bytes kept as given; a used one-time key is deleted and no use
+/// recorded; a used last-resort key stays and its use (Kyber prekey, signed prekey,
+/// base key) is recorded, so the same triple again is refused while any other triple is
+/// a new handshake; marking a key that is gone changes nothing; saving a record under
+/// an id forgets that id's uses, and only that id's. Leaves keys 2 (last-resort, one
+/// use recorded) and 4 (one-time, an empty record).
+pub fn kyber_pre_keys_contract(k: &dyn KyberPreKeyStore) {
+    let read = |id: u32| k.kyber_pre_key(id).unwrap().map(|r| r.to_vec());
+    let used = |u: &KyberPreKeyUse| k.kyber_pre_key_used(u).unwrap();
+    let mark = |u: &KyberPreKeyUse| k.mark_kyber_pre_key_used(u).unwrap();
+    assert!(read(1).is_none());
+    k.save_kyber_pre_key(1, b"one-time record", false).unwrap();
+    k.save_kyber_pre_key(2, b"last-resort record", true)
+        .unwrap();
+    assert_eq!(read(1).unwrap(), b"one-time record");
+    assert_eq!(read(2).unwrap(), b"last-resort record");
+    let (b1, b2) = (base_key(1), base_key(2));
+
+    // One-time: deleted at its use, which is not recorded; marking it again (the key
+    // is gone) changes nothing.
+    let one_time = KyberPreKeyUse::new(1, 7, b1);
+    assert!(!used(&one_time));
+    assert!(mark(&one_time));
+    assert!(read(1).is_none());
+    assert!(!used(&one_time));
+    assert!(mark(&one_time));
+
+    // Last-resort: stays, the use is recorded, the same handshake again is refused.
+    let last_resort = KyberPreKeyUse::new(2, 7, b1);
+    assert!(!used(&last_resort));
+    assert!(mark(&last_resort));
+    assert!(used(&last_resort));
+    assert!(!mark(&last_resort));
+    assert_eq!(read(2).unwrap(), b"last-resort record");
+    // Another signed prekey or another base key is another handshake.
+    for other in [KyberPreKeyUse::new(2, 8, b1), KyberPreKeyUse::new(2, 7, b2)] {
+        assert!(!used(&other));
+        assert!(mark(&other));
+        assert!(used(&other));
+    }
+    // Uses are per Kyber prekey.
+    k.save_kyber_pre_key(3, b"another last resort", true)
+        .unwrap();
+    let three = KyberPreKeyUse::new(3, 7, b1);
+    assert!(!used(&three));
+    assert!(mark(&three));
+
+    // A new record under id 2 forgets id 2's uses, and only those.
+    k.save_kyber_pre_key(2, b"new last-resort record", true)
+        .unwrap();
+    assert_eq!(read(2).unwrap(), b"new last-resort record");
+    assert!(!used(&last_resort));
+    assert!(!used(&KyberPreKeyUse::new(2, 8, b1)));
+    assert!(used(&three));
+    assert!(mark(&last_resort));
+    // A last-resort key saved again as one-time is deleted at its next use.
+    k.save_kyber_pre_key(3, b"now one-time", false).unwrap();
+    assert!(!used(&three));
+    assert!(mark(&three));
+    assert!(read(3).is_none());
+    assert!(!used(&three));
+    // Any bytes, even none, are a record.
+    k.save_kyber_pre_key(4, b"", false).unwrap();
+    assert_eq!(read(4).unwrap(), b"");
+}
+
+/// A transactional store's commits with a Kyber prekey use
+/// ([`Commit::kyber_pre_key_use`]): a fresh last-resort use writes the session and
+/// records the use, the key staying; a recorded use (a replayed handshake, from the
+/// same address or another) conflicts and writes nothing of the commit: no session, no
+/// message, no prekey deleted, no identity trusted; a one-time key is deleted in its
+/// commit; a use of a key that is gone changes nothing and commits. Leaves key 11
+/// (last-resort, two uses recorded) and the session of "kyber-peer".
+pub fn kyber_use_commits<S: RowStore>(s: &S) {
+    let txn = s.transactional().unwrap();
+    let k = s.kyber_pre_keys().unwrap();
+    k.save_kyber_pre_key(10, b"one-time", false).unwrap();
+    k.save_kyber_pre_key(11, b"last resort", true).unwrap();
+    s.save_pre_key(&PreKeyRecord::generate(&mut rng(1), 5))
+        .unwrap();
+    let record = SessionRecord::new();
+    let (peer, other) = (Address::new("kyber-peer", 1), Address::new("replayer", 1));
+    let commit = |who: &Address, expected: RowVersion, used: KyberPreKeyUse| {
+        let c = Commit::session(who, expected, &record).with_kyber_pre_key_use(Some(used));
+        txn.commit(&c).unwrap()
+    };
+
+    let last_resort = KyberPreKeyUse::new(11, 7, base_key(10));
+    assert_eq!(
+        commit(&peer, RowVersion::ABSENT, last_resort),
+        CommitOutcome::Committed
+    );
+    assert!(k.kyber_pre_key_used(&last_resort).unwrap());
+    assert_eq!(
+        k.kyber_pre_key(11).unwrap().unwrap().as_slice(),
+        b"last resort"
+    );
+    let (_, v1) = txn.load_session(&peer).unwrap();
+    assert_ne!(v1, RowVersion::ABSENT);
+
+    let identity = *IdentityKeyPair::generate(&mut rng(2)).identity_key();
+    let m = NewMessage::new(MessageId::from_bytes([9; 32]), b"replayed", NOW);
+    for (who, expected) in [(&peer, v1), (&other, RowVersion::ABSENT)] {
+        let c = Commit::session(who, expected, &record)
+            .with_kyber_pre_key_use(Some(last_resort))
+            .with_identity(&identity)
+            .with_removed_pre_key(Some(5))
+            .with_message(m);
+        assert_eq!(txn.commit(&c).unwrap(), CommitOutcome::Conflict, "{who:?}");
+        assert_eq!(txn.load_session(who).unwrap().1, expected, "{who:?}");
+        assert!(txn.delivered(who, &m.id).unwrap().is_none(), "{who:?}");
+        assert!(s.identity(who).unwrap().is_none(), "{who:?}");
+        assert!(s.pre_key(5).unwrap().is_some(), "{who:?}");
+    }
+    // Another handshake on the last-resort key commits.
+    let second = KyberPreKeyUse::new(11, 7, base_key(11));
+    assert_eq!(
+        commit(&other, RowVersion::ABSENT, second),
+        CommitOutcome::Committed
+    );
+
+    // A one-time key goes in its commit; its use is not recorded, and a later commit
+    // naming it (the key is gone) marks nothing and commits.
+    let one_time = KyberPreKeyUse::new(10, 7, base_key(12));
+    assert_eq!(commit(&peer, v1, one_time), CommitOutcome::Committed);
+    assert!(k.kyber_pre_key(10).unwrap().is_none());
+    assert!(!k.kyber_pre_key_used(&one_time).unwrap());
+    let (_, v2) = txn.load_session(&peer).unwrap();
+    assert_eq!(commit(&peer, v2, one_time), CommitOutcome::Committed);
+    assert_ne!(txn.load_session(&peer).unwrap().1, v2);
+    // A stale session version conflicts whatever the use.
+    let third = KyberPreKeyUse::new(11, 7, base_key(13));
+    assert_eq!(commit(&peer, v1, third), CommitOutcome::Conflict);
+    assert!(!k.kyber_pre_key_used(&third).unwrap());
+
+    let summary = s.verify().unwrap();
+    assert_eq!((summary.kyber_pre_keys, summary.kyber_pre_key_uses), (1, 2));
+}
+
+/// Two handles on one store (two connections, or two hosts) commit the same
+/// last-resort use at once, each for its own address, `rounds` times: exactly one
+/// commit of each pair wins, and the loser wrote nothing (its session is absent).
+pub fn concurrent_last_resort_commits_one_wins<S: RowStore>(stores: [&S; 2], rounds: u64) {
+    stores[0]
+        .kyber_pre_keys()
+        .unwrap()
+        .save_kyber_pre_key(20, b"last resort", true)
+        .unwrap();
+    let record = SessionRecord::new();
+    for round in 0..rounds {
+        let used = KyberPreKeyUse::new(20, 7, base_key(1000 + round));
+        let barrier = std::sync::Barrier::new(2);
+        let who = |i: usize| Address::new(format!("racer-{round}-{i}"), 1);
+        let outcomes: Vec<CommitOutcome> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let (barrier, record, who) = (&barrier, &record, who(i));
+                    scope.spawn(move || {
+                        let c = Commit::session(&who, RowVersion::ABSENT, record)
+                            .with_kyber_pre_key_use(Some(used));
+                        barrier.wait();
+                        s.transactional().unwrap().commit(&c).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wins = outcomes
+            .iter()
+            .filter(|o| **o == CommitOutcome::Committed)
+            .count();
+        assert_eq!(wins, 1, "round {round}: {outcomes:?}");
+        for (i, o) in outcomes.iter().enumerate() {
+            let stored = stores[0].session(&who(i)).unwrap().is_some();
+            assert_eq!(stored, *o == CommitOutcome::Committed, "round {round}");
+        }
+        assert!(
+            stores[1]
+                .kyber_pre_keys()
+                .unwrap()
+                .kyber_pre_key_used(&used)
+                .unwrap()
+        );
+    }
+    for s in stores {
+        let summary = s.verify().unwrap();
+        assert_eq!(summary.sessions as u64, rounds);
+        assert_eq!(summary.kyber_pre_key_uses as u64, rounds);
+    }
 }

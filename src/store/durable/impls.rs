@@ -11,9 +11,9 @@ use crate::session::SessionRecord;
 use crate::store::rows;
 use crate::store::schema::T;
 use crate::store::{
-    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, MessageId, PreKeyStore,
-    RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore, StateStore, StateWrite,
-    TransactionalGroupStore, TransactionalStore, VersionedState,
+    Commit, CommitOutcome, DeliveredMessage, GroupCommit, IdentityStore, KyberPreKeyStore,
+    MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore,
+    StateStore, StateWrite, TransactionalGroupStore, TransactionalStore, VersionedState,
 };
 
 /// The key of a prekey row.
@@ -65,6 +65,10 @@ impl<B: Backend> PreKeyStore for Core<B> {
     fn remove_pre_key(&self, pre_key: u32) -> Result<(), StoreError> {
         self.delete(T::PreKey, &id(pre_key))
     }
+
+    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
+        Some(self)
+    }
 }
 
 impl<B: Backend> SignedPreKeyStore for Core<B> {
@@ -113,9 +117,17 @@ impl<B: Backend> TransactionalStore for Core<B> {
 
     /// The decrypted message is inserted (a stored id conflicts), the session row is
     /// replaced only while it is at the version the operation loaded, and the trusted
-    /// identity and the consumed prekey change with it.
+    /// identity, the consumed prekey and the Kyber prekey's use change with it (a
+    /// use recorded before, or since the Kyber prekey was read, conflicts).
     fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        // Seal outside the transaction: it holds only SQL.
+        // Read and seal outside the transaction: it holds only SQL.
+        let kyber = match &commit.kyber_pre_key_use {
+            None => None,
+            Some(used) => match self.kyber_mark(used)? {
+                None => return Ok(CommitOutcome::Conflict),
+                mark => mark,
+            },
+        };
         let sealed = self.rows.seal_commit(commit)?;
         let key = super::address(commit.address);
         self.transact(|s| {
@@ -128,6 +140,9 @@ impl<B: Backend> TransactionalStore for Core<B> {
             }
             if let Some(pre_key) = commit.remove_pre_key {
                 s.delete(T::PreKey, &id(pre_key))?;
+            }
+            if let Some(mark) = &kyber {
+                mark.apply(s)?;
             }
             Ok(())
         })

@@ -5,6 +5,7 @@
 
 mod format;
 mod impls;
+mod kyber;
 mod messages;
 mod open;
 mod steps;
@@ -178,6 +179,7 @@ pub(crate) struct Sql {
     if_absent: Vec<String>,
     swap: Vec<String>,
     delete: Vec<String>,
+    delete_at: Vec<String>,
     scan: Vec<String>,
     integrity: String,
     integrity_lock: String,
@@ -190,6 +192,7 @@ pub(crate) struct Sql {
     purge: String,
     reseal_message: String,
     drop_legacy_generation: String,
+    kyber_uses: String,
 }
 
 impl Sql {
@@ -204,6 +207,7 @@ impl Sql {
             if_absent: all(&|t| d.write(t, Write::IfAbsent)),
             swap: all(&|t| d.swap(t)),
             delete: all(&|t| d.delete(t)),
+            delete_at: all(&|t| d.delete_at(t)),
             scan: all(&|t| d.scan(t)),
             integrity: d.integrity_row(false),
             integrity_lock: d.integrity_row(true),
@@ -219,6 +223,7 @@ impl Sql {
                 "DELETE FROM {} WHERE k = 'generation'",
                 d.name(T::Meta.table())
             ),
+            kyber_uses: d.kyber_uses(),
         }
     }
 }

@@ -68,6 +68,46 @@ impl<'s, 't> Steps<'s, 't> {
         self.note(t, key, None, None)
     }
 
+    /// Deletes the row only while it is still at `version`: a compare-and-swap.
+    /// Conflicts otherwise.
+    pub(crate) fn delete_at(
+        &mut self,
+        t: T,
+        key: &[Val<'_>],
+        version: integrity::Version,
+    ) -> Result<(), Abort> {
+        let n = self.tx.execute(
+            &self.sql.delete_at[t as usize],
+            &with(key, &[Val::Bytes(&version)]),
+        )?;
+        if n == 0 {
+            return Err(Abort::Conflict);
+        }
+        self.note(t, key, None, Some(Some(version)))
+    }
+
+    /// Deletes every use recorded for the Kyber prekey `id` (each checked against the
+    /// integrity tree as it goes), as saving a new record under the id does.
+    pub(crate) fn forget_kyber_uses(&mut self, id: i64) -> Result<(), Abort> {
+        let types = [Ty::Blob, Ty::Blob];
+        let found = self
+            .tx
+            .query(&self.sql.kyber_uses, &[Val::Int(id)], &types)?;
+        let bad = || Abort::from(rows::tampered("kyber_pre_key_use"));
+        for cells in found {
+            let Ok([Cell::Bytes(idx), Cell::Bytes(v)]) = <[Cell; 2]>::try_from(cells) else {
+                return Err(bad());
+            };
+            let version = nonce_of(&v).ok_or_else(bad)?;
+            self.delete_at(
+                T::KyberPreKeyUse,
+                &[Val::Int(id), Val::Bytes(&idx)],
+                version,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Writes the row only if it is still at `expected` (the nonce of its sealed value,
     /// or no row): a compare-and-swap. Conflicts otherwise.
     pub(crate) fn swap(

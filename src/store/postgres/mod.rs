@@ -14,8 +14,10 @@
 //! table, the owning device and the row key as associated data. A value moved to another row,
 //! table or device fails to open ([`StoreError::Tampered`](crate::StoreError::Tampered)).
 //! Someone who can read the database (or a replica, or a backup) but not the key still sees
-//! the device names, the row keys (remote addresses, prekey ids, sender-key distribution
-//! ids, privacy-state kinds and keys), per message the sender's address, receive time,
+//! the device names, the row keys (remote addresses, prekey and Kyber prekey ids,
+//! sender-key distribution ids, privacy-state kinds and keys), how many uses of each
+//! last-resort Kyber prekey are recorded (the signed prekey and base key of each are
+//! sealed, its row id an HMAC; one-time or last-resort is sealed too), per message the sender's address, receive time,
 //! expiry and acknowledged flag (the message's row id is an HMAC under a derived key; 1:1
 //! and group messages share the table and a row does not say which it is, though a group
 //! message's row appears in the same transaction as its sender-key rewrite), every value's
@@ -85,13 +87,13 @@ pub use super::{StoreSummary, TamperedRow};
 use rand_core::{CryptoRng, RngCore};
 
 use super::durable::{Core, open_device};
-use super::forward::{forward_durable, forward_protocol};
+use super::forward::{forward_durable, forward_kyber, forward_protocol};
 use super::rows::{Rows, text_row};
 use super::seal::{self, LegacySealer, Sealer};
 use super::{OpenError, StoreKey};
 
 /// The schema version this release writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The longest device name [`PostgresStore::open`] accepts, in bytes.
 pub const MAX_DEVICE_NAME: usize = 256;
@@ -160,3 +162,4 @@ impl PostgresStore {
 
 forward_protocol!(PostgresStore, s => s.core);
 forward_durable!(PostgresStore, s => s.core);
+forward_kyber!(PostgresStore, s => s.core);

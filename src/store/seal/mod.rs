@@ -154,6 +154,7 @@ pub(crate) struct Sealer {
     aad_prefix: &'static [u8],
     index: HmacKey,
     entry: HmacKey,
+    kyber_use: HmacKey,
     generation: AtomicU64,
     counter: AtomicU64,
 }
@@ -172,6 +173,7 @@ impl Sealer {
     pub(crate) fn new(key: &StoreKey, domain: &Domain, owner: &[u8]) -> Option<Self> {
         let seal = derive(key, domain.kdf_salt, &[b"seal\0", owner]);
         let entry = derive(key, domain.kdf_salt, &[b"entry\0", owner]);
+        let kyber_use = derive(key, domain.kdf_salt, &[b"kyber use\0", owner]);
         // Unchanged since the first format: stored message ids were made with it.
         let index = derive(key, domain.legacy.index_salt(), &[b"index"]);
         Some(Self {
@@ -179,6 +181,7 @@ impl Sealer {
             aad_prefix: domain.aad_prefix,
             index: HmacKey::new(index.as_ref()),
             entry: HmacKey::new(entry.as_ref()),
+            kyber_use: HmacKey::new(kyber_use.as_ref()),
             generation: AtomicU64::new(0),
             counter: AtomicU64::new(0),
         })
@@ -242,6 +245,12 @@ impl Sealer {
     /// file does not show which of the server's ciphertexts this device received.
     pub(crate) fn message_index(&self, address_row: &[u8], id: &[u8; 32]) -> [u8; 32] {
         self.index.sign(&[address_row, id])
+    }
+
+    /// The row id a use of a Kyber prekey is recorded under: an HMAC of the use (ids
+    /// and base key) under the device's own key, so the database shows no base key.
+    pub(crate) fn kyber_use_index(&self, used: &[u8]) -> [u8; 32] {
+        self.kyber_use.sign_one(used)
     }
 
     /// Where the integrity head records the version of (`table`, `row`): an HMAC under

@@ -12,9 +12,14 @@
 //! the key still sees:
 //!
 //! - **row keys**: the remote addresses (name and device id) we have sessions with and
-//!   trust identities for, the ids of our prekeys and signed prekeys, the `kind`/`key` of
-//!   privacy-model state (for example a business id the app names a disclosure tracker
-//!   after);
+//!   trust identities for, the ids of our prekeys, signed prekeys and Kyber prekeys, the
+//!   `kind`/`key` of privacy-model state (for example a business id the app names a
+//!   disclosure tracker after);
+//! - **Kyber prekey uses** (table `kyber_pre_key_use`): how many sessions began from
+//!   each last-resort Kyber prekey, and when (a row appears in the session's commit).
+//!   Which signed prekey and base key each used is sealed, and the row id is an HMAC
+//!   under a derived key; whether a Kyber prekey is one-time or last-resort is sealed
+//!   with its record (a one-time key's row disappears at its use);
 //! - **sender keys** (table `sender_key`): the address of each group member we hold a
 //!   chain for (our own included) and the distribution id (16 bytes) of each of its
 //!   groups, so rows sharing a distribution id show who sends in the same group. The
@@ -80,12 +85,12 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::OpenError;
 use super::durable::{Core, open_device};
-use super::forward::{forward_durable, forward_protocol};
+use super::forward::{forward_durable, forward_kyber, forward_protocol};
 use super::rows::Rows;
 use super::seal::{self, LegacySealer, Sealer};
 
 /// The schema version this release writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How hard SQLite works to make each commit durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -182,3 +187,4 @@ impl SqliteStore {
 
 forward_protocol!(SqliteStore, s => s.core);
 forward_durable!(SqliteStore, s => s.core);
+forward_kyber!(SqliteStore, s => s.core);
