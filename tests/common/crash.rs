@@ -236,7 +236,12 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                     hex::encode(m.serialized())
                 } else {
                     let m =
-                        cipher::encrypt(dev(lane.from).store(), &addr(lane.to), text.as_bytes())
+                        cipher::encrypt(
+                            dev(lane.from).store(),
+                            &addr(lane.to),
+                            text.as_bytes(),
+                            &mut rng,
+                        )
                             .unwrap();
                     format!("{}:{}", m.message_type(), hex::encode(m.serialized()))
                 };

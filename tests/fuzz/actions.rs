@@ -544,11 +544,11 @@ impl World {
     /// `from` encrypts `payload`; `false` (and nothing changed) when it has no session
     /// yet: the responder has one only once a prekey message reached it.
     fn send(&mut self, from: Side, payload: &[u8]) -> bool {
-        let sender = self.dev(from);
-        let peer = self.dev(from.other()).address.clone();
+        let sender = &self.devices[from.index()];
+        let peer = self.devices[from.other().index()].address.clone();
         let Some(session) = self.current_base(from) else {
             let before = self.snapshot(from);
-            let result = cipher::encrypt(&sender.store, &peer, payload);
+            let result = cipher::encrypt(&sender.store, &peer, payload, &mut self.rng);
             assert!(
                 matches!(result, Err(EncryptError::NoSession)),
                 "{}: encrypt without a session gave {result:?}",
@@ -557,7 +557,7 @@ impl World {
             self.assert_unchanged(from, &before, "encrypt without a session");
             return false;
         };
-        let message = cipher::encrypt(&sender.store, &peer, payload)
+        let message = cipher::encrypt(&sender.store, &peer, payload, &mut self.rng)
             .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
         let ratchet = *match &message {
             CiphertextMessage::Signal(m) => m.ratchet_key(),

@@ -163,7 +163,7 @@ fn use_record(record: SessionRecord) {
         }
     }
     let mut copy = record.clone();
-    if let Err(e) = copy.encrypt(b"probe") {
+    if let Err(e) = copy.encrypt(b"probe", &mut rng) {
         assert!(
             copy.to_bytes() == before,
             "failed encrypt ({e:?}) changed a loaded record"
@@ -322,9 +322,9 @@ impl Fixture {
             cipher::start_session(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
             bundle.to_bytes()
         };
-        let send = |name: &str, sent: &mut Vec<_>| {
+        let send = |name: &str, sent: &mut Vec<_>, rng: &mut ChaCha20Rng| {
             let plaintext = format!("fixture message {name}").into_bytes();
-            let m = cipher::encrypt(&alice, &bob_addr, &plaintext).expect("encrypt");
+            let m = cipher::encrypt(&alice, &bob_addr, &plaintext, rng).expect("encrypt");
             sent.push((name.to_string(), m, plaintext, false));
         };
         let deliver = |name: &str,
@@ -336,39 +336,39 @@ impl Fixture {
             entry.3 = true;
         };
         let answer = |rng: &mut ChaCha20Rng| {
-            let m = cipher::encrypt(&bob, &alice_addr, b"answer").expect("encrypt");
+            let m = cipher::encrypt(&bob, &alice_addr, b"answer", rng).expect("encrypt");
             cipher::decrypt(&alice, &bob_addr, &m, rng, NOW).expect("decrypt");
         };
 
         let bundle = start(1, true, &mut rng);
         for n in ["a0", "a1", "a2"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("a0", &mut sent, &mut rng);
         deliver("a2", &mut sent, &mut rng);
         answer(&mut rng);
         for n in ["a3", "a4", "a5"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("a4", &mut sent, &mut rng);
 
         start(2, true, &mut rng);
         for n in ["c0", "c1"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("c0", &mut sent, &mut rng);
         answer(&mut rng);
         for n in ["c2", "c3", "c4"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("c3", &mut sent, &mut rng);
 
         start(3, true, &mut rng);
         for n in ["d0", "d1"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         start(4, false, &mut rng);
-        send("e0", &mut sent);
+        send("e0", &mut sent, &mut rng);
 
         let sent: Vec<FixtureMessage> = sent
             .into_iter()
