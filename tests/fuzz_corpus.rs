@@ -13,6 +13,8 @@ mod actions;
 mod parsers;
 #[path = "fuzz/targets.rs"]
 mod targets;
+#[path = "fuzz/v4.rs"]
+mod v4;
 
 use std::path::PathBuf;
 
@@ -105,6 +107,21 @@ fn corpus_parse_privacy() {
     replay("parse_privacy");
 }
 
+#[test]
+fn corpus_parse_signal_message_v4() {
+    replay("parse_signal_message_v4");
+}
+
+#[test]
+fn corpus_parse_prekey_message_v4() {
+    replay("parse_prekey_message_v4");
+}
+
+#[test]
+fn corpus_parse_kyber() {
+    replay("parse_kyber");
+}
+
 /// Every target has a corpus; in a checkout (not in the published package, which leaves
 /// the cargo-fuzz crate out) every target also has its cargo-fuzz binary.
 #[test]
@@ -168,6 +185,13 @@ fn genuine_seeds_decrypt() {
 #[test]
 fn genuine_parser_seeds_work() {
     parsers::check_seeds();
+}
+
+/// The hand-made v4 parser and Kyber seeds are what their names say (see
+/// `v4::check_parse_seeds`).
+#[test]
+fn v4_parser_seeds_work() {
+    v4::check_parse_seeds();
 }
 
 /// Writes the seed corpus (`tests/fuzz/corpus/<target>/<name>`); files the fuzzer added

@@ -24,10 +24,10 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::actions::{self, Action, Corruption, NOW, Scenario, Setup, Side};
-use crate::parsers;
+use crate::{parsers, v4};
 
 /// The fuzz targets, by name (also the names of their corpus directories).
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 14] = [
     "parse_signal_message",
     "parse_prekey_message",
     "parse_records",
@@ -39,6 +39,9 @@ pub const TARGETS: [&str; 11] = [
     "parse_sealed",
     "parse_content",
     "parse_privacy",
+    "parse_signal_message_v4",
+    "parse_prekey_message_v4",
+    "parse_kyber",
 ];
 
 /// The seed the fixture session is built from.
@@ -61,6 +64,12 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "parse_sealed" => parsers::parse_sealed(data),
         "parse_content" => parsers::parse_content(data),
         "parse_privacy" => parsers::parse_privacy(data),
+        "parse_signal_message_v4" => v4::parse_signal_message_v4(data),
+        "parse_prekey_message_v4" => v4::parse_prekey_message_v4(data),
+        "parse_kyber" => v4::parse_kyber(data),
+        "decrypt_signal_v4" => v4::decrypt_signal_v4(data),
+        "decrypt_prekey_v4" => v4::decrypt_prekey_v4(data),
+        "decrypt_pq_ratchet" => v4::decrypt_pq_ratchet(data),
         _ => return false,
     }
     true
@@ -790,6 +799,8 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push(("actions", name, scenario.encode()));
     }
     out.extend(parsers::corpus());
+    out.extend(v4::parse_corpus());
+    out.extend(v4::kyber_corpus());
     out
 }
 
