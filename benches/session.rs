@@ -137,13 +137,21 @@ fn confide_pair(seed: u64) -> ConfidePair {
     alice
         .start_session((&alice_id, 1111), &bob_keys.bundle, &mut rng, now())
         .unwrap();
-    let first = prekey(alice.encrypt(b"hello").unwrap());
+    let first = prekey(
+        alice
+            .encrypt(b"hello", &mut confide::SystemRng::new())
+            .unwrap(),
+    );
     let mut bob = SessionRecord::new();
     bob.decrypt_prekey(&first, &bob_keys.local_keys(), &mut rng)
         .unwrap();
-    let reply = signal(bob.encrypt(b"hi").unwrap());
+    let reply = signal(bob.encrypt(b"hi", &mut confide::SystemRng::new()).unwrap());
     alice.decrypt(&reply, &mut rng).unwrap();
-    let again = signal(alice.encrypt(b"again").unwrap());
+    let again = signal(
+        alice
+            .encrypt(b"again", &mut confide::SystemRng::new())
+            .unwrap(),
+    );
     bob.decrypt(&again, &mut rng).unwrap();
     ConfidePair { alice, bob, rng }
 }
@@ -166,11 +174,11 @@ fn store_pair(seed: u64) -> StorePair {
     let alice_addr = Address::new("alice", 1);
     let bob_addr = Address::new("bob", 1);
     cipher::start_session(&alice, &bob_addr, &bundle, &mut rng, now()).unwrap();
-    let m = cipher::encrypt(&alice, &bob_addr, b"hello").unwrap();
+    let m = cipher::encrypt(&alice, &bob_addr, b"hello", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
-    let m = cipher::encrypt(&bob, &alice_addr, b"hi").unwrap();
+    let m = cipher::encrypt(&bob, &alice_addr, b"hi", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&alice, &bob_addr, &m, &mut rng, now()).unwrap();
-    let m = cipher::encrypt(&alice, &bob_addr, b"again").unwrap();
+    let m = cipher::encrypt(&alice, &bob_addr, b"again", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
     StorePair {
         alice,
@@ -905,7 +913,14 @@ fn bench_encrypt(c: &mut Criterion) {
 
         let mut s = confide_pair(1);
         group.bench_with_input(BenchmarkId::new("confide", len), &plaintext, |b, p| {
-            b.iter_custom(|n| timed(n, chunk, || (), |()| s.alice.encrypt(p).unwrap()));
+            b.iter_custom(|n| {
+                timed(
+                    n,
+                    chunk,
+                    || (),
+                    |()| s.alice.encrypt(p, &mut confide::SystemRng::new()).unwrap(),
+                )
+            });
         });
 
         let mut o = olm_pair();
@@ -932,7 +947,10 @@ fn bench_encrypt(c: &mut Criterion) {
                     n,
                     16,
                     || (),
-                    |()| cipher::encrypt(&s.alice, &s.bob_addr, p).unwrap(),
+                    |()| {
+                        cipher::encrypt(&s.alice, &s.bob_addr, p, &mut confide::SystemRng::new())
+                            .unwrap()
+                    },
                 )
             });
         },
@@ -953,7 +971,7 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     chunk,
-                    || signal(s.alice.encrypt(p).unwrap()),
+                    || signal(s.alice.encrypt(p, &mut confide::SystemRng::new()).unwrap()),
                     |m| s.bob.decrypt(&m, &mut s.rng).unwrap(),
                 )
             });
@@ -1001,7 +1019,13 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     16,
-                    || s.alice.encrypt(p).unwrap().serialized().to_vec(),
+                    || {
+                        s.alice
+                            .encrypt(p, &mut confide::SystemRng::new())
+                            .unwrap()
+                            .serialized()
+                            .to_vec()
+                    },
                     |bytes| {
                         let m = SignalMessage::try_from(&bytes[..]).unwrap();
                         s.bob.decrypt(&m, &mut s.rng).unwrap()
@@ -1038,7 +1062,10 @@ fn bench_decrypt(c: &mut Criterion) {
                 timed(
                     n,
                     16,
-                    || cipher::encrypt(&st.alice, &st.bob_addr, p).unwrap(),
+                    || {
+                        cipher::encrypt(&st.alice, &st.bob_addr, p, &mut confide::SystemRng::new())
+                            .unwrap()
+                    },
                     |m| cipher::decrypt(&st.bob, &st.alice_addr, &m, &mut st.rng, now()).unwrap(),
                 )
             });
@@ -1065,7 +1092,10 @@ fn bench_pingpong(c: &mut Criterion) {
             (&mut s.alice, &mut s.bob)
         };
         bob_turn = !bob_turn;
-        let m = signal(tx.encrypt(&plaintext).unwrap());
+        let m = signal(
+            tx.encrypt(&plaintext, &mut confide::SystemRng::new())
+                .unwrap(),
+        );
         assert_ne!(Some(*m.ratchet_key()), last_key, "no ratchet step");
         last_key = Some(*m.ratchet_key());
         assert_eq!(*rx.decrypt(&m, &mut s.rng).unwrap(), plaintext);
@@ -1083,7 +1113,10 @@ fn bench_pingpong(c: &mut Criterion) {
                         (&mut s.alice, &mut s.bob)
                     };
                     bob_turn = !bob_turn;
-                    let m = signal(tx.encrypt(&plaintext).unwrap());
+                    let m = signal(
+                        tx.encrypt(&plaintext, &mut confide::SystemRng::new())
+                            .unwrap(),
+                    );
                     rx.decrypt(&m, &mut s.rng).unwrap()
                 },
             )
@@ -1170,7 +1203,11 @@ fn bench_setup(c: &mut Criterion) {
                     alice
                         .start_session((&alice_id, 1111), &bob.bundle, &mut rng, now())
                         .unwrap();
-                    let m = prekey(alice.encrypt(&plaintext).unwrap());
+                    let m = prekey(
+                        alice
+                            .encrypt(&plaintext, &mut confide::SystemRng::new())
+                            .unwrap(),
+                    );
                     let mut bob_record = SessionRecord::new();
                     let out = bob_record.decrypt_prekey(&m, &bob_keys, &mut rng).unwrap();
                     (alice, bob_record, out)
@@ -1191,7 +1228,11 @@ fn bench_setup(c: &mut Criterion) {
                     alice
                         .start_session((&alice_id, 1111), &bob.bundle, rng, now())
                         .unwrap();
-                    prekey(alice.encrypt(&plaintext).unwrap())
+                    prekey(
+                        alice
+                            .encrypt(&plaintext, &mut confide::SystemRng::new())
+                            .unwrap(),
+                    )
                 },
                 |m| {
                     let mut bob_record = SessionRecord::new();
@@ -1579,7 +1620,11 @@ fn bench_forged(c: &mut Criterion) {
             alice
                 .start_session((&alice_id, 1111), &bob.bundle, &mut rng, now())
                 .unwrap();
-            let m = prekey(alice.encrypt(b"hello").unwrap());
+            let m = prekey(
+                alice
+                    .encrypt(b"hello", &mut confide::SystemRng::new())
+                    .unwrap(),
+            );
             record.decrypt_prekey(&m, &bob_keys, &mut rng).unwrap();
         }
         assert_eq!(record.previous_count() + 1, n_states);

@@ -40,9 +40,9 @@ fn connect(a: &dyn ProtocolStore, b: &dyn ProtocolStore, rng: &mut ChaCha20Rng) 
     let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
     let bundle = cipher::publish_bundle(b, rng, &spec, NOW).unwrap();
     cipher::start_session(a, &ba, &bundle, rng, NOW).unwrap();
-    let m = cipher::encrypt(a, &ba, b"hi").unwrap();
+    let m = cipher::encrypt(a, &ba, b"hi", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(b, &aa, &m, rng, NOW).unwrap();
-    let r = cipher::encrypt(b, &aa, b"hi").unwrap();
+    let r = cipher::encrypt(b, &aa, b"hi", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(a, &ba, &r, rng, NOW).unwrap();
 }
 
@@ -82,7 +82,7 @@ fn bench(c: &mut Criterion) {
         connect(&sender, &*receiver, &mut rng);
         g.bench_function(format!("decrypt_commit_140B/{name}"), |b| {
             b.iter_batched(
-                || cipher::encrypt(&sender, &ba, &MESSAGE).unwrap(),
+                || cipher::encrypt(&sender, &ba, &MESSAGE, &mut confide::SystemRng::new()).unwrap(),
                 |m| cipher::decrypt(&*receiver, &aa, &m, &mut rng, NOW).unwrap(),
                 BatchSize::SmallInput,
             );
@@ -96,7 +96,9 @@ fn bench(c: &mut Criterion) {
         let peer = InMemoryStore::generate(&mut rng);
         connect(&*tx, &peer, &mut rng);
         g.bench_function(format!("encrypt_commit_140B/{name}"), |b| {
-            b.iter(|| cipher::encrypt(&*tx, &ba, &MESSAGE).unwrap());
+            b.iter(|| {
+                cipher::encrypt(&*tx, &ba, &MESSAGE, &mut confide::SystemRng::new()).unwrap()
+            });
         });
     }
 

@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each content goes out padded and encrypted, and comes back the same.
     for content in [notice, message.clone()] {
         let padded = content.to_padded();
-        let wire = cipher::encrypt(&alice, &bob_addr, &padded)?;
+        let wire = cipher::encrypt(&alice, &bob_addr, &padded, &mut confide::SystemRng::new())?;
         println!(
             "sent {} content bytes as {} padded, {} on the wire",
             content.as_bytes().len(),

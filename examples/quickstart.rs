@@ -21,12 +21,10 @@ type Phone = Device<SqliteStore, SystemRng, SystemClock>;
 fn open(dir: &Path, name: &str, key: &StoreKey) -> Result<Phone, Box<dyn std::error::Error>> {
     let mut rng = SystemRng::new();
     let store = SqliteStore::open(dir.join(format!("{name}.db")), key, &mut rng)?;
-    Ok(Device::open(
-        store,
-        Address::new(name, 1),
-        rng,
-        SystemClock,
-    )?)
+    Ok(
+        Device::open(store, Address::new(name, 1), rng, SystemClock)?
+            .with_versions(confide::session::Versions::V3AndV4),
+    )
 }
 
 /// What the network carries: a message type and bytes.

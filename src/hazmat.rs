@@ -36,8 +36,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::DecryptError;
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, KemCiphertext, KeyPair, KyberPreKeyRecord, PrivateKey,
-    PublicKey, SIGNATURE_LEN,
+    IdentityKey, IdentityKeyPair, KemCiphertext, KeyPair, KyberPreKeyRecord, PrivateKey, PublicKey,
+    SIGNATURE_LEN,
 };
 use crate::sealed::{SealedOpenError, UnidentifiedSenderMessageContent};
 

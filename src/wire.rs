@@ -370,10 +370,11 @@ impl TryFrom<&[u8]> for PreKeySignalMessage {
                 });
             }
             (_, Some(id), Some(ct)) => {
-                let ct = KemCiphertext::from_bytes(&ct).map_err(|source| WireError::InvalidKey {
-                    field: "kyber_ciphertext",
-                    source,
-                })?;
+                let ct =
+                    KemCiphertext::from_bytes(&ct).map_err(|source| WireError::InvalidKey {
+                        field: "kyber_ciphertext",
+                        source,
+                    })?;
                 Some((id, ct))
             }
             (_, None, _) => {

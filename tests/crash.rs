@@ -186,7 +186,8 @@ mod privacy {
             Address::new("carol", 1),
             rng.clone(),
             FixedClock::new(NOW),
-        );
+        )
+        .with_versions(confide::session::Versions::V3AndV4);
         let key = business_key();
         let schedule = timeline_2021([b"terms 2016", b"terms 2021"], true);
         let vendor = Provider::with_fingerprint("Hosting Co", [7; 32]).unwrap();

@@ -44,7 +44,8 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     let bundle = cipher::publish_bundle(&bob, &mut r, &spec, NOW).unwrap();
     cipher::start_session(&alice, &bob_addr, &bundle, &mut r, NOW).unwrap();
 
-    let first = cipher::encrypt(&alice, &bob_addr, b"first").unwrap();
+    let first =
+        cipher::encrypt(&alice, &bob_addr, b"first", &mut confide::SystemRng::new()).unwrap();
     let got = cipher::decrypt(&bob, &alice_addr, &first, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert_eq!(got.id, MessageId::of(&first));
@@ -61,7 +62,9 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     // now below the evicted mark, so the ratchet alone cannot call it a duplicate.
     let mut last = None;
     for _ in 0..=confide::session::limits::MAX_SKIPPED_KEYS_PER_CHAIN + 1 {
-        last = Some(cipher::encrypt(&alice, &bob_addr, b"later").unwrap());
+        last = Some(
+            cipher::encrypt(&alice, &bob_addr, b"later", &mut confide::SystemRng::new()).unwrap(),
+        );
     }
     let last = last.unwrap();
     cipher::decrypt(&bob, &alice_addr, &last, &mut r, NOW).unwrap();

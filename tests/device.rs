@@ -60,6 +60,7 @@ fn device_keyed(path: &Path, name: &str, key: u8, seed: u64, clock: &FixedClock)
             .unwrap();
     }
     Device::new(store, Address::new(name, 1), rng, clock.clone())
+        .with_versions(confide::session::Versions::V3AndV4)
 }
 
 #[test]
@@ -153,13 +154,15 @@ fn works_over_the_in_memory_store() {
         Address::new("a", 1),
         ChaCha20Rng::seed_from_u64(6),
         clock.clone(),
-    );
+    )
+    .with_versions(confide::session::Versions::V3AndV4);
     let b = Device::new(
         InMemoryStore::generate(&mut rng),
         Address::new("b", 1),
         ChaCha20Rng::seed_from_u64(7),
         clock,
-    );
+    )
+    .with_versions(confide::session::Versions::V3AndV4);
     let bundle = b.publish_bundle().unwrap();
     a.start_session(b.address(), &bundle).unwrap();
     let m = a.encrypt_raw(b.address(), b"x").unwrap();
@@ -1118,6 +1121,7 @@ fn group_over_the_in_memory_store_behaves_as_before() {
             ChaCha20Rng::seed_from_u64(seed),
             clock.clone(),
         )
+        .with_versions(confide::session::Versions::V3AndV4)
     };
     let alice = new("alice", 91, &mut rng);
     let bob = new("bob", 92, &mut rng);

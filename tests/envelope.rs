@@ -724,8 +724,13 @@ fn content_travels_through_a_real_session() {
                 }),
         )
         .unwrap();
-    let ct =
-        confide::session::cipher::encrypt(&alice.store, &bob.address, &sent.to_padded()).unwrap();
+    let ct = confide::session::cipher::encrypt(
+        &alice.store,
+        &bob.address,
+        &sent.to_padded(),
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     assert!(!ct.serialized().windows(5).any(|w| w == b"photo"));
     let plain = zeroize::Zeroizing::new(bob.recv(&alice, &ct, &mut r).unwrap());
     let got = Content::from_padded(&plain).unwrap();
@@ -743,8 +748,13 @@ fn content_travels_through_a_real_session() {
     .enumerate()
     {
         let reply = Content::new(header(100 + n as u64, at(2000)), body);
-        let ct = confide::session::cipher::encrypt(&bob.store, &alice.address, &reply.to_padded())
-            .unwrap();
+        let ct = confide::session::cipher::encrypt(
+            &bob.store,
+            &alice.address,
+            &reply.to_padded(),
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap();
         let plain = alice.recv(&bob, &ct, &mut r).unwrap();
         assert_eq!(Content::from_padded(&plain).unwrap(), reply);
     }
@@ -764,8 +774,13 @@ fn ciphertext_lengths_reveal_only_the_padding_step() {
 
     let len_for = |text: &str, n: u64| {
         let c = Content::new(header(n, NOW), text_message(text, DisappearingTimer::OFF));
-        let ct =
-            confide::session::cipher::encrypt(&alice.store, &bob.address, &c.to_padded()).unwrap();
+        let ct = confide::session::cipher::encrypt(
+            &alice.store,
+            &bob.address,
+            &c.to_padded(),
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap();
         (c.as_bytes().len(), ct.serialized().len())
     };
     let (short, short_ct) = len_for("a", 1);

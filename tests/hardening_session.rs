@@ -142,7 +142,13 @@ fn a_lost_identity_row_never_makes_a_new_key_a_first_use() {
     let bundle = cipher::publish_bundle(&fresh, &mut r, &spec, NOW).unwrap();
     let mallory = InMemoryStore::generate(&mut r);
     cipher::start_session(&mallory, &bob.address, &bundle, &mut r, NOW).unwrap();
-    let forged = cipher::encrypt(&mallory, &bob.address, b"alice here, new phone").unwrap();
+    let forged = cipher::encrypt(
+        &mallory,
+        &bob.address,
+        b"alice here, new phone",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
 
     let before = fresh.session(&alice.address).unwrap().unwrap().to_bytes();
     let got = cipher::decrypt(&fresh, &alice.address, &forged, &mut r, NOW);

@@ -819,6 +819,7 @@ fn device_on(pool: &PostgresPool, name: &str, k: u8, seed: u64) -> PgDevice {
         rng(seed ^ 0xdead),
         FixedClock::new(NOW),
     )
+    .with_versions(confide::session::Versions::V3AndV4)
 }
 
 /// Alice's group chain handed to Bob (directly: the pairwise delivery of the
@@ -1599,6 +1600,7 @@ fn every_fixture_version_still_opens() {
             let store = PostgresStore::open(&pool, device, &key(FIXTURE_KEY), &mut r).unwrap();
             assert!(store.has_local_identity().unwrap(), "{name}: {device}");
             Device::new(store, Address::new(device, 1), r, FixedClock::new(later))
+                .with_versions(confide::session::Versions::V3AndV4)
         };
         let a = dev("alice", 1);
         let b = dev("bob", 2);

@@ -320,7 +320,13 @@ fn one_to_one_inside_sealed_sender() {
     cipher::start_session(&alice_store, &bob_addr, &bundle, &mut f.rng, NOW).unwrap();
     let bob_identity = confide::store::IdentityStore::local_identity(&bob_store).unwrap();
     for (i, text) in [&b"first"[..], b"second"].into_iter().enumerate() {
-        let msg = cipher::encrypt(&alice_store, &bob_addr, text).unwrap();
+        let msg = cipher::encrypt(
+            &alice_store,
+            &bob_addr,
+            text,
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap();
         let kind = ContentType::from_message_type(msg.message_type()).unwrap();
         let c = UnidentifiedSenderMessageContent::new(
             kind,

@@ -164,9 +164,9 @@ fn secret_debug_outputs() -> Snapshot {
     let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
     let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now).unwrap();
     cipher::start_session(&alice, &b, &bundle, &mut rng, now).unwrap();
-    let m = cipher::encrypt(&alice, &b, b"secret words").unwrap();
+    let m = cipher::encrypt(&alice, &b, b"secret words", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&bob, &a, &m, &mut rng, now).unwrap();
-    let reply = cipher::encrypt(&bob, &a, b"secret reply").unwrap();
+    let reply = cipher::encrypt(&bob, &a, b"secret reply", &mut confide::SystemRng::new()).unwrap();
     let decrypted = cipher::decrypt(&alice, &b, &reply, &mut rng, now).unwrap();
     let record: SessionRecord = alice.session(&b).unwrap().unwrap();
     out.push(("SessionRecord", format!("{record:?}")));
@@ -270,7 +270,8 @@ fn secret_debug_outputs() -> Snapshot {
         Address::new("carol", 2),
         ChaCha20Rng::seed_from_u64(8),
         FixedClock::new(now),
-    );
+    )
+    .with_versions(confide::session::Versions::V3AndV4);
     out.push(("Device", format!("{device:?}")));
 
     Snapshot {

@@ -324,7 +324,10 @@ fn owned_records_without_a_store() {
     alice
         .start_session((&alice_id, 11), &bundle, &mut r, NOW)
         .unwrap();
-    let CiphertextMessage::PreKey(first) = alice.encrypt(b"owned").unwrap() else {
+    let CiphertextMessage::PreKey(first) = alice
+        .encrypt(b"owned", &mut confide::SystemRng::new())
+        .unwrap()
+    else {
         panic!("prekey message expected")
     };
     assert_eq!(first.pre_key_id(), Some(9));
@@ -342,7 +345,10 @@ fn owned_records_without_a_store() {
         format!("{out:?}"),
         "PreKeyDecrypted { plaintext: <5 bytes>, used_pre_key: Some(9), new_session: true }"
     );
-    let CiphertextMessage::Signal(reply) = bob.encrypt(b"back").unwrap() else {
+    let CiphertextMessage::Signal(reply) = bob
+        .encrypt(b"back", &mut confide::SystemRng::new())
+        .unwrap()
+    else {
         panic!("signal message expected")
     };
     assert_eq!(alice.decrypt(&reply, &mut r).unwrap().as_slice(), b"back");

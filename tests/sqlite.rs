@@ -48,7 +48,7 @@ where
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(b, &mut r, &spec, NOW).unwrap();
     cipher::start_session(a, &bob(), &bundle, &mut r, NOW).unwrap();
-    cipher::encrypt(a, &bob(), first).unwrap()
+    cipher::encrypt(a, &bob(), first, &mut confide::SystemRng::new()).unwrap()
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
 
     let a = open(&dir.path().join("alice.db"), &key(1), 5);
     let b = open(&dir.path().join("bob.db"), &key(2), 6);
-    let reply = cipher::encrypt(&b, &alice(), b"reply").unwrap();
+    let reply = cipher::encrypt(&b, &alice(), b"reply", &mut confide::SystemRng::new()).unwrap();
     assert_eq!(
         cipher::decrypt(&a, &bob(), &reply, &mut r, NOW)
             .unwrap()
@@ -78,7 +78,8 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
         b"reply"
     );
     for i in 0..20u32 {
-        let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
+        let m =
+            cipher::encrypt(&a, &bob(), &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
         let p = cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
         assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
     }
@@ -364,7 +365,7 @@ fn the_file_holds_no_plaintext_or_key_material() {
     let mut r = rng(9);
     let secret = b"attack at dawn, bring the plans";
     cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
-    let m = cipher::encrypt(&a, &bob(), secret).unwrap();
+    let m = cipher::encrypt(&a, &bob(), secret, &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
@@ -415,9 +416,21 @@ fn write_fixture() {
     )
     .unwrap();
     cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
-    let delivered = cipher::encrypt(&a, &bob(), b"delivered before the upgrade").unwrap();
+    let delivered = cipher::encrypt(
+        &a,
+        &bob(),
+        b"delivered before the upgrade",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     cipher::decrypt(&b, &alice(), &delivered, &mut r, NOW).unwrap();
-    let pending = cipher::encrypt(&a, &bob(), b"pending across the upgrade").unwrap();
+    let pending = cipher::encrypt(
+        &a,
+        &bob(),
+        b"pending across the upgrade",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     // Since v2: Alice's sending chain in a group, known to Bob, with one group message
     // delivered and one pending.
     let g = DistributionId::from_bytes(FIXTURE_GROUP);
@@ -532,7 +545,7 @@ fn every_fixture_version_still_opens() {
         assert!(b.pre_key(2).unwrap().is_some());
         assert!(b.pre_key(1).unwrap().is_none());
         // Both directions still work.
-        let m = cipher::encrypt(&b, &alice(), b"after").unwrap();
+        let m = cipher::encrypt(&b, &alice(), b"after", &mut confide::SystemRng::new()).unwrap();
         assert_eq!(
             cipher::decrypt(&a, &bob(), &m, &mut r, NOW)
                 .unwrap()

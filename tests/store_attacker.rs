@@ -71,7 +71,7 @@ fn pair(dir: &Path) -> (SqliteStore, SqliteStore, PreKeyBundle, CiphertextMessag
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
     cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
-    let first = cipher::encrypt(&a, &bob(), b"first").unwrap();
+    let first = cipher::encrypt(&a, &bob(), b"first", &mut confide::SystemRng::new()).unwrap();
     (a, b, bundle, first)
 }
 
@@ -85,9 +85,21 @@ fn bob_with_alice_and_carol(dir: &Path) -> (SqliteStore, CiphertextMessage) {
     let spec = BundleSpec::new(1, 8).with_pre_key(Some(43));
     let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
     cipher::start_session(&c, &bob(), &bundle, &mut r, NOW).unwrap();
-    let hello = cipher::encrypt(&c, &bob(), b"hello from carol").unwrap();
+    let hello = cipher::encrypt(
+        &c,
+        &bob(),
+        b"hello from carol",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     cipher::decrypt(&b, &carol(), &hello, &mut r, NOW).unwrap();
-    let later = cipher::encrypt(&c, &bob(), b"later from carol").unwrap();
+    let later = cipher::encrypt(
+        &c,
+        &bob(),
+        b"later from carol",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     (b, later)
 }
 
@@ -196,7 +208,13 @@ fn impostor_after_deleting(deleted: &[&str], e: &mut Expect) {
     let impostor = open(dir.path(), "impostor", 4, 7);
     let impostor_key = *impostor.local_identity().unwrap().identity_key();
     cipher::start_session(&impostor, &bob(), &fresh, &mut rng(8), NOW).unwrap();
-    let forged = cipher::encrypt(&impostor, &bob(), b"alice here, new phone").unwrap();
+    let forged = cipher::encrypt(
+        &impostor,
+        &bob(),
+        b"alice here, new phone",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     let got = cipher::decrypt(&b, &alice(), &forged, &mut rng(9), NOW);
     match &got {
         // Either the store notices the missing row, or it still knows Alice's key
@@ -252,7 +270,7 @@ fn rolled_back_session_does_not_reuse_a_message_key() {
     x.save("old_session", "session", bob_row);
     let mut used = vec![key_of(&first)];
     for text in [&b"second"[..], b"third"] {
-        let m = cipher::encrypt(&a, &bob(), text).unwrap();
+        let m = cipher::encrypt(&a, &bob(), text, &mut confide::SystemRng::new()).unwrap();
         used.push(key_of(&m));
         cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     }
@@ -260,7 +278,7 @@ fn rolled_back_session_does_not_reuse_a_message_key() {
 
     e.tampered("a.session(bob)", a.session(&bob()), "session");
     e.verify_fails("a", &a);
-    match cipher::encrypt(&a, &bob(), b"fourth") {
+    match cipher::encrypt(&a, &bob(), b"fourth", &mut confide::SystemRng::new()) {
         Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
             table: "session", ..
         }))) => {}
@@ -308,7 +326,13 @@ fn reinserted_one_time_prekey_is_refused() {
     e.verify_fails("b", &b);
     let c = open(dir.path(), "carol", 3, 6);
     cipher::start_session(&c, &bob(), &bundle, &mut rng(7), NOW).unwrap();
-    let m = cipher::encrypt(&c, &bob(), b"carol on prekey 42").unwrap();
+    let m = cipher::encrypt(
+        &c,
+        &bob(),
+        b"carol on prekey 42",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     let got = cipher::decrypt(&b, &carol(), &m, &mut rng(8), NOW);
     e.refused("Carol's prekey message on the used prekey 42", &got);
     if let Ok(Some(_)) = b.identity(&carol()) {
@@ -337,7 +361,7 @@ fn swapped_session_rows_are_refused() {
     let b = open(dir.path(), "bob", 2, 9);
     e.tampered("b.session(carol)", b.session(&carol()), "session");
     e.verify_fails("b", &b);
-    match cipher::encrypt(&b, &carol(), b"to carol") {
+    match cipher::encrypt(&b, &carol(), b"to carol", &mut confide::SystemRng::new()) {
         Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
             table: "session", ..
         }))) => {}
@@ -472,7 +496,7 @@ fn hand_collided_nonce_is_refused() {
     let b = open(dir.path(), "bob", 2, 9);
     e.tampered("b.session(carol)", b.session(&carol()), "session");
     e.verify_fails("b", &b);
-    if let Ok(m) = cipher::encrypt(&b, &carol(), b"to carol") {
+    if let Ok(m) = cipher::encrypt(&b, &carol(), b"to carol", &mut confide::SystemRng::new()) {
         e.fail(format!(
             "encrypt to carol on the collided row: expected Err, got Ok ({:?})",
             key_of(&m).1
@@ -569,12 +593,12 @@ fn a_whole_file_rolled_back_under_an_open_store_is_refused() {
     let attacker = Attacker::on(&file(dir.path(), "alice"));
     snapshot(&attacker);
     for m in [&b"second"[..], b"third"] {
-        let c = cipher::encrypt(&a, &bob(), m).unwrap();
+        let c = cipher::encrypt(&a, &bob(), m, &mut confide::SystemRng::new()).unwrap();
         cipher::decrypt(&b, &alice(), &c, &mut r, NOW).unwrap();
     }
     put_back(&attacker);
     assert!(matches!(
-        cipher::encrypt(&a, &bob(), b"reuses a key"),
+        cipher::encrypt(&a, &bob(), b"reuses a key", &mut confide::SystemRng::new()),
         Err(EncryptError::Store(StoreError::RolledBack { .. }))
     ));
     assert!(matches!(a.verify(), Err(StoreError::RolledBack { .. })));
@@ -598,7 +622,7 @@ fn a_whole_file_rolled_back_across_a_restart_is_refused_by_the_counter() {
 
     let a = open(dir.path(), "alice", 1, 6);
     a.attach_rollback_counter(keystore.clone()).unwrap();
-    let c = cipher::encrypt(&a, &bob(), b"second").unwrap();
+    let c = cipher::encrypt(&a, &bob(), b"second", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&b, &alice(), &c, &mut r, NOW).unwrap();
     drop(a);
     let a = open(dir.path(), "alice", 1, 7);
@@ -636,7 +660,8 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
             .id,
     ];
     for i in 0..50u32 {
-        let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
+        let m =
+            cipher::encrypt(&a, &bob(), &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
         ids.push(cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap().id);
     }
     let x = Attacker::on(&file(dir.path(), "bob"));
@@ -645,11 +670,12 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
     let txn = b.transactional().unwrap();
     assert!(txn.acknowledge(&alice(), &ids[10]).unwrap());
     for i in 50..100u32 {
-        let m = cipher::encrypt(&a, &bob(), &i.to_be_bytes()).unwrap();
+        let m =
+            cipher::encrypt(&a, &bob(), &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
         ids.push(cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap().id);
     }
     assert_eq!(b.verify().unwrap().messages, 101);
-    let later = cipher::encrypt(&a, &bob(), b"later").unwrap();
+    let later = cipher::encrypt(&a, &bob(), b"later", &mut confide::SystemRng::new()).unwrap();
 
     x.run(
         "BEGIN IMMEDIATE;

@@ -533,12 +533,14 @@ unsafe fn acknowledge_with(
 /// A handle on a device over `store`.
 fn new_handle(store: Box<dyn ProtocolStore>, name: &str, device_id: u32) -> *mut ConfideDevice {
     let fixed_time = Arc::new(AtomicU64::new(0));
+    // v4 where the store keeps Kyber prekeys and the peer's bundle has one, v3 otherwise.
     let device = Device::new(
         store,
         Address::new(name, device_id),
         SystemRng::new(),
         FfiClock(Arc::clone(&fixed_time)),
-    );
+    )
+    .with_versions(confide::session::Versions::V3AndV4);
     Box::into_raw(Box::new(ConfideDevice { device, fixed_time }))
 }
 

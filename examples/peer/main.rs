@@ -22,9 +22,11 @@ use std::io::{BufRead, Write};
 
 use confide::device::{Device, FixedClock};
 use confide::keys::{
-    IdentityKeyPair, KeyPair, PreKeyPublic, PreKeyRecord, PrivateKey, SignedPreKeyPublic,
+    IdentityKeyPair, KemKeyPair, KemPublicKey, KemSecretKey, KeyPair, KyberPreKeyPublic,
+    KyberPreKeyRecord, PreKeyPublic, PreKeyRecord, PrivateKey, SignedPreKeyPublic,
     SignedPreKeyRecord, generate_registration_id,
 };
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{DurableStore, InMemoryStore, ProtocolStore, SqliteStore, StoreKey};
 use confide::{Address, CiphertextMessage, IdentityKey, PreKeyBundle, SystemRng, Timestamp};
@@ -56,6 +58,8 @@ struct Peer<S> {
     open: OpenStore<S>,
     clock: FixedClock,
     persistent: bool,
+    /// `CONFIDE_PEER_VERSION=4`: v4 only (PQXDH, SPQR); otherwise v3 only, as before.
+    v4: bool,
 }
 
 fn system_now() -> Timestamp {
@@ -70,6 +74,7 @@ impl<S: ProtocolStore> Peer<S> {
             open,
             clock: FixedClock::new(system_now()),
             persistent,
+            v4: std::env::var("CONFIDE_PEER_VERSION").is_ok_and(|v| v == "4"),
         }
     }
 
@@ -86,6 +91,11 @@ impl<S: ProtocolStore> Peer<S> {
             SystemRng::new(),
             self.clock.clone(),
         )
+        .with_versions(if self.v4 {
+            Versions::V4Only
+        } else {
+            Versions::V3Only
+        })
     }
 
     /// Persists the address and trust mode (persistent mode only).
@@ -174,7 +184,7 @@ impl<S: ProtocolStore> Peer<S> {
         let mut reply = json!({
             "impl": "confide",
             "version": env!("CARGO_PKG_VERSION"),
-            "message_version": 3,
+            "message_version": if self.v4 { 4 } else { 3 },
             "sender_keys": true,
             "sealed_sender": true,
             "persistent": self.persistent,
@@ -237,10 +247,25 @@ impl<S: ProtocolStore> Peer<S> {
         };
         let signed_pair = key_pair("signed_prekey_private")?;
         let pre_key_pair = key_pair("prekey_private")?;
+        // v4 mode: a Kyber prekey id and secret key may be given too.
+        let kyber_id = opt_u32(req, "kyber_prekey_id")?.filter(|_| self.v4);
+        let kyber_last_resort = opt_bool(req, "kyber_last_resort")?.unwrap_or(true);
+        let kyber_pair = match opt(req, "kyber_prekey_private").filter(|_| self.v4) {
+            Some(v) => Some(
+                KemSecretKey::from_bytes(&as_hex(v, "kyber_prekey_private")?)
+                    .and_then(KemKeyPair::from_secret)
+                    .map_err(|e| Failure::new(e.code(), e.to_string()))?,
+            ),
+            None => None,
+        };
         let d = self.device()?;
-        let explicit = [signed_id, pre_key_id].iter().any(Option::is_some)
+        let explicit = [signed_id, pre_key_id, kyber_id]
+            .iter()
+            .any(Option::is_some)
             || signed_pair.is_some()
-            || pre_key_pair.is_some();
+            || pre_key_pair.is_some()
+            || kyber_pair.is_some()
+            || (self.v4 && !kyber_last_resort);
         let mut bundle = match explicit {
             // The device's own ids and keys.
             false => d.publish_bundle()?,
@@ -248,16 +273,19 @@ impl<S: ProtocolStore> Peer<S> {
             // keys it gives in place of the fresh ones, under those ids.
             true => {
                 let spec = BundleSpec::new(d.address().device_id(), signed_id.unwrap_or(1))
-                    .with_pre_key(one_time.then(|| pre_key_id.unwrap_or(1)));
+                    .with_pre_key(one_time.then(|| pre_key_id.unwrap_or(1)))
+                    .with_kyber_pre_key(self.v4.then(|| kyber_id.unwrap_or(1)), kyber_last_resort);
                 let made =
                     cipher::publish_bundle(d.store(), &mut SystemRng::new(), &spec, d.now())?;
-                self.import_keys(made, signed_pair, pre_key_pair)?
+                let made = self.import_keys(made, signed_pair, pre_key_pair)?;
+                self.import_kyber(made, kyber_pair, kyber_last_resort)?
             }
         };
         if !one_time {
             bundle.pre_key = None;
         }
         let spk = bundle.signed_pre_key;
+        let kyber = bundle.kyber_pre_key.as_ref();
         Ok(json!({ "bundle": {
             "registration_id": bundle.registration_id,
             "device_id": bundle.device_id,
@@ -267,10 +295,39 @@ impl<S: ProtocolStore> Peer<S> {
             "signed_prekey_signature": hex::encode(spk.signature),
             "prekey_id": bundle.pre_key.map(|p| p.id),
             "prekey": bundle.pre_key.map(|p| hex::encode(p.key.serialize())),
-            "kyber_prekey_id": null,
-            "kyber_prekey": null,
-            "kyber_prekey_signature": null,
+            "kyber_prekey_id": kyber.map(|k| k.id),
+            "kyber_prekey": kyber.map(|k| hex::encode(k.key.serialize())),
+            "kyber_prekey_signature": kyber.map(|k| hex::encode(k.signature)),
         }}))
+    }
+
+    /// `bundle` with the given Kyber key pair in place of the one just made under its
+    /// id, signed and saved as the record the library builds from it.
+    fn import_kyber(
+        &self,
+        mut bundle: PreKeyBundle,
+        pair: Option<KemKeyPair>,
+        last_resort: bool,
+    ) -> Result<PreKeyBundle, Failure> {
+        let (Some(pair), Some(made)) = (pair, bundle.kyber_pre_key.as_ref()) else {
+            return Ok(bundle);
+        };
+        let d = self.device()?;
+        let kyber = d
+            .store()
+            .kyber_pre_keys()
+            .ok_or_else(|| Failure::new("NoKyberStore", "the store keeps no Kyber prekeys"))?;
+        let identity = d.store().local_identity()?;
+        let record = KyberPreKeyRecord::from_key_pair(
+            &mut SystemRng::new(),
+            &identity,
+            made.id,
+            pair,
+            d.now(),
+        );
+        kyber.save_kyber_pre_key(record.id(), &record.to_bytes(), last_resort)?;
+        bundle.kyber_pre_key = Some(record.public());
+        Ok(bundle)
     }
 
     /// `bundle` with the given key pairs in place of the ones just made under its ids
@@ -328,6 +385,31 @@ impl<S: ProtocolStore> Peer<S> {
         );
         if let Some(pre_key) = pre_key {
             bundle = bundle.with_pre_key(pre_key);
+        }
+        let kyber = (
+            opt(b, "kyber_prekey_id"),
+            opt(b, "kyber_prekey"),
+            opt(b, "kyber_prekey_signature"),
+        );
+        match kyber {
+            (Some(id), Some(key), Some(sig)) => {
+                let key = KemPublicKey::from_bytes(&as_hex(key, "kyber_prekey")?)
+                    .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+                let sig = as_hex(sig, "kyber_prekey_signature")?;
+                let signature = <[u8; 64]>::try_from(&sig[..])
+                    .map_err(|_| Failure::new("InvalidSignature", "signature must be 64 bytes"))?;
+                bundle = bundle.with_kyber_pre_key(KyberPreKeyPublic {
+                    id: as_u32(id, "kyber_prekey_id")?,
+                    key,
+                    signature,
+                });
+            }
+            (None, None, None) => {}
+            _ => {
+                return Err(Failure::bad_request(
+                    "kyber_prekey_id, kyber_prekey and kyber_prekey_signature go together",
+                ));
+            }
         }
         let d = self.device()?;
         if self.trust_all {
@@ -417,10 +499,10 @@ fn serve_persistent(path: String, key_hex: &str) -> Result<(), String> {
 }
 
 fn main() -> std::process::ExitCode {
-    // The protocol's v4 mode (PQXDH, Kyber prekeys) is not built yet: `hello` reports
-    // `message_version` 3 whatever the environment asks, so a driver can tell.
-    if std::env::var("CONFIDE_PEER_VERSION").is_ok_and(|v| v != "3") {
-        eprintln!("peer: only protocol version 3 is supported; speaking v3");
+    // `CONFIDE_PEER_VERSION=4` speaks v4 (see `Peer::v4`); anything else but 3 is
+    // reported and read as v3.
+    if std::env::var("CONFIDE_PEER_VERSION").is_ok_and(|v| v != "3" && v != "4") {
+        eprintln!("peer: unknown CONFIDE_PEER_VERSION; speaking v3");
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |flag: &str| {

@@ -154,16 +154,16 @@ impl Ids {
 impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// Makes and stores a new signed prekey, a new one-time prekey and (unless the
     /// device is [`Versions::V3Only`]) a new last-resort Kyber prekey under ids the
-    /// device allocates, and returns the bundle to publish. Ids are never reused, so a
+    /// device allocates, and returns the bundle to publish. A [`Versions::V4Only`]
+    /// device needs a store with Kyber prekeys ([`PreKeyError::NoKyberStore`]); a
+    /// [`Versions::V3AndV4`] one without them publishes a v3 bundle. Ids are never reused, so a
     /// bundle published earlier stays valid until its keys are used.
     pub fn publish_bundle(&self) -> Result<PreKeyBundle, PreKeyError> {
-        let kyber_store = match self.versions {
-            Versions::V3Only => None,
-            _ => Some(
-                self.store
-                    .kyber_pre_keys()
-                    .ok_or(PreKeyError::NoKyberStore)?,
-            ),
+        // V3AndV4 on a store without Kyber prekeys publishes what it can: a v3 bundle.
+        let kyber_store = match (self.versions, self.store.kyber_pre_keys()) {
+            (Versions::V3Only, _) | (Versions::V3AndV4, None) => None,
+            (_, Some(kyber)) => Some(kyber),
+            (_, None) => return Err(PreKeyError::NoKyberStore),
         };
         let (signed, pre, kyber) = state::update(self.state_store(), &[(PREKEY_IDS, "")], |v| {
             let mut ids = Ids::from_bytes(v.first().and_then(|x| x.as_deref()).map(Vec::as_slice))?;

@@ -189,9 +189,7 @@ impl PreKeyBundle {
                 signature: super::signature_from_slice(&msg.kyber_pre_key_signature)
                     .map_err(RecordError::Key)?,
             }),
-            None if msg.kyber_pre_key.is_empty() && msg.kyber_pre_key_signature.is_empty() => {
-                None
-            }
+            None if msg.kyber_pre_key.is_empty() && msg.kyber_pre_key_signature.is_empty() => None,
             None => {
                 return Err(RecordError::Inconsistent {
                     field: "kyber_pre_key",

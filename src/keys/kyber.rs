@@ -187,7 +187,27 @@ pub struct KemKeyPair {
     pub secret: KemSecretKey,
 }
 
+/// Where a Kyber secret key embeds its public key: after the 1536-byte secret vector.
+const PUBLIC_IN_SECRET: std::ops::Range<usize> = 1536..1536 + RAW_LEN;
+
 impl KemKeyPair {
+    /// The pair of a secret key made elsewhere: its public half is the one the secret
+    /// key embeds (checked like any received public key).
+    pub fn from_secret(secret: KemSecretKey) -> Result<Self, KeyError> {
+        let embedded = secret
+            .0
+            .get(PUBLIC_IN_SECRET)
+            .ok_or(KeyError::WrongLength {
+                expected: RAW_SECRET_LEN,
+                found: 0,
+            })?;
+        let mut serialized = Vec::with_capacity(KEM_PUBLIC_KEY_LEN);
+        serialized.push(KYBER1024_TYPE);
+        serialized.extend_from_slice(embedded);
+        let public = KemPublicKey::from_bytes(&serialized)?;
+        Ok(Self { public, secret })
+    }
+
     /// A fresh key pair from 64 bytes of the RNG.
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         let mut seed = Zeroizing::new([0u8; 64]);
@@ -247,6 +267,24 @@ impl KyberPreKeyRecord {
         now: Timestamp,
     ) -> Self {
         let key_pair = KemKeyPair::generate(rng);
+        let signature = identity.sign(rng, &key_pair.public.serialize());
+        Self {
+            id,
+            timestamp: now,
+            key_pair,
+            signature,
+        }
+    }
+
+    /// Signs an existing key pair (made elsewhere, e.g. a test vector) as Kyber prekey
+    /// `id` with `identity`, as [`Self::generate`] does for a fresh one.
+    pub fn from_key_pair<R: RngCore + CryptoRng>(
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        id: u32,
+        key_pair: KemKeyPair,
+        now: Timestamp,
+    ) -> Self {
         let signature = identity.sign(rng, &key_pair.public.serialize());
         Self {
             id,
@@ -319,7 +357,7 @@ impl KyberPreKeyRecord {
         let secret = KemSecretKey::from_bytes(&msg.secret_key).map_err(RecordError::Key)?;
         // A Kyber secret key embeds its public key right after the 1536-byte secret
         // vector: the two halves must be one pair.
-        if secret.0.get(1536..1536 + RAW_LEN) != Some(&public.0[..]) {
+        if secret.0.get(PUBLIC_IN_SECRET) != Some(&public.0[..]) {
             return Err(RecordError::Inconsistent {
                 field: "public_key",
             });
@@ -387,6 +425,10 @@ mod tests {
         assert_eq!(loaded.public(), public);
         assert_eq!(loaded.timestamp(), now);
         assert!(format!("{loaded:?}").contains("KemSecretKey(***)"));
+        let imported = KemKeyPair::from_secret(record.key_pair().secret.clone()).unwrap();
+        assert_eq!(imported.public, record.key_pair().public);
+        let signed = KyberPreKeyRecord::from_key_pair(&mut rng, &identity, 4, imported, now);
+        assert!(signed.public().has_valid_signature(identity.identity_key()));
         // Another pair's public half is refused.
         let mut msg = pb::KyberPreKeyRecord::decode(&record.to_bytes()[..]).unwrap();
         msg.public_key = KemKeyPair::generate(&mut rng).public.serialize();

@@ -32,10 +32,13 @@ mod tests {
         let pni = Address::new("PNI:9d0652a3-dcc3-4d11-975f-74d61598733f", 3);
         let out = encode(&aci, &pni).unwrap();
         assert_eq!(out[0], 0);
-        assert_eq!(out[1..17], [
-            0x9d, 0x06, 0x52, 0xa3, 0xdc, 0xc3, 0x4d, 0x11, 0x97, 0x5f, 0x74, 0xd6, 0x15, 0x98,
-            0x73, 0x3f
-        ]);
+        assert_eq!(
+            out[1..17],
+            [
+                0x9d, 0x06, 0x52, 0xa3, 0xdc, 0xc3, 0x4d, 0x11, 0x97, 0x5f, 0x74, 0xd6, 0x15, 0x98,
+                0x73, 0x3f
+            ]
+        );
         assert_eq!(out[17], 2);
         assert_eq!(out[18], 1);
         assert_eq!(out[35], 3);

@@ -26,13 +26,9 @@ use zeroize::Zeroizing;
 
 use crate::delivery::{Decrypted, retry};
 use crate::error::{BundleError, DecryptError, EncryptError, PublishError, StoreError};
-use crate::keys::{
-    IdentityKey, KyberPreKeyRecord, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord,
-};
+use crate::keys::{IdentityKey, KyberPreKeyRecord, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
 use crate::session::{LocalKeys, SessionRecord, Versions, addresses};
-use crate::store::{
-    Commit, CommitOutcome, KyberPreKeyUse, MessageId, NewMessage, ProtocolStore,
-};
+use crate::store::{Commit, CommitOutcome, KyberPreKeyUse, MessageId, NewMessage, ProtocolStore};
 use crate::wire::{ADDRESSES_LEN, CiphertextMessage, PreKeySignalMessage, SignalMessage};
 use crate::{Address, Timestamp};
 

@@ -130,6 +130,10 @@ pub(crate) struct PendingKyber {
     pub(crate) ciphertext: KemCiphertext,
 }
 
+#[cfg(test)]
+#[path = "v4_tests.rs"]
+mod v4_tests;
+
 /// One Double Ratchet session with one remote device.
 ///
 /// A [`super::SessionRecord`] keeps the current session and bounded previous ones; use
@@ -221,8 +225,20 @@ impl Session {
         addresses: Option<[u8; ADDRESSES_LEN]>,
         rng: &mut R,
     ) -> Result<CiphertextMessage, EncryptError> {
+        self.encrypt_inner(plaintext, addresses, rng, |_| {})
+    }
+
+    /// [`Self::encrypt_with`], with `tamper` applied to the SPQR message before it is
+    /// MACed (a no-op outside the unit tests, which forge authenticated bad input).
+    pub(crate) fn encrypt_inner<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        addresses: Option<[u8; ADDRESSES_LEN]>,
+        rng: &mut R,
+        tamper: fn(&mut Vec<u8>),
+    ) -> Result<CiphertextMessage, EncryptError> {
         // SPQR first: its key salts this message's keys.
-        let (spqr_key, pq_ratchet, spqr_next) = match &self.spqr {
+        let (spqr_key, mut pq_ratchet, spqr_next) = match &self.spqr {
             Some(state) => {
                 let sent = state
                     .send(rng)
@@ -231,14 +247,14 @@ impl Session {
             }
             None => (None, Vec::new(), None),
         };
+        tamper(&mut pq_ratchet);
         let chain_key = &self.sender.chain_key;
         let (keys, next) = chain_key.step(spqr_key.as_ref().map(|k| &k.0[..]));
         let next = next.ok_or(EncryptError::ChainExhausted)?;
         let ciphertext = crypto::aes256_cbc_encrypt(keys.cipher_key(), keys.iv(), plaintext);
         // Addresses go only into a v4 prekey message's inner message.
-        let addresses = addresses.filter(|_| {
-            self.version == ProtocolVersion::V4 && self.pending_pre_key.is_some()
-        });
+        let addresses = addresses
+            .filter(|_| self.version == ProtocolVersion::V4 && self.pending_pre_key.is_some());
         let message = SignalMessage::new(
             self.version,
             keys.mac_key(),

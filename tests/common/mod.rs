@@ -41,7 +41,13 @@ impl Device {
     }
 
     pub fn send(&self, to: &Device, text: &[u8]) -> CiphertextMessage {
-        cipher::encrypt(&self.store, &to.address, text).unwrap()
+        cipher::encrypt(
+            &self.store,
+            &to.address,
+            text,
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap()
     }
 
     pub fn recv(

@@ -138,7 +138,8 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
         let spec = BundleSpec::new(1, 1 + i as u32).with_pre_key(Some(100 + i as u32));
         let bundle = cipher::publish_bundle(&*bob_s, &mut r, &spec, NOW).unwrap();
         cipher::start_session(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
-        let hello = cipher::encrypt(&**s, &bob(), b"hello").unwrap();
+        let hello =
+            cipher::encrypt(&**s, &bob(), b"hello", &mut confide::SystemRng::new()).unwrap();
         cipher::decrypt(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
     }
     let mut handles = Vec::new();
@@ -149,11 +150,23 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
             let mut r = rng(50 + t as u64);
             let mut keys = Vec::new();
             for i in 0..n {
-                let m = cipher::encrypt(&*s, &bob(), &i.to_be_bytes()).unwrap();
+                let m = cipher::encrypt(
+                    &*s,
+                    &bob(),
+                    &i.to_be_bytes(),
+                    &mut confide::SystemRng::new(),
+                )
+                .unwrap();
                 keys.push(key_of(&m));
                 let p = cipher::decrypt(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
                 assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
-                let back = cipher::encrypt(&*bob_s, &addr, &i.to_le_bytes()).unwrap();
+                let back = cipher::encrypt(
+                    &*bob_s,
+                    &addr,
+                    &i.to_le_bytes(),
+                    &mut confide::SystemRng::new(),
+                )
+                .unwrap();
                 assert_eq!(
                     cipher::decrypt(&*s, &bob(), &back, &mut r, NOW)
                         .unwrap()
@@ -174,7 +187,13 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
                 (0..n)
                     .map(|i| {
                         let text = format!("t{t}-{i}");
-                        let m = cipher::encrypt(&*alice_s, &bob(), text.as_bytes()).unwrap();
+                        let m = cipher::encrypt(
+                            &*alice_s,
+                            &bob(),
+                            text.as_bytes(),
+                            &mut confide::SystemRng::new(),
+                        )
+                        .unwrap();
                         (text, m)
                     })
                     .collect::<Vec<_>>()
@@ -276,7 +295,7 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     ));
 
     // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
-    let m = cipher::encrypt(a, &bob(), b"second").unwrap();
+    let m = cipher::encrypt(a, &bob(), b"second", &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(b, &alice, &m, &mut r, NOW).unwrap();
     let mut bytes = m.serialized().to_vec();
     let last = bytes.len() - 1;

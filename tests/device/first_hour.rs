@@ -25,7 +25,9 @@ fn open(dir: &Path, name: &str, seed: u64, clock: &FixedClock) -> SqlDevice {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let key = StoreKey::from_bytes([name.as_bytes()[0]; 32]);
     let store = SqliteStore::open(dir.join(format!("{name}.db")), &key, &mut rng).unwrap();
-    Device::open(store, Address::new(name, 1), rng, clock.clone()).unwrap()
+    Device::open(store, Address::new(name, 1), rng, clock.clone())
+        .unwrap()
+        .with_versions(confide::session::Versions::V3AndV4)
 }
 
 fn text_of(d: &SqlDevice, from: &SqlDevice, m: &confide::CiphertextMessage) -> String {
@@ -325,7 +327,8 @@ fn acknowledge_works_through_a_boxed_store() {
     let sqlite = SqliteStore::open(dir.path().join("bob.db"), &key, &mut rng).unwrap();
     sqlite.bootstrap_identity(&mut rng).unwrap();
     let boxed: Box<dyn ProtocolStore> = Box::new(sqlite);
-    let bob = Device::new(boxed, Address::new("bob", 1), rng, clock.clone());
+    let bob = Device::new(boxed, Address::new("bob", 1), rng, clock.clone())
+        .with_versions(confide::session::Versions::V3AndV4);
     let alice = open(dir.path(), "alice", 42, &clock);
 
     alice
@@ -349,6 +352,7 @@ fn acknowledge_works_through_a_boxed_store() {
         Address::new("carol", 1),
         ChaCha20Rng::seed_from_u64(44),
         clock,
-    );
+    )
+    .with_versions(confide::session::Versions::V3AndV4);
     assert!(!carol.acknowledge(alice.address(), &got.id).unwrap());
 }

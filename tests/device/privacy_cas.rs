@@ -212,7 +212,8 @@ fn a_crash_inside_receive_attestation_never_leaves_the_verifier_behind() {
         inner: SqliteStore::open(&path, &StoreKey::from_bytes([3; 32]), &mut rng).unwrap(),
         budget: AtomicUsize::new(usize::MAX),
     };
-    let d = confide::device::Device::new(store, Address::new("carol", 1), rng.clone(), clock);
+    let d = confide::device::Device::new(store, Address::new("carol", 1), rng.clone(), clock)
+        .with_versions(confide::session::Versions::V3AndV4);
     d.receive_attestation(
         &attestation(1, &biz_key, &mut rng),
         &business(),

@@ -454,7 +454,10 @@ enum Slot {
 }
 
 /// The version a session from `bundle` speaks under `versions`.
-fn choose_version(bundle: &PreKeyBundle, versions: Versions) -> Result<ProtocolVersion, BundleError> {
+fn choose_version(
+    bundle: &PreKeyBundle,
+    versions: Versions,
+) -> Result<ProtocolVersion, BundleError> {
     if bundle.kyber_pre_key.is_some() && versions.allows(ProtocolVersion::V4) {
         return Ok(ProtocolVersion::V4);
     }

@@ -269,7 +269,11 @@ fn state_from_proto(s: &pb::SessionState, origin: Origin) -> Result<Session, Rec
                 field: "spqr_state",
             })?,
         ),
-        _ => return Err(RecordError::MissingField { field: "spqr_state" }),
+        _ => {
+            return Err(RecordError::MissingField {
+                field: "spqr_state",
+            });
+        }
     };
     Ok(Session {
         version,
