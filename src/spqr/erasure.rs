@@ -90,7 +90,7 @@ fn coefficients(xs: &[u16], weights: &[u16], at: u16) -> Vec<u16> {
         .collect()
 }
 
-/// The chunk sum_i coeffs[i] * rows[i], lane by lane.
+/// The chunk `sum_i coeffs[i] * rows[i]`, lane by lane.
 fn combine<'a>(coeffs: &[u16], rows: impl Iterator<Item = &'a [u8]>) -> [u8; CHUNK_LEN] {
     let mut acc = [0u16; LANES];
     for (&c, row) in coeffs.iter().zip(rows) {
