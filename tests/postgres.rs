@@ -1,9 +1,10 @@
 //! PostgresStore against a real PostgreSQL server that each test starts on loopback:
 //! round trips for every store trait, sealing (swapped rows, wrong key, newer schema),
 //! schema fixtures (a committed `pg_dump` per schema version that must still open),
-//! two devices in one database, concurrency, the transactional group store through
-//! [`Device`] (redelivery, acknowledge, compare-and-swap conflicts, concurrent group
-//! decrypts and encrypts across threads and pools), and the crash test of
+//! two devices in one database, concurrency, Kyber prekeys (their contract, their uses
+//! in session commits, two hosts racing on one use), the transactional group store
+//! through [`Device`] (redelivery, acknowledge, compare-and-swap conflicts, concurrent
+//! group decrypts and encrypts across threads and pools), and the crash test of
 //! `tests/crash.rs` (a child process floods 1:1 and group send/receive, the parent
 //! SIGKILLs it at seeded random points, and after every kill proves exactly-once
 //! delivery, no reused message key and a consistent store).
@@ -674,6 +675,49 @@ fn two_devices_in_one_database_are_isolated() {
         (0, 0, 1, 1)
     );
     drop(a1);
+}
+
+/// The Kyber prekey contract ([`stores::kyber_pre_keys_contract`]) on a device, whose
+/// rows survive a reopen by another host and stay invisible to another device with the
+/// same ids; [`stores::kyber_use_commits`]; and
+/// [`stores::concurrent_last_resort_commits_one_wins`] from two hosts (two pools) on one
+/// device.
+#[test]
+fn kyber_pre_keys_round_trip_commit_and_race() {
+    use confide::store::{KyberPreKeyStore, KyberPreKeyUse};
+
+    let server = PgServer::start();
+    let pool = server.pool(2);
+    let s = open(&pool, "kyber", &key(1), 1);
+    stores::kyber_pre_keys_contract(s.kyber_pre_keys().unwrap());
+    let other = open(&pool, "kyber-other", &key(1), 2);
+    other
+        .save_kyber_pre_key(2, b"the other device's", true)
+        .unwrap();
+    let replay = KyberPreKeyUse::new(2, 7, stores::base_key(1));
+    assert!(!other.kyber_pre_key_used(&replay).unwrap());
+    drop(s);
+    let pool2 = server.pool(1);
+    let s = open(&pool2, "kyber", &key(1), 3);
+    let summary = s.verify().unwrap();
+    assert_eq!((summary.kyber_pre_keys, summary.kyber_pre_key_uses), (2, 1));
+    assert_eq!(
+        s.kyber_pre_key(2).unwrap().unwrap().as_slice(),
+        b"new last-resort record"
+    );
+    assert!(s.kyber_pre_key_used(&replay).unwrap());
+    assert!(!s.mark_kyber_pre_key_used(&replay).unwrap());
+    assert_eq!(
+        other.kyber_pre_key(2).unwrap().unwrap().as_slice(),
+        b"the other device's"
+    );
+    assert!(other.kyber_pre_key(4).unwrap().is_none());
+    assert_eq!(other.verify().unwrap().kyber_pre_key_uses, 0);
+
+    stores::kyber_use_commits(&open(&pool, "kyber-commits", &key(1), 4));
+    let one = open(&pool, "kyber-race", &key(1), 5);
+    let two = open(&pool2, "kyber-race", &key(1), 6);
+    stores::concurrent_last_resort_commits_one_wins([&one, &two], 20);
 }
 
 /// Hosts starting together on a fresh database: the schema is created once, and a new
@@ -1480,6 +1524,31 @@ fn write_fixture() {
         false,
     );
 
+    // Since v3: Bob's Kyber prekeys (opaque records): one-time 1, used and so gone,
+    // one-time 2, and last-resort 3 with one recorded use.
+    {
+        use confide::store::{KyberPreKeyStore, KyberPreKeyUse};
+        let kyber = b.store();
+        kyber
+            .save_kyber_pre_key(1, b"kyber one-time 1", false)
+            .unwrap();
+        kyber
+            .save_kyber_pre_key(2, b"kyber one-time 2", false)
+            .unwrap();
+        kyber
+            .save_kyber_pre_key(3, b"kyber last resort 3", true)
+            .unwrap();
+        let base = confide::keys::KeyPair::generate(&mut r).public();
+        for id in [1, 3] {
+            let used = KyberPreKeyUse::new(id, 1, base);
+            assert!(kyber.mark_kyber_pre_key_used(&used).unwrap());
+        }
+        lines.push(format!(
+            "kyber-use kyber {} kyber last resort 3",
+            hex::encode(base.serialize())
+        ));
+    }
+
     a.record_connection().unwrap();
     let activity = a.store().state(state_kind::ACTIVITY, "").unwrap().unwrap();
     lines.push(format!(
@@ -1687,6 +1756,8 @@ fn every_fixture_version_still_opens() {
             assert_eq!(d.plaintext.as_slice(), b"group after");
         }
 
+        check_fixture_kyber(b.store(), lines.get("kyber-use"), &name);
+
         // The privacy model's state: the same value, and the device carries it on.
         let l = line("activity");
         assert_eq!(l.kind, "state");
@@ -1706,6 +1777,51 @@ fn every_fixture_version_still_opens() {
         drop((a, b, pool, fixture_sql));
     }
     assert!(seen >= 1, "no fixture found");
+}
+
+/// The Kyber prekeys of Bob's fixture store `b` (fixture `name`): none before schema 3
+/// (the migration adds empty tables); from 3 on (`kyber`, its `kyber-use` line), the
+/// used one-time key stays gone, the other one-time key and the last-resort key load,
+/// and the recorded use stays refused. Either way the store keeps new Kyber prekeys
+/// and their uses from now on.
+fn check_fixture_kyber(b: &PostgresStore, kyber: Option<&FixtureLine>, name: &str) {
+    use confide::keys::PublicKey;
+    use confide::store::{KyberPreKeyStore, KyberPreKeyUse};
+
+    let read = |id: u32| b.kyber_pre_key(id).unwrap().map(|r| r.to_vec());
+    let summary = b.verify().unwrap();
+    match kyber {
+        None => {
+            assert_eq!(summary.kyber_pre_keys, 0, "{name}");
+            assert!(read(3).is_none(), "{name}");
+        }
+        Some(l) => {
+            assert_eq!(l.kind, "kyber");
+            let base = PublicKey::try_from(&l.bytes[..]).unwrap();
+            assert_eq!(
+                (summary.kyber_pre_keys, summary.kyber_pre_key_uses),
+                (2, 1),
+                "{name}"
+            );
+            assert!(read(1).is_none(), "{name}");
+            assert_eq!(read(2).unwrap(), b"kyber one-time 2", "{name}");
+            assert_eq!(read(3).unwrap(), l.text.as_bytes(), "{name}");
+            let used = KyberPreKeyUse::new(3, 1, base);
+            assert!(b.kyber_pre_key_used(&used).unwrap(), "{name}");
+            assert!(!b.mark_kyber_pre_key_used(&used).unwrap(), "{name}");
+            assert!(
+                b.mark_kyber_pre_key_used(&KyberPreKeyUse::new(2, 1, base))
+                    .unwrap()
+            );
+            assert!(read(2).is_none(), "{name}");
+        }
+    }
+    b.save_kyber_pre_key(9, b"after the upgrade", true).unwrap();
+    let fresh = KyberPreKeyUse::new(9, 1, stores::base_key(9));
+    assert!(b.mark_kyber_pre_key_used(&fresh).unwrap());
+    assert!(!b.mark_kyber_pre_key_used(&fresh).unwrap());
+    assert_eq!(read(9).unwrap(), b"after the upgrade");
+    b.verify().unwrap();
 }
 
 /// Defect 2 on the store it was about: two hosts (two pools, two `Device` handles on one
@@ -1776,7 +1892,7 @@ mod attacker {
     use confide::{Address, CiphertextMessage, DecryptError, EncryptError};
     use confide::{StoreError, Timestamp};
 
-    use super::attacker_expect::{Expect, show_decrypt};
+    use super::attacker_expect::{self, DbAttacker, Expect, KyberAttack, show_decrypt};
     use super::stores::{NOW, key, key_of, rng};
     use super::{PgServer, open, pair};
 
@@ -1857,6 +1973,76 @@ mod attacker {
             let sql = format!("UPDATE confide_{table} SET v = $1 WHERE {filter}");
             assert_eq!(self.0.execute(&sql, &[&v]).unwrap(), 1);
         }
+    }
+
+    /// The attacker on one device's rows, as the Kyber cases of
+    /// tests/common/attacker.rs drive it: every filter gains the owner.
+    struct OnDevice<'a> {
+        x: &'a mut Attacker,
+        owner: &'a str,
+    }
+
+    impl OnDevice<'_> {
+        fn filter(&self, filter: &str) -> String {
+            format!("owner = '{}' AND ({filter})", self.owner)
+        }
+    }
+
+    impl DbAttacker for OnDevice<'_> {
+        fn save(&mut self, copy: &str, table: &str, filter: &str) {
+            let filter = self.filter(filter);
+            self.x.run(&format!(
+                "DROP TABLE IF EXISTS attacker.{copy};
+                 CREATE TABLE attacker.{copy} AS SELECT * FROM confide_{table} WHERE {filter}"
+            ));
+        }
+
+        fn restore(&mut self, copy: &str, table: &str, filter: &str) {
+            let filter = self.filter(filter);
+            self.x.restore(copy, table, &filter);
+        }
+
+        fn edit(&mut self, table: &str, set: &str, filter: &str) {
+            let filter = self.filter(filter);
+            let sql = match set {
+                "" => format!("DELETE FROM confide_{table} WHERE {filter}"),
+                set => format!("UPDATE confide_{table} SET {set} WHERE {filter}"),
+            };
+            assert!(self.x.0.execute(&sql, &[]).unwrap() > 0, "{sql}");
+        }
+
+        fn value(&mut self, table: &str, filter: &str) -> Vec<u8> {
+            let filter = self.filter(filter);
+            self.x.value(table, &filter)
+        }
+
+        fn set_value(&mut self, table: &str, filter: &str, v: &[u8]) {
+            let filter = self.filter(filter);
+            self.x.set_value(table, &filter, v);
+        }
+    }
+
+    /// Case 9: the Kyber prekey rows are checked as the one-time prekey rows are, with
+    /// their records in the integrity head and in its leaves
+    /// ([`attacker_expect::kyber_attack`]), each case on a device of its own.
+    #[test]
+    fn kyber_pre_key_rows_are_checked_like_prekeys() {
+        let server = PgServer::start();
+        let pool = server.pool(2);
+        let mut e = Expect::default();
+        let mut x = Attacker::on(&server);
+        for settled in [false, true] {
+            for attack in KyberAttack::ALL {
+                let owner = format!("kyber-{attack:?}-{settled}");
+                let s = open(&pool, &owner, &key(2), 2);
+                let mut on = OnDevice {
+                    x: &mut x,
+                    owner: &owner,
+                };
+                attacker_expect::kyber_attack(attack, settled, &s, &mut on, &mut e);
+            }
+        }
+        e.done();
     }
 
     /// Case 1 on devices `a`/`b` of `server`: the attacker deletes `a`'s rows of the
@@ -2305,6 +2491,8 @@ mod attacker {
             "state",
             "sender_key",
             "integrity",
+            "kyber_pre_key",
+            "kyber_pre_key_use",
         ];
         let mut x = Attacker::on(&server);
         for t in tables {

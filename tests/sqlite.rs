@@ -1,4 +1,5 @@
-//! SqliteStore: persistence, sealing, redelivery, schema fixtures, concurrency.
+//! SqliteStore: persistence, sealing, redelivery, schema fixtures, concurrency, and the
+//! Kyber prekeys of protocol v4 (their contract, their uses in session commits).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/stores.rs"]

@@ -8,7 +8,9 @@
 //! the protocol step the edit was meant to enable fails, and `DurableStore::verify`
 //! reports the store as tampered. tests/postgres.rs (module `attacker`) runs the same
 //! cases on PostgreSQL. Case 7, the whole file put back to an older copy, is seen by a
-//! store that is open and, across restarts, by a rollback counter.
+//! store that is open and, across restarts, by a rollback counter. Case 9 runs the
+//! deletions, rollbacks and swaps on the Kyber prekey rows (tests/common/attacker.rs,
+//! shared with PostgreSQL).
 //!
 //! Each test collects every expectation the attacker broke ([`Expect`]) and fails at
 //! the end with all of them, so one run shows each way the store was fooled.
@@ -35,7 +37,7 @@ use confide::{
     StoreError, Timestamp,
 };
 
-use attacker::{Expect, show_decrypt};
+use attacker::{DbAttacker, Expect, KyberAttack, show_decrypt};
 use stores::{NOW, alice, bob, key, key_of, rng};
 
 // ---- the stores ------------------------------------------------------------------
@@ -157,6 +159,35 @@ impl Attacker {
     fn set_value(&self, table: &str, filter: &str, v: &[u8]) {
         let sql = format!("UPDATE main.{table} SET v = ?1 WHERE {filter}");
         assert_eq!(self.0.execute(&sql, [v]).unwrap(), 1);
+    }
+}
+
+/// The attacker as the Kyber cases of tests/common/attacker.rs drive it.
+impl DbAttacker for Attacker {
+    fn save(&mut self, copy: &str, table: &str, filter: &str) {
+        self.run(&format!(
+            "CREATE TABLE x.{copy} AS SELECT * FROM main.{table} WHERE {filter}"
+        ));
+    }
+
+    fn restore(&mut self, copy: &str, table: &str, filter: &str) {
+        Attacker::restore(self, copy, table, filter);
+    }
+
+    fn edit(&mut self, table: &str, set: &str, filter: &str) {
+        let sql = match set {
+            "" => format!("DELETE FROM main.{table} WHERE {filter}"),
+            set => format!("UPDATE main.{table} SET {set} WHERE {filter}"),
+        };
+        assert!(self.0.execute(&sql, []).unwrap() > 0, "{sql}");
+    }
+
+    fn value(&mut self, table: &str, filter: &str) -> Vec<u8> {
+        Attacker::value(self, table, filter)
+    }
+
+    fn set_value(&mut self, table: &str, filter: &str, v: &[u8]) {
+        Attacker::set_value(self, table, filter, v);
     }
 }
 
@@ -549,7 +580,7 @@ impl RollbackCounter for Keystore {
     }
 }
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 11] = [
     "meta",
     "identity",
     "pre_key",
@@ -559,6 +590,8 @@ const TABLES: [&str; 9] = [
     "state",
     "sender_key",
     "integrity",
+    "kyber_pre_key",
+    "kyber_pre_key_use",
 ];
 
 /// The attacker copies every table of the file (a consistent snapshot, as a backup
@@ -696,5 +729,28 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
     e.tampered("b.session(alice)", b.session(&alice()), "session");
     let got = cipher::decrypt(&b, &alice(), &later, &mut r, NOW);
     e.refused("decrypt on the rolled-back session", &got);
+    e.done();
+}
+
+// ---- 9. the Kyber prekey rows (protocol v4) ------------------------------------------
+
+/// Case 9: the Kyber prekey rows are checked as the one-time prekey rows are, whether
+/// their records are in the integrity head or its leaves: a recorded use of a
+/// last-resort key deleted (so a replayed handshake would pass as new) or moved to
+/// another key, keys deleted, a used one-time key put back, a key and its uses rolled
+/// back, two keys' sealed values swapped: each read of an affected row fails as
+/// tampered, a replayed handshake is not committed, and `verify` fails
+/// ([`attacker::kyber_attack`]).
+#[test]
+fn kyber_pre_key_rows_are_checked_like_prekeys() {
+    let mut e = Expect::default();
+    for settled in [false, true] {
+        for attack in KyberAttack::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let s = open(dir.path(), "bob", 2, 2);
+            let mut x = Attacker::on(&file(dir.path(), "bob"));
+            attacker::kyber_attack(attack, settled, &s, &mut x, &mut e);
+        }
+    }
     e.done();
 }

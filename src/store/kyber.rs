@@ -36,7 +36,7 @@ impl KyberPreKeyUse {
 /// [`super::PreKeyStore::kyber_pre_keys`] (default `None`: such a store offers v3 only).
 ///
 /// Records are opaque bytes in the record type's own versioned encoding
-/// ([`crate::keys::KyberPreKeyRecord`]): the store keeps them as given and never
+/// (`keys::KyberPreKeyRecord`): the store keeps them as given and never
 /// interprets them. Unlike a one-time prekey, a Kyber prekey may be a last-resort key
 /// that stays after use, so the handshake marks a key used instead of deleting it, and
 /// the store deletes it then only if it was saved as a one-time key.
