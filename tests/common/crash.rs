@@ -235,14 +235,13 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                         .unwrap();
                     hex::encode(m.serialized())
                 } else {
-                    let m =
-                        cipher::encrypt(
-                            dev(lane.from).store(),
-                            &addr(lane.to),
-                            text.as_bytes(),
-                            &mut rng,
-                        )
-                            .unwrap();
+                    let m = cipher::encrypt(
+                        dev(lane.from).store(),
+                        &addr(lane.to),
+                        text.as_bytes(),
+                        &mut rng,
+                    )
+                    .unwrap();
                     format!("{}:{}", m.message_type(), hex::encode(m.serialized()))
                 };
                 append(&lane.wire(dir), &line);

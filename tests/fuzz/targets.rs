@@ -27,7 +27,7 @@ use crate::actions::{self, Action, Corruption, NOW, Scenario, Setup, Side};
 use crate::{parsers, v4};
 
 /// The fuzz targets, by name (also the names of their corpus directories).
-pub const TARGETS: [&str; 14] = [
+pub const TARGETS: [&str; 17] = [
     "parse_signal_message",
     "parse_prekey_message",
     "parse_records",
@@ -42,6 +42,9 @@ pub const TARGETS: [&str; 14] = [
     "parse_signal_message_v4",
     "parse_prekey_message_v4",
     "parse_kyber",
+    "decrypt_signal_v4",
+    "decrypt_prekey_v4",
+    "decrypt_pq_ratchet",
 ];
 
 /// The seed the fixture session is built from.
@@ -801,6 +804,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     out.extend(parsers::corpus());
     out.extend(v4::parse_corpus());
     out.extend(v4::kyber_corpus());
+    out.extend(v4::decrypt_corpus());
     out
 }
 

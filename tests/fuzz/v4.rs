@@ -909,11 +909,19 @@ pub fn kyber_use(p: &PreKeySignalMessage) -> Option<KyberPreKeyUse> {
         .map(|id| KyberPreKeyUse::new(id, p.signed_pre_key_id(), *p.base_key()))
 }
 
+/// The distinct Kyber prekey uses of the prekey messages in `sent`.
 fn kyber_uses_of(sent: &[Sent4]) -> Vec<KyberPreKeyUse> {
-    sent.iter()
+    let mut out: Vec<KyberPreKeyUse> = Vec::new();
+    for u in sent
+        .iter()
         .filter(|m| m.message_type == PREKEY_MESSAGE_TYPE)
         .filter_map(|m| kyber_use(&PreKeySignalMessage::try_from(&m.bytes[..]).ok()?))
-        .collect()
+    {
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
 }
 
 /// Which Kyber prekeys are there (with their bytes) and which of `uses` are recorded.
