@@ -21,7 +21,7 @@ use confide::{
     Address, CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair, SessionRecord,
 };
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::actions::{self, Action, Corruption, NOW, Scenario, Setup, Side};
 use crate::{parsers, v4};
@@ -816,6 +816,7 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
         initiator,
         one_time,
         simultaneous,
+        v4: false,
     };
     let send = |from, text: &str| Send {
         from,
@@ -916,6 +917,7 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
                     Reinit {
                         from: Alice,
                         one_time: false,
+                        v4: false,
                     },
                     send(Alice, "new"),
                     Deliver(1),
@@ -948,18 +950,111 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
     for i in 0..12 {
         out.push((format!("random-{i:02}"), random_scenario(&mut rng, 40)));
     }
+    out.extend(scenarios_v4());
+    out
+}
+
+/// v4 scenarios for the `actions` corpus: alternating bursts that take SPQR into its
+/// second epoch with a message held back across it, v4 re-initiations, and random
+/// scenarios with either version at every initiation.
+pub fn scenarios_v4() -> Vec<(String, Scenario)> {
+    use Action::*;
+    use Side::*;
+    let setup = |initiator, one_time, simultaneous, v4| Setup {
+        initiator,
+        one_time,
+        simultaneous,
+        v4,
+    };
+    let send = |from, text: String| Send {
+        from,
+        payload: text.into_bytes(),
+    };
+    let mut bursts = vec![send(Alice, "held".to_string())];
+    for b in 0..6 {
+        let from = if b % 2 == 0 { Alice } else { Bob };
+        for i in 0..40 {
+            bursts.push(send(from, format!("{b}.{i}")));
+        }
+        for _ in 0..40 {
+            bursts.push(Deliver(1));
+        }
+    }
+    let mut out = vec![
+        (
+            "v4-ping-pong".to_string(),
+            Scenario {
+                setup: setup(Alice, true, None, true),
+                actions: vec![
+                    send(Alice, "hi".to_string()),
+                    Deliver(0),
+                    send(Bob, "hey".to_string()),
+                    Deliver(0),
+                ],
+            },
+        ),
+        (
+            "v4-bursts-to-epoch-2".to_string(),
+            Scenario {
+                setup: setup(Alice, false, None, true),
+                actions: bursts,
+            },
+        ),
+        (
+            "v4-reinit-v3-then-v4".to_string(),
+            Scenario {
+                setup: setup(Bob, true, Some(false), false),
+                actions: vec![
+                    send(Bob, "v3".to_string()),
+                    Reinit {
+                        from: Alice,
+                        one_time: true,
+                        v4: true,
+                    },
+                    send(Alice, "v4".to_string()),
+                    Deliver(1),
+                    send(Bob, "back".to_string()),
+                    Deliver(0),
+                    Reinit {
+                        from: Bob,
+                        one_time: false,
+                        v4: true,
+                    },
+                    send(Bob, "last resort".to_string()),
+                    Deliver(u16::MAX),
+                    Duplicate(0),
+                    Corrupt {
+                        delivered: true,
+                        pick: 1,
+                        how: Corruption::FlipBit(900),
+                    },
+                ],
+            },
+        ),
+    ];
+    let mut rng = ChaCha20Rng::seed_from_u64(FIXTURE_SEED ^ 4);
+    for i in 0..6 {
+        let mut s = random_scenario(&mut rng, 60);
+        s.setup.v4 = i % 2 == 0;
+        for a in &mut s.actions {
+            if let Reinit { v4, .. } = a {
+                *v4 = rng.next_u32() % 2 == 0;
+            }
+        }
+        out.push((format!("v4-random-{i:02}"), s));
+    }
     out
 }
 
 /// A pseudo-random scenario of `len` actions.
 pub fn random_scenario(rng: &mut ChaCha20Rng, len: usize) -> Scenario {
-    use rand_core::RngCore;
     let side = |b: u32| if b & 1 == 0 { Side::Alice } else { Side::Bob };
     let r = rng.next_u32();
     let setup = Setup {
         initiator: side(r),
         one_time: r & 2 != 0,
         simultaneous: (r & 4 != 0).then_some(r & 8 != 0),
+        v4: false,
     };
     let actions = (0..len)
         .map(|_| {
@@ -991,6 +1086,7 @@ pub fn random_scenario(rng: &mut ChaCha20Rng, len: usize) -> Scenario {
                 _ => Action::Reinit {
                     from: side(r >> 4),
                     one_time: r & 32 != 0,
+                    v4: false,
                 },
             }
         })

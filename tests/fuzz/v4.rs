@@ -680,27 +680,7 @@ const PRE_KEY_IDS4: [u32; 3] = [1001, 1002, 1003];
 const SIGNED_PRE_KEY_IDS4: [u32; 4] = [1, 2, 3, 4];
 const KYBER_PRE_KEY_IDS4: [u32; 3] = [2001, 2002, 2004];
 
-/// The SPQR epoch a `pq_ratchet` carries (facts §2.5), if it parses that far.
-pub fn spqr_epoch(pq: &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for (i, b) in pq.get(1..)?.iter().take(10).enumerate() {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// The SPQR epoch of a 1:1 message (its inner message for a prekey message).
-pub fn message_epoch(m: &CiphertextMessage) -> Option<u64> {
-    let sm = match m {
-        CiphertextMessage::Signal(m) => m,
-        CiphertextMessage::PreKey(p) => p.message(),
-        _ => return None,
-    };
-    spqr_epoch(sm.pq_ratchet())
-}
+pub use crate::actions::{kyber_snapshot, kyber_use, spqr_epoch, spqr_epoch_of as message_epoch};
 
 impl Fixture4 {
     /// The fixture, built once per process.
@@ -903,12 +883,6 @@ impl Fixture4 {
     }
 }
 
-/// The Kyber prekey use a v4 prekey message names.
-pub fn kyber_use(p: &PreKeySignalMessage) -> Option<KyberPreKeyUse> {
-    p.kyber_pre_key_id()
-        .map(|id| KyberPreKeyUse::new(id, p.signed_pre_key_id(), *p.base_key()))
-}
-
 /// The distinct Kyber prekey uses of the prekey messages in `sent`.
 fn kyber_uses_of(sent: &[Sent4]) -> Vec<KyberPreKeyUse> {
     let mut out: Vec<KyberPreKeyUse> = Vec::new();
@@ -920,27 +894,6 @@ fn kyber_uses_of(sent: &[Sent4]) -> Vec<KyberPreKeyUse> {
         if !out.contains(&u) {
             out.push(u);
         }
-    }
-    out
-}
-
-/// Which Kyber prekeys are there (with their bytes) and which of `uses` are recorded.
-pub fn kyber_snapshot(store: &InMemoryStore, ids: &[u32], uses: &[KyberPreKeyUse]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let kyber = store.kyber_pre_keys().expect("kyber store");
-    for &id in ids {
-        out.extend(id.to_be_bytes());
-        match kyber.kyber_pre_key(id).expect("store") {
-            Some(r) => {
-                out.push(1);
-                out.extend((r.len() as u64).to_be_bytes());
-                out.extend_from_slice(&r);
-            }
-            None => out.push(0),
-        }
-    }
-    for u in uses {
-        out.push(u8::from(kyber.kyber_pre_key_used(u).expect("store")));
     }
     out
 }
