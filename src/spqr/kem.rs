@@ -30,8 +30,8 @@ pub(crate) const CT2_LEN: usize = 128;
 pub(crate) const SECRET_LEN: usize = 32;
 /// The key generation seed (d || z).
 pub(crate) const SEED_LEN: usize = 64;
-/// The encapsulation randomness.
-const COINS_LEN: usize = 32;
+/// The encapsulation randomness, which is all of a stored [`EncapsState`].
+pub(crate) const COINS_LEN: usize = 32;
 /// The length of libcrux's (never stored) encapsulation state.
 const LIBCRUX_STATE_LEN: usize = incremental::encaps_state_len();
 
