@@ -123,10 +123,12 @@ pub enum Corruption {
     FlipBit(u16),
     /// Keep only the first `n % len` bytes.
     Truncate(u16),
-    /// Replace the version byte with this one (`0x33` itself becomes `0x23`).
+    /// Replace the version byte with this one (`0x33` itself becomes `0x23`, and the
+    /// byte already there, a v4 message's `0x44`, becomes `0x45`).
     Relabel(u8),
     /// Replace the version byte of the inner message of a prekey message (the outer
-    /// one of a plain message) with this one (`0x33` itself becomes `0x43`).
+    /// one of a plain message) with this one (`0x33` itself becomes `0x43`, the byte
+    /// already there that xor 1).
     RelabelInner(u8),
     /// Deliver a type 2 message as type 3 and the other way round.
     WrongType,
@@ -994,7 +996,7 @@ pub fn damage(message_type: u8, bytes: &[u8], how: &Corruption) -> (u8, Vec<u8>)
         }
         Corruption::Relabel(v) => {
             if let Some(b) = out.first_mut() {
-                *b = if *v == VERSION_BYTE { 0x23 } else { *v };
+                *b = relabel(*b, if *v == VERSION_BYTE { 0x23 } else { *v });
             }
         }
         Corruption::RelabelInner(v) => {
@@ -1007,7 +1009,7 @@ pub fn damage(message_type: u8, bytes: &[u8], how: &Corruption) -> (u8, Vec<u8>)
                 0
             };
             if let Some(b) = out.get_mut(at) {
-                *b = if *v == VERSION_BYTE { 0x43 } else { *v };
+                *b = relabel(*b, if *v == VERSION_BYTE { 0x43 } else { *v });
             }
         }
         Corruption::WrongType => {
@@ -1020,6 +1022,11 @@ pub fn damage(message_type: u8, bytes: &[u8], how: &Corruption) -> (u8, Vec<u8>)
         }
     }
     (message_type, out)
+}
+
+/// `to`, unless that is the byte already there (a v4 message's `0x44`): then `to ^ 1`.
+fn relabel(current: u8, to: u8) -> u8 {
+    if to == current { to ^ 1 } else { to }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
