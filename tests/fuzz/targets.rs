@@ -736,7 +736,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     for (name, fields) in variants {
         prekey.push((name.to_string(), fields.encode()));
     }
-    // Base key with bit 255 flipped (see `actions::SKIP_BASE_KEY_TOP_BIT_FLIPS`).
+    // Base key with bit 255 flipped: refused as non-canonical when parsed.
     for name in ["a0", "d0", "e0"] {
         let mut fields = PreKeyFields::of(&f.message(name).bytes);
         fields.base_key[32] ^= 0x80;
