@@ -38,6 +38,7 @@ fn setup() -> impl Strategy<Value = Setup> {
             initiator,
             one_time,
             simultaneous,
+            v4: false,
         })
 }
 
@@ -60,7 +61,11 @@ fn action() -> impl Strategy<Value = Action> {
         2 => any::<u16>().prop_map(Action::Duplicate),
         3 => (any::<bool>(), any::<u16>(), corruption())
             .prop_map(|(delivered, pick, how)| Action::Corrupt { delivered, pick, how }),
-        1 => (side(), any::<bool>()).prop_map(|(from, one_time)| Action::Reinit { from, one_time }),
+        1 => (side(), any::<bool>()).prop_map(|(from, one_time)| Action::Reinit {
+            from,
+            one_time,
+            v4: false,
+        }),
     ]
 }
 
@@ -143,6 +148,7 @@ fn receiving_chain_limit_is_modelled() {
                 initiator: Side::Alice,
                 one_time: true,
                 simultaneous: None,
+                v4: false,
             },
             actions: a,
         };
@@ -173,6 +179,7 @@ fn simultaneous_initiation_any_order() {
                 initiator: Side::Bob,
                 one_time,
                 simultaneous: Some(!one_time),
+                v4: false,
             },
             actions: a,
         };
@@ -208,6 +215,7 @@ fn every_single_bit_flip_is_refused_or_harmless() {
             initiator: Side::Alice,
             one_time: true,
             simultaneous: None,
+            v4: false,
         },
         actions: a,
     };
@@ -266,4 +274,222 @@ fn prekey_base_key_top_bit_is_not_a_new_session() {
         let reply = bob.send(&alice, b"ok");
         assert_eq!(alice.recv(&bob, &reply, &mut r).unwrap(), b"ok");
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Protocol v4: the same actions over PQXDH sessions with SPQR, and v3 and v4 mixed.
+
+/// Cases of the long v4 property by default (each some 1000 actions in alternating
+/// bursts, so SPQR epochs advance): some 15 s in a debug build.
+const V4_CASES: u32 = 6;
+
+/// Cases of the mixed-version property by default.
+const MIXED_CASES: u32 = 32;
+
+fn cases_or(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(default, |n| (n * default).div_ceil(CASES))
+}
+
+/// Reinit with a random version: the record then holds v3 and v4 states side by side.
+fn action_mixed() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        6 => (side(), proptest::collection::vec(any::<u8>(), 0..=MAX_PAYLOAD))
+            .prop_map(|(from, payload)| Action::Send { from, payload }),
+        6 => any::<u16>().prop_map(Action::Deliver),
+        1 => any::<u16>().prop_map(Action::Drop),
+        2 => any::<u16>().prop_map(Action::Duplicate),
+        3 => (any::<bool>(), any::<u16>(), corruption())
+            .prop_map(|(delivered, pick, how)| Action::Corrupt { delivered, pick, how }),
+        1 => (side(), any::<bool>(), any::<bool>())
+            .prop_map(|(from, one_time, v4)| Action::Reinit { from, one_time, v4 }),
+    ]
+}
+
+fn setup_with(v4: impl Strategy<Value = bool>) -> impl Strategy<Value = Setup> {
+    (setup(), v4).prop_map(|(s, v4)| Setup { v4, ..s })
+}
+
+/// Bursts: `n` sends from one side (short payloads), then `n` deliveries of the oldest
+/// in-flight message, with the odd drop, duplicate, corruption or out-of-order
+/// delivery mixed in. Bursts alternate sides, as SPQR's chunked exchange needs, with
+/// few DH steps, so epochs advance within a case and held-back deliveries cross epoch
+/// boundaries.
+fn burst(from: Side) -> impl Strategy<Value = Vec<Action>> {
+    (
+        30usize..=48,
+        proptest::collection::vec(
+            prop_oneof![
+                12 => Just(None),
+                1 => any::<u16>().prop_map(|i| Some(Action::Drop(i))),
+                1 => any::<u16>().prop_map(|i| Some(Action::Duplicate(i))),
+                2 => (any::<bool>(), any::<u16>(), corruption()).prop_map(|(delivered, pick, how)| {
+                    Some(Action::Corrupt { delivered, pick, how })
+                }),
+                2 => any::<u16>().prop_map(|i| Some(Action::Deliver(i))),
+            ],
+            48,
+        ),
+    )
+        .prop_map(move |(n, extra)| {
+            let mut out = Vec::with_capacity(3 * n);
+            for i in 0..n {
+                out.push(Action::Send {
+                    from,
+                    payload: format!("{from:?} {i}").into_bytes(),
+                });
+            }
+            for e in extra.into_iter().take(n) {
+                out.push(Action::Deliver(0));
+                out.extend(e);
+            }
+            out
+        })
+}
+
+/// A v4 setup, then 10 to 13 bursts, alternating sides from the initiator's.
+fn scenario_v4() -> impl Strategy<Value = Scenario> {
+    (setup_with(Just(true)), 10usize..14)
+        .prop_flat_map(|(setup, n)| {
+            let first = setup.initiator;
+            let bursts: Vec<_> = (0..n)
+                .map(|i| burst(if i % 2 == 0 { first } else { first.other() }))
+                .collect();
+            (Just(setup), bursts)
+        })
+        .prop_map(|(setup, bursts)| Scenario {
+            setup,
+            actions: bursts.into_iter().flatten().collect(),
+        })
+}
+
+fn scenario_mixed() -> impl Strategy<Value = Scenario> {
+    (
+        setup_with(any::<bool>()),
+        proptest::collection::vec(action_mixed(), 0..80),
+    )
+        .prop_map(|(setup, actions)| Scenario { setup, actions })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases_or(V4_CASES)))]
+
+    /// v4 sessions only, in bursts long enough for SPQR epochs to advance.
+    #[test]
+    fn v4_action_sequences_keep_every_promise(s in scenario_v4(), seed in any::<u64>()) {
+        prop_assert_eq!(&Scenario::decode(&s.encode()), &s);
+        actions::run(&s, seed);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases_or(MIXED_CASES)))]
+
+    /// v3 and v4 sessions side by side: either version to start, either on every
+    /// re-initiation.
+    #[test]
+    fn mixed_version_action_sequences_keep_every_promise(
+        s in scenario_mixed(),
+        seed in any::<u64>(),
+    ) {
+        prop_assert_eq!(&Scenario::decode(&s.encode()), &s);
+        actions::run(&s, seed);
+    }
+}
+
+fn add(total: &mut Stats, st: &Stats) {
+    total.delivered += st.delivered;
+    total.out_of_order += st.out_of_order;
+    total.prekey_delivered += st.prekey_delivered;
+    total.duplicates += st.duplicates;
+    total.corruptions_refused += st.corruptions_refused;
+    total.session_switches += st.session_switches;
+    total.initiations += st.initiations;
+    total.v4_initiations += st.v4_initiations;
+    total.v4_delivered += st.v4_delivered;
+    total.lost_to_epoch_limit += st.lost_to_epoch_limit;
+    total.max_epoch = total.max_epoch.max(st.max_epoch);
+}
+
+/// The v4 property's cases really run SPQR through several epochs (counted from the
+/// epochs the messages carry), and the mixed property's cases start both versions.
+#[test]
+fn generated_v4_scenarios_advance_spqr_epochs() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = scenario_v4();
+    let mut total = Stats::default();
+    let mut cases_past_epoch_2 = 0;
+    for seed in 0..4u64 {
+        let s = strategy.new_tree(&mut runner).unwrap().current();
+        let st = actions::run(&s, seed);
+        cases_past_epoch_2 += usize::from(st.max_epoch >= 3);
+        add(&mut total, &st);
+    }
+    eprintln!("v4: {total:#?}, {cases_past_epoch_2} of 4 cases past epoch 2");
+    assert!(total.max_epoch >= 3, "{total:?}");
+    assert!(cases_past_epoch_2 >= 3, "{total:?}");
+    assert!(total.v4_delivered > 500, "{total:?}");
+    assert!(total.out_of_order > 20, "{total:?}");
+    assert!(total.corruptions_refused > 20, "{total:?}");
+    assert!(total.duplicates > 10, "{total:?}");
+
+    let strategy = scenario_mixed();
+    let mut mixed = Stats::default();
+    for seed in 0..24u64 {
+        let s = strategy.new_tree(&mut runner).unwrap().current();
+        add(&mut mixed, &actions::run(&s, seed));
+    }
+    eprintln!("mixed: {mixed:#?}");
+    assert!(mixed.v4_initiations > 10, "{mixed:?}");
+    assert!(mixed.initiations - mixed.v4_initiations > 10, "{mixed:?}");
+    assert!(mixed.v4_delivered > 50, "{mixed:?}");
+    assert!(mixed.delivered - mixed.v4_delivered > 50, "{mixed:?}");
+    assert!(mixed.session_switches > 0, "{mixed:?}");
+}
+
+/// SPQR's one legitimate loss: a v4 message held back until the receiver itself sent
+/// two epochs further is refused (and the refusal changes nothing); one burst earlier
+/// it still decrypts. Bursts of 50 keep the DH steps few, so the receiving chain is
+/// still kept and only the epoch limit applies.
+#[test]
+fn spqr_epoch_limit_is_modelled() {
+    let run = |bursts: usize| {
+        let mut a = vec![send(Side::Alice, "held")];
+        for b in 0..bursts {
+            let from = if b % 2 == 0 { Side::Alice } else { Side::Bob };
+            for i in 0..50 {
+                a.push(send(from, &format!("{b}.{i}")));
+            }
+            for _ in 0..50 {
+                a.push(Action::Deliver(1));
+            }
+        }
+        let s = Scenario {
+            setup: Setup {
+                initiator: Side::Alice,
+                one_time: true,
+                simultaneous: None,
+                v4: true,
+            },
+            actions: a,
+        };
+        actions::run(&s, 14)
+    };
+    // Bob's first epoch-3 message goes out in burst 10 (each epoch takes four bursts:
+    // header, ct1, ek, ct2), while Alice's five chains are all still kept.
+    let before = run(9);
+    assert_eq!(
+        (before.lost_to_epoch_limit, before.lost_to_chain_limit),
+        (0, 0),
+        "{before:?}"
+    );
+    let after = run(10);
+    assert_eq!(
+        (after.lost_to_epoch_limit, after.lost_to_chain_limit),
+        (1, 0),
+        "{after:?}"
+    );
+    assert_eq!(after.max_epoch_by_side, [3, 3], "{after:?}");
 }

@@ -74,6 +74,48 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     tally.assert_progress(kills);
 }
 
+/// The same over a v4 session (`CONFIDE_CRASH_VERSION=4`: PQXDH with a Kyber prekey,
+/// SPQR in every 1:1 message): SPQR epochs advance while the child is killed (an epoch
+/// takes some 40 messages each way; the run reaches epoch 2 or 3), and besides the
+/// checks above no SPQR (epoch, key index) is used twice by a sender.
+#[test]
+fn sigkill_over_v4_sessions_loses_and_duplicates_nothing() {
+    if std::env::var_os("CONFIDE_CRASH_DIR").is_some() {
+        return;
+    }
+    let kills = crash::kills();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let parent = crash::Parent {
+        dir,
+        child_test: "crash_child_entry",
+        env: vec![
+            ("CONFIDE_CRASH_DIR", dir.into()),
+            ("CONFIDE_CRASH_VERSION", "4".into()),
+        ],
+        min_delay: Duration::from_millis(40),
+    };
+    let check = |rng: &mut ChaCha20Rng| {
+        crash::check_version(dir, rng, true, |name, rng| open_store(dir, name, rng))
+    };
+    let tally = parent.run(
+        kills,
+        crash::seed() ^ 4,
+        |_, child| {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        },
+        check,
+    );
+    eprintln!("v4 crash test: {kills} SIGKILLs, {}", tally.summary());
+    tally.assert_progress(kills);
+    assert!(
+        tally.max_epoch >= 2,
+        "SPQR epochs advanced (highest {})",
+        tally.max_epoch
+    );
+}
+
 /// The privacy-state child: runs when `CONFIDE_PRIVACY_CRASH_DIR` is set.
 #[test]
 fn privacy_child_entry() {

@@ -12,3 +12,5 @@ pub mod actions;
 pub mod parsers;
 #[path = "../../tests/fuzz/targets.rs"]
 pub mod targets;
+#[path = "../../tests/fuzz/v4.rs"]
+pub mod v4;

@@ -12,6 +12,11 @@
 //! `#[path = "common/crash.rs"] mod crash;` beside `mod stores;` (tests/common/stores.rs).
 //! Kills: `CONFIDE_CRASH_KILLS` (default 240), seed: `CONFIDE_CRASH_SEED`.
 //!
+//! With `CONFIDE_CRASH_VERSION=4` the 1:1 session is a v4 one (PQXDH from a bundle with
+//! a Kyber prekey; SPQR in every message): SPQR epochs then advance while the child
+//! is killed, and the checks add that no (SPQR epoch, key index) pair is used by two
+//! of a sender's ciphertexts and report the highest epoch reached.
+//!
 //! The child's "app" is what a messenger does: the network is an append-only log per
 //! direction (fsynced lines `type:hex`), the app's own inbox is a delivery log per
 //! receiver. Sending message n = encrypt, then append to the network log; receiving =
@@ -139,6 +144,35 @@ fn parse_group(line: &str) -> SenderKeyMessage {
     SenderKeyMessage::parse(&hex::decode(line).unwrap(), Layout::Current).unwrap()
 }
 
+/// The SPQR (epoch, key index) of a v4 1:1 message (facts §2.5: version byte, then
+/// both as LEB128 varints); `None` for v3.
+pub fn spqr_key_of(m: &CiphertextMessage) -> Option<(u64, u64)> {
+    let sm = match m {
+        CiphertextMessage::Signal(m) => m,
+        CiphertextMessage::PreKey(p) => p.message(),
+        _ => return None,
+    };
+    let mut rest = sm.pq_ratchet().get(1..)?;
+    let mut varint = || {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let (&b, tail) = rest.split_first()?;
+            rest = tail;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    Some((varint()?, varint()?))
+}
+
+/// Whether this run's 1:1 session is v4: `CONFIDE_CRASH_VERSION=4`.
+pub fn v4() -> bool {
+    env_or("CONFIDE_CRASH_VERSION", 3u8) == 4
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -172,7 +206,9 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
     let a = with_identity(open("alice", &mut rng), &mut rng);
     let b = with_identity(open("bob", &mut rng), &mut rng);
     if a.session(&addr("bob")).unwrap().is_none() {
-        let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
+        let spec = BundleSpec::new(1, 1)
+            .with_pre_key(Some(1))
+            .with_kyber_pre_key(v4().then_some(1), false);
         let bundle = cipher::publish_bundle(&b, &mut rng, &spec, NOW).unwrap();
         cipher::start_session(&a, &addr("bob"), &bundle, &mut rng, NOW).unwrap();
     }
@@ -239,7 +275,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                         dev(lane.from).store(),
                         &addr(lane.to),
                         text.as_bytes(),
-                        &mut confide::SystemRng::new(),
+                        &mut rng,
                     )
                     .unwrap();
                     format!("{}:{}", m.message_type(), hex::encode(m.serialized()))
@@ -261,6 +297,8 @@ pub struct Tally {
     pub redelivered: usize,
     pub group_delivered: usize,
     pub group_redelivered: usize,
+    /// The highest SPQR epoch a 1:1 message carried (0: v3).
+    pub max_epoch: u64,
     /// The whole run's time (set by [`Parent::run`]).
     pub elapsed: Duration,
 }
@@ -270,11 +308,13 @@ impl Tally {
     pub fn summary(&self) -> String {
         format!(
             "{} messages delivered exactly once ({} of them redelivered from the store \
-             after a kill); of these, group: {} ({} redelivered); {:.1}s",
+             after a kill); of these, group: {} ({} redelivered); highest SPQR epoch {}; \
+             {:.1}s",
             self.delivered,
             self.redelivered,
             self.group_delivered,
             self.group_redelivered,
+            self.max_epoch,
             self.elapsed.as_secs_f64()
         )
     }
@@ -287,10 +327,20 @@ impl Tally {
 }
 
 /// What the parent checks after every kill, on the stores `open(name, rng)` opens;
-/// returns what was delivered so far.
+/// returns what was delivered so far. The 1:1 session's version is [`v4`]'s.
 pub fn check<S: RowStore>(
     dir: &Path,
     rng: &mut ChaCha20Rng,
+    open: impl Fn(&str, &mut ChaCha20Rng) -> S,
+) -> Tally {
+    check_version(dir, rng, v4(), open)
+}
+
+/// [`check`] of a run whose 1:1 session is v4 (`v4`) or v3.
+pub fn check_version<S: RowStore>(
+    dir: &Path,
+    rng: &mut ChaCha20Rng,
+    v4: bool,
     open: impl Fn(&str, &mut ChaCha20Rng) -> S,
 ) -> Tally {
     let a = with_identity(open("alice", rng), rng);
@@ -303,6 +353,7 @@ pub fn check<S: RowStore>(
         let wire = lines(&lane.wire(dir));
         let inbox = lines(&lane.inbox(dir));
         let mut keys = HashSet::new();
+        let mut spqr_keys = HashSet::new();
         let ids: Vec<MessageId> = wire
             .iter()
             .enumerate()
@@ -314,6 +365,25 @@ pub fn check<S: RowStore>(
                     lane.from,
                     lane.kind()
                 );
+                if !lane.group {
+                    let m = parse(l);
+                    assert_eq!(
+                        spqr_key_of(&m).is_some(),
+                        v4,
+                        "{} {}: entry {n} is not of this run's version",
+                        lane.from,
+                        lane.kind()
+                    );
+                    if let Some(k) = spqr_key_of(&m) {
+                        tally.max_epoch = tally.max_epoch.max(k.0);
+                        assert!(
+                            spqr_keys.insert(k),
+                            "{} {}: SPQR key (epoch, index) {k:?} of entry {n} used twice",
+                            lane.from,
+                            lane.kind()
+                        );
+                    }
+                }
                 id
             })
             .collect();

@@ -24,6 +24,16 @@
 //! bounds (2000 skipped keys per chain, 40 previous states) are kept out of reach by
 //! capping messages and re-initiations.
 //!
+//! Protocol v4 sessions (a [`Setup::v4`] or [`Action::Reinit`] with `v4`: the bundle
+//! carries a Kyber prekey, one-time with a one-time EC prekey and last-resort without)
+//! add SPQR, whose chains keep only one epoch before the receiver's own send epoch: a
+//! genuine message whose SPQR epoch is two or more below the newest epoch the receiver
+//! itself sent in that session is undecryptable too, and the model knows that (it
+//! reads the epochs from the messages' `pq_ratchet`). The receiver's snapshot then also
+//! holds its Kyber prekeys and the recorded uses of every handshake sent to it; a v4
+//! prekey message that starts a session must consume a one-time Kyber prekey and
+//! record a last-resort one's use.
+//!
 //! One kind of corruption may legitimately be accepted: the outer fields of a prekey
 //! message (registration id; one-time and signed prekey ids once the session exists)
 //! are not covered by the MAC in the v3 format, as in libsignal. A corrupted prekey
@@ -37,7 +47,9 @@ use std::collections::HashMap;
 use confide::keys::PublicKey;
 use confide::session::cipher::{self, BundleSpec};
 use confide::session::limits::MAX_RECEIVER_CHAINS;
-use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
+use confide::store::{
+    IdentityStore, InMemoryStore, KyberPreKeyUse, PreKeyStore, SessionStore, SignedPreKeyStore,
+};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, VERSION_BYTE};
 use confide::{Address, CiphertextMessage, DecryptError, EncryptError, Timestamp};
 use rand_chacha::ChaCha20Rng;
@@ -100,6 +112,8 @@ pub struct Setup {
     /// `Some(one_time)`: the other side also processes a bundle of the initiator's
     /// (with or without a one-time prekey) before anything is sent.
     pub simultaneous: Option<bool>,
+    /// Whether the setup's bundles carry Kyber prekeys (protocol v4 sessions).
+    pub v4: bool,
 }
 
 /// How a copy of a message is damaged before it is delivered.
@@ -109,10 +123,12 @@ pub enum Corruption {
     FlipBit(u16),
     /// Keep only the first `n % len` bytes.
     Truncate(u16),
-    /// Replace the version byte with this one (`0x33` itself becomes `0x23`).
+    /// Replace the version byte with this one (`0x33` itself becomes `0x23`, and the
+    /// byte already there, a v4 message's `0x44`, becomes `0x45`).
     Relabel(u8),
     /// Replace the version byte of the inner message of a prekey message (the outer
-    /// one of a plain message) with this one (`0x33` itself becomes `0x43`).
+    /// one of a plain message) with this one (`0x33` itself becomes `0x43`, the byte
+    /// already there that xor 1).
     RelabelInner(u8),
     /// Deliver a type 2 message as type 3 and the other way round.
     WrongType,
@@ -152,6 +168,8 @@ pub enum Action {
         from: Side,
         /// Whether the bundle has a one-time prekey.
         one_time: bool,
+        /// Whether the bundle carries a Kyber prekey (a v4 session).
+        v4: bool,
     },
 }
 
@@ -204,13 +222,13 @@ impl Scenario {
     /// Decodes any bytes into a scenario (the fuzz target's input format):
     ///
     /// - byte 0, the setup: bit 0 initiator (0 Alice, 1 Bob), bit 1 one-time prekey,
-    ///   bit 2 simultaneous, bit 3 the second bundle's one-time prekey;
+    ///   bit 2 simultaneous, bit 3 the second bundle's one-time prekey, bit 4 v4;
     /// - then actions, each an opcode byte (taken modulo 6) and its operands:
     ///   `0` Send: side byte (bit 0), length u16 BE (modulo 301), the payload bytes;
     ///   `1` Deliver, `2` Drop, `3` Duplicate: index u16 BE;
     ///   `4` Corrupt: flags byte (bit 0 delivered, bits 1-3 kind modulo 5: flip,
     ///   truncate, relabel, relabel inner, wrong type), index u16 BE, argument u16 BE;
-    ///   `5` Reinit: byte (bit 0 side, bit 1 one-time prekey).
+    ///   `5` Reinit: byte (bit 0 side, bit 1 one-time prekey, bit 2 v4).
     ///
     /// Missing operand bytes read as zero; a short payload is what is left.
     pub fn decode(data: &[u8]) -> Scenario {
@@ -220,6 +238,7 @@ impl Scenario {
             initiator: Side::from_bit(s),
             one_time: s & 2 != 0,
             simultaneous: (s & 4 != 0).then_some(s & 8 != 0),
+            v4: s & 16 != 0,
         };
         let mut actions = Vec::new();
         while !r.data.is_empty() {
@@ -257,6 +276,7 @@ impl Scenario {
                     Action::Reinit {
                         from: Side::from_bit(b),
                         one_time: b & 2 != 0,
+                        v4: b & 4 != 0,
                     }
                 }
             };
@@ -273,7 +293,8 @@ impl Scenario {
             s.initiator.bit()
                 | u8::from(s.one_time) << 1
                 | u8::from(s.simultaneous.is_some()) << 2
-                | u8::from(s.simultaneous == Some(true)) << 3,
+                | u8::from(s.simultaneous == Some(true)) << 3
+                | u8::from(s.v4) << 4,
         ];
         for a in &self.actions {
             match a {
@@ -302,8 +323,11 @@ impl Scenario {
                     out.extend(pick.to_be_bytes());
                     out.extend(arg.to_be_bytes());
                 }
-                Action::Reinit { from, one_time } => {
-                    out.extend([OP_REINIT, from.bit() | u8::from(*one_time) << 1]);
+                Action::Reinit { from, one_time, v4 } => {
+                    out.extend([
+                        OP_REINIT,
+                        from.bit() | u8::from(*one_time) << 1 | u8::from(*v4) << 2,
+                    ]);
                 }
             }
         }
@@ -343,6 +367,16 @@ pub struct Stats {
     pub session_switches: usize,
     /// Session initiations, the setup's included.
     pub initiations: usize,
+    /// Of those, v4 (PQXDH) ones.
+    pub v4_initiations: usize,
+    /// Genuine v4 messages decrypted.
+    pub v4_delivered: usize,
+    /// The highest SPQR epoch any message carried.
+    pub max_epoch: u64,
+    /// The highest SPQR epoch each side's messages carried (Alice, Bob).
+    pub max_epoch_by_side: [u64; 2],
+    /// Genuine messages refused because their SPQR epoch was no longer kept.
+    pub lost_to_epoch_limit: usize,
 }
 
 struct Device {
@@ -351,6 +385,10 @@ struct Device {
     next_id: u32,
     pre_key_ids: Vec<u32>,
     signed_pre_key_ids: Vec<u32>,
+    /// The Kyber prekeys it published: (id, one-time).
+    kyber_pre_keys: Vec<(u32, bool)>,
+    /// The Kyber prekey uses of every v4 handshake sent to it.
+    kyber_uses: Vec<KyberPreKeyUse>,
 }
 
 #[derive(Clone)]
@@ -363,6 +401,8 @@ struct Sent {
     session: PublicKey,
     /// The sender's ratchet key in it.
     ratchet: PublicKey,
+    /// Its SPQR epoch (v4 only).
+    epoch: Option<u64>,
 }
 
 impl Sent {
@@ -383,6 +423,7 @@ impl Sent {
 enum Expect {
     Decrypts,
     ChainGone,
+    EpochGone,
 }
 
 /// Runs a scenario from `seed`, panicking with an explanation at the first outcome the
@@ -406,6 +447,8 @@ struct World {
     /// Per receiver: for each session (X3DH base key) it holds a state for, the
     /// sender's ratchet keys in order of first successful arrival.
     chains: [HashMap<PublicKey, Vec<PublicKey>>; 2],
+    /// Per side: for each of its sessions, the highest SPQR epoch it sent in it.
+    sent_epochs: [HashMap<PublicKey, u64>; 2],
     initiations: [usize; 2],
     next_message: usize,
     /// The action being applied; `None` during setup and the final checks.
@@ -422,6 +465,8 @@ impl World {
             next_id: 1,
             pre_key_ids: Vec::new(),
             signed_pre_key_ids: Vec::new(),
+            kyber_pre_keys: Vec::new(),
+            kyber_uses: Vec::new(),
         };
         let devices = [device("alice"), device("bob")];
         World {
@@ -430,6 +475,7 @@ impl World {
             in_flight: Vec::new(),
             delivered: Vec::new(),
             chains: [HashMap::new(), HashMap::new()],
+            sent_epochs: [HashMap::new(), HashMap::new()],
             initiations: [0, 0],
             next_message: 0,
             step: None,
@@ -450,9 +496,9 @@ impl World {
     }
 
     fn setup(&mut self, setup: &Setup) {
-        self.initiate(setup.initiator, setup.one_time);
+        self.initiate(setup.initiator, setup.one_time, setup.v4);
         if let Some(one_time) = setup.simultaneous {
-            self.initiate(setup.initiator.other(), one_time);
+            self.initiate(setup.initiator.other(), one_time, setup.v4);
         }
     }
 
@@ -504,25 +550,32 @@ impl World {
                     self.corrupt(&m, how, from_delivered);
                 }
             }
-            Action::Reinit { from, one_time } => {
+            Action::Reinit { from, one_time, v4 } => {
                 if self.initiations[from.index()] < MAX_INITIATIONS_PER_SIDE {
-                    self.initiate(*from, *one_time);
+                    self.initiate(*from, *one_time, *v4);
                 }
             }
         }
     }
 
-    /// `from` processes a fresh bundle of the other side's.
-    fn initiate(&mut self, from: Side, one_time: bool) {
+    /// `from` processes a fresh bundle of the other side's: with `v4` it carries a
+    /// Kyber prekey, one-time when the bundle has a one-time EC prekey, else last-resort.
+    fn initiate(&mut self, from: Side, one_time: bool, v4: bool) {
         let to = from.other();
         let dev = &mut self.devices[to.index()];
         let id = dev.next_id;
         dev.next_id += 1;
-        let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(id + 1000));
+        let spec = BundleSpec::new(1, id)
+            .with_pre_key(one_time.then_some(id + 1000))
+            .with_kyber_pre_key(v4.then_some(id + 2000), !one_time);
         let bundle = cipher::publish_bundle(&dev.store, &mut self.rng, &spec, NOW)
             .expect("publish_bundle failed");
         dev.signed_pre_key_ids.push(id);
         dev.pre_key_ids.extend(spec.pre_key_id);
+        if v4 {
+            dev.kyber_pre_keys.push((id + 2000, one_time));
+            self.stats.v4_initiations += 1;
+        }
         let peer = dev.address.clone();
         let initiator = &self.devices[from.index()];
         cipher::start_session(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
@@ -544,16 +597,11 @@ impl World {
     /// `from` encrypts `payload`; `false` (and nothing changed) when it has no session
     /// yet: the responder has one only once a prekey message reached it.
     fn send(&mut self, from: Side, payload: &[u8]) -> bool {
-        let sender = self.dev(from);
-        let peer = self.dev(from.other()).address.clone();
+        let sender = &self.devices[from.index()];
+        let peer = self.devices[from.other().index()].address.clone();
         let Some(session) = self.current_base(from) else {
             let before = self.snapshot(from);
-            let result = cipher::encrypt(
-                &sender.store,
-                &peer,
-                payload,
-                &mut confide::SystemRng::new(),
-            );
+            let result = cipher::encrypt(&sender.store, &peer, payload, &mut self.rng);
             assert!(
                 matches!(result, Err(EncryptError::NoSession)),
                 "{}: encrypt without a session gave {result:?}",
@@ -562,18 +610,29 @@ impl World {
             self.assert_unchanged(from, &before, "encrypt without a session");
             return false;
         };
-        let message = cipher::encrypt(
-            &sender.store,
-            &peer,
-            payload,
-            &mut confide::SystemRng::new(),
-        )
-        .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
+        let message = cipher::encrypt(&sender.store, &peer, payload, &mut self.rng)
+            .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
         let ratchet = *match &message {
             CiphertextMessage::Signal(m) => m.ratchet_key(),
             CiphertextMessage::PreKey(m) => m.message().ratchet_key(),
             _ => unreachable!("unknown message kind"),
         };
+        let epoch = spqr_epoch_of(&message);
+        if let Some(e) = epoch {
+            self.stats.max_epoch = self.stats.max_epoch.max(e);
+            let by_side = &mut self.stats.max_epoch_by_side[from.index()];
+            *by_side = (*by_side).max(e);
+            let top = self.sent_epochs[from.index()].entry(session).or_default();
+            *top = (*top).max(e);
+        }
+        if let CiphertextMessage::PreKey(p) = &message {
+            if let Some(u) = kyber_use(p) {
+                let uses = &mut self.devices[from.other().index()].kyber_uses;
+                if !uses.contains(&u) {
+                    uses.push(u);
+                }
+            }
+        }
         let id = self.next_message;
         self.next_message += 1;
         self.stats.sent += 1;
@@ -584,6 +643,7 @@ impl World {
             message,
             session,
             ratchet,
+            epoch,
         });
         true
     }
@@ -591,12 +651,15 @@ impl World {
     /// The receiver's stored state that a failed decrypt must leave alone.
     fn snapshot(&self, receiver: Side) -> Vec<u8> {
         let dev = self.dev(receiver);
-        snapshot(
+        let mut out = snapshot(
             &dev.store,
             &self.dev(receiver.other()).address,
             &dev.pre_key_ids,
             &dev.signed_pre_key_ids,
-        )
+        );
+        let ids: Vec<u32> = dev.kyber_pre_keys.iter().map(|(id, _)| *id).collect();
+        out.extend(kyber_snapshot(&dev.store, &ids, &dev.kyber_uses));
+        out
     }
 
     fn current_base(&self, side: Side) -> Option<PublicKey> {
@@ -634,7 +697,14 @@ impl World {
             }
             Some(keys) => match keys.iter().position(|k| *k == m.ratchet) {
                 Some(i) if i + MAX_RECEIVER_CHAINS < keys.len() => Expect::ChainGone,
-                _ => Expect::Decrypts,
+                _ => {
+                    // SPQR keeps the chains of one epoch before the receiver's send epoch.
+                    let sent = self.sent_epochs[receiver.index()].get(&m.session);
+                    match (m.epoch, sent) {
+                        (Some(e), Some(&top)) if e + 1 < top => Expect::EpochGone,
+                        _ => Expect::Decrypts,
+                    }
+                }
             },
         }
     }
@@ -646,8 +716,12 @@ impl World {
         if !keys.contains(&m.ratchet) {
             keys.push(m.ratchet);
         }
+        if m.epoch.is_some() {
+            self.stats.v4_delivered += 1;
+        }
         if let CiphertextMessage::PreKey(p) = &m.message {
             self.stats.prekey_delivered += 1;
+            self.check_kyber_consumed(receiver, p, m);
             if let Some(id) = p.pre_key_id() {
                 assert!(
                     self.dev(receiver)
@@ -662,6 +736,52 @@ impl World {
             }
         }
         self.stats.delivered += 1;
+    }
+
+    /// After a v4 prekey message decrypted: a one-time Kyber prekey is gone, a
+    /// last-resort one is still there with this handshake's use recorded.
+    fn check_kyber_consumed(&self, receiver: Side, p: &PreKeySignalMessage, m: &Sent) {
+        let Some(u) = kyber_use(p) else { return };
+        let dev = self.dev(receiver);
+        let kyber = dev.store.kyber_pre_keys().expect("kyber store");
+        let still_there = kyber
+            .kyber_pre_key(u.kyber_pre_key_id)
+            .expect("store")
+            .is_some();
+        match dev
+            .kyber_pre_keys
+            .iter()
+            .find(|(id, _)| *id == u.kyber_pre_key_id)
+        {
+            Some((_, true)) => assert!(
+                !still_there,
+                "{}: one-time Kyber prekey {} still there after {} decrypted",
+                self.at(),
+                u.kyber_pre_key_id,
+                m.describe()
+            ),
+            Some((_, false)) => {
+                assert!(
+                    still_there,
+                    "{}: last-resort Kyber prekey {} gone after {}",
+                    self.at(),
+                    u.kyber_pre_key_id,
+                    m.describe()
+                );
+                assert!(
+                    kyber.kyber_pre_key_used(&u).expect("store"),
+                    "{}: use of last-resort Kyber prekey {} not recorded after {}",
+                    self.at(),
+                    u.kyber_pre_key_id,
+                    m.describe()
+                );
+            }
+            None => panic!(
+                "{}: {} names an unknown Kyber prekey",
+                self.at(),
+                m.describe()
+            ),
+        }
     }
 
     fn deliver(&mut self, m: Sent) {
@@ -699,24 +819,30 @@ impl World {
                 m.describe(),
                 e.code()
             ),
-            (Expect::ChainGone, Ok(_)) => panic!(
-                "{}: {} decrypted although its receiving chain should have been dropped \
-                 (model error?)",
+            (Expect::ChainGone | Expect::EpochGone, Ok(_)) => panic!(
+                "{}: {} decrypted although its receiving chain (model: {expect:?}) should \
+                 have been dropped (model error?)",
                 self.at(),
                 m.describe()
             ),
-            (Expect::ChainGone, Err(e)) => {
+            (Expect::ChainGone | Expect::EpochGone, Err(e)) => {
                 assert!(
                     matches!(
                         e,
-                        DecryptError::InvalidMessage | DecryptError::MessageKeyEvicted { .. }
+                        DecryptError::InvalidMessage
+                            | DecryptError::MessageKeyEvicted { .. }
+                            | DecryptError::PostQuantumRatchet
                     ),
-                    "{}: {} (chain dropped) failed with {e:?}",
+                    "{}: {} ({expect:?}) failed with {e:?}",
                     self.at(),
                     m.describe()
                 );
                 self.assert_unchanged(receiver, &before, &format!("refused {}", m.describe()));
-                self.stats.lost_to_chain_limit += 1;
+                if expect == Expect::ChainGone {
+                    self.stats.lost_to_chain_limit += 1;
+                } else {
+                    self.stats.lost_to_epoch_limit += 1;
+                }
             }
         }
     }
@@ -730,8 +856,10 @@ impl World {
             (&result, expect),
             (Err(DecryptError::DuplicateMessage { .. }), _)
                 | (
-                    Err(DecryptError::InvalidMessage | DecryptError::MessageKeyEvicted { .. }),
-                    Expect::ChainGone,
+                    Err(DecryptError::InvalidMessage
+                        | DecryptError::MessageKeyEvicted { .. }
+                        | DecryptError::PostQuantumRatchet),
+                    Expect::ChainGone | Expect::EpochGone,
                 )
         );
         assert!(
@@ -868,7 +996,7 @@ pub fn damage(message_type: u8, bytes: &[u8], how: &Corruption) -> (u8, Vec<u8>)
         }
         Corruption::Relabel(v) => {
             if let Some(b) = out.first_mut() {
-                *b = if *v == VERSION_BYTE { 0x23 } else { *v };
+                *b = relabel(*b, if *v == VERSION_BYTE { 0x23 } else { *v });
             }
         }
         Corruption::RelabelInner(v) => {
@@ -881,7 +1009,7 @@ pub fn damage(message_type: u8, bytes: &[u8], how: &Corruption) -> (u8, Vec<u8>)
                 0
             };
             if let Some(b) = out.get_mut(at) {
-                *b = if *v == VERSION_BYTE { 0x43 } else { *v };
+                *b = relabel(*b, if *v == VERSION_BYTE { 0x43 } else { *v });
             }
         }
         Corruption::WrongType => {
@@ -896,11 +1024,67 @@ pub fn damage(message_type: u8, bytes: &[u8], how: &Corruption) -> (u8, Vec<u8>)
     (message_type, out)
 }
 
+/// `to`, unless that is the byte already there (a v4 message's `0x44`): then `to ^ 1`.
+fn relabel(current: u8, to: u8) -> u8 {
+    if to == current { to ^ 1 } else { to }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The SPQR epoch a `pq_ratchet` carries (facts §2.5: version byte, then the epoch as
+/// a LEB128 varint), if it parses that far.
+pub fn spqr_epoch(pq: &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for (i, b) in pq.get(1..)?.iter().take(10).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The SPQR epoch of a 1:1 message (its inner message's for a prekey message); `None`
+/// for v3.
+pub fn spqr_epoch_of(m: &CiphertextMessage) -> Option<u64> {
+    let sm = match m {
+        CiphertextMessage::Signal(m) => m,
+        CiphertextMessage::PreKey(p) => p.message(),
+        _ => return None,
+    };
+    spqr_epoch(sm.pq_ratchet())
+}
+
+/// The Kyber prekey use a v4 prekey message names.
+pub fn kyber_use(p: &PreKeySignalMessage) -> Option<KyberPreKeyUse> {
+    p.kyber_pre_key_id()
+        .map(|id| KyberPreKeyUse::new(id, p.signed_pre_key_id(), *p.base_key()))
+}
+
+/// Which Kyber prekeys are there (with their bytes) and which of `uses` are recorded.
+pub fn kyber_snapshot(store: &InMemoryStore, ids: &[u32], uses: &[KyberPreKeyUse]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let kyber = store.kyber_pre_keys().expect("kyber store");
+    for &id in ids {
+        out.extend(id.to_be_bytes());
+        match kyber.kyber_pre_key(id).expect("store") {
+            Some(r) => {
+                out.push(1);
+                out.extend((r.len() as u64).to_be_bytes());
+                out.extend_from_slice(&r);
+            }
+            None => out.push(0),
+        }
+    }
+    for u in uses {
+        out.push(u8::from(kyber.kyber_pre_key_used(u).expect("store")));
+    }
+    out
 }
 
 /// Parses bytes received with a type number and decrypts them, as a transport would.

@@ -21,13 +21,13 @@ use confide::{
     Address, CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair, SessionRecord,
 };
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::actions::{self, Action, Corruption, NOW, Scenario, Setup, Side};
-use crate::parsers;
+use crate::{parsers, v4};
 
 /// The fuzz targets, by name (also the names of their corpus directories).
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 17] = [
     "parse_signal_message",
     "parse_prekey_message",
     "parse_records",
@@ -39,6 +39,12 @@ pub const TARGETS: [&str; 11] = [
     "parse_sealed",
     "parse_content",
     "parse_privacy",
+    "parse_signal_message_v4",
+    "parse_prekey_message_v4",
+    "parse_kyber",
+    "decrypt_signal_v4",
+    "decrypt_prekey_v4",
+    "decrypt_pq_ratchet",
 ];
 
 /// The seed the fixture session is built from.
@@ -61,6 +67,12 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "parse_sealed" => parsers::parse_sealed(data),
         "parse_content" => parsers::parse_content(data),
         "parse_privacy" => parsers::parse_privacy(data),
+        "parse_signal_message_v4" => v4::parse_signal_message_v4(data),
+        "parse_prekey_message_v4" => v4::parse_prekey_message_v4(data),
+        "parse_kyber" => v4::parse_kyber(data),
+        "decrypt_signal_v4" => v4::decrypt_signal_v4(data),
+        "decrypt_prekey_v4" => v4::decrypt_prekey_v4(data),
+        "decrypt_pq_ratchet" => v4::decrypt_pq_ratchet(data),
         _ => return false,
     }
     true
@@ -163,7 +175,7 @@ fn use_record(record: SessionRecord) {
         }
     }
     let mut copy = record.clone();
-    if let Err(e) = copy.encrypt(b"probe", &mut confide::SystemRng::new()) {
+    if let Err(e) = copy.encrypt(b"probe", &mut rng) {
         assert!(
             copy.to_bytes() == before,
             "failed encrypt ({e:?}) changed a loaded record"
@@ -322,15 +334,9 @@ impl Fixture {
             cipher::start_session(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
             bundle.to_bytes()
         };
-        let send = |name: &str, sent: &mut Vec<_>| {
+        let send = |name: &str, sent: &mut Vec<_>, rng: &mut ChaCha20Rng| {
             let plaintext = format!("fixture message {name}").into_bytes();
-            let m = cipher::encrypt(
-                &alice,
-                &bob_addr,
-                &plaintext,
-                &mut confide::SystemRng::new(),
-            )
-            .expect("encrypt");
+            let m = cipher::encrypt(&alice, &bob_addr, &plaintext, rng).expect("encrypt");
             sent.push((name.to_string(), m, plaintext, false));
         };
         let deliver = |name: &str,
@@ -342,40 +348,39 @@ impl Fixture {
             entry.3 = true;
         };
         let answer = |rng: &mut ChaCha20Rng| {
-            let m = cipher::encrypt(&bob, &alice_addr, b"answer", &mut confide::SystemRng::new())
-                .expect("encrypt");
+            let m = cipher::encrypt(&bob, &alice_addr, b"answer", rng).expect("encrypt");
             cipher::decrypt(&alice, &bob_addr, &m, rng, NOW).expect("decrypt");
         };
 
         let bundle = start(1, true, &mut rng);
         for n in ["a0", "a1", "a2"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("a0", &mut sent, &mut rng);
         deliver("a2", &mut sent, &mut rng);
         answer(&mut rng);
         for n in ["a3", "a4", "a5"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("a4", &mut sent, &mut rng);
 
         start(2, true, &mut rng);
         for n in ["c0", "c1"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("c0", &mut sent, &mut rng);
         answer(&mut rng);
         for n in ["c2", "c3", "c4"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         deliver("c3", &mut sent, &mut rng);
 
         start(3, true, &mut rng);
         for n in ["d0", "d1"] {
-            send(n, &mut sent);
+            send(n, &mut sent, &mut rng);
         }
         start(4, false, &mut rng);
-        send("e0", &mut sent);
+        send("e0", &mut sent, &mut rng);
 
         let sent: Vec<FixtureMessage> = sent
             .into_iter()
@@ -731,7 +736,7 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     for (name, fields) in variants {
         prekey.push((name.to_string(), fields.encode()));
     }
-    // Base key with bit 255 flipped (see `actions::SKIP_BASE_KEY_TOP_BIT_FLIPS`).
+    // Base key with bit 255 flipped: refused as non-canonical when parsed.
     for name in ["a0", "d0", "e0"] {
         let mut fields = PreKeyFields::of(&f.message(name).bytes);
         fields.base_key[32] ^= 0x80;
@@ -797,6 +802,9 @@ pub fn corpus() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push(("actions", name, scenario.encode()));
     }
     out.extend(parsers::corpus());
+    out.extend(v4::parse_corpus());
+    out.extend(v4::kyber_corpus());
+    out.extend(v4::decrypt_corpus());
     out
 }
 
@@ -808,6 +816,7 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
         initiator,
         one_time,
         simultaneous,
+        v4: false,
     };
     let send = |from, text: &str| Send {
         from,
@@ -908,6 +917,7 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
                     Reinit {
                         from: Alice,
                         one_time: false,
+                        v4: false,
                     },
                     send(Alice, "new"),
                     Deliver(1),
@@ -940,18 +950,111 @@ pub fn scenarios() -> Vec<(String, Scenario)> {
     for i in 0..12 {
         out.push((format!("random-{i:02}"), random_scenario(&mut rng, 40)));
     }
+    out.extend(scenarios_v4());
+    out
+}
+
+/// v4 scenarios for the `actions` corpus: alternating bursts that take SPQR into its
+/// second epoch with a message held back across it, v4 re-initiations, and random
+/// scenarios with either version at every initiation.
+pub fn scenarios_v4() -> Vec<(String, Scenario)> {
+    use Action::*;
+    use Side::*;
+    let setup = |initiator, one_time, simultaneous, v4| Setup {
+        initiator,
+        one_time,
+        simultaneous,
+        v4,
+    };
+    let send = |from, text: String| Send {
+        from,
+        payload: text.into_bytes(),
+    };
+    let mut bursts = vec![send(Alice, "held".to_string())];
+    for b in 0..6 {
+        let from = if b % 2 == 0 { Alice } else { Bob };
+        for i in 0..40 {
+            bursts.push(send(from, format!("{b}.{i}")));
+        }
+        for _ in 0..40 {
+            bursts.push(Deliver(1));
+        }
+    }
+    let mut out = vec![
+        (
+            "v4-ping-pong".to_string(),
+            Scenario {
+                setup: setup(Alice, true, None, true),
+                actions: vec![
+                    send(Alice, "hi".to_string()),
+                    Deliver(0),
+                    send(Bob, "hey".to_string()),
+                    Deliver(0),
+                ],
+            },
+        ),
+        (
+            "v4-bursts-to-epoch-2".to_string(),
+            Scenario {
+                setup: setup(Alice, false, None, true),
+                actions: bursts,
+            },
+        ),
+        (
+            "v4-reinit-v3-then-v4".to_string(),
+            Scenario {
+                setup: setup(Bob, true, Some(false), false),
+                actions: vec![
+                    send(Bob, "v3".to_string()),
+                    Reinit {
+                        from: Alice,
+                        one_time: true,
+                        v4: true,
+                    },
+                    send(Alice, "v4".to_string()),
+                    Deliver(1),
+                    send(Bob, "back".to_string()),
+                    Deliver(0),
+                    Reinit {
+                        from: Bob,
+                        one_time: false,
+                        v4: true,
+                    },
+                    send(Bob, "last resort".to_string()),
+                    Deliver(u16::MAX),
+                    Duplicate(0),
+                    Corrupt {
+                        delivered: true,
+                        pick: 1,
+                        how: Corruption::FlipBit(900),
+                    },
+                ],
+            },
+        ),
+    ];
+    let mut rng = ChaCha20Rng::seed_from_u64(FIXTURE_SEED ^ 4);
+    for i in 0..6 {
+        let mut s = random_scenario(&mut rng, 60);
+        s.setup.v4 = i % 2 == 0;
+        for a in &mut s.actions {
+            if let Reinit { v4, .. } = a {
+                *v4 = rng.next_u32() % 2 == 0;
+            }
+        }
+        out.push((format!("v4-random-{i:02}"), s));
+    }
     out
 }
 
 /// A pseudo-random scenario of `len` actions.
 pub fn random_scenario(rng: &mut ChaCha20Rng, len: usize) -> Scenario {
-    use rand_core::RngCore;
     let side = |b: u32| if b & 1 == 0 { Side::Alice } else { Side::Bob };
     let r = rng.next_u32();
     let setup = Setup {
         initiator: side(r),
         one_time: r & 2 != 0,
         simultaneous: (r & 4 != 0).then_some(r & 8 != 0),
+        v4: false,
     };
     let actions = (0..len)
         .map(|_| {
@@ -983,6 +1086,7 @@ pub fn random_scenario(rng: &mut ChaCha20Rng, len: usize) -> Scenario {
                 _ => Action::Reinit {
                     from: side(r >> 4),
                     one_time: r & 32 != 0,
+                    v4: false,
                 },
             }
         })
