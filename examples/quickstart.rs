@@ -21,10 +21,13 @@ type Phone = Device<SqliteStore, SystemRng, SystemClock>;
 fn open(dir: &Path, name: &str, key: &StoreKey) -> Result<Phone, Box<dyn std::error::Error>> {
     let mut rng = SystemRng::new();
     let store = SqliteStore::open(dir.join(format!("{name}.db")), key, &mut rng)?;
-    Ok(
-        Device::open(store, Address::new(name, 1), rng, SystemClock)?
-            .with_versions(confide::session::Versions::V3AndV4),
-    )
+    // Protocol v4 (PQXDH and SPQR), the default.
+    Ok(Device::open(
+        store,
+        Address::new(name, 1),
+        rng,
+        SystemClock,
+    )?)
 }
 
 /// What the network carries: a message type and bytes.
@@ -63,10 +66,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    Alice starts a session from it and writes first, while Bob is offline.
     let bundle = bob.publish_bundle()?;
     println!(
-        "Bob's bundle: signed prekey #{}, one-time prekey #{}; {} more one-time prekeys to upload",
+        "Bob's bundle: signed prekey #{}, one-time prekey #{}, last-resort Kyber1024 prekey #{}; \
+         {} more one-time prekeys and {} one-time Kyber prekeys to upload",
         bundle.signed_pre_key.id,
         bundle.pre_key.map_or(0, |p| p.id),
-        bob.top_up_pre_keys()?.len()
+        bundle.kyber_pre_key.as_ref().map_or(0, |k| k.id),
+        bob.top_up_pre_keys()?.len(),
+        bob.top_up_kyber_pre_keys()?.len()
     );
     alice.start_session(bob.address(), &bundle)?;
     let hi = send(&alice.encrypt(

@@ -22,9 +22,8 @@
 //! let open = |file: &str, key: &StoreKey, name: &str| -> Result<_, Box<dyn std::error::Error>> {
 //!     let mut rng = SystemRng::new();
 //!     let store = SqliteStore::open(dir.path().join(file), key, &mut rng)?;
-//!     // v4 where the store keeps Kyber prekeys, v3 otherwise (the default is v4 only).
-//!     let versions = confide::session::Versions::V3AndV4;
-//!     Ok(Device::open(store, Address::new(name, 1), rng, SystemClock)?.with_versions(versions))
+//!     // Protocol v4 only, the default (`with_versions` for v3 peers).
+//!     Ok(Device::open(store, Address::new(name, 1), rng, SystemClock)?)
 //! };
 //! let alice = open("alice.db", &alice_key, "alice")?;
 //! let bob = open("bob.db", &bob_key, "bob")?;

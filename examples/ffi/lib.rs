@@ -533,7 +533,8 @@ unsafe fn acknowledge_with(
 /// A handle on a device over `store`.
 fn new_handle(store: Box<dyn ProtocolStore>, name: &str, device_id: u32) -> *mut ConfideDevice {
     let fixed_time = Arc::new(AtomicU64::new(0));
-    // v4 where the store keeps Kyber prekeys and the peer's bundle has one, v3 otherwise.
+    // v4 when the peer's bundle has a Kyber prekey, v3 otherwise: C and Python apps may
+    // talk to v3-only peers.
     let device = Device::new(
         store,
         Address::new(name, device_id),
