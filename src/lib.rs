@@ -139,6 +139,9 @@ mod proto {
     pub mod sealed {
         include!(concat!(env!("OUT_DIR"), "/confide.sealed.rs"));
     }
+    pub mod spqr {
+        include!(concat!(env!("OUT_DIR"), "/confide.spqr.rs"));
+    }
 }
 
 pub use codes::ErrorCode;
