@@ -1,8 +1,10 @@
 //! confide: end-to-end encrypted messaging with an honest, typed privacy model.
 //!
-//! Sessions speak the Signal Protocol v3 wire format byte for byte (X3DH, the Double
-//! Ratchet, `0x33` messages), so confide talks to the v3 implementations that deployed
-//! WhatsApp-style clients run. Randomness and time are always passed in.
+//! Sessions speak the Signal Protocol wire formats byte for byte: v4 (PQXDH with Kyber1024
+//! prekeys, the Double Ratchet salted by the sparse post-quantum ratchet, `0x44`
+//! messages), as the official libsignal does, and v3 (X3DH, `0x33` messages), as deployed
+//! WhatsApp-style clients do; a [`Device`] chooses which with
+//! [`session::Versions`]. Randomness and time are always passed in.
 //!
 //! # Quick start: [`Device`]
 //!
@@ -20,7 +22,9 @@
 //! let open = |file: &str, key: &StoreKey, name: &str| -> Result<_, Box<dyn std::error::Error>> {
 //!     let mut rng = SystemRng::new();
 //!     let store = SqliteStore::open(dir.path().join(file), key, &mut rng)?;
-//!     Ok(Device::open(store, Address::new(name, 1), rng, SystemClock)?)
+//!     // v4 where the store keeps Kyber prekeys, v3 otherwise (the default is v4 only).
+//!     let versions = confide::session::Versions::V3AndV4;
+//!     Ok(Device::open(store, Address::new(name, 1), rng, SystemClock)?.with_versions(versions))
 //! };
 //! let alice = open("alice.db", &alice_key, "alice")?;
 //! let bob = open("bob.db", &bob_key, "bob")?;

@@ -274,7 +274,13 @@ fn pair(
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(&sb, &mut r, &spec, NOW).unwrap();
     cipher::start_session(&sa, &Address::new(b, 1), &bundle, &mut r, NOW).unwrap();
-    let first = cipher::encrypt(&sa, &Address::new(b, 1), b"first").unwrap();
+    let first = cipher::encrypt(
+        &sa,
+        &Address::new(b, 1),
+        b"first",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     (sa, sb, first)
 }
 
@@ -371,7 +377,13 @@ fn every_trait_round_trips_and_survives_reopen() {
     .unwrap();
     let dev2 = Address::new("host/dev-2", 1);
     cipher::start_session(&s, &dev2, &bundle, &mut r, NOW).unwrap();
-    let m = cipher::encrypt(&s, &dev2, b"over the session").unwrap();
+    let m = cipher::encrypt(
+        &s,
+        &dev2,
+        b"over the session",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     assert!(s.session(&dev2).unwrap().is_some());
 
     drop((s, other, pool));
@@ -390,7 +402,13 @@ fn every_trait_round_trips_and_survives_reopen() {
     );
     let got = cipher::decrypt(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"over the session");
-    let reply = cipher::encrypt(&other, &Address::new("host/dev-1", 1), b"reply").unwrap();
+    let reply = cipher::encrypt(
+        &other,
+        &Address::new("host/dev-1", 1),
+        b"reply",
+        &mut confide::SystemRng::new(),
+    )
+    .unwrap();
     assert_eq!(
         cipher::decrypt(&s, &dev2, &reply, &mut r, NOW)
             .unwrap()
@@ -429,7 +447,7 @@ fn redelivery_returns_stored_plaintext_and_purges_work() {
     let mut r = rng(7);
 
     // Expiry: purged at its time, then a redelivery is refused.
-    let m = cipher::encrypt(&a, &bob(), b"third").unwrap();
+    let m = cipher::encrypt(&a, &bob(), b"third", &mut confide::SystemRng::new()).unwrap();
     stores::expiry_purges(&b, &m, &mut r);
     // The acknowledged record (of the first message) goes once it is old enough; the
     // unacknowledged "second" stays.
@@ -498,7 +516,7 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     );
     assert_eq!(tampered(b.session(&from).unwrap_err()), Some("session"));
     assert!(matches!(
-        cipher::encrypt(&b, &from, b"x"),
+        cipher::encrypt(&b, &from, b"x", &mut confide::SystemRng::new()),
         Err(confide::EncryptError::Store(StoreError::Tampered(_)))
     ));
     assert!(b.verify().is_err());
@@ -583,7 +601,7 @@ fn debug_output_holds_no_secrets_and_the_database_no_plaintext() {
     let mut r = rng(9);
     cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
     let secret = b"attack at dawn, bring the plans";
-    let m = cipher::encrypt(&a, &bob(), secret).unwrap();
+    let m = cipher::encrypt(&a, &bob(), secret, &mut confide::SystemRng::new()).unwrap();
     cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
@@ -1800,9 +1818,11 @@ mod attacker {
         let spec = BundleSpec::new(1, 8).with_pre_key(Some(43));
         let bundle = cipher::publish_bundle(&sb, &mut r, &spec, NOW).unwrap();
         cipher::start_session(&sc, &dev(b), &bundle, &mut r, NOW).unwrap();
-        let hello = cipher::encrypt(&sc, &dev(b), b"hello").unwrap();
+        let hello =
+            cipher::encrypt(&sc, &dev(b), b"hello", &mut confide::SystemRng::new()).unwrap();
         cipher::decrypt(&sb, &dev(c), &hello, &mut r, NOW).unwrap();
-        let later = cipher::encrypt(&sc, &dev(b), b"later").unwrap();
+        let later =
+            cipher::encrypt(&sc, &dev(b), b"later", &mut confide::SystemRng::new()).unwrap();
         (sb, later)
     }
 
@@ -1904,7 +1924,13 @@ mod attacker {
         let impostor = open(&pool, &format!("impostor-of-{a}"), &key(4), 7);
         let impostor_key = *impostor.local_identity().unwrap().identity_key();
         cipher::start_session(&impostor, &dev(b), &fresh, &mut rng(8), NOW).unwrap();
-        let forged = cipher::encrypt(&impostor, &dev(b), b"new phone").unwrap();
+        let forged = cipher::encrypt(
+            &impostor,
+            &dev(b),
+            b"new phone",
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap();
         let got = cipher::decrypt(&sb, &dev(a), &forged, &mut rng(9), NOW);
         match &got {
             // Either the store notices the missing row, or it still knows the key (the
@@ -1963,7 +1989,7 @@ mod attacker {
         x.save("old_session", "session", bob_row);
         let mut used = vec![key_of(&first)];
         for text in [&b"second"[..], b"third"] {
-            let m = cipher::encrypt(&a, &dev("bob"), text).unwrap();
+            let m = cipher::encrypt(&a, &dev("bob"), text, &mut confide::SystemRng::new()).unwrap();
             used.push(key_of(&m));
             cipher::decrypt(&b, &dev("alice"), &m, &mut r, NOW).unwrap();
         }
@@ -1971,7 +1997,7 @@ mod attacker {
 
         e.tampered("alice.session(bob)", a.session(&dev("bob")), "session");
         e.verify_fails("alice", &a);
-        match cipher::encrypt(&a, &dev("bob"), b"fourth") {
+        match cipher::encrypt(&a, &dev("bob"), b"fourth", &mut confide::SystemRng::new()) {
             Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
                 table: "session",
                 ..
@@ -2010,7 +2036,8 @@ mod attacker {
         let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
         let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
         cipher::start_session(&a, &dev("bob"), &bundle, &mut r, NOW).unwrap();
-        let first = cipher::encrypt(&a, &dev("bob"), b"first").unwrap();
+        let first =
+            cipher::encrypt(&a, &dev("bob"), b"first", &mut confide::SystemRng::new()).unwrap();
 
         let mut x = Attacker::on(&server);
         let row = "owner = 'bob' AND id = 42";
@@ -2023,7 +2050,13 @@ mod attacker {
         e.verify_fails("bob", &b);
         let c = open(&pool, "carol", &key(3), 6);
         cipher::start_session(&c, &dev("bob"), &bundle, &mut rng(7), NOW).unwrap();
-        let m = cipher::encrypt(&c, &dev("bob"), b"carol on prekey 42").unwrap();
+        let m = cipher::encrypt(
+            &c,
+            &dev("bob"),
+            b"carol on prekey 42",
+            &mut confide::SystemRng::new(),
+        )
+        .unwrap();
         let got = cipher::decrypt(&b, &dev("carol"), &m, &mut rng(8), NOW);
         e.refused("Carol's prekey message on the used prekey 42", &got);
         if let Ok(Some(_)) = b.identity(&dev("carol")) {
@@ -2049,7 +2082,12 @@ mod attacker {
 
         e.tampered("bob.session(carol)", b.session(&dev("carol")), "session");
         e.verify_fails("bob", &b);
-        match cipher::encrypt(&b, &dev("carol"), b"to carol") {
+        match cipher::encrypt(
+            &b,
+            &dev("carol"),
+            b"to carol",
+            &mut confide::SystemRng::new(),
+        ) {
             Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
                 table: "session",
                 ..
@@ -2184,7 +2222,12 @@ mod attacker {
 
         e.tampered("bob.session(carol)", b.session(&dev("carol")), "session");
         e.verify_fails("bob", &b);
-        if let Ok(m) = cipher::encrypt(&b, &dev("carol"), b"to carol") {
+        if let Ok(m) = cipher::encrypt(
+            &b,
+            &dev("carol"),
+            b"to carol",
+            &mut confide::SystemRng::new(),
+        ) {
             e.fail(format!(
                 "encrypt to carol on the collided row: expected Err, got Ok (counter {})",
                 key_of(&m).1
@@ -2235,7 +2278,8 @@ mod attacker {
         let mut r = rng(4);
         let mut ids = vec![cipher::decrypt(&sb, &a, &first, &mut r, NOW).unwrap().id];
         for i in 0..50u32 {
-            let m = cipher::encrypt(&sa, &b, &i.to_be_bytes()).unwrap();
+            let m =
+                cipher::encrypt(&sa, &b, &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
             ids.push(cipher::decrypt(&sb, &a, &m, &mut r, NOW).unwrap().id);
         }
         let mut x = Attacker::on(&server);
@@ -2251,11 +2295,12 @@ mod attacker {
         let txn = sb.transactional().unwrap();
         assert!(txn.acknowledge(&a, &ids[10]).unwrap());
         for i in 50..100u32 {
-            let m = cipher::encrypt(&sa, &b, &i.to_be_bytes()).unwrap();
+            let m =
+                cipher::encrypt(&sa, &b, &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
             ids.push(cipher::decrypt(&sb, &a, &m, &mut r, NOW).unwrap().id);
         }
         assert_eq!(sb.verify().unwrap().messages, 101);
-        let later = cipher::encrypt(&sa, &b, b"later").unwrap();
+        let later = cipher::encrypt(&sa, &b, b"later", &mut confide::SystemRng::new()).unwrap();
 
         x.run(
             "BEGIN;
@@ -2313,7 +2358,7 @@ mod attacker {
             ));
         }
         for m in [&b"second"[..], b"third"] {
-            let c = cipher::encrypt(&sa, &b, m).unwrap();
+            let c = cipher::encrypt(&sa, &b, m, &mut confide::SystemRng::new()).unwrap();
             cipher::decrypt(&sb, &a, &c, &mut r, NOW).unwrap();
         }
         let mut sql = String::from("BEGIN;");
@@ -2326,7 +2371,7 @@ mod attacker {
         sql.push_str("COMMIT;");
         x.run(&sql);
         assert!(matches!(
-            cipher::encrypt(&sa, &b, b"reuses a key"),
+            cipher::encrypt(&sa, &b, b"reuses a key", &mut confide::SystemRng::new()),
             Err(EncryptError::Store(StoreError::RolledBack { .. }))
         ));
         assert!(matches!(sa.verify(), Err(StoreError::RolledBack { .. })));

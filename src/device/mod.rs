@@ -21,8 +21,12 @@
 //! let (alice_key, bob_key) = (StoreKey::generate(&mut rng), StoreKey::generate(&mut rng));
 //! let alice_store = SqliteStore::open(dir.path().join("alice.db"), &alice_key, &mut rng)?;
 //! let bob_store = SqliteStore::open(dir.path().join("bob.db"), &bob_key, &mut rng)?;
-//! let alice = Device::open(alice_store, Address::new("alice", 1), SystemRng::new(), clock.clone())?;
-//! let bob = Device::open(bob_store, Address::new("bob", 1), SystemRng::new(), clock)?;
+//! // v4 where the store keeps Kyber prekeys, v3 otherwise (the default is v4 only).
+//! let versions = confide::session::Versions::V3AndV4;
+//! let alice = Device::open(alice_store, Address::new("alice", 1), SystemRng::new(), clock.clone())?
+//!     .with_versions(versions);
+//! let bob = Device::open(bob_store, Address::new("bob", 1), SystemRng::new(), clock)?
+//!     .with_versions(versions);
 //!
 //! let bundle = bob.publish_bundle()?;
 //! alice.start_session(bob.address(), &bundle)?;

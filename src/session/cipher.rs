@@ -85,7 +85,7 @@ impl BundleSpec {
 /// ([`PublishError::SignedPreKeyIdInUse`], [`PublishError::PreKeyIdInUse`],
 /// [`PublishError::KyberPreKeyIdInUse`]) before anything is saved: replacing a published
 /// key would make every session started from the old bundle fail. A Kyber prekey needs a
-/// store with [`ProtocolStore::kyber_pre_keys`] ([`PublishError::NoKyberStore`]).
+/// store with [`PreKeyStore::kyber_pre_keys`](crate::store::PreKeyStore::kyber_pre_keys) ([`PublishError::NoKyberStore`]).
 pub fn publish_bundle<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     rng: &mut R,

@@ -66,6 +66,8 @@ fn drop_all(pq: &mut Vec<u8>) {
     pq.clear();
 }
 
+// The tampering functions share `encrypt_inner`'s `fn(&mut Vec<u8>)` type.
+#[allow(clippy::ptr_arg)]
 /// SPQR version 0, below the minimum (V1) every v4 session demands.
 fn version_zero(pq: &mut Vec<u8>) {
     if let Some(b) = pq.first_mut() {
@@ -73,6 +75,7 @@ fn version_zero(pq: &mut Vec<u8>) {
     }
 }
 
+#[allow(clippy::ptr_arg)]
 /// Cut inside the header (version, epoch, index, type): not an SPQR message.
 fn truncate(pq: &mut Vec<u8>) {
     pq.truncate(2);

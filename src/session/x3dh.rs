@@ -62,7 +62,7 @@ fn derive(
     };
     secrets.extend_from_slice(kem);
     let mut okm = Zeroizing::new([0u8; 96]);
-    crypto::hkdf_sha256(&[], &secrets, label, &mut *okm);
+    crypto::hkdf_sha256(&[], &secrets, label, &mut okm);
     let mut root = [0u8; 32];
     let mut chain = [0u8; 32];
     let mut auth = Zeroizing::new([0u8; 32]);
