@@ -8,6 +8,8 @@
 //! 0..N-1 are therefore the payload itself; chunks from N on are parity, computed and
 //! inverted by Lagrange interpolation.
 
+use std::sync::Arc;
+
 use zeroize::{Zeroize, Zeroizing};
 
 use super::gf;
@@ -105,13 +107,14 @@ fn combine<'a>(coeffs: &[u16], rows: impl Iterator<Item = &'a [u8]>) -> [u8; CHU
     out
 }
 
-/// Emits the chunks of one payload, in index order.
+/// Emits the chunks of one payload, in index order. Payload and weights never change,
+/// so a clone (one per SPQR message) shares them.
 #[derive(Clone)]
 pub(crate) struct Encoder {
     /// The payload (not secret in SPQR's uses, zeroized anyway: the code is generic).
-    payload: Zeroizing<Vec<u8>>,
+    payload: Arc<Zeroizing<Vec<u8>>>,
     /// The barycentric weights of the points 0..N-1.
-    weights: Vec<u16>,
+    weights: Arc<[u16]>,
     /// The index [`next_chunk`](Self::next_chunk) emits next.
     next: u16,
 }
@@ -137,8 +140,8 @@ impl Encoder {
         let n = chunk_count(payload.len())?;
         let points: Vec<u16> = (0..n as u16).collect();
         Ok(Self {
-            payload: Zeroizing::new(payload.to_vec()),
-            weights: weights(&points),
+            payload: Arc::new(Zeroizing::new(payload.to_vec())),
+            weights: weights(&points).into(),
             next: next_index,
         })
     }

@@ -68,8 +68,12 @@ fn exact<const N: usize>(bytes: &[u8]) -> Result<&[u8; N], KemError> {
 }
 
 /// A send_ek side's key pair, generated from (and storable as) its 64-byte seed.
+/// Shared, not copied, when the SPQR state is cloned (once per message): the keys never
+/// change, and they are zeroized when the last state holding them goes.
 #[derive(Clone)]
-pub(crate) struct KeyPair {
+pub(crate) struct KeyPair(std::sync::Arc<Keys>);
+
+struct Keys {
     seed: Zeroizing<[u8; SEED_LEN]>,
     header: [u8; HEADER_LEN],
     ek: Vec<u8>,
@@ -98,32 +102,32 @@ impl KeyPair {
         // Layout of the compressed pair: the standard dk (dk_pke || t || rho || H(ek) || z).
         let raw = Zeroizing::new(pair.to_bytes());
         let dk = Zeroizing::new(raw.to_vec());
-        Self {
+        Self(std::sync::Arc::new(Keys {
             seed: Zeroizing::new(*seed),
             header,
             ek,
             dk,
-        }
+        }))
     }
 
     /// The seed the pair was made from: what a stored send_ek state keeps.
     pub(crate) fn seed(&self) -> &[u8; SEED_LEN] {
-        &self.seed
+        &self.0.seed
     }
 
     /// The 64-byte header rho || H(ek).
     pub(crate) fn header(&self) -> &[u8; HEADER_LEN] {
-        &self.header
+        &self.0.header
     }
 
     /// The 1152-byte ek vector t.
     pub(crate) fn ek(&self) -> &[u8] {
-        &self.ek
+        &self.0.ek
     }
 
     /// The standard 2400-byte decapsulation key.
     pub(crate) fn dk(&self) -> &[u8] {
-        &self.dk
+        &self.0.dk
     }
 }
 
