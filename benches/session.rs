@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::session::LocalKeys;
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::InMemoryStore;
 use confide::wire::{PreKeySignalMessage, SignalMessage};
@@ -135,7 +136,13 @@ fn confide_pair(seed: u64) -> ConfidePair {
     let bob_keys = ConfideBob::new(&mut rng);
     let mut alice = SessionRecord::new();
     alice
-        .start_session((&alice_id, 1111), &bob_keys.bundle, &mut rng, now())
+        .start_session(
+            (&alice_id, 1111),
+            &bob_keys.bundle,
+            Versions::V3AndV4,
+            &mut rng,
+            now(),
+        )
         .unwrap();
     let first = prekey(
         alice
@@ -173,13 +180,45 @@ fn store_pair(seed: u64) -> StorePair {
     let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now()).unwrap();
     let alice_addr = Address::new("alice", 1);
     let bob_addr = Address::new("bob", 1);
-    cipher::start_session(&alice, &bob_addr, &bundle, &mut rng, now()).unwrap();
-    let m = cipher::encrypt(&alice, &bob_addr, b"hello", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
-    let m = cipher::encrypt(&bob, &alice_addr, b"hi", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&alice, &bob_addr, &m, &mut rng, now()).unwrap();
-    let m = cipher::encrypt(&alice, &bob_addr, b"again", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&bob, &alice_addr, &m, &mut rng, now()).unwrap();
+    cipher::start_session(
+        &alice,
+        &bob_addr,
+        &bundle,
+        Versions::V3AndV4,
+        &mut rng,
+        now(),
+    )
+    .unwrap();
+    let m = cipher::encrypt(
+        &alice,
+        &alice_addr,
+        &bob_addr,
+        b"hello",
+        &mut confide::SystemRng::new(),
+        now(),
+    )
+    .unwrap();
+    cipher::decrypt(&bob, &bob_addr, &alice_addr, &m, &mut rng, now()).unwrap();
+    let m = cipher::encrypt(
+        &bob,
+        &bob_addr,
+        &alice_addr,
+        b"hi",
+        &mut confide::SystemRng::new(),
+        now(),
+    )
+    .unwrap();
+    cipher::decrypt(&alice, &alice_addr, &bob_addr, &m, &mut rng, now()).unwrap();
+    let m = cipher::encrypt(
+        &alice,
+        &alice_addr,
+        &bob_addr,
+        b"again",
+        &mut confide::SystemRng::new(),
+        now(),
+    )
+    .unwrap();
+    cipher::decrypt(&bob, &bob_addr, &alice_addr, &m, &mut rng, now()).unwrap();
     StorePair {
         alice,
         bob,
@@ -948,8 +987,15 @@ fn bench_encrypt(c: &mut Criterion) {
                     16,
                     || (),
                     |()| {
-                        cipher::encrypt(&s.alice, &s.bob_addr, p, &mut confide::SystemRng::new())
-                            .unwrap()
+                        cipher::encrypt(
+                            &s.alice,
+                            &s.alice_addr,
+                            &s.bob_addr,
+                            p,
+                            &mut confide::SystemRng::new(),
+                            now(),
+                        )
+                        .unwrap()
                     },
                 )
             });
@@ -1063,10 +1109,27 @@ fn bench_decrypt(c: &mut Criterion) {
                     n,
                     16,
                     || {
-                        cipher::encrypt(&st.alice, &st.bob_addr, p, &mut confide::SystemRng::new())
-                            .unwrap()
+                        cipher::encrypt(
+                            &st.alice,
+                            &st.alice_addr,
+                            &st.bob_addr,
+                            p,
+                            &mut confide::SystemRng::new(),
+                            now(),
+                        )
+                        .unwrap()
                     },
-                    |m| cipher::decrypt(&st.bob, &st.alice_addr, &m, &mut st.rng, now()).unwrap(),
+                    |m| {
+                        cipher::decrypt(
+                            &st.bob,
+                            &st.bob_addr,
+                            &st.alice_addr,
+                            &m,
+                            &mut st.rng,
+                            now(),
+                        )
+                        .unwrap()
+                    },
                 )
             });
         },
@@ -1201,7 +1264,13 @@ fn bench_setup(c: &mut Criterion) {
                 |()| {
                     let mut alice = SessionRecord::new();
                     alice
-                        .start_session((&alice_id, 1111), &bob.bundle, &mut rng, now())
+                        .start_session(
+                            (&alice_id, 1111),
+                            &bob.bundle,
+                            Versions::V3AndV4,
+                            &mut rng,
+                            now(),
+                        )
                         .unwrap();
                     let m = prekey(
                         alice
@@ -1226,7 +1295,13 @@ fn bench_setup(c: &mut Criterion) {
                     let mut alice = SessionRecord::new();
                     let rng = &mut *rng_cell.borrow_mut();
                     alice
-                        .start_session((&alice_id, 1111), &bob.bundle, rng, now())
+                        .start_session(
+                            (&alice_id, 1111),
+                            &bob.bundle,
+                            Versions::V3AndV4,
+                            rng,
+                            now(),
+                        )
                         .unwrap();
                     prekey(
                         alice
@@ -1618,7 +1693,13 @@ fn bench_forged(c: &mut Criterion) {
         for _ in 0..n_states {
             let mut alice = SessionRecord::new();
             alice
-                .start_session((&alice_id, 1111), &bob.bundle, &mut rng, now())
+                .start_session(
+                    (&alice_id, 1111),
+                    &bob.bundle,
+                    Versions::V3AndV4,
+                    &mut rng,
+                    now(),
+                )
                 .unwrap();
             let m = prekey(
                 alice

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     DurableStore, InMemoryStore, ProtocolStore, SqliteOptions, SqliteStore, StoreKey, Synchronous,
@@ -39,11 +40,11 @@ fn connect(a: &dyn ProtocolStore, b: &dyn ProtocolStore, rng: &mut ChaCha20Rng) 
     let (aa, ba) = (Address::new("a", 1), Address::new("b", 1));
     let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
     let bundle = cipher::publish_bundle(b, rng, &spec, NOW).unwrap();
-    cipher::start_session(a, &ba, &bundle, rng, NOW).unwrap();
-    let m = cipher::encrypt(a, &ba, b"hi", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(b, &aa, &m, rng, NOW).unwrap();
-    let r = cipher::encrypt(b, &aa, b"hi", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(a, &ba, &r, rng, NOW).unwrap();
+    cipher::start_session(a, &ba, &bundle, Versions::V3AndV4, rng, NOW).unwrap();
+    let m = cipher::encrypt(a, &aa, &ba, b"hi", &mut confide::SystemRng::new(), NOW).unwrap();
+    cipher::decrypt(b, &ba, &aa, &m, rng, NOW).unwrap();
+    let r = cipher::encrypt(b, &ba, &aa, b"hi", &mut confide::SystemRng::new(), NOW).unwrap();
+    cipher::decrypt(a, &aa, &ba, &r, rng, NOW).unwrap();
 }
 
 /// Makes the store under test, given a file name.
@@ -82,8 +83,18 @@ fn bench(c: &mut Criterion) {
         connect(&sender, &*receiver, &mut rng);
         g.bench_function(format!("decrypt_commit_140B/{name}"), |b| {
             b.iter_batched(
-                || cipher::encrypt(&sender, &ba, &MESSAGE, &mut confide::SystemRng::new()).unwrap(),
-                |m| cipher::decrypt(&*receiver, &aa, &m, &mut rng, NOW).unwrap(),
+                || {
+                    cipher::encrypt(
+                        &sender,
+                        &aa,
+                        &ba,
+                        &MESSAGE,
+                        &mut confide::SystemRng::new(),
+                        NOW,
+                    )
+                    .unwrap()
+                },
+                |m| cipher::decrypt(&*receiver, &ba, &aa, &m, &mut rng, NOW).unwrap(),
                 BatchSize::SmallInput,
             );
         });
@@ -97,7 +108,15 @@ fn bench(c: &mut Criterion) {
         connect(&*tx, &peer, &mut rng);
         g.bench_function(format!("encrypt_commit_140B/{name}"), |b| {
             b.iter(|| {
-                cipher::encrypt(&*tx, &ba, &MESSAGE, &mut confide::SystemRng::new()).unwrap()
+                cipher::encrypt(
+                    &*tx,
+                    &aa,
+                    &ba,
+                    &MESSAGE,
+                    &mut confide::SystemRng::new(),
+                    NOW,
+                )
+                .unwrap()
             });
         });
     }

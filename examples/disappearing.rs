@@ -11,6 +11,7 @@ use confide::envelope::{
     DisappearingTimer, Header, Sha256Digest,
 };
 use confide::media::MediaKey;
+use confide::session::Versions;
 use confide::session::cipher;
 use confide::store::InMemoryStore;
 use confide::{Address, SystemRng, Timestamp};
@@ -28,7 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
     let spec = cipher::BundleSpec::new(1, 1).with_pre_key(Some(1));
     let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, start)?;
-    cipher::start_session(&alice, &bob_addr, &bundle, &mut rng, start)?;
+    cipher::start_session(
+        &alice,
+        &bob_addr,
+        &bundle,
+        Versions::V3AndV4,
+        &mut rng,
+        start,
+    )?;
 
     // Alice's default timer is 24 h; Bob's is off. Each chat starts under its owner's.
     let mut alice_chat = Chat::new(DisappearingTimer::HOURS_24);
@@ -55,14 +63,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each content goes out padded and encrypted, and comes back the same.
     for content in [notice, message.clone()] {
         let padded = content.to_padded();
-        let wire = cipher::encrypt(&alice, &bob_addr, &padded, &mut confide::SystemRng::new())?;
+        let wire = cipher::encrypt(
+            &alice,
+            &alice_addr,
+            &bob_addr,
+            &padded,
+            &mut confide::SystemRng::new(),
+            start,
+        )?;
         println!(
             "sent {} content bytes as {} padded, {} on the wire",
             content.as_bytes().len(),
             padded.len(),
             wire.serialized().len()
         );
-        let plain = cipher::decrypt(&bob, &alice_addr, &wire, &mut rng, at(2 * HOUR))?.plaintext;
+        let plain =
+            cipher::decrypt(&bob, &bob_addr, &alice_addr, &wire, &mut rng, at(2 * HOUR))?.plaintext;
         bob_chat.receive(Content::from_padded(&plain)?, at(2 * HOUR))?;
     }
     println!(

@@ -76,6 +76,7 @@ impl EncryptError {
             Self::UntrustedIdentity { .. } => "UntrustedIdentity",
             Self::ChainExhausted => "ChainExhausted",
             Self::PostQuantumRatchet => "PostQuantumRatchet",
+            Self::StaleUnacknowledgedSession => "StaleUnacknowledgedSession",
             Self::Store(e) => e.code(),
         }
     }

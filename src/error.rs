@@ -254,6 +254,11 @@ pub enum EncryptError {
     /// The post-quantum ratchet (SPQR) of a v4 session could not send.
     #[error("post-quantum ratchet failed")]
     PostQuantumRatchet,
+    /// A v4 session we started is still unacknowledged after
+    /// [`crate::session::limits::MAX_UNACKNOWLEDGED_SESSION_AGE`]: fetch a new bundle and
+    /// start a new session.
+    #[error("unacknowledged session too old to send")]
+    StaleUnacknowledgedSession,
     /// The store failed.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{DurableStore, MessageId, SqliteStore, StoreKey, TransactionalStore};
 use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
@@ -42,11 +43,18 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     let mut r = rng(3);
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(&bob, &mut r, &spec, NOW).unwrap();
-    cipher::start_session(&alice, &bob_addr, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&alice, &bob_addr, &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
 
-    let first =
-        cipher::encrypt(&alice, &bob_addr, b"first", &mut confide::SystemRng::new()).unwrap();
-    let got = cipher::decrypt(&bob, &alice_addr, &first, &mut r, NOW).unwrap();
+    let first = cipher::encrypt(
+        &alice,
+        &alice_addr,
+        &bob_addr,
+        b"first",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
+    let got = cipher::decrypt(&bob, &bob_addr, &alice_addr, &first, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert_eq!(got.id, MessageId::of(&first));
     assert_eq!(
@@ -63,17 +71,25 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     let mut last = None;
     for _ in 0..=confide::session::limits::MAX_SKIPPED_KEYS_PER_CHAIN + 1 {
         last = Some(
-            cipher::encrypt(&alice, &bob_addr, b"later", &mut confide::SystemRng::new()).unwrap(),
+            cipher::encrypt(
+                &alice,
+                &alice_addr,
+                &bob_addr,
+                b"later",
+                &mut confide::SystemRng::new(),
+                NOW,
+            )
+            .unwrap(),
         );
     }
     let last = last.unwrap();
-    cipher::decrypt(&bob, &alice_addr, &last, &mut r, NOW).unwrap();
+    cipher::decrypt(&bob, &bob_addr, &alice_addr, &last, &mut r, NOW).unwrap();
 
     bob.purge_messages(NOW, Timestamp::from_millis(NOW.as_millis() - HOUR))
         .unwrap();
 
     let again = CiphertextMessage::from_parts(first.message_type(), first.serialized()).unwrap();
-    match cipher::decrypt(&bob, &alice_addr, &again, &mut r, NOW) {
+    match cipher::decrypt(&bob, &bob_addr, &alice_addr, &again, &mut r, NOW) {
         Err(DecryptError::DuplicateMessage { counter: 0 }) => {}
         other => panic!("redelivery after purge: {other:?}"),
     }

@@ -726,9 +726,11 @@ fn content_travels_through_a_real_session() {
         .unwrap();
     let ct = confide::session::cipher::encrypt(
         &alice.store,
+        &alice.address,
         &bob.address,
         &sent.to_padded(),
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
     assert!(!ct.serialized().windows(5).any(|w| w == b"photo"));
@@ -750,9 +752,11 @@ fn content_travels_through_a_real_session() {
         let reply = Content::new(header(100 + n as u64, at(2000)), body);
         let ct = confide::session::cipher::encrypt(
             &bob.store,
+            &bob.address,
             &alice.address,
             &reply.to_padded(),
             &mut confide::SystemRng::new(),
+            NOW,
         )
         .unwrap();
         let plain = alice.recv(&bob, &ct, &mut r).unwrap();
@@ -776,9 +780,11 @@ fn ciphertext_lengths_reveal_only_the_padding_step() {
         let c = Content::new(header(n, NOW), text_message(text, DisappearingTimer::OFF));
         let ct = confide::session::cipher::encrypt(
             &alice.store,
+            &alice.address,
             &bob.address,
             &c.to_padded(),
             &mut confide::SystemRng::new(),
+            NOW,
         )
         .unwrap();
         (c.as_bytes().len(), ct.serialized().len())

@@ -186,7 +186,14 @@ fn genuine_seeds_decrypt() {
     for m in &fixture.sent {
         let store = fixture.bob_store();
         let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(4);
-        let got = actions::receive(&store, &fixture.alice, m.message_type, &m.bytes, &mut rng);
+        let got = actions::receive(
+            &store,
+            &fixture.bob,
+            &fixture.alice,
+            m.message_type,
+            &m.bytes,
+            &mut rng,
+        );
         match (m.delivered, got) {
             (false, Ok(plaintext)) => assert_eq!(plaintext, m.plaintext, "{}", m.name),
             (true, Err(confide::DecryptError::DuplicateMessage { .. })) => {}

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Device, NOW, rng};
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::session::limits;
 use confide::store::{IdentityStore, InMemoryStore, SessionStore};
@@ -98,7 +99,7 @@ fn header_identity_of_a_continued_session_is_never_trusted() {
     let forged = with_header_identity(&second, &mallory);
 
     let before = fresh.session(&alice.address).unwrap().unwrap().to_bytes();
-    let got = cipher::decrypt(&fresh, &alice.address, &forged, &mut r, NOW);
+    let got = cipher::decrypt(&fresh, &bob.address, &alice.address, &forged, &mut r, NOW);
     assert!(
         matches!(got, Err(DecryptError::InvalidMessage)),
         "forged header gave {got:?}, trusted now: {:?}",
@@ -111,7 +112,8 @@ fn header_identity_of_a_continued_session_is_never_trusted() {
     );
 
     // The genuine message still decrypts, and the key trusted is the session's.
-    let plain = cipher::decrypt(&fresh, &alice.address, &second, &mut r, NOW).unwrap();
+    let plain =
+        cipher::decrypt(&fresh, &bob.address, &alice.address, &second, &mut r, NOW).unwrap();
     assert_eq!(&plain.plaintext[..], b"second");
     assert_eq!(
         fresh.identity(&alice.address).unwrap(),
@@ -141,17 +143,27 @@ fn a_lost_identity_row_never_makes_a_new_key_a_first_use() {
     let spec = BundleSpec::new(1, 9).with_pre_key(Some(77));
     let bundle = cipher::publish_bundle(&fresh, &mut r, &spec, NOW).unwrap();
     let mallory = InMemoryStore::generate(&mut r);
-    cipher::start_session(&mallory, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &mallory,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let forged = cipher::encrypt(
         &mallory,
+        &alice.address,
         &bob.address,
         b"alice here, new phone",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
 
     let before = fresh.session(&alice.address).unwrap().unwrap().to_bytes();
-    let got = cipher::decrypt(&fresh, &alice.address, &forged, &mut r, NOW);
+    let got = cipher::decrypt(&fresh, &bob.address, &alice.address, &forged, &mut r, NOW);
     let alice_key = identity_of(&alice.store);
     assert!(
         matches!(&got, Err(DecryptError::UntrustedIdentity { known, .. }) if *known == alice_key),
@@ -169,12 +181,19 @@ fn a_lost_identity_row_never_makes_a_new_key_a_first_use() {
         cipher::publish_bundle(&mallory, &mut r, &spec, NOW).unwrap()
     };
     assert!(matches!(
-        cipher::start_session(&fresh, &alice.address, &mallory_bundle, &mut r, NOW),
+        cipher::start_session(
+            &fresh,
+            &alice.address,
+            &mallory_bundle,
+            Versions::V3AndV4,
+            &mut r,
+            NOW
+        ),
         Err(confide::BundleError::UntrustedIdentity { .. })
     ));
 
     let reply = alice.send(&bob, b"still me");
-    let plain = cipher::decrypt(&fresh, &alice.address, &reply, &mut r, NOW).unwrap();
+    let plain = cipher::decrypt(&fresh, &bob.address, &alice.address, &reply, &mut r, NOW).unwrap();
     assert_eq!(&plain.plaintext[..], b"still me");
 }
 

@@ -33,6 +33,7 @@ use confide::device::{Device, FixedClock, state_kind};
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::policy::Activity;
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::postgres::SCHEMA_VERSION;
 use confide::store::postgres::client::{Client, Config, NoTls};
@@ -274,12 +275,22 @@ fn pair(
     let mut r = rng(3);
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(&sb, &mut r, &spec, NOW).unwrap();
-    cipher::start_session(&sa, &Address::new(b, 1), &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &sa,
+        &Address::new(b, 1),
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let first = cipher::encrypt(
         &sa,
+        &Address::new(a, 1),
         &Address::new(b, 1),
         b"first",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
     (sa, sb, first)
@@ -377,12 +388,14 @@ fn every_trait_round_trips_and_survives_reopen() {
     )
     .unwrap();
     let dev2 = Address::new("host/dev-2", 1);
-    cipher::start_session(&s, &dev2, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&s, &dev2, &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
     let m = cipher::encrypt(
         &s,
+        &Address::new("host/dev-1", 1),
         &dev2,
         b"over the session",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
     assert!(s.session(&dev2).unwrap().is_some());
@@ -401,20 +414,37 @@ fn every_trait_round_trips_and_survives_reopen() {
         s.state("ledger", "acme").unwrap().unwrap().as_slice(),
         b"v2"
     );
-    let got = cipher::decrypt(&other, &Address::new("host/dev-1", 1), &m, &mut r, NOW).unwrap();
+    let got = cipher::decrypt(
+        &other,
+        &Address::new("host/dev-2", 1),
+        &Address::new("host/dev-1", 1),
+        &m,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     assert_eq!(got.plaintext.as_slice(), b"over the session");
     let reply = cipher::encrypt(
         &other,
+        &Address::new("host/dev-2", 1),
         &Address::new("host/dev-1", 1),
         b"reply",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
     assert_eq!(
-        cipher::decrypt(&s, &dev2, &reply, &mut r, NOW)
-            .unwrap()
-            .plaintext
-            .as_slice(),
+        cipher::decrypt(
+            &s,
+            &Address::new("host/dev-1", 1),
+            &dev2,
+            &reply,
+            &mut r,
+            NOW
+        )
+        .unwrap()
+        .plaintext
+        .as_slice(),
         b"reply"
     );
     let mut own = s.sender_key(&me_addr, dist).unwrap().unwrap();
@@ -448,7 +478,15 @@ fn redelivery_returns_stored_plaintext_and_purges_work() {
     let mut r = rng(7);
 
     // Expiry: purged at its time, then a redelivery is refused.
-    let m = cipher::encrypt(&a, &bob(), b"third", &mut confide::SystemRng::new()).unwrap();
+    let m = cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        b"third",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
     stores::expiry_purges(&b, &m, &mut r);
     // The acknowledged record (of the first message) goes once it is old enough; the
     // unacknowledged "second" stays.
@@ -471,7 +509,7 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     let (_a, b, first) = pair(&pool, "dev-a", "dev-b");
     let mut r = rng(8);
     let from = Address::new("dev-a", 1);
-    cipher::decrypt(&b, &from, &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &Address::new("dev-b", 1), &from, &first, &mut r, NOW).unwrap();
     for id in [1u32, 2] {
         b.save_pre_key(&PreKeyRecord::generate(&mut r, id)).unwrap();
     }
@@ -517,7 +555,14 @@ fn swapped_rows_are_refused_with_a_typed_error() {
     );
     assert_eq!(tampered(b.session(&from).unwrap_err()), Some("session"));
     assert!(matches!(
-        cipher::encrypt(&b, &from, b"x", &mut confide::SystemRng::new()),
+        cipher::encrypt(
+            &b,
+            &Address::new("dev-b", 1),
+            &from,
+            b"x",
+            &mut confide::SystemRng::new(),
+            NOW
+        ),
         Err(confide::EncryptError::Store(StoreError::Tampered(_)))
     ));
     assert!(b.verify().is_err());
@@ -600,10 +645,18 @@ fn debug_output_holds_no_secrets_and_the_database_no_plaintext() {
     let (a, b, first) = pair(&pool, "alice", "bob");
     assert_eq!(format!("{b:?}"), "PostgresStore { device: \"bob\", .. }");
     let mut r = rng(9);
-    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
     let secret = b"attack at dawn, bring the plans";
-    let m = cipher::encrypt(&a, &bob(), secret, &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
+    let m = cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        secret,
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
     // Every value in every confide table, as the server holds it.
@@ -664,8 +717,26 @@ fn two_devices_in_one_database_are_isolated() {
     let from = Address::new("tenant1/alice", 1);
     assert!(b2.session(&from).unwrap().is_none());
     // tenant2/bob decrypting tenant1's message finds no session or prekey of its own.
-    assert!(cipher::decrypt(&b2, &from, &m1, &mut r, NOW).is_err());
-    let got = cipher::decrypt(&b1, &from, &m1, &mut r, NOW).unwrap();
+    assert!(
+        cipher::decrypt(
+            &b2,
+            &Address::new("tenant2/bob", 1),
+            &from,
+            &m1,
+            &mut r,
+            NOW
+        )
+        .is_err()
+    );
+    let got = cipher::decrypt(
+        &b1,
+        &Address::new("tenant1/bob", 1),
+        &from,
+        &m1,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert!(b1.pre_key(42).unwrap().is_none());
     assert_eq!(
@@ -1456,7 +1527,7 @@ fn write_fixture() {
     let bundle = cipher::publish_bundle(b.store(), &mut r, &spec, NOW).unwrap();
     let second = BundleSpec::new(spec.device_id, 2).with_pre_key(Some(2));
     cipher::publish_bundle(b.store(), &mut r, &second, NOW).unwrap();
-    cipher::start_session(a.store(), &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(a.store(), &bob(), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
 
     let mut lines = vec![
         "# written by write_fixture in tests/postgres.rs: one line per message or state value"
@@ -1901,6 +1972,7 @@ fn two_hosts_on_one_device_lose_no_consent_update() {
 mod attacker {
     use std::collections::HashSet;
 
+    use confide::session::Versions;
     use confide::session::cipher::{self, BundleSpec};
     use confide::store::postgres::client::Client;
     use confide::store::{
@@ -1929,16 +2001,30 @@ mod attacker {
     ) -> (PostgresStore, CiphertextMessage) {
         let (_sa, sb, first) = pair(pool, a, b);
         let mut r = rng(4);
-        cipher::decrypt(&sb, &dev(a), &first, &mut r, NOW).unwrap();
+        cipher::decrypt(&sb, &dev(b), &dev(a), &first, &mut r, NOW).unwrap();
         let sc = open(pool, c, &key(3), 5);
         let spec = BundleSpec::new(1, 8).with_pre_key(Some(43));
         let bundle = cipher::publish_bundle(&sb, &mut r, &spec, NOW).unwrap();
-        cipher::start_session(&sc, &dev(b), &bundle, &mut r, NOW).unwrap();
-        let hello =
-            cipher::encrypt(&sc, &dev(b), b"hello", &mut confide::SystemRng::new()).unwrap();
-        cipher::decrypt(&sb, &dev(c), &hello, &mut r, NOW).unwrap();
-        let later =
-            cipher::encrypt(&sc, &dev(b), b"later", &mut confide::SystemRng::new()).unwrap();
+        cipher::start_session(&sc, &dev(b), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
+        let hello = cipher::encrypt(
+            &sc,
+            &dev(c),
+            &dev(b),
+            b"hello",
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
+        cipher::decrypt(&sb, &dev(b), &dev(c), &hello, &mut r, NOW).unwrap();
+        let later = cipher::encrypt(
+            &sc,
+            &dev(c),
+            &dev(b),
+            b"later",
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
         (sb, later)
     }
 
@@ -2079,7 +2165,7 @@ mod attacker {
         };
         let pool = server.pool(2);
         let (_sa, sb, first) = pair(&pool, a, b);
-        cipher::decrypt(&sb, &dev(a), &first, &mut rng(4), NOW).unwrap();
+        cipher::decrypt(&sb, &dev(b), &dev(a), &first, &mut rng(4), NOW).unwrap();
         assert!(sb.identity(&dev(a)).unwrap().is_some(), "{b} trusts {a}");
         // Published before the attack (a tampered store may refuse every later write).
         let spec = BundleSpec::new(1, 8).with_pre_key(Some(43));
@@ -2109,15 +2195,25 @@ mod attacker {
 
         let impostor = open(&pool, &format!("impostor-of-{a}"), &key(4), 7);
         let impostor_key = *impostor.local_identity().unwrap().identity_key();
-        cipher::start_session(&impostor, &dev(b), &fresh, &mut rng(8), NOW).unwrap();
+        cipher::start_session(
+            &impostor,
+            &dev(b),
+            &fresh,
+            Versions::V3AndV4,
+            &mut rng(8),
+            NOW,
+        )
+        .unwrap();
         let forged = cipher::encrypt(
             &impostor,
+            &dev(a),
             &dev(b),
             b"new phone",
             &mut confide::SystemRng::new(),
+            NOW,
         )
         .unwrap();
-        let got = cipher::decrypt(&sb, &dev(a), &forged, &mut rng(9), NOW);
+        let got = cipher::decrypt(&sb, &dev(b), &dev(a), &forged, &mut rng(9), NOW);
         match &got {
             // Either the store notices the missing row, or it still knows the key (the
             // integrity head may keep what it needs to refuse the new one as it does
@@ -2168,22 +2264,37 @@ mod attacker {
         let mut e = Expect::default();
         let (a, b, first) = pair(&pool, "alice", "bob");
         let mut r = rng(4);
-        cipher::decrypt(&b, &dev("alice"), &first, &mut r, NOW).unwrap();
+        cipher::decrypt(&b, &dev("bob"), &dev("alice"), &first, &mut r, NOW).unwrap();
 
         let mut x = Attacker::on(&server);
         let bob_row = "owner = 'alice' AND name = 'bob' AND device = 1";
         x.save("old_session", "session", bob_row);
         let mut used = vec![key_of(&first)];
         for text in [&b"second"[..], b"third"] {
-            let m = cipher::encrypt(&a, &dev("bob"), text, &mut confide::SystemRng::new()).unwrap();
+            let m = cipher::encrypt(
+                &a,
+                &dev("alice"),
+                &dev("bob"),
+                text,
+                &mut confide::SystemRng::new(),
+                NOW,
+            )
+            .unwrap();
             used.push(key_of(&m));
-            cipher::decrypt(&b, &dev("alice"), &m, &mut r, NOW).unwrap();
+            cipher::decrypt(&b, &dev("bob"), &dev("alice"), &m, &mut r, NOW).unwrap();
         }
         x.restore("old_session", "session", bob_row);
 
         e.tampered("alice.session(bob)", a.session(&dev("bob")), "session");
         e.verify_fails("alice", &a);
-        match cipher::encrypt(&a, &dev("bob"), b"fourth", &mut confide::SystemRng::new()) {
+        match cipher::encrypt(
+            &a,
+            &dev("alice"),
+            &dev("bob"),
+            b"fourth",
+            &mut confide::SystemRng::new(),
+            NOW,
+        ) {
             Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
                 table: "session",
                 ..
@@ -2191,7 +2302,7 @@ mod attacker {
             Ok(m) => {
                 let (_, counter) = key_of(&m);
                 let reused = used.contains(&key_of(&m));
-                let at_bob = cipher::decrypt(&b, &dev("alice"), &m, &mut r, NOW);
+                let at_bob = cipher::decrypt(&b, &dev("bob"), &dev("alice"), &m, &mut r, NOW);
                 e.fail(format!(
                     "encrypt after the rollback: expected Err(Store(Tampered(\"session\"))), \
                      got Ok: counter {counter}, message key {}; Bob's decrypt: {}",
@@ -2221,29 +2332,46 @@ mod attacker {
         let mut r = rng(3);
         let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
         let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
-        cipher::start_session(&a, &dev("bob"), &bundle, &mut r, NOW).unwrap();
-        let first =
-            cipher::encrypt(&a, &dev("bob"), b"first", &mut confide::SystemRng::new()).unwrap();
+        cipher::start_session(&a, &dev("bob"), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
+        let first = cipher::encrypt(
+            &a,
+            &dev("alice"),
+            &dev("bob"),
+            b"first",
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
 
         let mut x = Attacker::on(&server);
         let row = "owner = 'bob' AND id = 42";
         x.save("used_pre_key", "pre_key", row);
-        cipher::decrypt(&b, &dev("alice"), &first, &mut r, NOW).unwrap();
+        cipher::decrypt(&b, &dev("bob"), &dev("alice"), &first, &mut r, NOW).unwrap();
         assert!(b.pre_key(42).unwrap().is_none(), "consumed by the decrypt");
         x.restore("used_pre_key", "pre_key", row);
 
         e.tampered("bob.pre_key(42)", b.pre_key(42), "pre_key");
         e.verify_fails("bob", &b);
         let c = open(&pool, "carol", &key(3), 6);
-        cipher::start_session(&c, &dev("bob"), &bundle, &mut rng(7), NOW).unwrap();
+        cipher::start_session(
+            &c,
+            &dev("bob"),
+            &bundle,
+            Versions::V3AndV4,
+            &mut rng(7),
+            NOW,
+        )
+        .unwrap();
         let m = cipher::encrypt(
             &c,
+            &dev("carol"),
             &dev("bob"),
             b"carol on prekey 42",
             &mut confide::SystemRng::new(),
+            NOW,
         )
         .unwrap();
-        let got = cipher::decrypt(&b, &dev("carol"), &m, &mut rng(8), NOW);
+        let got = cipher::decrypt(&b, &dev("bob"), &dev("carol"), &m, &mut rng(8), NOW);
         e.refused("Carol's prekey message on the used prekey 42", &got);
         if let Ok(Some(_)) = b.identity(&dev("carol")) {
             e.fail("Bob trusts Carol's identity from a message on a used prekey".to_owned());
@@ -2270,9 +2398,11 @@ mod attacker {
         e.verify_fails("bob", &b);
         match cipher::encrypt(
             &b,
+            &dev("bob"),
             &dev("carol"),
             b"to carol",
             &mut confide::SystemRng::new(),
+            NOW,
         ) {
             Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
                 table: "session",
@@ -2283,7 +2413,7 @@ mod attacker {
                 other.map(|_| "a ciphertext")
             )),
         }
-        let got = cipher::decrypt(&b, &dev("carol"), &later, &mut rng(10), NOW);
+        let got = cipher::decrypt(&b, &dev("bob"), &dev("carol"), &later, &mut rng(10), NOW);
         e.refused("Carol's later message", &got);
         e.done();
     }
@@ -2296,7 +2426,7 @@ mod attacker {
         b: &str,
     ) -> (PostgresStore, CiphertextMessage, MessageId) {
         let (_sa, sb, first) = pair(pool, a, b);
-        let got = cipher::decrypt(&sb, &dev(a), &first, &mut rng(4), NOW).unwrap();
+        let got = cipher::decrypt(&sb, &dev(b), &dev(a), &first, &mut rng(4), NOW).unwrap();
         assert_eq!(got.id, MessageId::of(&first));
         let stored = sb.message(&dev(a), &got.id).unwrap().unwrap();
         assert!(stored.plaintext.is_some());
@@ -2340,7 +2470,7 @@ mod attacker {
                 ));
             }
         }
-        let again = cipher::decrypt(&sb, &dev(a), &first, &mut rng(6), NOW);
+        let again = cipher::decrypt(&sb, &dev(b), &dev(a), &first, &mut rng(6), NOW);
         e.refused(&format!("{what} a redelivery after the expiry"), &again);
     }
 
@@ -2369,7 +2499,7 @@ mod attacker {
         x.save("unacknowledged", "message", row);
         assert!(sb.transactional().unwrap().acknowledge(&from, &id).unwrap());
         assert!(matches!(
-            cipher::decrypt(&sb, &from, &first, &mut rng(5), NOW),
+            cipher::decrypt(&sb, &dev("bob-2"), &from, &first, &mut rng(5), NOW),
             Err(DecryptError::DuplicateMessage { .. })
         ));
         x.restore("unacknowledged", "message", row);
@@ -2381,7 +2511,7 @@ mod attacker {
             "message",
         );
         e.verify_fails(&format!("{what} bob-2"), &sb);
-        let again = cipher::decrypt(&sb, &from, &first, &mut rng(6), NOW);
+        let again = cipher::decrypt(&sb, &dev("bob-2"), &from, &first, &mut rng(6), NOW);
         e.refused(&format!("{what} a redelivery after acknowledge"), &again);
         e.done();
     }
@@ -2410,9 +2540,11 @@ mod attacker {
         e.verify_fails("bob", &b);
         if let Ok(m) = cipher::encrypt(
             &b,
+            &dev("bob"),
             &dev("carol"),
             b"to carol",
             &mut confide::SystemRng::new(),
+            NOW,
         ) {
             e.fail(format!(
                 "encrypt to carol on the collided row: expected Err, got Ok (counter {})",
@@ -2462,11 +2594,22 @@ mod attacker {
         let (sa, sb, first) = pair(&pool, "alice-8", "bob-8");
         let (a, b) = (dev("alice-8"), dev("bob-8"));
         let mut r = rng(4);
-        let mut ids = vec![cipher::decrypt(&sb, &a, &first, &mut r, NOW).unwrap().id];
+        let mut ids = vec![
+            cipher::decrypt(&sb, &b, &a, &first, &mut r, NOW)
+                .unwrap()
+                .id,
+        ];
         for i in 0..50u32 {
-            let m =
-                cipher::encrypt(&sa, &b, &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
-            ids.push(cipher::decrypt(&sb, &a, &m, &mut r, NOW).unwrap().id);
+            let m = cipher::encrypt(
+                &sa,
+                &a,
+                &b,
+                &i.to_be_bytes(),
+                &mut confide::SystemRng::new(),
+                NOW,
+            )
+            .unwrap();
+            ids.push(cipher::decrypt(&sb, &b, &a, &m, &mut r, NOW).unwrap().id);
         }
         let mut x = Attacker::on(&server);
         x.run(
@@ -2481,12 +2624,20 @@ mod attacker {
         let txn = sb.transactional().unwrap();
         assert!(txn.acknowledge(&a, &ids[10]).unwrap());
         for i in 50..100u32 {
-            let m =
-                cipher::encrypt(&sa, &b, &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
-            ids.push(cipher::decrypt(&sb, &a, &m, &mut r, NOW).unwrap().id);
+            let m = cipher::encrypt(
+                &sa,
+                &a,
+                &b,
+                &i.to_be_bytes(),
+                &mut confide::SystemRng::new(),
+                NOW,
+            )
+            .unwrap();
+            ids.push(cipher::decrypt(&sb, &b, &a, &m, &mut r, NOW).unwrap().id);
         }
         assert_eq!(sb.verify().unwrap().messages, 101);
-        let later = cipher::encrypt(&sa, &b, b"later", &mut confide::SystemRng::new()).unwrap();
+        let later =
+            cipher::encrypt(&sa, &a, &b, b"later", &mut confide::SystemRng::new(), NOW).unwrap();
 
         x.run(
             "BEGIN;
@@ -2509,7 +2660,7 @@ mod attacker {
             "owner = 'bob-8' AND name = 'alice-8'",
         );
         e.tampered("sb.session(alice)", sb.session(&a), "session");
-        let got = cipher::decrypt(&sb, &a, &later, &mut r, NOW);
+        let got = cipher::decrypt(&sb, &b, &a, &later, &mut r, NOW);
         e.refused("decrypt on the rolled-back session", &got);
         e.done();
     }
@@ -2525,7 +2676,7 @@ mod attacker {
         let (sa, sb, first) = pair(&pool, "alice-7", "bob-7");
         let (a, b) = (dev("alice-7"), dev("bob-7"));
         let mut r = rng(4);
-        cipher::decrypt(&sb, &a, &first, &mut r, NOW).unwrap();
+        cipher::decrypt(&sb, &b, &a, &first, &mut r, NOW).unwrap();
         let tables = [
             "meta",
             "identity",
@@ -2546,8 +2697,8 @@ mod attacker {
             ));
         }
         for m in [&b"second"[..], b"third"] {
-            let c = cipher::encrypt(&sa, &b, m, &mut confide::SystemRng::new()).unwrap();
-            cipher::decrypt(&sb, &a, &c, &mut r, NOW).unwrap();
+            let c = cipher::encrypt(&sa, &a, &b, m, &mut confide::SystemRng::new(), NOW).unwrap();
+            cipher::decrypt(&sb, &b, &a, &c, &mut r, NOW).unwrap();
         }
         let mut sql = String::from("BEGIN;");
         for t in tables {
@@ -2559,7 +2710,14 @@ mod attacker {
         sql.push_str("COMMIT;");
         x.run(&sql);
         assert!(matches!(
-            cipher::encrypt(&sa, &b, b"reuses a key", &mut confide::SystemRng::new()),
+            cipher::encrypt(
+                &sa,
+                &a,
+                &b,
+                b"reuses a key",
+                &mut confide::SystemRng::new(),
+                NOW
+            ),
             Err(EncryptError::Store(StoreError::RolledBack { .. }))
         ));
         assert!(matches!(sa.verify(), Err(StoreError::RolledBack { .. })));

@@ -11,6 +11,7 @@ use confide::sealed::{
     SealV2Context, SealedOpenError, SenderCertificate, SenderInfo, ServerCertificate, ServiceId,
     TrustRoots, UnidentifiedSenderMessageContent,
 };
+use confide::session::Versions;
 use confide::session::cipher;
 use confide::store::InMemoryStore;
 use confide::{Address, CiphertextMessage, Timestamp};
@@ -317,14 +318,24 @@ fn one_to_one_inside_sealed_sender() {
     let bundle = cipher::publish_bundle(&bob_store, &mut f.rng, &spec, NOW).unwrap();
     let bob_addr = Address::new("bob", 1);
     let alice_addr = Address::new(ALICE, 2);
-    cipher::start_session(&alice_store, &bob_addr, &bundle, &mut f.rng, NOW).unwrap();
+    cipher::start_session(
+        &alice_store,
+        &bob_addr,
+        &bundle,
+        Versions::V3AndV4,
+        &mut f.rng,
+        NOW,
+    )
+    .unwrap();
     let bob_identity = confide::store::IdentityStore::local_identity(&bob_store).unwrap();
     for (i, text) in [&b"first"[..], b"second"].into_iter().enumerate() {
         let msg = cipher::encrypt(
             &alice_store,
+            &alice_addr,
             &bob_addr,
             text,
             &mut confide::SystemRng::new(),
+            NOW,
         )
         .unwrap();
         let kind = ContentType::from_message_type(msg.message_type()).unwrap();
@@ -361,7 +372,8 @@ fn one_to_one_inside_sealed_sender() {
         let inner =
             CiphertextMessage::from_parts(opened.content_type().message_type(), opened.contents())
                 .unwrap();
-        let pt = cipher::decrypt(&bob_store, &alice_addr, &inner, &mut f.rng, NOW).unwrap();
+        let pt =
+            cipher::decrypt(&bob_store, &bob_addr, &alice_addr, &inner, &mut f.rng, NOW).unwrap();
         assert_eq!(pt.plaintext.as_slice(), text);
     }
 }

@@ -17,6 +17,7 @@ use confide::sealed::{
     ContentHint, ContentType, SenderCertificate, SenderInfo, ServerCertificate,
     UnidentifiedSenderMessageContent,
 };
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::session::{LocalKeys, SessionRecord};
 use confide::store::{
@@ -163,11 +164,27 @@ fn secret_debug_outputs() -> Snapshot {
     let (a, b) = (Address::new("alice", 1), Address::new("bob", 1));
     let spec = BundleSpec::new(1, 1).with_pre_key(Some(1));
     let bundle = cipher::publish_bundle(&bob, &mut rng, &spec, now).unwrap();
-    cipher::start_session(&alice, &b, &bundle, &mut rng, now).unwrap();
-    let m = cipher::encrypt(&alice, &b, b"secret words", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&bob, &a, &m, &mut rng, now).unwrap();
-    let reply = cipher::encrypt(&bob, &a, b"secret reply", &mut confide::SystemRng::new()).unwrap();
-    let decrypted = cipher::decrypt(&alice, &b, &reply, &mut rng, now).unwrap();
+    cipher::start_session(&alice, &b, &bundle, Versions::V3AndV4, &mut rng, now).unwrap();
+    let m = cipher::encrypt(
+        &alice,
+        &a,
+        &b,
+        b"secret words",
+        &mut confide::SystemRng::new(),
+        now,
+    )
+    .unwrap();
+    cipher::decrypt(&bob, &b, &a, &m, &mut rng, now).unwrap();
+    let reply = cipher::encrypt(
+        &bob,
+        &b,
+        &a,
+        b"secret reply",
+        &mut confide::SystemRng::new(),
+        now,
+    )
+    .unwrap();
+    let decrypted = cipher::decrypt(&alice, &a, &b, &reply, &mut rng, now).unwrap();
     let record: SessionRecord = alice.session(&b).unwrap().unwrap();
     out.push(("SessionRecord", format!("{record:?}")));
     out.push(("Decrypted", format!("{decrypted:?}")));

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Device, NOW, rng};
+use confide::session::Versions;
 use confide::session::cipher;
 use confide::session::limits;
 use confide::{BundleError, CiphertextMessage, DecryptError, IdentityKeyPair};
@@ -180,7 +181,14 @@ fn identity_change_is_typed_and_can_be_accepted() {
     // Bob reinstalls: new identity, same address.
     let mut bob2 = Device::new("bob", &mut r);
     let bundle = bob2.bundle(&mut r, true);
-    match cipher::start_session(&alice.store, &bob2.address, &bundle, &mut r, NOW) {
+    match cipher::start_session(
+        &alice.store,
+        &bob2.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    ) {
         Err(BundleError::UntrustedIdentity { known, received }) => {
             assert_eq!(known, old_key);
             assert_eq!(received, bundle.identity_key);
@@ -188,7 +196,15 @@ fn identity_change_is_typed_and_can_be_accepted() {
         other => panic!("expected UntrustedIdentity, got {other:?}"),
     }
     cipher::accept_identity(&alice.store, &bob2.address, &bundle.identity_key).unwrap();
-    cipher::start_session(&alice.store, &bob2.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob2.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let m = alice.send(&bob2, b"new phone?");
     assert_eq!(bob2.recv(&alice, &m, &mut r).unwrap(), b"new phone?");
 
@@ -237,7 +253,9 @@ fn every_failure_class_leaves_state_unchanged() {
         let before = bob.snapshot(&alice);
         let res = CiphertextMessage::from_parts(*ty, bytes)
             .map_err(DecryptError::from)
-            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r, NOW));
+            .and_then(|m| {
+                cipher::decrypt(&bob.store, &bob.address, &alice.address, &m, &mut r, NOW)
+            });
         assert!(res.is_err(), "accepted {bytes:02x?}");
         assert_eq!(
             before,
@@ -283,7 +301,9 @@ fn every_failure_class_leaves_state_unchanged() {
         let before = bob.snapshot(&alice);
         let res = CiphertextMessage::from_parts(*ty, b)
             .map_err(DecryptError::from)
-            .and_then(|m| cipher::decrypt(&bob.store, &alice.address, &m, &mut r, NOW));
+            .and_then(|m| {
+                cipher::decrypt(&bob.store, &bob.address, &alice.address, &m, &mut r, NOW)
+            });
         assert!(res.is_err(), "accepted {b:02x?}");
         assert_eq!(before, bob.snapshot(&alice));
     }
@@ -322,7 +342,7 @@ fn owned_records_without_a_store() {
         .with_pre_key(one_time.public());
     let mut alice = confide::SessionRecord::new();
     alice
-        .start_session((&alice_id, 11), &bundle, &mut r, NOW)
+        .start_session((&alice_id, 11), &bundle, Versions::V3AndV4, &mut r, NOW)
         .unwrap();
     let CiphertextMessage::PreKey(first) = alice
         .encrypt(b"owned", &mut confide::SystemRng::new())
@@ -423,10 +443,17 @@ fn prekey_id_zero_means_none_unless_held() {
     };
     assert_eq!(p.pre_key_id(), Some(0));
     assert_eq!(
-        cipher::decrypt(&bob.store, &alice.address, &parsed, &mut r, NOW)
-            .unwrap()
-            .plaintext
-            .as_slice(),
+        cipher::decrypt(
+            &bob.store,
+            &bob.address,
+            &alice.address,
+            &parsed,
+            &mut r,
+            NOW
+        )
+        .unwrap()
+        .plaintext
+        .as_slice(),
         b"zero"
     );
     // Any other unknown id is still refused.
@@ -438,7 +465,14 @@ fn prekey_id_zero_means_none_unless_held() {
     with_seven.extend_from_slice(&m.serialized()[1..]);
     let parsed = CiphertextMessage::from_parts(3, &with_seven).unwrap();
     assert!(matches!(
-        cipher::decrypt(&bob.store, &carol.address, &parsed, &mut r, NOW),
+        cipher::decrypt(
+            &bob.store,
+            &bob.address,
+            &carol.address,
+            &parsed,
+            &mut r,
+            NOW
+        ),
         Err(DecryptError::UnknownPreKey { id: 7 })
     ));
 }
@@ -483,7 +517,15 @@ fn publish_bundle_refuses_ids_in_use() {
     );
 
     // A session from the first bundle still works.
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let m = alice.send(&bob, b"still valid");
     assert_eq!(bob.recv(&alice, &m, &mut r).unwrap(), b"still valid");
 }

@@ -55,7 +55,7 @@ impl Peer {
     }
 
     fn send(&self, to: &Peer, text: &[u8], rng: &mut ChaCha20Rng) -> CiphertextMessage {
-        let m = cipher::encrypt_as(&self.store, &self.address, &to.address, text, rng).unwrap();
+        let m = cipher::encrypt(&self.store, &self.address, &to.address, text, rng, NOW).unwrap();
         // Through bytes, as a transport would carry it.
         CiphertextMessage::from_parts(m.message_type(), m.serialized()).unwrap()
     }
@@ -66,7 +66,7 @@ impl Peer {
         m: &CiphertextMessage,
         rng: &mut ChaCha20Rng,
     ) -> Result<Vec<u8>, DecryptError> {
-        cipher::decrypt_as(&self.store, &self.address, &from.address, m, rng, NOW)
+        cipher::decrypt(&self.store, &self.address, &from.address, m, rng, NOW)
             .map(|d| d.plaintext.to_vec())
     }
 
@@ -118,7 +118,15 @@ fn v4_sessions_from_every_kind_of_bundle() {
         let (alice, bob, mut r) = pair(seed);
         let bundle = bob.bundle(1, one_time, last_resort, &mut r);
         assert!(bundle.kyber_pre_key.is_some());
-        cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+        cipher::start_session(
+            &alice.store,
+            &bob.address,
+            &bundle,
+            Versions::V3AndV4,
+            &mut r,
+            NOW,
+        )
+        .unwrap();
         assert_eq!(alice.version_with(&bob), ProtocolVersion::V4);
         // Every message before Bob answers repeats the one Kyber ciphertext.
         let first = alice.send(&bob, b"one", &mut r);
@@ -149,7 +157,15 @@ fn v4_sessions_from_every_kind_of_bundle() {
 fn hundreds_of_messages_with_dh_steps_and_spqr_epochs() {
     let (alice, bob, mut r) = pair(10);
     let bundle = bob.bundle(1, true, true, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     // Uneven bursts both ways: DH ratchet steps at every turn, and enough messages for
     // SPQR's chunks (3 + 36 one way, 30 + 5 the other per epoch) to finish epochs.
     let mut total = 0;
@@ -172,7 +188,15 @@ fn hundreds_of_messages_with_dh_steps_and_spqr_epochs() {
 fn out_of_order_and_held_back_delivery() {
     let (alice, bob, mut r) = pair(11);
     let bundle = bob.bundle(1, false, false, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let first = alice.send(&bob, b"first", &mut r);
     assert_eq!(bob.recv(&alice, &first, &mut r).unwrap(), b"first");
     for round in 0..6 {
@@ -200,7 +224,15 @@ fn out_of_order_and_held_back_delivery() {
 fn replays_are_refused() {
     let (alice, bob, mut r) = pair(12);
     let bundle = bob.bundle(1, true, false, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let hello = alice.send(&bob, b"hello", &mut r);
     bob.recv(&alice, &hello, &mut r).unwrap();
     let before = bob.record(&alice);
@@ -235,7 +267,15 @@ fn corrupt_pq_ratchet(m: &SignalMessage, at: usize) -> SignalMessage {
 fn corrupted_pq_ratchet_is_refused_and_changes_nothing() {
     let (alice, bob, mut r) = pair(13);
     let bundle = bob.bundle(1, false, false, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let first = alice.send(&bob, b"first", &mut r);
     bob.recv(&alice, &first, &mut r).unwrap();
     for i in 0..40 {
@@ -261,7 +301,15 @@ fn corrupted_pq_ratchet_is_refused_and_changes_nothing() {
 fn last_resort_kyber_replay_is_refused() {
     let (alice, bob, mut r) = pair(14);
     let bundle = bob.bundle(1, false, true, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let hello = alice.send(&bob, b"hello", &mut r);
     bob.recv(&alice, &hello, &mut r).unwrap();
     // Bob forgets the session (say, a reinstall restoring an old backup): the same
@@ -278,7 +326,15 @@ fn last_resort_kyber_replay_is_refused() {
     let mut fresh = again.clone();
     fresh.kyber_pre_key = bundle.kyber_pre_key.clone();
     fresh.signed_pre_key = again.signed_pre_key;
-    cipher::start_session(&alice.store, &bob.address, &fresh, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &fresh,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let second = alice.send(&bob, b"second", &mut r);
     assert_eq!(bob.recv(&alice, &second, &mut r).unwrap(), b"second");
 }
@@ -287,7 +343,15 @@ fn last_resort_kyber_replay_is_refused() {
 fn one_time_kyber_prekey_is_consumed() {
     let (alice, bob, mut r) = pair(15);
     let bundle = bob.bundle(1, false, false, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let hello = alice.send(&bob, b"hello", &mut r);
     bob.recv(&alice, &hello, &mut r).unwrap();
     bob.store
@@ -308,8 +372,24 @@ fn v3_and_v4_sessions_side_by_side() {
     let v4 = bob.bundle(1, true, false, &mut r);
     let mut v3 = bob.bundle(2, true, false, &mut r);
     v3.kyber_pre_key = None;
-    cipher::start_session(&alice.store, &bob.address, &v4, &mut r, NOW).unwrap();
-    cipher::start_session(&carol.store, &bob.address, &v3, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &v4,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
+    cipher::start_session(
+        &carol.store,
+        &bob.address,
+        &v3,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let from_alice = alice.send(&bob, b"pq", &mut r);
     let from_carol = carol.send(&bob, b"classic", &mut r);
     assert_eq!(from_alice.serialized()[0], 0x44);
@@ -336,7 +416,15 @@ fn v3_and_v4_sessions_side_by_side() {
 fn stored_v4_records_continue_after_reload() {
     let (alice, bob, mut r) = pair(17);
     let bundle = bob.bundle(1, true, false, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     // Unacknowledged: the pending Kyber prekey survives the round trip.
     let stored = alice.store.session(&bob.address).unwrap().unwrap();
     let pending = stored.current().unwrap().pending_kyber_pre_key().unwrap();
@@ -372,19 +460,34 @@ fn stored_v4_records_continue_after_reload() {
 fn addresses_are_bound_and_checked() {
     let (alice, bob, mut r) = pair(18);
     let bundle = bob.bundle(1, false, true, &mut r);
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let hello = alice.send(&bob, b"hello", &mut r);
     let inner = prekey(&hello).message();
     let addresses = inner.addresses().unwrap();
     assert_eq!(addresses[0], 0); // ACI sender
     assert_eq!(addresses[17], 1); // device 1
     assert_eq!(addresses[18], 1); // PNI recipient
-    // Without our address the binding cannot be checked: refused.
-    let plain = cipher::decrypt(&bob.store, &alice.address, &hello, &mut r, NOW);
+    // With a local name that is no service id the binding cannot be checked: refused.
+    let plain = cipher::decrypt(
+        &bob.store,
+        &Address::new("bob", 1),
+        &alice.address,
+        &hello,
+        &mut r,
+        NOW,
+    );
     assert!(matches!(plain, Err(DecryptError::InvalidMessage)));
     // Addressed to another of Bob's devices: refused as a MAC failure.
     let other = Address::new(BOB_ID, 2);
-    let wrong = cipher::decrypt_as(&bob.store, &other, &alice.address, &hello, &mut r, NOW);
+    let wrong = cipher::decrypt(&bob.store, &other, &alice.address, &hello, &mut r, NOW);
     assert!(matches!(wrong, Err(DecryptError::InvalidMessage)));
     assert!(bob.store.session(&alice.address).unwrap().is_none());
     assert_eq!(bob.recv(&alice, &hello, &mut r).unwrap(), b"hello");
@@ -398,7 +501,15 @@ fn addresses_are_bound_and_checked() {
     let mut r = rng(19);
     let (carol, dave) = (Peer::new("carol", &mut r), Peer::new("dave", &mut r));
     let b = dave.bundle(1, false, false, &mut r);
-    cipher::start_session(&carol.store, &dave.address, &b, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &carol.store,
+        &dave.address,
+        &b,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let m = carol.send(&dave, b"x", &mut r);
     assert!(prekey(&m).message().addresses().is_none());
     assert_eq!(dave.recv(&carol, &m, &mut r).unwrap(), b"x");
@@ -411,7 +522,15 @@ fn v4_wire_fields_belong_to_v4_only() {
     let mut v3_bundle = bundle.clone();
     v3_bundle.kyber_pre_key = None;
     // A v4 prekey message relabelled v3 carries Kyber fields v3 lacks.
-    cipher::start_session(&alice.store, &bob.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let v4 = alice.send(&bob, b"x", &mut r);
     let mut relabelled = v4.serialized().to_vec();
     relabelled[0] = 0x33;
@@ -421,7 +540,15 @@ fn v4_wire_fields_belong_to_v4_only() {
     ));
     // A v3 prekey message relabelled v4 lacks them.
     let carol = Peer::new("carol", &mut r);
-    cipher::start_session(&carol.store, &bob.address, &v3_bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &carol.store,
+        &bob.address,
+        &v3_bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let v3 = carol.send(&bob, b"y", &mut r);
     let mut relabelled = v3.serialized().to_vec();
     relabelled[0] = 0x44;
@@ -456,7 +583,14 @@ fn bundles_carry_signed_kyber_prekeys() {
     let bad = bundle.clone().with_kyber_pre_key(forged.public());
     assert!(!bad.has_valid_signature());
     assert!(matches!(
-        cipher::start_session(&alice.store, &bob.address, &bad, &mut r, NOW),
+        cipher::start_session(
+            &alice.store,
+            &bob.address,
+            &bad,
+            Versions::V3AndV4,
+            &mut r,
+            NOW
+        ),
         Err(BundleError::InvalidSignature)
     ));
     assert!(alice.store.session(&bob.address).unwrap().is_none());
@@ -637,7 +771,15 @@ fn hazmat_pqxdh_secrets_are_deterministic_and_redacted() {
     // A ciphertext from a real session's prekey message.
     let (a, b) = (Peer::new(ALICE_ID, &mut r), Peer::new(BOB_ID, &mut r));
     let bundle = b.bundle(1, false, false, &mut r);
-    cipher::start_session(&a.store, &b.address, &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(
+        &a.store,
+        &b.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
     let m = a.send(&b, b"x", &mut r);
     let ct = prekey(&m).kyber_ciphertext().unwrap().clone();
     let run = |one: Option<&KeyPair>| {
@@ -673,4 +815,75 @@ fn hazmat_pqxdh_secrets_are_deterministic_and_redacted() {
         )
         .is_err()
     );
+}
+
+/// libsignal's rule: a v4 session we started that is still unacknowledged more than
+/// `MAX_UNACKNOWLEDGED_SESSION_AGE` later cannot send, so the app fetches a new bundle;
+/// the refusal changes nothing. An acknowledged session, and a v3 one, are never refused.
+#[test]
+fn stale_unacknowledged_v4_session_cannot_send() {
+    use confide::EncryptError;
+    use confide::session::limits::MAX_UNACKNOWLEDGED_SESSION_AGE;
+    const DAY: u64 = 24 * 60 * 60 * 1000;
+    let at = |ms: u64| Timestamp::from_millis(NOW.as_millis() + ms);
+    let encrypt = |from: &Peer, to: &Peer, r: &mut ChaCha20Rng, now| {
+        cipher::encrypt(&from.store, &from.address, &to.address, b"hi", r, now)
+    };
+    assert_eq!(MAX_UNACKNOWLEDGED_SESSION_AGE, 30 * DAY);
+
+    let (alice, bob, mut r) = pair(80);
+    let bundle = bob.bundle(1, true, false, &mut r);
+    cipher::start_session(
+        &alice.store,
+        &bob.address,
+        &bundle,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(alice.version_with(&bob), ProtocolVersion::V4);
+    let early = encrypt(&alice, &bob, &mut r, at(29 * DAY)).unwrap();
+    assert!(matches!(early, CiphertextMessage::PreKey(_)));
+    assert!(encrypt(&alice, &bob, &mut r, at(30 * DAY)).is_ok());
+    let before = alice.record(&bob);
+    let stale = encrypt(&alice, &bob, &mut r, at(30 * DAY + 1));
+    assert!(matches!(
+        stale,
+        Err(EncryptError::StaleUnacknowledgedSession)
+    ));
+    assert_eq!(stale.unwrap_err().code(), "StaleUnacknowledgedSession");
+    assert_eq!(
+        alice.record(&bob),
+        before,
+        "a refused encrypt changes nothing"
+    );
+
+    // Once Bob answered, the session is acknowledged and sends at any age.
+    assert_eq!(bob.recv(&alice, &early, &mut r).unwrap(), b"hi");
+    let reply = bob.send(&alice, b"back", &mut r);
+    assert_eq!(alice.recv(&bob, &reply, &mut r).unwrap(), b"back");
+    let late = encrypt(&alice, &bob, &mut r, at(400 * DAY)).unwrap();
+    assert!(matches!(late, CiphertextMessage::Signal(_)));
+    assert_eq!(bob.recv(&alice, &late, &mut r).unwrap(), b"hi");
+    // Bob's side never was unacknowledged.
+    assert!(encrypt(&bob, &alice, &mut r, at(400 * DAY)).is_ok());
+
+    // A v3 session keeps today's behaviour: no age limit.
+    let (carol, dave, mut r) = pair(81);
+    let spec = BundleSpec::new(1, 1).with_pre_key(Some(1001));
+    let v3 = cipher::publish_bundle(&dave.store, &mut r, &spec, NOW).unwrap();
+    cipher::start_session(
+        &carol.store,
+        &dave.address,
+        &v3,
+        Versions::V3AndV4,
+        &mut r,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(carol.version_with(&dave), ProtocolVersion::V3);
+    let old = encrypt(&carol, &dave, &mut r, at(400 * DAY)).unwrap();
+    assert!(matches!(old, CiphertextMessage::PreKey(_)));
+    assert_eq!(dave.recv(&carol, &old, &mut r).unwrap(), b"hi");
 }

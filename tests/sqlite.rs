@@ -8,6 +8,7 @@ mod stores;
 use std::path::{Path, PathBuf};
 
 use confide::group::{DistributionId, Layout, SenderKeyMessage, SenderKeyRecord};
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     CommitOutcome, DurableStore, GroupCommit, IdentityStore, InMemoryStore, KyberPreKeyUse,
@@ -48,8 +49,16 @@ where
     let mut r = rng(3);
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(b, &mut r, &spec, NOW).unwrap();
-    cipher::start_session(a, &bob(), &bundle, &mut r, NOW).unwrap();
-    cipher::encrypt(a, &bob(), first, &mut confide::SystemRng::new()).unwrap()
+    cipher::start_session(a, &bob(), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
+    cipher::encrypt(
+        a,
+        &alice(),
+        &bob(),
+        first,
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -58,7 +67,7 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
     let (a, b, first) = pair(dir.path());
     let mut r = rng(4);
     assert!(b.pre_key(42).unwrap().is_some());
-    let got = cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    let got = cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
     assert_eq!(got.plaintext.as_slice(), b"first");
     assert!(!got.redelivered);
     assert!(
@@ -70,18 +79,33 @@ fn sessions_survive_reopen_and_prekey_is_consumed_atomically() {
 
     let a = open(&dir.path().join("alice.db"), &key(1), 5);
     let b = open(&dir.path().join("bob.db"), &key(2), 6);
-    let reply = cipher::encrypt(&b, &alice(), b"reply", &mut confide::SystemRng::new()).unwrap();
+    let reply = cipher::encrypt(
+        &b,
+        &bob(),
+        &alice(),
+        b"reply",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(
-        cipher::decrypt(&a, &bob(), &reply, &mut r, NOW)
+        cipher::decrypt(&a, &alice(), &bob(), &reply, &mut r, NOW)
             .unwrap()
             .plaintext
             .as_slice(),
         b"reply"
     );
     for i in 0..20u32 {
-        let m =
-            cipher::encrypt(&a, &bob(), &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
-        let p = cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
+        let m = cipher::encrypt(
+            &a,
+            &alice(),
+            &bob(),
+            &i.to_be_bytes(),
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
+        let p = cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW).unwrap();
         assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
     }
     let s = b.verify().unwrap();
@@ -365,9 +389,17 @@ fn the_file_holds_no_plaintext_or_key_material() {
     let (a, b, first) = pair(dir.path());
     let mut r = rng(9);
     let secret = b"attack at dawn, bring the plans";
-    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
-    let m = cipher::encrypt(&a, &bob(), secret, &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
+    let m = cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        secret,
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW).unwrap();
     let private = b.local_identity().unwrap().private_key().to_bytes();
     let public = b.local_identity().unwrap().identity_key().serialize();
     drop((a, b));
@@ -416,20 +448,24 @@ fn write_fixture() {
         NOW,
     )
     .unwrap();
-    cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&a, &bob(), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
     let delivered = cipher::encrypt(
         &a,
+        &alice(),
         &bob(),
         b"delivered before the upgrade",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
-    cipher::decrypt(&b, &alice(), &delivered, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &delivered, &mut r, NOW).unwrap();
     let pending = cipher::encrypt(
         &a,
+        &alice(),
         &bob(),
         b"pending across the upgrade",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
     // Since v2: Alice's sending chain in a group, known to Bob, with one group message
@@ -537,18 +573,26 @@ fn every_fixture_version_still_opens() {
         b.verify().unwrap();
         let mut r = rng(3);
         // The delivered message is a redelivery from the store; the pending one decrypts.
-        let d = cipher::decrypt(&b, &alice(), &msgs[0], &mut r, NOW).unwrap();
+        let d = cipher::decrypt(&b, &bob(), &alice(), &msgs[0], &mut r, NOW).unwrap();
         assert!(d.redelivered, "{}", src.display());
         assert_eq!(d.plaintext.as_slice(), b"delivered before the upgrade");
-        let p = cipher::decrypt(&b, &alice(), &msgs[1], &mut r, NOW).unwrap();
+        let p = cipher::decrypt(&b, &bob(), &alice(), &msgs[1], &mut r, NOW).unwrap();
         assert!(!p.redelivered);
         assert_eq!(p.plaintext.as_slice(), b"pending across the upgrade");
         assert!(b.pre_key(2).unwrap().is_some());
         assert!(b.pre_key(1).unwrap().is_none());
         // Both directions still work.
-        let m = cipher::encrypt(&b, &alice(), b"after", &mut confide::SystemRng::new()).unwrap();
+        let m = cipher::encrypt(
+            &b,
+            &bob(),
+            &alice(),
+            b"after",
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(
-            cipher::decrypt(&a, &bob(), &m, &mut r, NOW)
+            cipher::decrypt(&a, &alice(), &bob(), &m, &mut r, NOW)
                 .unwrap()
                 .plaintext
                 .as_slice(),
@@ -704,7 +748,7 @@ fn stores_work_through_arc_box_and_references() {
 
     let m = handshake(&a, &b, b"through wrappers");
     let mut r = rng(4);
-    let d = cipher::decrypt(&*b, &alice(), &m, &mut r, NOW).unwrap();
+    let d = cipher::decrypt(&*b, &bob(), &alice(), &m, &mut r, NOW).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"through wrappers");
     // The commit went through the transactional store: the message is kept until
     // acknowledged, and the durable contract reaches it through the Arc.
@@ -721,7 +765,7 @@ fn stores_work_through_arc_box_and_references() {
         confide::device::FixedClock::new(NOW),
     );
     let m2 = device.encrypt_raw(&bob(), b"device over an Arc").unwrap();
-    let d2 = cipher::decrypt(&*b, &alice(), &m2, &mut r, NOW).unwrap();
+    let d2 = cipher::decrypt(&*b, &bob(), &alice(), &m2, &mut r, NOW).unwrap();
     assert_eq!(d2.plaintext.as_slice(), b"device over an Arc");
 }
 

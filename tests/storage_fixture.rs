@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use common::{Device, rng};
 use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
+use confide::session::Versions;
 use confide::store::{IdentityStore, SessionStore};
 use confide::{CiphertextMessage, IdentityKeyPair, SessionRecord};
 
@@ -131,18 +132,18 @@ mod v4 {
             .with_pre_key(Some(9))
             .with_kyber_pre_key(Some(KYBER_ID), true);
         let bundle = cipher::publish_bundle(&bob.0, &mut r, &spec, NOW).unwrap();
-        cipher::start_session(&alice.0, &bob.1, &bundle, &mut r, NOW).unwrap();
+        cipher::start_session(&alice.0, &bob.1, &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
         let send = |from: &(InMemoryStore, Address),
                     to: &(InMemoryStore, Address),
                     text: &[u8],
                     r: &mut _| {
-            cipher::encrypt_as(&from.0, &from.1, &to.1, text, r).unwrap()
+            cipher::encrypt(&from.0, &from.1, &to.1, text, r, NOW).unwrap()
         };
         let recv = |at: &(InMemoryStore, Address),
                     from: &(InMemoryStore, Address),
                     m: &CiphertextMessage,
                     r: &mut _| {
-            cipher::decrypt_as(&at.0, &at.1, &from.1, m, r, NOW).unwrap();
+            cipher::decrypt(&at.0, &at.1, &from.1, m, r, NOW).unwrap();
         };
         // Enough traffic both ways for SPQR to finish an epoch and stand mid-way in the next.
         for round in 0..70 {

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     DurableStore, IdentityStore, PreKeyStore, RollbackCounter, SessionStore, SqliteStore,
@@ -72,8 +73,16 @@ fn pair(dir: &Path) -> (SqliteStore, SqliteStore, PreKeyBundle, CiphertextMessag
     let mut r = rng(3);
     let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
     let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
-    cipher::start_session(&a, &bob(), &bundle, &mut r, NOW).unwrap();
-    let first = cipher::encrypt(&a, &bob(), b"first", &mut confide::SystemRng::new()).unwrap();
+    cipher::start_session(&a, &bob(), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
+    let first = cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        b"first",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
     (a, b, bundle, first)
 }
 
@@ -82,24 +91,28 @@ fn pair(dir: &Path) -> (SqliteStore, SqliteStore, PreKeyBundle, CiphertextMessag
 fn bob_with_alice_and_carol(dir: &Path) -> (SqliteStore, CiphertextMessage) {
     let (_a, b, _, first) = pair(dir);
     let mut r = rng(4);
-    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
     let c = open(dir, "carol", 3, 5);
     let spec = BundleSpec::new(1, 8).with_pre_key(Some(43));
     let bundle = cipher::publish_bundle(&b, &mut r, &spec, NOW).unwrap();
-    cipher::start_session(&c, &bob(), &bundle, &mut r, NOW).unwrap();
+    cipher::start_session(&c, &bob(), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
     let hello = cipher::encrypt(
         &c,
+        &carol(),
         &bob(),
         b"hello from carol",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
-    cipher::decrypt(&b, &carol(), &hello, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &carol(), &hello, &mut r, NOW).unwrap();
     let later = cipher::encrypt(
         &c,
+        &carol(),
         &bob(),
         b"later from carol",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
     (b, later)
@@ -207,7 +220,7 @@ fn impostor_after_deleting(deleted: &[&str], e: &mut Expect) {
     };
     let dir = tempfile::tempdir().unwrap();
     let (_a, b, _, first) = pair(dir.path());
-    cipher::decrypt(&b, &alice(), &first, &mut rng(4), NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut rng(4), NOW).unwrap();
     assert!(b.identity(&alice()).unwrap().is_some(), "Bob trusts Alice");
     // Published before the attack (a tampered store may refuse every later write):
     // what the impostor fetches from the server.
@@ -238,15 +251,25 @@ fn impostor_after_deleting(deleted: &[&str], e: &mut Expect) {
 
     let impostor = open(dir.path(), "impostor", 4, 7);
     let impostor_key = *impostor.local_identity().unwrap().identity_key();
-    cipher::start_session(&impostor, &bob(), &fresh, &mut rng(8), NOW).unwrap();
+    cipher::start_session(
+        &impostor,
+        &bob(),
+        &fresh,
+        Versions::V3AndV4,
+        &mut rng(8),
+        NOW,
+    )
+    .unwrap();
     let forged = cipher::encrypt(
         &impostor,
+        &alice(),
         &bob(),
         b"alice here, new phone",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
-    let got = cipher::decrypt(&b, &alice(), &forged, &mut rng(9), NOW);
+    let got = cipher::decrypt(&b, &bob(), &alice(), &forged, &mut rng(9), NOW);
     match &got {
         // Either the store notices the missing row, or it still knows Alice's key
         // (the integrity head may keep what it needs to refuse the new one as it does
@@ -294,29 +317,44 @@ fn rolled_back_session_does_not_reuse_a_message_key() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, _, first) = pair(dir.path());
     let mut r = rng(4);
-    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
 
     let x = Attacker::on(&file(dir.path(), "alice"));
     let bob_row = "name = 'bob' AND device = 1";
     x.save("old_session", "session", bob_row);
     let mut used = vec![key_of(&first)];
     for text in [&b"second"[..], b"third"] {
-        let m = cipher::encrypt(&a, &bob(), text, &mut confide::SystemRng::new()).unwrap();
+        let m = cipher::encrypt(
+            &a,
+            &alice(),
+            &bob(),
+            text,
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
         used.push(key_of(&m));
-        cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap();
+        cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW).unwrap();
     }
     x.restore("old_session", "session", bob_row);
 
     e.tampered("a.session(bob)", a.session(&bob()), "session");
     e.verify_fails("a", &a);
-    match cipher::encrypt(&a, &bob(), b"fourth", &mut confide::SystemRng::new()) {
+    match cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        b"fourth",
+        &mut confide::SystemRng::new(),
+        NOW,
+    ) {
         Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
             table: "session", ..
         }))) => {}
         Ok(m) => {
             let (_, counter) = key_of(&m);
             let reused = used.contains(&key_of(&m));
-            let at_bob = cipher::decrypt(&b, &alice(), &m, &mut r, NOW);
+            let at_bob = cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW);
             e.fail(format!(
                 "encrypt after the rollback: expected Err(Store(Tampered(\"session\"))), \
                  got Ok: counter {counter}, message key {}; Bob's decrypt: {}",
@@ -346,7 +384,7 @@ fn reinserted_one_time_prekey_is_refused() {
     let (_a, b, bundle, first) = pair(dir.path());
     let x = Attacker::on(&file(dir.path(), "bob"));
     x.save("used_pre_key", "pre_key", "id = 42");
-    cipher::decrypt(&b, &alice(), &first, &mut rng(4), NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut rng(4), NOW).unwrap();
     assert!(b.pre_key(42).unwrap().is_none(), "consumed by the decrypt");
     drop(b);
     x.restore("used_pre_key", "pre_key", "id = 42");
@@ -356,15 +394,17 @@ fn reinserted_one_time_prekey_is_refused() {
     e.tampered("b.pre_key(42)", b.pre_key(42), "pre_key");
     e.verify_fails("b", &b);
     let c = open(dir.path(), "carol", 3, 6);
-    cipher::start_session(&c, &bob(), &bundle, &mut rng(7), NOW).unwrap();
+    cipher::start_session(&c, &bob(), &bundle, Versions::V3AndV4, &mut rng(7), NOW).unwrap();
     let m = cipher::encrypt(
         &c,
+        &carol(),
         &bob(),
         b"carol on prekey 42",
         &mut confide::SystemRng::new(),
+        NOW,
     )
     .unwrap();
-    let got = cipher::decrypt(&b, &carol(), &m, &mut rng(8), NOW);
+    let got = cipher::decrypt(&b, &bob(), &carol(), &m, &mut rng(8), NOW);
     e.refused("Carol's prekey message on the used prekey 42", &got);
     if let Ok(Some(_)) = b.identity(&carol()) {
         e.fail("Bob trusts Carol's identity from a message on a used prekey".to_owned());
@@ -392,7 +432,14 @@ fn swapped_session_rows_are_refused() {
     let b = open(dir.path(), "bob", 2, 9);
     e.tampered("b.session(carol)", b.session(&carol()), "session");
     e.verify_fails("b", &b);
-    match cipher::encrypt(&b, &carol(), b"to carol", &mut confide::SystemRng::new()) {
+    match cipher::encrypt(
+        &b,
+        &bob(),
+        &carol(),
+        b"to carol",
+        &mut confide::SystemRng::new(),
+        NOW,
+    ) {
         Err(EncryptError::Store(StoreError::Tampered(TamperedRow {
             table: "session", ..
         }))) => {}
@@ -401,7 +448,7 @@ fn swapped_session_rows_are_refused() {
             other.map(|_| "a ciphertext")
         )),
     }
-    let got = cipher::decrypt(&b, &carol(), &later, &mut rng(10), NOW);
+    let got = cipher::decrypt(&b, &bob(), &carol(), &later, &mut rng(10), NOW);
     e.refused("Carol's later message", &got);
     e.done();
 }
@@ -414,7 +461,7 @@ fn bob_with_a_stored_message(
     dir: &Path,
 ) -> (SqliteStore, CiphertextMessage, confide::store::MessageId) {
     let (_a, b, _, first) = pair(dir);
-    let got = cipher::decrypt(&b, &alice(), &first, &mut rng(4), NOW).unwrap();
+    let got = cipher::decrypt(&b, &bob(), &alice(), &first, &mut rng(4), NOW).unwrap();
     assert_eq!(got.id, confide::store::MessageId::of(&first));
     assert!(
         b.message(&alice(), &got.id)
@@ -461,7 +508,7 @@ fn expiry_edited(expires_at: &str, e: &mut Expect) {
             ));
         }
     }
-    let again = cipher::decrypt(&b, &alice(), &first, &mut rng(6), NOW);
+    let again = cipher::decrypt(&b, &bob(), &alice(), &first, &mut rng(6), NOW);
     e.refused(&format!("{what} a redelivery after the expiry"), &again);
 }
 
@@ -488,7 +535,7 @@ fn message_expiry_and_acknowledgement_are_authenticated() {
             .unwrap()
     );
     assert!(matches!(
-        cipher::decrypt(&b, &alice(), &first, &mut rng(5), NOW),
+        cipher::decrypt(&b, &bob(), &alice(), &first, &mut rng(5), NOW),
         Err(DecryptError::DuplicateMessage { .. })
     ));
     x.restore("unacknowledged", "message", "name = 'alice'");
@@ -499,7 +546,7 @@ fn message_expiry_and_acknowledgement_are_authenticated() {
         "message",
     );
     e.verify_fails(&format!("{what} b"), &b);
-    let again = cipher::decrypt(&b, &alice(), &first, &mut rng(6), NOW);
+    let again = cipher::decrypt(&b, &bob(), &alice(), &first, &mut rng(6), NOW);
     e.refused(&format!("{what} a redelivery after acknowledge"), &again);
     e.done();
 }
@@ -527,7 +574,14 @@ fn hand_collided_nonce_is_refused() {
     let b = open(dir.path(), "bob", 2, 9);
     e.tampered("b.session(carol)", b.session(&carol()), "session");
     e.verify_fails("b", &b);
-    if let Ok(m) = cipher::encrypt(&b, &carol(), b"to carol", &mut confide::SystemRng::new()) {
+    if let Ok(m) = cipher::encrypt(
+        &b,
+        &bob(),
+        &carol(),
+        b"to carol",
+        &mut confide::SystemRng::new(),
+        NOW,
+    ) {
         e.fail(format!(
             "encrypt to carol on the collided row: expected Err, got Ok ({:?})",
             key_of(&m).1
@@ -622,16 +676,24 @@ fn a_whole_file_rolled_back_under_an_open_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, _, first) = pair(dir.path());
     let mut r = rng(4);
-    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
     let attacker = Attacker::on(&file(dir.path(), "alice"));
     snapshot(&attacker);
     for m in [&b"second"[..], b"third"] {
-        let c = cipher::encrypt(&a, &bob(), m, &mut confide::SystemRng::new()).unwrap();
-        cipher::decrypt(&b, &alice(), &c, &mut r, NOW).unwrap();
+        let c =
+            cipher::encrypt(&a, &alice(), &bob(), m, &mut confide::SystemRng::new(), NOW).unwrap();
+        cipher::decrypt(&b, &bob(), &alice(), &c, &mut r, NOW).unwrap();
     }
     put_back(&attacker);
     assert!(matches!(
-        cipher::encrypt(&a, &bob(), b"reuses a key", &mut confide::SystemRng::new()),
+        cipher::encrypt(
+            &a,
+            &alice(),
+            &bob(),
+            b"reuses a key",
+            &mut confide::SystemRng::new(),
+            NOW
+        ),
         Err(EncryptError::Store(StoreError::RolledBack { .. }))
     ));
     assert!(matches!(a.verify(), Err(StoreError::RolledBack { .. })));
@@ -648,15 +710,23 @@ fn a_whole_file_rolled_back_across_a_restart_is_refused_by_the_counter() {
     let (a, b, _, first) = pair(dir.path());
     a.attach_rollback_counter(keystore.clone()).unwrap();
     let mut r = rng(4);
-    cipher::decrypt(&b, &alice(), &first, &mut r, NOW).unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW).unwrap();
     drop(a);
     let old = dir.path().join("alice.old");
     std::fs::copy(&path, &old).unwrap();
 
     let a = open(dir.path(), "alice", 1, 6);
     a.attach_rollback_counter(keystore.clone()).unwrap();
-    let c = cipher::encrypt(&a, &bob(), b"second", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(&b, &alice(), &c, &mut r, NOW).unwrap();
+    let c = cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        b"second",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
+    cipher::decrypt(&b, &bob(), &alice(), &c, &mut r, NOW).unwrap();
     drop(a);
     let a = open(dir.path(), "alice", 1, 7);
     a.attach_rollback_counter(keystore.clone()).unwrap();
@@ -688,14 +758,25 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
     let (a, b, _, first) = pair(dir.path());
     let mut r = rng(4);
     let mut ids = vec![
-        cipher::decrypt(&b, &alice(), &first, &mut r, NOW)
+        cipher::decrypt(&b, &bob(), &alice(), &first, &mut r, NOW)
             .unwrap()
             .id,
     ];
     for i in 0..50u32 {
-        let m =
-            cipher::encrypt(&a, &bob(), &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
-        ids.push(cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap().id);
+        let m = cipher::encrypt(
+            &a,
+            &alice(),
+            &bob(),
+            &i.to_be_bytes(),
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
+        ids.push(
+            cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW)
+                .unwrap()
+                .id,
+        );
     }
     let x = Attacker::on(&file(dir.path(), "bob"));
     x.run("CREATE TABLE x.messages AS SELECT * FROM main.message");
@@ -703,12 +784,31 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
     let txn = b.transactional().unwrap();
     assert!(txn.acknowledge(&alice(), &ids[10]).unwrap());
     for i in 50..100u32 {
-        let m =
-            cipher::encrypt(&a, &bob(), &i.to_be_bytes(), &mut confide::SystemRng::new()).unwrap();
-        ids.push(cipher::decrypt(&b, &alice(), &m, &mut r, NOW).unwrap().id);
+        let m = cipher::encrypt(
+            &a,
+            &alice(),
+            &bob(),
+            &i.to_be_bytes(),
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
+        ids.push(
+            cipher::decrypt(&b, &bob(), &alice(), &m, &mut r, NOW)
+                .unwrap()
+                .id,
+        );
     }
     assert_eq!(b.verify().unwrap().messages, 101);
-    let later = cipher::encrypt(&a, &bob(), b"later", &mut confide::SystemRng::new()).unwrap();
+    let later = cipher::encrypt(
+        &a,
+        &alice(),
+        &bob(),
+        b"later",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
 
     x.run(
         "BEGIN IMMEDIATE;
@@ -727,7 +827,7 @@ fn rows_recorded_in_the_leaves_are_checked_too() {
 
     x.restore("session", "session", "name = 'alice'");
     e.tampered("b.session(alice)", b.session(&alice()), "session");
-    let got = cipher::decrypt(&b, &alice(), &later, &mut r, NOW);
+    let got = cipher::decrypt(&b, &bob(), &alice(), &later, &mut r, NOW);
     e.refused("decrypt on the rolled-back session", &got);
     e.done();
 }

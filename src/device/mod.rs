@@ -257,7 +257,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         bundle: &PreKeyBundle,
     ) -> Result<(), BundleError> {
         let now = self.clock.now();
-        cipher::start_session_with(
+        cipher::start_session(
             &self.store,
             remote,
             bundle,
@@ -279,19 +279,29 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
 
     /// Encrypts `plaintext` as given (no padding, no content framing: for apps with
     /// their own; [`Device::encrypt`] is the default) for `remote`; with a transactional
-    /// store the advanced chain is durable before the ciphertext is returned.
+    /// store the advanced chain is durable before the ciphertext is returned. A v4
+    /// session still unacknowledged after 30 days is
+    /// [`EncryptError::StaleUnacknowledgedSession`]: fetch a new bundle.
     pub fn encrypt_raw(
         &self,
         remote: &Address,
         plaintext: &[u8],
     ) -> Result<CiphertextMessage, EncryptError> {
+        let now = self.clock.now();
         let mut rng = self.rng()?;
-        cipher::encrypt_as(&self.store, &self.address, remote, plaintext, &mut *rng)
+        cipher::encrypt(
+            &self.store,
+            &self.address,
+            remote,
+            plaintext,
+            &mut *rng,
+            now,
+        )
     }
 
     /// Decrypts a message from `remote` and returns its plaintext as sent (for apps that
     /// frame their own; [`Device::decrypt`] parses padded content). See
-    /// [`cipher::decrypt_as`]: with a transactional store, committed before it returns,
+    /// [`cipher::decrypt`]: with a transactional store, committed before it returns,
     /// and a redelivery is marked. A prekey message of a version [`Device::versions`]
     /// does not allow is [`DecryptError::VersionNotAllowed`].
     pub fn decrypt_raw(
@@ -307,7 +317,7 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         }
         let now = self.clock.now();
         let mut rng = self.rng().map_err(DecryptError::Store)?;
-        cipher::decrypt_as(&self.store, &self.address, remote, message, &mut *rng, now)
+        cipher::decrypt(&self.store, &self.address, remote, message, &mut *rng, now)
     }
 
     /// Serialises group operations on a store without [`TransactionalGroupStore`]

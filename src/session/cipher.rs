@@ -14,11 +14,9 @@
 //! marked as a redelivery, and never steps the ratchet twice.
 //!
 //! Protocol v4 binds both parties' addresses into prekey messages (when both names are
-//! service ids), so the calls that write or check them take our own address:
-//! [`encrypt_as`] and [`decrypt_as`] (a [`crate::Device`] uses these). [`encrypt`] sends
-//! no addresses, and [`decrypt`] refuses a message that carries them, since it cannot
-//! check them. [`start_session`] lets the bundle pick the version (v4 when it has a Kyber
-//! prekey); [`start_session_with`] applies a [`Versions`] policy.
+//! service ids), so [`encrypt`] and [`decrypt`] take our own address (`local`); v3
+//! ignores it. [`start_session`] picks the newest version both the bundle and a
+//! [`Versions`] policy allow.
 
 use rand_core::{CryptoRng, RngCore};
 
@@ -247,21 +245,9 @@ fn update<S: ProtocolStore + ?Sized, T, E: From<StoreError>>(
 }
 
 /// Starts a session with `address` from its bundle (checking the prekey signatures and
-/// that the bundle's identity is the trusted one for `address`): v4 when the bundle has
-/// a Kyber prekey, else v3 ([`Versions::V3AndV4`]).
+/// that the bundle's identity is the trusted one for `address`) under the policy
+/// `versions` (see [`SessionRecord::start_session`]).
 pub fn start_session<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    address: &Address,
-    bundle: &PreKeyBundle,
-    rng: &mut R,
-    now: Timestamp,
-) -> Result<(), BundleError> {
-    start_session_with(store, address, bundle, Versions::V3AndV4, rng, now)
-}
-
-/// [`start_session`] under the policy `versions` (see
-/// [`SessionRecord::start_session_with`]).
-pub fn start_session_with<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     address: &Address,
     bundle: &PreKeyBundle,
@@ -279,51 +265,35 @@ pub fn start_session_with<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     let registration_id = store.local_registration_id()?;
     update(store, address, |stored| {
         let mut record = stored.unwrap_or_default();
-        record.start_session_with((&identity, registration_id), bundle, versions, rng, now)?;
+        record.start_session((&identity, registration_id), bundle, versions, rng, now)?;
         let mut change = Change::record(record);
         change.identity = Some(bundle.identity_key);
         Ok(Attempt::Save(Box::new(change), ()))
     })
 }
 
-/// Encrypts for `address` with the current session. The advanced chain is saved before
-/// the ciphertext is returned. v4 prekey messages carry no addresses from here (see
-/// [`encrypt_as`]).
+/// Encrypts for `address` from `local` (our own address) with the current session at
+/// `now`; the advanced chain is saved before the ciphertext is returned. A v4 prekey
+/// message binds both addresses when both names are service ids, as libsignal does; a v4
+/// session unacknowledged for longer than
+/// [`MAX_UNACKNOWLEDGED_SESSION_AGE`](crate::session::limits::MAX_UNACKNOWLEDGED_SESSION_AGE)
+/// refuses to send ([`EncryptError::StaleUnacknowledgedSession`]).
 pub fn encrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    address: &Address,
-    plaintext: &[u8],
-    rng: &mut R,
-) -> Result<CiphertextMessage, EncryptError> {
-    encrypt_inner(store, None, address, plaintext, rng)
-}
-
-/// [`encrypt`] from `local` (our own address): a v4 prekey message binds both addresses
-/// when both names are service ids, as libsignal does.
-pub fn encrypt_as<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     local: &Address,
     address: &Address,
     plaintext: &[u8],
     rng: &mut R,
+    now: Timestamp,
 ) -> Result<CiphertextMessage, EncryptError> {
-    encrypt_inner(store, Some(local), address, plaintext, rng)
-}
-
-fn encrypt_inner<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    local: Option<&Address>,
-    address: &Address,
-    plaintext: &[u8],
-    rng: &mut R,
-) -> Result<CiphertextMessage, EncryptError> {
-    let bound = local.and_then(|local| addresses::encode(local, address));
+    let bound = addresses::encode(local, address);
     update(store, address, |stored| {
         let mut record = stored.ok_or(EncryptError::NoSession)?;
-        let remote = *record
-            .current()
-            .ok_or(EncryptError::NoSession)?
-            .remote_identity();
+        let current = record.current().ok_or(EncryptError::NoSession)?;
+        if current.is_stale_unacknowledged(now) {
+            return Err(EncryptError::StaleUnacknowledgedSession);
+        }
+        let remote = *current.remote_identity();
         if let Err((known, received)) = check_trust(store, address, &remote, Some(&remote))? {
             return Err(EncryptError::UntrustedIdentity { known, received });
         }
@@ -352,7 +322,7 @@ pub fn has_session<S: ProtocolStore + ?Sized>(
         .is_some_and(|r: SessionRecord| r.has_current_session()))
 }
 
-/// Decrypts a message from `address`, received at `now`.
+/// Decrypts a message from `address` at `local` (our own address), received at `now`.
 ///
 /// With a transactional store the new session state, the consumed one-time prekey, the
 /// trusted identity and the message itself (its id and plaintext) are committed in one
@@ -361,23 +331,11 @@ pub fn has_session<S: ProtocolStore + ?Sized>(
 /// the message to the store, a redelivery is [`DecryptError::DuplicateMessage`]. With a
 /// plain store `redelivered` is always `false` and a redelivery is that duplicate error.
 ///
-/// A v4 message that carries addresses is refused here ([`DecryptError::InvalidMessage`]):
-/// use [`decrypt_as`], which knows ours. A v4 prekey message uses the Kyber prekey it
-/// names; a last-resort Kyber prekey's handshake seen before is
-/// [`DecryptError::KyberPreKeyReused`].
+/// A v4 message's addresses, when present, must be (sender = `address`, recipient =
+/// `local`), both service ids ([`DecryptError::InvalidMessage`] otherwise). A v4 prekey
+/// message uses the Kyber prekey it names; a last-resort Kyber prekey's handshake seen
+/// before is [`DecryptError::KyberPreKeyReused`].
 pub fn decrypt<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    address: &Address,
-    message: &CiphertextMessage,
-    rng: &mut R,
-    now: Timestamp,
-) -> Result<Decrypted, DecryptError> {
-    decrypt_inner(store, None, address, message, rng, now)
-}
-
-/// [`decrypt`] at `local` (our own address): a message's addresses, when present, must
-/// be (sender = `address`, recipient = `local`), and both names must be service ids.
-pub fn decrypt_as<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     store: &S,
     local: &Address,
     address: &Address,
@@ -385,18 +343,7 @@ pub fn decrypt_as<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
     rng: &mut R,
     now: Timestamp,
 ) -> Result<Decrypted, DecryptError> {
-    decrypt_inner(store, Some(local), address, message, rng, now)
-}
-
-fn decrypt_inner<S: ProtocolStore + ?Sized, R: RngCore + CryptoRng>(
-    store: &S,
-    local: Option<&Address>,
-    address: &Address,
-    message: &CiphertextMessage,
-    rng: &mut R,
-    now: Timestamp,
-) -> Result<Decrypted, DecryptError> {
-    let bound = local.and_then(|local| addresses::encode(address, local));
+    let bound = addresses::encode(address, local);
     let bound = bound.as_ref();
     let id = MessageId::of(message);
     let txn = store.transactional();

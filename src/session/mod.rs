@@ -94,4 +94,9 @@ pub mod limits {
     /// MAX_SKIPPED_KEYS_PER_CHAIN` skipped keys (36 bytes each in memory) per device.
     pub const MAX_SKIPPED_KEYS_PER_DEVICE: usize =
         (1 + MAX_PREVIOUS_STATES) * MAX_RECEIVER_CHAINS * MAX_SKIPPED_KEYS_PER_CHAIN;
+
+    /// How long (in milliseconds, 30 days, as libsignal) a v4 session we started may stay
+    /// unacknowledged and still send: past it encrypting fails with
+    /// [`crate::EncryptError::StaleUnacknowledgedSession`], so the app fetches a new bundle.
+    pub const MAX_UNACKNOWLEDGED_SESSION_AGE: u64 = 30 * 24 * 60 * 60 * 1000;
 }

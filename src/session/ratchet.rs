@@ -6,7 +6,10 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::chain_key::ChainKey;
-use super::limits::{MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+use super::limits::{
+    MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
+    MAX_UNACKNOWLEDGED_SESSION_AGE,
+};
 use super::message_keys::MessageKeys;
 use super::root_key::RootKey;
 use super::version::ProtocolVersion;
@@ -188,6 +191,16 @@ impl Session {
         self.pending_pre_key.is_some()
     }
 
+    /// Whether this is a v4 session still unacknowledged more than
+    /// [`MAX_UNACKNOWLEDGED_SESSION_AGE`] after it started at `now`: it may not send.
+    pub(crate) fn is_stale_unacknowledged(&self, now: Timestamp) -> bool {
+        self.version == ProtocolVersion::V4
+            && self.pending_pre_key.as_ref().is_some_and(|p| {
+                now.as_millis().saturating_sub(p.created_at.as_millis())
+                    > MAX_UNACKNOWLEDGED_SESSION_AGE
+            })
+    }
+
     /// The protocol version's number (3 or 4).
     pub fn version(&self) -> u8 {
         self.version.number()
@@ -208,7 +221,7 @@ impl Session {
 
     /// Encrypts one message and advances the sending chain (and in v4 SPQR, which may
     /// sample a key pair or an encapsulation from `rng`). Prekey messages carry no
-    /// addresses from here (see [`crate::session::cipher::encrypt_as`]).
+    /// addresses from here (see [`crate::session::cipher::encrypt`]).
     pub fn encrypt<R: RngCore + CryptoRng>(
         &mut self,
         plaintext: &[u8],
@@ -290,7 +303,7 @@ impl Session {
 
     /// Decrypts one message. On any error `self` is unchanged. A message carrying
     /// addresses is refused here, where ours are unknown (see
-    /// [`crate::session::cipher::decrypt_as`]).
+    /// [`crate::session::cipher::decrypt`]).
     pub fn decrypt<R: RngCore + CryptoRng>(
         &mut self,
         message: &SignalMessage,

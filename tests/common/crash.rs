@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use confide::device::{Device, FixedClock};
 use confide::group::{DistributionId, Layout, SenderKeyMessage};
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::MessageId;
 use confide::{Address, CiphertextMessage};
@@ -210,7 +211,7 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
             .with_pre_key(Some(1))
             .with_kyber_pre_key(v4().then_some(1), false);
         let bundle = cipher::publish_bundle(&b, &mut rng, &spec, NOW).unwrap();
-        cipher::start_session(&a, &addr("bob"), &bundle, &mut rng, NOW).unwrap();
+        cipher::start_session(&a, &addr("bob"), &bundle, Versions::V3AndV4, &mut rng, NOW).unwrap();
     }
     let device = |store, name, rng: &mut ChaCha20Rng| -> Device<S, ChaCha20Rng, FixedClock> {
         let own = ChaCha20Rng::seed_from_u64(rng.next_u64());
@@ -244,8 +245,15 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                         .map_err(Into::into)
                 } else {
                     let m = parse(line);
-                    cipher::decrypt(dev(lane.to).store(), &from, &m, &mut rng, NOW)
-                        .map_err(Into::into)
+                    cipher::decrypt(
+                        dev(lane.to).store(),
+                        &addr(lane.to),
+                        &from,
+                        &m,
+                        &mut rng,
+                        NOW,
+                    )
+                    .map_err(Into::into)
                 };
                 let d = d.unwrap_or_else(|e| panic!("lane {i} entry {got}: {e}"));
                 let text = String::from_utf8(d.plaintext.to_vec()).unwrap();
@@ -273,9 +281,11 @@ pub fn child<S: RowStore>(dir: &Path, open: impl Fn(&str, &mut ChaCha20Rng) -> S
                 } else {
                     let m = cipher::encrypt(
                         dev(lane.from).store(),
+                        &addr(lane.from),
                         &addr(lane.to),
                         text.as_bytes(),
                         &mut rng,
+                        NOW,
                     )
                     .unwrap();
                     format!("{}:{}", m.message_type(), hex::encode(m.serialized()))

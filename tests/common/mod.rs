@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::InMemoryStore;
 use confide::{Address, CiphertextMessage, Timestamp};
@@ -37,15 +38,25 @@ impl Device {
 
     pub fn start(&self, other: &mut Device, rng: &mut ChaCha20Rng, one_time: bool) {
         let bundle = other.bundle(rng, one_time);
-        cipher::start_session(&self.store, &other.address, &bundle, rng, NOW).unwrap();
+        cipher::start_session(
+            &self.store,
+            &other.address,
+            &bundle,
+            Versions::V3AndV4,
+            rng,
+            NOW,
+        )
+        .unwrap();
     }
 
     pub fn send(&self, to: &Device, text: &[u8]) -> CiphertextMessage {
         cipher::encrypt(
             &self.store,
+            &self.address,
             &to.address,
             text,
             &mut confide::SystemRng::new(),
+            NOW,
         )
         .unwrap()
     }
@@ -58,7 +69,8 @@ impl Device {
     ) -> Result<Vec<u8>, confide::DecryptError> {
         // Go through bytes, as a real transport would.
         let parsed = CiphertextMessage::from_parts(msg.message_type(), msg.serialized())?;
-        cipher::decrypt(&self.store, &from.address, &parsed, rng, NOW).map(|d| d.plaintext.to_vec())
+        cipher::decrypt(&self.store, &self.address, &from.address, &parsed, rng, NOW)
+            .map(|d| d.plaintext.to_vec())
     }
 
     /// The serialized session record with `other`, for before/after comparisons.

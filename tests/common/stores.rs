@@ -13,6 +13,7 @@ use std::sync::Arc;
 use confide::device::{Device, FixedClock, GroupReceiveError};
 use confide::group::{DistributionId, GroupDecryptError, Layout, SenderKeyMessage};
 use confide::keys::{KeyPair, PreKeyRecord, PublicKey};
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     Commit, CommitOutcome, DeliveredMessage, DurableStore, KyberPreKeyStore, KyberPreKeyUse,
@@ -137,10 +138,17 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
     for (i, (addr, s)) in peers.iter().enumerate() {
         let spec = BundleSpec::new(1, 1 + i as u32).with_pre_key(Some(100 + i as u32));
         let bundle = cipher::publish_bundle(&*bob_s, &mut r, &spec, NOW).unwrap();
-        cipher::start_session(&**s, &bob(), &bundle, &mut r, NOW).unwrap();
-        let hello =
-            cipher::encrypt(&**s, &bob(), b"hello", &mut confide::SystemRng::new()).unwrap();
-        cipher::decrypt(&*bob_s, addr, &hello, &mut r, NOW).unwrap();
+        cipher::start_session(&**s, &bob(), &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
+        let hello = cipher::encrypt(
+            &**s,
+            addr,
+            &bob(),
+            b"hello",
+            &mut confide::SystemRng::new(),
+            NOW,
+        )
+        .unwrap();
+        cipher::decrypt(&*bob_s, &bob(), addr, &hello, &mut r, NOW).unwrap();
     }
     let mut handles = Vec::new();
     // Different peers: Bob <-> Carol and Bob <-> Dave, each pair on its own thread.
@@ -152,23 +160,27 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
             for i in 0..n {
                 let m = cipher::encrypt(
                     &*s,
+                    &addr,
                     &bob(),
                     &i.to_be_bytes(),
                     &mut confide::SystemRng::new(),
+                    NOW,
                 )
                 .unwrap();
                 keys.push(key_of(&m));
-                let p = cipher::decrypt(&*bob_s, &addr, &m, &mut r, NOW).unwrap();
+                let p = cipher::decrypt(&*bob_s, &bob(), &addr, &m, &mut r, NOW).unwrap();
                 assert_eq!(p.plaintext.as_slice(), i.to_be_bytes());
                 let back = cipher::encrypt(
                     &*bob_s,
+                    &bob(),
                     &addr,
                     &i.to_le_bytes(),
                     &mut confide::SystemRng::new(),
+                    NOW,
                 )
                 .unwrap();
                 assert_eq!(
-                    cipher::decrypt(&*s, &bob(), &back, &mut r, NOW)
+                    cipher::decrypt(&*s, &addr, &bob(), &back, &mut r, NOW)
                         .unwrap()
                         .plaintext
                         .as_slice(),
@@ -189,9 +201,11 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
                         let text = format!("t{t}-{i}");
                         let m = cipher::encrypt(
                             &*alice_s,
+                            &alice(),
                             &bob(),
                             text.as_bytes(),
                             &mut confide::SystemRng::new(),
+                            NOW,
                         )
                         .unwrap();
                         (text, m)
@@ -223,7 +237,7 @@ pub fn concurrent_threads_to_different_and_same_peers<S: RowStore>(
                 let mut r = rng(60 + t);
                 let mut fresh = Vec::new();
                 for (text, m) in shared.iter() {
-                    let p = cipher::decrypt(&*bob_s, &alice_addr, m, &mut r, NOW).unwrap();
+                    let p = cipher::decrypt(&*bob_s, &bob(), &alice_addr, m, &mut r, NOW).unwrap();
                     assert_eq!(p.plaintext.as_slice(), text.as_bytes());
                     if !p.redelivered {
                         fresh.push(text.clone());
@@ -261,14 +275,14 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     let alice = alice();
     let mut r = rng(7);
     assert!(b.pre_key(42).unwrap().is_some());
-    let one = cipher::decrypt(b, &alice, first, &mut r, NOW).unwrap();
+    let one = cipher::decrypt(b, &bob(), &alice, first, &mut r, NOW).unwrap();
     assert!(!one.redelivered);
     assert!(
         b.pre_key(42).unwrap().is_none(),
         "prekey consumed in the commit"
     );
     let before = b.session(&alice).unwrap().unwrap().to_bytes();
-    let again = cipher::decrypt(b, &alice, first, &mut r, NOW).unwrap();
+    let again = cipher::decrypt(b, &bob(), &alice, first, &mut r, NOW).unwrap();
     assert!(again.redelivered);
     assert_eq!(again.plaintext, one.plaintext);
     assert_eq!(
@@ -278,7 +292,7 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     );
     // Again: the stored plaintext once more (nothing is lost).
     assert_eq!(
-        cipher::decrypt(b, &alice, first, &mut r, NOW)
+        cipher::decrypt(b, &bob(), &alice, first, &mut r, NOW)
             .unwrap()
             .plaintext,
         one.plaintext
@@ -290,32 +304,40 @@ pub fn redelivery_until_acknowledged<S: RowStore>(a: &S, b: &S, first: &Cipherte
     assert!(b.ack(&alice, &id));
     assert!(b.stored(&alice, &id).unwrap().plaintext.is_none());
     assert!(matches!(
-        cipher::decrypt(b, &alice, first, &mut r, NOW),
+        cipher::decrypt(b, &bob(), &alice, first, &mut r, NOW),
         Err(DecryptError::DuplicateMessage { .. })
     ));
 
     // A forged copy with a flipped byte is no redelivery: it fails to decrypt.
-    let m = cipher::encrypt(a, &bob(), b"second", &mut confide::SystemRng::new()).unwrap();
-    cipher::decrypt(b, &alice, &m, &mut r, NOW).unwrap();
+    let m = cipher::encrypt(
+        a,
+        &alice,
+        &bob(),
+        b"second",
+        &mut confide::SystemRng::new(),
+        NOW,
+    )
+    .unwrap();
+    cipher::decrypt(b, &bob(), &alice, &m, &mut r, NOW).unwrap();
     let mut bytes = m.serialized().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     let forged = CiphertextMessage::from_parts(m.message_type(), &bytes).unwrap();
-    assert!(cipher::decrypt(b, &alice, &forged, &mut r, NOW).is_err());
+    assert!(cipher::decrypt(b, &bob(), &alice, &forged, &mut r, NOW).is_err());
 }
 
 /// Bob (`b`) receives `m` from Alice, set to expire a second after [`NOW`]: a purge
 /// at [`NOW`] keeps it, one at its time drops it, and then a redelivery is refused
 /// (the key went with the ratchet step), never decrypted again.
 pub fn expiry_purges<S: RowStore>(b: &S, m: &CiphertextMessage, r: &mut ChaCha20Rng) {
-    cipher::decrypt(b, &alice(), m, r, NOW).unwrap();
+    cipher::decrypt(b, &bob(), &alice(), m, r, NOW).unwrap();
     let id = MessageId::of(m);
     let at = Timestamp::from_millis(NOW.as_millis() + 1000);
     assert!(b.set_expiry(&alice(), &id, at));
     assert_eq!(b.purge(NOW, Timestamp::from_millis(0)), 0);
     assert_eq!(b.purge(at, Timestamp::from_millis(0)), 1);
     assert!(b.stored(&alice(), &id).is_none());
-    assert!(cipher::decrypt(b, &alice(), m, r, NOW).is_err());
+    assert!(cipher::decrypt(b, &bob(), &alice(), m, r, NOW).is_err());
 }
 
 /// A device on a store of type `S`, as the shared group bodies take it.

@@ -45,6 +45,7 @@
 use std::collections::HashMap;
 
 use confide::keys::PublicKey;
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::session::limits::MAX_RECEIVER_CHAINS;
 use confide::store::{
@@ -578,8 +579,15 @@ impl World {
         }
         let peer = dev.address.clone();
         let initiator = &self.devices[from.index()];
-        cipher::start_session(&initiator.store, &peer, &bundle, &mut self.rng, NOW)
-            .expect("start_session failed");
+        cipher::start_session(
+            &initiator.store,
+            &peer,
+            &bundle,
+            Versions::V3AndV4,
+            &mut self.rng,
+            NOW,
+        )
+        .expect("start_session failed");
         let base = *initiator
             .store
             .session(&peer)
@@ -601,7 +609,14 @@ impl World {
         let peer = self.devices[from.other().index()].address.clone();
         let Some(session) = self.current_base(from) else {
             let before = self.snapshot(from);
-            let result = cipher::encrypt(&sender.store, &peer, payload, &mut self.rng);
+            let result = cipher::encrypt(
+                &sender.store,
+                &sender.address,
+                &peer,
+                payload,
+                &mut self.rng,
+                NOW,
+            );
             assert!(
                 matches!(result, Err(EncryptError::NoSession)),
                 "{}: encrypt without a session gave {result:?}",
@@ -610,8 +625,15 @@ impl World {
             self.assert_unchanged(from, &before, "encrypt without a session");
             return false;
         };
-        let message = cipher::encrypt(&sender.store, &peer, payload, &mut self.rng)
-            .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
+        let message = cipher::encrypt(
+            &sender.store,
+            &sender.address,
+            &peer,
+            payload,
+            &mut self.rng,
+            NOW,
+        )
+        .unwrap_or_else(|e| panic!("{}: encrypt failed: {e:?}", self.at()));
         let ratchet = *match &message {
             CiphertextMessage::Signal(m) => m.ratchet_key(),
             CiphertextMessage::PreKey(m) => m.message().ratchet_key(),
@@ -678,7 +700,14 @@ impl World {
     ) -> Result<Vec<u8>, DecryptError> {
         let dev = &self.devices[receiver.index()];
         let from = &self.devices[receiver.other().index()].address;
-        receive(&dev.store, from, message_type, bytes, &mut self.rng)
+        receive(
+            &dev.store,
+            &dev.address,
+            from,
+            message_type,
+            bytes,
+            &mut self.rng,
+        )
     }
 
     fn expect(&self, m: &Sent) -> Expect {
@@ -1090,13 +1119,14 @@ pub fn kyber_snapshot(store: &InMemoryStore, ids: &[u32], uses: &[KyberPreKeyUse
 /// Parses bytes received with a type number and decrypts them, as a transport would.
 pub fn receive(
     store: &InMemoryStore,
+    local: &Address,
     from: &Address,
     message_type: u8,
     bytes: &[u8],
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, DecryptError> {
     let message = CiphertextMessage::from_parts(message_type, bytes)?;
-    cipher::decrypt(store, from, &message, rng, NOW).map(|d| d.plaintext.to_vec())
+    cipher::decrypt(store, local, from, &message, rng, NOW).map(|d| d.plaintext.to_vec())
 }
 
 /// Everything a failed decrypt from `peer` must leave alone: the session record's

@@ -14,6 +14,7 @@
 use std::sync::OnceLock;
 
 use confide::keys::{PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{IdentityStore, InMemoryStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use confide::wire::{PREKEY_MESSAGE_TYPE, PreKeySignalMessage, SIGNAL_MESSAGE_TYPE, SignalMessage};
@@ -185,24 +186,31 @@ fn use_record(record: SessionRecord) {
 
 /// Bytes decrypted as a type 2 message by Bob, from Alice, in the fixture session.
 pub fn decrypt_signal(data: &[u8]) {
-    decrypt_as(SIGNAL_MESSAGE_TYPE, data);
+    decrypt_of_type(SIGNAL_MESSAGE_TYPE, data);
 }
 
 /// Bytes decrypted as a type 3 message by Bob, from Alice, in the fixture session.
 pub fn decrypt_prekey(data: &[u8]) {
-    decrypt_as(PREKEY_MESSAGE_TYPE, data);
+    decrypt_of_type(PREKEY_MESSAGE_TYPE, data);
 }
 
 /// On error Bob's stored state must be unchanged. On success the (inner) message must
 /// be one Alice sent, the plaintext hers, and a second delivery a duplicate that again
 /// changes nothing; so must be a delivery of each genuine message with that inner
 /// message (exactly once: a changed copy that was accepted counts as the delivery).
-fn decrypt_as(message_type: u8, data: &[u8]) -> Option<Vec<u8>> {
+fn decrypt_of_type(message_type: u8, data: &[u8]) -> Option<Vec<u8>> {
     let fixture = Fixture::get();
     let store = fixture.bob_store();
     let mut rng = ChaCha20Rng::seed_from_u64(3);
     let before = fixture.snapshot(&store);
-    match actions::receive(&store, &fixture.alice, message_type, data, &mut rng) {
+    match actions::receive(
+        &store,
+        &fixture.bob,
+        &fixture.alice,
+        message_type,
+        data,
+        &mut rng,
+    ) {
         Err(e) => {
             assert!(
                 fixture.snapshot(&store) == before,
@@ -227,7 +235,14 @@ fn decrypt_as(message_type: u8, data: &[u8]) -> Option<Vec<u8>> {
                 .unwrap_or_else(|| panic!("accepted a message Alice never sent: {data:02x?}"));
             assert_eq!(plaintext, sent.plaintext, "decrypted to other bytes");
             let after = fixture.snapshot(&store);
-            match actions::receive(&store, &fixture.alice, message_type, data, &mut rng) {
+            match actions::receive(
+                &store,
+                &fixture.bob,
+                &fixture.alice,
+                message_type,
+                data,
+                &mut rng,
+            ) {
                 Err(DecryptError::DuplicateMessage { .. }) => {}
                 other => panic!("second delivery gave {other:?}"),
             }
@@ -236,7 +251,14 @@ fn decrypt_as(message_type: u8, data: &[u8]) -> Option<Vec<u8>> {
                 "a duplicate changed Bob's state"
             );
             for m in fixture.sent.iter().filter(|m| m.inner == inner) {
-                match actions::receive(&store, &fixture.alice, m.message_type, &m.bytes, &mut rng) {
+                match actions::receive(
+                    &store,
+                    &fixture.bob,
+                    &fixture.alice,
+                    m.message_type,
+                    &m.bytes,
+                    &mut rng,
+                ) {
                     Err(DecryptError::DuplicateMessage { .. }) => {}
                     other => panic!(
                         "after this input was accepted, genuine {} gave {other:?}",
@@ -331,25 +353,29 @@ impl Fixture {
         let start = |id: u32, one_time: bool, rng: &mut ChaCha20Rng| {
             let spec = BundleSpec::new(1, id).with_pre_key(one_time.then_some(1000 + id));
             let bundle = cipher::publish_bundle(&bob, rng, &spec, NOW).expect("bundle");
-            cipher::start_session(&alice, &bob_addr, &bundle, rng, NOW).expect("process");
+            cipher::start_session(&alice, &bob_addr, &bundle, Versions::V3AndV4, rng, NOW)
+                .expect("process");
             bundle.to_bytes()
         };
         let send = |name: &str, sent: &mut Vec<_>, rng: &mut ChaCha20Rng| {
             let plaintext = format!("fixture message {name}").into_bytes();
-            let m = cipher::encrypt(&alice, &bob_addr, &plaintext, rng).expect("encrypt");
+            let m = cipher::encrypt(&alice, &alice_addr, &bob_addr, &plaintext, rng, NOW)
+                .expect("encrypt");
             sent.push((name.to_string(), m, plaintext, false));
         };
         let deliver = |name: &str,
                        sent: &mut Vec<(String, CiphertextMessage, Vec<u8>, bool)>,
                        rng: &mut ChaCha20Rng| {
             let entry = sent.iter_mut().find(|e| e.0 == name).expect("sent");
-            let got = cipher::decrypt(&bob, &alice_addr, &entry.1, rng, NOW).expect("decrypt");
+            let got =
+                cipher::decrypt(&bob, &bob_addr, &alice_addr, &entry.1, rng, NOW).expect("decrypt");
             assert_eq!(got.plaintext.as_slice(), entry.2.as_slice());
             entry.3 = true;
         };
         let answer = |rng: &mut ChaCha20Rng| {
-            let m = cipher::encrypt(&bob, &alice_addr, b"answer", rng).expect("encrypt");
-            cipher::decrypt(&alice, &bob_addr, &m, rng, NOW).expect("decrypt");
+            let m = cipher::encrypt(&bob, &bob_addr, &alice_addr, b"answer", rng, NOW)
+                .expect("encrypt");
+            cipher::decrypt(&alice, &alice_addr, &bob_addr, &m, rng, NOW).expect("decrypt");
         };
 
         let bundle = start(1, true, &mut rng);

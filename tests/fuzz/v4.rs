@@ -18,6 +18,7 @@ use confide::keys::{
     PreKeyRecord, SignedPreKeyRecord,
 };
 use confide::session::ProtocolVersion;
+use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
     IdentityStore, InMemoryStore, KyberPreKeyUse, PreKeyStore, SessionStore, SignedPreKeyStore,
@@ -126,7 +127,7 @@ pub fn parse_kyber(data: &[u8]) {
             let mut record = SessionRecord::new();
             let mut rng = ChaCha20Rng::seed_from_u64(5);
             if record
-                .start_session((&identity, 7), &bundle, &mut rng, NOW)
+                .start_session((&identity, 7), &bundle, Versions::V3AndV4, &mut rng, NOW)
                 .is_ok()
             {
                 let expected = if bundle.kyber_pre_key.is_some() {
@@ -700,29 +701,30 @@ impl Fixture4 {
         let mut max_epoch = 0;
 
         let start = |bundle: &PreKeyBundle, rng: &mut ChaCha20Rng| {
-            cipher::start_session(&alice, &bob_addr, bundle, rng, NOW).expect("process");
+            cipher::start_session(&alice, &bob_addr, bundle, Versions::V3AndV4, rng, NOW)
+                .expect("process");
         };
         let publish = |spec: BundleSpec, rng: &mut ChaCha20Rng| {
             cipher::publish_bundle(&bob, rng, &spec, NOW).expect("bundle")
         };
         let mut send = |name: &str, sent: &mut Log, rng: &mut ChaCha20Rng| {
             let plaintext = format!("v4 fixture message {name}").into_bytes();
-            let m = cipher::encrypt_as(&alice, &alice_addr, &bob_addr, &plaintext, rng)
+            let m = cipher::encrypt(&alice, &alice_addr, &bob_addr, &plaintext, rng, NOW)
                 .expect("encrypt");
             max_epoch = max_epoch.max(message_epoch(&m).expect("v4 message"));
             sent.push((name.to_string(), m, plaintext, false));
         };
         let deliver = |name: &str, sent: &mut Log, rng: &mut ChaCha20Rng| {
             let entry = sent.iter_mut().find(|e| e.0 == name).expect("sent");
-            let got = cipher::decrypt_as(&bob, &bob_addr, &alice_addr, &entry.1, rng, NOW)
-                .expect("decrypt");
+            let got =
+                cipher::decrypt(&bob, &bob_addr, &alice_addr, &entry.1, rng, NOW).expect("decrypt");
             assert_eq!(got.plaintext.as_slice(), entry.2.as_slice());
             entry.3 = true;
         };
         let answer = |rng: &mut ChaCha20Rng| {
-            let m =
-                cipher::encrypt_as(&bob, &bob_addr, &alice_addr, b"answer", rng).expect("encrypt");
-            cipher::decrypt_as(&alice, &alice_addr, &bob_addr, &m, rng, NOW).expect("decrypt");
+            let m = cipher::encrypt(&bob, &bob_addr, &alice_addr, b"answer", rng, NOW)
+                .expect("encrypt");
+            cipher::decrypt(&alice, &alice_addr, &bob_addr, &m, rng, NOW).expect("decrypt");
         };
 
         let bundle_a = publish(
@@ -909,7 +911,7 @@ pub fn receive_as(
     rng: &mut ChaCha20Rng,
 ) -> Result<Vec<u8>, DecryptError> {
     let message = CiphertextMessage::from_parts(message_type, bytes)?;
-    cipher::decrypt_as(store, local, from, &message, rng, NOW).map(|d| d.plaintext.to_vec())
+    cipher::decrypt(store, local, from, &message, rng, NOW).map(|d| d.plaintext.to_vec())
 }
 
 /// Bytes decrypted as a v4 type 2 message by Bob, from Alice, in the v4 fixture.
@@ -1315,7 +1317,13 @@ pub fn check_parse_seeds() {
         let mut record = SessionRecord::new();
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         record
-            .start_session((&fixed_identity(), 7), &bundle, &mut rng, NOW)
+            .start_session(
+                (&fixed_identity(), 7),
+                &bundle,
+                Versions::V3AndV4,
+                &mut rng,
+                NOW,
+            )
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(record.current().map(|s| s.version()), Some(4), "{name}");
     }

@@ -142,24 +142,12 @@ impl SessionRecord {
     }
 
     /// Starts a new session from `bundle` (checking its signatures), keeping the
-    /// current one as a previous state: v4 when the bundle has a Kyber prekey, else v3
-    /// ([`Versions::V3AndV4`]; [`Self::start_session_with`] takes a policy). Trust in
+    /// current one as a previous state: v4 when the bundle has a Kyber prekey and
+    /// `versions` allows v4, else v3 if allowed; otherwise
+    /// [`BundleError::MissingKyberPreKey`] (v4 only, no Kyber prekey). Trust in
     /// `bundle.identity_key` is the caller's decision: compare it with what you knew
     /// first.
     pub fn start_session<R: RngCore + CryptoRng>(
-        &mut self,
-        ours: (&IdentityKeyPair, u32),
-        bundle: &PreKeyBundle,
-        rng: &mut R,
-        now: Timestamp,
-    ) -> Result<(), BundleError> {
-        self.start_session_with(ours, bundle, Versions::V3AndV4, rng, now)
-    }
-
-    /// [`Self::start_session`] under `versions`: v4 when the bundle has a Kyber prekey
-    /// and v4 is allowed, else v3 if allowed; otherwise
-    /// [`BundleError::MissingKyberPreKey`] (v4 only, no Kyber prekey).
-    pub fn start_session_with<R: RngCore + CryptoRng>(
         &mut self,
         ours: (&IdentityKeyPair, u32),
         bundle: &PreKeyBundle,
@@ -515,7 +503,7 @@ mod tests {
         for _ in 0..n {
             alice = SessionRecord::new();
             alice
-                .start_session((&alice_id, 1111), &bundle, rng, now())
+                .start_session((&alice_id, 1111), &bundle, Versions::V3AndV4, rng, now())
                 .unwrap();
             let m = prekey(alice.encrypt(b"hello", rng).unwrap());
             bob.decrypt_prekey(&m, &keys, rng).unwrap();
