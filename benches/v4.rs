@@ -259,7 +259,7 @@ fn pair(v4: bool, seed: u64) -> Pair {
     let p = payload();
     let mut alice = SessionRecord::new();
     alice
-        .start_session_with(
+        .start_session(
             (&alice_id, 1111),
             &bob_keys.bundle(v4),
             versions(v4),
@@ -959,13 +959,7 @@ fn bench_setup(c: &mut Criterion) {
                     let bundle = bob.bundle(v4);
                     let mut alice = SessionRecord::new();
                     alice
-                        .start_session_with(
-                            (&alice_id, 1111),
-                            &bundle,
-                            versions(v4),
-                            &mut rng,
-                            now(),
-                        )
+                        .start_session((&alice_id, 1111), &bundle, versions(v4), &mut rng, now())
                         .unwrap();
                     let m = prekey(alice.encrypt(&plaintext, &mut rng).unwrap());
                     let mut bob_record = SessionRecord::new();
