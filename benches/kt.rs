@@ -1,0 +1,2 @@
+//! Placeholder until the kt benches land.
+fn main() {}

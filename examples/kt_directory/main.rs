@@ -1,0 +1,2 @@
+//! Placeholder until the directory lands.
+fn main() {}
