@@ -104,6 +104,7 @@ use crate::{
     store::{MessageId, TransactionalGroupStore},
 };
 
+mod assurance;
 mod content;
 mod error;
 mod identity;
@@ -114,8 +115,9 @@ mod state;
 
 pub use content::{ReceiveError, Received, TextError};
 pub use error::{
-    AccountError, ActivityRecordError, AttestationReceiveError, BusinessMessageError, ConsentError,
-    PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
+    AccountError, ActivityRecordError, AssuranceError, AttestationReceiveError,
+    BusinessMessageError, ConsentError, PrivacyStateError, SealGroupMessageError, SealMessageError,
+    SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
 pub use prekeys::{KYBER_PRE_KEY_BATCH, PRE_KEY_BATCH, PreKeyError};
