@@ -101,6 +101,8 @@ pub mod fingerprint;
 pub mod group;
 pub mod hazmat;
 pub mod keys;
+#[cfg(feature = "kt")]
+pub mod kt;
 pub mod media;
 pub mod policy;
 pub mod sealed;
@@ -144,6 +146,10 @@ mod proto {
     }
     pub mod spqr {
         include!(concat!(env!("OUT_DIR"), "/confide.spqr.rs"));
+    }
+    #[cfg(feature = "kt")]
+    pub mod kt {
+        include!(concat!(env!("OUT_DIR"), "/confide.kt.rs"));
     }
 }
 

@@ -107,6 +107,8 @@ use crate::{
 mod content;
 mod error;
 mod identity;
+#[cfg(feature = "kt")]
+mod kt;
 mod prekeys;
 mod privacy;
 mod sealed;
@@ -118,6 +120,8 @@ pub use error::{
     PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
+#[cfg(feature = "kt")]
+pub use kt::KtError;
 pub use prekeys::{KYBER_PRE_KEY_BATCH, PRE_KEY_BATCH, PreKeyError};
 use privacy::PrivacyState;
 pub use privacy::state_kind;
