@@ -454,6 +454,77 @@ error_code! {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 error_code!(crate::store::OpenError);
 
+#[cfg(feature = "kt")]
+mod kt {
+    use super::ErrorCode;
+    use crate::device::KtError;
+    use crate::kt::{HeadError, ProofError};
+
+    impl HeadError {
+        /// `"InvalidMessage"` for bytes that are no head, `"StaleHead"` for a head too old
+        /// or too far ahead of the clock, else `"InvalidSignature"` (the head is not one the
+        /// trusted auditors signed for this namespace and ciphersuite).
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Malformed => "InvalidMessage",
+                Self::Stale { .. } | Self::FromTheFuture { .. } => "StaleHead",
+                Self::Unsigned
+                | Self::BadSignature
+                | Self::WrongNamespace { .. }
+                | Self::UnsupportedCiphersuite(_) => "InvalidSignature",
+            }
+        }
+    }
+
+    impl ProofError {
+        /// `"InvalidMessage"` for bytes that are no proof (or too many of them),
+        /// `"InvalidProof"` for a proof that does not verify.
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Malformed(_) | Self::TooLarge => "InvalidMessage",
+                Self::Invalid(_) => "InvalidProof",
+            }
+        }
+    }
+
+    impl KtError {
+        /// The variant's name; a head or proof reports its own code, the state `"Store"`.
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Head(e) => e.code(),
+                Self::Proof(e) => e.code(),
+                Self::NoIdentity => "NoIdentity",
+                Self::MalformedValue => "MalformedValue",
+                Self::EpochRolledBack { .. } => "EpochRolledBack",
+                Self::VersionRolledBack { .. } => "VersionRolledBack",
+                Self::ForkedRoot { .. } => "ForkedRoot",
+                Self::UnexplainedKeyChange { .. } => "UnexplainedKeyChange",
+                Self::HistoryConflict { .. } => "HistoryConflict",
+                Self::State(e) => e.code(),
+            }
+        }
+    }
+
+    error_code!(HeadError, ProofError, KtError);
+
+    #[cfg(feature = "kt-audit")]
+    impl crate::kt::AuditError {
+        /// `"InvalidMessage"` for bytes that are no proof, `"InvalidProof"` for a proof
+        /// that does not verify or heads that are not its epochs, `"Runtime"` when the
+        /// auditor's runtime could not start.
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Malformed(_) => "InvalidMessage",
+                Self::Invalid(_) | Self::NotConsecutive => "InvalidProof",
+                Self::Runtime => "Runtime",
+            }
+        }
+    }
+
+    #[cfg(feature = "kt-audit")]
+    error_code!(crate::kt::AuditError);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

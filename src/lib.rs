@@ -102,6 +102,8 @@ pub mod fingerprint;
 pub mod group;
 pub mod hazmat;
 pub mod keys;
+#[cfg(feature = "kt")]
+pub mod kt;
 pub mod media;
 pub mod policy;
 pub mod sealed;
@@ -148,6 +150,10 @@ mod proto {
     }
     pub mod spqr {
         include!(concat!(env!("OUT_DIR"), "/confide.spqr.rs"));
+    }
+    #[cfg(feature = "kt")]
+    pub mod kt {
+        include!(concat!(env!("OUT_DIR"), "/confide.kt.rs"));
     }
 }
 

@@ -108,6 +108,8 @@ mod assurance;
 mod content;
 mod error;
 mod identity;
+#[cfg(feature = "kt")]
+mod kt;
 mod prekeys;
 mod privacy;
 mod sealed;
@@ -120,6 +122,8 @@ pub use error::{
     SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
+#[cfg(feature = "kt")]
+pub use kt::KtError;
 pub use prekeys::{KYBER_PRE_KEY_BATCH, PRE_KEY_BATCH, PreKeyError};
 use privacy::PrivacyState;
 pub use privacy::state_kind;

@@ -1,0 +1,1 @@
+//! Tests of the verifier with a real akd directory.
