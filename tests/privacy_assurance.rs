@@ -403,6 +403,45 @@ fn hand_verification_lapses_on_a_key_change_in_sqlite_and_persists() {
 }
 
 #[test]
+fn two_handles_on_one_database_lose_no_index_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let clock = FixedClock::new(t(0));
+    let names: Vec<Address> = (0..16)
+        .map(|i| Address::new(format!("c{i:02}"), 1))
+        .collect();
+    {
+        let d = sqlite_device(&path, &clock);
+        for (i, c) in (100u64..).zip(&names) {
+            d.accept_identity(c, &key(i)).unwrap();
+        }
+    }
+    std::thread::scope(|s| {
+        for half in names.chunks(8) {
+            let (path, clock) = (&path, &clock);
+            s.spawn(move || {
+                let d = sqlite_device(path, clock);
+                for c in half {
+                    d.mark_verified_by_hand(c).unwrap();
+                }
+            });
+        }
+    });
+    let d = sqlite_device(&path, &clock);
+    let listed = states(&d);
+    assert_eq!(listed.len(), 16);
+    assert!(
+        listed
+            .iter()
+            .all(|(_, s)| *s == IdentityAssurance::VerifiedByHand)
+    );
+    assert_eq!(
+        listed.into_iter().map(|(c, _)| c).collect::<Vec<_>>(),
+        names
+    );
+}
+
+#[test]
 fn a_failed_call_writes_nothing() {
     let clock = FixedClock::new(t(0));
     let d = memory_device(&clock);

@@ -99,7 +99,9 @@ fn guarded<T>(
 ) -> Result<T, ProofError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| ProofError::Invalid(e.to_string())),
-        Err(_) => Err(ProofError::Invalid("the verifier failed on this proof".into())),
+        Err(_) => Err(ProofError::Invalid(
+            "the verifier failed on this proof".into(),
+        )),
     }
 }
 
