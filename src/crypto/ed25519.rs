@@ -1,6 +1,8 @@
 //! Ed25519 (RFC 8032) for the key-transparency auditor's signed heads, from AWS-LC.
 
-use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+#[cfg(test)]
+use aws_lc_rs::signature::KeyPair;
+use aws_lc_rs::signature::{self, Ed25519KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
 #[cfg(test)]
