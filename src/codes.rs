@@ -4,10 +4,11 @@
 //! names where it has one, and never change between versions; a wrapping error reports
 //! the code of the error it wraps. Matches are exhaustive, so a new variant needs a code.
 
+use crate::assurance::AssuranceLoadError;
 use crate::device::{
-    AccountError, ActivityRecordError, DeviceOpenError, PreKeyError, PrivacyStateError,
-    ReceiveError, SafetyNumberError, SealGroupMessageError, SealMessageError, SealToError,
-    TextError, UnsealError,
+    AccountError, ActivityRecordError, AssuranceError, DeviceOpenError, PreKeyError,
+    PrivacyStateError, ReceiveError, SafetyNumberError, SealGroupMessageError, SealMessageError,
+    SealToError, TextError, UnsealError,
 };
 use crate::error::{
     BundleError, EncryptError, KeyError, PublishError, RecordError, StoreError, WireError,
@@ -333,7 +334,26 @@ impl AccountError {
             Self::State(_) => "AccountState",
             Self::Report(_) => "Report",
             Self::PrivacyState(e) => e.code(),
+            Self::Assurance(e) => e.code(),
         }
+    }
+}
+
+impl AssuranceError {
+    /// `"UnknownIdentity"` when no identity key is held for the contact, else `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoIdentity => "UnknownIdentity",
+            Self::Store(e) => e.code(),
+            Self::State(e) => e.code(),
+        }
+    }
+}
+
+impl AssuranceLoadError {
+    /// `"InvalidMessage"`: stored bytes that do not decode.
+    pub fn code(&self) -> &'static str {
+        "InvalidMessage"
     }
 }
 
@@ -427,12 +447,83 @@ error_code! {
     SealedWireError, CertificateError, SealError, crate::sealed::SealedOpenError,
     SealToError, SealMessageError, SealGroupMessageError, UnsealError,
     PublishError, PreKeyError, DeviceOpenError, SafetyNumberError, ReceiveError, TextError,
-    PrivacyStateError, ActivityRecordError, AccountError,
+    PrivacyStateError, ActivityRecordError, AccountError, AssuranceError, AssuranceLoadError,
     FingerprintError, MediaEncryptError, MediaDecryptError,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 error_code!(crate::store::OpenError);
+
+#[cfg(feature = "kt")]
+mod kt {
+    use super::ErrorCode;
+    use crate::device::KtError;
+    use crate::kt::{HeadError, ProofError};
+
+    impl HeadError {
+        /// `"InvalidMessage"` for bytes that are no head, `"StaleHead"` for a head too old
+        /// or too far ahead of the clock, else `"InvalidSignature"` (the head is not one the
+        /// trusted auditors signed for this namespace and ciphersuite).
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Malformed => "InvalidMessage",
+                Self::Stale { .. } | Self::FromTheFuture { .. } => "StaleHead",
+                Self::Unsigned
+                | Self::BadSignature
+                | Self::WrongNamespace { .. }
+                | Self::UnsupportedCiphersuite(_) => "InvalidSignature",
+            }
+        }
+    }
+
+    impl ProofError {
+        /// `"InvalidMessage"` for bytes that are no proof (or too many of them),
+        /// `"InvalidProof"` for a proof that does not verify.
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Malformed(_) | Self::TooLarge => "InvalidMessage",
+                Self::Invalid(_) => "InvalidProof",
+            }
+        }
+    }
+
+    impl KtError {
+        /// The variant's name; a head or proof reports its own code, the state `"Store"`.
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Head(e) => e.code(),
+                Self::Proof(e) => e.code(),
+                Self::NoIdentity => "NoIdentity",
+                Self::MalformedValue => "MalformedValue",
+                Self::EpochRolledBack { .. } => "EpochRolledBack",
+                Self::VersionRolledBack { .. } => "VersionRolledBack",
+                Self::ForkedRoot { .. } => "ForkedRoot",
+                Self::UnexplainedKeyChange { .. } => "UnexplainedKeyChange",
+                Self::HistoryConflict { .. } => "HistoryConflict",
+                Self::State(e) => e.code(),
+            }
+        }
+    }
+
+    error_code!(HeadError, ProofError, KtError);
+
+    #[cfg(feature = "kt-audit")]
+    impl crate::kt::AuditError {
+        /// `"InvalidMessage"` for bytes that are no proof, `"InvalidProof"` for a proof
+        /// that does not verify or heads that are not its epochs, `"Runtime"` when the
+        /// auditor's runtime could not start.
+        pub fn code(&self) -> &'static str {
+            match self {
+                Self::Malformed(_) => "InvalidMessage",
+                Self::Invalid(_) | Self::NotConsecutive => "InvalidProof",
+                Self::Runtime => "Runtime",
+            }
+        }
+    }
+
+    #[cfg(feature = "kt-audit")]
+    error_code!(crate::kt::AuditError);
+}
 
 #[cfg(test)]
 mod tests {

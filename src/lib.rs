@@ -89,6 +89,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assurance;
 pub mod business;
 mod codes;
 mod crypto;
@@ -101,6 +102,8 @@ pub mod fingerprint;
 pub mod group;
 pub mod hazmat;
 pub mod keys;
+#[cfg(feature = "kt")]
+pub mod kt;
 pub mod media;
 pub mod policy;
 pub mod sealed;
@@ -118,6 +121,9 @@ pub mod wire;
     clippy::pedantic
 )]
 mod proto {
+    pub mod assurance {
+        include!(concat!(env!("OUT_DIR"), "/confide.assurance.rs"));
+    }
     pub mod wire {
         include!(concat!(env!("OUT_DIR"), "/confide.wire.rs"));
     }
@@ -144,6 +150,10 @@ mod proto {
     }
     pub mod spqr {
         include!(concat!(env!("OUT_DIR"), "/confide.spqr.rs"));
+    }
+    #[cfg(feature = "kt")]
+    pub mod kt {
+        include!(concat!(env!("OUT_DIR"), "/confide.kt.rs"));
     }
 }
 

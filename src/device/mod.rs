@@ -104,9 +104,12 @@ use crate::{
     store::{MessageId, TransactionalGroupStore},
 };
 
+mod assurance;
 mod content;
 mod error;
 mod identity;
+#[cfg(feature = "kt")]
+mod kt;
 mod prekeys;
 mod privacy;
 mod sealed;
@@ -114,10 +117,13 @@ mod state;
 
 pub use content::{ReceiveError, Received, TextError};
 pub use error::{
-    AccountError, ActivityRecordError, AttestationReceiveError, BusinessMessageError, ConsentError,
-    PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
+    AccountError, ActivityRecordError, AssuranceError, AttestationReceiveError,
+    BusinessMessageError, ConsentError, PrivacyStateError, SealGroupMessageError, SealMessageError,
+    SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
+#[cfg(feature = "kt")]
+pub use kt::KtError;
 pub use prekeys::{KYBER_PRE_KEY_BATCH, PRE_KEY_BATCH, PreKeyError};
 use privacy::PrivacyState;
 pub use privacy::state_kind;
