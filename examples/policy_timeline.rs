@@ -169,6 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ledger: &ledger,
         schedule: &schedule,
         activity: &activity,
+        identity_assurance: &[],
     };
     let report = AccountReport::build(&sources, ready)?;
     std::fs::create_dir_all(&out_dir)?;

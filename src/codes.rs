@@ -4,10 +4,11 @@
 //! names where it has one, and never change between versions; a wrapping error reports
 //! the code of the error it wraps. Matches are exhaustive, so a new variant needs a code.
 
+use crate::assurance::AssuranceLoadError;
 use crate::device::{
-    AccountError, ActivityRecordError, DeviceOpenError, PreKeyError, PrivacyStateError,
-    ReceiveError, SafetyNumberError, SealGroupMessageError, SealMessageError, SealToError,
-    TextError, UnsealError,
+    AccountError, ActivityRecordError, AssuranceError, DeviceOpenError, PreKeyError,
+    PrivacyStateError, ReceiveError, SafetyNumberError, SealGroupMessageError, SealMessageError,
+    SealToError, TextError, UnsealError,
 };
 use crate::error::{
     BundleError, EncryptError, KeyError, PublishError, RecordError, StoreError, WireError,
@@ -333,7 +334,26 @@ impl AccountError {
             Self::State(_) => "AccountState",
             Self::Report(_) => "Report",
             Self::PrivacyState(e) => e.code(),
+            Self::Assurance(e) => e.code(),
         }
+    }
+}
+
+impl AssuranceError {
+    /// `"UnknownIdentity"` when no identity key is held for the contact, else `"Store"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoIdentity => "UnknownIdentity",
+            Self::Store(e) => e.code(),
+            Self::State(e) => e.code(),
+        }
+    }
+}
+
+impl AssuranceLoadError {
+    /// `"InvalidMessage"`: stored bytes that do not decode.
+    pub fn code(&self) -> &'static str {
+        "InvalidMessage"
     }
 }
 
@@ -427,7 +447,7 @@ error_code! {
     SealedWireError, CertificateError, SealError, crate::sealed::SealedOpenError,
     SealToError, SealMessageError, SealGroupMessageError, UnsealError,
     PublishError, PreKeyError, DeviceOpenError, SafetyNumberError, ReceiveError, TextError,
-    PrivacyStateError, ActivityRecordError, AccountError,
+    PrivacyStateError, ActivityRecordError, AccountError, AssuranceError, AssuranceLoadError,
     FingerprintError, MediaEncryptError, MediaDecryptError,
 }
 

@@ -89,6 +89,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assurance;
 pub mod business;
 mod codes;
 mod crypto;
@@ -120,6 +121,9 @@ pub mod wire;
     clippy::pedantic
 )]
 mod proto {
+    pub mod assurance {
+        include!(concat!(env!("OUT_DIR"), "/confide.assurance.rs"));
+    }
     pub mod wire {
         include!(concat!(env!("OUT_DIR"), "/confide.wire.rs"));
     }

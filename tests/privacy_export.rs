@@ -352,6 +352,7 @@ fn deleted_accounts_have_no_report() {
         ledger: &w.ledger,
         schedule: &w.schedule,
         activity: &w.activity,
+        identity_assurance: &[],
     };
     assert_eq!(
         AccountReport::build(&src, d(2021, 8, 3)),

@@ -28,6 +28,22 @@ pub enum PrivacyStateError {
     Store(#[from] StoreError),
 }
 
+/// [`Device::identity_assurance`], [`Device::mark_verified_by_hand`] or
+/// [`Device::identity_assurances`] failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssuranceError {
+    /// The device holds no identity key for the contact: there is nothing to verify.
+    #[error("no identity key held for the contact")]
+    NoIdentity,
+    /// The store failed reading the held identity key.
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The state could not be loaded or saved.
+    #[error("privacy state: {0}")]
+    State(#[from] PrivacyStateError),
+}
+
 /// [`Device::receive_attestation`] failed; nothing changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -95,6 +111,9 @@ pub enum AccountError {
     /// The state could not be loaded.
     #[error("privacy state: {0}")]
     PrivacyState(#[from] PrivacyStateError),
+    /// The identity-assurance state could not be loaded.
+    #[error("identity assurance: {0}")]
+    Assurance(#[from] AssuranceError),
 }
 
 /// [`Device::seal`] failed; nothing changed.

@@ -104,6 +104,7 @@ use crate::{
     store::{MessageId, TransactionalGroupStore},
 };
 
+mod assurance;
 mod content;
 mod error;
 mod identity;
@@ -116,8 +117,9 @@ mod state;
 
 pub use content::{ReceiveError, Received, TextError};
 pub use error::{
-    AccountError, ActivityRecordError, AttestationReceiveError, BusinessMessageError, ConsentError,
-    PrivacyStateError, SealGroupMessageError, SealMessageError, SealToError, UnsealError,
+    AccountError, ActivityRecordError, AssuranceError, AttestationReceiveError,
+    BusinessMessageError, ConsentError, PrivacyStateError, SealGroupMessageError, SealMessageError,
+    SealToError, UnsealError,
 };
 pub use identity::{DeviceOpenError, SafetyNumberError};
 #[cfg(feature = "kt")]

@@ -41,6 +41,11 @@ pub mod state_kind {
     /// The next signed-prekey and one-time-prekey ids the device hands out, and the
     /// one-time prekeys on offer (key `""`).
     pub const PREKEY_IDS: &str = "device.prekey_ids";
+    /// One identity-assurance record per contact (key: the contact's address,
+    /// `name.device_id`).
+    pub const IDENTITY_ASSURANCE: &str = crate::assurance::ASSURANCE_KIND;
+    /// The contacts that have an identity-assurance record (key `""`).
+    pub const IDENTITY_ASSURANCE_INDEX: &str = crate::assurance::ASSURANCE_INDEX_KIND;
 }
 
 use state_kind::{ACTIVITY, ATTESTATION_VERIFIER, CONSENT_LEDGER, DISCLOSURE_TRACKER};
@@ -210,11 +215,13 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         let now = self.clock.now();
         let (ledger, activity) = self.account_rows()?;
         let activity = activity.ok_or(AccountError::NotRegistered)?;
+        let identity_assurance = self.identity_assurances()?;
         let sources = ReportSources {
             info,
             ledger: &ledger,
             schedule,
             activity: &activity,
+            identity_assurance: &identity_assurance,
         };
         Ok(AccountReport::build(&sources, now)?)
     }

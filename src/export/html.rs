@@ -30,6 +30,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("devices", "Linked devices"),
     ("groups", "Groups"),
     ("business_chats", "Business chats"),
+    ("identity_assurance", "Contacts' security codes"),
     ("legacy_opt_out", "2016 opt-out"),
     ("account_state", "Account status"),
     ("account_state_history", "Account status history"),

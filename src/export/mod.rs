@@ -11,6 +11,7 @@
 //!   versioned by [`SCHEMA_VERSION`]), `account_info.html` (self-contained, every string
 //!   escaped) and the schema itself.
 
+mod assurance;
 mod html;
 pub(crate) mod json;
 mod report;

@@ -5,6 +5,7 @@
 
 use super::json::{Json, hex};
 use crate::Timestamp;
+use crate::assurance::ContactAssurance;
 use crate::business::{ChatPrivacy, DisclosureTracker, Notice, Reader};
 use crate::policy::{
     AccountState, Activity, ConsentLedger, ConsentSnapshot, DataCategory, FamilyCategory,
@@ -168,6 +169,9 @@ pub struct ReportSources<'a> {
     pub schedule: &'a PolicySchedule,
     /// Activity.
     pub activity: &'a Activity,
+    /// Each contact's identity assurance
+    /// ([`Device::identity_assurances`](crate::Device::identity_assurances)).
+    pub identity_assurance: &'a [ContactAssurance],
 }
 
 /// A report could not be built or written.
@@ -336,6 +340,10 @@ impl AccountReport {
             (
                 "business_chats",
                 Json::Arr(info.business_chats.iter().map(business_json).collect()),
+            ),
+            (
+                "identity_assurance",
+                super::assurance::section(src.identity_assurance),
             ),
             (
                 "consent_history",

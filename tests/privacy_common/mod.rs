@@ -43,6 +43,7 @@ impl World {
             ledger: &self.ledger,
             schedule: &self.schedule,
             activity: &self.activity,
+            identity_assurance: &[],
         };
         AccountReport::build(&src, now).unwrap()
     }
