@@ -9,6 +9,8 @@
 //! confide makes (the arrays returned here) are the callers' to wipe, as before.
 
 mod aes;
+#[cfg(feature = "kt")]
+mod ed25519;
 mod x25519;
 
 // Only the persistent stores seal rows with AES-GCM.
@@ -19,6 +21,10 @@ pub(crate) use aes::{
     aes256_cbc_decrypt, aes256_cbc_encrypt, aes256_ctr_apply, gcm_siv_decrypt, gcm_siv_encrypt,
 };
 pub(crate) use x25519::X25519Private;
+#[cfg(feature = "kt")]
+pub(crate) use ed25519::{ed25519_sign, ed25519_verify};
+#[cfg(all(feature = "kt", test))]
+pub(crate) use ed25519::ed25519_public_key;
 
 use aws_lc_rs::{digest, hkdf, hmac};
 use subtle::ConstantTimeEq;
