@@ -1,6 +1,8 @@
 //! Ed25519 (RFC 8032) for the key-transparency auditor's signed heads, from AWS-LC.
 
-use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+#[cfg(test)]
+use aws_lc_rs::signature::KeyPair;
+use aws_lc_rs::signature::{self, Ed25519KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
 #[cfg(test)]
@@ -32,10 +34,11 @@ mod tests {
     /// RFC 8032 section 7.1, test 2 (one-byte message).
     #[test]
     fn rfc8032_test_2() {
-        let seed: [u8; 32] = hex::decode("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let seed: [u8; 32] =
+            hex::decode("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
+                .unwrap()
+                .try_into()
+                .unwrap();
         let public = ed25519_public_key(&seed).unwrap();
         assert_eq!(
             hex::encode(public),

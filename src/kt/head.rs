@@ -65,7 +65,9 @@ impl AuditorSigningKey {
         let h = Zeroizing::new(crypto::sha512(&[seed.as_slice()]));
         let mut scalar = Zeroizing::new([0u8; 32]);
         scalar.copy_from_slice(h.get(..32).unwrap_or(&[0; 32]));
-        let public = EdwardsPoint::mul_base_clamped(*scalar).compress().to_bytes();
+        let public = EdwardsPoint::mul_base_clamped(*scalar)
+            .compress()
+            .to_bytes();
         Self {
             seed,
             public: AuditorKey(public),
@@ -210,7 +212,11 @@ impl SignedHead {
             return Err(HeadError::Malformed);
         }
         let m = p.message.ok_or(HeadError::Malformed)?;
-        let root: [u8; 32] = m.digest.as_slice().try_into().map_err(|_| HeadError::Malformed)?;
+        let root: [u8; 32] = m
+            .digest
+            .as_slice()
+            .try_into()
+            .map_err(|_| HeadError::Malformed)?;
         let signature = match p.signature.len() {
             0 => None,
             _ => Some(

@@ -18,6 +18,12 @@ mod verify;
 mod audit;
 
 #[cfg(test)]
+mod head_tests;
+#[cfg(test)]
+mod record_tests;
+#[cfg(test)]
+pub(crate) mod test_directory;
+#[cfg(test)]
 mod tests;
 
 pub use head::{
@@ -93,10 +99,4 @@ pub fn label(address: &Address) -> Vec<u8> {
 /// The directory value of an identity key: its 33-byte serialization.
 pub fn value(key: &IdentityKey) -> Vec<u8> {
     key.serialize().to_vec()
-}
-
-/// The row key of a contact's record: `name.device_id` (the device id is the part after
-/// the last dot, so any name maps to one key).
-pub(crate) fn address_key(address: &Address) -> String {
-    format!("{}.{}", address.name(), address.device_id())
 }

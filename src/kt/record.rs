@@ -21,7 +21,8 @@ fn check_format(found: u32) -> Result<(), RecordError> {
 }
 
 fn root32(b: &[u8], field: &'static str) -> Result<[u8; 32], RecordError> {
-    b.try_into().map_err(|_| RecordError::Inconsistent { field })
+    b.try_into()
+        .map_err(|_| RecordError::Inconsistent { field })
 }
 
 /// The last lookup a device verified for one contact.
@@ -291,9 +292,7 @@ pub(crate) fn check_lookup(
     let directory_key = identity(&verified.value)?;
     if let Some(p) = prev {
         if p.version == verified.version && p.key != directory_key {
-            return Err(RecordViolation::HistoryConflict {
-                version: p.version,
-            });
+            return Err(RecordViolation::HistoryConflict { version: p.version });
         }
         if p.version < verified.version && directory_key != *held && *held == p.key {
             return Err(RecordViolation::UnexplainedKeyChange {

@@ -99,7 +99,9 @@ fn guarded<T>(
 ) -> Result<T, ProofError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| ProofError::Invalid(e.to_string())),
-        Err(_) => Err(ProofError::Invalid("the verifier failed on this proof".into())),
+        Err(_) => Err(ProofError::Invalid(
+            "the verifier failed on this proof".into(),
+        )),
     }
 }
 
@@ -122,7 +124,19 @@ pub fn verify_lookup(
             proof,
         )
     })?;
+    // akd ties the value to the root, and the root to the epoch only through the
+    // auditor's signature: a version published after the head's epoch cannot be in it.
+    if r.epoch > head.epoch() {
+        return Err(after_head(r.epoch, head));
+    }
     Ok(r.into())
+}
+
+fn after_head(epoch: u64, head: &SignedHead) -> ProofError {
+    ProofError::Invalid(format!(
+        "a version published at epoch {epoch}, after the head's epoch {}",
+        head.epoch()
+    ))
 }
 
 /// Checks a complete history proof (akd's protobuf `HistoryProof`, made with
@@ -147,5 +161,8 @@ pub fn verify_history(
             },
         )
     })?;
+    if let Some(v) = r.iter().find(|v| v.epoch > head.epoch()) {
+        return Err(after_head(v.epoch, head));
+    }
     Ok(r.into_iter().map(Verified::from).collect())
 }
