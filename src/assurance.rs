@@ -350,3 +350,60 @@ impl AssuranceIndex {
         Ok(Self { contacts })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_round_trips_sorted_and_refuses_what_it_never_writes() {
+        let mut index = AssuranceIndex::default();
+        assert!(index.insert(&Address::new("carol", 1)));
+        assert!(index.insert(&Address::new("bob", 2)));
+        assert!(index.insert(&Address::new("bob", 1)));
+        assert!(!index.insert(&Address::new("bob", 1)));
+        let loaded = AssuranceIndex::from_bytes(&index.to_bytes()).unwrap();
+        assert_eq!(loaded, index);
+        let order: Vec<String> = loaded.contacts().map(address_key).collect();
+        assert_eq!(order, ["bob.1", "bob.2", "carol.1"]);
+        let written = |contacts: &[(&str, u32)]| {
+            pb::AssuranceIndex {
+                format_version: FORMAT_VERSION,
+                contacts: contacts
+                    .iter()
+                    .map(|(n, d)| pb::Contact {
+                        name: (*n).to_owned(),
+                        device_id: *d,
+                    })
+                    .collect(),
+            }
+            .encode_to_vec()
+        };
+        let bad = AssuranceLoadError::InvalidField { field: "contacts" };
+        assert_eq!(
+            AssuranceIndex::from_bytes(&written(&[("bob", 1), ("bob", 1)])),
+            Err(bad)
+        );
+        assert_eq!(
+            AssuranceIndex::from_bytes(&written(&[("carol", 1), ("bob", 1)])),
+            Err(bad)
+        );
+        assert_eq!(
+            AssuranceIndex::from_bytes(&[0x08, 0x02]),
+            Err(AssuranceLoadError::UnsupportedVersion { found: 2 })
+        );
+        assert_eq!(
+            AssuranceIndex::from_bytes(&[0x12]),
+            Err(AssuranceLoadError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_name_with_dots_keeps_its_row_key_unambiguous() {
+        assert_eq!(address_key(&Address::new("a.b", 7)), "a.b.7");
+        assert_ne!(
+            address_key(&Address::new("a.1", 2)),
+            address_key(&Address::new("a", 12))
+        );
+    }
+}

@@ -365,6 +365,66 @@ fn deleted_accounts_have_no_report() {
 }
 
 #[test]
+fn the_identity_assurance_section_follows_the_schema_in_every_state() {
+    use confide::Address;
+    use confide::assurance::{ContactAssurance, IdentityAssurance};
+    let w = world();
+    let since = Some(d(2021, 7, 1));
+    let entry = |name: &str, state, since| ContactAssurance {
+        contact: Address::new(name, 2),
+        state,
+        since,
+    };
+    let entries = [
+        entry("<b>bob</b>", IdentityAssurance::Unverified, None),
+        entry("carol", IdentityAssurance::Directory { epoch: 42 }, since),
+        entry("dave", IdentityAssurance::VerifiedByHand, since),
+        entry("erin", IdentityAssurance::Mismatch { epoch: 43 }, since),
+    ];
+    let src = ReportSources {
+        info: &w.info,
+        ledger: &w.ledger,
+        schedule: &w.schedule,
+        activity: &w.activity,
+        identity_assurance: &entries,
+    };
+    let report = AccountReport::build(&src, d(2021, 8, 1)).unwrap();
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(schema_errors(&json), Vec::<String>::new());
+    let section = json["identity_assurance"].as_array().unwrap();
+    assert_eq!(section.len(), 4);
+    assert_eq!(section[0]["contact"], "<b>bob</b>");
+    assert_eq!(section[0]["device_id"], 2);
+    assert_eq!(section[0]["epoch"], Value::Null);
+    assert_eq!(section[0]["since"], Value::Null);
+    assert_eq!(section[1]["state"], "verified_by_directory");
+    assert_eq!(section[1]["epoch"], 42);
+    assert_eq!(section[1]["since"], "2021-07-01T00:00:00Z");
+    assert_eq!(section[3]["notice_code"], "identity_mismatch");
+    // A state with an epoch it cannot have, or a code of another state, is refused.
+    let mut broken = json.clone();
+    broken["identity_assurance"][2]["epoch"] = Value::from(7);
+    broken["identity_assurance"][3]["notice_code"] = Value::from("identity_unverified");
+    broken["identity_assurance"][0]["since"] = Value::from("2021-07-01");
+    assert_eq!(
+        schema_errors(&broken),
+        [
+            "/identity_assurance/0: matches no anyOf branch",
+            "/identity_assurance/0/since: matches no anyOf branch",
+            "/identity_assurance/2: matches no anyOf branch",
+            "/identity_assurance/3: matches no anyOf branch",
+        ]
+    );
+    // A report without the section (written before it existed) still follows it.
+    let mut older = json.clone();
+    older.as_object_mut().unwrap().remove("identity_assurance");
+    assert_eq!(schema_errors(&older), Vec::<String>::new());
+    let html = report.to_html();
+    assert!(html.contains("&lt;b&gt;bob&lt;/b&gt;"));
+    assert!(!html.contains("<b>bob</b>"));
+}
+
+#[test]
 fn html_escapes_every_user_string() {
     let w = world();
     let html = w.report(d(2021, 8, 1)).to_html();
