@@ -78,8 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Alice's phone meets Bob through a session, then checks the key it holds.
     phone.start_session(bob.address(), &bob.publish_bundle()?)?;
-    let verified = check(&rt, &dir, &trust, &phone, bob.address())??;
-    println!("alice's phone: {verified:?}");
+    match check(&rt, &dir, &trust, &phone, bob.address())?? {
+        KeyCheck::Verified { epoch, version } => println!(
+            "alice's phone: Bob's key verified by the directory at epoch {epoch} (version {version})"
+        ),
+        other => return Err(format!("expected a verified key, got {other:?}").into()),
+    }
     let assurance = phone.identity_assurance(bob.address())?;
     println!("alice's phone shows: {}", assurance.default_text());
 
@@ -104,10 +108,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Alice's new laptop meets Bob for the first time and checks the key it got.
     let laptop = device("alice", 2);
     laptop.start_session(bob.address(), &bob.publish_bundle()?)?;
-    let mismatch = check(&rt, &dir, &trust, &laptop, bob.address())??;
-    println!("alice's laptop: {mismatch:?}");
-    if !matches!(mismatch, KeyCheck::Mismatch { .. }) {
-        return Err("expected a mismatch".into());
+    match check(&rt, &dir, &trust, &laptop, bob.address())?? {
+        KeyCheck::Mismatch { epoch, version, .. } => println!(
+            "alice's laptop: the directory lists another key for Bob at epoch {epoch} (version {version})"
+        ),
+        other => return Err(format!("expected a mismatch, got {other:?}").into()),
     }
     let assurance = laptop.identity_assurance(bob.address())?;
     println!("alice's laptop shows: {}", assurance.default_text());
