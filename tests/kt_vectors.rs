@@ -55,7 +55,11 @@ fn unhex(s: &str) -> Vec<u8> {
 
 fn vectors() -> Vectors {
     let d = documents();
-    let get = |k: &str| d.get(k).unwrap_or_else(|| panic!("no document {k:?}")).clone();
+    let get = |k: &str| {
+        d.get(k)
+            .unwrap_or_else(|| panic!("no document {k:?}"))
+            .clone()
+    };
     assert!(get("Metadata").contains("configuration: whatsapp_v1"));
     let trust = DirectoryTrust::new(
         VrfPublicKey::from_bytes(&unhex(&get("Public Key"))).unwrap(),
@@ -70,7 +74,9 @@ fn vectors() -> Vectors {
         label: unhex(&get("Label")),
         lookup: unhex(&get("Lookup Proof")),
         recent: unhex(&get("History Proof (HistoryParams::MostRecent(1))")),
-        complete: unhex(&get("History Proof (HistoryParams::Complete with 3 versions)")),
+        complete: unhex(&get(
+            "History Proof (HistoryParams::Complete with 3 versions)",
+        )),
     }
 }
 
@@ -148,7 +154,12 @@ fn a_flipped_byte_fails() {
     let v = vectors();
     // Bytes deep inside the proofs: hashes, VRF proofs, sibling labels.
     for (name, proof) in [("lookup", &v.lookup), ("history", &v.complete)] {
-        for at in [proof.len() / 5, proof.len() / 3, proof.len() / 2, proof.len() - 40] {
+        for at in [
+            proof.len() / 5,
+            proof.len() / 3,
+            proof.len() / 2,
+            proof.len() - 40,
+        ] {
             let mut bad = proof.clone();
             bad[at] ^= 0x01;
             let r = if name == "lookup" {

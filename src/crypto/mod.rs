@@ -20,10 +20,10 @@ pub(crate) use aes::{CbcDecryptor, CbcEncryptor};
 pub(crate) use aes::{
     aes256_cbc_decrypt, aes256_cbc_encrypt, aes256_ctr_apply, gcm_siv_decrypt, gcm_siv_encrypt,
 };
-#[cfg(feature = "kt")]
-pub(crate) use ed25519::{ed25519_sign, ed25519_verify};
 #[cfg(all(feature = "kt", test))]
 pub(crate) use ed25519::ed25519_public_key;
+#[cfg(feature = "kt")]
+pub(crate) use ed25519::{ed25519_sign, ed25519_verify};
 pub(crate) use x25519::X25519Private;
 
 use aws_lc_rs::{digest, hkdf, hmac};

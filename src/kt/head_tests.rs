@@ -11,8 +11,12 @@ fn unhex<const N: usize>(s: &str) -> [u8; N] {
 
 fn vrf() -> VrfPublicKey {
     // Any curve point will do: heads do not involve the VRF.
-    VrfPublicKey::from_bytes(&AuditorSigningKey::from_seed([9; 32]).public_key().to_bytes())
-        .unwrap()
+    VrfPublicKey::from_bytes(
+        &AuditorSigningKey::from_seed([9; 32])
+            .public_key()
+            .to_bytes(),
+    )
+    .unwrap()
 }
 
 const T: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -44,7 +48,8 @@ fn plexi_test_vector_signs_and_verifies_byte_for_byte() {
     let trust = DirectoryTrust::new(vrf(), vec![key.public_key()], "log1.example.com");
     head.verify(&trust, at).unwrap();
     // A head built from the parts and Plexi's signature verifies too.
-    let rebuilt = SignedHead::unsigned("log1.example.com", at, 1, [0x11; 32]).with_signature(expected);
+    let rebuilt =
+        SignedHead::unsigned("log1.example.com", at, 1, [0x11; 32]).with_signature(expected);
     rebuilt.verify(&trust, at).unwrap();
 }
 
@@ -67,7 +72,15 @@ fn bytes_round_trip_signed_and_unsigned() {
     let back = SignedHead::from_bytes(&unsigned.to_bytes()).unwrap();
     assert_eq!(back, unsigned);
     assert_eq!(back.signature(), None);
-    assert_eq!((back.namespace(), back.timestamp(), back.epoch(), back.root()), ("ns", T, u64::MAX, [0xab; 32]));
+    assert_eq!(
+        (
+            back.namespace(),
+            back.timestamp(),
+            back.epoch(),
+            back.root()
+        ),
+        ("ns", T, u64::MAX, [0xab; 32])
+    );
 }
 
 #[test]
@@ -76,20 +89,35 @@ fn malformed_bytes_are_refused() {
     let (key, _) = setup();
     let good = key.sign("ns", T, 1, [1; 32]);
     let mut p = crate::proto::kt::SignedHead::decode(good.to_bytes().as_slice()).unwrap();
-    assert_eq!(SignedHead::from_bytes(&[0xff, 0xff]), Err(HeadError::Malformed));
+    assert_eq!(
+        SignedHead::from_bytes(&[0xff, 0xff]),
+        Err(HeadError::Malformed)
+    );
     let mut bad = p.clone();
     bad.format_version = 2;
-    assert_eq!(SignedHead::from_bytes(&bad.encode_to_vec()), Err(HeadError::Malformed));
+    assert_eq!(
+        SignedHead::from_bytes(&bad.encode_to_vec()),
+        Err(HeadError::Malformed)
+    );
     let mut bad = p.clone();
     bad.signature.pop();
-    assert_eq!(SignedHead::from_bytes(&bad.encode_to_vec()), Err(HeadError::Malformed));
+    assert_eq!(
+        SignedHead::from_bytes(&bad.encode_to_vec()),
+        Err(HeadError::Malformed)
+    );
     let mut bad = p.clone();
     bad.message = None;
-    assert_eq!(SignedHead::from_bytes(&bad.encode_to_vec()), Err(HeadError::Malformed));
+    assert_eq!(
+        SignedHead::from_bytes(&bad.encode_to_vec()),
+        Err(HeadError::Malformed)
+    );
     if let Some(m) = p.message.as_mut() {
         m.digest.push(0);
     }
-    assert_eq!(SignedHead::from_bytes(&p.encode_to_vec()), Err(HeadError::Malformed));
+    assert_eq!(
+        SignedHead::from_bytes(&p.encode_to_vec()),
+        Err(HeadError::Malformed)
+    );
 }
 
 #[test]
@@ -129,7 +157,10 @@ fn a_head_signed_by_another_key_or_changed_after_signing_is_refused() {
     // No auditors trusted: nothing verifies.
     let mut none = trust.clone();
     none.auditors.clear();
-    assert_eq!(key.sign("ns", T, 1, [1; 32]).verify(&none, T), Err(HeadError::BadSignature));
+    assert_eq!(
+        key.sign("ns", T, 1, [1; 32]).verify(&none, T),
+        Err(HeadError::BadSignature)
+    );
 }
 
 #[test]
@@ -159,7 +190,8 @@ fn stale_and_future_heads_are_refused_at_their_bounds() {
     let head = key.sign("ns", T, 1, [1; 32]);
     let at = |ms: u64| Timestamp::from_millis(ms);
     let t = T.as_millis();
-    head.verify(&trust, at(t + DEFAULT_MAX_HEAD_AGE_MS)).unwrap();
+    head.verify(&trust, at(t + DEFAULT_MAX_HEAD_AGE_MS))
+        .unwrap();
     assert_eq!(
         head.verify(&trust, at(t + DEFAULT_MAX_HEAD_AGE_MS + 1)),
         Err(HeadError::Stale {
@@ -175,7 +207,10 @@ fn stale_and_future_heads_are_refused_at_their_bounds() {
     );
     let mut strict = trust.clone();
     strict.max_head_age_ms = 10;
-    assert_eq!(head.verify(&strict, at(t + 11)), Err(HeadError::Stale { age_ms: 11 }));
+    assert_eq!(
+        head.verify(&strict, at(t + 11)),
+        Err(HeadError::Stale { age_ms: 11 })
+    );
 }
 
 #[test]
@@ -189,7 +224,10 @@ fn another_ciphersuite_is_refused() {
         m.ciphersuite = 0x0002;
     }
     let head = SignedHead::from_bytes(&p.encode_to_vec()).unwrap();
-    assert_eq!(head.verify(&trust, T), Err(HeadError::UnsupportedCiphersuite(2)));
+    assert_eq!(
+        head.verify(&trust, T),
+        Err(HeadError::UnsupportedCiphersuite(2))
+    );
 }
 
 #[test]
@@ -197,12 +235,18 @@ fn auditor_keys_must_be_32_byte_points_and_the_seed_never_prints() {
     assert_eq!(AuditorKey::from_bytes(&[0; 31]), Err(HeadError::Malformed));
     let mut not_a_point = [0u8; 32];
     not_a_point[0] = 2;
-    assert_eq!(AuditorKey::from_bytes(&not_a_point), Err(HeadError::Malformed));
+    assert_eq!(
+        AuditorKey::from_bytes(&not_a_point),
+        Err(HeadError::Malformed)
+    );
     let key = AuditorSigningKey::from_seed([0x5a; 32]);
     let public = key.public_key();
     assert_eq!(AuditorKey::from_bytes(&public.to_bytes()), Ok(public));
     let shown = format!("{key:?}");
     assert_eq!(shown, "AuditorSigningKey(***)");
     let mut rng = rand_core::OsRng;
-    assert_ne!(AuditorSigningKey::generate(&mut rng).public_key(), AuditorSigningKey::generate(&mut rng).public_key());
+    assert_ne!(
+        AuditorSigningKey::generate(&mut rng).public_key(),
+        AuditorSigningKey::generate(&mut rng).public_key()
+    );
 }

@@ -45,7 +45,10 @@ fn recorded(epoch: u64, root: u8, version: u64, k: &IdentityKey) -> (ContactReco
 #[test]
 fn first_lookup_of_the_held_key_is_verified_and_recorded() {
     let (r, log) = recorded(3, 7, 2, &key(1));
-    assert_eq!((r.epoch(), r.root(), r.version(), *r.key(), r.at()), (3, [7; 32], 2, key(1), T));
+    assert_eq!(
+        (r.epoch(), r.root(), r.version(), *r.key(), r.at()),
+        (3, [7; 32], 2, key(1), T)
+    );
     assert_eq!(log.root(3), Some([7; 32]));
     assert_eq!(log.len(), 1);
 }
@@ -72,9 +75,15 @@ fn a_directory_key_other_than_the_held_one_is_a_mismatch_and_recorded_as_the_dir
     assert_eq!((r.version(), *r.key()), (2, key(2)));
     // The next check against the unchanged directory is the same mismatch, not a
     // conflict or an unexplained change.
-    let (_, _, again) =
-        check_lookup(Some(&r), &HeadLog::default(), &head(4, 8), &ver(1, 2, &key(2)), &key(1), T)
-            .unwrap();
+    let (_, _, again) = check_lookup(
+        Some(&r),
+        &HeadLog::default(),
+        &head(4, 8),
+        &ver(1, 2, &key(2)),
+        &key(1),
+        T,
+    )
+    .unwrap();
     assert!(matches!(again, KeyCheck::Mismatch { epoch: 4, .. }));
 }
 
@@ -111,7 +120,14 @@ fn forked_root_seen_with_another_contact() {
 fn forked_root_against_the_contacts_own_record_when_the_log_lost_it() {
     let (r, _) = recorded(3, 1, 1, &key(1));
     assert_eq!(
-        check_lookup(Some(&r), &HeadLog::default(), &head(3, 2), &ver(1, 1, &key(1)), &key(1), T),
+        check_lookup(
+            Some(&r),
+            &HeadLog::default(),
+            &head(3, 2),
+            &ver(1, 1, &key(1)),
+            &key(1),
+            T
+        ),
         Err(RecordViolation::ForkedRoot { epoch: 3 })
     );
 }
@@ -143,7 +159,13 @@ fn a_rotation_the_sessions_followed_is_verified() {
     let (r, log) = recorded(3, 1, 1, &key(1));
     let (r, log, check) =
         check_lookup(Some(&r), &log, &head(4, 2), &ver(4, 2, &key(2)), &key(2), T).unwrap();
-    assert_eq!(check, KeyCheck::Verified { epoch: 4, version: 2 });
+    assert_eq!(
+        check,
+        KeyCheck::Verified {
+            epoch: 4,
+            version: 2
+        }
+    );
     assert_eq!((r.epoch(), r.version(), *r.key()), (4, 2, key(2)));
     assert_eq!((log.root(3), log.root(4)), (Some([1; 32]), Some([2; 32])));
     // A third key the sessions did not follow, held neither, is a mismatch.
@@ -157,7 +179,13 @@ fn the_same_head_again_is_accepted() {
     let (r, log) = recorded(3, 1, 1, &key(1));
     let (r2, log2, check) =
         check_lookup(Some(&r), &log, &head(3, 1), &ver(1, 1, &key(1)), &key(1), T).unwrap();
-    assert_eq!(check, KeyCheck::Verified { epoch: 3, version: 1 });
+    assert_eq!(
+        check,
+        KeyCheck::Verified {
+            epoch: 3,
+            version: 1
+        }
+    );
     assert_eq!((r2, log2), (r, log));
 }
 
@@ -226,7 +254,9 @@ fn records_round_trip_and_refuse_corrupt_bytes() {
         vec![entry(2, 32), entry(2, 32)],
         vec![entry(3, 32), entry(2, 32)],
         vec![entry(1, 31)],
-        (0..=HeadLog::CAPACITY as u64).map(|e| entry(e, 32)).collect(),
+        (0..=HeadLog::CAPACITY as u64)
+            .map(|e| entry(e, 32))
+            .collect(),
     ] {
         let bytes = crate::proto::kt::HeadLog {
             format_version: 1,
@@ -243,7 +273,11 @@ fn history_counts_versions_newer_than_the_last_verified() {
     let versions = [ver(5, 3, &key(3)), ver(4, 2, &key(2)), ver(1, 1, &key(1))];
     let (h, log2) = check_history(Some(&r), &log, &head(5, 5), &versions).unwrap();
     assert_eq!(h.new_since_last_check, 2);
-    let keys: Vec<_> = h.versions.iter().map(|v| (v.epoch, v.version, v.key)).collect();
+    let keys: Vec<_> = h
+        .versions
+        .iter()
+        .map(|v| (v.epoch, v.version, v.key))
+        .collect();
     assert_eq!(keys, vec![(5, 3, key(3)), (4, 2, key(2)), (1, 1, key(1))]);
     assert_eq!(log2.root(5), Some([5; 32]));
     // Never verified: every version is new.

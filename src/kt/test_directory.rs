@@ -93,6 +93,8 @@ impl TestDirectory {
     #[cfg(feature = "kt-audit")]
     pub(crate) fn audit(&self, from: u64, to: u64) -> Vec<u8> {
         let proof = self.rt.block_on(self.dir.audit(from, to)).unwrap();
-        akd_pb::AppendOnlyProof::from(&proof).write_to_bytes().unwrap()
+        akd_pb::AppendOnlyProof::from(&proof)
+            .write_to_bytes()
+            .unwrap()
     }
 }

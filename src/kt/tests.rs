@@ -57,11 +57,11 @@ fn a_rotation_is_the_new_version_and_history_lists_both_newest_first() {
     assert_eq!((v.epoch, v.version), (3, 2));
     assert_eq!(v.value, value(&key(2)));
     let h = verify_history(&d.trust(), &head, &alice(), &d.history(&alice())).unwrap();
-    let got: Vec<_> = h.iter().map(|v| (v.epoch, v.version, v.value.clone())).collect();
-    assert_eq!(
-        got,
-        vec![(3, 2, value(&key(2))), (1, 1, value(&key(1)))]
-    );
+    let got: Vec<_> = h
+        .iter()
+        .map(|v| (v.epoch, v.version, v.value.clone()))
+        .collect();
+    assert_eq!(got, vec![(3, 2, value(&key(2))), (1, 1, value(&key(1)))]);
 }
 
 #[test]
@@ -78,9 +78,13 @@ fn a_proof_checked_against_another_root_epoch_label_or_key_fails() {
     let wrong_root = d.head(h2.epoch(), h1.root());
     let wrong_epoch = d.head(h1.epoch(), h2.root());
     let mut wrong_vrf = trust.clone();
-    wrong_vrf.vrf_public_key =
-        VrfPublicKey::from_bytes(AuditorSigningKey::from_seed([1; 32]).public_key().to_bytes().as_slice())
-            .unwrap();
+    wrong_vrf.vrf_public_key = VrfPublicKey::from_bytes(
+        AuditorSigningKey::from_seed([1; 32])
+            .public_key()
+            .to_bytes()
+            .as_slice(),
+    )
+    .unwrap();
     let other_label = label(&Address::new("alice", 2));
     for (what, t, h, l) in [
         ("root", &trust, &wrong_root, alice()),
@@ -93,7 +97,10 @@ fn a_proof_checked_against_another_root_epoch_label_or_key_fails() {
             "lookup with the wrong {what}"
         );
         assert!(
-            matches!(verify_history(t, h, &l, &history), Err(ProofError::Invalid(_))),
+            matches!(
+                verify_history(t, h, &l, &history),
+                Err(ProofError::Invalid(_))
+            ),
             "history with the wrong {what}"
         );
     }
@@ -117,7 +124,11 @@ fn every_changed_byte_of_a_lookup_proof_is_refused_or_changes_nothing() {
             Ok(v) => assert_eq!(v, honest, "byte {i}"),
         }
     }
-    assert!(refused * 10 >= proof.len() * 9, "{refused} of {}", proof.len());
+    assert!(
+        refused * 10 >= proof.len() * 9,
+        "{refused} of {}",
+        proof.len()
+    );
 }
 
 #[test]
@@ -137,7 +148,11 @@ fn every_changed_byte_of_a_history_proof_is_refused_or_changes_nothing() {
             Ok(v) => assert_eq!(v, honest, "byte {i}"),
         }
     }
-    assert!(refused * 10 >= proof.len() / 3 * 9, "{refused} of {}", proof.len() / 3);
+    assert!(
+        refused * 10 >= proof.len() / 3 * 9,
+        "{refused} of {}",
+        proof.len() / 3
+    );
 }
 
 #[test]
