@@ -134,7 +134,7 @@ fn row<'a>(
 impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
     /// Checks the identity key the device holds for `contact` against a key directory:
     /// `head` must verify under `trust` at the device's time, `lookup_proof` (akd's
-    /// protobuf `LookupProof` for [`kt::label`](crate::kt::label)`(contact)`) against it,
+    /// protobuf `LookupProof` for [`kt::label`]`(contact)`) against it,
     /// and the result must agree with what was verified before (no epoch or version going
     /// back, no second root for a known epoch, no key change the sessions did not see).
     ///
