@@ -90,6 +90,8 @@
 #![forbid(unsafe_code)]
 
 pub mod assurance;
+#[cfg(feature = "backup")]
+pub mod backup;
 pub mod business;
 mod codes;
 mod crypto;
@@ -150,6 +152,14 @@ mod proto {
     }
     pub mod spqr {
         include!(concat!(env!("OUT_DIR"), "/confide.spqr.rs"));
+    }
+    #[cfg(feature = "backup")]
+    pub mod backup {
+        include!(concat!(env!("OUT_DIR"), "/confide.backup.rs"));
+    }
+    #[cfg(feature = "backup")]
+    pub mod crypt15 {
+        include!(concat!(env!("OUT_DIR"), "/confide.crypt15.rs"));
     }
     #[cfg(feature = "kt")]
     pub mod kt {

@@ -1,0 +1,2 @@
+//! backup benches (scaffold).
+fn main() {}

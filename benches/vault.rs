@@ -1,0 +1,2 @@
+//! vault benches (scaffold).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Backup example (scaffold).
+fn main() {}

@@ -1,0 +1,2 @@
+//! The reference password vault (scaffold).
+fn main() {}
