@@ -194,8 +194,22 @@ impl GcmDecryptor {
 
     /// Decrypts the next `data` (any length) in place.
     pub(crate) fn update(&mut self, data: &mut [u8]) -> Result<(), TooLong> {
+        self.absorb(data)?;
+        self.decrypt(data)
+    }
+
+    /// Authenticates the next ciphertext without decrypting it. With
+    /// [`GcmDecryptor::decrypt`] this lets a reader decrypt ahead and authenticate
+    /// only the bytes that turn out to be ciphertext (a backup's ends where its zlib
+    /// stream does).
+    pub(crate) fn absorb(&mut self, data: &[u8]) -> Result<(), TooLong> {
         self.0.count(data.len())?;
         self.0.hash(data);
+        Ok(())
+    }
+
+    /// Applies the next keystream to `data` in place, without authenticating it.
+    pub(crate) fn decrypt(&mut self, data: &mut [u8]) -> Result<(), TooLong> {
         self.0.keystream(data)
     }
 
