@@ -11,6 +11,9 @@ mod key;
 mod payload;
 pub mod vault;
 
+pub use format::{
+    BACKUP_COMPRESSION_LEVEL, BackupReader, BackupWriter, KeyKind, ReadError, WriteError,
+};
 pub use key::{BACKUP_KEY_DIGITS, BackupKey, BackupKeyError};
 
 /// Which backup a file is: its generation (the device counts up with every backup it
