@@ -31,6 +31,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("groups", "Groups"),
     ("business_chats", "Business chats"),
     ("identity_assurance", "Contacts' security codes"),
+    ("backup", "Backups"),
     ("legacy_opt_out", "2016 opt-out"),
     ("account_state", "Account status"),
     ("account_state_history", "Account status history"),

@@ -12,6 +12,8 @@
 //!   escaped) and the schema itself.
 
 mod assurance;
+#[cfg(feature = "backup")]
+mod backup;
 mod html;
 pub(crate) mod json;
 mod report;

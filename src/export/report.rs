@@ -416,6 +416,24 @@ impl AccountReport {
         })
     }
 
+    /// Adds the `backup` section (after `identity_assurance`), for a device that has a
+    /// backup setting or was restored.
+    #[cfg(feature = "backup")]
+    pub(crate) fn with_backup(
+        mut self,
+        status: &crate::backup::BackupStatus,
+        ledger: &ConsentLedger,
+    ) -> Self {
+        if let Json::Obj(items) = &mut self.json {
+            let at = items
+                .iter()
+                .position(|(k, _)| *k == "identity_assurance")
+                .map_or(items.len(), |i| i + 1);
+            items.insert(at, ("backup", super::backup::section(status, ledger)));
+        }
+        self
+    }
+
     /// `account_info.json`: pretty-printed, following [`ACCOUNT_INFO_SCHEMA`].
     pub fn to_json(&self) -> String {
         self.json.to_pretty()
