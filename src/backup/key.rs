@@ -180,6 +180,9 @@ mod tests {
         let t1 = crate::crypto::hmac_sha256(&prk, &[b"backup encryption", &[1]]);
         assert_eq!(*key.file_key(), t1);
         assert_ne!(*key.file_key(), *key.metadata_authentication_key());
-        assert_ne!(*key.metadata_encryption_key(), *key.metadata_authentication_key());
+        assert_ne!(
+            *key.metadata_encryption_key(),
+            *key.metadata_authentication_key()
+        );
     }
 }

@@ -8,7 +8,8 @@ mod crypt15;
 mod format;
 mod gcm;
 mod key;
-mod payload;
+pub(crate) mod payload;
+mod setting;
 pub mod vault;
 
 pub use format::{
@@ -51,3 +52,6 @@ impl BackupStamp {
         })
     }
 }
+
+pub use payload::{BackupGroup, BackupMessage, PayloadError};
+pub use setting::{BackupSetting, BackupStatus, RestoreRecord};

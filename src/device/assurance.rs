@@ -70,7 +70,9 @@ fn load_record(
     .transpose()
 }
 
-fn load_index(b: Option<&Zeroizing<Vec<u8>>>) -> Result<AssuranceIndex, PrivacyStateError> {
+pub(super) fn load_index(
+    b: Option<&Zeroizing<Vec<u8>>>,
+) -> Result<AssuranceIndex, PrivacyStateError> {
     b.map_or(Ok(AssuranceIndex::default()), |b| {
         AssuranceIndex::from_bytes(b).map_err(|_| PrivacyStateError::Corrupt {
             kind: ASSURANCE_INDEX_KIND,

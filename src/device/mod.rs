@@ -105,6 +105,8 @@ use crate::{
 };
 
 mod assurance;
+#[cfg(feature = "backup")]
+mod backup;
 mod content;
 mod error;
 mod identity;
@@ -115,6 +117,8 @@ mod privacy;
 mod sealed;
 mod state;
 
+#[cfg(feature = "backup")]
+pub use backup::{BackupExportError, BackupExtras, BackupRestoreError, Restored};
 pub use content::{ReceiveError, Received, TextError};
 pub use error::{
     AccountError, ActivityRecordError, AssuranceError, AttestationReceiveError,

@@ -38,6 +38,11 @@ pub mod state_kind {
     pub const ATTESTATION_VERIFIER: &str = "business.attestation_verifier";
     /// One disclosure tracker per business chat (key: the business id).
     pub const DISCLOSURE_TRACKER: &str = "business.disclosure_tracker";
+    /// The business chats that have a disclosure tracker (key `""`), written in the
+    /// same commit as a new tracker, so a backup can find every tracker.
+    pub const DISCLOSURE_INDEX: &str = "business.disclosure_index";
+    /// The user's backup setting and the device's backup counter (key `""`).
+    pub const BACKUP_STATUS: &str = "backup.status";
     /// The next signed-prekey and one-time-prekey ids the device hands out, and the
     /// one-time prekeys on offer (key `""`).
     pub const PREKEY_IDS: &str = "device.prekey_ids";
@@ -48,7 +53,47 @@ pub mod state_kind {
     pub const IDENTITY_ASSURANCE_INDEX: &str = crate::assurance::ASSURANCE_INDEX_KIND;
 }
 
-use state_kind::{ACTIVITY, ATTESTATION_VERIFIER, CONSENT_LEDGER, DISCLOSURE_TRACKER};
+use state_kind::{
+    ACTIVITY, ATTESTATION_VERIFIER, CONSENT_LEDGER, DISCLOSURE_INDEX, DISCLOSURE_TRACKER,
+};
+
+/// The disclosure index: business ids, sorted, each as a 2-byte big-endian length then
+/// its UTF-8 bytes.
+pub(super) fn disclosure_index(
+    b: Option<&Zeroizing<Vec<u8>>>,
+) -> Result<std::collections::BTreeSet<String>, PrivacyStateError> {
+    let mut out = std::collections::BTreeSet::new();
+    let Some(mut rest) = b.map(|b| b.as_slice()) else {
+        return Ok(out);
+    };
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_at_checked(2).ok_or(corrupt(DISCLOSURE_INDEX))?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (id, tail) = tail
+            .split_at_checked(len)
+            .ok_or(corrupt(DISCLOSURE_INDEX))?;
+        let id = std::str::from_utf8(id).map_err(|_| corrupt(DISCLOSURE_INDEX))?;
+        out.insert(id.to_owned());
+        rest = tail;
+    }
+    Ok(out)
+}
+
+/// The index with `business` added, encoded.
+fn with_business(
+    b: Option<&Zeroizing<Vec<u8>>>,
+    business: &BusinessId,
+) -> Result<Vec<u8>, PrivacyStateError> {
+    let mut ids = disclosure_index(b)?;
+    ids.insert(business.as_str().to_owned());
+    let mut out = Vec::new();
+    for id in &ids {
+        let len = u16::try_from(id.len()).map_err(|_| corrupt(DISCLOSURE_INDEX))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(id.as_bytes());
+    }
+    Ok(out)
+}
 
 /// Where a device's privacy-model state lives: the store's [`StateStore`] if it has
 /// one, otherwise values in memory that live as long as the device.
@@ -131,13 +176,15 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         let rows = [
             (ATTESTATION_VERIFIER, ""),
             (DISCLOSURE_TRACKER, business.as_str()),
+            (DISCLOSURE_INDEX, ""),
         ];
         state::update(self.state_store(), &rows, |v| {
             let mut verifier = verifier(v[0].as_ref())?;
             let mut tracker = tracker(v[1].as_ref(), business)?;
+            let index = with_business(v[2].as_ref(), business)?;
             let verified = verifier.verify(signed, business, business_key, now)?;
             let items = tracker.on_attestation(&verified)?;
-            Ok((items, vec![verifier.to_bytes(), tracker.to_bytes()]))
+            Ok((items, vec![verifier.to_bytes(), tracker.to_bytes(), index]))
         })
     }
 
@@ -150,11 +197,15 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
         id: u64,
         serial: Option<u64>,
     ) -> Result<Vec<ChatItem>, BusinessMessageError> {
-        let rows = [(DISCLOSURE_TRACKER, business.as_str())];
+        let rows = [
+            (DISCLOSURE_TRACKER, business.as_str()),
+            (DISCLOSURE_INDEX, ""),
+        ];
         state::update(self.state_store(), &rows, |v| {
             let mut tracker = tracker(v[0].as_ref(), business)?;
+            let index = with_business(v[1].as_ref(), business)?;
             let items = tracker.on_message(id, serial)?;
-            Ok((items, vec![tracker.to_bytes()]))
+            Ok((items, vec![tracker.to_bytes(), index]))
         })
     }
 
@@ -223,6 +274,19 @@ impl<S: ProtocolStore, R: RngCore + CryptoRng, C: Clock> Device<S, R, C> {
             activity: &activity,
             identity_assurance: &identity_assurance,
         };
-        Ok(AccountReport::build(&sources, now)?)
+        let report = AccountReport::build(&sources, now)?;
+        #[cfg(feature = "backup")]
+        let report = match state::read(self.state_store(), state_kind::BACKUP_STATUS, "")? {
+            Some(row) => {
+                let status = crate::backup::BackupStatus::from_bytes(&row).ok_or(
+                    PrivacyStateError::Corrupt {
+                        kind: state_kind::BACKUP_STATUS,
+                    },
+                )?;
+                report.with_backup(&status, &ledger)
+            }
+            None => report,
+        };
+        Ok(report)
     }
 }
