@@ -7,7 +7,7 @@
 //! them, as opaque-ke's own vector tests do.
 
 #![cfg(feature = "backup")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 
