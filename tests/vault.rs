@@ -1,0 +1,538 @@
+//! The password vault through its public API: register and recover, the attempt limit
+//! (also under concurrency), replays, the unknown-user dummy, every parser on junk, and
+//! the reference server (examples/vault) as a separate process over HTTP.
+
+#![cfg(all(feature = "backup", feature = "sqlite"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use confide::backup::vault::{
+    self, Attempt, AttemptId, LoginFinalization, LoginRequest, LoginResponse, MemoryRecords,
+    RegistrationRequest, RegistrationResponse, RegistrationUpload, ReleasedKey, SqliteRecords,
+    StampUpdate, StorageError, VaultError, VaultParams, VaultRecord, VaultRecords, VaultServer,
+    VaultServerSetup,
+};
+use confide::backup::{BackupKey, BackupStamp};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+const USER: &[u8] = b"alice@example.org";
+
+/// Cheap Argon2id for tests: 256 KiB, one pass, one lane.
+fn params() -> VaultParams {
+    VaultParams::new(256, 1, 1).unwrap()
+}
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn server<R: VaultRecords>(records: R, limit: u32, rng: &mut ChaCha20Rng) -> VaultServer<R> {
+    VaultServer::with_limit(VaultServerSetup::generate(rng), records, limit)
+}
+
+fn stamp(generation: u64) -> BackupStamp {
+    BackupStamp {
+        generation,
+        digest: [generation as u8; 32],
+    }
+}
+
+fn register<R: VaultRecords>(
+    server: &VaultServer<R>,
+    user: &[u8],
+    password: &[u8],
+    key: &BackupKey,
+    stamp: Option<BackupStamp>,
+    rng: &mut ChaCha20Rng,
+) {
+    let (request, state) = vault::register_start(password, rng).unwrap();
+    let request = RegistrationRequest::from_bytes(&request.to_bytes()).unwrap();
+    let response = server.register_start(user, &request).unwrap();
+    let response = RegistrationResponse::from_bytes(&response.to_bytes()).unwrap();
+    let upload = state.finish(&response, key, &params(), stamp, rng).unwrap();
+    let upload = RegistrationUpload::from_bytes(&upload.to_bytes()).unwrap();
+    server.register_finish(user, &upload).unwrap();
+}
+
+/// A whole recovery, every message through bytes.
+fn recover<R: VaultRecords>(
+    server: &VaultServer<R>,
+    user: &[u8],
+    password: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> Result<vault::RecoveredKey, VaultError> {
+    let (request, state) = vault::recover_start(password, rng)?;
+    let request = LoginRequest::from_bytes(&request.to_bytes()).unwrap();
+    let (attempt, response) = server.login_start(user, &request, rng)?;
+    let response = LoginResponse::from_bytes(&response.to_bytes()).unwrap();
+    assert_eq!(response.attempt_id(), attempt);
+    let (finalization, proof) = state.finish(&response, rng)?;
+    let finalization = LoginFinalization::from_bytes(&finalization.to_bytes()).unwrap();
+    let released = server.login_finish(user, &attempt, &finalization, rng)?;
+    let released = ReleasedKey::from_bytes(&released.to_bytes()).unwrap();
+    proof.open(&released)
+}
+
+#[test]
+fn register_then_recover_gives_the_key_and_stamp() {
+    let mut rng = rng(1);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(
+        &server,
+        USER,
+        b"correct horse",
+        &key,
+        Some(stamp(1)),
+        &mut rng,
+    );
+    let got = recover(&server, USER, b"correct horse", &mut rng).unwrap();
+    assert_eq!(got.key.expose_bytes(), key.expose_bytes());
+    assert_eq!(got.latest_stamp, Some(stamp(1)));
+
+    // Without a stamp at registration there is none to recover.
+    let other = BackupKey::generate(&mut rng);
+    register(&server, b"bob", b"pw", &other, None, &mut rng);
+    let got = recover(&server, b"bob", b"pw", &mut rng).unwrap();
+    assert_eq!(got.key.expose_bytes(), other.expose_bytes());
+    assert_eq!(got.latest_stamp, None);
+}
+
+#[test]
+fn recommended_params_are_rfc9106_second_option() {
+    let p = VaultParams::recommended();
+    assert_eq!((p.m_cost(), p.t_cost(), p.p_cost()), (65536, 3, 4));
+    assert_eq!(VaultParams::from_bytes(&p.to_bytes()).unwrap(), p);
+    assert_eq!(VaultParams::new(0, 1, 1), Err(VaultError::BadParams));
+    assert_eq!(
+        VaultParams::new(VaultParams::MAX_M_COST + 1, 1, 1),
+        Err(VaultError::BadParams)
+    );
+}
+
+#[test]
+fn wrong_passwords_use_up_the_limit_and_delete_the_record() {
+    let mut rng = rng(2);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    for _ in 0..10 {
+        assert_eq!(
+            recover(&server, USER, b"wrong", &mut rng).unwrap_err(),
+            VaultError::WrongPassword
+        );
+    }
+    assert!(server.records().contains(USER).unwrap());
+    // The eleventh start finds the limit used up: the record goes, and the right
+    // password is refused like a wrong one.
+    assert_eq!(
+        recover(&server, USER, b"right", &mut rng).unwrap_err(),
+        VaultError::WrongPassword
+    );
+    assert!(!server.records().contains(USER).unwrap());
+    assert_eq!(
+        recover(&server, USER, b"right", &mut rng).unwrap_err(),
+        VaultError::WrongPassword
+    );
+}
+
+#[test]
+fn success_resets_the_count() {
+    let mut rng = rng(3);
+    let server = server(MemoryRecords::new(), 3, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    for _ in 0..3 {
+        for _ in 0..2 {
+            assert!(recover(&server, USER, b"wrong", &mut rng).is_err());
+        }
+        assert!(recover(&server, USER, b"right", &mut rng).is_ok());
+    }
+}
+
+#[test]
+fn an_abandoned_login_start_counts() {
+    let mut rng = rng(4);
+    let server = server(MemoryRecords::new(), 2, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    for _ in 0..2 {
+        let (request, _) = vault::recover_start(b"guess", &mut rng).unwrap();
+        server.login_start(USER, &request, &mut rng).unwrap();
+    }
+    assert!(recover(&server, USER, b"right", &mut rng).is_err());
+    assert!(!server.records().contains(USER).unwrap());
+}
+
+/// Counts the starts a backend answered with the real record.
+struct Counting<R> {
+    inner: R,
+    answered: AtomicU32,
+}
+
+impl<R: VaultRecords> VaultRecords for Counting<R> {
+    fn put(&self, user: &[u8], record: &VaultRecord) -> Result<(), StorageError> {
+        self.inner.put(user, record)
+    }
+    fn begin_attempt(&self, user: &[u8], limit: u32) -> Result<Attempt, StorageError> {
+        let a = self.inner.begin_attempt(user, limit)?;
+        if matches!(a, Attempt::Counted(_)) {
+            self.answered.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(a)
+    }
+    fn reset_attempts(&self, user: &[u8]) -> Result<(), StorageError> {
+        self.inner.reset_attempts(user)
+    }
+    fn put_stamp(
+        &self,
+        user: &[u8],
+        generation: u64,
+        sealed: &[u8; vault::SEALED_STAMP_LEN],
+    ) -> Result<bool, StorageError> {
+        self.inner.put_stamp(user, generation, sealed)
+    }
+    fn contains(&self, user: &[u8]) -> Result<bool, StorageError> {
+        self.inner.contains(user)
+    }
+}
+
+fn concurrent_starts<R: VaultRecords + Sync>(records: R) {
+    let mut rng = rng(5);
+    let server = server(
+        Counting {
+            inner: records,
+            answered: AtomicU32::new(0),
+        },
+        10,
+        &mut rng,
+    );
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let server = &server;
+            s.spawn(move || {
+                let mut rng = ChaCha20Rng::seed_from_u64(100 + t);
+                for _ in 0..5 {
+                    let (request, _) = vault::recover_start(b"guess", &mut rng).unwrap();
+                    // Every start gets an answer (a dummy once the record is gone).
+                    server.login_start(USER, &request, &mut rng).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(server.records().answered.load(Ordering::SeqCst), 10);
+    assert!(!server.records().contains(USER).unwrap());
+}
+
+#[test]
+fn concurrent_attempts_never_exceed_the_limit_in_memory() {
+    concurrent_starts(MemoryRecords::new());
+}
+
+#[test]
+fn concurrent_attempts_never_exceed_the_limit_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_starts(SqliteRecords::open(dir.path().join("vault.db")).unwrap());
+}
+
+#[test]
+fn sqlite_records_register_recover_and_lock_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.db");
+    let mut rng = rng(6);
+    let setup = VaultServerSetup::generate(&mut rng);
+    let key = BackupKey::generate(&mut rng);
+    {
+        let server = VaultServer::with_limit(setup.clone(), SqliteRecords::open(&path).unwrap(), 2);
+        register(&server, USER, b"right", &key, Some(stamp(4)), &mut rng);
+    }
+    // A restarted vault (same setup, same file) recovers it.
+    let setup = VaultServerSetup::from_bytes(&setup.to_bytes()).unwrap();
+    let server = VaultServer::with_limit(setup, SqliteRecords::open(&path).unwrap(), 2);
+    let got = recover(&server, USER, b"right", &mut rng).unwrap();
+    assert_eq!(got.key.expose_bytes(), key.expose_bytes());
+    assert_eq!(got.latest_stamp, Some(stamp(4)));
+    for _ in 0..2 {
+        assert!(recover(&server, USER, b"wrong", &mut rng).is_err());
+    }
+    assert!(recover(&server, USER, b"right", &mut rng).is_err());
+    assert!(!server.records().contains(USER).unwrap());
+}
+
+#[test]
+fn a_released_key_from_another_session_is_refused() {
+    let mut rng = rng(7);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+
+    // Session one: the attacker records the released key.
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, response_one) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (finalization, _) = state.finish(&response_one, &mut rng).unwrap();
+    let released_one = server
+        .login_finish(USER, &attempt, &finalization, &mut rng)
+        .unwrap();
+
+    // Session two: fed session one's released key.
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, response) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (finalization, proof) = state.finish(&response, &mut rng).unwrap();
+    server
+        .login_finish(USER, &attempt, &finalization, &mut rng)
+        .unwrap();
+    assert_eq!(
+        proof.open(&released_one).unwrap_err(),
+        VaultError::NotThisSession
+    );
+
+    // Session three: fed session one's login response (the server's ephemeral key and
+    // MAC belong to another client nonce), the client refuses it.
+    let (_, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    assert!(state.finish(&response_one, &mut rng).is_err());
+}
+
+#[test]
+fn a_replayed_finalization_is_refused() {
+    let mut rng = rng(8);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, response) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (finalization, _) = state.finish(&response, &mut rng).unwrap();
+    server
+        .login_finish(USER, &attempt, &finalization, &mut rng)
+        .unwrap();
+    assert_eq!(
+        server
+            .login_finish(USER, &attempt, &finalization, &mut rng)
+            .unwrap_err(),
+        VaultError::UnknownAttempt
+    );
+    // Nor does it finish a newer attempt.
+    let (request, _) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, _) = server.login_start(USER, &request, &mut rng).unwrap();
+    assert_eq!(
+        server
+            .login_finish(USER, &attempt, &finalization, &mut rng)
+            .unwrap_err(),
+        VaultError::WrongPassword
+    );
+    // Nor an attempt id under another user.
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, response) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (finalization, _) = state.finish(&response, &mut rng).unwrap();
+    assert_eq!(
+        server
+            .login_finish(b"mallory", &attempt, &finalization, &mut rng)
+            .unwrap_err(),
+        VaultError::UnknownAttempt
+    );
+}
+
+#[test]
+fn an_unknown_user_gets_the_same_shape() {
+    let mut rng = rng(9);
+    let mut server = server(MemoryRecords::new(), 10, &mut rng);
+    assert_eq!(
+        {
+            let (request, _) = vault::recover_start(b"x", &mut rng).unwrap();
+            server
+                .login_start(b"nobody", &request, &mut rng)
+                .unwrap()
+                .1
+                .params()
+        },
+        VaultParams::recommended()
+    );
+    server.set_dummy_params(params());
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    let (request, known_state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (_, known) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, unknown) = server.login_start(b"nobody", &request, &mut rng).unwrap();
+    assert_eq!(known.params(), unknown.params());
+    let (known_bytes, unknown_bytes) = (known.to_bytes(), unknown.to_bytes());
+    assert_eq!(known_bytes.len(), unknown_bytes.len());
+    assert_ne!(known_bytes, unknown_bytes);
+    // The client sees a wrong password, and the vault has nothing to release.
+    assert_eq!(
+        state.finish(&unknown, &mut rng).unwrap_err(),
+        VaultError::WrongPassword
+    );
+    let (finalization, _) = known_state.finish(&known, &mut rng).unwrap();
+    assert!(
+        server
+            .login_finish(b"nobody", &attempt, &finalization, &mut rng)
+            .is_err()
+    );
+}
+
+#[test]
+fn stamp_updates_are_authenticated_and_monotonic() {
+    let mut rng = rng(10);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, Some(stamp(1)), &mut rng);
+
+    let login = |rng: &mut ChaCha20Rng| {
+        let (request, state) = vault::recover_start(b"right", rng).unwrap();
+        let (attempt, response) = server.login_start(USER, &request, rng).unwrap();
+        let (finalization, proof) = state.finish(&response, rng).unwrap();
+        let released = server
+            .login_finish(USER, &attempt, &finalization, rng)
+            .unwrap();
+        (attempt, proof, released)
+    };
+
+    let (attempt, proof, _) = login(&mut rng);
+    let update = proof.seal_stamp(stamp(5), &mut rng).unwrap();
+    let update = StampUpdate::from_bytes(&update.to_bytes()).unwrap();
+    // Under another attempt id it does not authenticate.
+    let (other, _, _) = login(&mut rng);
+    assert_eq!(
+        server.update_stamp(USER, &other, &update).unwrap_err(),
+        VaultError::NotThisSession
+    );
+    server.update_stamp(USER, &attempt, &update).unwrap();
+    // Once per login.
+    assert_eq!(
+        server.update_stamp(USER, &attempt, &update).unwrap_err(),
+        VaultError::UnknownAttempt
+    );
+    assert_eq!(
+        recover(&server, USER, b"right", &mut rng)
+            .unwrap()
+            .latest_stamp,
+        Some(stamp(5))
+    );
+
+    // A tampered generation fails the MAC; an older one is refused.
+    let (attempt, proof, _) = login(&mut rng);
+    let mut bytes = proof.seal_stamp(stamp(9), &mut rng).unwrap().to_bytes();
+    bytes[8] ^= 1;
+    assert_eq!(
+        server
+            .update_stamp(USER, &attempt, &StampUpdate::from_bytes(&bytes).unwrap())
+            .unwrap_err(),
+        VaultError::NotThisSession
+    );
+    let (attempt, proof, _) = login(&mut rng);
+    let old = proof.seal_stamp(stamp(2), &mut rng).unwrap();
+    assert_eq!(
+        server.update_stamp(USER, &attempt, &old).unwrap_err(),
+        VaultError::StaleStamp { offered: 2 }
+    );
+}
+
+#[test]
+fn a_stamp_update_needs_a_finished_login() {
+    let mut rng = rng(11);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (attempt, response) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (_, proof) = state.finish(&response, &mut rng).unwrap();
+    let update = proof.seal_stamp(stamp(3), &mut rng).unwrap();
+    assert_eq!(
+        server.update_stamp(USER, &attempt, &update).unwrap_err(),
+        VaultError::UnknownAttempt
+    );
+}
+
+/// Every parser on random, truncated and extended bytes: typed errors, never a panic.
+#[test]
+fn every_parser_survives_junk() {
+    let mut rng = rng(12);
+    let server = server(MemoryRecords::new(), 10, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    // Real messages to truncate and flip.
+    let (req, state) = vault::register_start(b"pw", &mut rng).unwrap();
+    let resp = server.register_start(USER, &req).unwrap();
+    let upload = state
+        .finish(&resp, &key, &params(), Some(stamp(1)), &mut rng)
+        .unwrap();
+    server.register_finish(USER, &upload).unwrap();
+    let (lreq, state) = vault::recover_start(b"pw", &mut rng).unwrap();
+    let (attempt, lresp) = server.login_start(USER, &lreq, &mut rng).unwrap();
+    let (fin, proof) = state.finish(&lresp, &mut rng).unwrap();
+    let upd = proof.seal_stamp(stamp(2), &mut rng).unwrap();
+    let released = server.login_finish(USER, &attempt, &fin, &mut rng).unwrap();
+    let setup = VaultServerSetup::generate(&mut rng);
+
+    type Parse = fn(&[u8]) -> bool;
+    let samples: Vec<(Vec<u8>, Parse)> = vec![
+        (req.to_bytes(), |b| {
+            RegistrationRequest::from_bytes(b).is_ok()
+        }),
+        (resp.to_bytes(), |b| {
+            RegistrationResponse::from_bytes(b).is_ok()
+        }),
+        (upload.to_bytes(), |b| {
+            RegistrationUpload::from_bytes(b).is_ok()
+        }),
+        (lreq.to_bytes(), |b| LoginRequest::from_bytes(b).is_ok()),
+        (lresp.to_bytes(), |b| LoginResponse::from_bytes(b).is_ok()),
+        (fin.to_bytes(), |b| LoginFinalization::from_bytes(b).is_ok()),
+        (released.to_bytes(), |b| ReleasedKey::from_bytes(b).is_ok()),
+        (upd.to_bytes(), |b| StampUpdate::from_bytes(b).is_ok()),
+        (attempt.to_bytes().to_vec(), |b| {
+            AttemptId::from_bytes(b).is_ok()
+        }),
+        (setup.to_bytes().to_vec(), |b| {
+            VaultServerSetup::from_bytes(b).is_ok()
+        }),
+        (VaultParams::recommended().to_bytes().to_vec(), |b| {
+            VaultParams::from_bytes(b).is_ok()
+        }),
+    ];
+    for (bytes, parse) in &samples {
+        assert!(parse(bytes), "a real message parses");
+        for len in 0..bytes.len() {
+            // (A released key without a stamp is a shorter valid length.)
+            let released_without_stamp = 1 + 12 + 60 + 1 + 16;
+            assert!(
+                !parse(&bytes[..len]) || len == released_without_stamp,
+                "truncated to {len} parses"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let _ = parse(&longer);
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0x80;
+            let _ = parse(&flipped);
+        }
+        for _ in 0..200 {
+            let mut junk = vec![0u8; (rng.next_u32() % 600) as usize];
+            rng.fill_bytes(&mut junk);
+            if let Some(first) = bytes.first() {
+                if let Some(j) = junk.first_mut() {
+                    if rng.next_u32() % 2 == 0 {
+                        *j = *first;
+                    }
+                }
+            }
+            let _ = parse(&junk);
+        }
+    }
+    // A tampered released key does not open.
+    let mut bad = released.to_bytes();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(
+        proof
+            .open(&ReleasedKey::from_bytes(&bad).unwrap())
+            .unwrap_err(),
+        VaultError::NotThisSession
+    );
+    assert!(proof.open(&released).is_ok());
+}
