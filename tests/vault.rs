@@ -536,3 +536,142 @@ fn every_parser_survives_junk() {
     );
     assert!(proof.open(&released).is_ok());
 }
+
+// The reference vault (examples/vault) as a separate process over HTTP.
+
+struct VaultProcess {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for VaultProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_vault_process(limit: u32) -> VaultProcess {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "vault", "--features", "backup sqlite"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the vault example failed");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples/vault");
+    let mut child = Command::new(bin)
+        .arg(dir.path().join("vault.db"))
+        .args(["--limit", &limit.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    VaultProcess {
+        child,
+        port: line.trim().parse().unwrap(),
+        _dir: dir,
+    }
+}
+
+/// One POST: (status, body).
+fn post(port: u16, path: &str, user: &[u8], body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let user: String = user.iter().map(|b| format!("{b:02x}")).collect();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Vault-User: {user}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(reply[..split].to_vec()).unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, reply[split + 4..].to_vec())
+}
+
+fn http_register(port: u16, password: &[u8], key: &BackupKey, rng: &mut ChaCha20Rng) {
+    let (request, state) = vault::register_start(password, rng).unwrap();
+    let (status, body) = post(port, "/register/start", USER, &request.to_bytes());
+    assert_eq!(status, 200);
+    let response = RegistrationResponse::from_bytes(&body).unwrap();
+    let upload = state
+        .finish(&response, key, &params(), Some(stamp(1)), rng)
+        .unwrap();
+    assert_eq!(
+        post(port, "/register/finish", USER, &upload.to_bytes()).0,
+        204
+    );
+}
+
+fn http_recover(
+    port: u16,
+    password: &[u8],
+    rng: &mut ChaCha20Rng,
+) -> Result<(AttemptId, vault::RecoveryProof, vault::RecoveredKey), VaultError> {
+    let (request, state) = vault::recover_start(password, rng).unwrap();
+    let (status, body) = post(port, "/login/start", USER, &request.to_bytes());
+    assert_eq!(status, 200);
+    let attempt = AttemptId::from_bytes(&body[..16]).unwrap();
+    let response = LoginResponse::from_bytes(&body[16..]).unwrap();
+    let (finalization, proof) = state.finish(&response, rng)?;
+    let mut body = attempt.to_bytes().to_vec();
+    body.extend_from_slice(&finalization.to_bytes());
+    let (status, body) = post(port, "/login/finish", USER, &body);
+    assert_eq!(status, 200);
+    let key = proof.open(&ReleasedKey::from_bytes(&body).unwrap())?;
+    Ok((attempt, proof, key))
+}
+
+#[test]
+fn http_vault_register_recover_and_stamp() {
+    let vault = start_vault_process(10);
+    let mut rng = rng(20);
+    let key = BackupKey::generate(&mut rng);
+    http_register(vault.port, b"right", &key, &mut rng);
+    let (attempt, proof, got) = http_recover(vault.port, b"right", &mut rng).unwrap();
+    assert_eq!(got.key.expose_bytes(), key.expose_bytes());
+    assert_eq!(got.latest_stamp, Some(stamp(1)));
+    let mut body = attempt.to_bytes().to_vec();
+    body.extend_from_slice(&proof.seal_stamp(stamp(2), &mut rng).unwrap().to_bytes());
+    assert_eq!(post(vault.port, "/stamp", USER, &body).0, 204);
+    let (_, _, got) = http_recover(vault.port, b"right", &mut rng).unwrap();
+    assert_eq!(got.latest_stamp, Some(stamp(2)));
+    // Junk is a 400, not a crash.
+    assert_eq!(post(vault.port, "/login/start", USER, b"junk").0, 400);
+    assert_eq!(post(vault.port, "/nowhere", USER, b"").0, 404);
+}
+
+#[test]
+fn http_vault_locks_out_after_ten_wrong_passwords() {
+    let vault = start_vault_process(10);
+    let mut rng = rng(21);
+    let key = BackupKey::generate(&mut rng);
+    http_register(vault.port, b"right", &key, &mut rng);
+    for _ in 0..10 {
+        assert_eq!(
+            http_recover(vault.port, b"wrong", &mut rng).err(),
+            Some(VaultError::WrongPassword)
+        );
+    }
+    assert_eq!(
+        http_recover(vault.port, b"right", &mut rng).err(),
+        Some(VaultError::WrongPassword)
+    );
+    // The record is gone from the vault's database file.
+    let records = SqliteRecords::open(vault._dir.path().join("vault.db")).unwrap();
+    assert!(!records.contains(USER).unwrap());
+}
