@@ -675,3 +675,27 @@ fn http_vault_locks_out_after_ten_wrong_passwords() {
     let records = SqliteRecords::open(vault._dir.path().join("vault.db")).unwrap();
     assert!(!records.contains(USER).unwrap());
 }
+
+#[test]
+fn abandoned_starts_do_not_block_the_vault() {
+    let mut rng = rng(13);
+    let server = server(MemoryRecords::new(), u32::MAX, &mut rng);
+    let key = BackupKey::generate(&mut rng);
+    register(&server, USER, b"right", &key, None, &mut rng);
+    let (request, _) = vault::recover_start(b"guess", &mut rng).unwrap();
+    let (first, _) = server.login_start(USER, &request, &mut rng).unwrap();
+    for _ in 0..5000 {
+        server.login_start(b"nobody", &request, &mut rng).unwrap();
+    }
+    // The oldest pending login was forgotten; a new one still works.
+    let (request, state) = vault::recover_start(b"right", &mut rng).unwrap();
+    let (_, response) = server.login_start(USER, &request, &mut rng).unwrap();
+    let (finalization, _) = state.finish(&response, &mut rng).unwrap();
+    assert_eq!(
+        server
+            .login_finish(USER, &first, &finalization, &mut rng)
+            .unwrap_err(),
+        VaultError::UnknownAttempt
+    );
+    assert!(recover(&server, USER, b"right", &mut rng).is_ok());
+}

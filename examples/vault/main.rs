@@ -25,7 +25,7 @@
 //! - `/stamp`: attempt id ‖ StampUpdate → 204
 //!
 //! Errors: 400 malformed, 403 wrong password or unknown attempt (the same for unknown
-//! users), 409 stale stamp, 503 busy, 500 storage.
+//! users), 409 stale stamp, 500 storage.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -225,7 +225,6 @@ fn status_of(e: &VaultError) -> u16 {
         VaultError::Malformed(_) | VaultError::BadParams => 400,
         VaultError::WrongPassword | VaultError::UnknownAttempt | VaultError::NotThisSession => 403,
         VaultError::StaleStamp { .. } => 409,
-        VaultError::Busy => 503,
         _ => 500,
     }
 }

@@ -96,7 +96,8 @@ pub enum VaultError {
     /// or tampered vault answer).
     #[error("the vault's answer does not belong to this login session")]
     NotThisSession,
-    /// The finalization names no pending login (already used, expired or never started).
+    /// The finalization names no pending login (already used, forgotten as
+    /// one of the oldest of too many pending, or never started).
     #[error("no pending login with this attempt id")]
     UnknownAttempt,
     /// A stamp older than the one the vault holds.
@@ -108,9 +109,6 @@ pub enum VaultError {
     /// The records backend failed.
     #[error("vault storage: {0}")]
     Storage(#[from] StorageError),
-    /// Too many logins pending at once; try again later.
-    #[error("too many pending logins")]
-    Busy,
     /// An OPAQUE step failed for a reason other than a wrong password.
     #[error("OPAQUE protocol error")]
     Protocol,

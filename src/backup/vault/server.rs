@@ -1,7 +1,7 @@
 //! The vault's server half: OPAQUE's server steps, the attempt counter and the release
 //! of the wrapped key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use opaque_ke::{ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup};
@@ -21,9 +21,43 @@ use crate::crypto::ct_eq;
 /// Login starts a record allows without a success before it is deleted.
 pub const DEFAULT_ATTEMPT_LIMIT: u32 = 10;
 
-/// Logins pending at once, so unfinished starts cannot grow the server's memory without
-/// bound.
+/// Logins pending (and finished logins that may still send a stamp) kept at once; past
+/// it the oldest is forgotten, so abandoned starts cannot grow the server's memory
+/// without bound. An abandoned start has already been counted, so forgetting it gives
+/// nobody an extra guess.
 const MAX_PENDING: usize = 4096;
+
+/// A map that forgets its oldest entries past [`MAX_PENDING`].
+struct Bounded<V> {
+    map: HashMap<AttemptId, V>,
+    order: VecDeque<AttemptId>,
+}
+
+impl<V> Bounded<V> {
+    fn new() -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn insert(&mut self, id: AttemptId, value: V) {
+        while self.map.len() >= MAX_PENDING || self.order.len() >= 2 * MAX_PENDING {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.map.insert(id, value);
+        self.order.push_back(id);
+    }
+
+    fn take(&mut self, id: &AttemptId) -> Option<V> {
+        self.map.remove(id)
+    }
+}
 
 /// A records backend failed (its message says why; no secrets in it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,8 +304,8 @@ pub struct VaultServer<R: VaultRecords> {
     records: R,
     limit: u32,
     dummy_params: VaultParams,
-    pending: Mutex<HashMap<AttemptId, Pending>>,
-    sessions: Mutex<HashMap<AttemptId, Session>>,
+    pending: Mutex<Bounded<Pending>>,
+    sessions: Mutex<Bounded<Session>>,
 }
 
 impl<R: VaultRecords> core::fmt::Debug for VaultServer<R> {
@@ -299,8 +333,8 @@ impl<R: VaultRecords> VaultServer<R> {
             records,
             limit,
             dummy_params: VaultParams::recommended(),
-            pending: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Bounded::new()),
+            sessions: Mutex::new(Bounded::new()),
         }
     }
 
@@ -358,9 +392,6 @@ impl<R: VaultRecords> VaultServer<R> {
         request: &LoginRequest,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(AttemptId, LoginResponse), VaultError> {
-        if self.pending.lock().map_err(poisoned)?.len() >= MAX_PENDING {
-            return Err(VaultError::Busy);
-        }
         let record = match self.records.begin_attempt(user_id, self.limit)? {
             Attempt::Counted(record) => Some(*record),
             Attempt::NoRecord | Attempt::LockedOut => None,
@@ -416,7 +447,7 @@ impl<R: VaultRecords> VaultServer<R> {
             .pending
             .lock()
             .map_err(poisoned)?
-            .remove(attempt)
+            .take(attempt)
             .ok_or(VaultError::UnknownAttempt)?;
         if !ct_eq(&pending.user, user_id) {
             return Err(VaultError::UnknownAttempt);
@@ -437,11 +468,7 @@ impl<R: VaultRecords> VaultServer<R> {
             &release,
             rng,
         )?;
-        let mut sessions = self.sessions.lock().map_err(poisoned)?;
-        if sessions.len() >= MAX_PENDING {
-            sessions.clear();
-        }
-        sessions.insert(
+        self.sessions.lock().map_err(poisoned)?.insert(
             *attempt,
             Session {
                 user: user_id.to_vec(),
@@ -463,7 +490,7 @@ impl<R: VaultRecords> VaultServer<R> {
             .sessions
             .lock()
             .map_err(poisoned)?
-            .remove(attempt)
+            .take(attempt)
             .ok_or(VaultError::UnknownAttempt)?;
         if !ct_eq(&session.user, user_id) {
             return Err(VaultError::UnknownAttempt);
