@@ -552,13 +552,31 @@ impl Drop for VaultProcess {
     }
 }
 
+/// The example is built with the features this test binary has, so one build serves
+/// the SQLite and the PostgreSQL tests.
+const EXAMPLE_FEATURES: &str = if cfg!(feature = "postgres") {
+    "backup sqlite postgres"
+} else {
+    "backup sqlite"
+};
+
 fn start_vault_process(limit: u32) -> VaultProcess {
+    start_vault_process_with(limit, &[])
+}
+
+fn start_vault_process_with(limit: u32, extra: &[&str]) -> VaultProcess {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     static BUILD: std::sync::Once = std::sync::Once::new();
     BUILD.call_once(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "vault", "--features", "backup sqlite"])
+            .args([
+                "build",
+                "--example",
+                "vault",
+                "--features",
+                EXAMPLE_FEATURES,
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
@@ -569,6 +587,7 @@ fn start_vault_process(limit: u32) -> VaultProcess {
     let mut child = Command::new(bin)
         .arg(dir.path().join("vault.db"))
         .args(["--limit", &limit.to_string()])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -698,4 +717,176 @@ fn abandoned_starts_do_not_block_the_vault() {
         VaultError::UnknownAttempt
     );
     assert!(recover(&server, USER, b"right", &mut rng).is_ok());
+}
+
+// PostgreSQL records (the example's, `--features postgres`), on a server of our own.
+
+#[cfg(feature = "postgres")]
+#[path = "../examples/vault/postgres.rs"]
+mod example_postgres;
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// A PostgreSQL server on 127.0.0.1 in a temp dir, stopped on drop.
+    pub(crate) struct PgServer {
+        dir: tempfile::TempDir,
+        bin: PathBuf,
+        pub(crate) port: u16,
+        as_root: bool,
+    }
+
+    fn pg_bin() -> PathBuf {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut candidates: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| {
+                d.filter_map(|e| {
+                    let e = e.ok()?;
+                    Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
+        candidates.extend(versioned.into_iter().map(|(_, p)| p));
+        candidates
+            .into_iter()
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+            .expect("PostgreSQL is not installed (apt-get install -y postgresql)")
+    }
+
+    impl PgServer {
+        pub(crate) fn start() -> Self {
+            let dir = tempfile::Builder::new()
+                .prefix("confide-vault-pg-")
+                .tempdir_in("/tmp")
+                .unwrap();
+            let as_root =
+                String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout)
+                    .trim()
+                    == "0";
+            if as_root {
+                assert!(
+                    Command::new("chown")
+                        .arg("postgres:postgres")
+                        .arg(dir.path())
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let server = Self {
+                dir,
+                bin: pg_bin(),
+                port,
+                as_root,
+            };
+            let data = server.dir.path().join("data");
+            let out = server
+                .pg("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "-N",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "initdb: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let opts = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -k {}",
+                server.port,
+                server.dir.path().display()
+            );
+            let out = server
+                .pg("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(server.dir.path().join("server.log"))
+                .args(["-w", "-t", "60", "-o", &opts, "start"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "pg_ctl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            server
+        }
+
+        pub(crate) fn url(&self) -> String {
+            format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            )
+        }
+
+        fn pg(&self, program: &str) -> Command {
+            let real = std::fs::canonicalize(self.bin.join("initdb"))
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join(program)));
+            let exe = std::iter::once(self.bin.join(program))
+                .chain(real)
+                .find(|p| p.is_file())
+                .unwrap();
+            if self.as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(exe);
+                c
+            } else {
+                Command::new(exe)
+            }
+        }
+    }
+
+    impl Drop for PgServer {
+        fn drop(&mut self) {
+            let _ = self
+                .pg("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-m", "immediate", "-w", "stop"])
+                .output();
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_records_count_concurrent_attempts_and_serve_the_example() {
+    let pg = pg::PgServer::start();
+    concurrent_starts(example_postgres::PostgresRecords::connect(&pg.url()).unwrap());
+
+    // The example over HTTP on the same database: register, recover, lock out.
+    let url = pg.url();
+    let vault = start_vault_process_with(3, &["--postgres", &url]);
+    let mut rng = rng(30);
+    let key = BackupKey::generate(&mut rng);
+    http_register(vault.port, b"right", &key, &mut rng);
+    let (_, _, got) = http_recover(vault.port, b"right", &mut rng).unwrap();
+    assert_eq!(got.key.expose_bytes(), key.expose_bytes());
+    for _ in 0..3 {
+        assert!(http_recover(vault.port, b"wrong", &mut rng).is_err());
+    }
+    assert!(http_recover(vault.port, b"right", &mut rng).is_err());
+    let records = example_postgres::PostgresRecords::connect(&url).unwrap();
+    assert!(!records.contains(USER).unwrap());
 }

@@ -3,7 +3,13 @@
 //!
 //! ```text
 //! cargo run --example vault --features "backup sqlite" -- VAULT.db [--limit N]
+//! cargo run --example vault --features "backup sqlite postgres" -- VAULT.db \
+//!     --postgres "host=127.0.0.1 user=postgres dbname=vault" [--limit N]
 //! ```
+//!
+//! With `--postgres` the records live in PostgreSQL (each attempt one atomic
+//! `UPDATE ... SET attempts = attempts + 1 ... RETURNING`) and `VAULT.db` only names
+//! where the setup file goes.
 //!
 //! Prints the port it listens on as the first line of stdout. The OPAQUE server setup
 //! (its long-term secrets) lives in `VAULT.db.setup`, created on first start.
@@ -34,10 +40,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confide::backup::vault::{
-    AttemptId, LoginFinalization, LoginRequest, RegistrationRequest, RegistrationUpload,
-    SqliteRecords, StampUpdate, VaultError, VaultServer, VaultServerSetup,
+    Attempt, AttemptId, LoginFinalization, LoginRequest, RegistrationRequest, RegistrationUpload,
+    SEALED_STAMP_LEN, SqliteRecords, StampUpdate, StorageError, VaultError, VaultRecord,
+    VaultRecords, VaultServer, VaultServerSetup,
 };
 use confide::rand_core::OsRng;
+
+#[cfg(feature = "postgres")]
+mod postgres;
 
 /// Largest request line or header line.
 const MAX_LINE: usize = 1024;
@@ -48,7 +58,47 @@ const MAX_BODY: usize = 4096;
 /// Largest user id, in bytes.
 const MAX_USER: usize = 256;
 
-type Server = VaultServer<SqliteRecords>;
+type Server = VaultServer<Records>;
+
+/// The backend chosen on the command line.
+enum Records {
+    Sqlite(SqliteRecords),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PostgresRecords),
+}
+
+impl Records {
+    fn get(&self) -> &dyn VaultRecords {
+        match self {
+            Records::Sqlite(r) => r,
+            #[cfg(feature = "postgres")]
+            Records::Postgres(r) => r,
+        }
+    }
+}
+
+impl VaultRecords for Records {
+    fn put(&self, user: &[u8], record: &VaultRecord) -> Result<(), StorageError> {
+        self.get().put(user, record)
+    }
+    fn begin_attempt(&self, user: &[u8], limit: u32) -> Result<Attempt, StorageError> {
+        self.get().begin_attempt(user, limit)
+    }
+    fn reset_attempts(&self, user: &[u8]) -> Result<(), StorageError> {
+        self.get().reset_attempts(user)
+    }
+    fn put_stamp(
+        &self,
+        user: &[u8],
+        generation: u64,
+        sealed: &[u8; SEALED_STAMP_LEN],
+    ) -> Result<bool, StorageError> {
+        self.get().put_stamp(user, generation, sealed)
+    }
+    fn contains(&self, user: &[u8]) -> Result<bool, StorageError> {
+        self.get().contains(user)
+    }
+}
 
 fn main() {
     if let Err(e) = run() {
@@ -60,6 +110,7 @@ fn main() {
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut db: Option<PathBuf> = None;
+    let mut postgres_url: Option<String> = None;
     let mut limit = confide::backup::vault::DEFAULT_ATTEMPT_LIMIT;
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -69,13 +120,22 @@ fn run() -> Result<(), String> {
                     .and_then(|n| n.parse().ok())
                     .ok_or("--limit needs a number")?;
             }
+            "--postgres" => postgres_url = Some(args.next().ok_or("--postgres needs a URL")?),
             _ if db.is_none() => db = Some(PathBuf::from(arg)),
             _ => return Err(format!("unexpected argument {arg:?}")),
         }
     }
     let db = db.ok_or("usage: vault VAULT.db [--limit N]")?;
     let setup = load_setup(&db)?;
-    let records = SqliteRecords::open(&db).map_err(|e| e.to_string())?;
+    let records = match postgres_url {
+        None => Records::Sqlite(SqliteRecords::open(&db).map_err(|e| e.to_string())?),
+        #[cfg(feature = "postgres")]
+        Some(url) => {
+            Records::Postgres(postgres::PostgresRecords::connect(&url).map_err(|e| e.to_string())?)
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(_) => return Err("built without the `postgres` feature".into()),
+    };
     let server = Arc::new(VaultServer::with_limit(setup, records, limit));
 
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

@@ -118,6 +118,17 @@ impl VaultRecord {
         self.params
     }
 
+    /// Replaces the sealed stamp unless `generation` is older than the stored one
+    /// (`false` then): for [`VaultRecords::put_stamp`] implementations that store whole
+    /// records.
+    pub fn set_stamp(&mut self, generation: u64, sealed: &[u8; SEALED_STAMP_LEN]) -> bool {
+        if self.stamp.is_some_and(|(g, _)| g > generation) {
+            return false;
+        }
+        self.stamp = Some((generation, *sealed));
+        true
+    }
+
     /// The stored stamp's generation, if any.
     pub fn stamp_generation(&self) -> Option<u64> {
         self.stamp.map(|(g, _)| g)
@@ -270,14 +281,9 @@ impl VaultRecords for MemoryRecords {
         sealed: &[u8; SEALED_STAMP_LEN],
     ) -> Result<bool, StorageError> {
         let mut map = self.lock()?;
-        let Some((record, _)) = map.get_mut(user) else {
-            return Ok(false);
-        };
-        if record.stamp.is_some_and(|(g, _)| g > generation) {
-            return Ok(false);
-        }
-        record.stamp = Some((generation, *sealed));
-        Ok(true)
+        Ok(map
+            .get_mut(user)
+            .is_some_and(|(record, _)| record.set_stamp(generation, sealed)))
     }
 
     fn contains(&self, user: &[u8]) -> Result<bool, StorageError> {

@@ -128,10 +128,9 @@ impl VaultRecords for SqliteRecords {
         };
         let mut record =
             VaultRecord::from_bytes(&bytes).map_err(|e| StorageError(e.to_string()))?;
-        if record.stamp.is_some_and(|(g, _)| g > generation) {
+        if !record.set_stamp(generation, sealed) {
             return Ok(false);
         }
-        record.stamp = Some((generation, *sealed));
         tx.execute(
             "UPDATE vault_records SET record = ?2 WHERE user = ?1",
             params![user, record.to_bytes()],
