@@ -16,6 +16,7 @@ pub use format::{
     BACKUP_COMPRESSION_LEVEL, BackupReader, BackupWriter, KeyKind, ReadError, WriteError,
 };
 pub use key::{BACKUP_KEY_DIGITS, BackupKey, BackupKeyError};
+pub use vault::{RecoveredKey, VaultError, VaultParams, VaultServer};
 
 /// Which backup a file is: its generation (the device counts up with every backup it
 /// writes) and the SHA-256 of its header, which binds its random IV and key check.
