@@ -11,6 +11,7 @@ mod key;
 mod payload;
 pub mod vault;
 
+pub use crypt15::{Crypt15Error, Crypt15Info, Crypt15Reader, Crypt15Writer};
 pub use format::{
     BACKUP_COMPRESSION_LEVEL, BackupReader, BackupWriter, KeyKind, ReadError, WriteError,
 };
