@@ -482,4 +482,58 @@ mod tests {
             Err(Crypt15Error::Truncated)
         ));
     }
+
+    fn header_only(prefix: &pb::BackupPrefix) -> Vec<u8> {
+        let encoded = prefix.encode_to_vec();
+        let mut file = vec![u8::try_from(encoded.len()).unwrap()];
+        file.extend_from_slice(&encoded);
+        file.extend_from_slice(&[0u8; 64]);
+        file
+    }
+
+    #[test]
+    fn header_errors_are_typed() {
+        let key = BackupKey::from_bytes([3; 32]);
+        let open = |file: &[u8]| Crypt15Reader::open(file, &key).map(|_| ());
+        let c14 = pb::BackupPrefix {
+            key_type: Some(0),
+            cipher_info: Some(pb::backup_prefix::CipherInfo::C14Cipher(pb::C14Cipher {
+                iv: vec![0; 16],
+            })),
+            info: None,
+        };
+        assert!(matches!(
+            open(&header_only(&c14)),
+            Err(Crypt15Error::Crypt14)
+        ));
+        let short_iv = pb::BackupPrefix {
+            key_type: Some(1),
+            cipher_info: Some(pb::backup_prefix::CipherInfo::C15Iv(pb::C15Iv {
+                iv: vec![0; 12],
+            })),
+            info: None,
+        };
+        assert!(matches!(
+            open(&header_only(&short_iv)),
+            Err(Crypt15Error::BadIvLength { len: 12 })
+        ));
+        let no_iv = pb::BackupPrefix::default();
+        assert!(matches!(
+            open(&header_only(&no_iv)),
+            Err(Crypt15Error::BadHeader)
+        ));
+        assert!(matches!(
+            open(&[3, 0xff, 0xff, 0xff]),
+            Err(Crypt15Error::BadHeader)
+        ));
+        assert!(matches!(open(&[0, 0]), Err(Crypt15Error::BadHeader)));
+        assert!(matches!(open(&[200, 8, 1]), Err(Crypt15Error::Truncated)));
+
+        let long = Crypt15Info::new("9".repeat(300), "42");
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        assert!(matches!(
+            Crypt15Writer::new(Vec::new(), &key, &long, &mut rng),
+            Err(Crypt15Error::HeaderTooLong { .. })
+        ));
+    }
 }
