@@ -9,7 +9,6 @@
 //!
 //! The round keys, counter state, hash key and tag mask all zeroize on drop (the
 //! `zeroize` features of `aes`, `ctr` and `ghash`, and `Zeroizing` here).
-#![cfg_attr(not(test), allow(dead_code))]
 
 use aes::Aes256;
 use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};

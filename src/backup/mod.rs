@@ -12,6 +12,7 @@ pub(crate) mod payload;
 mod setting;
 pub mod vault;
 
+pub use crypt15::{Crypt15Error, Crypt15Info, Crypt15Reader, Crypt15Writer};
 pub use format::{
     BACKUP_COMPRESSION_LEVEL, BackupReader, BackupWriter, KeyKind, ReadError, WriteError,
 };
