@@ -9,6 +9,8 @@
 mod addresses;
 mod chain_key;
 pub mod cipher;
+#[cfg(test)]
+mod known_answers;
 mod message_keys;
 // The bare session is public only as `hazmat::Session`.
 pub(crate) mod ratchet;
