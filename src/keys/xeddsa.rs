@@ -252,4 +252,60 @@ mod tests {
         assert!(equation_holds(&high, b"m", &sig));
         assert!(!verify(&high, b"m", &sig));
     }
+
+    /// `s + k·L` (little-endian, 255 bits: the top bit of the last byte is the sign bit
+    /// and stays as it was), or `None` once it no longer fits.
+    fn s_plus_l(sig: &[u8; SIGNATURE_LEN], k: u8) -> Option<[u8; SIGNATURE_LEN]> {
+        let l = curve25519_dalek::constants::BASEPOINT_ORDER.to_bytes();
+        let mut out = *sig;
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let top = if i == 31 { 0x7f } else { 0xff };
+            let sum = u16::from(sig[32 + i] & top) + u16::from(l[i]) * u16::from(k) + carry;
+            out[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        if carry != 0 || out[63] & 0x80 != 0 {
+            return None;
+        }
+        out[63] |= sig[63] & 0x80;
+        Some(out)
+    }
+
+    /// README: "refuses non-canonical XEdDSA signatures". `s` and `s + L` satisfy the
+    /// same equation, so a verifier that reduces `s` mod L accepts a second spelling of
+    /// every signature; confide refuses every `s` from L up.
+    #[test]
+    fn a_signature_with_a_non_canonical_s_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(18);
+        let mut tried = 0;
+        for round in 0..16 {
+            let key = crate::keys::PrivateKey::generate(&mut rng);
+            let public = *key.public_key().x25519_bytes();
+            let message = [round as u8; 7];
+            let sig = key.sign(&mut rng, &message);
+            assert!(verify(&public, &message, &sig));
+            for k in 1..=15 {
+                let Some(alias) = s_plus_l(&sig, k) else { break };
+                tried += 1;
+                assert_ne!(alias, sig);
+                // Reduced mod L it is the valid signature again.
+                assert_eq!(reduced(&alias), sig);
+                assert!(!verify(&public, &message, &alias), "s + {k}L accepted");
+            }
+        }
+        // 2^255 / L is about 8: each signature has aliases up to s + 6L or s + 7L.
+        assert!(tried >= 16 * 6, "only {tried} aliases tried");
+    }
+
+    /// The same signature with `s` reduced mod L (what a lax verifier computes).
+    fn reduced(sig: &[u8; SIGNATURE_LEN]) -> [u8; SIGNATURE_LEN] {
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&sig[32..]);
+        s[31] &= 0x7f;
+        let mut out = *sig;
+        out[32..].copy_from_slice(Scalar::from_bytes_mod_order(s).as_bytes());
+        out[63] |= sig[63] & 0x80;
+        out
+    }
 }
