@@ -286,7 +286,9 @@ mod tests {
             let sig = key.sign(&mut rng, &message);
             assert!(verify(&public, &message, &sig));
             for k in 1..=15 {
-                let Some(alias) = s_plus_l(&sig, k) else { break };
+                let Some(alias) = s_plus_l(&sig, k) else {
+                    break;
+                };
                 tried += 1;
                 assert_ne!(alias, sig);
                 // Reduced mod L it is the valid signature again.

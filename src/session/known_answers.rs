@@ -118,3 +118,18 @@ fn message_keys_match_libsignal_node() {
         assert_eq!(keys.iv(), &bytes::<16>(&row["iv"]));
     }
 }
+
+/// Keys print as `***`, whatever they hold.
+#[test]
+fn keys_print_no_secret() {
+    let v = vectors();
+    let row = &v["message_keys"][0];
+    let keys = MessageKeys::derive(&bytes(&row["seed"]), None);
+    assert_eq!(format!("{keys:?}"), "MessageKeys(***)");
+    let chain = ChainKey::new(bytes(&v["chain_steps"][0]["chain_key"]), 3);
+    assert_eq!(format!("{chain:?}"), r#"ChainKey { key: "***", index: 3 }"#);
+    let root = RootKey::new(bytes(&v["x3dh"][0]["root_key"]));
+    let shown = format!("{root:?}");
+    assert!(shown.contains("***"), "{shown}");
+    assert!(!shown.contains(&v["x3dh"][0]["root_key"].as_str().unwrap()[..8]));
+}
