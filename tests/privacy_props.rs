@@ -66,31 +66,6 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn an_opted_out_user_is_never_used_for_ads(events in decisions(), probes in prop::collection::vec(0u64..3000, 1..6)) {
-        let s = schedule();
-        let l = build_ledger(&events);
-        for day in probes {
-            let now = t(day);
-            let snap = ConsentSnapshot::at(&l, s, now);
-            prop_assert_eq!(snap.legacy_opt_out(), l.legacy_opt_out(now).is_some());
-            if !snap.legacy_opt_out() {
-                continue;
-            }
-            for r in Recipient::ALL {
-                for c in DataCategory::ALL {
-                    for p in [Purpose::Ads, Purpose::ProductExperiences] {
-                        if let Ok(flow) = DataFlow::new(r, c, p) {
-                            prop_assert!(!evaluate(&flow, &snap).is_allowed(), "{:?}", flow);
-                        }
-                    }
-                }
-            }
-            // Once recorded, at every later probe it is still there.
-            prop_assert!(l.legacy_opt_out(t(day + 10_000)).is_some());
-        }
-    }
-
-    #[test]
     fn nobody_is_deleted_before_120_days_without_connection(
         events in decisions(),
         gaps in prop::collection::vec(1u64..150, 0..40),
@@ -250,4 +225,77 @@ proptest! {
         }
         prop_assert_eq!(delivered + tracker.held_count() as u64, sent);
     }
+}
+
+/// Ledgers that reach the case the opt-out rule exists for: the 2016 terms accepted
+/// (they introduce ads and product experiences), the opt-out taken inside its 30 days,
+/// then anything, then the 2016 terms accepted again (a no-op unless withdrawn between).
+/// Half the cases; the other half are the plain random ledgers.
+fn opted_out_then_accepted() -> impl Strategy<Value = Vec<(bool, u8, u64)>> {
+    let structured = (
+        24u64..60,
+        0u64..=30,
+        prop::collection::vec((any::<bool>(), 0u8..5, 0u64..400), 0..6),
+        0u64..400,
+    )
+        .prop_map(|(accept, opt_out, middle, again)| {
+            let mut events = vec![(false, 0, accept), (false, 4, opt_out)];
+            events.extend(middle);
+            events.push((false, 0, again));
+            events
+        });
+    prop_oneof![decisions(), structured]
+}
+
+/// Whatever the ledger, an opted-out user's data never flows for ads or product
+/// experiences. The counter makes sure the interesting branch ran: at least a quarter
+/// of the cases probe a moment when the opt-out is on record and the terms that
+/// introduce those purposes are accepted (without the rule, those flows would pass).
+#[test]
+fn an_opted_out_user_is_never_used_for_ads() {
+    use proptest::test_runner::{Config, TestRunner};
+    use std::cell::Cell;
+    const CASES: u32 = 256;
+    let legacy = PolicyId::new("2016-08").unwrap();
+    let interesting = Cell::new(0u32);
+    let mut runner = TestRunner::new(Config::with_cases(CASES));
+    let strategy = (
+        opted_out_then_accepted(),
+        prop::collection::vec(0u64..3000, 1..6),
+    );
+    runner
+        .run(&strategy, |(events, probes)| {
+            let s = schedule();
+            let l = build_ledger(&events);
+            let mut hit = false;
+            for day in probes {
+                let now = t(day);
+                let snap = ConsentSnapshot::at(&l, s, now);
+                prop_assert_eq!(snap.legacy_opt_out(), l.legacy_opt_out(now).is_some());
+                if !snap.legacy_opt_out() {
+                    continue;
+                }
+                hit |= l.is_accepted(&legacy, now);
+                for r in Recipient::ALL {
+                    for c in DataCategory::ALL {
+                        for p in [Purpose::Ads, Purpose::ProductExperiences] {
+                            if let Ok(flow) = DataFlow::new(r, c, p) {
+                                prop_assert!(!evaluate(&flow, &snap).is_allowed(), "{:?}", flow);
+                            }
+                        }
+                    }
+                }
+                // Once recorded, at every later probe it is still there.
+                prop_assert!(l.legacy_opt_out(t(day + 10_000)).is_some());
+            }
+            interesting.set(interesting.get() + u32::from(hit));
+            Ok(())
+        })
+        .unwrap();
+    let hits = interesting.get();
+    eprintln!("opted out and accepted at a probe: {hits} of {CASES} cases");
+    assert!(
+        hits * 4 >= CASES,
+        "only {hits} of {CASES} cases reached the opt-out rule"
+    );
 }
