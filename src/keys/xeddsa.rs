@@ -256,7 +256,9 @@ mod tests {
     /// `s + k·L` (little-endian, 255 bits: the top bit of the last byte is the sign bit
     /// and stays as it was), or `None` once it no longer fits.
     fn s_plus_l(sig: &[u8; SIGNATURE_LEN], k: u8) -> Option<[u8; SIGNATURE_LEN]> {
-        let l = curve25519_dalek::constants::BASEPOINT_ORDER.to_bytes();
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        let l = u("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+        assert_eq!(Scalar::from_bytes_mod_order(l), Scalar::ZERO);
         let mut out = *sig;
         let mut carry = 0u16;
         for i in 0..32 {
