@@ -605,3 +605,17 @@ fn stored_state_of_unknown_version_is_refused() {
     v4[at + 1] = 4;
     assert!(confide::SessionRecord::from_bytes(&v4).is_err());
 }
+
+/// The README's limits table, number for number (the public constants are what apps size
+/// their storage by).
+#[test]
+fn limits_are_the_documented_numbers() {
+    assert_eq!(limits::MAX_SKIPPED_KEYS_PER_CHAIN, 2_000);
+    assert_eq!(limits::MAX_RECEIVER_CHAINS, 5);
+    assert_eq!(limits::MAX_FORWARD_JUMP, 25_000);
+    assert_eq!(limits::MAX_PREVIOUS_STATES, 40);
+    assert_eq!(limits::MAX_CHAIN_STEPS_PER_MESSAGE, 50_002);
+    // 41 states × 5 chains × 2,000 keys.
+    assert_eq!(limits::MAX_SKIPPED_KEYS_PER_DEVICE, 410_000);
+    assert_eq!(limits::MAX_UNACKNOWLEDGED_SESSION_AGE, 30 * 86_400_000);
+}
