@@ -317,6 +317,52 @@ fn a_mebibyte_through_default_options_both_ways() {
         .unwrap();
         assert!(plain == data);
     }
+    assert_eq!(
+        media::verify(
+            &key,
+            MediaKind::Video,
+            &upload[..],
+            Some(info.file_enc_sha256)
+        )
+        .unwrap(),
+        info.file_enc_sha256
+    );
+    for at in [100, (1 << 18) + 7, upload.len() - 11, upload.len() - 1] {
+        let mut bad = upload.clone();
+        bad[at] ^= 0x40;
+        assert!(
+            matches!(
+                media::verify(&key, MediaKind::Video, &bad[..], None),
+                Err(MediaDecryptError::BadMac)
+            ),
+            "flip at {at}"
+        );
+    }
+}
+
+/// `verify` reads 256 KiB + 64 bytes at a time and holds back the last 26 of each read:
+/// uploads that end just before, at and just after a read's end, one and two reads in.
+#[test]
+fn verify_across_its_read_boundaries() {
+    let mut r = rng(4);
+    let key = MediaKey::generate(&mut r);
+    let read = (256 << 10) + 64;
+    for reads in [1usize, 2] {
+        // Uploads are 16n + 10 bytes: these plaintexts give every such length from 50
+        // below the boundary to 30 above it.
+        let boundary = reads * read - (reads - 1) * 26;
+        for plain_len in (boundary - 60)..(boundary + 30) {
+            let data = random_bytes(&mut r, plain_len);
+            let (upload, info) = media::encrypt_bytes(&key, MediaKind::Document, &data);
+            let got = media::verify(&key, MediaKind::Document, &upload[..], None);
+            assert_eq!(
+                got.unwrap(),
+                info.file_enc_sha256,
+                "upload of {}",
+                upload.len()
+            );
+        }
+    }
 }
 
 /// A reader that hands out at most `step` bytes per call and interrupts every other call.
