@@ -1,13 +1,24 @@
 //! The store-driven decrypt keeps every message it stores under the caller's clock, so
-//! the store's dedupe rules (acknowledge, purge) see real receive times.
+//! the store's dedupe rules (acknowledge, purge) see real receive times; a redelivery is
+//! told from a replay whatever the store answers, and a refused one names its counter.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use confide::group::{DistributionId, SenderKeyRecord};
+use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
 use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
-use confide::store::{DurableStore, MessageId, SqliteStore, StoreKey, TransactionalStore};
-use confide::{Address, CiphertextMessage, DecryptError, IdentityKeyPair, Timestamp};
+use confide::store::{
+    Commit, CommitOutcome, DeliveredMessage, DurableStore, IdentityStore, KyberPreKeyStore,
+    MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore,
+    SqliteStore, StateStore, StoreKey, TransactionalGroupStore, TransactionalStore,
+};
+use confide::{
+    Address, CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair, SessionRecord,
+    StoreError, Timestamp,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -92,5 +103,222 @@ fn purge_keeps_dedupe_rows_of_messages_received_after_the_cutoff() {
     match cipher::decrypt(&bob, &bob_addr, &alice_addr, &again, &mut r, NOW) {
         Err(DecryptError::DuplicateMessage { counter: 0 }) => {}
         other => panic!("redelivery after purge: {other:?}"),
+    }
+}
+
+/// Alice's session with Bob (both in SQLite) and three messages on it, the first of
+/// them already decrypted by Bob.
+struct Conversation {
+    _dir: tempfile::TempDir,
+    alice_addr: Address,
+    bob_addr: Address,
+    bob: SqliteStore,
+    messages: Vec<CiphertextMessage>,
+}
+
+fn conversation() -> Conversation {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+    let alice = open(&dir.path().join("alice.db"), 1);
+    let bob = open(&dir.path().join("bob.db"), 2);
+    let mut r = rng(4);
+    let spec = BundleSpec::new(1, 7).with_pre_key(Some(42));
+    let bundle = cipher::publish_bundle(&bob, &mut r, &spec, NOW).unwrap();
+    cipher::start_session(&alice, &bob_addr, &bundle, Versions::V3AndV4, &mut r, NOW).unwrap();
+    let messages: Vec<_> = (0..3u8)
+        .map(|i| cipher::encrypt(&alice, &alice_addr, &bob_addr, &[i; 9], &mut r, NOW).unwrap())
+        .collect();
+    cipher::decrypt(&bob, &bob_addr, &alice_addr, &messages[0], &mut r, NOW).unwrap();
+    Conversation {
+        _dir: dir,
+        alice_addr,
+        bob_addr,
+        bob,
+        messages,
+    }
+}
+
+/// Once acknowledged, a redelivered message is refused, and the error names the
+/// message's own counter (here 2, on a chain already in use).
+#[test]
+fn an_acknowledged_redelivery_names_its_counter() {
+    let c = conversation();
+    let mut r = rng(5);
+    for m in &c.messages[1..] {
+        cipher::decrypt(&c.bob, &c.bob_addr, &c.alice_addr, m, &mut r, NOW).unwrap();
+    }
+    let third = &c.messages[2];
+    assert!(
+        c.bob
+            .acknowledge(&c.alice_addr, &MessageId::of(third))
+            .unwrap()
+    );
+    match cipher::decrypt(&c.bob, &c.bob_addr, &c.alice_addr, third, &mut r, NOW) {
+        Err(DecryptError::DuplicateMessage { counter: 2 }) => {}
+        other => panic!("acknowledged redelivery: {other:?}"),
+    }
+}
+
+/// A message whose record is gone (its disappearing timer ran out and it was purged)
+/// is refused as a duplicate when it comes again: its key is spent, and no retry loop
+/// may turn that into a contention error.
+#[test]
+fn a_purged_message_delivered_again_is_a_duplicate() {
+    let c = conversation();
+    let mut r = rng(6);
+    let second = &c.messages[1];
+    let got = cipher::decrypt(&c.bob, &c.bob_addr, &c.alice_addr, second, &mut r, NOW).unwrap();
+    assert!(!got.redelivered);
+    assert!(
+        c.bob
+            .set_message_expiry(&c.alice_addr, &got.id, Some(NOW))
+            .unwrap()
+    );
+    c.bob.purge_messages(NOW, NOW).unwrap();
+    assert!(c.bob.message(&c.alice_addr, &got.id).unwrap().is_none());
+    match cipher::decrypt(&c.bob, &c.bob_addr, &c.alice_addr, second, &mut r, NOW) {
+        Err(DecryptError::DuplicateMessage { counter: 1 }) => {}
+        other => panic!("redelivery after its record was purged: {other:?}"),
+    }
+}
+
+/// Bob's store whose first `delivered` answer is stale: it misses a message another
+/// writer has committed, as a read from a lagging replica would. Everything else is
+/// Bob's SQLite store.
+struct StaleOnce<'a> {
+    inner: &'a SqliteStore,
+    stale: AtomicBool,
+}
+
+impl StaleOnce<'_> {
+    fn txn(&self) -> &dyn TransactionalStore {
+        self.inner.transactional().unwrap()
+    }
+}
+
+impl IdentityStore for StaleOnce<'_> {
+    fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
+        self.inner.local_identity()
+    }
+    fn local_registration_id(&self) -> Result<u32, StoreError> {
+        self.inner.local_registration_id()
+    }
+    fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
+        self.inner.identity(address)
+    }
+    fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
+        self.inner.save_identity(address, key)
+    }
+    fn state_store(&self) -> Option<&dyn StateStore> {
+        self.inner.state_store()
+    }
+}
+
+impl PreKeyStore for StaleOnce<'_> {
+    fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
+        self.inner.pre_key(id)
+    }
+    fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
+        self.inner.save_pre_key(record)
+    }
+    fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
+        self.inner.remove_pre_key(id)
+    }
+    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
+        self.inner.kyber_pre_keys()
+    }
+}
+
+impl SignedPreKeyStore for StaleOnce<'_> {
+    fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
+        self.inner.signed_pre_key(id)
+    }
+    fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
+        self.inner.save_signed_pre_key(record)
+    }
+}
+
+impl SessionStore for StaleOnce<'_> {
+    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.session(address)
+    }
+    fn save_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
+        self.inner.save_session(address, record)
+    }
+    fn transactional(&self) -> Option<&dyn TransactionalStore> {
+        Some(self)
+    }
+}
+
+impl SenderKeyStore for StaleOnce<'_> {
+    fn sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        self.inner.sender_key(sender, distribution_id)
+    }
+    fn save_sender_key(
+        &self,
+        sender: &Address,
+        distribution_id: DistributionId,
+        record: &SenderKeyRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.save_sender_key(sender, distribution_id, record)
+    }
+    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
+        self.inner.transactional_group()
+    }
+}
+
+impl TransactionalStore for StaleOnce<'_> {
+    fn load_session(
+        &self,
+        address: &Address,
+    ) -> Result<(Option<SessionRecord>, RowVersion), StoreError> {
+        self.txn().load_session(address)
+    }
+    fn delivered(
+        &self,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<DeliveredMessage>, StoreError> {
+        if self.stale.swap(false, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        self.txn().delivered(address, id)
+    }
+    fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        self.txn().commit(commit)
+    }
+    fn acknowledge(&self, address: &Address, id: &MessageId) -> Result<bool, StoreError> {
+        self.txn().acknowledge(address, id)
+    }
+}
+
+/// The race a redelivery can lose: the message was committed (by another thread or
+/// host) after the delivered check said no, so the ratchet refuses it as a duplicate.
+/// The decrypt looks again and returns the stored plaintext as a redelivery; once the
+/// message is acknowledged, the same race ends in the duplicate error.
+#[test]
+fn a_redelivery_that_loses_the_race_still_gets_its_plaintext() {
+    let c = conversation();
+    let mut r = rng(7);
+    let first = &c.messages[0];
+    let stale = StaleOnce {
+        inner: &c.bob,
+        stale: AtomicBool::new(true),
+    };
+    let again = cipher::decrypt(&stale, &c.bob_addr, &c.alice_addr, first, &mut r, NOW).unwrap();
+    assert!(!stale.stale.load(Ordering::SeqCst));
+    assert!(again.redelivered);
+    assert_eq!(again.id, MessageId::of(first));
+    assert_eq!(again.plaintext.as_slice(), &[0u8; 9]);
+
+    assert!(c.bob.acknowledge(&c.alice_addr, &again.id).unwrap());
+    stale.stale.store(true, Ordering::SeqCst);
+    match cipher::decrypt(&stale, &c.bob_addr, &c.alice_addr, first, &mut r, NOW) {
+        Err(DecryptError::DuplicateMessage { counter: 0 }) => {}
+        other => panic!("acknowledged redelivery that lost the race: {other:?}"),
     }
 }
