@@ -15,11 +15,15 @@ fn basic_conversation_both_bundle_kinds() {
         let mut r = rng(1);
         let alice = Device::new("alice", &mut r);
         let mut bob = Device::new("bob", &mut r);
+        assert!(!cipher::has_session(&alice.store, &bob.address).unwrap());
         alice.start(&mut bob, &mut r, one_time);
+        assert!(cipher::has_session(&alice.store, &bob.address).unwrap());
+        assert!(!cipher::has_session(&bob.store, &alice.address).unwrap());
         let m1 = alice.send(&bob, b"hello bob");
         assert_eq!(m1.message_type(), 3);
         assert_eq!(m1.serialized()[0], 0x33);
         assert_eq!(bob.recv(&alice, &m1, &mut r).unwrap(), b"hello bob");
+        assert!(cipher::has_session(&bob.store, &alice.address).unwrap());
         let m2 = bob.send(&alice, b"hi alice");
         assert_eq!(m2.message_type(), 2);
         assert_eq!(alice.recv(&bob, &m2, &mut r).unwrap(), b"hi alice");
