@@ -6,18 +6,18 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use confide::group::{DistributionId, SenderKeyRecord};
-use confide::keys::{PreKeyRecord, SignedPreKeyRecord};
+#[path = "common/forward.rs"]
+#[macro_use]
+mod forward;
+
 use confide::session::Versions;
 use confide::session::cipher::{self, BundleSpec};
 use confide::store::{
-    Commit, CommitOutcome, DeliveredMessage, DurableStore, IdentityStore, KyberPreKeyStore,
-    MessageId, PreKeyStore, RowVersion, SenderKeyStore, SessionStore, SignedPreKeyStore,
-    SqliteStore, StateStore, StoreKey, TransactionalGroupStore, TransactionalStore,
+    Commit, CommitOutcome, DeliveredMessage, DurableStore, MessageId, RowVersion, SessionStore,
+    SqliteStore, StoreKey, TransactionalStore,
 };
 use confide::{
-    Address, CiphertextMessage, DecryptError, IdentityKey, IdentityKeyPair, SessionRecord,
-    StoreError, Timestamp,
+    Address, CiphertextMessage, DecryptError, IdentityKeyPair, SessionRecord, StoreError, Timestamp,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -196,47 +196,7 @@ impl StaleOnce<'_> {
     }
 }
 
-impl IdentityStore for StaleOnce<'_> {
-    fn local_identity(&self) -> Result<IdentityKeyPair, StoreError> {
-        self.inner.local_identity()
-    }
-    fn local_registration_id(&self) -> Result<u32, StoreError> {
-        self.inner.local_registration_id()
-    }
-    fn identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
-        self.inner.identity(address)
-    }
-    fn save_identity(&self, address: &Address, key: &IdentityKey) -> Result<(), StoreError> {
-        self.inner.save_identity(address, key)
-    }
-    fn state_store(&self) -> Option<&dyn StateStore> {
-        self.inner.state_store()
-    }
-}
-
-impl PreKeyStore for StaleOnce<'_> {
-    fn pre_key(&self, id: u32) -> Result<Option<PreKeyRecord>, StoreError> {
-        self.inner.pre_key(id)
-    }
-    fn save_pre_key(&self, record: &PreKeyRecord) -> Result<(), StoreError> {
-        self.inner.save_pre_key(record)
-    }
-    fn remove_pre_key(&self, id: u32) -> Result<(), StoreError> {
-        self.inner.remove_pre_key(id)
-    }
-    fn kyber_pre_keys(&self) -> Option<&dyn KyberPreKeyStore> {
-        self.inner.kyber_pre_keys()
-    }
-}
-
-impl SignedPreKeyStore for StaleOnce<'_> {
-    fn signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        self.inner.signed_pre_key(id)
-    }
-    fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> Result<(), StoreError> {
-        self.inner.save_signed_pre_key(record)
-    }
-}
+forward_to_inner!(StaleOnce<'_>: IdentityStore, PreKeyStore, SignedPreKeyStore, SenderKeyStore);
 
 impl SessionStore for StaleOnce<'_> {
     fn session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
@@ -247,27 +207,6 @@ impl SessionStore for StaleOnce<'_> {
     }
     fn transactional(&self) -> Option<&dyn TransactionalStore> {
         Some(self)
-    }
-}
-
-impl SenderKeyStore for StaleOnce<'_> {
-    fn sender_key(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-    ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        self.inner.sender_key(sender, distribution_id)
-    }
-    fn save_sender_key(
-        &self,
-        sender: &Address,
-        distribution_id: DistributionId,
-        record: &SenderKeyRecord,
-    ) -> Result<(), StoreError> {
-        self.inner.save_sender_key(sender, distribution_id, record)
-    }
-    fn transactional_group(&self) -> Option<&dyn TransactionalGroupStore> {
-        self.inner.transactional_group()
     }
 }
 
