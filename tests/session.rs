@@ -24,6 +24,17 @@ fn basic_conversation_both_bundle_kinds() {
         assert_eq!(m1.serialized()[0], 0x33);
         assert_eq!(bob.recv(&alice, &m1, &mut r).unwrap(), b"hello bob");
         assert!(cipher::has_session(&bob.store, &alice.address).unwrap());
+        // Each side knows the other's registration id (sealed sender v2 addresses
+        // recipients by it).
+        for (a, b) in [(&alice, &bob), (&bob, &alice)] {
+            let record = confide::store::SessionStore::session(&a.store, &b.address)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                record.current().unwrap().remote_registration_id(),
+                confide::store::IdentityStore::local_registration_id(&b.store).unwrap()
+            );
+        }
         let m2 = bob.send(&alice, b"hi alice");
         assert_eq!(m2.message_type(), 2);
         assert_eq!(alice.recv(&bob, &m2, &mut r).unwrap(), b"hi alice");
@@ -130,6 +141,22 @@ fn skipped_keys_are_bounded_and_evicted_keys_are_typed() {
         } else {
             assert_eq!(res.unwrap(), i.to_be_bytes());
         }
+    }
+    // Above the evicted mark a used key is a duplicate, not an evicted one; below it
+    // the key is still reported evicted.
+    for (i, m) in [(10, &msgs[10]), (n, &msgs[n]), (9, &msgs[9])] {
+        let res = bob.recv(&alice, m, &mut r);
+        let want_evicted = i < 10;
+        assert!(
+            match res {
+                Err(DecryptError::MessageKeyEvicted { counter }) => want_evicted && counter == 9,
+                Err(DecryptError::DuplicateMessage { counter }) => {
+                    !want_evicted && counter == i as u32
+                }
+                _ => false,
+            },
+            "{i}: {res:?}"
+        );
     }
 }
 
