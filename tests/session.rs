@@ -24,16 +24,18 @@ fn basic_conversation_both_bundle_kinds() {
         assert_eq!(m1.serialized()[0], 0x33);
         assert_eq!(bob.recv(&alice, &m1, &mut r).unwrap(), b"hello bob");
         assert!(cipher::has_session(&bob.store, &alice.address).unwrap());
-        // Each side knows the other's registration id (sealed sender v2 addresses
-        // recipients by it).
+        // Each side's session holds both registration ids (its own goes into prekey
+        // messages; sealed sender v2 addresses recipients by the other's).
         for (a, b) in [(&alice, &bob), (&bob, &alice)] {
             let record = confide::store::SessionStore::session(&a.store, &b.address)
                 .unwrap()
                 .unwrap();
-            assert_eq!(
-                record.current().unwrap().remote_registration_id(),
-                confide::store::IdentityStore::local_registration_id(&b.store).unwrap()
-            );
+            let session = record.current().unwrap();
+            let id_of = |d: &Device| {
+                confide::store::IdentityStore::local_registration_id(&d.store).unwrap()
+            };
+            assert_eq!(session.remote_registration_id(), id_of(b));
+            assert_eq!(session.local_registration_id(), id_of(a));
         }
         let m2 = bob.send(&alice, b"hi alice");
         assert_eq!(m2.message_type(), 2);
