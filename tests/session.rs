@@ -36,10 +36,17 @@ fn basic_conversation_both_bundle_kinds() {
             };
             assert_eq!(session.remote_registration_id(), id_of(b));
             assert_eq!(session.local_registration_id(), id_of(a));
+            assert_eq!(session.version(), 3);
+            // Only the initiator, not yet answered, still sends prekey messages.
+            assert_eq!(session.is_unacknowledged(), a.address == alice.address);
         }
         let m2 = bob.send(&alice, b"hi alice");
         assert_eq!(m2.message_type(), 2);
         assert_eq!(alice.recv(&bob, &m2, &mut r).unwrap(), b"hi alice");
+        let record = confide::store::SessionStore::session(&alice.store, &bob.address)
+            .unwrap()
+            .unwrap();
+        assert!(!record.current().unwrap().is_unacknowledged());
         // Alice heard back: no more prekey messages.
         let m3 = alice.send(&bob, b"");
         assert_eq!(m3.message_type(), 2);
